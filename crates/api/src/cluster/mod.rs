@@ -1,0 +1,14 @@
+//! The `EtcdCluster` resource.
+
+mod spec;
+mod status;
+
+pub use spec::*;
+pub use status::*;
+
+/// Condition type: the cluster serves requests (quorum with a leader).
+pub const CONDITION_AVAILABLE: &str = "Available";
+/// Condition type: the operator is moving the cluster towards its spec.
+pub const CONDITION_PROGRESSING: &str = "Progressing";
+/// Condition type: some members are unhealthy or missing.
+pub const CONDITION_DEGRADED: &str = "Degraded";

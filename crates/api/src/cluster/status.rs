@@ -1,0 +1,132 @@
+//! `EtcdCluster.status`: what the operator observed.
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::condition::Condition;
+
+/// Coarse lifecycle phase, for humans; conditions carry the detail.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum ClusterPhase {
+    /// Accepted, nothing created yet.
+    #[default]
+    Pending,
+    /// Members are starting for the first time.
+    Creating,
+    /// All members healthy and the size matches the spec.
+    Running,
+    /// Changing size or rolling out a new spec.
+    Updating,
+    /// Serving, but with unhealthy or missing members.
+    Degraded,
+    /// No quorum: the cluster does not serve writes.
+    Unavailable,
+    /// Scaled to zero; data is retained.
+    Stopped,
+    /// Reconciliation is paused by the user.
+    Paused,
+    /// The spec cannot be applied; see the Progressing condition.
+    Invalid,
+    /// Being deleted.
+    Deleting,
+}
+
+/// One member as etcd and Kubernetes report it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// Member (and pod) name.
+    pub name: String,
+    /// etcd member ID in hex.
+    #[serde(default)]
+    pub id: String,
+    /// Advertised peer URLs.
+    #[serde(default)]
+    pub peer_urls: Vec<String>,
+    /// Advertised client URLs.
+    #[serde(default)]
+    pub client_urls: Vec<String>,
+    /// Whether the member is a non-voting learner.
+    #[serde(default)]
+    pub is_learner: bool,
+    /// Whether the member answered a status request.
+    #[serde(default)]
+    pub healthy: bool,
+    /// Whether the member is the Raft leader.
+    #[serde(default)]
+    pub is_leader: bool,
+    /// Backend database size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_size_bytes: Option<i64>,
+    /// Latest revision the member reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// etcd server version the member reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Active alarms (for example NOSPACE).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+}
+
+/// A multi-step operation the operator has started and not finished.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationStatus {
+    /// Kind of operation (Create, RollingUpdate, ScaleUp, ScaleDown, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Step the operation is at.
+    #[serde(default)]
+    pub step: String,
+    /// Target of the operation (for example the size being scaled to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<i32>,
+    /// Member the step acts on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// etcd member ID of that member, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// When the operation started (RFC 3339).
+    #[serde(default)]
+    pub started_at: String,
+}
+
+/// Observed state of an etcd cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EtcdClusterStatus {
+    /// Generation of the spec this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Coarse phase.
+    #[serde(default)]
+    pub phase: ClusterPhase,
+    /// Conditions, one per type.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// etcd cluster ID in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Members as etcd reports them.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub members: Vec<MemberStatus>,
+    /// Members that are healthy voting members.
+    #[serde(default)]
+    pub ready_members: i32,
+    /// Members etcd currently has (the /scale subresource reads this).
+    #[serde(default)]
+    pub current_size: i32,
+    /// Label selector of member pods (the /scale subresource reads this).
+    #[serde(default)]
+    pub selector: String,
+    /// etcd version currently running (lowest across members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<String>,
+    /// The multi-step operation in progress, recorded before acting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationStatus>,
+}

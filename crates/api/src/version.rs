@@ -1,0 +1,119 @@
+//! etcd versions: parsing and the safety rules about which may run.
+
+use std::fmt;
+
+/// The oldest etcd minor supported: learners (safe scale up) need 3.4.
+pub const MIN_SUPPORTED: (u64, u64) = (3, 4);
+
+/// Patterns of the CRD `version` field: `3.<minor>.<patch>`.
+pub const VERSION_PATTERN: &str = r"^3\.(4|5|6)\.(0|[1-9][0-9]*)$";
+
+/// A parsed etcd server version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EtcdVersion {
+    /// Major version (always 3).
+    pub major: u64,
+    /// Minor version.
+    pub minor: u64,
+    /// Patch version.
+    pub patch: u64,
+}
+
+/// Why a version string cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VersionError {
+    /// Not of the form `3.<minor>.<patch>`.
+    #[error("must be of the form 3.<minor>.<patch> (for example 3.5.17), got {0:?}")]
+    Malformed(String),
+    /// Older than the oldest supported minor.
+    #[error("etcd {0} is not supported: the minimum is 3.4 (learner members are required)")]
+    TooOld(EtcdVersion),
+    /// A release known to lose committed writes after a crash.
+    #[error("etcd {0} can lose committed writes after a crash (fixed in 3.5.3); use 3.5.6 or later")]
+    DataLoss(EtcdVersion),
+}
+
+impl EtcdVersion {
+    /// Parses `3.5.17` (a leading `v` is accepted).
+    pub fn parse(s: &str) -> Result<Self, VersionError> {
+        let trimmed = s.strip_prefix('v').unwrap_or(s);
+        let v = semver::Version::parse(trimmed).map_err(|_| VersionError::Malformed(s.to_owned()))?;
+        if !v.pre.is_empty() || !v.build.is_empty() {
+            return Err(VersionError::Malformed(s.to_owned()));
+        }
+        Ok(Self { major: v.major, minor: v.minor, patch: v.patch })
+    }
+
+    /// Parses and applies the safety rules: 3.4 or newer, never 3.5.0–3.5.2.
+    pub fn parse_runnable(s: &str) -> Result<Self, VersionError> {
+        let v = Self::parse(s)?;
+        if v.major != 3 || (v.major, v.minor) < MIN_SUPPORTED {
+            return Err(VersionError::TooOld(v));
+        }
+        if v.is_data_loss_release() {
+            return Err(VersionError::DataLoss(v));
+        }
+        Ok(v)
+    }
+
+    /// etcd 3.5.0–3.5.2 can lose committed writes after a crash.
+    pub fn is_data_loss_release(&self) -> bool {
+        self.major == 3 && self.minor == 5 && self.patch <= 2
+    }
+
+    /// Below the production minimums (3.4.22+ / 3.5.6+), runnable but warned about.
+    pub fn below_production_minimum(&self) -> bool {
+        match (self.major, self.minor) {
+            (3, 4) => self.patch < 22,
+            (3, 5) => self.patch < 6,
+            _ => false,
+        }
+    }
+
+    /// Whether `etcdutl snapshot restore` knows `--bump-revision`/`--mark-compacted` (3.5.6+).
+    pub fn supports_restore_bump_revision(&self) -> bool {
+        (self.minor, self.patch) >= (5, 6)
+    }
+}
+
+impl fmt::Display for EtcdVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_orders() {
+        let a = EtcdVersion::parse("3.5.17").unwrap();
+        let b = EtcdVersion::parse("v3.4.23").unwrap();
+        assert!(b < a);
+        assert_eq!(a.to_string(), "3.5.17");
+    }
+
+    #[test]
+    fn refuses_data_loss_releases() {
+        for v in ["3.5.0", "3.5.1", "3.5.2"] {
+            assert!(matches!(EtcdVersion::parse_runnable(v), Err(VersionError::DataLoss(_))), "{v}");
+        }
+        assert!(EtcdVersion::parse_runnable("3.5.3").is_ok());
+    }
+
+    #[test]
+    fn refuses_old_and_malformed() {
+        assert!(matches!(EtcdVersion::parse_runnable("3.3.27"), Err(VersionError::TooOld(_))));
+        assert!(matches!(EtcdVersion::parse_runnable("latest"), Err(VersionError::Malformed(_))));
+        assert!(matches!(EtcdVersion::parse_runnable("3.5.17-rc.0"), Err(VersionError::Malformed(_))));
+    }
+
+    #[test]
+    fn production_minimums() {
+        assert!(EtcdVersion::parse("3.4.21").unwrap().below_production_minimum());
+        assert!(!EtcdVersion::parse("3.4.22").unwrap().below_production_minimum());
+        assert!(EtcdVersion::parse("3.5.5").unwrap().below_production_minimum());
+        assert!(!EtcdVersion::parse("3.6.0").unwrap().below_production_minimum());
+    }
+}

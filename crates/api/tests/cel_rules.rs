@@ -1,0 +1,136 @@
+//! Admission rules of the CRDs, evaluated the way the API server does
+//! (schema defaults applied, then every `x-kubernetes-validations` rule).
+
+use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule, EtcdCluster};
+use kube::CustomResourceExt;
+use serde_json::{Value, json};
+
+fn schema<K: CustomResourceExt>() -> Value {
+    let crd = K::crd();
+    serde_json::to_value(crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
+        .unwrap()
+}
+
+fn cluster(spec: Value) -> Value {
+    json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",
+           "metadata": {"name": "demo", "namespace": "default"}, "spec": spec})
+}
+
+/// Messages of every failed rule (empty when the object is admitted).
+fn errors<K: CustomResourceExt>(object: &Value, old: Option<&Value>) -> Vec<String> {
+    match kube_cel::validate(&schema::<K>(), object, old) {
+        Ok(()) => vec![],
+        Err(errs) => errs.iter().map(|e| format!("{}: {}", e.field_path, e.message)).collect(),
+    }
+}
+
+fn assert_refused(errs: &[String], needle: &str) {
+    assert!(errs.iter().any(|e| e.contains(needle)), "expected an error containing {needle:?}, got {errs:?}");
+}
+
+#[test]
+fn a_minimal_cluster_is_admitted() {
+    assert_eq!(errors::<EtcdCluster>(&cluster(json!({"size": 3, "version": "3.5.17"})), None), Vec::<String>::new());
+}
+
+#[test]
+fn data_loss_versions_are_refused() {
+    for v in ["3.5.0", "3.5.1", "3.5.2"] {
+        let errs = errors::<EtcdCluster>(&cluster(json!({"size": 3, "version": v})), None);
+        assert_refused(&errs, "can lose committed writes");
+    }
+}
+
+#[test]
+fn malformed_versions_are_refused() {
+    for v in ["3.3.1", "latest", "v3.5.17", "3.5", "3.5.17-rc.1"] {
+        let errs = errors::<EtcdCluster>(&cluster(json!({"size": 3, "version": v})), None);
+        assert_refused(&errs, "spec.version must be 3.<minor>.<patch>");
+    }
+}
+
+#[test]
+fn storage_size_must_be_a_positive_quantity() {
+    for size in ["lots", "0", "-1Gi"] {
+        let spec = json!({"size": 1, "version": "3.5.17", "storage": {"size": size}});
+        assert_refused(&errors::<EtcdCluster>(&cluster(spec), None), "spec.storage.size must be a positive quantity");
+    }
+}
+
+#[test]
+fn storage_class_and_size_are_immutable() {
+    let old = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "fast"}}));
+    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "slow"}}));
+    assert_refused(&errors::<EtcdCluster>(&new, Some(&old)), "storageClassName is immutable");
+    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "16Gi", "storageClassName": "fast"}}));
+    assert_refused(&errors::<EtcdCluster>(&new, Some(&old)), "spec.storage.size is immutable");
+    // The same quantity written differently is not a change.
+    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8192Mi", "storageClassName": "fast"}}));
+    assert_eq!(errors::<EtcdCluster>(&new, Some(&old)), Vec::<String>::new());
+}
+
+#[test]
+fn size_and_version_may_change() {
+    let old = cluster(json!({"size": 3, "version": "3.5.16"}));
+    let new = cluster(json!({"size": 5, "version": "3.5.17"}));
+    assert_eq!(errors::<EtcdCluster>(&new, Some(&old)), Vec::<String>::new());
+}
+
+#[test]
+fn restore_source_is_set_only_at_creation() {
+    let old = cluster(json!({"size": 3, "version": "3.5.17"}));
+    let new = cluster(json!({"size": 3, "version": "3.5.17", "restore": {"backupName": "nightly"}}));
+    assert_refused(&errors::<EtcdCluster>(&new, Some(&old)), "spec.restore is immutable");
+    let both = cluster(json!({"size": 3, "version": "3.5.17", "restore": {}}));
+    assert_refused(&errors::<EtcdCluster>(&both, None), "exactly one of backupName or location");
+}
+
+#[test]
+fn raft_timeouts_must_be_consistent() {
+    let spec = json!({"size": 3, "version": "3.5.17", "etcd": {"heartbeatIntervalMs": 100, "electionTimeoutMs": 300}});
+    assert_refused(&errors::<EtcdCluster>(&cluster(spec), None), "at least 5 times");
+    let spec = json!({"size": 3, "version": "3.5.17", "etcd": {"autoCompactionMode": "Revision", "autoCompactionRetention": "1h"}});
+    assert_refused(&errors::<EtcdCluster>(&cluster(spec), None), "number of revisions");
+}
+
+#[test]
+fn ephemeral_storage_keeps_retain_policy() {
+    let spec = json!({"size": 1, "version": "3.5.17", "storage": {"type": "Ephemeral"}, "pvcRetentionPolicy": {"whenDeleted": "Delete"}});
+    assert_refused(&errors::<EtcdCluster>(&cluster(spec), None), "only applies to Persistent storage");
+}
+
+#[test]
+fn schema_bounds_are_declared() {
+    let s = schema::<EtcdCluster>();
+    let size = &s["properties"]["spec"]["properties"]["size"];
+    assert_eq!(size["minimum"].as_f64(), Some(0.0));
+    assert_eq!(size["maximum"].as_f64(), Some(9.0));
+    assert!(s["properties"]["spec"]["required"].as_array().unwrap().contains(&json!("version")));
+    let conditions = &s["properties"]["status"]["properties"]["conditions"];
+    assert_eq!(conditions["x-kubernetes-list-type"], "map");
+    assert_eq!(conditions["x-kubernetes-list-map-keys"], json!(["type"]));
+}
+
+#[test]
+fn backup_needs_exactly_one_location_and_is_immutable() {
+    let obj = |storage: Value| json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
+        "metadata": {"name": "b"}, "spec": {"clusterName": "demo", "storage": storage}});
+    let both = obj(json!({"s3": {"bucket": "bkt", "credentialsSecret": "s"}, "volume": {"claimName": "c"}}));
+    assert_refused(&errors::<EtcdBackup>(&both, None), "exactly one of s3 or volume");
+    let ok = obj(json!({"volume": {"claimName": "c", "path": "x"}}));
+    assert_eq!(errors::<EtcdBackup>(&ok, None), Vec::<String>::new());
+    let changed = obj(json!({"volume": {"claimName": "c", "path": "y"}}));
+    assert_refused(&errors::<EtcdBackup>(&changed, Some(&ok)), "spec is immutable");
+    let escape = obj(json!({"volume": {"claimName": "c", "path": "../etc"}}));
+    assert_refused(&errors::<EtcdBackup>(&escape, None), "must not contain '..'");
+}
+
+#[test]
+fn schedule_needs_a_cron_expression() {
+    let obj = |schedule: &str, max_age: &str| json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackupSchedule",
+        "metadata": {"name": "s"}, "spec": {"clusterName": "demo", "schedule": schedule,
+        "storage": {"volume": {"claimName": "c"}}, "retention": {"maxCount": 3, "maxAge": max_age}}});
+    assert_eq!(errors::<EtcdBackupSchedule>(&obj("0 */6 * * *", "168h"), None), Vec::<String>::new());
+    assert_refused(&errors::<EtcdBackupSchedule>(&obj("@every 5m", "168h"), None), "5-field cron");
+    assert_refused(&errors::<EtcdBackupSchedule>(&obj("0 * * * *", "a week"), None), "maxAge must be a duration");
+}
