@@ -1,0 +1,98 @@
+//! Managers: idempotent operations on the objects a cluster owns.
+//!
+//! Every write is a server-side apply under the component's field manager,
+//! so repeating it is harmless and fields owned by others are left alone.
+
+mod statefulset;
+
+pub use statefulset::StatefulSetManager;
+
+use std::fmt::Debug;
+
+use k8s_openapi::{
+    NamespaceResourceScope,
+    api::{
+        core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service},
+        policy::v1::PodDisruptionBudget,
+    },
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::ResourceError;
+
+/// Manages Services.
+pub type ServiceManager = Manager<Service>;
+/// Manages ConfigMaps.
+pub type ConfigMapManager = Manager<ConfigMap>;
+/// Manages Secrets.
+pub type SecretManager = Manager<Secret>;
+/// Manages PersistentVolumeClaims.
+pub type PvcManager = Manager<PersistentVolumeClaim>;
+/// Manages PodDisruptionBudgets.
+pub type PdbManager = Manager<PodDisruptionBudget>;
+
+/// Idempotent operations on one kind of namespaced object.
+#[derive(Clone)]
+pub struct Manager<K> {
+    api: Api<K>,
+    namespace: String,
+    field_manager: String,
+}
+
+impl<K> Manager<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+{
+    /// A manager for objects in `namespace`, writing as `field_manager`.
+    pub fn new(client: Client, namespace: &str, field_manager: &str) -> Self {
+        Self { api: Api::namespaced(client, namespace), namespace: namespace.into(), field_manager: field_manager.into() }
+    }
+
+    fn err(&self, verb: &'static str, name: &str, source: kube::Error) -> ResourceError {
+        ResourceError::Api {
+            verb,
+            kind: K::kind(&()).into_owned(),
+            namespace: self.namespace.clone(),
+            name: name.into(),
+            source,
+        }
+    }
+
+    /// The underlying API handle.
+    pub fn api(&self) -> &Api<K> {
+        &self.api
+    }
+
+    /// Creates or updates the object by server-side apply (forcing ownership of the fields it sets).
+    pub async fn apply(&self, object: &K) -> Result<K, ResourceError> {
+        let name = object.name_any();
+        let params = PatchParams::apply(&self.field_manager).force();
+        tracing::debug!(kind = %K::kind(&()), %name, "apply");
+        self.api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| self.err("apply", &name, e))
+    }
+
+    /// Reads the object; `None` when it does not exist.
+    pub async fn get(&self, name: &str) -> Result<Option<K>, ResourceError> {
+        self.api.get_opt(name).await.map_err(|e| self.err("get", name, e))
+    }
+
+    /// Lists objects matching a label selector.
+    pub async fn list(&self, selector: &str) -> Result<Vec<K>, ResourceError> {
+        let params = ListParams::default().labels(selector);
+        Ok(self.api.list(&params).await.map_err(|e| self.err("list", "", e))?.items)
+    }
+
+    /// Deletes the object in the background; returns whether it existed.
+    pub async fn delete(&self, name: &str) -> Result<bool, ResourceError> {
+        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+        match self.api.delete(name, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(self.err("delete", name, e)),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Names, labels and URLs derived from an EtcdCluster, in one place.
+
+use std::collections::BTreeMap;
+
+use etcd_operator_api::EtcdCluster;
+use kube::ResourceExt;
+
+/// etcd client port.
+pub const CLIENT_PORT: i32 = 2379;
+/// etcd peer port.
+pub const PEER_PORT: i32 = 2380;
+/// etcd metrics and health port.
+pub const METRICS_PORT: i32 = 2381;
+/// Label value of `app.kubernetes.io/managed-by`.
+pub const MANAGED_BY: &str = "etcd-operator";
+
+/// Names of one cluster's objects and members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNames {
+    /// Namespace of the cluster.
+    pub namespace: String,
+    /// Name of the EtcdCluster.
+    pub name: String,
+    /// Cluster DNS domain (`cluster.local`).
+    pub cluster_domain: String,
+}
+
+impl ClusterNames {
+    /// Names for a cluster object.
+    pub fn of(cluster: &EtcdCluster, cluster_domain: &str) -> Self {
+        Self::new(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), cluster_domain)
+    }
+
+    /// Names from a namespace and name.
+    pub fn new(namespace: &str, name: &str, cluster_domain: &str) -> Self {
+        Self { namespace: namespace.into(), name: name.into(), cluster_domain: cluster_domain.into() }
+    }
+
+    /// StatefulSet name.
+    pub fn statefulset(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Headless Service that gives members stable DNS names.
+    pub fn peer_service(&self) -> String {
+        self.name.clone()
+    }
+
+    /// ClusterIP Service for clients.
+    pub fn client_service(&self) -> String {
+        format!("{}-client", self.name)
+    }
+
+    /// ConfigMap with the bootstrap configuration.
+    pub fn config_map(&self) -> String {
+        format!("{}-config", self.name)
+    }
+
+    /// PodDisruptionBudget.
+    pub fn pdb(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Member (pod) name of an ordinal.
+    pub fn member(&self, ordinal: i32) -> String {
+        format!("{}-{ordinal}", self.name)
+    }
+
+    /// Ordinal of a member name of this cluster.
+    pub fn ordinal(&self, member: &str) -> Option<i32> {
+        member.strip_prefix(&format!("{}-", self.name))?.parse().ok()
+    }
+
+    /// PVC name of a member (volumeClaimTemplate `data`).
+    pub fn pvc(&self, ordinal: i32) -> String {
+        format!("data-{}", self.member(ordinal))
+    }
+
+    /// Stable DNS name of a member.
+    pub fn member_host(&self, member: &str) -> String {
+        format!("{member}.{}.{}.svc.{}", self.peer_service(), self.namespace, self.cluster_domain)
+    }
+
+    /// Peer URL of a member.
+    pub fn peer_url(&self, member: &str) -> String {
+        format!("http://{}:{PEER_PORT}", self.member_host(member))
+    }
+
+    /// Client URL of a member.
+    pub fn client_url(&self, member: &str) -> String {
+        format!("http://{}:{CLIENT_PORT}", self.member_host(member))
+    }
+
+    /// Client URL of the client Service.
+    pub fn service_client_url(&self) -> String {
+        format!("http://{}.{}.svc.{}:{CLIENT_PORT}", self.client_service(), self.namespace, self.cluster_domain)
+    }
+
+    /// Labels selecting this cluster's member pods.
+    pub fn selector_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".to_owned(), "etcd".to_owned()),
+            ("app.kubernetes.io/instance".to_owned(), self.name.clone()),
+            ("app.kubernetes.io/managed-by".to_owned(), MANAGED_BY.to_owned()),
+        ])
+    }
+
+    /// The selector as a label selector string.
+    pub fn selector_string(&self) -> String {
+        self.selector_labels().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_urls_use_the_headless_service() {
+        let n = ClusterNames::new("prod", "main", "cluster.local");
+        assert_eq!(n.peer_url("main-2"), "http://main-2.main.prod.svc.cluster.local:2380");
+        assert_eq!(n.client_url("main-0"), "http://main-0.main.prod.svc.cluster.local:2379");
+        assert_eq!(n.service_client_url(), "http://main-client.prod.svc.cluster.local:2379");
+        assert_eq!(n.ordinal("main-11"), Some(11));
+        assert_eq!(n.ordinal("other-1"), None);
+        assert_eq!(n.pvc(1), "data-main-1");
+    }
+}

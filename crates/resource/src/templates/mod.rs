@@ -1,0 +1,83 @@
+//! Pure builders: EtcdCluster (+ decisions of the service layer) → Kubernetes objects.
+//!
+//! Nothing here talks to a server, so every template is unit tested from
+//! small fixtures.
+
+mod config_map;
+mod pdb;
+mod services;
+mod statefulset;
+
+pub use config_map::{BootstrapConfig, InitialClusterState, config_map};
+pub use pdb::pod_disruption_budget;
+pub use services::{client_service, peer_service};
+pub use statefulset::{CONFIG_HASH_ANNOTATION, statefulset};
+
+use std::collections::BTreeMap;
+
+use etcd_operator_api::EtcdCluster;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+
+use crate::{ResourceError, names::ClusterNames};
+
+/// Image of the official etcd release for a version.
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "gcr.io/etcd-development/etcd";
+
+/// What every template needs: the cluster and its derived names.
+#[derive(Clone, Debug)]
+pub struct TemplateContext<'a> {
+    /// The cluster the objects belong to.
+    pub cluster: &'a EtcdCluster,
+    /// Names derived from it.
+    pub names: ClusterNames,
+}
+
+impl<'a> TemplateContext<'a> {
+    /// Context for a cluster in a cluster DNS domain.
+    pub fn new(cluster: &'a EtcdCluster, cluster_domain: &str) -> Self {
+        Self { cluster, names: ClusterNames::of(cluster, cluster_domain) }
+    }
+
+    /// Container image: the override, else the official image of the version.
+    pub fn image(&self) -> String {
+        let spec = &self.cluster.spec;
+        spec.image.clone().unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:v{}", spec.version))
+    }
+
+    /// Metadata of an owned object: name, namespace, labels and the controller reference.
+    pub fn metadata(&self, name: String, kind: &'static str) -> Result<ObjectMeta, ResourceError> {
+        let owner = self.cluster.controller_owner_ref(&()).ok_or_else(|| ResourceError::Template {
+            kind,
+            reason: "the EtcdCluster has no uid yet (it must be read from the API server)".into(),
+        })?;
+        Ok(ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.names.namespace.clone()),
+            labels: Some(self.labels()),
+            owner_references: Some(vec![owner]),
+            ..ObjectMeta::default()
+        })
+    }
+
+    /// Labels of every owned object (selector labels plus component).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.names.selector_labels();
+        labels.insert("app.kubernetes.io/component".into(), "etcd".into());
+        labels
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use etcd_operator_api::EtcdCluster;
+
+    /// An EtcdCluster as read from the API server, from YAML.
+    pub fn cluster(spec_yaml: &str) -> EtcdCluster {
+        let yaml = format!(
+            "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: demo\n  namespace: prod\n  uid: 0d7f0b52-4a4e-4f8e-9f55-2f6a0c3f5a11\n  generation: 2\nspec:\n{}",
+            spec_yaml.lines().map(|l| format!("  {l}\n")).collect::<String>()
+        );
+        serde_yaml_ng::from_str(&yaml).expect("fixture parses")
+    }
+}

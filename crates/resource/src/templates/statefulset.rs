@@ -1,0 +1,286 @@
+//! The StatefulSet running the members: stable identities, one volume each.
+
+use std::collections::BTreeMap;
+
+use etcd_operator_api::cluster::{PvcRetention, StorageType};
+use k8s_openapi::{
+    api::{
+        apps::v1::{
+            StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+            StatefulSetUpdateStrategy,
+        },
+        core::v1::{
+            Affinity, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+            EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+            PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
+            Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+        },
+    },
+    apimachinery::pkg::{
+        api::resource::Quantity,
+        apis::meta::v1::{LabelSelector, ObjectMeta},
+        util::intstr::IntOrString,
+    },
+};
+
+use super::{BootstrapConfig, TemplateContext, config_map::{config_data, restart_hash}};
+use crate::{
+    ResourceError,
+    names::{CLIENT_PORT, METRICS_PORT, PEER_PORT},
+};
+
+/// Pod annotation carrying the hash of restart-relevant configuration.
+pub const CONFIG_HASH_ANNOTATION: &str = "etcd.operator.dev/config-hash";
+
+const DATA_VOLUME: &str = "data";
+const DATA_MOUNT: &str = "/var/lib/etcd";
+
+/// Builds the StatefulSet with `replicas` pods (decided by the service layer).
+pub fn statefulset(
+    ctx: &TemplateContext<'_>,
+    replicas: i32,
+    bootstrap: &BootstrapConfig,
+) -> Result<StatefulSet, ResourceError> {
+    let spec = &ctx.cluster.spec;
+    let persistent = spec.storage.type_ == StorageType::Persistent;
+    let retention = |r: PvcRetention| match r {
+        PvcRetention::Retain => "Retain".to_owned(),
+        PvcRetention::Delete => "Delete".to_owned(),
+    };
+    Ok(StatefulSet {
+        metadata: ctx.metadata(ctx.names.statefulset(), "StatefulSet")?,
+        spec: Some(StatefulSetSpec {
+            replicas: Some(replicas),
+            service_name: Some(ctx.names.peer_service()),
+            selector: LabelSelector { match_labels: Some(ctx.names.selector_labels()), ..LabelSelector::default() },
+            // Members must start together to elect a leader; updates still go one pod at a time.
+            pod_management_policy: Some("Parallel".into()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..StatefulSetUpdateStrategy::default()
+            }),
+            template: pod_template(ctx, bootstrap)?,
+            volume_claim_templates: persistent.then(|| vec![volume_claim(ctx)]),
+            persistent_volume_claim_retention_policy: persistent.then(|| {
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some(retention(spec.pvc_retention_policy.when_deleted)),
+                    when_scaled: Some(retention(spec.pvc_retention_policy.when_scaled)),
+                }
+            }),
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    })
+}
+
+fn volume_claim(ctx: &TemplateContext<'_>) -> PersistentVolumeClaim {
+    let storage = &ctx.cluster.spec.storage;
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(DATA_VOLUME.into()),
+            labels: Some(ctx.labels()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: storage.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".to_owned(), Quantity(storage.size.clone()))])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+fn pod_template(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Result<PodTemplateSpec, ResourceError> {
+    let spec = &ctx.cluster.spec;
+    let overrides = spec.pod_template.clone().unwrap_or_default();
+    let mut labels = overrides.labels.clone();
+    labels.extend(ctx.labels());
+    let mut annotations = overrides.annotations.clone();
+    annotations.insert(CONFIG_HASH_ANNOTATION.into(), restart_hash(&config_data(ctx, bootstrap)));
+    let volumes = (spec.storage.type_ == StorageType::Ephemeral).then(|| {
+        vec![Volume {
+            name: DATA_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity(spec.storage.size.clone())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]
+    });
+    Ok(PodTemplateSpec {
+        metadata: Some(ObjectMeta { labels: Some(labels), annotations: Some(annotations), ..ObjectMeta::default() }),
+        spec: Some(PodSpec {
+            containers: vec![etcd_container(ctx)],
+            volumes,
+            affinity: Some(overrides.affinity.clone().unwrap_or_else(|| spread_members(ctx))),
+            tolerations: (!overrides.tolerations.is_empty()).then(|| overrides.tolerations.clone()),
+            node_selector: (!overrides.node_selector.is_empty()).then(|| overrides.node_selector.clone()),
+            topology_spread_constraints: (!overrides.topology_spread_constraints.is_empty())
+                .then(|| overrides.topology_spread_constraints.clone()),
+            priority_class_name: overrides.priority_class_name.clone(),
+            termination_grace_period_seconds: Some(30),
+            ..PodSpec::default()
+        }),
+    })
+}
+
+/// Default affinity: prefer one member per node.
+fn spread_members(ctx: &TemplateContext<'_>) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                weight: 100,
+                pod_affinity_term: PodAffinityTerm {
+                    topology_key: "kubernetes.io/hostname".into(),
+                    label_selector: Some(LabelSelector {
+                        match_labels: Some(ctx.names.selector_labels()),
+                        ..LabelSelector::default()
+                    }),
+                    ..PodAffinityTerm::default()
+                },
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..ObjectFieldSelector::default() }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn health_probe(path: &str, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(METRICS_PORT),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failure_threshold),
+        ..Probe::default()
+    }
+}
+
+fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
+    let host = format!("$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}", ctx.names.peer_service(), ctx.names.cluster_domain);
+    let port = |name: &str, p: i32| ContainerPort { name: Some(name.into()), container_port: p, ..ContainerPort::default() };
+    Container {
+        name: "etcd".into(),
+        image: Some(ctx.image()),
+        command: Some(vec!["/usr/local/bin/etcd".into()]),
+        // Per-pod values come from the downward API; the rest from the ConfigMap.
+        args: Some(vec![
+            "--name=$(POD_NAME)".into(),
+            format!("--initial-advertise-peer-urls=http://{host}:{PEER_PORT}"),
+            format!("--advertise-client-urls=http://{host}:{CLIENT_PORT}"),
+        ]),
+        env: Some(vec![field_env("POD_NAME", "metadata.name"), field_env("POD_NAMESPACE", "metadata.namespace")]),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
+            ..EnvFromSource::default()
+        }]),
+        ports: Some(vec![port("client", CLIENT_PORT), port("peer", PEER_PORT), port("metrics", METRICS_PORT)]),
+        // Ready = part of a cluster with a leader; alive = the process answers locally.
+        readiness_probe: Some(health_probe("/health", 3)),
+        liveness_probe: Some(health_probe("/health?serializable=true", 8)),
+        resources: ctx.cluster.spec.resources.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: DATA_VOLUME.into(),
+            mount_path: DATA_MOUNT.into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::templates::{InitialClusterState, fixtures::cluster};
+
+    fn build(spec: &str) -> StatefulSet {
+        let c = cluster(spec);
+        let bootstrap = BootstrapConfig {
+            initial_members: vec!["demo-0".into(), "demo-1".into(), "demo-2".into()],
+            state: InitialClusterState::New,
+        };
+        statefulset(&TemplateContext::new(&c, "cluster.local"), 3, &bootstrap).unwrap()
+    }
+
+    #[test]
+    fn persistent_members_get_a_claim_each_and_the_retention_policy() {
+        let sts = build("size: 3\nversion: 3.5.17\nstorage:\n  size: 20Gi\n  storageClassName: fast\npvcRetentionPolicy:\n  whenDeleted: Delete");
+        let spec = sts.spec.unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(spec.service_name.as_deref(), Some("demo"));
+        assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+        let claim = &spec.volume_claim_templates.unwrap()[0];
+        let claim_spec = claim.spec.as_ref().unwrap();
+        assert_eq!(claim_spec.storage_class_name.as_deref(), Some("fast"));
+        assert_eq!(claim_spec.resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"], Quantity("20Gi".into()));
+        let retention = spec.persistent_volume_claim_retention_policy.unwrap();
+        assert_eq!(retention.when_deleted.as_deref(), Some("Delete"));
+        assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
+        assert!(spec.template.spec.unwrap().volumes.is_none());
+    }
+
+    #[test]
+    fn ephemeral_members_use_a_sized_empty_dir() {
+        let sts = build("size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\n  size: 1Gi");
+        let spec = sts.spec.unwrap();
+        assert!(spec.volume_claim_templates.is_none());
+        assert!(spec.persistent_volume_claim_retention_policy.is_none());
+        let volumes = spec.template.spec.unwrap().volumes.unwrap();
+        assert_eq!(volumes[0].empty_dir.as_ref().unwrap().size_limit, Some(Quantity("1Gi".into())));
+    }
+
+    #[test]
+    fn container_advertises_dns_urls_and_reads_the_config_map() {
+        let sts = build("size: 3\nversion: 3.5.17");
+        let pod = sts.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.image.as_deref(), Some("gcr.io/etcd-development/etcd:v3.5.17"));
+        let args = c.args.as_ref().unwrap();
+        assert!(args.contains(&"--initial-advertise-peer-urls=http://$(POD_NAME).demo.$(POD_NAMESPACE).svc.cluster.local:2380".to_string()));
+        assert_eq!(c.env_from.as_ref().unwrap()[0].config_map_ref.as_ref().unwrap().name, "demo-config");
+        assert_eq!(c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(), Some("/health"));
+        assert!(pod.affinity.unwrap().pod_anti_affinity.is_some());
+    }
+
+    #[test]
+    fn user_overrides_apply_but_operator_labels_win() {
+        let sts = build(
+            "size: 3\nversion: 3.5.17\nimage: registry.local/etcd:3.5.17\npodTemplate:\n  labels:\n    team: db\n    app.kubernetes.io/instance: hijack\n  priorityClassName: critical\n  nodeSelector:\n    disk: ssd",
+        );
+        let template = sts.spec.unwrap().template;
+        let labels = template.metadata.unwrap().labels.unwrap();
+        assert_eq!(labels["team"], "db");
+        assert_eq!(labels["app.kubernetes.io/instance"], "demo");
+        let pod = template.spec.unwrap();
+        assert_eq!(pod.priority_class_name.as_deref(), Some("critical"));
+        assert_eq!(pod.node_selector.unwrap()["disk"], "ssd");
+        assert_eq!(pod.containers[0].image.as_deref(), Some("registry.local/etcd:3.5.17"));
+    }
+
+    #[test]
+    fn objects_without_uid_are_refused() {
+        let mut c = cluster("size: 1\nversion: 3.5.17");
+        c.metadata.uid = None;
+        let bootstrap = BootstrapConfig { initial_members: vec![], state: InitialClusterState::New };
+        let err = statefulset(&TemplateContext::new(&c, "cluster.local"), 1, &bootstrap).unwrap_err();
+        assert!(err.to_string().contains("no uid"));
+    }
+}
