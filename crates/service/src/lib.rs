@@ -1,1 +1,16 @@
-//! placeholder
+//! Service layer: every business rule of the operator.
+//!
+//! Decisions are pure functions of observed state ([`decisions`]), tested
+//! without any server; the services ([`cluster`]) gather the observations
+//! through the resource and client layers and carry the decisions out.
+
+pub mod cluster;
+pub mod config;
+pub mod decisions;
+pub mod error;
+pub mod observe;
+pub mod validation;
+
+pub use cluster::ClusterService;
+pub use config::ServiceConfig;
+pub use error::ServiceError;

@@ -3,8 +3,10 @@
 //! Every write is a server-side apply under the component's field manager,
 //! so repeating it is harmless and fields owned by others are left alone.
 
+mod etcd_cluster;
 mod statefulset;
 
+pub use etcd_cluster::EtcdClusterManager;
 pub use statefulset::StatefulSetManager;
 
 use std::fmt::Debug;

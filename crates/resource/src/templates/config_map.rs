@@ -28,6 +28,29 @@ pub struct BootstrapConfig {
     pub state: InitialClusterState,
 }
 
+impl BootstrapConfig {
+    /// A brand-new cluster of `size` members (ordinals 0..size).
+    pub fn new_cluster(names: &crate::names::ClusterNames, size: i32) -> Self {
+        Self { initial_members: (0..size).map(|i| names.member(i)).collect(), state: InitialClusterState::New }
+    }
+
+    /// Reads back what an existing ConfigMap records, so re-applying it changes nothing.
+    pub fn from_config_map(cm: &ConfigMap) -> Option<Self> {
+        let data = cm.data.as_ref()?;
+        let state = match data.get("ETCD_INITIAL_CLUSTER_STATE")?.as_str() {
+            "new" => InitialClusterState::New,
+            "existing" => InitialClusterState::Existing,
+            _ => return None,
+        };
+        let initial_members = data
+            .get("ETCD_INITIAL_CLUSTER")?
+            .split(',')
+            .filter_map(|entry| entry.split_once('=').map(|(name, _)| name.to_owned()))
+            .collect();
+        Some(Self { initial_members, state })
+    }
+}
+
 /// Builds the ConfigMap.
 pub fn config_map(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Result<ConfigMap, ResourceError> {
     let data = config_data(ctx, bootstrap);
@@ -137,6 +160,16 @@ mod tests {
         assert_eq!(data["ETCD_ELECTION_TIMEOUT"], "1000");
         assert!(!data.contains_key("ETCD_SNAPSHOT_COUNT"));
         assert_eq!(cm.metadata.owner_references.unwrap()[0].kind, "EtcdCluster");
+    }
+
+    #[test]
+    fn bootstrap_round_trips_through_the_config_map() {
+        let c = cluster("size: 3\nversion: 3.5.17");
+        let ctx = TemplateContext::new(&c, "cluster.local");
+        let b = BootstrapConfig::new_cluster(&ctx.names, 3);
+        assert_eq!(b, bootstrap(3));
+        let cm = config_map(&ctx, &b).unwrap();
+        assert_eq!(BootstrapConfig::from_config_map(&cm), Some(b));
     }
 
     #[test]

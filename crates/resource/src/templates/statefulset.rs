@@ -23,6 +23,8 @@ use k8s_openapi::{
     },
 };
 
+use sha2::{Digest, Sha256};
+
 use super::{BootstrapConfig, TemplateContext, config_map::{config_data, restart_hash}};
 use crate::{
     ResourceError,
@@ -31,6 +33,9 @@ use crate::{
 
 /// Pod annotation carrying the hash of restart-relevant configuration.
 pub const CONFIG_HASH_ANNOTATION: &str = "etcd.operator.dev/config-hash";
+/// StatefulSet annotation carrying the hash of the pod template the operator applied,
+/// so a changed template is detected without comparing server-defaulted fields.
+pub const TEMPLATE_HASH_ANNOTATION: &str = "etcd.operator.dev/template-hash";
 
 const DATA_VOLUME: &str = "data";
 const DATA_MOUNT: &str = "/var/lib/etcd";
@@ -47,8 +52,16 @@ pub fn statefulset(
         PvcRetention::Retain => "Retain".to_owned(),
         PvcRetention::Delete => "Delete".to_owned(),
     };
+    let template = pod_template(ctx, bootstrap)?;
+    let mut metadata = ctx.metadata(ctx.names.statefulset(), "StatefulSet")?;
+    let template_json = serde_json::to_vec(&template).map_err(|e| ResourceError::Template {
+        kind: "StatefulSet",
+        reason: format!("pod template does not serialize: {e}"),
+    })?;
+    metadata.annotations =
+        Some(BTreeMap::from([(TEMPLATE_HASH_ANNOTATION.to_owned(), hex::encode(&Sha256::digest(&template_json)[..8]))]));
     Ok(StatefulSet {
-        metadata: ctx.metadata(ctx.names.statefulset(), "StatefulSet")?,
+        metadata,
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             service_name: Some(ctx.names.peer_service()),
@@ -59,7 +72,7 @@ pub fn statefulset(
                 type_: Some("RollingUpdate".into()),
                 ..StatefulSetUpdateStrategy::default()
             }),
-            template: pod_template(ctx, bootstrap)?,
+            template,
             volume_claim_templates: persistent.then(|| vec![volume_claim(ctx)]),
             persistent_volume_claim_retention_policy: persistent.then(|| {
                 StatefulSetPersistentVolumeClaimRetentionPolicy {
@@ -235,6 +248,15 @@ mod tests {
         assert_eq!(retention.when_deleted.as_deref(), Some("Delete"));
         assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
         assert!(spec.template.spec.unwrap().volumes.is_none());
+    }
+
+    #[test]
+    fn template_hash_follows_the_pod_template_only() {
+        let hash = |sts: StatefulSet| sts.metadata.annotations.unwrap()[TEMPLATE_HASH_ANNOTATION].clone();
+        let base = hash(build("size: 3\nversion: 3.5.17"));
+        assert_eq!(base, hash(build("size: 5\nversion: 3.5.17")), "size is not part of the pod template");
+        assert_ne!(base, hash(build("size: 3\nversion: 3.5.18")));
+        assert_ne!(base, hash(build("size: 3\nversion: 3.5.17\netcd:\n  snapshotCount: 5000")));
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! The EtcdCluster objects themselves: read, create from tooling, status by apply.
+
+use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, EtcdClusterStatus};
+use kube::{
+    Api, Client,
+    api::{ListParams, Patch, PatchParams},
+};
+use serde_json::json;
+
+use crate::ResourceError;
+
+/// Reads EtcdClusters and writes their spec (tooling path) and status.
+#[derive(Clone)]
+pub struct EtcdClusterManager {
+    client: Client,
+    field_manager: String,
+}
+
+impl EtcdClusterManager {
+    /// A manager writing as `field_manager`.
+    pub fn new(client: Client, field_manager: &str) -> Self {
+        Self { client, field_manager: field_manager.into() }
+    }
+
+    fn api(&self, namespace: &str) -> Api<EtcdCluster> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn err(verb: &'static str, namespace: &str, name: &str, source: kube::Error) -> ResourceError {
+        ResourceError::Api { verb, kind: "EtcdCluster".into(), namespace: namespace.into(), name: name.into(), source }
+    }
+
+    /// Reads one cluster; `None` when it does not exist.
+    pub async fn get(&self, namespace: &str, name: &str) -> Result<Option<EtcdCluster>, ResourceError> {
+        self.api(namespace).get_opt(name).await.map_err(|e| Self::err("get", namespace, name, e))
+    }
+
+    /// Lists clusters in a namespace, or in all namespaces when `namespace` is empty.
+    pub async fn list(&self, namespace: &str) -> Result<Vec<EtcdCluster>, ResourceError> {
+        let api: Api<EtcdCluster> =
+            if namespace.is_empty() { Api::all(self.client.clone()) } else { self.api(namespace) };
+        Ok(api.list(&ListParams::default()).await.map_err(|e| Self::err("list", namespace, "", e))?.items)
+    }
+
+    /// Applies the spec of a cluster (creating it if needed); admission rules apply.
+    pub async fn apply_spec(
+        &self,
+        namespace: &str,
+        name: &str,
+        spec: &EtcdClusterSpec,
+    ) -> Result<EtcdCluster, ResourceError> {
+        let object = json!({
+            "apiVersion": "etcd.operator.dev/v1alpha1",
+            "kind": "EtcdCluster",
+            "metadata": { "name": name, "namespace": namespace },
+            "spec": spec,
+        });
+        let params = PatchParams::apply(&self.field_manager).force();
+        self.api(namespace).patch(name, &params, &Patch::Apply(&object)).await.map_err(|e| Self::err("apply", namespace, name, e))
+    }
+
+    /// Applies the status fields this component owns.
+    pub async fn apply_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &EtcdClusterStatus,
+    ) -> Result<EtcdCluster, ResourceError> {
+        let object = json!({
+            "apiVersion": "etcd.operator.dev/v1alpha1",
+            "kind": "EtcdCluster",
+            "status": status,
+        });
+        let params = PatchParams::apply(&self.field_manager).force();
+        self.api(namespace)
+            .patch_status(name, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| Self::err("apply status", namespace, name, e))
+    }
+}

@@ -1,0 +1,80 @@
+//! Create and update: apply the owned objects as the plan says.
+
+use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
+use etcd_operator_common::ClusterRef;
+use etcd_operator_resource::templates::{
+    TemplateContext, client_service, config_map, peer_service, pod_disruption_budget, statefulset,
+};
+
+use super::{ClusterOutcome, ClusterService};
+use crate::{
+    ServiceError,
+    decisions::plan::{RolloutDecision, decide_rollout, plan_apply, template_changed},
+    observe::StatefulSetState,
+    validation::{immutable_violations, validate_spec},
+};
+
+impl ClusterService {
+    /// Brings the owned objects in line with the spec, one safe step per call.
+    pub(crate) async fn reconcile(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        let cluster = self.get(r).await?;
+        if cluster.metadata.deletion_timestamp.is_some() {
+            return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
+        }
+        let mut spec_check = validate_spec(&cluster.spec);
+        let mut observation = self.observe(r).await?;
+        if cluster.spec.paused || spec_check.is_err() {
+            // Nothing is applied for a paused or invalid spec; the status says why.
+            return self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await;
+        }
+
+        let m = self.managers(&r.namespace);
+        let ctx = TemplateContext::new(&cluster, &self.config.cluster_domain);
+        let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
+        let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
+        let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
+        let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
+        if let Some(existing) = &existing_sts
+            && let Err(violations) = immutable_violations(existing, &desired)
+        {
+            spec_check = Err(violations);
+            return self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await;
+        }
+
+        let changed = existing_sts.as_ref().is_some_and(|e| template_changed(e, &desired));
+        let rollout = decide_rollout(changed, &observation);
+        m.services.apply(&peer_service(&ctx)?).await?;
+        m.services.apply(&client_service(&ctx)?).await?;
+        if rollout == RolloutDecision::Proceed {
+            // The ConfigMap is read when a member starts, so it changes together with the template.
+            m.config_maps.apply(&config_map(&ctx, &plan.bootstrap)?).await?;
+            let applied = m.statefulsets.update(&desired).await?;
+            observation.statefulset = Some(StatefulSetState::of(&applied));
+        }
+        if plan.replicas > 0 {
+            m.pdbs.apply(&pod_disruption_budget(&ctx, plan.replicas)?).await?;
+        } else {
+            m.pdbs.delete(&ctx.names.pdb()).await?;
+        }
+        self.record_status(&cluster, &observation, &spec_check, &rollout).await
+    }
+
+    /// Refuses a new spec that changes what a running cluster cannot change.
+    pub(crate) async fn check_immutable(
+        &self,
+        existing: &EtcdCluster,
+        spec: &EtcdClusterSpec,
+    ) -> Result<(), ServiceError> {
+        let r = super::cluster_ref(existing);
+        let m = self.managers(&r.namespace);
+        let names = self.names(&r);
+        let Some(current) = m.statefulsets.get(&names.statefulset()).await? else { return Ok(()) };
+        let proposed = EtcdCluster { spec: spec.clone(), ..existing.clone() };
+        let ctx = TemplateContext::new(&proposed, &self.config.cluster_domain);
+        let replicas = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(spec.size);
+        let plan = plan_apply(&names, replicas, Some(&current), None);
+        let desired = statefulset(&ctx, replicas, &plan.bootstrap)?;
+        immutable_violations(&current, &desired)
+            .map_err(|v| ServiceError::FailedPrecondition(format!("immutable fields changed: {v}")))
+    }
+}

@@ -1,0 +1,198 @@
+//! ClusterService: create, update, delete and observe clusters.
+
+mod apply;
+mod delete;
+
+pub use delete::DeleteOutcome;
+
+use std::time::Duration;
+
+use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, EtcdClusterStatus};
+use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::{
+    managers::{ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager, StatefulSetManager},
+    names::ClusterNames,
+};
+use kube::Client;
+
+use crate::{
+    ServiceConfig, ServiceError,
+    config::component,
+    decisions::{
+        plan::RolloutDecision,
+        status::{StatusInputs, compute_status},
+    },
+    observe::{Observation, StatefulSetState, observe_etcd},
+    validation::validate_spec,
+};
+
+/// Result of a call that moves a cluster towards its spec.
+#[derive(Clone, Debug)]
+pub struct ClusterOutcome {
+    /// Status as recorded.
+    pub status: EtcdClusterStatus,
+    /// Spec generation the status describes.
+    pub generation: i64,
+    /// Desired size.
+    pub desired_size: i32,
+    /// When to call again, if the cluster has not converged.
+    pub requeue_after: Option<Duration>,
+}
+
+/// How soon to look again while a cluster is converging.
+const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
+
+/// Orchestrates the lifecycle of clusters.
+#[derive(Clone)]
+pub struct ClusterService {
+    client: Client,
+    config: ServiceConfig,
+    metrics: EtcdMetrics,
+    clusters: EtcdClusterManager,
+    api_writer: EtcdClusterManager,
+}
+
+/// The managers of one namespace, writing as the lifecycle component.
+pub(crate) struct Managers {
+    pub statefulsets: StatefulSetManager,
+    pub services: ServiceManager,
+    pub config_maps: ConfigMapManager,
+    pub pdbs: PdbManager,
+    pub pvcs: PvcManager,
+}
+
+impl ClusterService {
+    /// A service using `client` for Kubernetes.
+    pub fn new(client: Client, config: ServiceConfig, metrics: EtcdMetrics) -> Self {
+        let lifecycle = field_manager(component::LIFECYCLE);
+        Self {
+            clusters: EtcdClusterManager::new(client.clone(), &lifecycle),
+            api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
+            client,
+            config,
+            metrics,
+        }
+    }
+
+    pub(crate) fn managers(&self, namespace: &str) -> Managers {
+        let fm = field_manager(component::LIFECYCLE);
+        Managers {
+            statefulsets: StatefulSetManager::new(self.client.clone(), namespace, &fm),
+            services: ServiceManager::new(self.client.clone(), namespace, &fm),
+            config_maps: ConfigMapManager::new(self.client.clone(), namespace, &fm),
+            pdbs: PdbManager::new(self.client.clone(), namespace, &fm),
+            pvcs: PvcManager::new(self.client.clone(), namespace, &fm),
+        }
+    }
+
+    pub(crate) fn names(&self, r: &ClusterRef) -> ClusterNames {
+        ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
+    }
+
+    async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {
+        self.clusters
+            .get(&r.namespace, &r.name)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound { kind: "EtcdCluster", name: r.to_string() })
+    }
+
+    /// Creates the cluster's objects; with a spec, first creates the EtcdCluster itself.
+    pub async fn create_cluster(
+        &self,
+        r: &ClusterRef,
+        spec: Option<EtcdClusterSpec>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        if let Some(spec) = spec {
+            validate_spec(&spec)?;
+            match self.clusters.get(&r.namespace, &r.name).await? {
+                Some(existing) if existing.spec != spec => {
+                    return Err(ServiceError::AlreadyExists(format!(
+                        "EtcdCluster {r} already exists with a different spec; use UpdateCluster"
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+                }
+            }
+        }
+        self.reconcile(r).await
+    }
+
+    /// Moves the cluster towards its spec; with a spec, first replaces the EtcdCluster's spec.
+    pub async fn update_cluster(
+        &self,
+        r: &ClusterRef,
+        spec: Option<EtcdClusterSpec>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        if let Some(spec) = spec {
+            validate_spec(&spec)?;
+            let existing = self.get(r).await?;
+            self.check_immutable(&existing, &spec).await?;
+            self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+        }
+        self.reconcile(r).await
+    }
+
+    /// Observes the cluster, records the status and returns it.
+    pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        let cluster = self.get(r).await?;
+        let observation = self.observe(r).await?;
+        let spec_check = validate_spec(&cluster.spec);
+        self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await
+    }
+
+    /// Recorded status of every cluster in a namespace (all when empty); no etcd calls.
+    pub async fn list_clusters(&self, namespace: &str) -> Result<Vec<EtcdCluster>, ServiceError> {
+        Ok(self.clusters.list(namespace).await?)
+    }
+
+    /// Reads what Kubernetes and etcd say about a cluster.
+    pub(crate) async fn observe(&self, r: &ClusterRef) -> Result<Observation, ServiceError> {
+        let names = self.names(r);
+        let sts = self.managers(&r.namespace).statefulsets.get(&names.statefulset()).await?;
+        let statefulset = sts.as_ref().map(StatefulSetState::of);
+        let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
+        let etcd = observe_etcd(&names, replicas, &self.config.etcd, &self.metrics).await;
+        Ok(Observation { statefulset, etcd })
+    }
+
+    /// Computes the status from an observation and applies it.
+    pub(crate) async fn record_status(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let r = cluster_ref(cluster);
+        let names = self.names(&r);
+        let now = now_rfc3339();
+        let status = compute_status(&StatusInputs { cluster, names: &names, observation, spec_check, rollout, now: &now });
+        if cluster.status.as_ref() != Some(&status) {
+            self.clusters.apply_status(&r.namespace, &r.name, &status).await?;
+        }
+        let converged = matches!(
+            status.phase,
+            etcd_operator_api::cluster::ClusterPhase::Running
+                | etcd_operator_api::cluster::ClusterPhase::Stopped
+                | etcd_operator_api::cluster::ClusterPhase::Paused
+                | etcd_operator_api::cluster::ClusterPhase::Invalid
+        );
+        Ok(ClusterOutcome {
+            generation: cluster.metadata.generation.unwrap_or_default(),
+            desired_size: cluster.spec.size,
+            requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
+            status,
+        })
+    }
+}
+
+/// The reference of a cluster object read from the API server.
+pub(crate) fn cluster_ref(cluster: &EtcdCluster) -> ClusterRef {
+    ClusterRef {
+        namespace: cluster.metadata.namespace.clone().unwrap_or_default(),
+        name: cluster.metadata.name.clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,26 @@
+//! Settings of the service layer.
+
+use etcd_operator_client::etcd::EtcdOptions;
+
+/// How the services reach clusters and name themselves.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Kubernetes cluster DNS domain used in member URLs.
+    pub cluster_domain: String,
+    /// How to connect to etcd.
+    pub etcd: EtcdOptions,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self { cluster_domain: "cluster.local".into(), etcd: EtcdOptions::default() }
+    }
+}
+
+/// Component names; each writes under the field manager `etcd-operator/<component>`.
+pub mod component {
+    /// Creation, update and deletion of clusters.
+    pub const LIFECYCLE: &str = "lifecycle";
+    /// Spec writes made on behalf of API callers (tooling).
+    pub const API: &str = "api";
+}

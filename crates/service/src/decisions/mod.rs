@@ -1,0 +1,7 @@
+//! Pure decisions: functions of observed state, no I/O.
+
+pub mod plan;
+pub mod status;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,91 @@
+//! What the lifecycle applies: replicas, bootstrap configuration, rollouts.
+
+use etcd_operator_resource::{
+    names::ClusterNames,
+    templates::{BootstrapConfig, TEMPLATE_HASH_ANNOTATION},
+};
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
+
+use crate::observe::{EtcdState, Observation};
+
+/// The objects' shape the lifecycle decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyPlan {
+    /// StatefulSet replicas to apply.
+    pub replicas: i32,
+    /// Bootstrap configuration to record.
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Decides replicas and bootstrap configuration.
+///
+/// A new cluster bootstraps all `spec.size` members together. Once the
+/// StatefulSet exists, the lifecycle never changes membership: replicas and
+/// the recorded bootstrap stay as they are, and size changes are left to the
+/// scaling service, which adds and removes members one safe step at a time.
+pub fn plan_apply(
+    names: &ClusterNames,
+    size: i32,
+    existing_sts: Option<&StatefulSet>,
+    existing_cm: Option<&ConfigMap>,
+) -> ApplyPlan {
+    match existing_sts {
+        None => ApplyPlan { replicas: size, bootstrap: BootstrapConfig::new_cluster(names, size) },
+        Some(sts) => {
+            let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(size);
+            let bootstrap = existing_cm
+                .and_then(BootstrapConfig::from_config_map)
+                .unwrap_or_else(|| BootstrapConfig::new_cluster(names, replicas));
+            ApplyPlan { replicas, bootstrap }
+        }
+    }
+}
+
+/// Whether applying `desired` would change the pods (a rolling restart).
+pub fn template_changed(existing: &StatefulSet, desired: &StatefulSet) -> bool {
+    let hash = |s: &StatefulSet| s.metadata.annotations.as_ref().and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION)).cloned();
+    hash(existing) != hash(desired)
+}
+
+/// Whether a rolling restart may start now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutDecision {
+    /// Nothing to roll out, or safe to roll out.
+    Proceed,
+    /// Unsafe now; the reason says what must happen first.
+    Wait(String),
+}
+
+/// A rollout restarts members one at a time, so it starts only when every
+/// member is a healthy voter: one more member down must not cost quorum.
+pub fn decide_rollout(changed: bool, observation: &Observation) -> RolloutDecision {
+    if !changed {
+        return RolloutDecision::Proceed;
+    }
+    let Some(sts) = &observation.statefulset else { return RolloutDecision::Proceed };
+    if sts.replicas == 0 {
+        return RolloutDecision::Proceed;
+    }
+    match &observation.etcd {
+        EtcdState::Reached(view) => {
+            let unhealthy: Vec<String> =
+                view.members.iter().filter(|m| !m.healthy() || m.info.is_learner).map(|m| m.name()).collect();
+            if !unhealthy.is_empty() {
+                RolloutDecision::Wait(format!(
+                    "waiting for members {} to be healthy voting members before restarting any member",
+                    unhealthy.join(", ")
+                ))
+            } else if view.members.len() as i32 != sts.replicas {
+                RolloutDecision::Wait(format!(
+                    "etcd has {} members but {} pods are expected; waiting for membership to settle",
+                    view.members.len(),
+                    sts.replicas
+                ))
+            } else {
+                RolloutDecision::Proceed
+            }
+        }
+        EtcdState::Unreachable(e) => RolloutDecision::Wait(format!("etcd is unreachable ({e})")),
+        EtcdState::NotExpected => RolloutDecision::Proceed,
+    }
+}

@@ -1,0 +1,255 @@
+//! Status from observations: phase, conditions, members. Pure.
+
+use etcd_operator_api::{
+    Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
+    cluster::{CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase, MemberStatus, OperationStatus},
+    condition::merge_conditions,
+    version::EtcdVersion,
+};
+use etcd_operator_common::Violations;
+use etcd_operator_resource::{names::ClusterNames, templates::quorum};
+
+use super::plan::RolloutDecision;
+use crate::observe::{EtcdState, EtcdView, Observation};
+
+/// Condition type: the spec is accepted but not advisable (old version, even size).
+pub const CONDITION_SPEC_WARNING: &str = "SpecWarning";
+
+/// Everything the status is computed from.
+pub struct StatusInputs<'a> {
+    /// The cluster as read (spec, generation, previous status).
+    pub cluster: &'a EtcdCluster,
+    /// Its names.
+    pub names: &'a ClusterNames,
+    /// What Kubernetes and etcd reported.
+    pub observation: &'a Observation,
+    /// Result of validating the spec.
+    pub spec_check: &'a Result<(), Violations>,
+    /// Whether a rollout may proceed.
+    pub rollout: &'a RolloutDecision,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+/// Health summary of the voting members.
+struct Quorum {
+    voters: usize,
+    healthy_voters: usize,
+    leader: bool,
+}
+
+impl Quorum {
+    fn of(view: &EtcdView) -> Self {
+        let voters: Vec<_> = view.members.iter().filter(|m| !m.info.is_learner).collect();
+        let leader = view.members.iter().filter_map(|m| m.status.as_ref().ok()).any(|s| s.leader != 0);
+        Self { voters: voters.len(), healthy_voters: voters.iter().filter(|m| m.healthy()).count(), leader }
+    }
+
+    fn has_quorum(&self) -> bool {
+        self.leader && self.voters > 0 && self.healthy_voters as i32 >= quorum(self.voters as i32)
+    }
+}
+
+/// Computes the whole status the lifecycle owns.
+pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
+    let previous = i.cluster.status.clone().unwrap_or_default();
+    let spec = &i.cluster.spec;
+    let generation = i.cluster.metadata.generation;
+    let members = members(i.observation, &previous);
+    let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
+    let (phase, mut conditions) = phase_and_conditions(i, &members);
+    conditions.push(spec_warning(spec.size, &spec.version));
+    for c in &mut conditions {
+        c.observed_generation = generation;
+    }
+    let (cluster_id, current_size) = match &i.observation.etcd {
+        EtcdState::Reached(view) => (Some(format!("{:x}", view.cluster_id)), view.members.len() as i32),
+        EtcdState::NotExpected => (previous.cluster_id.clone(), 0),
+        EtcdState::Unreachable(_) => (previous.cluster_id.clone(), previous.current_size),
+    };
+    EtcdClusterStatus {
+        observed_generation: generation,
+        phase,
+        conditions: merge_conditions(&previous.conditions, conditions, i.now),
+        cluster_id,
+        ready_members,
+        current_size,
+        selector: i.names.selector_string(),
+        current_version: members
+            .iter()
+            .filter_map(|m| m.version.as_deref().and_then(|v| EtcdVersion::parse(v).ok()))
+            .min()
+            .map(|v| v.to_string()),
+        operation: operation(phase, &previous, i.now),
+        members,
+    }
+}
+
+fn members(observation: &Observation, previous: &EtcdClusterStatus) -> Vec<MemberStatus> {
+    match &observation.etcd {
+        EtcdState::Reached(view) => view
+            .members
+            .iter()
+            .map(|m| {
+                let status = m.status.as_ref().ok();
+                let id = m.info.id;
+                MemberStatus {
+                    name: m.name(),
+                    id: format!("{id:x}"),
+                    peer_urls: m.info.peer_urls.clone(),
+                    client_urls: m.info.client_urls.clone(),
+                    is_learner: m.info.is_learner,
+                    healthy: m.healthy(),
+                    is_leader: status.is_some_and(|s| s.is_leader()),
+                    db_size_bytes: status.map(|s| s.db_size),
+                    revision: status.map(|s| s.revision),
+                    version: status.map(|s| s.version.clone()),
+                    alarms: view.alarms.iter().filter(|a| a.member_id == id).map(|a| a.name().to_owned()).collect(),
+                }
+            })
+            .collect(),
+        // Unreachable: the last known members, none of them known to be healthy.
+        EtcdState::Unreachable(_) => previous
+            .members
+            .iter()
+            .map(|m| MemberStatus { healthy: false, is_leader: false, ..m.clone() })
+            .collect(),
+        EtcdState::NotExpected => Vec::new(),
+    }
+}
+
+fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+    let s = if status { ConditionStatus::True } else { ConditionStatus::False };
+    Condition::new(type_, s, reason, message)
+}
+
+fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (ClusterPhase, Vec<Condition>) {
+    let spec = &i.cluster.spec;
+    if i.cluster.metadata.deletion_timestamp.is_some() {
+        return (ClusterPhase::Deleting, vec![cond(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")]);
+    }
+    if spec.paused {
+        return (
+            ClusterPhase::Paused,
+            vec![cond(CONDITION_PROGRESSING, false, "Paused", "reconciliation is paused by spec.paused")],
+        );
+    }
+    if let Err(violations) = i.spec_check {
+        return (ClusterPhase::Invalid, vec![cond(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())]);
+    }
+    let sts = i.observation.statefulset.as_ref();
+    let never_formed = i.cluster.status.as_ref().and_then(|s| s.cluster_id.as_ref()).is_none();
+    match (&i.observation.etcd, sts) {
+        (_, None) => (
+            ClusterPhase::Pending,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "NotCreated", "the StatefulSet does not exist yet"),
+                cond(CONDITION_PROGRESSING, true, "Creating", "creating objects"),
+            ],
+        ),
+        (EtcdState::NotExpected, Some(_)) => (
+            ClusterPhase::Stopped,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Stopped", "the cluster has no members; data is retained"),
+                cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
+                cond(CONDITION_DEGRADED, false, "Stopped", ""),
+            ],
+        ),
+        (EtcdState::Unreachable(e), Some(_)) if never_formed => (
+            ClusterPhase::Creating,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Bootstrapping", format!("members are starting: {e}")),
+                cond(CONDITION_PROGRESSING, true, "Bootstrapping", "waiting for the first leader election"),
+            ],
+        ),
+        (EtcdState::Unreachable(e), Some(_)) => (
+            ClusterPhase::Unavailable,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Unreachable", format!("no member answered: {e}")),
+                cond(CONDITION_DEGRADED, true, "Unreachable", "no member answered"),
+            ],
+        ),
+        (EtcdState::Reached(view), Some(sts)) => reached(i, view, sts, members),
+    }
+}
+
+fn reached(
+    i: &StatusInputs<'_>,
+    view: &EtcdView,
+    sts: &crate::observe::StatefulSetState,
+    members: &[MemberStatus],
+) -> (ClusterPhase, Vec<Condition>) {
+    let q = Quorum::of(view);
+    let available = if q.has_quorum() {
+        cond(CONDITION_AVAILABLE, true, "QuorumHealthy", format!("{}/{} voting members healthy", q.healthy_voters, q.voters))
+    } else {
+        cond(CONDITION_AVAILABLE, false, "QuorumLost", format!("{}/{} voting members healthy", q.healthy_voters, q.voters))
+    };
+    let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
+    let alarms: Vec<String> = members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
+    let degraded = if !unhealthy.is_empty() {
+        cond(CONDITION_DEGRADED, true, "MembersUnhealthy", format!("unhealthy: {}", unhealthy.join(", ")))
+    } else if !alarms.is_empty() {
+        cond(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))
+    } else {
+        cond(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
+    };
+    let size = i.cluster.spec.size;
+    let progressing = match i.rollout {
+        RolloutDecision::Wait(why) => cond(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone()),
+        RolloutDecision::Proceed if sts.rolling() => {
+            cond(CONDITION_PROGRESSING, true, "RollingUpdate", format!("{}/{} pods updated", sts.updated, sts.replicas))
+        }
+        RolloutDecision::Proceed if view.members.len() as i32 != size => cond(
+            CONDITION_PROGRESSING,
+            true,
+            "SizeChangePending",
+            format!("{} members, spec.size is {size}; the scaling service changes membership one member at a time", view.members.len()),
+        ),
+        RolloutDecision::Proceed => cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
+    };
+    let phase = if !q.has_quorum() {
+        ClusterPhase::Unavailable
+    } else if progressing.is_true() {
+        ClusterPhase::Updating
+    } else if degraded.is_true() {
+        ClusterPhase::Degraded
+    } else {
+        ClusterPhase::Running
+    };
+    (phase, vec![available, progressing, degraded])
+}
+
+fn spec_warning(size: i32, version: &str) -> Condition {
+    let mut warnings = Vec::new();
+    if size > 0 && size % 2 == 0 {
+        warnings.push(format!("spec.size {size} is even: it tolerates no more failures than {}", size - 1));
+    }
+    if size > 7 {
+        warnings.push(format!("spec.size {size} is above 7, the practical maximum: writes get slower"));
+    }
+    if EtcdVersion::parse(version).is_ok_and(|v| v.below_production_minimum()) {
+        warnings.push(format!("etcd {version} is below the production minimum (3.4.22+ / 3.5.6+)"));
+    }
+    if warnings.is_empty() {
+        cond(CONDITION_SPEC_WARNING, false, "NoWarnings", "")
+    } else {
+        cond(CONDITION_SPEC_WARNING, true, "NotRecommended", warnings.join("; "))
+    }
+}
+
+/// The lifecycle's own operations: recorded while creating or rolling out.
+fn operation(phase: ClusterPhase, previous: &EtcdClusterStatus, now: &str) -> Option<OperationStatus> {
+    let (type_, step) = match phase {
+        ClusterPhase::Pending | ClusterPhase::Creating => ("Create", "Bootstrapping"),
+        ClusterPhase::Updating => ("RollingUpdate", "RestartingMembers"),
+        ClusterPhase::Deleting => ("Delete", "RemovingObjects"),
+        _ => return None,
+    };
+    let started_at = previous
+        .operation
+        .as_ref()
+        .filter(|op| op.type_ == type_)
+        .map_or_else(|| now.to_owned(), |op| op.started_at.clone());
+    Some(OperationStatus { type_: type_.into(), step: step.into(), started_at, ..OperationStatus::default() })
+}

@@ -1,0 +1,145 @@
+//! Observations: what Kubernetes and etcd report about a cluster, gathered
+//! once per call and handed to the pure decisions.
+
+use etcd_operator_client::{
+    etcd::{Alarm, EndpointStatus, EtcdClient, EtcdOptions, MemberInfo},
+    metrics::EtcdMetrics,
+};
+use etcd_operator_resource::names::ClusterNames;
+use k8s_openapi::api::apps::v1::StatefulSet;
+
+/// Everything the decisions need to know about one cluster.
+#[derive(Clone, Debug, Default)]
+pub struct Observation {
+    /// The StatefulSet, if it exists.
+    pub statefulset: Option<StatefulSetState>,
+    /// What etcd said.
+    pub etcd: EtcdState,
+}
+
+/// The parts of a StatefulSet's state that matter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatefulSetState {
+    /// Desired pods.
+    pub replicas: i32,
+    /// Pods passing readiness.
+    pub ready: i32,
+    /// Pods already on the newest template.
+    pub updated: i32,
+    /// Revision most pods run.
+    pub current_revision: String,
+    /// Revision being rolled out.
+    pub update_revision: String,
+    /// Whether the StatefulSet controller has seen the latest spec.
+    pub up_to_date: bool,
+}
+
+impl StatefulSetState {
+    /// Reads the state from a StatefulSet object.
+    pub fn of(sts: &StatefulSet) -> Self {
+        let status = sts.status.clone().unwrap_or_default();
+        Self {
+            replicas: sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
+            ready: status.ready_replicas.unwrap_or(0),
+            updated: status.updated_replicas.unwrap_or(0),
+            current_revision: status.current_revision.unwrap_or_default(),
+            update_revision: status.update_revision.unwrap_or_default(),
+            up_to_date: status.observed_generation >= sts.metadata.generation,
+        }
+    }
+
+    /// Whether pods are still being replaced by a rolling update.
+    pub fn rolling(&self) -> bool {
+        !self.up_to_date
+            || (self.replicas > 0 && (self.current_revision != self.update_revision || self.updated < self.replicas))
+    }
+}
+
+/// What etcd reported.
+#[derive(Clone, Debug, Default)]
+pub enum EtcdState {
+    /// No member is expected to run (no StatefulSet, or zero replicas).
+    #[default]
+    NotExpected,
+    /// No member answered.
+    Unreachable(String),
+    /// The cluster answered.
+    Reached(EtcdView),
+}
+
+/// The cluster as etcd sees it.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdView {
+    /// Cluster ID.
+    pub cluster_id: u64,
+    /// Every member with its own status answer.
+    pub members: Vec<MemberView>,
+    /// Active alarms.
+    pub alarms: Vec<Alarm>,
+}
+
+/// One member and the status it reported (or why it did not).
+#[derive(Clone, Debug)]
+pub struct MemberView {
+    /// Membership entry.
+    pub info: MemberInfo,
+    /// The member's own status answer.
+    pub status: Result<EndpointStatus, String>,
+}
+
+impl MemberView {
+    /// Pod name of the member: its etcd name, or for a member that never
+    /// started, the first label of its peer URL host.
+    pub fn name(&self) -> String {
+        if !self.info.name.is_empty() {
+            return self.info.name.clone();
+        }
+        self.info
+            .peer_urls
+            .first()
+            .and_then(|u| u.split("://").nth(1))
+            .and_then(|host| host.split(['.', ':']).next())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Whether the member answered without reporting errors.
+    pub fn healthy(&self) -> bool {
+        self.status.as_ref().is_ok_and(|s| s.errors.is_empty())
+    }
+}
+
+/// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.
+pub async fn observe_etcd(
+    names: &ClusterNames,
+    replicas: i32,
+    options: &EtcdOptions,
+    metrics: &EtcdMetrics,
+) -> EtcdState {
+    if replicas <= 0 {
+        return EtcdState::NotExpected;
+    }
+    let endpoints: Vec<String> = (0..replicas).map(|i| names.client_url(&names.member(i))).collect();
+    let client = match EtcdClient::connect(&endpoints, options.clone(), metrics.clone()).await {
+        Ok(c) => c,
+        Err(e) => return EtcdState::Unreachable(e.to_string()),
+    };
+    let membership = match client.member_list().await {
+        Ok(m) => m,
+        Err(e) => return EtcdState::Unreachable(e.to_string()),
+    };
+    let mut members = Vec::with_capacity(membership.members.len());
+    for info in membership.members {
+        let view = MemberView { info, status: Err(String::new()) };
+        let endpoint = view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
+        let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
+            Err("member has not started yet".to_owned())
+        } else {
+            client.status(&endpoint).await.map_err(|e| e.to_string())
+        };
+        members.push(MemberView { status, ..view });
+    }
+    members.sort_by_key(MemberView::name);
+    let alarms = client.alarms().await.unwrap_or_default();
+    EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms })
+}

@@ -1,0 +1,217 @@
+//! Validation of cluster specs: the same rules as the CRD's schema and CEL
+//! rules, enforced again here because a spec may come over gRPC or from a
+//! CRD installed without them. Every violation names its field and rule.
+
+use etcd_operator_api::{
+    EtcdClusterSpec,
+    cluster::{AutoCompactionMode, PvcRetention, StorageType},
+    version::EtcdVersion,
+};
+use etcd_operator_common::Violations;
+use k8s_openapi::api::apps::v1::StatefulSet;
+
+/// Checks a spec; all violations are reported at once.
+pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
+    let mut v = Violations::default();
+    v.check((0..=9).contains(&spec.size), "spec.size", "must be between 0 and 9");
+    if let Err(e) = EtcdVersion::parse_runnable(&spec.version) {
+        v.push("spec.version", e.to_string());
+    }
+    if let Some(image) = &spec.image {
+        v.check(!image.trim().is_empty(), "spec.image", "must not be empty when set");
+    }
+    v.check(
+        parse_quantity(&spec.storage.size).is_some_and(|q| q > 0.0),
+        "spec.storage.size",
+        "must be a positive Kubernetes quantity such as 8Gi",
+    );
+    if let Some(class) = &spec.storage.storage_class_name {
+        v.check(!class.is_empty() && class.len() <= 253, "spec.storage.storageClassName", "must be 1-253 characters");
+    }
+    let retention = &spec.pvc_retention_policy;
+    v.check(
+        spec.storage.type_ == StorageType::Persistent
+            || (retention.when_deleted == PvcRetention::Retain && retention.when_scaled == PvcRetention::Retain),
+        "spec.pvcRetentionPolicy",
+        "only applies to Persistent storage; leave it at Retain for Ephemeral storage",
+    );
+    validate_tuning(spec, &mut v);
+    if let Some(restore) = &spec.restore {
+        v.check(
+            restore.backup_name.is_some() != restore.location.is_some(),
+            "spec.restore",
+            "exactly one of backupName or location must be set",
+        );
+    }
+    v.into_result()
+}
+
+fn validate_tuning(spec: &EtcdClusterSpec, v: &mut Violations) {
+    let t = &spec.etcd;
+    let within = |value: Option<i64>, min: i64, max: i64| value.is_none_or(|x| (min..=max).contains(&x));
+    v.check(
+        within(t.quota_backend_bytes, 100 << 20, 8 << 30),
+        "spec.etcd.quotaBackendBytes",
+        "must be between 104857600 (100 MiB) and 8589934592 (8 GiB)",
+    );
+    v.check(within(t.snapshot_count, 1000, 1_000_000), "spec.etcd.snapshotCount", "must be between 1000 and 1000000");
+    v.check(
+        within(t.heartbeat_interval_ms.map(i64::from), 10, 5000),
+        "spec.etcd.heartbeatIntervalMs",
+        "must be between 10 and 5000",
+    );
+    v.check(
+        within(t.election_timeout_ms.map(i64::from), 50, 50000),
+        "spec.etcd.electionTimeoutMs",
+        "must be between 50 and 50000",
+    );
+    if let (Some(hb), Some(et)) = (t.heartbeat_interval_ms, t.election_timeout_ms) {
+        v.check(et >= 5 * hb, "spec.etcd.electionTimeoutMs", "must be at least 5 times spec.etcd.heartbeatIntervalMs");
+    }
+    if let Some(retention) = &t.auto_compaction_retention {
+        let numeric = !retention.is_empty() && retention.bytes().all(|b| b.is_ascii_digit());
+        match t.auto_compaction_mode {
+            AutoCompactionMode::Revision => v.check(
+                numeric,
+                "spec.etcd.autoCompactionRetention",
+                "must be a number of revisions when autoCompactionMode is Revision",
+            ),
+            AutoCompactionMode::Periodic => v.check(
+                numeric || is_duration(retention),
+                "spec.etcd.autoCompactionRetention",
+                "must be a duration such as 1h or 30m, or a whole number",
+            ),
+        }
+    }
+}
+
+/// Go-style duration: one or more `<number><unit>` with units ns, us, ms, s, m, h.
+fn is_duration(s: &str) -> bool {
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ns", "us", "ms", "s", "m", "h"].into_iter().find(|u| rest.starts_with(u));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Parses a Kubernetes quantity into its numeric value (bytes for storage).
+pub fn parse_quantity(s: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+        ("m", 1e-3),
+    ];
+    let (number, factor) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, f)| s.strip_suffix(suffix).map(|n| (n, *f)))
+        .unwrap_or((s, 1.0));
+    let valid = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    valid.then(|| number.parse::<f64>().ok()).flatten().map(|n| n * factor)
+}
+
+/// Fields of a running StatefulSet that cannot change (volumeClaimTemplates are immutable).
+pub fn immutable_violations(existing: &StatefulSet, desired: &StatefulSet) -> Result<(), Violations> {
+    let claim = |sts: &StatefulSet| {
+        sts.spec.as_ref().and_then(|s| s.volume_claim_templates.as_ref()).and_then(|c| c.first()).cloned()
+    };
+    let mut v = Violations::default();
+    match (claim(existing), claim(desired)) {
+        (Some(old), Some(new)) => {
+            let (old, new) = (old.spec.unwrap_or_default(), new.spec.unwrap_or_default());
+            v.check(
+                old.storage_class_name == new.storage_class_name,
+                "spec.storage.storageClassName",
+                format!("is immutable (the cluster uses {:?})", old.storage_class_name.clone().unwrap_or_default()),
+            );
+            let size = |s: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec| {
+                s.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")).map(|q| q.0.clone())
+            };
+            v.check(
+                size(&old).as_deref().and_then(parse_quantity) == size(&new).as_deref().and_then(parse_quantity),
+                "spec.storage.size",
+                format!("is immutable for Persistent storage (the cluster uses {})", size(&old).unwrap_or_default()),
+            );
+        }
+        (None, None) => {}
+        _ => v.push("spec.storage.type", "is immutable"),
+    }
+    v.into_result()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> EtcdClusterSpec {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    fn fields(r: Result<(), Violations>) -> Vec<String> {
+        r.err().map(|v| v.0.into_iter().map(|f| f.field).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_sound_spec_passes() {
+        assert_eq!(fields(validate_spec(&spec("size: 3\nversion: 3.5.17"))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_violation_is_reported_with_its_field() {
+        let s = spec(
+            "size: 12\nversion: 3.5.1\nimage: ' '\nstorage:\n  size: lots\netcd:\n  heartbeatIntervalMs: 100\n  electionTimeoutMs: 200\n  snapshotCount: 5\n  autoCompactionMode: Revision\n  autoCompactionRetention: 1h",
+        );
+        let err = validate_spec(&s).unwrap_err();
+        let listed: Vec<_> = err.0.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            listed,
+            [
+                "spec.size",
+                "spec.version",
+                "spec.image",
+                "spec.storage.size",
+                "spec.etcd.snapshotCount",
+                "spec.etcd.electionTimeoutMs",
+                "spec.etcd.autoCompactionRetention"
+            ]
+        );
+        assert!(err.to_string().contains("can lose committed writes"));
+    }
+
+    #[test]
+    fn ephemeral_storage_cannot_delete_claims() {
+        let s = spec("size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\npvcRetentionPolicy:\n  whenScaled: Delete");
+        assert_eq!(fields(validate_spec(&s)), ["spec.pvcRetentionPolicy"]);
+    }
+
+    #[test]
+    fn quantities_and_durations() {
+        assert_eq!(parse_quantity("8Gi"), Some(8.0 * 1073741824.0));
+        assert_eq!(parse_quantity("1500M"), Some(1.5e9));
+        assert_eq!(parse_quantity("0.5Gi"), Some(536870912.0));
+        assert_eq!(parse_quantity("Gi"), None);
+        assert_eq!(parse_quantity("-1"), None);
+        assert!(is_duration("1h30m") && is_duration("0.5s") && !is_duration("1d") && !is_duration("h"));
+    }
+}
