@@ -60,13 +60,20 @@ fn free_port() -> u16 {
 }
 
 impl EtcdCluster {
-    /// Starts `size` members as a new cluster and waits until every client port accepts connections.
+    /// Starts `size` members (`m0`, `m1`, ...) as a new cluster and waits until every client port accepts connections.
     pub async fn start(size: usize) -> Self {
+        let names: Vec<String> = (0..size).map(|i| format!("m{i}")).collect();
+        Self::start_named(&names).await
+    }
+
+    /// Starts members with the given names as a new cluster.
+    pub async fn start_named(names: &[String]) -> Self {
+        let size = names.len();
         let dir = tempfile::tempdir().expect("temp dir");
         let token = format!("fixture-{}", dir.path().file_name().unwrap().to_string_lossy());
         let members: Vec<Member> = (0..size)
             .map(|i| Member {
-                name: format!("m{i}"),
+                name: names[i].clone(),
                 client_url: format!("http://127.0.0.1:{}", free_port()),
                 peer_url: format!("http://127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("m{i}")),
@@ -131,6 +138,21 @@ impl EtcdCluster {
         self.members.iter().filter(|m| m.is_running()).map(|m| m.client_url.clone()).collect()
     }
 
+    /// Waits until every running member reports the same leader, i.e. the cluster can serve.
+    pub async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for m in self.members.iter().filter(|m| m.is_running()) {
+            let url = format!("{}/health", m.client_url);
+            loop {
+                if http_get(m.client_addr(), "/health").await.is_some_and(|body| body.contains("\"health\":\"true\"")) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{url} never became healthy");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
     /// The stderr log of member `i` (for assertion messages).
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.dir.path().join(format!("m{i}.log"))).unwrap_or_default()
@@ -176,6 +198,16 @@ impl EtcdCluster {
         self.spawn(i, &initial, "existing");
         self.wait_listening(i).await;
     }
+}
+
+/// A minimal HTTP/1.0 GET, enough for etcd's `/health`.
+async fn http_get(addr: &str, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut body)).await.ok()?.ok()?;
+    Some(body)
 }
 
 impl Drop for EtcdCluster {

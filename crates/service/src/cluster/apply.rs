@@ -10,7 +10,7 @@ use super::{ClusterOutcome, ClusterService};
 use crate::{
     ServiceError,
     decisions::plan::{RolloutDecision, decide_rollout, plan_apply, template_changed},
-    observe::StatefulSetState,
+    observe::{EtcdState, StatefulSetState},
     validation::{immutable_violations, validate_spec},
 };
 
@@ -21,16 +21,16 @@ impl ClusterService {
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }
+        let m = self.managers(&r.namespace);
+        let ctx = TemplateContext::new(&cluster, &self.config.cluster_domain);
+        let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
+        let mut observation = self.observe_with(r, existing_sts.as_ref()).await;
         let mut spec_check = validate_spec(&cluster.spec);
-        let mut observation = self.observe(r).await?;
         if cluster.spec.paused || spec_check.is_err() {
             // Nothing is applied for a paused or invalid spec; the status says why.
             return self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await;
         }
 
-        let m = self.managers(&r.namespace);
-        let ctx = TemplateContext::new(&cluster, &self.config.cluster_domain);
-        let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
         let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
         let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
@@ -50,6 +50,10 @@ impl ClusterService {
             m.config_maps.apply(&config_map(&ctx, &plan.bootstrap)?).await?;
             let applied = m.statefulsets.update(&desired).await?;
             observation.statefulset = Some(StatefulSetState::of(&applied));
+            if plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {
+                // Pods were only just asked for; etcd cannot have answered yet.
+                observation.etcd = EtcdState::Unreachable("members have just been created".into());
+            }
         }
         if plan.replicas > 0 {
             m.pdbs.apply(&pod_disruption_budget(&ctx, plan.replicas)?).await?;

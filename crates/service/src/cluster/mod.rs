@@ -14,6 +14,7 @@ use etcd_operator_resource::{
     managers::{ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager, StatefulSetManager},
     names::ClusterNames,
 };
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Client;
 
 use crate::{
@@ -150,12 +151,16 @@ impl ClusterService {
 
     /// Reads what Kubernetes and etcd say about a cluster.
     pub(crate) async fn observe(&self, r: &ClusterRef) -> Result<Observation, ServiceError> {
-        let names = self.names(r);
-        let sts = self.managers(&r.namespace).statefulsets.get(&names.statefulset()).await?;
-        let statefulset = sts.as_ref().map(StatefulSetState::of);
+        let sts = self.managers(&r.namespace).statefulsets.get(&self.names(r).statefulset()).await?;
+        Ok(self.observe_with(r, sts.as_ref()).await)
+    }
+
+    /// Asks etcd about a cluster whose StatefulSet was already read.
+    pub(crate) async fn observe_with(&self, r: &ClusterRef, sts: Option<&StatefulSet>) -> Observation {
+        let statefulset = sts.map(StatefulSetState::of);
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
-        let etcd = observe_etcd(&names, replicas, &self.config.etcd, &self.metrics).await;
-        Ok(Observation { statefulset, etcd })
+        let etcd = observe_etcd(&self.names(r), replicas, &self.config.etcd, &self.metrics).await;
+        Observation { statefulset, etcd }
     }
 
     /// Computes the status from an observation and applies it.

@@ -1,0 +1,169 @@
+//! ClusterService end to end over a scripted Kubernetes API, and against
+//! real etcd members for the status.
+
+mod support;
+
+use etcd_fixture::EtcdCluster as Etcd;
+use etcd_operator_api::cluster::ClusterPhase;
+use etcd_operator_client::{etcd::EndpointRewrite, metrics::EtcdMetrics};
+use etcd_operator_common::ClusterRef;
+use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
+use serde_json::json;
+use support::*;
+
+fn demo() -> ClusterRef {
+    ClusterRef { namespace: "prod".into(), name: "demo".into() }
+}
+
+fn service(client: kube::Client, config: ServiceConfig) -> ClusterService {
+    ClusterService::new(client, config, EtcdMetrics::default())
+}
+
+#[tokio::test]
+async fn create_applies_every_owned_object_then_records_status() {
+    let cluster = cluster_object(json!({"size": 3, "version": "3.5.17"}), None);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::NotFound),
+        step("GET", CM, Reply::NotFound),
+        step("PATCH", PEER_SVC, Reply::Echo),
+        step("PATCH", CLIENT_SVC, Reply::Echo),
+        step("PATCH", CM, Reply::Echo),
+        step("PATCH", STS, Reply::Echo),
+        step("PATCH", PDB, Reply::Echo),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
+    ]);
+    let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
+    api.await.unwrap();
+
+    assert!(outcome.requeue_after.is_some(), "a new cluster is not converged yet");
+    let record = record.lock().unwrap();
+    for write in record.iter().filter(|r| r.method == "PATCH") {
+        assert!(write.query.contains("fieldManager=etcd-operator%2Flifecycle"), "{}: {}", write.path, write.query);
+        if !write.path.ends_with("/status") {
+            assert_eq!(write.body["metadata"]["ownerReferences"][0]["kind"], "EtcdCluster", "{}", write.path);
+            assert_eq!(write.body["metadata"]["ownerReferences"][0]["controller"], true);
+        }
+    }
+    let cm = &record[5].body;
+    assert_eq!(cm["data"]["ETCD_INITIAL_CLUSTER_STATE"], "new");
+    assert_eq!(cm["data"]["ETCD_INITIAL_CLUSTER"].as_str().unwrap().split(',').count(), 3);
+    let sts = &record[6].body;
+    assert_eq!(sts["spec"]["replicas"], 3);
+    assert_eq!(sts["spec"]["serviceName"], "demo");
+    assert_eq!(record[7].body["spec"]["minAvailable"], 2);
+    let status = &record[8].body["status"];
+    assert_eq!(status["phase"], "Creating");
+    assert_eq!(status["observedGeneration"], 1);
+    assert_eq!(status["operation"]["type"], "Create");
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
+    let cluster = cluster_object(json!({"size": 3, "version": "3.5.1"}), None);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::NotFound),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
+    ]);
+    let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(outcome.status.phase, ClusterPhase::Invalid);
+    assert!(outcome.requeue_after.is_none());
+    let status = &record.lock().unwrap()[2].body["status"];
+    let progressing = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
+    assert_eq!(progressing["reason"], "InvalidSpec");
+    assert!(progressing["message"].as_str().unwrap().starts_with("spec.version: etcd 3.5.1 can lose committed writes"));
+}
+
+#[tokio::test]
+async fn a_spec_from_the_api_is_validated_before_anything_is_written() {
+    let (client, record, api) = scripted_api(vec![]);
+    let spec = serde_json::from_value(json!({"size": 11, "version": "3.5.17", "storage": {"size": "0"}})).unwrap();
+    let err = service(client, ServiceConfig::default()).create_cluster(&demo(), Some(spec)).await.unwrap_err();
+    api.await.unwrap();
+    let ServiceError::InvalidArgument(v) = err else { panic!("{err:?}") };
+    let fields: Vec<_> = v.0.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["spec.size", "spec.storage.size"]);
+    assert!(record.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
+    let pvcs = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaimList", "metadata": {}, "items": [
+        {"metadata": {"name": "data-demo-0", "namespace": "prod"}},
+        {"metadata": {"name": "data-demo-1", "namespace": "prod"}}]});
+    let retain = cluster_object(json!({"size": 2, "version": "3.5.17"}), None);
+    let (client, _, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(retain)),
+        step("DELETE", PDB, Reply::NotFound),
+        step("DELETE", STS, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
+        step("DELETE", CLIENT_SVC, Reply::NotFound),
+        step("DELETE", PEER_SVC, Reply::NotFound),
+        step("DELETE", CM, Reply::NotFound),
+        step("GET", PVCS, Reply::Ok(pvcs.clone())),
+        step("GET", STS, Reply::NotFound),
+    ]);
+    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
+    api.await.unwrap();
+    assert!(outcome.done);
+    assert_eq!(outcome.retained_pvcs, ["data-demo-0", "data-demo-1"]);
+
+    let delete = cluster_object(json!({"size": 2, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}), None);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(delete)),
+        step("DELETE", PDB, Reply::NotFound),
+        step("DELETE", STS, Reply::NotFound),
+        step("DELETE", CLIENT_SVC, Reply::NotFound),
+        step("DELETE", PEER_SVC, Reply::NotFound),
+        step("DELETE", CM, Reply::NotFound),
+        step("GET", PVCS, Reply::Ok(pvcs)),
+        step("DELETE", format!("{PVCS}/data-demo-0"), Reply::NotFound),
+        step("DELETE", format!("{PVCS}/data-demo-1"), Reply::NotFound),
+        step("GET", STS, Reply::NotFound),
+    ]);
+    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
+    api.await.unwrap();
+    assert!(!outcome.done, "claims being deleted must be seen gone before the delete is done");
+    assert!(outcome.retained_pvcs.is_empty());
+    assert!(record.lock().unwrap()[6].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
+}
+
+#[tokio::test]
+async fn status_tells_the_truth_from_real_etcd() {
+    let names: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();
+    let etcd = Etcd::start_named(&names).await;
+    etcd.wait_healthy().await;
+    // Cluster DNS is not available here: point each member's DNS name at its loopback port.
+    let mut config = ServiceConfig::default();
+    let mut rewrite = EndpointRewrite::default();
+    for m in etcd.members() {
+        rewrite.insert(format!("{}.demo.prod.svc.cluster.local:2379", m.name), m.client_addr());
+        rewrite.insert(m.client_url.trim_start_matches("http://"), m.client_addr());
+    }
+    config.etcd.rewrite = rewrite;
+
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "demo", "namespace": "prod", "generation": 1},
+        "spec": {"replicas": 3, "serviceName": "demo", "selector": {}, "template": {}},
+        "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1}});
+    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::Ok(sts)),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
+    ]);
+    let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
+    api.await.unwrap();
+
+    let s = &outcome.status;
+    assert_eq!(s.phase, ClusterPhase::Running, "{s:#?}");
+    assert_eq!((s.ready_members, s.current_size), (3, 3));
+    let mut member_names: Vec<_> = s.members.iter().map(|m| m.name.as_str()).collect();
+    member_names.sort();
+    assert_eq!(member_names, ["demo-0", "demo-1", "demo-2"]);
+    assert_eq!(s.members.iter().filter(|m| m.is_leader).count(), 1);
+    assert!(s.members.iter().all(|m| m.healthy && m.db_size_bytes.unwrap_or(0) > 0 && !m.id.is_empty()));
+    assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
+    assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
+    assert_eq!(record.lock().unwrap()[2].body["status"]["phase"], "Running");
+}

@@ -1,0 +1,109 @@
+//! A scripted Kubernetes API on kube's tower-test mock: each expected
+//! request is matched in order and answered; every request is recorded.
+
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use kube::{Client, client::Body};
+use serde_json::{Value, json};
+use tower_test::mock::{self, Handle};
+
+/// One request the service made.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Value,
+}
+
+/// How to answer an expected request.
+pub enum Reply {
+    /// 200 with this body.
+    Ok(Value),
+    /// 200 echoing the request body (server-side apply), with server fields added.
+    Echo,
+    /// 200 with this object, its status replaced by the request's (a status apply).
+    WithStatus(Value),
+    /// 404 Not Found.
+    NotFound,
+}
+
+/// An expected request: method and path, and the reply.
+pub struct Step {
+    pub method: &'static str,
+    pub path: String,
+    pub reply: Reply,
+}
+
+pub fn step(method: &'static str, path: impl Into<String>, reply: Reply) -> Step {
+    Step { method, path: path.into(), reply }
+}
+
+/// Starts the scripted API; returns the client and the record of requests.
+pub fn scripted_api(steps: Vec<Step>) -> (Client, Arc<Mutex<Vec<Recorded>>>, tokio::task::JoinHandle<()>) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let record = Arc::new(Mutex::new(Vec::new()));
+    let task = tokio::spawn(serve(handle, steps, record.clone()));
+    (Client::new(service, "default"), record, task)
+}
+
+async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, steps: Vec<Step>, record: Arc<Mutex<Vec<Recorded>>>) {
+    for (i, expected) in steps.into_iter().enumerate() {
+        let (request, send) = handle.next_request().await.unwrap_or_else(|| panic!("step {i}: no request"));
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let got = Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or_default().to_owned(),
+            body: body.clone(),
+        };
+        assert_eq!(
+            (got.method.as_str(), got.path.as_str()),
+            (expected.method, expected.path.as_str()),
+            "step {i}: unexpected request"
+        );
+        record.lock().unwrap().push(got);
+        let (status, reply) = match expected.reply {
+            Reply::Ok(v) => (StatusCode::OK, v),
+            Reply::Echo => {
+                let mut v = body;
+                v["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000001");
+                v["metadata"]["resourceVersion"] = json!("1");
+                (StatusCode::OK, v)
+            }
+            Reply::WithStatus(mut object) => {
+                object["status"] = body["status"].clone();
+                (StatusCode::OK, object)
+            }
+            Reply::NotFound => (
+                StatusCode::NOT_FOUND,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+            ),
+        };
+        send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+    }
+}
+
+/// An EtcdCluster object as the API server returns it.
+pub fn cluster_object(spec: Value, status: Option<Value>) -> Value {
+    let mut v = json!({
+        "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",
+        "metadata": {"name": "demo", "namespace": "prod", "uid": "0d7f0b52-4a4e-4f8e-9f55-2f6a0c3f5a11", "generation": 1},
+        "spec": spec
+    });
+    if let Some(s) = status {
+        v["status"] = s;
+    }
+    v
+}
+
+pub const CLUSTER: &str = "/apis/etcd.operator.dev/v1alpha1/namespaces/prod/etcdclusters/demo";
+pub const STS: &str = "/apis/apps/v1/namespaces/prod/statefulsets/demo";
+pub const CM: &str = "/api/v1/namespaces/prod/configmaps/demo-config";
+pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
+pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
+pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
+pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";
