@@ -1,15 +1,13 @@
 //! ClusterService end to end over a scripted Kubernetes API, and against
 //! real etcd members for the status.
 
-mod support;
-
 use etcd_fixture::EtcdCluster as Etcd;
 use etcd_operator_api::cluster::ClusterPhase;
 use etcd_operator_client::{etcd::EndpointRewrite, metrics::EtcdMetrics};
 use etcd_operator_common::ClusterRef;
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
 use serde_json::json;
-use support::*;
+use scripted_api::*;
 
 fn demo() -> ClusterRef {
     ClusterRef { namespace: "prod".into(), name: "demo".into() }

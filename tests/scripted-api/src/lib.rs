@@ -1,4 +1,4 @@
-//! A scripted Kubernetes API on kube's tower-test mock: each expected
+//! A scripted Kubernetes API for tests on kube's tower-test mock: each expected
 //! request is matched in order and answered; every request is recorded.
 
 use std::sync::{Arc, Mutex};
@@ -8,12 +8,16 @@ use kube::{Client, client::Body};
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle};
 
-/// One request the service made.
+/// One request the code under test made.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// HTTP method.
     pub method: String,
+    /// Path.
     pub path: String,
+    /// Query string.
     pub query: String,
+    /// JSON body (null when empty).
     pub body: Value,
 }
 
@@ -31,11 +35,15 @@ pub enum Reply {
 
 /// An expected request: method and path, and the reply.
 pub struct Step {
+    /// Expected method.
     pub method: &'static str,
+    /// Expected path.
     pub path: String,
+    /// The answer.
     pub reply: Reply,
 }
 
+/// Shorthand for a [`Step`].
 pub fn step(method: &'static str, path: impl Into<String>, reply: Reply) -> Step {
     Step { method, path: path.into(), reply }
 }
@@ -100,10 +108,17 @@ pub fn cluster_object(spec: Value, status: Option<Value>) -> Value {
     v
 }
 
+/// Path of the test cluster `prod/demo`.
 pub const CLUSTER: &str = "/apis/etcd.operator.dev/v1alpha1/namespaces/prod/etcdclusters/demo";
+/// Path of its StatefulSet.
 pub const STS: &str = "/apis/apps/v1/namespaces/prod/statefulsets/demo";
+/// Path of its ConfigMap.
 pub const CM: &str = "/api/v1/namespaces/prod/configmaps/demo-config";
+/// Path of its peer Service.
 pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
+/// Path of its client Service.
 pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
+/// Path of its PodDisruptionBudget.
 pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
+/// Path of PVCs in `prod`.
 pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";

@@ -1,0 +1,77 @@
+//! Command-line and environment configuration.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser;
+use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
+use etcd_operator_common::logging::LogFormat;
+use etcd_operator_service::ServiceConfig;
+
+/// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
+#[derive(Clone, Debug, Parser)]
+#[command(name = "cluster-service", version, about)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "CLUSTER_SERVICE_LISTEN", default_value = "0.0.0.0:9090")]
+    pub listen: SocketAddr,
+    /// Kubernetes cluster DNS domain used in etcd member URLs.
+    #[arg(long, env = "CLUSTER_DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Rewrite an etcd endpoint host (host[:port]=host:port), repeatable; for running outside the cluster.
+    #[arg(long = "etcd-endpoint-rewrite", env = "ETCD_ENDPOINT_REWRITES", value_delimiter = ',')]
+    pub etcd_endpoint_rewrites: Vec<String>,
+    /// Limit for connecting to an etcd member.
+    #[arg(long, env = "ETCD_CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub etcd_connect_timeout: Duration,
+    /// Limit for each etcd call.
+    #[arg(long, env = "ETCD_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub etcd_request_timeout: Duration,
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The service-layer settings these flags describe.
+    pub fn service_config(&self) -> Result<ServiceConfig, String> {
+        Ok(ServiceConfig {
+            cluster_domain: self.cluster_domain.clone(),
+            etcd: EtcdOptions {
+                connect_timeout: self.etcd_connect_timeout,
+                request_timeout: self.etcd_request_timeout,
+                rewrite: EndpointRewrite::parse(&self.etcd_endpoint_rewrites)?,
+                ..EtcdOptions::default()
+            },
+        })
+    }
+}
+
+/// Parses `500ms`, `3s`, `2m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 500ms, 3s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("{s:?} is not a duration such as 500ms, 3s or 2m")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_defaults() {
+        let c = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "a:2379=127.0.0.1:1", "--etcd-request-timeout", "750ms"]);
+        assert_eq!(c.listen.port(), 9090);
+        let s = c.service_config().unwrap();
+        assert_eq!(s.etcd.request_timeout, Duration::from_millis(750));
+        assert_eq!(s.etcd.rewrite.apply("http://a:2379"), "http://127.0.0.1:1");
+        assert!(parse_duration("5h").is_err());
+        let bad = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "nonsense"]);
+        assert!(bad.service_config().unwrap_err().contains("host[:port]=host:port"));
+    }
+}

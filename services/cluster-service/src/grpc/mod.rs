@@ -1,0 +1,38 @@
+//! The gRPC surface: services, health, reflection.
+
+mod cluster;
+mod convert;
+mod status;
+
+pub use cluster::ClusterApi;
+pub use status::to_status;
+
+use etcd_operator_proto::v1alpha1::{FILE_DESCRIPTOR_SET, cluster_service_server::ClusterServiceServer};
+use etcd_operator_service::ClusterService;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// Serves every gRPC service on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    clusters: ClusterService,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ClusterServiceServer::new(ClusterApi::new(clusters)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            // Tell load balancers first, then stop accepting calls.
+            health.set_not_serving::<ClusterServiceServer<ClusterApi>>().await;
+        })
+        .await?;
+    Ok(())
+}
