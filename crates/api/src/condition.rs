@@ -60,11 +60,8 @@ impl Condition {
 /// Conditions of other types are kept (another component owns them); a
 /// condition whose status is unchanged keeps its `lastTransitionTime`.
 pub fn merge_conditions(previous: &[Condition], fresh: Vec<Condition>, now: &str) -> Vec<Condition> {
-    let mut out: Vec<Condition> = previous
-        .iter()
-        .filter(|old| !fresh.iter().any(|new| new.type_ == old.type_))
-        .cloned()
-        .collect();
+    let mut out: Vec<Condition> =
+        previous.iter().filter(|old| !fresh.iter().any(|new| new.type_ == old.type_)).cloned().collect();
     for mut new in fresh {
         new.last_transition_time = match previous.iter().find(|old| old.type_ == new.type_) {
             Some(old) if old.status == new.status && !old.last_transition_time.is_empty() => {

@@ -4,6 +4,9 @@
 //! patterns, enums) or a CEL rule (`x-kubernetes-validations`), so the API
 //! server refuses bad input before any component sees it.
 
+// `printcolumn(type_ = ...)` repeats per column by design of kube-derive.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod backup;
 pub mod backup_schedule;
 pub mod cluster;

@@ -30,7 +30,10 @@ fn assert_refused(errs: &[String], needle: &str) {
 
 #[test]
 fn a_minimal_cluster_is_admitted() {
-    assert_eq!(errors::<EtcdCluster>(&cluster(json!({"size": 3, "version": "3.5.17"})), None), Vec::<String>::new());
+    assert_eq!(
+        errors::<EtcdCluster>(&cluster(json!({"size": 3, "version": "3.5.17"})), None),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -53,19 +56,30 @@ fn malformed_versions_are_refused() {
 fn storage_size_must_be_a_positive_quantity() {
     for size in ["lots", "0", "-1Gi"] {
         let spec = json!({"size": 1, "version": "3.5.17", "storage": {"size": size}});
-        assert_refused(&errors::<EtcdCluster>(&cluster(spec), None), "spec.storage.size must be a positive quantity");
+        assert_refused(
+            &errors::<EtcdCluster>(&cluster(spec), None),
+            "spec.storage.size must be a positive quantity",
+        );
     }
 }
 
 #[test]
 fn storage_class_and_size_are_immutable() {
-    let old = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "fast"}}));
-    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "slow"}}));
+    let old = cluster(
+        json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "fast"}}),
+    );
+    let new = cluster(
+        json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi", "storageClassName": "slow"}}),
+    );
     assert_refused(&errors::<EtcdCluster>(&new, Some(&old)), "storageClassName is immutable");
-    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "16Gi", "storageClassName": "fast"}}));
+    let new = cluster(
+        json!({"size": 3, "version": "3.5.17", "storage": {"size": "16Gi", "storageClassName": "fast"}}),
+    );
     assert_refused(&errors::<EtcdCluster>(&new, Some(&old)), "spec.storage.size is immutable");
     // The same quantity written differently is not a change.
-    let new = cluster(json!({"size": 3, "version": "3.5.17", "storage": {"size": "8192Mi", "storageClassName": "fast"}}));
+    let new = cluster(
+        json!({"size": 3, "version": "3.5.17", "storage": {"size": "8192Mi", "storageClassName": "fast"}}),
+    );
     assert_eq!(errors::<EtcdCluster>(&new, Some(&old)), Vec::<String>::new());
 }
 
@@ -113,8 +127,10 @@ fn schema_bounds_are_declared() {
 
 #[test]
 fn backup_needs_exactly_one_location_and_is_immutable() {
-    let obj = |storage: Value| json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
-        "metadata": {"name": "b"}, "spec": {"clusterName": "demo", "storage": storage}});
+    let obj = |storage: Value| {
+        json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
+        "metadata": {"name": "b"}, "spec": {"clusterName": "demo", "storage": storage}})
+    };
     let both = obj(json!({"s3": {"bucket": "bkt", "credentialsSecret": "s"}, "volume": {"claimName": "c"}}));
     assert_refused(&errors::<EtcdBackup>(&both, None), "exactly one of s3 or volume");
     let ok = obj(json!({"volume": {"claimName": "c", "path": "x"}}));
@@ -127,10 +143,15 @@ fn backup_needs_exactly_one_location_and_is_immutable() {
 
 #[test]
 fn schedule_needs_a_cron_expression() {
-    let obj = |schedule: &str, max_age: &str| json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackupSchedule",
+    let obj = |schedule: &str, max_age: &str| {
+        json!({"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackupSchedule",
         "metadata": {"name": "s"}, "spec": {"clusterName": "demo", "schedule": schedule,
-        "storage": {"volume": {"claimName": "c"}}, "retention": {"maxCount": 3, "maxAge": max_age}}});
+        "storage": {"volume": {"claimName": "c"}}, "retention": {"maxCount": 3, "maxAge": max_age}}})
+    };
     assert_eq!(errors::<EtcdBackupSchedule>(&obj("0 */6 * * *", "168h"), None), Vec::<String>::new());
     assert_refused(&errors::<EtcdBackupSchedule>(&obj("@every 5m", "168h"), None), "5-field cron");
-    assert_refused(&errors::<EtcdBackupSchedule>(&obj("0 * * * *", "a week"), None), "maxAge must be a duration");
+    assert_refused(
+        &errors::<EtcdBackupSchedule>(&obj("0 * * * *", "a week"), None),
+        "maxAge must be a duration",
+    );
 }

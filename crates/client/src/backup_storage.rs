@@ -47,7 +47,9 @@ impl FilesystemStorage {
         let rel = Path::new(key);
         let safe = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !safe {
-            return Err(ClientError::InvalidArgument(format!("backup key {key:?} must be a relative path without '..'")));
+            return Err(ClientError::InvalidArgument(format!(
+                "backup key {key:?} must be a relative path without '..'"
+            )));
         }
         Ok(self.root.join(rel))
     }
@@ -97,7 +99,12 @@ impl BackupStorage for FilesystemStorage {
                     dirs.push(entry.path());
                     continue;
                 }
-                let key = entry.path().strip_prefix(&self.root).unwrap_or(&entry.path()).to_string_lossy().into_owned();
+                let key = entry
+                    .path()
+                    .strip_prefix(&self.root)
+                    .unwrap_or(&entry.path())
+                    .to_string_lossy()
+                    .into_owned();
                 if key.starts_with(prefix) && !key.ends_with(".partial") {
                     out.push(StoredObject { key, size_bytes: meta.len() });
                 }

@@ -18,7 +18,9 @@ pub fn init(format: LogFormat, default_filter: &str) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
-        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init(),
+        LogFormat::Json => {
+            registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
+        }
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);

@@ -14,9 +14,9 @@ pub enum ResourceError {
         namespace: String,
         /// Name of the object (empty for lists).
         name: String,
-        /// The API error.
+        /// The API error (boxed: it is large and errors are rare).
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// An object could not be built from the cluster spec.
     #[error("cannot build {kind}: {reason}")]
@@ -32,8 +32,11 @@ impl ResourceError {
     /// HTTP status of an API error, if any.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Self::Api { source: kube::Error::Api(status), .. } => Some(status.code),
-            _ => None,
+            Self::Api { source, .. } => match source.as_ref() {
+                kube::Error::Api(status) => Some(status.code),
+                _ => None,
+            },
+            Self::Template { .. } => None,
         }
     }
 
@@ -49,10 +52,9 @@ impl ResourceError {
 
     /// Whether repeating the call later may succeed.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Api { source: kube::Error::Api(s), .. } => s.code == 429 || s.code >= 500,
-            Self::Api { .. } => true,
-            Self::Template { .. } => false,
+        match self.status_code() {
+            Some(code) => code == 429 || code >= 500,
+            None => matches!(self, Self::Api { .. }),
         }
     }
 }

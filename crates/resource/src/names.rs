@@ -93,7 +93,12 @@ impl ClusterNames {
 
     /// Client URL of the client Service.
     pub fn service_client_url(&self) -> String {
-        format!("http://{}.{}.svc.{}:{CLIENT_PORT}", self.client_service(), self.namespace, self.cluster_domain)
+        format!(
+            "http://{}.{}.svc.{}:{CLIENT_PORT}",
+            self.client_service(),
+            self.namespace,
+            self.cluster_domain
+        )
     }
 
     /// Labels selecting this cluster's member pods.

@@ -17,13 +17,21 @@ fn mock_client() -> (Client, ApiHandle) {
 }
 
 /// Receives the next request, checks it with `check`, answers with `status` and `body`.
-async fn expect(handle: &mut ApiHandle, status: StatusCode, body: Value, check: impl FnOnce(&Request<Body>, Value)) {
+async fn expect(
+    handle: &mut ApiHandle,
+    status: StatusCode,
+    body: Value,
+    check: impl FnOnce(&Request<Body>, Value),
+) {
     let (request, send) = handle.next_request().await.expect("a request");
     let (parts, req_body) = request.into_parts();
     let bytes = req_body.collect_bytes().await.unwrap();
-    let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+    let json =
+        if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
     check(&Request::from_parts(parts, Body::empty()), json);
-    send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+    send.send_response(
+        Response::builder().status(status).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap(),
+    );
 }
 
 fn not_found() -> Value {
@@ -89,7 +97,8 @@ async fn missing_objects_read_as_none_and_delete_as_already_gone() {
             assert_eq!(req.uri().path(), "/api/v1/namespaces/prod/configmaps/demo-config");
         })
         .await;
-        expect(&mut handle, StatusCode::NOT_FOUND, not_found(), |req, _| assert_eq!(req.method(), "DELETE")).await;
+        expect(&mut handle, StatusCode::NOT_FOUND, not_found(), |req, _| assert_eq!(req.method(), "DELETE"))
+            .await;
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo-config"}});
         expect(&mut handle, StatusCode::OK, cm, |req, body| {
             assert_eq!(req.method(), "DELETE");

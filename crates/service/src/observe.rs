@@ -51,7 +51,8 @@ impl StatefulSetState {
     /// Whether pods are still being replaced by a rolling update.
     pub fn rolling(&self) -> bool {
         !self.up_to_date
-            || (self.replicas > 0 && (self.current_revision != self.update_revision || self.updated < self.replicas))
+            || (self.replicas > 0
+                && (self.current_revision != self.update_revision || self.updated < self.replicas))
     }
 }
 
@@ -131,7 +132,8 @@ pub async fn observe_etcd(
     let mut members = Vec::with_capacity(membership.members.len());
     for info in membership.members {
         let view = MemberView { info, status: Err(String::new()) };
-        let endpoint = view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
+        let endpoint =
+            view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
         let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
             Err("member has not started yet".to_owned())
         } else {

@@ -26,12 +26,17 @@ pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
         "must be a positive Kubernetes quantity such as 8Gi",
     );
     if let Some(class) = &spec.storage.storage_class_name {
-        v.check(!class.is_empty() && class.len() <= 253, "spec.storage.storageClassName", "must be 1-253 characters");
+        v.check(
+            !class.is_empty() && class.len() <= 253,
+            "spec.storage.storageClassName",
+            "must be 1-253 characters",
+        );
     }
     let retention = &spec.pvc_retention_policy;
     v.check(
         spec.storage.type_ == StorageType::Persistent
-            || (retention.when_deleted == PvcRetention::Retain && retention.when_scaled == PvcRetention::Retain),
+            || (retention.when_deleted == PvcRetention::Retain
+                && retention.when_scaled == PvcRetention::Retain),
         "spec.pvcRetentionPolicy",
         "only applies to Persistent storage; leave it at Retain for Ephemeral storage",
     );
@@ -54,7 +59,11 @@ fn validate_tuning(spec: &EtcdClusterSpec, v: &mut Violations) {
         "spec.etcd.quotaBackendBytes",
         "must be between 104857600 (100 MiB) and 8589934592 (8 GiB)",
     );
-    v.check(within(t.snapshot_count, 1000, 1_000_000), "spec.etcd.snapshotCount", "must be between 1000 and 1000000");
+    v.check(
+        within(t.snapshot_count, 1000, 1_000_000),
+        "spec.etcd.snapshotCount",
+        "must be between 1000 and 1000000",
+    );
     v.check(
         within(t.heartbeat_interval_ms.map(i64::from), 10, 5000),
         "spec.etcd.heartbeatIntervalMs",
@@ -66,7 +75,11 @@ fn validate_tuning(spec: &EtcdClusterSpec, v: &mut Violations) {
         "must be between 50 and 50000",
     );
     if let (Some(hb), Some(et)) = (t.heartbeat_interval_ms, t.election_timeout_ms) {
-        v.check(et >= 5 * hb, "spec.etcd.electionTimeoutMs", "must be at least 5 times spec.etcd.heartbeatIntervalMs");
+        v.check(
+            et >= 5 * hb,
+            "spec.etcd.electionTimeoutMs",
+            "must be at least 5 times spec.etcd.heartbeatIntervalMs",
+        );
     }
     if let Some(retention) = &t.auto_compaction_retention {
         let numeric = !retention.is_empty() && retention.bytes().all(|b| b.is_ascii_digit());
@@ -123,10 +136,8 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
         ("E", 1e18),
         ("m", 1e-3),
     ];
-    let (number, factor) = SUFFIXES
-        .iter()
-        .find_map(|(suffix, f)| s.strip_suffix(suffix).map(|n| (n, *f)))
-        .unwrap_or((s, 1.0));
+    let (number, factor) =
+        SUFFIXES.iter().find_map(|(suffix, f)| s.strip_suffix(suffix).map(|n| (n, *f))).unwrap_or((s, 1.0));
     let valid = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     valid.then(|| number.parse::<f64>().ok()).flatten().map(|n| n * factor)
 }
@@ -143,15 +154,26 @@ pub fn immutable_violations(existing: &StatefulSet, desired: &StatefulSet) -> Re
             v.check(
                 old.storage_class_name == new.storage_class_name,
                 "spec.storage.storageClassName",
-                format!("is immutable (the cluster uses {:?})", old.storage_class_name.clone().unwrap_or_default()),
+                format!(
+                    "is immutable (the cluster uses {:?})",
+                    old.storage_class_name.clone().unwrap_or_default()
+                ),
             );
             let size = |s: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec| {
-                s.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")).map(|q| q.0.clone())
+                s.resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .map(|q| q.0.clone())
             };
             v.check(
-                size(&old).as_deref().and_then(parse_quantity) == size(&new).as_deref().and_then(parse_quantity),
+                size(&old).as_deref().and_then(parse_quantity)
+                    == size(&new).as_deref().and_then(parse_quantity),
                 "spec.storage.size",
-                format!("is immutable for Persistent storage (the cluster uses {})", size(&old).unwrap_or_default()),
+                format!(
+                    "is immutable for Persistent storage (the cluster uses {})",
+                    size(&old).unwrap_or_default()
+                ),
             );
         }
         (None, None) => {}
@@ -201,7 +223,9 @@ mod tests {
 
     #[test]
     fn ephemeral_storage_cannot_delete_claims() {
-        let s = spec("size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\npvcRetentionPolicy:\n  whenScaled: Delete");
+        let s = spec(
+            "size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\npvcRetentionPolicy:\n  whenScaled: Delete",
+        );
         assert_eq!(fields(validate_spec(&s)), ["spec.pvcRetentionPolicy"]);
     }
 

@@ -6,8 +6,8 @@ use etcd_operator_api::cluster::ClusterPhase;
 use etcd_operator_client::{etcd::EndpointRewrite, metrics::EtcdMetrics};
 use etcd_operator_common::ClusterRef;
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
-use serde_json::json;
 use scripted_api::*;
+use serde_json::json;
 
 fn demo() -> ClusterRef {
     ClusterRef { namespace: "prod".into(), name: "demo".into() }
@@ -37,7 +37,12 @@ async fn create_applies_every_owned_object_then_records_status() {
     assert!(outcome.requeue_after.is_some(), "a new cluster is not converged yet");
     let record = record.lock().unwrap();
     for write in record.iter().filter(|r| r.method == "PATCH") {
-        assert!(write.query.contains("fieldManager=etcd-operator%2Flifecycle"), "{}: {}", write.path, write.query);
+        assert!(
+            write.query.contains("fieldManager=etcd-operator%2Flifecycle"),
+            "{}: {}",
+            write.path,
+            write.query
+        );
         if !write.path.ends_with("/status") {
             assert_eq!(write.body["metadata"]["ownerReferences"][0]["kind"], "EtcdCluster", "{}", write.path);
             assert_eq!(write.body["metadata"]["ownerReferences"][0]["controller"], true);
@@ -69,16 +74,24 @@ async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid);
     assert!(outcome.requeue_after.is_none());
     let status = &record.lock().unwrap()[2].body["status"];
-    let progressing = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
+    let progressing =
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
     assert_eq!(progressing["reason"], "InvalidSpec");
-    assert!(progressing["message"].as_str().unwrap().starts_with("spec.version: etcd 3.5.1 can lose committed writes"));
+    assert!(
+        progressing["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.version: etcd 3.5.1 can lose committed writes")
+    );
 }
 
 #[tokio::test]
 async fn a_spec_from_the_api_is_validated_before_anything_is_written() {
     let (client, record, api) = scripted_api(vec![]);
-    let spec = serde_json::from_value(json!({"size": 11, "version": "3.5.17", "storage": {"size": "0"}})).unwrap();
-    let err = service(client, ServiceConfig::default()).create_cluster(&demo(), Some(spec)).await.unwrap_err();
+    let spec =
+        serde_json::from_value(json!({"size": 11, "version": "3.5.17", "storage": {"size": "0"}})).unwrap();
+    let err =
+        service(client, ServiceConfig::default()).create_cluster(&demo(), Some(spec)).await.unwrap_err();
     api.await.unwrap();
     let ServiceError::InvalidArgument(v) = err else { panic!("{err:?}") };
     let fields: Vec<_> = v.0.iter().map(|f| f.field.as_str()).collect();
@@ -107,7 +120,10 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
     assert!(outcome.done);
     assert_eq!(outcome.retained_pvcs, ["data-demo-0", "data-demo-1"]);
 
-    let delete = cluster_object(json!({"size": 2, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}), None);
+    let delete = cluster_object(
+        json!({"size": 2, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}),
+        None,
+    );
     let (client, record, api) = scripted_api(vec![
         step("GET", CLUSTER, Reply::Ok(delete)),
         step("DELETE", PDB, Reply::NotFound),

@@ -65,7 +65,13 @@ mod tests {
 
     #[test]
     fn flags_and_defaults() {
-        let c = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "a:2379=127.0.0.1:1", "--etcd-request-timeout", "750ms"]);
+        let c = Config::parse_from([
+            "cluster-service",
+            "--etcd-endpoint-rewrite",
+            "a:2379=127.0.0.1:1",
+            "--etcd-request-timeout",
+            "750ms",
+        ]);
         assert_eq!(c.listen.port(), 9090);
         let s = c.service_config().unwrap();
         assert_eq!(s.etcd.request_timeout, Duration::from_millis(750));

@@ -48,7 +48,12 @@ async fn invalid_input_is_refused_with_every_field_named() {
 
     let request = pb::CreateClusterRequest {
         cluster: demo(),
-        spec: Some(pb::ClusterSpec { size: 10, version: "3.5.2".into(), storage_size: "lots".into(), ..Default::default() }),
+        spec: Some(pb::ClusterSpec {
+            size: 10,
+            version: "3.5.2".into(),
+            storage_size: "lots".into(),
+            ..Default::default()
+        }),
     };
     let status = client.create_cluster(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -68,7 +73,8 @@ async fn invalid_input_is_refused_with_every_field_named() {
 async fn unknown_clusters_are_not_found() {
     let (kube, _record, api) = scripted_api(vec![step("GET", CLUSTER, Reply::NotFound)]);
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
-    let status = client.get_cluster_status(pb::GetClusterStatusRequest { cluster: demo() }).await.unwrap_err();
+    let status =
+        client.get_cluster_status(pb::GetClusterStatusRequest { cluster: demo() }).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert!(status.message().contains("prod/demo"));
     api.await.unwrap();
@@ -77,7 +83,8 @@ async fn unknown_clusters_are_not_found() {
 #[tokio::test]
 async fn deadlines_are_honoured() {
     // An API server that never answers.
-    let (service, _handle) = tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
     let kube = kube::Client::new(service, "default");
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
     let mut request = tonic::Request::new(pb::GetClusterStatusRequest { cluster: demo() });
@@ -94,19 +101,30 @@ async fn health_and_reflection_are_served() {
     let addr = start(kube).await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel(addr).await);
     let resp = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "etcd_operator.v1alpha1.ClusterService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "etcd_operator.v1alpha1.ClusterService".into(),
+        })
         .await
         .unwrap();
-    assert_eq!(resp.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        resp.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let mut reflection = ServerReflectionClient::new(channel(addr).await);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut stream = reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) = stream.message().await.unwrap().unwrap().message_response else {
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream =
+        reflection.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        stream.message().await.unwrap().unwrap().message_response
+    else {
         panic!("no service list")
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();

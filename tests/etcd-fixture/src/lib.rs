@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::{net::TcpStream, process::{Child, Command}};
+use tokio::{
+    net::TcpStream,
+    process::{Child, Command},
+};
 
 /// Path of the etcd binary the fixture runs.
 pub fn etcd_binary() -> PathBuf {
@@ -123,7 +126,11 @@ impl EtcdCluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = self.members[i].client_addr().to_owned();
         while TcpStream::connect(&addr).await.is_err() {
-            assert!(Instant::now() < deadline, "etcd member {i} did not listen on {addr}; log: {}", self.log(i));
+            assert!(
+                Instant::now() < deadline,
+                "etcd member {i} did not listen on {addr}; log: {}",
+                self.log(i)
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -144,7 +151,10 @@ impl EtcdCluster {
         for m in self.members.iter().filter(|m| m.is_running()) {
             let url = format!("{}/health", m.client_url);
             loop {
-                if http_get(m.client_addr(), "/health").await.is_some_and(|body| body.contains("\"health\":\"true\"")) {
+                if http_get(m.client_addr(), "/health")
+                    .await
+                    .is_some_and(|body| body.contains("\"health\":\"true\""))
+                {
                     break;
                 }
                 assert!(Instant::now() < deadline, "{url} never became healthy");

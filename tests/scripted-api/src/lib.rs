@@ -56,7 +56,11 @@ pub fn scripted_api(steps: Vec<Step>) -> (Client, Arc<Mutex<Vec<Recorded>>>, tok
     (Client::new(service, "default"), record, task)
 }
 
-async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, steps: Vec<Step>, record: Arc<Mutex<Vec<Recorded>>>) {
+async fn serve(
+    mut handle: Handle<Request<Body>, Response<Body>>,
+    steps: Vec<Step>,
+    record: Arc<Mutex<Vec<Recorded>>>,
+) {
     for (i, expected) in steps.into_iter().enumerate() {
         let (request, send) = handle.next_request().await.unwrap_or_else(|| panic!("step {i}: no request"));
         let (parts, body) = request.into_parts();
@@ -91,7 +95,9 @@ async fn serve(mut handle: Handle<Request<Body>, Response<Body>>, steps: Vec<Ste
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
             ),
         };
-        send.send_response(Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap());
+        send.send_response(
+            Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap(),
+        );
     }
 }
 

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
                 continue;
             }
             if check {
-                eprintln!("{} is out of date; run `cargo run -p etcd-operator-api --bin crdgen`", path.display());
+                eprintln!(
+                    "{} is out of date; run `cargo run -p etcd-operator-api --bin crdgen`",
+                    path.display()
+                );
                 drift = true;
             } else if let Err(e) = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &yaml)) {
                 eprintln!("cannot write {}: {e}", path.display());

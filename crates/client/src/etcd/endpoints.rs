@@ -19,10 +19,10 @@ impl EndpointRewrite {
     pub fn parse(pairs: &[String]) -> Result<Self, String> {
         let mut out = Self::default();
         for pair in pairs {
-            let (from, to) = pair
-                .split_once('=')
-                .filter(|(f, t)| !f.is_empty() && !t.is_empty())
-                .ok_or_else(|| format!("endpoint rewrite {pair:?} must have the form host[:port]=host:port"))?;
+            let (from, to) =
+                pair.split_once('=').filter(|(f, t)| !f.is_empty() && !t.is_empty()).ok_or_else(|| {
+                    format!("endpoint rewrite {pair:?} must have the form host[:port]=host:port")
+                })?;
             out.insert(from, to);
         }
         Ok(out)

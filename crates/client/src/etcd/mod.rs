@@ -8,7 +8,11 @@
 mod endpoints;
 mod types;
 
-use std::{collections::HashMap, sync::Arc, time::{Duration, Instant}};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberAddOptions};
 use sha2::{Digest, Sha256};
@@ -122,7 +126,9 @@ impl EtcdClient {
 
     /// Lists members and the cluster ID.
     pub async fn member_list(&self) -> Result<Membership, ClientError> {
-        let resp = self.call("member_list", None, Idempotent::Yes, |mut c| async move { c.member_list().await }).await?;
+        let resp = self
+            .call("member_list", None, Idempotent::Yes, |mut c| async move { c.member_list().await })
+            .await?;
         let cluster_id = resp.header().map(|h| h.cluster_id()).unwrap_or_default();
         let members = resp.members().iter().map(MemberInfo::from).collect();
         Ok(Membership { cluster_id, members })
@@ -142,9 +148,14 @@ impl EtcdClient {
 
     /// Promotes a learner; fails with [`ClientError::LearnerNotInSync`] until it caught up.
     pub async fn promote(&self, id: u64) -> Result<(), ClientError> {
-        self.call("member_promote", Some(id), Idempotent::No, |mut c| async move { c.member_promote(id).await })
-            .await
-            .map(drop)
+        self.call(
+            "member_promote",
+            Some(id),
+            Idempotent::No,
+            |mut c| async move { c.member_promote(id).await },
+        )
+        .await
+        .map(drop)
     }
 
     /// Removes a member from the cluster.
@@ -203,7 +214,9 @@ impl EtcdClient {
         // Defragmentation blocks the member and can take long; it gets the snapshot limit.
         let result = match tokio::time::timeout(self.options.snapshot_timeout, c.defragment()).await {
             Ok(r) => r.map(drop).map_err(|e| ClientError::from_etcd(endpoint, None, e)),
-            Err(_) => Err(ClientError::Timeout { operation: "defragment", timeout: self.options.snapshot_timeout }),
+            Err(_) => {
+                Err(ClientError::Timeout { operation: "defragment", timeout: self.options.snapshot_timeout })
+            }
         };
         self.metrics.observe("defragment", outcome(&result), started);
         result
@@ -217,7 +230,10 @@ impl EtcdClient {
         let started = Instant::now();
         let result = tokio::time::timeout(self.options.snapshot_timeout, self.stream_snapshot(endpoint, out))
             .await
-            .unwrap_or(Err(ClientError::Timeout { operation: "snapshot", timeout: self.options.snapshot_timeout }));
+            .unwrap_or(Err(ClientError::Timeout {
+                operation: "snapshot",
+                timeout: self.options.snapshot_timeout,
+            }));
         self.metrics.observe("snapshot", outcome(&result), started);
         result
     }
@@ -231,7 +247,9 @@ impl EtcdClient {
         let mut stream = c.snapshot().await.map_err(|e| ClientError::from_etcd(endpoint, None, e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        while let Some(chunk) = stream.message().await.map_err(|e| ClientError::from_etcd(endpoint, None, e))? {
+        while let Some(chunk) =
+            stream.message().await.map_err(|e| ClientError::from_etcd(endpoint, None, e))?
+        {
             hasher.update(chunk.blob());
             size += chunk.blob().len() as u64;
             out.write_all(chunk.blob()).await?;

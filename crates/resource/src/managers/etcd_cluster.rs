@@ -27,7 +27,13 @@ impl EtcdClusterManager {
     }
 
     fn err(verb: &'static str, namespace: &str, name: &str, source: kube::Error) -> ResourceError {
-        ResourceError::Api { verb, kind: "EtcdCluster".into(), namespace: namespace.into(), name: name.into(), source }
+        ResourceError::Api {
+            verb,
+            kind: "EtcdCluster".into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            source: Box::new(source),
+        }
     }
 
     /// Reads one cluster; `None` when it does not exist.
@@ -56,7 +62,10 @@ impl EtcdClusterManager {
             "spec": spec,
         });
         let params = PatchParams::apply(&self.field_manager).force();
-        self.api(namespace).patch(name, &params, &Patch::Apply(&object)).await.map_err(|e| Self::err("apply", namespace, name, e))
+        self.api(namespace)
+            .patch(name, &params, &Patch::Apply(&object))
+            .await
+            .map_err(|e| Self::err("apply", namespace, name, e))
     }
 
     /// Applies the status fields this component owns.

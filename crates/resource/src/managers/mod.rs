@@ -47,20 +47,28 @@ pub struct Manager<K> {
 
 impl<K> Manager<K>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
 {
     /// A manager for objects in `namespace`, writing as `field_manager`.
     pub fn new(client: Client, namespace: &str, field_manager: &str) -> Self {
-        Self { api: Api::namespaced(client, namespace), namespace: namespace.into(), field_manager: field_manager.into() }
+        Self {
+            api: Api::namespaced(client, namespace),
+            namespace: namespace.into(),
+            field_manager: field_manager.into(),
+        }
     }
 
-    fn err(&self, verb: &'static str, name: &str, source: kube::Error) -> ResourceError {
+    pub(crate) fn err(&self, verb: &'static str, name: &str, source: kube::Error) -> ResourceError {
         ResourceError::Api {
             verb,
             kind: K::kind(&()).into_owned(),
             namespace: self.namespace.clone(),
             name: name.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -90,7 +98,10 @@ where
 
     /// Deletes the object in the background; returns whether it existed.
     pub async fn delete(&self, name: &str) -> Result<bool, ResourceError> {
-        let params = DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..DeleteParams::default() };
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
         match self.api.delete(name, &params).await {
             Ok(_) => Ok(true),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),

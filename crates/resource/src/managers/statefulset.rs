@@ -50,12 +50,6 @@ impl StatefulSetManager {
             .patch_scale(name, &PatchParams::default(), &patch)
             .await
             .map(drop)
-            .map_err(|source| ResourceError::Api {
-                verb: "scale",
-                kind: "StatefulSet".into(),
-                namespace: self.inner.namespace.clone(),
-                name: name.into(),
-                source,
-            })
+            .map_err(|source| self.inner.err("scale", name, source))
     }
 }

@@ -31,7 +31,10 @@ pub struct BootstrapConfig {
 impl BootstrapConfig {
     /// A brand-new cluster of `size` members (ordinals 0..size).
     pub fn new_cluster(names: &crate::names::ClusterNames, size: i32) -> Self {
-        Self { initial_members: (0..size).map(|i| names.member(i)).collect(), state: InitialClusterState::New }
+        Self {
+            initial_members: (0..size).map(|i| names.member(i)).collect(),
+            state: InitialClusterState::New,
+        }
     }
 
     /// Reads back what an existing ConfigMap records, so re-applying it changes nothing.
@@ -52,7 +55,10 @@ impl BootstrapConfig {
 }
 
 /// Builds the ConfigMap.
-pub fn config_map(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Result<ConfigMap, ResourceError> {
+pub fn config_map(
+    ctx: &TemplateContext<'_>,
+    bootstrap: &BootstrapConfig,
+) -> Result<ConfigMap, ResourceError> {
     let data = config_data(ctx, bootstrap);
     Ok(ConfigMap {
         metadata: ctx.metadata(ctx.names.config_map(), "ConfigMap")?,
@@ -62,7 +68,10 @@ pub fn config_map(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Res
 }
 
 /// The `ETCD_*` variables; also hashed into the pod template so changes roll out.
-pub(crate) fn config_data(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> BTreeMap<String, String> {
+pub(crate) fn config_data(
+    ctx: &TemplateContext<'_>,
+    bootstrap: &BootstrapConfig,
+) -> BTreeMap<String, String> {
     let names = &ctx.names;
     let spec = &ctx.cluster.spec;
     let initial_cluster = bootstrap
@@ -146,7 +155,9 @@ mod tests {
 
     #[test]
     fn lists_every_initial_member_with_its_dns_peer_url() {
-        let c = cluster("size: 3\nversion: 3.5.17\netcd:\n  quotaBackendBytes: 4294967296\n  heartbeatIntervalMs: 100\n  electionTimeoutMs: 1000");
+        let c = cluster(
+            "size: 3\nversion: 3.5.17\netcd:\n  quotaBackendBytes: 4294967296\n  heartbeatIntervalMs: 100\n  electionTimeoutMs: 1000",
+        );
         let cm = config_map(&TemplateContext::new(&c, "cluster.local"), &bootstrap(3)).unwrap();
         let data = cm.data.unwrap();
         assert_eq!(
@@ -179,6 +190,9 @@ mod tests {
         let three = restart_hash(&config_data(&ctx, &bootstrap(3)));
         assert_eq!(three, restart_hash(&config_data(&ctx, &bootstrap(5))));
         let tuned = cluster("size: 3\nversion: 3.5.17\netcd:\n  snapshotCount: 5000");
-        assert_ne!(three, restart_hash(&config_data(&TemplateContext::new(&tuned, "cluster.local"), &bootstrap(3))));
+        assert_ne!(
+            three,
+            restart_hash(&config_data(&TemplateContext::new(&tuned, "cluster.local"), &bootstrap(3)))
+        );
     }
 }

@@ -14,7 +14,10 @@ pub fn quorum(size: i32) -> i32 {
 }
 
 /// Builds the PDB for `size` voting members (`minAvailable` = quorum).
-pub fn pod_disruption_budget(ctx: &TemplateContext<'_>, size: i32) -> Result<PodDisruptionBudget, ResourceError> {
+pub fn pod_disruption_budget(
+    ctx: &TemplateContext<'_>,
+    size: i32,
+) -> Result<PodDisruptionBudget, ResourceError> {
     Ok(PodDisruptionBudget {
         metadata: ctx.metadata(ctx.names.pdb(), "PodDisruptionBudget")?,
         spec: Some(PodDisruptionBudgetSpec {

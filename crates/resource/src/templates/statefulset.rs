@@ -25,7 +25,10 @@ use k8s_openapi::{
 
 use sha2::{Digest, Sha256};
 
-use super::{BootstrapConfig, TemplateContext, config_map::{config_data, restart_hash}};
+use super::{
+    BootstrapConfig, TemplateContext,
+    config_map::{config_data, restart_hash},
+};
 use crate::{
     ResourceError,
     names::{CLIENT_PORT, METRICS_PORT, PEER_PORT},
@@ -58,14 +61,19 @@ pub fn statefulset(
         kind: "StatefulSet",
         reason: format!("pod template does not serialize: {e}"),
     })?;
-    metadata.annotations =
-        Some(BTreeMap::from([(TEMPLATE_HASH_ANNOTATION.to_owned(), hex::encode(&Sha256::digest(&template_json)[..8]))]));
+    metadata.annotations = Some(BTreeMap::from([(
+        TEMPLATE_HASH_ANNOTATION.to_owned(),
+        hex::encode(&Sha256::digest(&template_json)[..8]),
+    )]));
     Ok(StatefulSet {
         metadata,
         spec: Some(StatefulSetSpec {
             replicas: Some(replicas),
             service_name: Some(ctx.names.peer_service()),
-            selector: LabelSelector { match_labels: Some(ctx.names.selector_labels()), ..LabelSelector::default() },
+            selector: LabelSelector {
+                match_labels: Some(ctx.names.selector_labels()),
+                ..LabelSelector::default()
+            },
             // Members must start together to elect a leader; updates still go one pod at a time.
             pod_management_policy: Some("Parallel".into()),
             update_strategy: Some(StatefulSetUpdateStrategy {
@@ -107,7 +115,10 @@ fn volume_claim(ctx: &TemplateContext<'_>) -> PersistentVolumeClaim {
     }
 }
 
-fn pod_template(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Result<PodTemplateSpec, ResourceError> {
+fn pod_template(
+    ctx: &TemplateContext<'_>,
+    bootstrap: &BootstrapConfig,
+) -> Result<PodTemplateSpec, ResourceError> {
     let spec = &ctx.cluster.spec;
     let overrides = spec.pod_template.clone().unwrap_or_default();
     let mut labels = overrides.labels.clone();
@@ -125,7 +136,11 @@ fn pod_template(ctx: &TemplateContext<'_>, bootstrap: &BootstrapConfig) -> Resul
         }]
     });
     Ok(PodTemplateSpec {
-        metadata: Some(ObjectMeta { labels: Some(labels), annotations: Some(annotations), ..ObjectMeta::default() }),
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
         spec: Some(PodSpec {
             containers: vec![etcd_container(ctx)],
             volumes,
@@ -166,7 +181,10 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..ObjectFieldSelector::default() }),
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
             ..EnvVarSource::default()
         }),
         ..EnvVar::default()
@@ -188,8 +206,13 @@ fn health_probe(path: &str, failure_threshold: i32) -> Probe {
 }
 
 fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
-    let host = format!("$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}", ctx.names.peer_service(), ctx.names.cluster_domain);
-    let port = |name: &str, p: i32| ContainerPort { name: Some(name.into()), container_port: p, ..ContainerPort::default() };
+    let host =
+        format!("$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}", ctx.names.peer_service(), ctx.names.cluster_domain);
+    let port = |name: &str, p: i32| ContainerPort {
+        name: Some(name.into()),
+        container_port: p,
+        ..ContainerPort::default()
+    };
     Container {
         name: "etcd".into(),
         image: Some(ctx.image()),
@@ -200,12 +223,19 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
             format!("--initial-advertise-peer-urls=http://{host}:{PEER_PORT}"),
             format!("--advertise-client-urls=http://{host}:{CLIENT_PORT}"),
         ]),
-        env: Some(vec![field_env("POD_NAME", "metadata.name"), field_env("POD_NAMESPACE", "metadata.namespace")]),
+        env: Some(vec![
+            field_env("POD_NAME", "metadata.name"),
+            field_env("POD_NAMESPACE", "metadata.namespace"),
+        ]),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
             ..EnvFromSource::default()
         }]),
-        ports: Some(vec![port("client", CLIENT_PORT), port("peer", PEER_PORT), port("metrics", METRICS_PORT)]),
+        ports: Some(vec![
+            port("client", CLIENT_PORT),
+            port("peer", PEER_PORT),
+            port("metrics", METRICS_PORT),
+        ]),
         // Ready = part of a cluster with a leader; alive = the process answers locally.
         readiness_probe: Some(health_probe("/health", 3)),
         liveness_probe: Some(health_probe("/health?serializable=true", 8)),
@@ -235,7 +265,9 @@ mod tests {
 
     #[test]
     fn persistent_members_get_a_claim_each_and_the_retention_policy() {
-        let sts = build("size: 3\nversion: 3.5.17\nstorage:\n  size: 20Gi\n  storageClassName: fast\npvcRetentionPolicy:\n  whenDeleted: Delete");
+        let sts = build(
+            "size: 3\nversion: 3.5.17\nstorage:\n  size: 20Gi\n  storageClassName: fast\npvcRetentionPolicy:\n  whenDeleted: Delete",
+        );
         let spec = sts.spec.unwrap();
         assert_eq!(spec.replicas, Some(3));
         assert_eq!(spec.service_name.as_deref(), Some("demo"));
@@ -243,7 +275,10 @@ mod tests {
         let claim = &spec.volume_claim_templates.unwrap()[0];
         let claim_spec = claim.spec.as_ref().unwrap();
         assert_eq!(claim_spec.storage_class_name.as_deref(), Some("fast"));
-        assert_eq!(claim_spec.resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"], Quantity("20Gi".into()));
+        assert_eq!(
+            claim_spec.resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"],
+            Quantity("20Gi".into())
+        );
         let retention = spec.persistent_volume_claim_retention_policy.unwrap();
         assert_eq!(retention.when_deleted.as_deref(), Some("Delete"));
         assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
@@ -278,7 +313,10 @@ mod tests {
         let args = c.args.as_ref().unwrap();
         assert!(args.contains(&"--initial-advertise-peer-urls=http://$(POD_NAME).demo.$(POD_NAMESPACE).svc.cluster.local:2380".to_string()));
         assert_eq!(c.env_from.as_ref().unwrap()[0].config_map_ref.as_ref().unwrap().name, "demo-config");
-        assert_eq!(c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(), Some("/health"));
+        assert_eq!(
+            c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(),
+            Some("/health")
+        );
         assert!(pod.affinity.unwrap().pod_anti_affinity.is_some());
     }
 

@@ -11,7 +11,9 @@ use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, EtcdClusterStatus};
 use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::{
-    managers::{ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager, StatefulSetManager},
+    managers::{
+        ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager, StatefulSetManager,
+    },
     names::ClusterNames,
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -174,7 +176,14 @@ impl ClusterService {
         let r = cluster_ref(cluster);
         let names = self.names(&r);
         let now = now_rfc3339();
-        let status = compute_status(&StatusInputs { cluster, names: &names, observation, spec_check, rollout, now: &now });
+        let status = compute_status(&StatusInputs {
+            cluster,
+            names: &names,
+            observation,
+            spec_check,
+            rollout,
+            now: &now,
+        });
         if cluster.status.as_ref() != Some(&status) {
             self.clusters.apply_status(&r.namespace, &r.name, &status).await?;
         }

@@ -43,7 +43,9 @@ pub fn plan_apply(
 
 /// Whether applying `desired` would change the pods (a rolling restart).
 pub fn template_changed(existing: &StatefulSet, desired: &StatefulSet) -> bool {
-    let hash = |s: &StatefulSet| s.metadata.annotations.as_ref().and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION)).cloned();
+    let hash = |s: &StatefulSet| {
+        s.metadata.annotations.as_ref().and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION)).cloned()
+    };
     hash(existing) != hash(desired)
 }
 

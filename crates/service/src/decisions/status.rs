@@ -2,7 +2,10 @@
 
 use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
-    cluster::{CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase, MemberStatus, OperationStatus},
+    cluster::{
+        CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase, MemberStatus,
+        OperationStatus,
+    },
     condition::merge_conditions,
     version::EtcdVersion,
 };
@@ -104,7 +107,12 @@ fn members(observation: &Observation, previous: &EtcdClusterStatus) -> Vec<Membe
                     db_size_bytes: status.map(|s| s.db_size),
                     revision: status.map(|s| s.revision),
                     version: status.map(|s| s.version.clone()),
-                    alarms: view.alarms.iter().filter(|a| a.member_id == id).map(|a| a.name().to_owned()).collect(),
+                    alarms: view
+                        .alarms
+                        .iter()
+                        .filter(|a| a.member_id == id)
+                        .map(|a| a.name().to_owned())
+                        .collect(),
                 }
             })
             .collect(),
@@ -126,7 +134,10 @@ fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> 
 fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (ClusterPhase, Vec<Condition>) {
     let spec = &i.cluster.spec;
     if i.cluster.metadata.deletion_timestamp.is_some() {
-        return (ClusterPhase::Deleting, vec![cond(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")]);
+        return (
+            ClusterPhase::Deleting,
+            vec![cond(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")],
+        );
     }
     if spec.paused {
         return (
@@ -135,7 +146,10 @@ fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (Clus
         );
     }
     if let Err(violations) = i.spec_check {
-        return (ClusterPhase::Invalid, vec![cond(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())]);
+        return (
+            ClusterPhase::Invalid,
+            vec![cond(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())],
+        );
     }
     let sts = i.observation.statefulset.as_ref();
     let never_formed = i.cluster.status.as_ref().and_then(|s| s.cluster_id.as_ref()).is_none();
@@ -181,12 +195,23 @@ fn reached(
 ) -> (ClusterPhase, Vec<Condition>) {
     let q = Quorum::of(view);
     let available = if q.has_quorum() {
-        cond(CONDITION_AVAILABLE, true, "QuorumHealthy", format!("{}/{} voting members healthy", q.healthy_voters, q.voters))
+        cond(
+            CONDITION_AVAILABLE,
+            true,
+            "QuorumHealthy",
+            format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
+        )
     } else {
-        cond(CONDITION_AVAILABLE, false, "QuorumLost", format!("{}/{} voting members healthy", q.healthy_voters, q.voters))
+        cond(
+            CONDITION_AVAILABLE,
+            false,
+            "QuorumLost",
+            format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
+        )
     };
     let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
-    let alarms: Vec<String> = members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
+    let alarms: Vec<String> =
+        members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
     let degraded = if !unhealthy.is_empty() {
         cond(CONDITION_DEGRADED, true, "MembersUnhealthy", format!("unhealthy: {}", unhealthy.join(", ")))
     } else if !alarms.is_empty() {
@@ -197,14 +222,20 @@ fn reached(
     let size = i.cluster.spec.size;
     let progressing = match i.rollout {
         RolloutDecision::Wait(why) => cond(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone()),
-        RolloutDecision::Proceed if sts.rolling() => {
-            cond(CONDITION_PROGRESSING, true, "RollingUpdate", format!("{}/{} pods updated", sts.updated, sts.replicas))
-        }
+        RolloutDecision::Proceed if sts.rolling() => cond(
+            CONDITION_PROGRESSING,
+            true,
+            "RollingUpdate",
+            format!("{}/{} pods updated", sts.updated, sts.replicas),
+        ),
         RolloutDecision::Proceed if view.members.len() as i32 != size => cond(
             CONDITION_PROGRESSING,
             true,
             "SizeChangePending",
-            format!("{} members, spec.size is {size}; the scaling service changes membership one member at a time", view.members.len()),
+            format!(
+                "{} members, spec.size is {size}; the scaling service changes membership one member at a time",
+                view.members.len()
+            ),
         ),
         RolloutDecision::Proceed => cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
     };

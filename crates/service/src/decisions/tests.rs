@@ -2,12 +2,15 @@
 
 use etcd_operator_api::{
     ConditionStatus, EtcdCluster, EtcdClusterStatus,
-    cluster::{ClusterPhase, CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING},
+    cluster::{CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase},
     condition::find,
 };
 use etcd_operator_client::etcd::{EndpointStatus, MemberInfo};
 use etcd_operator_common::{FieldViolation, Violations};
-use etcd_operator_resource::{names::ClusterNames, templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map, statefulset}};
+use etcd_operator_resource::{
+    names::ClusterNames,
+    templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map, statefulset},
+};
 
 use super::{
     plan::{RolloutDecision, decide_rollout, plan_apply, template_changed},
@@ -77,7 +80,11 @@ fn view(healthy: &[bool]) -> EtcdView {
     EtcdView { cluster_id: 0xabc, members, alarms: vec![] }
 }
 
-fn status_of(c: &EtcdCluster, observation: &Observation, check: &Result<(), Violations>) -> EtcdClusterStatus {
+fn status_of(
+    c: &EtcdCluster,
+    observation: &Observation,
+    check: &Result<(), Violations>,
+) -> EtcdClusterStatus {
     compute_status(&StatusInputs {
         cluster: c,
         names: &names(),
@@ -96,14 +103,18 @@ fn condition(s: &EtcdClusterStatus, t: &str) -> (ConditionStatus, String) {
 #[test]
 fn healthy_cluster_is_running_with_truthful_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let obs = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true, true, true])) };
+    let obs =
+        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true, true, true])) };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Running);
     assert_eq!(s.observed_generation, Some(4));
     assert_eq!(s.cluster_id.as_deref(), Some("abc"));
     assert_eq!((s.ready_members, s.current_size), (3, 3));
     assert_eq!(s.current_version.as_deref(), Some("3.5.17"));
-    assert_eq!(s.selector, "app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=etcd-operator,app.kubernetes.io/name=etcd");
+    assert_eq!(
+        s.selector,
+        "app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=etcd-operator,app.kubernetes.io/name=etcd"
+    );
     assert!(s.members[0].is_leader && !s.members[1].is_leader);
     assert_eq!(s.members[1].id, "101");
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::True, "QuorumHealthy".into()));
@@ -116,13 +127,15 @@ fn healthy_cluster_is_running_with_truthful_members() {
 #[test]
 fn one_member_down_is_degraded_two_down_is_unavailable() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let one = Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, false, true])) };
+    let one =
+        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, false, true])) };
     let s = status_of(&c, &one, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Degraded);
     assert_eq!(condition(&s, CONDITION_DEGRADED), (ConditionStatus::True, "MembersUnhealthy".into()));
     assert!(find(&s.conditions, CONDITION_DEGRADED).unwrap().message.contains("demo-1"));
 
-    let two = Observation { statefulset: Some(sts(3, 1)), etcd: EtcdState::Reached(view(&[true, false, false])) };
+    let two =
+        Observation { statefulset: Some(sts(3, 1)), etcd: EtcdState::Reached(view(&[true, false, false])) };
     let s = status_of(&c, &two, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Unavailable);
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::False, "QuorumLost".into()));
@@ -138,7 +151,12 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
 
     c.status = Some(EtcdClusterStatus {
         cluster_id: Some("abc".into()),
-        members: status_of(&c, &Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) }, &Ok(())).members,
+        members: status_of(
+            &c,
+            &Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) },
+            &Ok(()),
+        )
+        .members,
         current_size: 3,
         ..EtcdClusterStatus::default()
     });
@@ -211,7 +229,8 @@ fn a_new_cluster_bootstraps_every_member_and_an_existing_one_keeps_its_membershi
     let ctx = TemplateContext::new(&c, "cluster.local");
     let three = BootstrapConfig::new_cluster(&names(), 3);
     let existing_sts = statefulset(&ctx, 3, &three).unwrap();
-    let existing_cm = config_map(&ctx, &BootstrapConfig { state: InitialClusterState::Existing, ..three.clone() }).unwrap();
+    let existing_cm =
+        config_map(&ctx, &BootstrapConfig { state: InitialClusterState::Existing, ..three.clone() }).unwrap();
     let plan = plan_apply(&names(), 5, Some(&existing_sts), Some(&existing_cm));
     assert_eq!(plan.replicas, 3, "size changes are the scaling service's job");
     assert_eq!(plan.bootstrap.state, InitialClusterState::Existing);
@@ -230,7 +249,8 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
 
     let healthy = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
     assert_eq!(decide_rollout(true, &healthy), RolloutDecision::Proceed);
-    let degraded = Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
+    let degraded =
+        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
     assert!(matches!(decide_rollout(true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2")));
     assert_eq!(decide_rollout(false, &degraded), RolloutDecision::Proceed, "no change, nothing to wait for");
     let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };

@@ -3,8 +3,8 @@
 use etcd_operator_api::{
     ConditionStatus, EtcdCluster, EtcdClusterSpec, EtcdClusterStatus,
     cluster::{
-        AutoCompactionMode, EtcdTuning, PodOverrides, PvcRetention, PvcRetentionPolicy, RestoreSource, StorageSpec,
-        StorageType,
+        AutoCompactionMode, EtcdTuning, PodOverrides, PvcRetention, PvcRetentionPolicy, RestoreSource,
+        StorageSpec, StorageType,
     },
 };
 use etcd_operator_common::{ClusterRef, Violations};
@@ -66,11 +66,25 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
         image: s.image.clone(),
         storage: StorageSpec {
             type_: storage_type,
-            size: if s.storage_size.is_empty() { StorageSpec::default().size } else { s.storage_size.clone() },
+            size: if s.storage_size.is_empty() {
+                StorageSpec::default().size
+            } else {
+                s.storage_size.clone()
+            },
             storage_class_name: s.storage_class_name.clone(),
         },
-        resources: json_field(&s.resources_json, "spec.resources_json", "ResourceRequirements object", &mut v),
-        pod_template: json_field::<PodOverrides>(&s.pod_template_json, "spec.pod_template_json", "podTemplate object", &mut v),
+        resources: json_field(
+            &s.resources_json,
+            "spec.resources_json",
+            "ResourceRequirements object",
+            &mut v,
+        ),
+        pod_template: json_field::<PodOverrides>(
+            &s.pod_template_json,
+            "spec.pod_template_json",
+            "podTemplate object",
+            &mut v,
+        ),
         etcd: EtcdTuning {
             quota_backend_bytes: s.quota_backend_bytes,
             auto_compaction_mode,
@@ -84,15 +98,25 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
             when_scaled: retention(s.pvc_when_scaled, "spec.pvc_when_scaled", &mut v),
         },
         paused: s.paused,
-        restore: s.restore_backup_name.clone().map(|name| RestoreSource { backup_name: Some(name), location: None }),
+        restore: s
+            .restore_backup_name
+            .clone()
+            .map(|name| RestoreSource { backup_name: Some(name), location: None }),
     };
     v.into_result().map(|()| spec)
 }
 
 /// The recorded status of a cluster as a proto message.
-pub fn status(cluster_ref: &ClusterRef, cluster: Option<&EtcdCluster>, s: &EtcdClusterStatus) -> pb::ClusterStatus {
+pub fn status(
+    cluster_ref: &ClusterRef,
+    cluster: Option<&EtcdCluster>,
+    s: &EtcdClusterStatus,
+) -> pb::ClusterStatus {
     pb::ClusterStatus {
-        cluster: Some(pb::ClusterRef { namespace: cluster_ref.namespace.clone(), name: cluster_ref.name.clone() }),
+        cluster: Some(pb::ClusterRef {
+            namespace: cluster_ref.namespace.clone(),
+            name: cluster_ref.name.clone(),
+        }),
         phase: format!("{:?}", s.phase),
         generation: cluster.and_then(|c| c.metadata.generation).unwrap_or_default(),
         observed_generation: s.observed_generation.unwrap_or_default(),

@@ -27,7 +27,11 @@ pub fn invalid_argument(violations: &Violations) -> Status {
             .map(|v| tonic_types::FieldViolation::new(proto_field(&v.field), v.description.clone()))
             .collect::<Vec<_>>(),
     );
-    let message = violations.0.iter().map(|v| format!("{}: {}", proto_field(&v.field), v.description)).collect::<Vec<_>>();
+    let message = violations
+        .0
+        .iter()
+        .map(|v| format!("{}: {}", proto_field(&v.field), v.description))
+        .collect::<Vec<_>>();
     Status::with_error_details(Code::InvalidArgument, message.join("; "), details)
 }
 
@@ -47,7 +51,10 @@ const CRD_TO_PROTO: &[(&str, &str)] = &[
 ];
 
 fn proto_field(path: &str) -> String {
-    CRD_TO_PROTO.iter().find(|(crd, _)| *crd == path).map_or_else(|| path.to_owned(), |(_, proto)| (*proto).to_owned())
+    CRD_TO_PROTO
+        .iter()
+        .find(|(crd, _)| *crd == path)
+        .map_or_else(|| path.to_owned(), |(_, proto)| (*proto).to_owned())
 }
 
 #[cfg(test)]
