@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, lints, generated-artifact drift, dependency
+# duplicates, manifest validation, and the whole test suite (real etcd inside).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in protoc kubernetes-validate check-jsonschema; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
+done
+[ -x /usr/bin/etcd ] || [ -n "${ETCD_BIN:-}" ] || { echo "missing etcd: run scripts/setup.sh first" >&2; exit 1; }
+
+step() { printf '\n== %s\n' "$*"; }
+step "format";           cargo fmt --all --check
+step "lints";            cargo clippy --workspace --all-targets --locked -- -D warnings
+step "CRD drift";        cargo run -q --locked -p etcd-operator-api --bin crdgen -- --check
+step "duplicate deps";   scripts/check-deps.sh
+step "manifests";        scripts/check-manifests.sh
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
