@@ -59,7 +59,11 @@ fn check(name: &str, object: &impl Serialize) {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    pretty_assertions::assert_eq!(committed, rendered, "{name} changed; review and regenerate with UPDATE_SNAPSHOTS=1");
+    pretty_assertions::assert_eq!(
+        committed,
+        rendered,
+        "{name} changed; review and regenerate with UPDATE_SNAPSHOTS=1"
+    );
 }
 
 #[test]
