@@ -1,8 +1,7 @@
 //! Shared by every layer: cluster references, field-level validation
-//! errors, time stamps and logging setup.
+//! errors and time stamps.
 
 pub mod cluster_ref;
-pub mod logging;
 pub mod time;
 pub mod violation;
 

@@ -1,5 +1,7 @@
 //! Settings of the service layer.
 
+use std::time::Duration;
+
 use etcd_operator_client::etcd::EtcdOptions;
 
 /// How the services reach clusters and name themselves.
@@ -9,11 +11,20 @@ pub struct ServiceConfig {
     pub cluster_domain: String,
     /// How to connect to etcd.
     pub etcd: EtcdOptions,
+    /// Identity of this replica in per-cluster locks (unique per process).
+    pub holder_identity: String,
+    /// How long a per-cluster lock lasts if its holder dies.
+    pub lock_duration: Duration,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { cluster_domain: "cluster.local".into(), etcd: EtcdOptions::default() }
+        Self {
+            cluster_domain: "cluster.local".into(),
+            etcd: EtcdOptions::default(),
+            holder_identity: "cluster-service".into(),
+            lock_duration: Duration::from_secs(30),
+        }
     }
 }
 

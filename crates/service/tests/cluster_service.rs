@@ -13,6 +13,8 @@ fn demo() -> ClusterRef {
     ClusterRef { namespace: "prod".into(), name: "demo".into() }
 }
 
+const HOLDER: &str = "cluster-service";
+
 fn service(client: kube::Client, config: ServiceConfig) -> ClusterService {
     ClusterService::new(client, config, EtcdMetrics::default())
 }
@@ -20,7 +22,8 @@ fn service(client: kube::Client, config: ServiceConfig) -> ClusterService {
 #[tokio::test]
 async fn create_applies_every_owned_object_then_records_status() {
     let cluster = cluster_object(json!({"size": 3, "version": "3.5.17"}), None);
-    let (client, record, api) = scripted_api(vec![
+    let mut steps = lock_acquire();
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
         step("GET", CM, Reply::NotFound),
@@ -31,12 +34,15 @@ async fn create_applies_every_owned_object_then_records_status() {
         step("PATCH", PDB, Reply::Echo),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
+    steps.extend(lock_release(HOLDER));
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
 
     assert!(outcome.requeue_after.is_some(), "a new cluster is not converged yet");
-    let record = record.lock().unwrap();
-    for write in record.iter().filter(|r| r.method == "PATCH") {
+    // Skip the two lock requests at the start.
+    let record: Vec<_> = record.lock().unwrap().iter().skip(2).cloned().collect();
+    for write in record.iter().filter(|r| r.method == "PATCH" && !r.path.contains("/leases/")) {
         assert!(
             write.query.contains("fieldManager=etcd-operator%2Flifecycle"),
             "{}: {}",
@@ -64,16 +70,19 @@ async fn create_applies_every_owned_object_then_records_status() {
 #[tokio::test]
 async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
     let cluster = cluster_object(json!({"size": 3, "version": "3.5.1"}), None);
-    let (client, record, api) = scripted_api(vec![
+    let mut steps = lock_acquire();
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
+    steps.extend(lock_release(HOLDER));
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid);
     assert!(outcome.requeue_after.is_none());
-    let status = &record.lock().unwrap()[2].body["status"];
+    let status = &record.lock().unwrap()[4].body["status"];
     let progressing =
         status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
     assert_eq!(progressing["reason"], "InvalidSpec");
@@ -105,7 +114,8 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         {"metadata": {"name": "data-demo-0", "namespace": "prod"}},
         {"metadata": {"name": "data-demo-1", "namespace": "prod"}}]});
     let retain = cluster_object(json!({"size": 2, "version": "3.5.17"}), None);
-    let (client, _, api) = scripted_api(vec![
+    let mut steps = lock_acquire();
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(retain)),
         step("DELETE", PDB, Reply::NotFound),
         step("DELETE", STS, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
@@ -115,6 +125,8 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("GET", PVCS, Reply::Ok(pvcs.clone())),
         step("GET", STS, Reply::NotFound),
     ]);
+    steps.extend(lock_release(HOLDER));
+    let (client, _, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
     api.await.unwrap();
     assert!(outcome.done);
@@ -124,7 +136,8 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         json!({"size": 2, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}),
         None,
     );
-    let (client, record, api) = scripted_api(vec![
+    let mut steps = lock_acquire();
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(delete)),
         step("DELETE", PDB, Reply::NotFound),
         step("DELETE", STS, Reply::NotFound),
@@ -136,11 +149,45 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("DELETE", format!("{PVCS}/data-demo-1"), Reply::NotFound),
         step("GET", STS, Reply::NotFound),
     ]);
+    steps.extend(lock_release(HOLDER));
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
     api.await.unwrap();
     assert!(!outcome.done, "claims being deleted must be seen gone before the delete is done");
     assert!(outcome.retained_pvcs.is_empty());
-    assert!(record.lock().unwrap()[6].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
+    assert!(record.lock().unwrap()[8].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
+}
+
+#[tokio::test]
+async fn a_cluster_locked_by_another_replica_is_aborted_and_untouched() {
+    let (client, record, api) = scripted_api(vec![step("GET", LOCK, Reply::Ok(lease("replica-b", 5, 30)))]);
+    let err = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap_err();
+    api.await.unwrap();
+    let ServiceError::Aborted(message) = err else { panic!("{err:?}") };
+    assert!(message.contains("replica-b"), "{message}");
+    assert_eq!(record.lock().unwrap().len(), 1, "nothing but the lock was read");
+}
+
+#[tokio::test]
+async fn a_crashed_holders_expired_lock_is_taken_over() {
+    let cluster = cluster_object(json!({"size": 3, "version": "3.5.17", "paused": true}), None);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 30))),
+        step("PUT", LOCK, Reply::Echo),
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::NotFound),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
+        step("GET", LOCK, Reply::Ok(lease(HOLDER, 0, 30))),
+        step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
+    ]);
+    let outcome = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(outcome.status.phase, ClusterPhase::Paused);
+    let record = record.lock().unwrap();
+    let takeover = &record[1].body;
+    assert_eq!(takeover["spec"]["holderIdentity"], HOLDER);
+    assert_eq!(takeover["metadata"]["resourceVersion"], "7", "the takeover is conditional on what was read");
+    assert!(record[6].body["preconditions"]["resourceVersion"] == "7");
 }
 
 #[tokio::test]

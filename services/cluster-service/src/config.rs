@@ -4,8 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
-use etcd_operator_common::logging::LogFormat;
 use etcd_operator_service::ServiceConfig;
+use etcd_operator_telemetry::TelemetryConfig;
 
 /// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
 #[derive(Clone, Debug, Parser)]
@@ -26,9 +26,18 @@ pub struct Config {
     /// Limit for each etcd call.
     #[arg(long, env = "ETCD_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub etcd_request_timeout: Duration,
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Identity of this replica in per-cluster locks; the pod name in Kubernetes.
+    #[arg(long, env = "POD_NAME", default_value_t = default_identity())]
+    pub identity: String,
+    /// How long a per-cluster lock outlives a crashed holder.
+    #[arg(long, env = "CLUSTER_LOCK_DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub lock_duration: Duration,
+    /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
+    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Logging and tracing.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
 }
 
 impl Config {
@@ -42,8 +51,17 @@ impl Config {
                 rewrite: EndpointRewrite::parse(&self.etcd_endpoint_rewrites)?,
                 ..EtcdOptions::default()
             },
+            holder_identity: self.identity.clone(),
+            lock_duration: self.lock_duration,
         })
     }
+}
+
+/// Host name and process ID: unique among processes that could run at once.
+fn default_identity() -> String {
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "cluster-service".into());
+    format!("{}-{}", host.trim(), std::process::id())
 }
 
 /// Parses `500ms`, `3s`, `2m`.

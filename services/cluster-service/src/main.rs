@@ -1,14 +1,29 @@
 //! cluster-service binary.
 
+use std::sync::Arc;
+
 use clap::Parser;
 use cluster_service::{config::Config, grpc};
 use etcd_operator_client::metrics::EtcdMetrics;
 use etcd_operator_service::ClusterService;
+use etcd_operator_telemetry::{admin, admin::Readiness, metrics::RpcMetrics};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    etcd_operator_common::logging::init(config.log_format, "info,kube=warn,tower=warn,h2=warn");
+    let _guard = match etcd_operator_telemetry::logging::init(
+        "cluster-service",
+        &config.telemetry,
+        "info,kube=warn,tower=warn,h2=warn",
+    ) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("cluster-service: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -20,24 +35,49 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let service_config = config.service_config()?;
+    let mut registry = Registry::with_prefix("etcd_operator");
+    let rpc_metrics = RpcMetrics::register(&mut registry);
+    let etcd_metrics = EtcdMetrics::register(&mut registry);
     let client = etcd_operator_client::kubernetes::connect().await?;
-    let clusters = ClusterService::new(client, service_config, EtcdMetrics::default());
+    let clusters = ClusterService::new(client.clone(), service_config, etcd_metrics);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let ready = Readiness::default();
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen).await?;
+    let admin = tokio::spawn(admin::serve(admin_listener, Arc::new(registry), ready.clone(), stopped()));
+    // Ready once the Kubernetes API answers: every call needs it.
+    tokio::spawn(async move {
+        loop {
+            match client.apiserver_version().await {
+                Ok(_) => break ready.set(true),
+                Err(e) => tracing::warn!("kubernetes API not reachable yet: {e}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    });
+
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving gRPC");
-    grpc::serve(listener, clusters, shutdown_signal()).await?;
+    tracing::info!(grpc = %listener.local_addr()?, admin = %config.admin_listen, "serving");
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight calls");
+        let _ = stop_tx.send(true);
+    });
+    grpc::serve(listener, clusters, rpc_metrics, stopped()).await?;
+    admin.await??;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on SIGTERM or Ctrl-C; in-flight calls finish, new ones are refused.
+/// Resolves on SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
 }

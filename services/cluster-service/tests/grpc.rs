@@ -15,7 +15,8 @@ async fn start(client: kube::Client) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = ClusterService::new(client, ServiceConfig::default(), EtcdMetrics::default());
-    tokio::spawn(grpc::serve(listener, service, std::future::pending()));
+    let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(&mut Default::default());
+    tokio::spawn(grpc::serve(listener, service, metrics, std::future::pending()));
     addr
 }
 

@@ -128,3 +128,34 @@ pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
 pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
 /// Path of PVCs in `prod`.
 pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";
+
+/// Path of the test cluster's lock Lease.
+pub const LOCK: &str = "/apis/coordination.k8s.io/v1/namespaces/prod/leases/demo-etcd-operator-lock";
+
+/// A Lease held by `holder`, renewed `age_seconds` ago, lasting `duration_seconds`.
+pub fn lease(holder: &str, age_seconds: i64, duration_seconds: i32) -> Value {
+    let renewed = std::time::SystemTime::now() - std::time::Duration::from_secs(age_seconds.max(0) as u64);
+    let renewed: k8s_openapi::jiff::Timestamp = renewed.try_into().expect("a representable time");
+    json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "demo-etcd-operator-lock", "namespace": "prod", "resourceVersion": "7"},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds,
+                 "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()}
+    })
+}
+
+/// Steps of taking a free lock: the Lease is read (absent), then created.
+pub fn lock_acquire() -> Vec<Step> {
+    vec![
+        step("GET", LOCK, Reply::NotFound),
+        step("POST", "/apis/coordination.k8s.io/v1/namespaces/prod/leases", Reply::Echo),
+    ]
+}
+
+/// Steps of releasing a lock held by `holder`: read, then conditional delete.
+pub fn lock_release(holder: &str) -> Vec<Step> {
+    vec![
+        step("GET", LOCK, Reply::Ok(lease(holder, 0, 30))),
+        step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
+    ]
+}

@@ -17,6 +17,7 @@ use std::{
 use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberAddOptions};
 use sha2::{Digest, Sha256};
 use tokio::{io::AsyncWriteExt, sync::Mutex};
+use tracing::Instrument;
 
 pub use endpoints::EndpointRewrite;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
@@ -99,6 +100,23 @@ impl EtcdClient {
         id: Option<u64>,
         idempotent: Idempotent,
         mut f: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let span = tracing::info_span!("etcd", otel.name = %format!("etcd.{operation}"), otel.kind = "client", etcd.operation = operation, etcd.endpoints = %self.endpoints.join(","), etcd.outcome = tracing::field::Empty);
+        let result = self.call_attempts(operation, id, idempotent, &mut f).instrument(span.clone()).await;
+        span.record("etcd.outcome", outcome(&result));
+        result
+    }
+
+    async fn call_attempts<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        id: Option<u64>,
+        idempotent: Idempotent,
+        f: &mut F,
     ) -> Result<T, ClientError>
     where
         F: FnMut(Client) -> Fut,

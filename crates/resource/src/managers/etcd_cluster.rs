@@ -6,6 +6,7 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
 };
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::ResourceError;
 
@@ -38,7 +39,13 @@ impl EtcdClusterManager {
 
     /// Reads one cluster; `None` when it does not exist.
     pub async fn get(&self, namespace: &str, name: &str) -> Result<Option<EtcdCluster>, ResourceError> {
-        self.api(namespace).get_opt(name).await.map_err(|e| Self::err("get", namespace, name, e))
+        let span =
+            tracing::info_span!("kube.get", otel.kind = "client", k8s.kind = "EtcdCluster", k8s.name = %name);
+        self.api(namespace)
+            .get_opt(name)
+            .instrument(span)
+            .await
+            .map_err(|e| Self::err("get", namespace, name, e))
     }
 
     /// Lists clusters in a namespace, or in all namespaces when `namespace` is empty.
@@ -81,8 +88,10 @@ impl EtcdClusterManager {
             "status": status,
         });
         let params = PatchParams::apply(&self.field_manager).force();
+        let span = tracing::info_span!("kube.apply_status", otel.kind = "client", k8s.kind = "EtcdCluster", k8s.name = %name);
         self.api(namespace)
             .patch_status(name, &params, &Patch::Apply(&object))
+            .instrument(span)
             .await
             .map_err(|e| Self::err("apply status", namespace, name, e))
     }

@@ -3,9 +3,11 @@
 //! Every write is a server-side apply under the component's field manager,
 //! so repeating it is harmless and fields owned by others are left alone.
 
+mod cluster_lock;
 mod etcd_cluster;
 mod statefulset;
 
+pub use cluster_lock::{Acquired, ClusterLock, LockState, lock_name, lock_state};
 pub use etcd_cluster::EtcdClusterManager;
 pub use statefulset::StatefulSetManager;
 
@@ -23,6 +25,7 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy},
 };
 use serde::{Serialize, de::DeserializeOwned};
+use tracing::Instrument;
 
 use crate::ResourceError;
 
@@ -81,13 +84,19 @@ where
     pub async fn apply(&self, object: &K) -> Result<K, ResourceError> {
         let name = object.name_any();
         let params = PatchParams::apply(&self.field_manager).force();
-        tracing::debug!(kind = %K::kind(&()), %name, "apply");
-        self.api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|e| self.err("apply", &name, e))
+        let span = tracing::info_span!("kube.apply", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
+        self.api
+            .patch(&name, &params, &Patch::Apply(object))
+            .instrument(span)
+            .await
+            .map_err(|e| self.err("apply", &name, e))
     }
 
     /// Reads the object; `None` when it does not exist.
     pub async fn get(&self, name: &str) -> Result<Option<K>, ResourceError> {
-        self.api.get_opt(name).await.map_err(|e| self.err("get", name, e))
+        let span =
+            tracing::info_span!("kube.get", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
+        self.api.get_opt(name).instrument(span).await.map_err(|e| self.err("get", name, e))
     }
 
     /// Lists objects matching a label selector.

@@ -18,7 +18,12 @@ pub struct DeleteOutcome {
 
 impl ClusterService {
     /// Removes the cluster's objects. Safe to repeat until `done`.
+    #[tracing::instrument(name = "DeleteCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "DeleteCluster"))]
     pub async fn delete_cluster(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
+        self.locked(r, self.delete_owned(r)).await
+    }
+
+    async fn delete_owned(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
         let names = self.names(r);
         let m = self.managers(&r.namespace);
         let cluster = self.clusters.get(&r.namespace, &r.name).await?;

@@ -12,7 +12,8 @@ use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::{
     managers::{
-        ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager, StatefulSetManager,
+        Acquired, ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager,
+        StatefulSetManager,
     },
     names::ClusterNames,
 };
@@ -54,6 +55,7 @@ pub struct ClusterService {
     metrics: EtcdMetrics,
     clusters: EtcdClusterManager,
     api_writer: EtcdClusterManager,
+    lock: ClusterLock,
 }
 
 /// The managers of one namespace, writing as the lifecycle component.
@@ -72,6 +74,7 @@ impl ClusterService {
         Self {
             clusters: EtcdClusterManager::new(client.clone(), &lifecycle),
             api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
+            lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
             client,
             config,
             metrics,
@@ -101,44 +104,76 @@ impl ClusterService {
     }
 
     /// Creates the cluster's objects; with a spec, first creates the EtcdCluster itself.
+    #[tracing::instrument(name = "CreateCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CreateCluster"))]
     pub async fn create_cluster(
         &self,
         r: &ClusterRef,
         spec: Option<EtcdClusterSpec>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        if let Some(spec) = spec {
-            validate_spec(&spec)?;
-            match self.clusters.get(&r.namespace, &r.name).await? {
-                Some(existing) if existing.spec != spec => {
-                    return Err(ServiceError::AlreadyExists(format!(
-                        "EtcdCluster {r} already exists with a different spec; use UpdateCluster"
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+        if let Some(spec) = &spec {
+            validate_spec(spec)?;
+        }
+        self.locked(r, async {
+            if let Some(spec) = spec {
+                match self.clusters.get(&r.namespace, &r.name).await? {
+                    Some(existing) if existing.spec != spec => {
+                        return Err(ServiceError::AlreadyExists(format!(
+                            "EtcdCluster {r} already exists with a different spec; use UpdateCluster"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+                    }
                 }
             }
+            self.reconcile(r).await
+        })
+        .await
+    }
+
+    /// Runs `change` while holding the cluster's lock; ABORTED when another replica holds it.
+    pub(crate) async fn locked<T>(
+        &self,
+        r: &ClusterRef,
+        change: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ServiceError> {
+        if let Acquired::No { holder, until } = self.lock.try_acquire(&r.namespace, &r.name).await? {
+            return Err(ServiceError::Aborted(format!(
+                "EtcdCluster {r} is being changed by {holder} (lock held until {until}); retry later"
+            )));
         }
-        self.reconcile(r).await
+        let result = change.await;
+        if let Err(e) = self.lock.release(&r.namespace, &r.name).await {
+            // The lease expires on its own; the next holder waits at most its duration.
+            tracing::warn!(cluster = %r, "could not release the cluster lock: {e}");
+        }
+        result
     }
 
     /// Moves the cluster towards its spec; with a spec, first replaces the EtcdCluster's spec.
+    #[tracing::instrument(name = "UpdateCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "UpdateCluster"))]
     pub async fn update_cluster(
         &self,
         r: &ClusterRef,
         spec: Option<EtcdClusterSpec>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        if let Some(spec) = spec {
-            validate_spec(&spec)?;
-            let existing = self.get(r).await?;
-            self.check_immutable(&existing, &spec).await?;
-            self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+        if let Some(spec) = &spec {
+            validate_spec(spec)?;
         }
-        self.reconcile(r).await
+        self.locked(r, async {
+            if let Some(spec) = spec {
+                let existing = self.get(r).await?;
+                self.check_immutable(&existing, &spec).await?;
+                self.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+            }
+            self.reconcile(r).await
+        })
+        .await
     }
 
     /// Observes the cluster, records the status and returns it.
+    #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus"))]
     pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         let cluster = self.get(r).await?;
         let observation = self.observe(r).await?;
@@ -147,6 +182,7 @@ impl ClusterService {
     }
 
     /// Recorded status of every cluster in a namespace (all when empty); no etcd calls.
+    #[tracing::instrument(name = "ListClusters", skip(self), fields(operation = "ListClusters"))]
     pub async fn list_clusters(&self, namespace: &str) -> Result<Vec<EtcdCluster>, ServiceError> {
         Ok(self.clusters.list(namespace).await?)
     }

@@ -9,6 +9,7 @@ pub use status::to_status;
 
 use etcd_operator_proto::v1alpha1::{FILE_DESCRIPTOR_SET, cluster_service_server::ClusterServiceServer};
 use etcd_operator_service::ClusterService;
+use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -16,6 +17,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub async fn serve(
     listener: TcpListener,
     clusters: ClusterService,
+    metrics: RpcMetrics,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -25,6 +27,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     tonic::transport::Server::builder()
+        .layer(GrpcServerLayer::new(metrics))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(ClusterServiceServer::new(ClusterApi::new(clusters)))
