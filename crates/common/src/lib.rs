@@ -2,6 +2,7 @@
 //! errors and time stamps.
 
 pub mod cluster_ref;
+pub mod duration;
 pub mod time;
 pub mod violation;
 

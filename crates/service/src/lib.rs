@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod decisions;
 pub mod error;
+pub mod health;
 pub mod observe;
 pub mod validation;
 

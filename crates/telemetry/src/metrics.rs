@@ -91,6 +91,11 @@ impl ControllerMetrics {
         self.leader.set(i64::from(leader));
     }
 
+    /// Whether this instance currently leads.
+    pub fn is_leader(&self) -> bool {
+        self.leader.get() == 1
+    }
+
     /// Reconciles recorded for a controller and result.
     pub fn count(&self, controller: &str, result: &str) -> u64 {
         self.reconciles

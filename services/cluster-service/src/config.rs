@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
+use etcd_operator_common::duration::parse_duration;
 use etcd_operator_service::ServiceConfig;
 use etcd_operator_telemetry::TelemetryConfig;
 
@@ -64,19 +65,6 @@ fn default_identity() -> String {
     format!("{}-{}", host.trim(), std::process::id())
 }
 
-/// Parses `500ms`, `3s`, `2m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration such as 500ms, 3s or 2m"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?} is not a duration such as 500ms, 3s or 2m")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,7 +82,6 @@ mod tests {
         let s = c.service_config().unwrap();
         assert_eq!(s.etcd.request_timeout, Duration::from_millis(750));
         assert_eq!(s.etcd.rewrite.apply("http://a:2379"), "http://127.0.0.1:1");
-        assert!(parse_duration("5h").is_err());
         let bad = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "nonsense"]);
         assert!(bad.service_config().unwrap_err().contains("host[:port]=host:port"));
     }

@@ -92,6 +92,14 @@ impl ClusterService {
         }
     }
 
+    pub(crate) fn etcd_options(&self) -> etcd_operator_client::etcd::EtcdOptions {
+        self.config.etcd.clone()
+    }
+
+    pub(crate) fn etcd_metrics(&self) -> EtcdMetrics {
+        self.metrics.clone()
+    }
+
     pub(crate) fn names(&self, r: &ClusterRef) -> ClusterNames {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
     }

@@ -256,3 +256,23 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
     let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
     assert!(matches!(decide_rollout(true, &unreachable), RolloutDecision::Wait(_)));
 }
+
+#[test]
+fn defragmentation_needs_every_other_member_healthy() {
+    use super::maintenance::may_defragment;
+    use crate::ServiceError;
+    let healthy = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
+    assert!(may_defragment(&healthy, "demo-1").is_ok());
+    let one_down =
+        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, false, true])) };
+    assert!(
+        may_defragment(&one_down, "demo-1").is_ok(),
+        "the member being defragmented may itself be unhealthy"
+    );
+    assert!(
+        matches!(may_defragment(&one_down, "demo-0"), Err(ServiceError::FailedPrecondition(m)) if m.contains("demo-1"))
+    );
+    assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
+    let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
+    assert!(may_defragment(&unreachable, "demo-0").is_err());
+}

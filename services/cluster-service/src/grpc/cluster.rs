@@ -38,7 +38,8 @@ fn ref_and_spec(
     }
 }
 
-fn status_of(r: &etcd_operator_common::ClusterRef, o: &ClusterOutcome) -> pb::ClusterStatus {
+/// The status message of an outcome.
+pub(super) fn status_of(r: &etcd_operator_common::ClusterRef, o: &ClusterOutcome) -> pb::ClusterStatus {
     let mut s = convert::status(r, None, &o.status);
     s.generation = o.generation;
     s.desired_size = o.desired_size;

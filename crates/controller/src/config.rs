@@ -1,0 +1,63 @@
+//! Flags every controller takes (each with an environment variable).
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use etcd_operator_common::duration::parse_duration;
+use etcd_operator_telemetry::TelemetryConfig;
+
+/// Configuration shared by the controllers.
+#[derive(Clone, Debug, Args)]
+pub struct ControllerConfig {
+    /// gRPC endpoint of the cluster-service.
+    #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT", default_value = "http://cluster-service:9090")]
+    pub cluster_service_endpoint: String,
+    /// Deadline of each call to the cluster-service.
+    #[arg(long, env = "RPC_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub rpc_timeout: Duration,
+    /// Namespace to watch; empty watches all namespaces.
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub watch_namespace: String,
+    /// Objects reconciled at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+    /// Namespace of this controller's leader-election Lease.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Identity in leader election; the pod name in Kubernetes.
+    #[arg(long, env = "POD_NAME", default_value_t = default_identity())]
+    pub identity: String,
+    /// How long a leader's Lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How long before expiry the leader renews its Lease.
+    #[arg(long = "lease-renew-grace", env = "LEASE_RENEW_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub lease_grace: Duration,
+    /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
+    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Logging and tracing.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+impl ControllerConfig {
+    /// Refuses inconsistent settings with the flag names.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_grace >= self.lease_duration {
+            return Err("--lease-renew-grace must be shorter than --lease-duration".into());
+        }
+        if self.lease_duration < Duration::from_secs(2) {
+            return Err("--lease-duration must be at least 2s".into());
+        }
+        if self.concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "controller".into());
+    format!("{}-{}", host.trim(), std::process::id())
+}

@@ -1,0 +1,120 @@
+//! Reconcilers: one per controller. Each turns an object into calls to the
+//! cluster-service and an [`Action`] from the answer; nothing is decided here.
+
+pub mod health;
+pub mod lifecycle;
+
+use std::{sync::Arc, time::Duration};
+
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_proto::v1alpha1 as pb;
+use futures::StreamExt;
+use kube::{
+    Api, ResourceExt,
+    runtime::{
+        Controller, Predicate, WatchStreamExt,
+        controller::{self, Action},
+        predicates, reflector, watcher,
+    },
+};
+
+use crate::{ControllerError, runtime::Context};
+
+/// Requeue after a converged reconcile, as a periodic resync.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// The action a cluster-service answer asks for.
+pub fn action(requeue: Option<&pb::Requeue>, otherwise: Duration) -> Action {
+    match requeue {
+        Some(r) if r.requeue => Action::requeue(Duration::from_millis(r.after_ms.max(100) as u64)),
+        _ => Action::requeue(otherwise),
+    }
+}
+
+/// Backoff after a failed reconcile, by failure category.
+pub fn retry_after(error: &ControllerError) -> Duration {
+    match error.category() {
+        "aborted" | "deleting" => Duration::from_secs(2),
+        "unavailable" | "kubernetes" => Duration::from_secs(5),
+        "rejected" | "invalid_object" => Duration::from_secs(60),
+        _ => Duration::from_secs(15),
+    }
+}
+
+/// The gRPC reference of a cluster object.
+pub fn cluster_ref(cluster: &EtcdCluster) -> Result<pb::ClusterRef, ControllerError> {
+    let namespace = cluster
+        .namespace()
+        .ok_or_else(|| ControllerError::InvalidObject("EtcdCluster without namespace".into()))?;
+    Ok(pb::ClusterRef { namespace, name: cluster.name_any() })
+}
+
+fn error_policy(_cluster: Arc<EtcdCluster>, error: &ControllerError, ctx: Arc<Context>) -> Action {
+    tracing::warn!(controller = ctx.name, category = error.category(), "reconcile failed: {error}");
+    Action::requeue(retry_after(error))
+}
+
+/// Runs a Controller on EtcdClusters, triggered on spec (generation) and
+/// finalizer changes only, so status writes do not retrigger it.
+pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns_statefulsets: bool)
+where
+    R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Action, ControllerError>> + Send + 'static,
+{
+    ctx.synced.set(false);
+    let ns = &ctx.config.watch_namespace;
+    let clusters: Api<EtcdCluster> =
+        if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) };
+    let (reader, writer) = reflector::store();
+    let trigger = watcher(clusters, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+    let mut controller = Controller::for_stream(trigger, reader.clone())
+        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .graceful_shutdown_on(ctx.stopping());
+    if owns_statefulsets {
+        let statefulsets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+            if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) };
+        controller = controller.owns(
+            statefulsets,
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator"),
+        );
+    }
+    let synced = ctx.synced.clone();
+    tokio::spawn(async move {
+        if reader.wait_until_ready().await.is_ok() {
+            synced.set(true);
+        }
+    });
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!("reconcile outcome: {e}");
+            }
+        })
+        .await;
+}
+
+/// Wraps one reconcile with its span and metrics.
+pub async fn observed<F>(ctx: &Context, cluster: &EtcdCluster, work: F) -> Result<Action, ControllerError>
+where
+    F: Future<Output = Result<Action, ControllerError>>,
+{
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "reconcile",
+        otel.name = %format!("{}.reconcile", ctx.name),
+        controller = ctx.name,
+        cluster.namespace = %cluster.namespace().unwrap_or_default(),
+        cluster.name = %cluster.name_any(),
+        generation = cluster.metadata.generation.unwrap_or_default(),
+    );
+    let started = std::time::Instant::now();
+    let result = work.instrument(span).await;
+    let category = result.as_ref().map_or_else(ControllerError::category, |_| "ok");
+    ctx.metrics.observe(ctx.name, category, started);
+    result
+}

@@ -1,0 +1,119 @@
+//! The cluster-service client of a controller: one reused connection,
+//! a deadline on every call, retries with backoff on UNAVAILABLE and
+//! ABORTED, trace context on every request, and client-side metrics.
+
+use std::time::{Duration, Instant};
+
+use etcd_operator_proto::v1alpha1::{
+    cluster_service_client::ClusterServiceClient, health_service_client::HealthServiceClient,
+};
+use etcd_operator_telemetry::{
+    grpc::code_name,
+    metrics::{RpcLabels, RpcMetrics},
+    propagation::TraceContextInterceptor,
+};
+use tonic::{
+    Code, Request, Response, Status,
+    service::interceptor::InterceptedService,
+    transport::{Channel, Endpoint},
+};
+
+type Traced = InterceptedService<Channel, TraceContextInterceptor>;
+
+/// How calls are made.
+#[derive(Clone, Debug)]
+pub struct RpcOptions {
+    /// Deadline of each attempt.
+    pub timeout: Duration,
+    /// Attempts for retryable codes.
+    pub attempts: u32,
+    /// First backoff; doubles up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            attempts: 4,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Clients of every cluster-service API over one channel.
+#[derive(Clone)]
+pub struct RpcClient {
+    channel: Channel,
+    options: RpcOptions,
+    metrics: RpcMetrics,
+}
+
+/// Whether a failed call may succeed when repeated.
+pub fn retryable(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::Aborted)
+}
+
+impl RpcClient {
+    /// A client of `endpoint` (for example `http://cluster-service:9090`); connects lazily.
+    pub fn new(endpoint: &str, options: RpcOptions, metrics: RpcMetrics) -> Result<Self, String> {
+        let channel = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| format!("cluster-service endpoint {endpoint:?}: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .connect_lazy();
+        Ok(Self { channel, options, metrics })
+    }
+
+    /// The ClusterService client.
+    pub fn clusters(&self) -> ClusterServiceClient<Traced> {
+        ClusterServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+    }
+
+    /// The HealthService client.
+    pub fn health(&self) -> HealthServiceClient<Traced> {
+        HealthServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+    }
+
+    /// A request carrying the call deadline.
+    pub fn request<T>(&self, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        r.set_timeout(self.options.timeout);
+        r
+    }
+
+    /// Calls `f` until it succeeds, fails for good, or runs out of attempts.
+    pub async fn call<T, F, Fut>(&self, service: &str, method: &str, mut f: F) -> Result<T, Status>
+    where
+        F: FnMut(Self) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let mut backoff = self.options.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = f(self.clone()).await;
+            let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+            let labels = RpcLabels {
+                side: "client",
+                service: service.into(),
+                method: method.into(),
+                code: code_name(code),
+            };
+            self.metrics.observe(labels, started);
+            match result {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) if retryable(status.code()) && attempt < self.options.attempts => {
+                    tracing::debug!(method, attempt, code = ?status.code(), "retrying: {}", status.message());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    attempt += 1;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+    }
+}

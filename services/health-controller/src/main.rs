@@ -1,0 +1,18 @@
+//! health-controller: probes every etcd cluster through the cluster-service, which records health in status.
+
+use clap::Parser;
+use etcd_operator_controller::{config::ControllerConfig, reconcilers::health, runtime};
+
+/// Probes every EtcdCluster periodically (with jitter) through the cluster-service's HealthService.
+/// Only the holder of the Lease `etcd-operator-health-controller` reconciles.
+#[derive(Parser)]
+#[command(name = "health-controller", version, about, long_about = None)]
+struct Args {
+    #[command(flatten)]
+    controller: ControllerConfig,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    runtime::run("health", Args::parse().controller, health::run).await
+}

@@ -1,0 +1,18 @@
+//! lifecycle-controller: creates, updates and deletes etcd clusters by calling the cluster-service.
+
+use clap::Parser;
+use etcd_operator_controller::{config::ControllerConfig, reconcilers::lifecycle, runtime};
+
+/// Watches EtcdClusters (and their StatefulSets) and asks the cluster-service to create,
+/// update or delete them. Only the holder of the Lease `etcd-operator-lifecycle-controller` reconciles.
+#[derive(Parser)]
+#[command(name = "lifecycle-controller", version, about, long_about = None)]
+struct Args {
+    #[command(flatten)]
+    controller: ControllerConfig,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    runtime::run("lifecycle", Args::parse().controller, lifecycle::run).await
+}

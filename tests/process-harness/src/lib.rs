@@ -1,0 +1,91 @@
+//! Start an operator binary as a real process, probe its admin endpoint
+//! over HTTP, and stop it with SIGTERM.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    process::{Child, Command},
+};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// Writes a kubeconfig for an API server at `server` (unreachable ones are fine).
+pub fn kubeconfig(dir: &Path, server: &str) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    let body = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"{server}\"}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u, namespace: default}}\ncurrent-context: c\nusers:\n- name: u\n  user: {{token: test}}\n"
+    );
+    std::fs::write(&path, body).expect("kubeconfig written");
+    path
+}
+
+/// A running binary.
+pub struct Process {
+    child: Child,
+    /// Admin endpoint address (`127.0.0.1:port`).
+    pub admin: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `binary` with `args`, a kubeconfig for an unreachable API server, and an admin port.
+pub fn start(binary: &str, args: &[&str]) -> Process {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = kubeconfig(dir.path(), "https://127.0.0.1:9");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(binary)
+        .args(args)
+        .arg(format!("--admin-listen={admin}"))
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    Process { child, admin, _dir: dir }
+}
+
+/// `GET path` on `addr`: (status code, body), or `None` when nothing answers.
+pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut response)).await.ok()?.ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((code, body))
+}
+
+impl Process {
+    /// Waits until the admin endpoint answers `/healthz`.
+    pub async fn wait_healthy(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some((200, body)) = http_get(&self.admin, "/healthz").await {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "no /healthz on {}", self.admin);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the exit status.
+    pub async fn terminate(mut self, limit: Duration) -> ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        let status =
+            Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.expect("kill runs");
+        assert!(status.success());
+        tokio::time::timeout(limit, self.child.wait()).await.expect("exited in time").expect("exit status")
+    }
+}
