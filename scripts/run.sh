@@ -16,5 +16,14 @@ Built. To run the cluster-service it needs a Kubernetes API:
 MSG
   exit 1
 fi
-echo "installing CRDs is your call: kubectl apply -f deploy/crds/"
-exec target/debug/cluster-service --listen "${CLUSTER_SERVICE_LISTEN:-127.0.0.1:9090}" "$@"
+echo "the CRDs must be installed: kubectl apply -f deploy/crds/"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 & pids+=($!)
+for c in lifecycle health; do
+  port=$([ "$c" = lifecycle ] && echo 8081 || echo 8082)
+  POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
+    --admin-listen "127.0.0.1:$port" & pids+=($!)
+done
+echo "cluster-service on 127.0.0.1:9090 (admin :8080); lifecycle (:8081) and health (:8082) controllers; Ctrl-C stops them"
+wait -n "${pids[@]}"
