@@ -89,3 +89,38 @@ impl Process {
         tokio::time::timeout(limit, self.child.wait()).await.expect("exited in time").expect("exit status")
     }
 }
+
+/// The checks every controller binary must pass: it starts without a
+/// reachable API server, answers /healthz (alive) and /readyz (503: not
+/// connected), publishes `leader 0`, and exits 0 on SIGTERM.
+pub async fn check_controller_process(binary: &str) {
+    let p = start(binary, &["--cluster-service-endpoint=http://127.0.0.1:9"]);
+    assert_eq!(p.wait_healthy().await, "ok");
+    assert_eq!(http_get(&p.admin, "/readyz").await.map(|(code, _)| code), Some(503));
+    let (code, metrics) = http_get(&p.admin, "/metrics").await.expect("metrics answer");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("etcd_operator_leader 0"), "{metrics}");
+    let status = p.terminate(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}");
+}
+
+/// `--help` names every flag in `flags`.
+pub fn check_help(binary: &str, flags: &[&str]) {
+    let out = std::process::Command::new(binary).arg("--help").output().expect("--help runs");
+    let help = String::from_utf8(out.stdout).expect("utf-8 help");
+    for flag in flags {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+/// Flags every controller takes.
+pub const CONTROLLER_FLAGS: &[&str] = &[
+    "--cluster-service-endpoint",
+    "--rpc-timeout",
+    "--lease-duration",
+    "--lease-renew-grace",
+    "--watch-namespace",
+    "--otlp-endpoint",
+    "--log-format",
+    "--admin-listen",
+];
