@@ -105,7 +105,7 @@ where
             Err(e) => tracing::warn!(lease = %election.lease_name, "cannot use the lease yet: {e}"),
         }
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            () = stopping(&mut shutdown) => return Ok(()),
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
         }
     };
@@ -113,19 +113,19 @@ where
     let leases: Api<Lease> = Api::namespaced(client, &election.namespace);
     let mut fence = Fence::new(election.duration, Instant::now());
     let mut ticker = tokio::time::interval(FENCE_PERIOD);
-    let mut running: Option<JoinHandle<()>> = None;
-    let stop = |running: &mut Option<JoinHandle<()>>, why: &str| {
-        if let Some(task) = running.take() {
-            task.abort();
+    let mut running: Option<Reconciling> = None;
+    let stop = |running: &mut Option<Reconciling>, why: &str| {
+        if running.take().is_some() {
             tracing::warn!(lease = %election.lease_name, "stopped reconciling: {why}");
         }
     };
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
+            () = stopping(&mut shutdown) => break,
             changed = elected.changed() => {
                 if changed.is_err() { break; }
-                if !*elected.borrow_and_update() {
+                let elected_now = *elected.borrow_and_update();
+                if !elected_now {
                     stop(&mut running, "lost the lease");
                 }
             }
@@ -141,11 +141,12 @@ where
                 }
             }
         }
-        let leading = *elected.borrow() && fence.valid(Instant::now());
+        let elected_now = *elected.borrow();
+        let leading = elected_now && fence.valid(Instant::now());
         metrics.set_leader(leading);
         if leading && running.is_none() {
             tracing::info!(lease = %election.lease_name, identity = %election.identity, "became leader; reconciling");
-            running = Some(tokio::spawn(controller()));
+            running = Some(Reconciling(tokio::spawn(controller())));
         } else if !leading {
             stop(&mut running, "leadership not confirmed within the lease duration");
         }
@@ -160,6 +161,21 @@ where
         Err(e) => tracing::warn!("lease manager task failed: {e}"),
     }
     Ok(())
+}
+
+/// The reconcile task; aborted when dropped, so it never outlives leadership
+/// (nor this function, if its caller drops it).
+struct Reconciling(JoinHandle<()>);
+
+impl Drop for Reconciling {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Resolves once shutdown is asked for (the watch guard never outlives the await).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await.map(drop);
 }
 
 #[cfg(test)]

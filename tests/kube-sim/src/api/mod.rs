@@ -1,0 +1,57 @@
+//! The REST surface: routing of Kubernetes API paths to handlers.
+
+mod discovery;
+mod request;
+mod resources;
+mod scale;
+mod watch;
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, Uri},
+    response::{IntoResponse, Response},
+};
+
+use crate::{error::ApiError, registry::Registry, store::Store};
+
+pub use request::Target;
+pub use resources::create as create_object;
+
+/// Shared state of the server.
+pub struct ApiState {
+    /// Served resources.
+    pub registry: Registry,
+    /// Objects.
+    pub store: Store,
+    /// Address clients use (for discovery answers).
+    pub address: String,
+}
+
+/// Every request enters here.
+pub async fn handle(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = request::Query::parse(uri.query().unwrap_or_default());
+    let result = match request::route(&state.registry, uri.path()) {
+        Err(e) => Err(e),
+        Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
+        Ok(request::Route::Discovery(_)) => Err(ApiError::method_not_allowed("discovery is read-only")),
+        Ok(request::Route::Resource(target)) => {
+            resources::dispatch(&state, &method, &target, &query, &headers, &body).await
+        }
+    };
+    match result {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::debug!(%method, %uri, code = e.code, "{}", e.message);
+            e.into_response()
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! get, list, create, update, patch, delete and deletecollection.
+
+use axum::{
+    Json,
+    body::Bytes,
+    http::{HeaderMap, Method, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{
+    ApiState,
+    request::{Query, Target},
+    scale, watch,
+};
+use crate::{
+    error::ApiError,
+    objects::{self, Part, Propagation},
+    patch,
+    selectors::{FieldSelector, LabelSelector},
+    store::Txn,
+    validation,
+};
+
+/// Routes a resource request by method and shape.
+pub async fn dispatch(
+    state: &ApiState,
+    method: &Method,
+    t: &Target,
+    q: &Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let part = match t.sub.as_deref() {
+        None => Part::Main,
+        Some("status") if t.rt.status || t.rt.kind == "Namespace" => Part::Status,
+        Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, body),
+        Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
+    };
+    match (method.as_str(), t.name.as_deref()) {
+        ("GET", None) if q.flag("watch") => watch::stream(state, t, q),
+        ("GET", None) => list(state, t, q),
+        ("GET", Some(name)) => get(state, t, name).map(|o| Json(o).into_response()),
+        ("POST", None) => {
+            create(state, t, parse_json(body)?).map(|o| (StatusCode::CREATED, Json(o)).into_response())
+        }
+        ("PUT", Some(name)) => {
+            update(state, t, name, parse_json(body)?, part).map(|o| Json(o).into_response())
+        }
+        ("PATCH", Some(name)) => {
+            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            patch_object(state, t, name, content_type, q, body, part)
+                .map(|(code, o)| (code, Json(o)).into_response())
+        }
+        ("DELETE", Some(name)) => delete(state, t, name, q, body).map(|o| Json(o).into_response()),
+        ("DELETE", None) => delete_collection(state, t, q, body).map(|o| Json(o).into_response()),
+        _ => Err(ApiError::method_not_allowed(format!("{method} is not supported here"))),
+    }
+}
+
+fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+/// Reads one object.
+pub fn get(state: &ApiState, t: &Target, name: &str) -> Result<Value, ApiError> {
+    let key = objects::key(&t.rt, &t.namespace, name);
+    state.store.read(|txn| txn.get(&key).cloned()).ok_or_else(|| not_found(t, name))
+}
+
+fn not_found(t: &Target, name: &str) -> ApiError {
+    let group = if t.rt.group.is_empty() { String::new() } else { format!(".{}", t.rt.group) };
+    ApiError::not_found(format!("{}{group} \"{name}\"", t.rt.plural))
+}
+
+/// Objects of the target matching the query's selectors.
+pub fn matching(txn: &Txn<'_>, t: &Target, q: &Query) -> Result<Vec<Value>, ApiError> {
+    let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
+    let ns = (t.rt.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
+    Ok(txn.list(&t.rt.key(), ns).into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
+}
+
+fn list(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiError> {
+    let (items, rv) = state.store.read(|txn| matching(txn, t, q).map(|items| (items, txn.rv())))?;
+    // Pagination: `continue` is the index of the next item at the list's resourceVersion.
+    let start: usize =
+        q.get("continue").and_then(|c| c.split_once(':')).and_then(|(i, _)| i.parse().ok()).unwrap_or(0);
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let next = start + page.len();
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if next < items.len() {
+        metadata["continue"] = json!(format!("{next}:{rv}"));
+        metadata["remainingItemCount"] = json!(items.len() - next);
+    }
+    Ok(Json(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": metadata, "items": page}))
+        .into_response())
+}
+
+fn require_namespace(txn: &Txn<'_>, t: &Target) -> Result<(), ApiError> {
+    if t.rt.namespaced && txn.get(&("/namespaces".into(), String::new(), t.namespace.clone())).is_none() {
+        return Err(ApiError::not_found(format!("namespaces \"{}\"", t.namespace)));
+    }
+    Ok(())
+}
+
+/// Marks a CRD accepted and established once its resources are served.
+fn establish_crd(state: &ApiState, crd: &mut Value) -> Result<(), ApiError> {
+    state
+        .registry
+        .register_crd(crd)
+        .map_err(|e| ApiError::invalid(format!("CustomResourceDefinition is invalid: {e}")))?;
+    let now = objects::now();
+    let versions: Vec<Value> = crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    crd["status"] = json!({
+        "acceptedNames": crd["spec"]["names"],
+        "storedVersions": versions,
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now},
+        ],
+    });
+    Ok(())
+}
+
+fn is_crd(t: &Target) -> bool {
+    t.rt.kind == "CustomResourceDefinition"
+}
+
+/// Creates an object.
+pub fn create(state: &ApiState, t: &Target, mut object: Value) -> Result<Value, ApiError> {
+    objects::check_identity(&t.rt, &mut object, &t.namespace, None)?;
+    let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None)?);
+    if is_crd(t) {
+        establish_crd(state, &mut object)?;
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let key = objects::key(&t.rt, &t.namespace, &name);
+    state.store.transact(|txn| {
+        require_namespace(txn, t)?;
+        if txn.get(&key).is_some() {
+            return Err(ApiError::already_exists(format!("{} \"{name}\"", t.rt.plural)));
+        }
+        Ok(txn.put(key.clone(), object))
+    })
+}
+
+/// Writes `new` over the stored object (already merged by the caller for patches).
+fn write(
+    state: &ApiState,
+    t: &Target,
+    txn: &mut Txn<'_>,
+    name: &str,
+    old: &Value,
+    new: Value,
+    part: Part,
+) -> Result<Value, ApiError> {
+    let mut merged = objects::on_update(&t.rt, old, new, part)?;
+    merged = validation::validate(&t.rt, &merged, Some(old))?;
+    if is_crd(t) {
+        establish_crd(state, &mut merged)?;
+    }
+    let key = objects::key(&t.rt, &t.namespace, name);
+    if merged == *old {
+        return Ok(old.clone());
+    }
+    let stored = txn.put(key.clone(), merged);
+    Ok(objects::finish_deletion(txn, &key, stored))
+}
+
+fn update(
+    state: &ApiState,
+    t: &Target,
+    name: &str,
+    mut object: Value,
+    part: Part,
+) -> Result<Value, ApiError> {
+    objects::check_identity(&t.rt, &mut object, &t.namespace, Some(name))?;
+    let key = objects::key(&t.rt, &t.namespace, name);
+    state.store.transact(|txn| {
+        let old = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
+        write(state, t, txn, name, &old, object, part)
+    })
+}
+
+fn patch_object(
+    state: &ApiState,
+    t: &Target,
+    name: &str,
+    content_type: &str,
+    q: &Query,
+    body: &Bytes,
+    part: Part,
+) -> Result<(StatusCode, Value), ApiError> {
+    let key = objects::key(&t.rt, &t.namespace, name);
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let body: Value = if media == "application/apply-patch+yaml" {
+        serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
+    } else {
+        parse_json(body)?
+    };
+    state.store.transact(|txn| {
+        let old = txn.get(&key).cloned();
+        if media == "application/apply-patch+yaml" {
+            let manager = q
+                .get("fieldManager")
+                .filter(|m| !m.is_empty())
+                .ok_or_else(|| ApiError::bad_request("fieldManager is required for apply patch"))?
+                .to_owned();
+            let mut applied = body.clone();
+            objects::check_identity(&t.rt, &mut applied, &t.namespace, Some(name))?;
+            let previous = txn.applied(&key, &manager).cloned();
+            let others = txn.applied_by_others(&key, &manager);
+            let merged = patch::apply(old.as_ref(), &applied, previous.as_ref(), &others);
+            let result = match &old {
+                Some(old) => (StatusCode::OK, write(state, t, txn, name, old, merged, part)?),
+                None if part == Part::Main => {
+                    let created = objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None)?);
+                    require_namespace(txn, t)?;
+                    (StatusCode::CREATED, txn.put(key.clone(), created))
+                }
+                None => return Err(not_found(t, name)),
+            };
+            txn.set_applied(&key, &manager, applied);
+            return Ok(result);
+        }
+        let old = old.ok_or_else(|| not_found(t, name))?;
+        let mut patched = old.clone();
+        match media {
+            "application/merge-patch+json" => patch::merge(&mut patched, &body),
+            "application/json-patch+json" => patch::json(&mut patched, &body)?,
+            "application/strategic-merge-patch+json" => patch::strategic(&mut patched, &body),
+            other => {
+                return Err(ApiError::unsupported_media_type(format!("unsupported patch type {other:?}")));
+            }
+        }
+        // A patch never carries a stale resourceVersion unless it asks for the check.
+        if body["metadata"].get("resourceVersion").is_none() {
+            patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        }
+        Ok((StatusCode::OK, write(state, t, txn, name, &old, patched, part)?))
+    })
+}
+
+fn delete_options(q: &Query, body: &Bytes) -> Result<(Propagation, Value), ApiError> {
+    let options: Value = if body.is_empty() { json!({}) } else { parse_json(body)? };
+    let policy = options["propagationPolicy"].as_str().or(q.get("propagationPolicy")).unwrap_or("Background");
+    let propagation = match policy {
+        "Background" => Propagation::Background,
+        "Foreground" => Propagation::Foreground,
+        "Orphan" => Propagation::Orphan,
+        other => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
+    };
+    Ok((propagation, options["preconditions"].clone()))
+}
+
+fn delete_one(
+    state: &ApiState,
+    t: &Target,
+    txn: &mut Txn<'_>,
+    name: &str,
+    propagation: Propagation,
+    pre: &Value,
+) -> Result<Value, ApiError> {
+    let key = objects::key(&t.rt, &t.namespace, name);
+    let current = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
+    for field in ["uid", "resourceVersion"] {
+        if let Some(want) = pre[field].as_str()
+            && current["metadata"][field].as_str() != Some(want)
+        {
+            return Err(ApiError::conflict(format!(
+                "Precondition failed: {field} in precondition: {want}, {field} in object meta: {}",
+                current["metadata"][field].as_str().unwrap_or_default()
+            )));
+        }
+    }
+    let (object, gone) = objects::delete(txn, &key, propagation).ok_or_else(|| not_found(t, name))?;
+    if gone && is_crd(t) {
+        state.registry.unregister_crd(name);
+        let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();
+        let group = object["spec"]["group"].as_str().unwrap_or_default();
+        let resource = format!("{group}/{plural}");
+        for (k, _) in txn.all().into_iter().filter(|(k, _)| k.0 == resource) {
+            txn.remove(&k);
+        }
+    }
+    Ok(object)
+}
+
+fn delete(state: &ApiState, t: &Target, name: &str, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
+    let (propagation, pre) = delete_options(q, body)?;
+    state.store.transact(|txn| delete_one(state, t, txn, name, propagation, &pre))
+}
+
+fn delete_collection(state: &ApiState, t: &Target, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
+    let (propagation, _) = delete_options(q, body)?;
+    state.store.transact(|txn| {
+        let victims = matching(txn, t, q)?;
+        let mut items = Vec::new();
+        for v in victims {
+            let name = v["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            let scoped = Target {
+                namespace: v["metadata"]["namespace"].as_str().unwrap_or_default().into(),
+                ..t.clone()
+            };
+            items.push(delete_one(state, &scoped, txn, &name, propagation, &Value::Null)?);
+        }
+        Ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
+                  "metadata": {"resourceVersion": txn.rv().to_string()}, "items": items}))
+    })
+}

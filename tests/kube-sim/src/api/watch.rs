@@ -1,0 +1,121 @@
+//! Watches: newline-delimited JSON events from a resourceVersion, with
+//! bookmarks, selectors, timeouts, and 410 Gone for compacted history.
+
+use std::time::Duration;
+
+use axum::{
+    body::{Body, Bytes},
+    response::Response,
+};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{
+    ApiState,
+    request::{Query, Target},
+    resources,
+};
+use crate::{
+    error::ApiError,
+    selectors::{FieldSelector, LabelSelector},
+    store::{Event, EventType},
+};
+
+const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
+
+fn line(kind: &str, object: &Value) -> Bytes {
+    let mut s = serde_json::to_string(&json!({"type": kind, "object": object})).expect("serializes");
+    s.push('\n');
+    Bytes::from(s)
+}
+
+fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    line("BOOKMARK", &json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(), "metadata": meta}))
+}
+
+/// Starts a watch.
+pub fn stream(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiError> {
+    let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
+    let bookmarks = q.flag("allowWatchBookmarks");
+    let send_initial = q.flag("sendInitialEvents");
+    let timeout = Duration::from_secs(q.get("timeoutSeconds").and_then(|s| s.parse().ok()).unwrap_or(1800));
+    let requested = q.get("resourceVersion").unwrap_or_default();
+    // Unset or "0" (or sendInitialEvents): the current state first, then changes.
+    let (initial, since) = if requested.is_empty() || requested == "0" || send_initial {
+        let (items, rv) =
+            state.store.read(|txn| resources::matching(txn, t, q).map(|items| (items, txn.rv())))?;
+        (items, rv)
+    } else {
+        let rv = requested
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {requested:?}")))?;
+        (Vec::new(), rv)
+    };
+    let (missed, mut live) = match state.store.watch_from(since) {
+        Ok(w) => w,
+        Err(gone) => {
+            // Kubernetes answers a too-old watch with an ERROR event carrying 410.
+            let body = line("ERROR", &gone.status());
+            return Ok(Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("response"));
+        }
+    };
+    let t = t.clone();
+    let namespace = (t.rt.namespaced && !t.namespace.is_empty()).then(|| t.namespace.clone());
+    let resource = t.rt.key();
+    let wanted = move |e: &Event| {
+        e.resource == resource
+            && namespace.as_ref().is_none_or(|ns| *ns == e.namespace)
+            && (e.kind == EventType::Deleted || labels.matches(&e.object) && fields.matches(&e.object))
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    tokio::spawn(async move {
+        let mut last = since;
+        for object in &initial {
+            if tx.send(Ok(line("ADDED", object))).await.is_err() {
+                return;
+            }
+        }
+        if send_initial && bookmarks {
+            let _ = tx.send(Ok(bookmark(&t, since, true))).await;
+        }
+        for e in &missed {
+            last = e.rv;
+            if wanted(e) && tx.send(Ok(line(e.kind.as_str(), &e.object))).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = ticker.tick(), if bookmarks => {
+                    if tx.send(Ok(bookmark(&t, last, false))).await.is_err() { return; }
+                }
+                event = live.recv() => match event {
+                    Ok(e) if e.rv > last => {
+                        last = e.rv;
+                        if wanted(&e) && tx.send(Ok(line(e.kind.as_str(), &e.object))).await.is_err() { return; }
+                    }
+                    Ok(_) => {}
+                    // A watcher that fell behind is closed; the client resumes or relists.
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .expect("response"))
+}

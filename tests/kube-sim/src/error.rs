@@ -1,0 +1,79 @@
+//! API errors as Kubernetes `Status` objects.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// An error answer of the API server.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub code: u16,
+    /// Machine reason (NotFound, Conflict, AlreadyExists, Invalid, BadRequest, Gone, ...).
+    pub reason: &'static str,
+    /// Human message.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { code, reason, message: message.into() }
+    }
+
+    /// 404.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Self::new(404, "NotFound", format!("{what} not found"))
+    }
+
+    /// 409 AlreadyExists.
+    pub fn already_exists(what: impl std::fmt::Display) -> Self {
+        Self::new(409, "AlreadyExists", format!("{what} already exists"))
+    }
+
+    /// 409 Conflict.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "Conflict", message)
+    }
+
+    /// 422 Invalid.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message)
+    }
+
+    /// 400 BadRequest.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    /// 410 Gone (watch from a compacted resourceVersion).
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    /// 405 MethodNotAllowed.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(405, "MethodNotAllowed", message)
+    }
+
+    /// 415 UnsupportedMediaType.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
+    /// The `Status` object.
+    pub fn status(&self) -> serde_json::Value {
+        json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code,
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (code, axum::Json(self.status())).into_response()
+    }
+}

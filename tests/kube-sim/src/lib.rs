@@ -1,0 +1,92 @@
+//! kube-sim: a Kubernetes API server stand-in for tests and local demos.
+//!
+//! It serves the Kubernetes REST API over HTTPS on loopback, writes a
+//! kubeconfig, and keeps objects in memory: unmodified kube-rs clients and
+//! kubectl work against it. `README.md` lists what it implements and where
+//! it approximates Kubernetes.
+
+pub mod api;
+pub mod error;
+pub mod objects;
+pub mod patch;
+pub mod registry;
+pub mod selectors;
+pub mod server;
+pub mod store;
+pub mod validation;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde_json::json;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::api::ApiState;
+
+/// A running kube-sim API server.
+pub struct KubeSim {
+    /// Address it listens on.
+    pub addr: SocketAddr,
+    /// Path of the kubeconfig that reaches it.
+    pub kubeconfig: PathBuf,
+    state: Arc<ApiState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl KubeSim {
+    /// Starts a server on `addr` (port 0 picks one) and writes `dir/kubeconfig`.
+    pub async fn start(addr: SocketAddr, dir: &Path) -> Result<Self, String> {
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let tls = server::Tls::generate()?;
+        let kubeconfig =
+            server::write_kubeconfig(dir, addr, &tls.ca_pem).map_err(|e| format!("kubeconfig: {e}"))?;
+        let state = Arc::new(ApiState {
+            registry: registry::Registry::default(),
+            store: store::Store::default(),
+            address: addr.to_string(),
+        });
+        for ns in ["default", "kube-system", "kube-public"] {
+            let t = api::Target {
+                rt: state.registry.find("", "v1", "namespaces").expect("namespaces are served"),
+                namespace: String::new(),
+                name: None,
+                sub: None,
+            };
+            api::create_object(&state, &t, json!({"metadata": {"name": ns}})).map_err(|e| e.message)?;
+        }
+        let router = axum::Router::new().fallback(api::handle).with_state(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, tls, router, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The object store (for fault injection and test assertions).
+    pub fn store(&self) -> &store::Store {
+        &self.state.store
+    }
+
+    /// Stops serving.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for KubeSim {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

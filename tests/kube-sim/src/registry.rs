@@ -1,0 +1,192 @@
+//! Which resources are served: the built-in types the operator and its tests
+//! use, plus every resource a CustomResourceDefinition defines.
+
+use std::sync::RwLock;
+
+use serde_json::Value;
+
+/// Paths of a scale subresource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// JSON path of desired replicas (`.spec.replicas`).
+    pub spec_replicas: String,
+    /// JSON path of observed replicas (`.status.replicas`).
+    pub status_replicas: String,
+    /// JSON path of the label selector string, if any.
+    pub label_selector: Option<String>,
+}
+
+/// One served resource (group, version, plural) and how it behaves.
+#[derive(Clone, Debug)]
+pub struct ResourceType {
+    /// API group; empty for the core group.
+    pub group: String,
+    /// Version.
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Plural name used in paths.
+    pub plural: String,
+    /// Singular name.
+    pub singular: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Whether `.status` is a subresource (main endpoint ignores it, /status changes only it).
+    pub status: bool,
+    /// Scale subresource, if any.
+    pub scale: Option<ScalePaths>,
+    /// Short names.
+    pub short_names: Vec<String>,
+    /// Categories.
+    pub categories: Vec<String>,
+    /// openAPIV3Schema of a custom resource version.
+    pub schema: Option<Value>,
+    /// Name of the CRD that defines it.
+    pub crd: Option<String>,
+}
+
+impl ResourceType {
+    fn builtin(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool, status: bool) -> Self {
+        Self {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: kind.to_lowercase(),
+            namespaced,
+            status,
+            scale: None,
+            short_names: vec![],
+            categories: vec![],
+            schema: None,
+            crd: None,
+        }
+    }
+
+    /// `apiVersion` of its objects.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+
+    /// Storage key of the resource (versions share storage).
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.group, self.plural)
+    }
+}
+
+/// The served resources.
+#[derive(Debug)]
+pub struct Registry {
+    types: RwLock<Vec<ResourceType>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let t = ResourceType::builtin;
+        let mut sts = t("apps", "v1", "StatefulSet", "statefulsets", true, true);
+        sts.scale = Some(ScalePaths {
+            spec_replicas: ".spec.replicas".into(),
+            status_replicas: ".status.replicas".into(),
+            label_selector: None,
+        });
+        sts.short_names = vec!["sts".into()];
+        let mut crd = t(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            true,
+        );
+        crd.short_names = vec!["crd".into()];
+        let types = vec![
+            t("", "v1", "Namespace", "namespaces", false, true),
+            t("", "v1", "ConfigMap", "configmaps", true, false),
+            t("", "v1", "Secret", "secrets", true, false),
+            t("", "v1", "Service", "services", true, true),
+            t("", "v1", "ServiceAccount", "serviceaccounts", true, false),
+            t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true),
+            t("", "v1", "Pod", "pods", true, true),
+            t("", "v1", "Event", "events", true, false),
+            t("", "v1", "Endpoints", "endpoints", true, false),
+            sts,
+            t("apps", "v1", "Deployment", "deployments", true, true),
+            t("coordination.k8s.io", "v1", "Lease", "leases", true, false),
+            t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true),
+            t("events.k8s.io", "v1", "Event", "events", true, false),
+            crd,
+        ];
+        Self { types: RwLock::new(types) }
+    }
+}
+
+impl Registry {
+    /// Finds a served resource.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        self.types
+            .read()
+            .unwrap()
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    /// Every served resource.
+    pub fn all(&self) -> Vec<ResourceType> {
+        self.types.read().unwrap().clone()
+    }
+
+    /// Serves the resources a CRD defines (replacing any previous definition of it).
+    pub fn register_crd(&self, crd: &Value) -> Result<(), String> {
+        let name = crd["metadata"]["name"].as_str().ok_or("CRD without metadata.name")?.to_owned();
+        let spec = &crd["spec"];
+        let group = spec["group"].as_str().ok_or("spec.group is required")?;
+        let names = &spec["names"];
+        let plural = names["plural"].as_str().ok_or("spec.names.plural is required")?;
+        let kind = names["kind"].as_str().ok_or("spec.names.kind is required")?;
+        if name != format!("{plural}.{group}") {
+            return Err(format!(
+                "metadata.name must be spec.names.plural+\".\"+spec.group ({plural}.{group})"
+            ));
+        }
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        let mut defined = Vec::new();
+        for version in spec["versions"].as_array().ok_or("spec.versions is required")? {
+            if version["served"].as_bool() != Some(true) {
+                continue;
+            }
+            let sub = &version["subresources"];
+            defined.push(ResourceType {
+                group: group.into(),
+                version: version["name"].as_str().ok_or("spec.versions[].name is required")?.into(),
+                kind: kind.into(),
+                plural: plural.into(),
+                singular: names["singular"].as_str().map_or_else(|| kind.to_lowercase(), String::from),
+                namespaced: spec["scope"].as_str() == Some("Namespaced"),
+                status: sub.get("status").is_some(),
+                scale: sub.get("scale").map(|s| ScalePaths {
+                    spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
+                    status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").into(),
+                    label_selector: s["labelSelectorPath"].as_str().map(String::from),
+                }),
+                short_names: strings(&names["shortNames"]),
+                categories: strings(&names["categories"]),
+                schema: version["schema"].get("openAPIV3Schema").cloned(),
+                crd: Some(name.clone()),
+            });
+        }
+        let mut types = self.types.write().unwrap();
+        types.retain(|t| t.crd.as_deref() != Some(&name));
+        types.extend(defined);
+        Ok(())
+    }
+
+    /// Stops serving what a CRD defined.
+    pub fn unregister_crd(&self, name: &str) {
+        self.types.write().unwrap().retain(|t| t.crd.as_deref() != Some(name));
+    }
+}

@@ -1,0 +1,207 @@
+//! The object store: every object, one global resourceVersion counter, the
+//! event history watches resume from, and the last applied configuration of
+//! each server-side-apply field manager.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Mutex,
+};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+
+/// Events kept for watches that resume from an older resourceVersion.
+pub const HISTORY: usize = 20_000;
+
+/// Kind of watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// Created.
+    Added,
+    /// Changed.
+    Modified,
+    /// Removed.
+    Deleted,
+}
+
+impl EventType {
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// resourceVersion of the change.
+    pub rv: u64,
+    /// Storage key of the resource (`group/plural`).
+    pub resource: String,
+    /// Namespace (empty for cluster-scoped).
+    pub namespace: String,
+    /// What happened.
+    pub kind: EventType,
+    /// The object after the change (before it, for deletions, with the deletion's resourceVersion).
+    pub object: Value,
+}
+
+/// Identity of a stored object.
+pub type Key = (String, String, String);
+
+#[derive(Default)]
+struct Inner {
+    rv: u64,
+    objects: BTreeMap<Key, Value>,
+    history: VecDeque<Event>,
+    /// Watches may resume from this resourceVersion or later.
+    oldest: u64,
+    /// Last applied configuration per (object, field manager).
+    applied: HashMap<(Key, String), Value>,
+}
+
+/// The store.
+pub struct Store {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Event>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self { inner: Mutex::default(), tx: broadcast::channel(8192).0 }
+    }
+}
+
+/// Changes made under the store lock; events are published when it ends.
+pub struct Txn<'a> {
+    inner: &'a mut Inner,
+    events: Vec<Event>,
+}
+
+impl Txn<'_> {
+    /// Reads an object.
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.inner.objects.get(key)
+    }
+
+    /// Objects of a resource, in one namespace or all, ordered by namespace and name.
+    pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
+        self.inner
+            .objects
+            .iter()
+            .filter(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Every object of every resource (for garbage collection).
+    pub fn all(&self) -> Vec<(Key, Value)> {
+        self.inner.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Writes an object with a new resourceVersion; returns it as stored.
+    pub fn put(&mut self, key: Key, mut object: Value) -> Value {
+        self.inner.rv += 1;
+        let rv = self.inner.rv;
+        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        let kind = if self.inner.objects.contains_key(&key) { EventType::Modified } else { EventType::Added };
+        self.inner.objects.insert(key.clone(), object.clone());
+        self.events.push(Event { rv, resource: key.0, namespace: key.1, kind, object: object.clone() });
+        object
+    }
+
+    /// Removes an object; returns it with the deletion's resourceVersion.
+    pub fn remove(&mut self, key: &Key) -> Option<Value> {
+        let mut object = self.inner.objects.remove(key)?;
+        self.inner.applied.retain(|(k, _), _| k != key);
+        self.inner.rv += 1;
+        let rv = self.inner.rv;
+        object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+        self.events.push(Event {
+            rv,
+            resource: key.0.clone(),
+            namespace: key.1.clone(),
+            kind: EventType::Deleted,
+            object: object.clone(),
+        });
+        Some(object)
+    }
+
+    /// The configuration `manager` last applied to an object.
+    pub fn applied(&self, key: &Key, manager: &str) -> Option<&Value> {
+        self.inner.applied.get(&(key.clone(), manager.to_owned()))
+    }
+
+    /// Configurations every other manager applied to an object.
+    pub fn applied_by_others(&self, key: &Key, manager: &str) -> Vec<Value> {
+        self.inner
+            .applied
+            .iter()
+            .filter(|((k, m), _)| k == key && m != manager)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Records what `manager` applied.
+    pub fn set_applied(&mut self, key: &Key, manager: &str, config: Value) {
+        self.inner.applied.insert((key.clone(), manager.to_owned()), config);
+    }
+
+    /// The current resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.inner.rv
+    }
+}
+
+impl Store {
+    /// Runs `f` under the store lock, then publishes the events it caused.
+    pub fn transact<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut txn = Txn { inner: &mut inner, events: Vec::new() };
+        let result = f(&mut txn);
+        let events = std::mem::take(&mut txn.events);
+        for e in &events {
+            inner.history.push_back(e.clone());
+        }
+        while inner.history.len() > HISTORY {
+            let dropped = inner.history.pop_front().expect("non-empty");
+            inner.oldest = dropped.rv;
+        }
+        for e in events {
+            let _ = self.tx.send(e);
+        }
+        result
+    }
+
+    /// Reads without changing anything.
+    pub fn read<T>(&self, f: impl FnOnce(&Txn<'_>) -> T) -> T {
+        let mut inner = self.inner.lock().unwrap();
+        let txn = Txn { inner: &mut inner, events: Vec::new() };
+        f(&txn)
+    }
+
+    /// Starts a watch after resourceVersion `since`: the missed events, then a live receiver.
+    ///
+    /// Fails with 410 Gone when `since` is older than the kept history.
+    pub fn watch_from(&self, since: u64) -> Result<(Vec<Event>, broadcast::Receiver<Event>), ApiError> {
+        let inner = self.inner.lock().unwrap();
+        if since < inner.oldest {
+            return Err(ApiError::gone(format!("too old resource version: {since} ({})", inner.oldest + 1)));
+        }
+        let missed = inner.history.iter().filter(|e| e.rv > since).cloned().collect();
+        Ok((missed, self.tx.subscribe()))
+    }
+
+    /// Drops history up to `rv` (tests of 410 Gone).
+    pub fn compact(&self, rv: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.history.retain(|e| e.rv > rv);
+        inner.oldest = inner.oldest.max(rv);
+    }
+}

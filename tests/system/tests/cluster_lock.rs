@@ -1,0 +1,81 @@
+//! The per-cluster lock between cluster-service replicas, on kube-sim:
+//! racing replicas get exactly one winner, the others ABORTED; a crashed
+//! holder's lock expires.
+
+use std::time::Duration;
+
+use etcd_operator_api::{EtcdCluster, crd};
+use etcd_operator_client::metrics::EtcdMetrics;
+use etcd_operator_common::ClusterRef;
+use etcd_operator_resource::managers::{Acquired, ClusterLock};
+use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{Api, api::PostParams};
+use serde_json::json;
+use system_tests::Sim;
+
+async fn with_paused_cluster(sim: &Sim) {
+    let client = sim.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, crd) in crd::all() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    // Paused: an update records status only, so no etcd is needed to exercise the lock.
+    let cluster: EtcdCluster = serde_json::from_value(json!({
+        "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",
+        "metadata": {"name": "demo", "namespace": "default"},
+        "spec": {"size": 3, "version": "3.5.17", "paused": true}
+    }))
+    .unwrap();
+    Api::<EtcdCluster>::namespaced(client, "default").create(&PostParams::default(), &cluster).await.unwrap();
+}
+
+async fn replica(sim: &Sim, identity: &str, lock: Duration) -> ClusterService {
+    let config =
+        ServiceConfig { holder_identity: identity.into(), lock_duration: lock, ..ServiceConfig::default() };
+    ClusterService::new(sim.client().await, config, EtcdMetrics::default())
+}
+
+fn demo() -> ClusterRef {
+    ClusterRef { namespace: "default".into(), name: "demo".into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_replicas_get_exactly_one_winner() {
+    let sim = Sim::start().await;
+    let mut racers = Vec::new();
+    for i in 0..5 {
+        let lock = ClusterLock::new(sim.client().await, format!("replica-{i}"), Duration::from_secs(30));
+        racers.push(tokio::spawn(async move { lock.try_acquire("default", "demo").await.unwrap() }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        if r.await.unwrap() == Acquired::Yes {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_cluster_answers_aborted_until_its_holder_is_done_or_expired() {
+    let sim = Sim::start().await;
+    with_paused_cluster(&sim).await;
+    let b = replica(&sim, "replica-b", Duration::from_secs(30)).await;
+
+    // Replica A is in the middle of a change.
+    let a = ClusterLock::new(sim.client().await, "replica-a", Duration::from_secs(30));
+    assert_eq!(a.try_acquire("default", "demo").await.unwrap(), Acquired::Yes);
+    let err = b.update_cluster(&demo(), None).await.unwrap_err();
+    assert!(matches!(err, ServiceError::Aborted(ref m) if m.contains("replica-a")), "{err:?}");
+    a.release("default", "demo").await.unwrap();
+    let done = b.update_cluster(&demo(), None).await.unwrap();
+    assert_eq!(format!("{:?}", done.status.phase), "Paused");
+
+    // Replica C crashes holding a short lock: B is refused until it expires, then proceeds.
+    let crashed = ClusterLock::new(sim.client().await, "replica-c", Duration::from_secs(2));
+    assert_eq!(crashed.try_acquire("default", "demo").await.unwrap(), Acquired::Yes);
+    assert!(matches!(b.update_cluster(&demo(), None).await, Err(ServiceError::Aborted(_))));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    b.update_cluster(&demo(), None).await.expect("the crashed holder's lock expired");
+}
