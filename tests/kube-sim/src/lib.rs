@@ -67,6 +67,35 @@ impl KubeSim {
         Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task) })
     }
 
+    /// Creates every object of the YAML documents in `yaml` (CRDs first, so their resources exist).
+    pub fn apply_yaml(&self, yaml: &str) -> Result<usize, String> {
+        use serde::Deserialize;
+        let mut docs = Vec::new();
+        for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
+            let v = serde_json::Value::deserialize(doc).map_err(|e| format!("invalid YAML: {e}"))?;
+            if v.is_object() {
+                docs.push(v);
+            }
+        }
+        docs.sort_by_key(|d| d["kind"] != "CustomResourceDefinition");
+        for doc in &docs {
+            let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let kind = doc["kind"].as_str().unwrap_or_default();
+            let rt = self
+                .state
+                .registry
+                .all()
+                .into_iter()
+                .find(|t| t.group == group && t.version == version && t.kind == kind)
+                .ok_or_else(|| format!("{api_version} {kind} is not served"))?;
+            let namespace = doc["metadata"]["namespace"].as_str().unwrap_or("default").to_owned();
+            let t = api::Target { rt, namespace, name: None, sub: None };
+            api::create_object(&self.state, &t, doc.clone()).map_err(|e| e.message)?;
+        }
+        Ok(docs.len())
+    }
+
     /// The object store (for fault injection and test assertions).
     pub fn store(&self) -> &store::Store {
         &self.state.store

@@ -14,6 +14,27 @@ struct Args {
     /// Directory for the kubeconfig it writes.
     #[arg(long, default_value = ".kube-sim")]
     dir: PathBuf,
+    /// YAML files (or directories of them) whose objects are created at start, CRDs first.
+    #[arg(long)]
+    apply: Vec<PathBuf>,
+}
+
+/// The YAML files named directly or found in named directories, sorted.
+fn yaml_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            entries.sort();
+            out.extend(entries);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 #[tokio::main]
@@ -31,6 +52,27 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let files = match yaml_files(&args.apply) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kube-sim: --apply: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let mut all = String::new();
+    for f in &files {
+        match std::fs::read_to_string(f) {
+            Ok(text) => all.push_str(&format!("\n---\n{text}")),
+            Err(e) => {
+                eprintln!("kube-sim: --apply {}: {e}", f.display());
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    if let Err(e) = sim.apply_yaml(&all) {
+        eprintln!("kube-sim: --apply: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     println!("kube-sim serving https://{}; export KUBECONFIG={}", sim.addr, sim.kubeconfig.display());
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

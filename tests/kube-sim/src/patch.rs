@@ -14,9 +14,19 @@ pub fn merge(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
 }
 
-/// RFC 6902 JSON patch.
+/// RFC 6902 JSON patch, as Kubernetes applies it: a `test` for `null` passes on a missing path.
 pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
-    let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+    let ops: Vec<Value> = patch
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("a JSON patch must be an array of operations"))?
+        .iter()
+        .filter(|op| {
+            let missing = op["path"].as_str().is_some_and(|p| target.pointer(p).is_none());
+            !(op["op"] == "test" && op["value"].is_null() && missing)
+        })
+        .cloned()
+        .collect();
+    let ops: json_patch::Patch = serde_json::from_value(Value::Array(ops))
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     json_patch::patch(target, &ops).map_err(|e| ApiError::invalid(format!("JSON patch failed: {e}")))
 }
@@ -170,6 +180,17 @@ pub fn apply(current: Option<&Value>, applied: &Value, previous: Option<&Value>,
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_patch_tests_for_null_pass_on_missing_paths() {
+        let mut t = json!({"metadata": {"name": "x"}});
+        let p = json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                       {"op": "add", "path": "/metadata/finalizers", "value": []},
+                       {"op": "add", "path": "/metadata/finalizers/-", "value": "f"}]);
+        json(&mut t, &p).unwrap();
+        assert_eq!(t["metadata"]["finalizers"], json!(["f"]));
+        assert!(json(&mut t, &json!([{"op": "test", "path": "/metadata/name", "value": "y"}])).is_err());
+    }
 
     #[test]
     fn strategic_merges_containers_by_name() {

@@ -123,3 +123,23 @@ async fn deleting_a_crd_stops_serving_it() {
             .all(|c| c.name_any() != "etcdclusters.etcd.operator.dev")
     );
 }
+
+#[tokio::test]
+async fn manifests_are_applied_at_start_crds_first() {
+    let s = support::start().await;
+    let mut yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml"))
+            .unwrap();
+    for (_, crd) in crd::all() {
+        yaml.push_str(&crd::to_yaml(&crd));
+    }
+    assert_eq!(s.sim.apply_yaml(&yaml).unwrap(), 4);
+    let api: Api<EtcdCluster> = Api::namespaced(s.client.clone(), "default");
+    assert_eq!(api.get("demo").await.unwrap().spec.size, 3);
+    assert!(
+        s.sim
+            .apply_yaml("apiVersion: v1\nkind: Nonsense\nmetadata: {name: x}\n")
+            .unwrap_err()
+            .contains("not served")
+    );
+}

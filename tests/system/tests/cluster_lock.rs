@@ -71,6 +71,9 @@ async fn a_busy_cluster_answers_aborted_until_its_holder_is_done_or_expired() {
     a.release("default", "demo").await.unwrap();
     let done = b.update_cluster(&demo(), None).await.unwrap();
     assert_eq!(format!("{:?}", done.status.phase), "Paused");
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(sim.client().await, "default");
+    assert!(leases.get_opt("demo-etcd-operator-lock").await.unwrap().is_none(), "released after the change");
 
     // Replica C crashes holding a short lock: B is refused until it expires, then proceeds.
     let crashed = ClusterLock::new(sim.client().await, "replica-c", Duration::from_secs(2));
