@@ -6,6 +6,7 @@
 //! it approximates Kubernetes.
 
 pub mod api;
+pub mod controllers;
 pub mod error;
 pub mod objects;
 pub mod patch;
@@ -35,6 +36,7 @@ pub struct KubeSim {
     state: Arc<ApiState>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    controllers: JoinHandle<()>,
 }
 
 impl KubeSim {
@@ -60,11 +62,12 @@ impl KubeSim {
             api::create_object(&state, &t, json!({"metadata": {"name": ns}})).map_err(|e| e.message)?;
         }
         let router = axum::Router::new().fallback(api::handle).with_state(state.clone());
+        let controllers = tokio::spawn(controllers::run(state.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, tls, router, async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task) })
+        Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task), controllers })
     }
 
     /// Creates every object of the YAML documents in `yaml` (CRDs first, so their resources exist).
@@ -103,6 +106,7 @@ impl KubeSim {
 
     /// Stops serving.
     pub async fn stop(mut self) {
+        self.controllers.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -114,6 +118,7 @@ impl KubeSim {
 
 impl Drop for KubeSim {
     fn drop(&mut self) {
+        self.controllers.abort();
         if let Some(task) = self.task.take() {
             task.abort();
         }
