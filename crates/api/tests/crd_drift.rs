@@ -27,5 +27,5 @@ fn cluster_crd_has_subresources_columns_and_names() {
         version.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
     assert_eq!(columns, ["Size", "Ready", "Version", "Phase", "Age"]);
     assert_eq!(crd.spec.names.short_names.as_deref(), Some(&["etcd".to_string()][..]));
-    assert!(crd.spec.names.categories.iter().flatten().any(|c| c == "etcd"));
+    assert!(crd.spec.names.categories.iter().flatten().any(|c| c == "etcd-operator"));
 }

@@ -90,31 +90,36 @@ impl Default for Registry {
             label_selector: None,
         });
         sts.short_names = vec!["sts".into()];
-        let mut crd = t(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            true,
-        );
-        crd.short_names = vec!["crd".into()];
+        let short = |mut rt: ResourceType, names: &[&str]| {
+            rt.short_names = names.iter().map(|n| (*n).to_owned()).collect();
+            rt
+        };
         let types = vec![
-            t("", "v1", "Namespace", "namespaces", false, true),
-            t("", "v1", "ConfigMap", "configmaps", true, false),
+            short(t("", "v1", "Namespace", "namespaces", false, true), &["ns"]),
+            short(t("", "v1", "ConfigMap", "configmaps", true, false), &["cm"]),
             t("", "v1", "Secret", "secrets", true, false),
-            t("", "v1", "Service", "services", true, true),
-            t("", "v1", "ServiceAccount", "serviceaccounts", true, false),
-            t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true),
-            t("", "v1", "Pod", "pods", true, true),
-            t("", "v1", "Event", "events", true, false),
-            t("", "v1", "Endpoints", "endpoints", true, false),
+            short(t("", "v1", "Service", "services", true, true), &["svc"]),
+            short(t("", "v1", "ServiceAccount", "serviceaccounts", true, false), &["sa"]),
+            short(t("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, true), &["pvc"]),
+            short(t("", "v1", "Pod", "pods", true, true), &["po"]),
+            short(t("", "v1", "Event", "events", true, false), &["ev"]),
+            short(t("", "v1", "Endpoints", "endpoints", true, false), &["ep"]),
             sts,
-            t("apps", "v1", "Deployment", "deployments", true, true),
+            short(t("apps", "v1", "Deployment", "deployments", true, true), &["deploy"]),
             t("coordination.k8s.io", "v1", "Lease", "leases", true, false),
-            t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true),
-            t("events.k8s.io", "v1", "Event", "events", true, false),
-            crd,
+            short(t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true), &["pdb"]),
+            short(t("events.k8s.io", "v1", "Event", "events", true, false), &["ev"]),
+            short(
+                t(
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "CustomResourceDefinition",
+                    "customresourcedefinitions",
+                    false,
+                    true,
+                ),
+                &["crd", "crds"],
+            ),
         ];
         Self { types: RwLock::new(types) }
     }

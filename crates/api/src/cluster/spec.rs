@@ -17,7 +17,7 @@ use super::status::EtcdClusterStatus;
     namespaced,
     status = "EtcdClusterStatus",
     shortname = "etcd",
-    category = "etcd",
+    category = "etcd-operator",
     category = "all",
     scale(
         spec_replicas_path = ".spec.size",

@@ -37,6 +37,9 @@ pub async fn dispatch(
         Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, body),
         Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
     };
+    if !body.is_empty() {
+        check_media(headers)?;
+    }
     match (method.as_str(), t.name.as_deref()) {
         ("GET", None) if q.flag("watch") => watch::stream(state, t, q),
         ("GET", None) => list(state, t, q),
@@ -56,6 +59,16 @@ pub async fn dispatch(
         ("DELETE", None) => delete_collection(state, t, q, body).map(|o| Json(o).into_response()),
         _ => Err(ApiError::method_not_allowed(format!("{method} is not supported here"))),
     }
+}
+
+/// Bodies must be JSON (or YAML for apply): protobuf is not served, and says so with 415.
+fn check_media(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    if content_type.contains("protobuf") {
+        return Err(ApiError::unsupported_media_type(format!("{content_type} is not supported; send JSON")));
+    }
+    Ok(())
 }
 
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {

@@ -1,0 +1,68 @@
+//! kubectl, a client nobody here wrote, against kube-sim: apply, get, watch, delete.
+
+mod support;
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+fn kubectl(s: &support::Sim, home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &s.sim.kubeconfig)
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed (scripts/setup.sh)");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, labels: {team: db}}\ndata: {a: b}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_get_watch_and_delete() {
+    let s = support::start().await;
+    // kubectl caches discovery under $HOME; keep it per test.
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, &h, args, stdin);
+
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(CM));
+    assert!(ok && out.contains("configmap/x created"), "{out}");
+    let (ok, out) = run(&["get", "cm", "-l", "team=db", "-o", "jsonpath={.items[*].data.a}"], None);
+    assert!(ok && out == "b", "{out}");
+    let (ok, out) = run(&["get", "ns", "-o", "name"], None);
+    assert!(ok && out.contains("namespace/default"), "{out}");
+
+    // A watch sees the change made by a second kubectl.
+    let kubeconfig = s.sim.kubeconfig.clone();
+    let watch_home = h.clone();
+    let watcher = std::thread::spawn(move || {
+        Command::new("timeout")
+            .args(["4", "kubectl", "get", "cm", "x", "--watch", "-o", "jsonpath={.data.a}{\"\\n\"}"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", watch_home)
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&CM.replace("a: b", "a: c")));
+    assert!(ok && out.contains("configured"), "{out}");
+    let watched = String::from_utf8_lossy(&watcher.join().unwrap().stdout).into_owned();
+    assert_eq!(watched.lines().collect::<Vec<_>>(), ["b", "c"], "{watched}");
+
+    let (ok, out) = run(&["delete", "-f", "-"], Some(CM));
+    assert!(ok && out.contains("deleted"), "{out}");
+    let (ok, out) = run(&["get", "cm", "x"], None);
+    assert!(!ok && out.contains("NotFound"), "{out}");
+}
