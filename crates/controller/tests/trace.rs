@@ -20,7 +20,7 @@ use etcd_operator_telemetry::{
 };
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use scripted_api::{CLUSTER, Reply, STS, cluster_object, scripted_api, step};
+use scripted_api::{CLUSTER, CM, Reply, STS, cluster_object, scripted_api, step};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -57,6 +57,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let (kube, _record, api) = scripted_api(vec![
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
+        step("GET", CM, Reply::NotFound),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())),
     ]);
     let mut config = ServiceConfig::default();

@@ -5,12 +5,13 @@ use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::{
     TemplateContext, client_service, config_map, peer_service, pod_disruption_budget, statefulset,
 };
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
 
 use super::{ClusterOutcome, ClusterService};
 use crate::{
     ServiceError,
     decisions::plan::{RolloutDecision, decide_rollout, plan_apply, template_changed},
-    observe::{EtcdState, StatefulSetState},
+    observe::{EtcdState, Observation, StatefulSetState},
     validation::{immutable_violations, validate_spec},
 };
 
@@ -42,7 +43,7 @@ impl ClusterService {
         }
 
         let changed = existing_sts.as_ref().is_some_and(|e| template_changed(e, &desired));
-        let rollout = decide_rollout(changed, &observation);
+        let rollout = decide_rollout(changed, formed(&cluster), &observation);
         m.services.apply(&peer_service(&ctx)?).await?;
         m.services.apply(&client_service(&ctx)?).await?;
         if rollout == RolloutDecision::Proceed {
@@ -63,6 +64,20 @@ impl ClusterService {
         self.record_status(&cluster, &observation, &spec_check, &rollout).await
     }
 
+    /// Whether the pod template would change, and whether that may roll out now.
+    pub(crate) fn rollout_decision(
+        &self,
+        cluster: &EtcdCluster,
+        existing_sts: &StatefulSet,
+        existing_cm: Option<&ConfigMap>,
+        observation: &Observation,
+    ) -> Result<RolloutDecision, ServiceError> {
+        let ctx = TemplateContext::new(cluster, &self.config.cluster_domain);
+        let plan = plan_apply(&ctx.names, cluster.spec.size, Some(existing_sts), existing_cm);
+        let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
+        Ok(decide_rollout(template_changed(existing_sts, &desired), formed(cluster), observation))
+    }
+
     /// Refuses a new spec that changes what a running cluster cannot change.
     pub(crate) async fn check_immutable(
         &self,
@@ -81,4 +96,9 @@ impl ClusterService {
         immutable_violations(&current, &desired)
             .map_err(|v| ServiceError::FailedPrecondition(format!("immutable fields changed: {v}")))
     }
+}
+
+/// Whether the cluster ever formed (etcd reported a cluster ID).
+fn formed(cluster: &EtcdCluster) -> bool {
+    cluster.status.as_ref().is_some_and(|s| s.cluster_id.is_some())
 }

@@ -184,9 +184,20 @@ impl ClusterService {
     #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus"))]
     pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         let cluster = self.get(r).await?;
-        let observation = self.observe(r).await?;
+        let m = self.managers(&r.namespace);
+        let names = self.names(r);
+        let sts = m.statefulsets.get(&names.statefulset()).await?;
+        let existing_cm = m.config_maps.get(&names.config_map()).await?;
+        let observation = self.observe_with(r, sts.as_ref()).await;
         let spec_check = validate_spec(&cluster.spec);
-        self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await
+        // The same rollout decision the lifecycle makes, so both report the same progress.
+        let rollout = match (&sts, &spec_check) {
+            (Some(sts), Ok(())) => {
+                self.rollout_decision(&cluster, sts, existing_cm.as_ref(), &observation)?
+            }
+            _ => RolloutDecision::Proceed,
+        };
+        self.record_status(&cluster, &observation, &spec_check, &rollout).await
     }
 
     /// Recorded status of every cluster in a namespace (all when empty); no etcd calls.

@@ -60,8 +60,11 @@ pub enum RolloutDecision {
 
 /// A rollout restarts members one at a time, so it starts only when every
 /// member is a healthy voter: one more member down must not cost quorum.
-pub fn decide_rollout(changed: bool, observation: &Observation) -> RolloutDecision {
-    if !changed {
+///
+/// A cluster that never formed (no cluster ID recorded yet) has no data to
+/// protect, and a broken first spec must stay fixable: it rolls out at once.
+pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) -> RolloutDecision {
+    if !changed || !formed {
         return RolloutDecision::Proceed;
     }
     let Some(sts) = &observation.statefulset else { return RolloutDecision::Proceed };

@@ -248,13 +248,24 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
     assert!(!template_changed(&existing, &existing));
 
     let healthy = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
-    assert_eq!(decide_rollout(true, &healthy), RolloutDecision::Proceed);
+    assert_eq!(decide_rollout(true, true, &healthy), RolloutDecision::Proceed);
     let degraded =
         Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
-    assert!(matches!(decide_rollout(true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2")));
-    assert_eq!(decide_rollout(false, &degraded), RolloutDecision::Proceed, "no change, nothing to wait for");
+    assert!(
+        matches!(decide_rollout(true, true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2"))
+    );
+    assert_eq!(
+        decide_rollout(false, true, &degraded),
+        RolloutDecision::Proceed,
+        "no change, nothing to wait for"
+    );
     let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
-    assert!(matches!(decide_rollout(true, &unreachable), RolloutDecision::Wait(_)));
+    assert!(matches!(decide_rollout(true, true, &unreachable), RolloutDecision::Wait(_)));
+    assert_eq!(
+        decide_rollout(true, false, &unreachable),
+        RolloutDecision::Proceed,
+        "a cluster that never formed can always take a fixed spec"
+    );
 }
 
 #[test]
@@ -275,4 +286,22 @@ fn defragmentation_needs_every_other_member_healthy() {
     assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
     let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
     assert!(may_defragment(&unreachable, "demo-0").is_err());
+}
+
+#[test]
+fn a_blocked_rollout_is_reported_with_its_reason() {
+    let c = cluster("size: 3\nversion: 3.5.17");
+    let obs = Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
+    let rollout = RolloutDecision::Wait("waiting for members demo-2".into());
+    let s = compute_status(&StatusInputs {
+        cluster: &c,
+        names: &names(),
+        observation: &obs,
+        spec_check: &Ok(()),
+        rollout: &rollout,
+        now: NOW,
+    });
+    assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::False, "RolloutBlocked".into()));
+    assert!(find(&s.conditions, CONDITION_PROGRESSING).unwrap().message.contains("demo-2"));
+    assert_eq!(s.phase, ClusterPhase::Degraded);
 }
