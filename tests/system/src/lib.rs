@@ -23,6 +23,15 @@ impl Sim {
         Self { sim, _dir: dir }
     }
 
+    /// Installs the operator's CRDs (generated from the Rust types).
+    pub async fn install_crds(&self) {
+        let mut yaml = String::new();
+        for (_, crd) in etcd_operator_api::crd::all() {
+            yaml.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+        }
+        self.sim.apply_yaml(&yaml).expect("CRDs install");
+    }
+
     /// A new client with its own connections, as another process would have.
     pub async fn client(&self) -> Client {
         let kubeconfig = Kubeconfig::read_from(&self.sim.kubeconfig).expect("kubeconfig");

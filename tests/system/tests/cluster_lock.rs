@@ -4,22 +4,18 @@
 
 use std::time::Duration;
 
-use etcd_operator_api::{EtcdCluster, crd};
+use etcd_operator_api::EtcdCluster;
 use etcd_operator_client::metrics::EtcdMetrics;
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::managers::{Acquired, ClusterLock};
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, api::PostParams};
 use serde_json::json;
 use system_tests::Sim;
 
 async fn with_paused_cluster(sim: &Sim) {
+    sim.install_crds().await;
     let client = sim.client().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in crd::all() {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
     // Paused: an update records status only, so no etcd is needed to exercise the lock.
     let cluster: EtcdCluster = serde_json::from_value(json!({
         "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",

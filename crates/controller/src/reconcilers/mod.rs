@@ -9,6 +9,11 @@ use std::{sync::Arc, time::Duration};
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use futures::StreamExt;
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Service},
+    policy::v1::PodDisruptionBudget,
+};
 use kube::{
     Api, ResourceExt,
     runtime::{
@@ -54,40 +59,48 @@ fn error_policy(_cluster: Arc<EtcdCluster>, error: &ControllerError, ctx: Arc<Co
     Action::requeue(retry_after(error))
 }
 
+/// An API handle on the watched namespace (or all).
+fn scoped<K>(ctx: &Context) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    let ns = &ctx.config.watch_namespace;
+    if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) }
+}
+
 /// Runs a Controller on EtcdClusters, triggered on spec (generation) and
 /// finalizer changes only, so status writes do not retrigger it.
-pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns_statefulsets: bool)
+pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns_objects: bool)
 where
     R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, ControllerError>> + Send + 'static,
 {
     ctx.synced.set(false);
-    let ns = &ctx.config.watch_namespace;
-    let clusters: Api<EtcdCluster> =
-        if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) };
+    let synced = ctx.synced.clone();
     let (reader, writer) = reflector::store();
-    let trigger = watcher(clusters, watcher::Config::default())
+    let trigger = watcher(scoped::<EtcdCluster>(&ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            // Ready once the first full list is in the cache.
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                synced.set(true);
+            }
+        })
         .applied_objects()
         .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
     let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(ctx.stopping());
-    if owns_statefulsets {
-        let statefulsets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
-            if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) };
-        controller = controller.owns(
-            statefulsets,
-            watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator"),
-        );
+    if owns_objects {
+        // A change to (or deletion of) any owned object brings its cluster back for repair.
+        let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator");
+        controller = controller
+            .owns(scoped::<StatefulSet>(&ctx), owned())
+            .owns(scoped::<Service>(&ctx), owned())
+            .owns(scoped::<ConfigMap>(&ctx), owned())
+            .owns(scoped::<PodDisruptionBudget>(&ctx), owned());
     }
-    let synced = ctx.synced.clone();
-    tokio::spawn(async move {
-        if reader.wait_until_ready().await.is_ok() {
-            synced.set(true);
-        }
-    });
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

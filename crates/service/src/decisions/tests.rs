@@ -291,7 +291,8 @@ fn defragmentation_needs_every_other_member_healthy() {
 #[test]
 fn a_blocked_rollout_is_reported_with_its_reason() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let obs = Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
+    let obs =
+        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
     let rollout = RolloutDecision::Wait("waiting for members demo-2".into());
     let s = compute_status(&StatusInputs {
         cluster: &c,

@@ -1,0 +1,156 @@
+//! The lifecycle controller and the cluster-service together on kube-sim:
+//! a new EtcdCluster gets its objects, drift is repaired, and deletion
+//! removes everything as the retention policy says.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_client::metrics::EtcdMetrics;
+use etcd_operator_controller::{
+    config::ControllerConfig,
+    reconcilers::lifecycle,
+    rpc::{RpcClient, RpcOptions},
+    runtime::Context,
+};
+use etcd_operator_service::{ClusterService, ServiceConfig};
+use etcd_operator_telemetry::{
+    admin::Readiness,
+    metrics::{ControllerMetrics, RpcMetrics},
+};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service},
+    policy::v1::PodDisruptionBudget,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, ListParams, PostParams},
+};
+use serde_json::json;
+use system_tests::Sim;
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    controller: ControllerConfig,
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn exists<K>(client: &Client, name: &str) -> bool
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), "default").get_opt(name).await.unwrap().is_some()
+}
+
+async fn count<K>(client: &Client) -> usize
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), "default").list(&ListParams::default()).await.unwrap().items.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_repairs_and_cleans_up_a_cluster() {
+    let sim = Sim::start().await;
+    sim.install_crds().await;
+
+    // The cluster-service, on a socket. No pods run in kube-sim yet, so etcd never answers.
+    let mut config = ServiceConfig::default();
+    config.etcd.connect_timeout = Duration::from_millis(200);
+    let service = ClusterService::new(sim.client().await, config, EtcdMetrics::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let rpc_metrics = RpcMetrics::register(&mut Default::default());
+    tokio::spawn(cluster_service::grpc::serve(listener, service, rpc_metrics, std::future::pending()));
+
+    // The lifecycle controller, watching through its own client.
+    let mut registry = Default::default();
+    let rpc =
+        RpcClient::new(&format!("http://{addr}"), RpcOptions::default(), RpcMetrics::register(&mut registry))
+            .unwrap();
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let ctx = Arc::new(Context {
+        name: "lifecycle",
+        kube: sim.client().await,
+        rpc,
+        metrics: ControllerMetrics::register(&mut registry),
+        config: Args::parse_from(["lifecycle-controller"]).controller,
+        synced: Readiness::default(),
+        shutdown,
+    });
+    tokio::spawn(lifecycle::run(ctx.clone()));
+
+    let client = sim.client().await;
+    let clusters: Api<EtcdCluster> = Api::namespaced(client.clone(), "default");
+    let cluster: EtcdCluster = serde_json::from_value(json!({
+        "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",
+        "metadata": {"name": "demo", "namespace": "default"},
+        "spec": {"size": 3, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}
+    }))
+    .unwrap();
+    clusters.create(&PostParams::default(), &cluster).await.unwrap();
+
+    eventually("the owned objects", || async {
+        exists::<StatefulSet>(&client, "demo").await
+            && exists::<Service>(&client, "demo").await
+            && exists::<Service>(&client, "demo-client").await
+            && exists::<ConfigMap>(&client, "demo-config").await
+            && exists::<PodDisruptionBudget>(&client, "demo").await
+    })
+    .await;
+    let demo = clusters.get("demo").await.unwrap();
+    assert_eq!(demo.finalizers(), ["etcd.operator.dev/cleanup"]);
+    eventually("status from the cluster-service", || async {
+        clusters.get("demo").await.unwrap().status.is_some_and(|s| s.observed_generation == Some(1))
+    })
+    .await;
+    // kube-sim's StatefulSet controller made the member pods and their claims.
+    eventually("pods and claims", || async {
+        count::<Pod>(&client).await == 3 && count::<PersistentVolumeClaim>(&client).await == 3
+    })
+    .await;
+    eventually("caches synced", || async { ctx.synced.get() }).await;
+
+    // Drift: an owned object deleted by hand comes back.
+    Api::<Service>::namespaced(client.clone(), "default")
+        .delete("demo-client", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the client Service recreated", || async { exists::<Service>(&client, "demo-client").await })
+        .await;
+
+    // Deletion: everything goes, claims too (whenDeleted: Delete), then the object itself.
+    clusters.delete("demo", &DeleteParams::default()).await.unwrap();
+    eventually("the cluster and all it owned gone", || async {
+        !exists::<EtcdCluster>(&client, "demo").await
+            && count::<StatefulSet>(&client).await == 0
+            && count::<Service>(&client).await == 0
+            && count::<ConfigMap>(&client).await == 0
+            && count::<PodDisruptionBudget>(&client).await == 0
+            && count::<Pod>(&client).await == 0
+            && count::<PersistentVolumeClaim>(&client).await == 0
+    })
+    .await;
+}
