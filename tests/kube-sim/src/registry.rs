@@ -43,6 +43,8 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// Name of the CRD that defines it.
     pub crd: Option<String>,
+    /// `additionalPrinterColumns` of a custom resource version.
+    pub printer_columns: Vec<Value>,
 }
 
 impl ResourceType {
@@ -60,6 +62,7 @@ impl ResourceType {
             categories: vec![],
             schema: None,
             crd: None,
+            printer_columns: Vec::new(),
         }
     }
 
@@ -182,6 +185,7 @@ impl Registry {
                 categories: strings(&names["categories"]),
                 schema: version["schema"].get("openAPIV3Schema").cloned(),
                 crd: Some(name.clone()),
+                printer_columns: version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
             });
         }
         let mut types = self.types.write().unwrap();

@@ -63,6 +63,22 @@ async fn apply_get_watch_and_delete() {
 
     let (ok, out) = run(&["delete", "-f", "-"], Some(CM));
     assert!(ok && out.contains("deleted"), "{out}");
+
+    // Server-side printing: a CRD's printer columns.
+    let mut crds = String::new();
+    for (_, crd) in etcd_operator_api::crd::all() {
+        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+    }
+    s.sim.apply_yaml(&crds).unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml"))
+            .unwrap();
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&example));
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["get", "etcd"], None);
+    let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert!(ok && header == ["NAME", "SIZE", "READY", "VERSION", "PHASE", "AGE"], "{out}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("demo") && l.contains("3.5.17")), "{out}");
     let (ok, out) = run(&["get", "cm", "x"], None);
     assert!(!ok && out.contains("NotFound"), "{out}");
 }

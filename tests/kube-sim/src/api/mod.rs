@@ -4,6 +4,7 @@ mod discovery;
 mod request;
 mod resources;
 mod scale;
+mod table;
 mod watch;
 
 use std::sync::Arc;

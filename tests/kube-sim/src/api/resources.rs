@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{
     ApiState,
     request::{Query, Target},
-    scale, watch,
+    scale, table, watch,
 };
 use crate::{
     error::ApiError,
@@ -41,9 +41,21 @@ pub async fn dispatch(
         check_media(headers)?;
     }
     match (method.as_str(), t.name.as_deref()) {
-        ("GET", None) if q.flag("watch") => watch::stream(state, t, q),
-        ("GET", None) => list(state, t, q),
-        ("GET", Some(name)) => get(state, t, name).map(|o| Json(o).into_response()),
+        ("GET", None) if q.flag("watch") => {
+            watch::stream(state, t, q, table::requested(headers, q.get("includeObject")))
+        }
+        ("GET", None) => list(state, t, q, table::requested(headers, q.get("includeObject"))),
+        ("GET", Some(name)) => {
+            let object = get(state, t, name)?;
+            Ok(match table::requested(headers, q.get("includeObject")) {
+                Some(include) => {
+                    let rv = object["metadata"]["resourceVersion"].clone();
+                    Json(table::table(&t.rt, &[object], include, json!({"resourceVersion": rv}), true))
+                        .into_response()
+                }
+                None => Json(object).into_response(),
+            })
+        }
         ("POST", None) => {
             create(state, t, parse_json(body)?).map(|o| (StatusCode::CREATED, Json(o)).into_response())
         }
@@ -95,7 +107,12 @@ pub fn matching(txn: &Txn<'_>, t: &Target, q: &Query) -> Result<Vec<Value>, ApiE
     Ok(txn.list(&t.rt.key(), ns).into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
 }
 
-fn list(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiError> {
+fn list(
+    state: &ApiState,
+    t: &Target,
+    q: &Query,
+    as_table: Option<table::Include>,
+) -> Result<Response, ApiError> {
     let (items, rv) = state.store.read(|txn| matching(txn, t, q).map(|items| (items, txn.rv())))?;
     // Pagination: `continue` is the index of the next item at the list's resourceVersion.
     let start: usize =
@@ -107,6 +124,9 @@ fn list(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiError> {
     if next < items.len() {
         metadata["continue"] = json!(format!("{next}:{rv}"));
         metadata["remainingItemCount"] = json!(items.len() - next);
+    }
+    if let Some(include) = as_table {
+        return Ok(Json(table::table(&t.rt, &page, include, metadata, true)).into_response());
     }
     Ok(Json(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": metadata, "items": page}))
         .into_response())

@@ -14,6 +14,7 @@ use super::{
     ApiState,
     request::{Query, Target},
     resources,
+    table::{self, Include},
 };
 use crate::{
     error::ApiError,
@@ -38,7 +39,12 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {
 }
 
 /// Starts a watch.
-pub fn stream(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiError> {
+pub fn stream(
+    state: &ApiState,
+    t: &Target,
+    q: &Query,
+    as_table: Option<Include>,
+) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
     let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
     let bookmarks = q.flag("allowWatchBookmarks");
@@ -76,10 +82,22 @@ pub fn stream(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiEr
             && (e.kind == EventType::Deleted || labels.matches(&e.object) && fields.matches(&e.object))
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
+    // As a Table, each event carries a one-row table; only the first has the columns.
+    let rt = t.rt.clone();
+    let mut first = true;
+    let mut render = move |kind: &str, object: &Value| match as_table {
+        None => line(kind, object),
+        Some(include) => {
+            let meta = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
+            let out = line(kind, &table::table(&rt, std::slice::from_ref(object), include, meta, first));
+            first = false;
+            out
+        }
+    };
     tokio::spawn(async move {
         let mut last = since;
         for object in &initial {
-            if tx.send(Ok(line("ADDED", object))).await.is_err() {
+            if tx.send(Ok(render("ADDED", object))).await.is_err() {
                 return;
             }
         }
@@ -88,7 +106,7 @@ pub fn stream(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiEr
         }
         for e in &missed {
             last = e.rv;
-            if wanted(e) && tx.send(Ok(line(e.kind.as_str(), &e.object))).await.is_err() {
+            if wanted(e) && tx.send(Ok(render(e.kind.as_str(), &e.object))).await.is_err() {
                 return;
             }
         }
@@ -104,7 +122,7 @@ pub fn stream(state: &ApiState, t: &Target, q: &Query) -> Result<Response, ApiEr
                 event = live.recv() => match event {
                     Ok(e) if e.rv > last => {
                         last = e.rv;
-                        if wanted(&e) && tx.send(Ok(line(e.kind.as_str(), &e.object))).await.is_err() { return; }
+                        if wanted(&e) && tx.send(Ok(render(e.kind.as_str(), &e.object))).await.is_err() { return; }
                     }
                     Ok(_) => {}
                     // A watcher that fell behind is closed; the client resumes or relists.
