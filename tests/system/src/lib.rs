@@ -1,4 +1,5 @@
-//! Shared setup of the system tests: a kube-sim and clients for it.
+//! Shared setup of the system tests: a kube-sim, clients for it, and the
+//! cluster-service and controller contexts running in-process on real sockets.
 
 use kube::{
     Client, Config,
@@ -38,5 +39,54 @@ impl Sim {
         let config =
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
         Client::try_from(config).expect("client")
+    }
+}
+
+/// Flags of a controller, parsed as its binary would.
+#[derive(clap::Parser)]
+struct ControllerArgs {
+    #[command(flatten)]
+    controller: etcd_operator_controller::config::ControllerConfig,
+}
+
+impl Sim {
+    /// Starts a cluster-service on a loopback socket, talking to this kube-sim; returns its endpoint.
+    ///
+    /// No pods run in kube-sim yet, so etcd never answers; connects give up fast.
+    pub async fn start_cluster_service(&self) -> String {
+        use etcd_operator_telemetry::metrics::RpcMetrics;
+        let mut config = etcd_operator_service::ServiceConfig::default();
+        config.etcd.connect_timeout = std::time::Duration::from_millis(200);
+        let metrics = etcd_operator_client::metrics::EtcdMetrics::default();
+        let service = etcd_operator_service::ClusterService::new(self.client().await, config, metrics);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let rpc_metrics = RpcMetrics::register(&mut Default::default());
+        tokio::spawn(cluster_service::grpc::serve(listener, service, rpc_metrics, std::future::pending()));
+        format!("http://{addr}")
+    }
+
+    /// The context a controller process named `name` would build, against `endpoint`.
+    pub async fn controller_context(
+        &self,
+        name: &'static str,
+        endpoint: &str,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> std::sync::Arc<etcd_operator_controller::runtime::Context> {
+        use clap::Parser;
+        use etcd_operator_controller::rpc::{RpcClient, RpcOptions};
+        use etcd_operator_telemetry::metrics::{ControllerMetrics, RpcMetrics};
+        let mut registry = Default::default();
+        let rpc = RpcClient::new(endpoint, RpcOptions::default(), RpcMetrics::register(&mut registry))
+            .expect("endpoint");
+        std::sync::Arc::new(etcd_operator_controller::runtime::Context {
+            name,
+            kube: self.client().await,
+            rpc,
+            metrics: ControllerMetrics::register(&mut registry),
+            config: ControllerArgs::parse_from([format!("{name}-controller")]).controller,
+            synced: Default::default(),
+            shutdown,
+        })
     }
 }

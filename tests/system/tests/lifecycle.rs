@@ -2,25 +2,10 @@
 //! a new EtcdCluster gets its objects, drift is repaired, and deletion
 //! removes everything as the retention policy says.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use clap::Parser;
 use etcd_operator_api::EtcdCluster;
-use etcd_operator_client::metrics::EtcdMetrics;
-use etcd_operator_controller::{
-    config::ControllerConfig,
-    reconcilers::lifecycle,
-    rpc::{RpcClient, RpcOptions},
-    runtime::Context,
-};
-use etcd_operator_service::{ClusterService, ServiceConfig};
-use etcd_operator_telemetry::{
-    admin::Readiness,
-    metrics::{ControllerMetrics, RpcMetrics},
-};
+use etcd_operator_controller::reconcilers::lifecycle;
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
     core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service},
@@ -32,12 +17,6 @@ use kube::{
 };
 use serde_json::json;
 use system_tests::Sim;
-
-#[derive(Parser)]
-struct Args {
-    #[command(flatten)]
-    controller: ControllerConfig,
-}
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -76,30 +55,9 @@ async fn creates_repairs_and_cleans_up_a_cluster() {
     let sim = Sim::start().await;
     sim.install_crds().await;
 
-    // The cluster-service, on a socket. No pods run in kube-sim yet, so etcd never answers.
-    let mut config = ServiceConfig::default();
-    config.etcd.connect_timeout = Duration::from_millis(200);
-    let service = ClusterService::new(sim.client().await, config, EtcdMetrics::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let rpc_metrics = RpcMetrics::register(&mut Default::default());
-    tokio::spawn(cluster_service::grpc::serve(listener, service, rpc_metrics, std::future::pending()));
-
-    // The lifecycle controller, watching through its own client.
-    let mut registry = Default::default();
-    let rpc =
-        RpcClient::new(&format!("http://{addr}"), RpcOptions::default(), RpcMetrics::register(&mut registry))
-            .unwrap();
+    let endpoint = sim.start_cluster_service().await;
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
-    let ctx = Arc::new(Context {
-        name: "lifecycle",
-        kube: sim.client().await,
-        rpc,
-        metrics: ControllerMetrics::register(&mut registry),
-        config: Args::parse_from(["lifecycle-controller"]).controller,
-        synced: Readiness::default(),
-        shutdown,
-    });
+    let ctx = sim.controller_context("lifecycle", &endpoint, shutdown).await;
     tokio::spawn(lifecycle::run(ctx.clone()));
 
     let client = sim.client().await;
