@@ -216,3 +216,37 @@ async fn statefulset_scale_subresource_and_generation() {
         .unwrap();
     assert_eq!(ignored.status.unwrap().ready_replicas, Some(2), "the main endpoint ignores status");
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_empties_it_first() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let s = support::start().await;
+    let namespaces: Api<Namespace> = Api::all(s.client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "team");
+    api.create(&PostParams::default(), &cm("a", &[])).await.unwrap();
+    let mut held = cm("held", &[]);
+    held.metadata.finalizers = Some(vec!["example.com/wait".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+
+    namespaces.delete("team", &DeleteParams::default()).await.unwrap();
+    let terminating = namespaces.get("team").await.unwrap();
+    assert_eq!(terminating.status.unwrap().phase.as_deref(), Some("Terminating"));
+    let err = api.create(&PostParams::default(), &cm("late", &[])).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 403), "{err:?}");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while api.get_opt("a").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "content not deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(namespaces.get_opt("team").await.unwrap().is_some(), "waits for the finalizer of held");
+    api.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}})))
+        .await
+        .unwrap();
+    while namespaces.get_opt("team").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "namespace not removed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

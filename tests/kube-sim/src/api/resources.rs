@@ -133,10 +133,17 @@ fn list(
 }
 
 fn require_namespace(txn: &Txn<'_>, t: &Target) -> Result<(), ApiError> {
-    if t.rt.namespaced && txn.get(&("/namespaces".into(), String::new(), t.namespace.clone())).is_none() {
-        return Err(ApiError::not_found(format!("namespaces \"{}\"", t.namespace)));
+    if !t.rt.namespaced {
+        return Ok(());
     }
-    Ok(())
+    match txn.get(&("/namespaces".into(), String::new(), t.namespace.clone())) {
+        None => Err(ApiError::not_found(format!("namespaces \"{}\"", t.namespace))),
+        Some(ns) if ns["metadata"].get("deletionTimestamp").is_some() => Err(ApiError::forbidden(format!(
+            "unable to create new content in namespace {} because it is being terminated",
+            t.namespace
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Marks a CRD accepted and established once its resources are served.
@@ -315,6 +322,16 @@ fn delete_one(
                 current["metadata"][field].as_str().unwrap_or_default()
             )));
         }
+    }
+    if t.rt.kind == "Namespace" {
+        // Namespaces terminate: the namespace controller empties them, then removes them.
+        let mut ns = current;
+        if ns["metadata"].get("deletionTimestamp").is_none() {
+            ns["metadata"]["deletionTimestamp"] = json!(objects::now());
+            ns["status"] = json!({"phase": "Terminating"});
+            ns = txn.put(key, ns);
+        }
+        return Ok(ns);
     }
     let (object, gone) = objects::delete(txn, &key, propagation).ok_or_else(|| not_found(t, name))?;
     if gone && is_crd(t) {
