@@ -69,11 +69,6 @@ impl EtcdVersion {
             _ => false,
         }
     }
-
-    /// Whether `etcdutl snapshot restore` knows `--bump-revision`/`--mark-compacted` (3.5.6+).
-    pub fn supports_restore_bump_revision(&self) -> bool {
-        (self.minor, self.patch) >= (5, 6)
-    }
 }
 
 impl fmt::Display for EtcdVersion {

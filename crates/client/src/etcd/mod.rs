@@ -186,7 +186,12 @@ impl EtcdClient {
     /// Status of the member serving `endpoint`.
     pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, ClientError> {
         let member = self.member_client(endpoint).await?;
-        let resp = self.call("status", None, Idempotent::Yes, |_| member.clone().status_owned()).await?;
+        let resp = self
+            .call("status", None, Idempotent::Yes, |_| {
+                let mut c = member.clone();
+                async move { c.status().await }
+            })
+            .await?;
         Ok(EndpointStatus::new(endpoint, &resp))
     }
 
@@ -295,17 +300,6 @@ enum Idempotent {
 
 /// Attempts of a read routed to an unreachable member.
 const READ_ATTEMPTS: u32 = 3;
-
-/// `Client::status` on an owned client, so the future borrows nothing.
-trait StatusOwned {
-    fn status_owned(self) -> impl Future<Output = Result<etcd_client::StatusResponse, etcd_client::Error>>;
-}
-
-impl StatusOwned for Client {
-    async fn status_owned(mut self) -> Result<etcd_client::StatusResponse, etcd_client::Error> {
-        self.status().await
-    }
-}
 
 fn outcome<T>(result: &Result<T, ClientError>) -> &'static str {
     match result {

@@ -80,11 +80,6 @@ impl ClusterLock {
         Self { client, holder: holder.into(), duration }
     }
 
-    /// This holder's identity.
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     fn err(verb: &'static str, namespace: &str, name: &str, source: kube::Error) -> ResourceError {
         ResourceError::Api {
             verb,
