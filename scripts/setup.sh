@@ -11,6 +11,10 @@ need_apt=()
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 [ -x /usr/bin/etcd ] || need_apt+=(etcd-server)
 [ -x /usr/bin/etcdctl ] || need_apt+=(etcd-client)
+# kube-sim's node: network namespaces, bind mounts, pod processes.
+command -v ip >/dev/null || need_apt+=(iproute2)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v mount >/dev/null || need_apt+=(mount)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   $sudo apt-get update -qq

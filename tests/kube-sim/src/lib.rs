@@ -8,6 +8,7 @@
 pub mod api;
 pub mod controllers;
 pub mod error;
+pub mod node;
 pub mod objects;
 pub mod patch;
 pub mod registry;
@@ -37,11 +38,29 @@ pub struct KubeSim {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     controllers: JoinHandle<()>,
+    node: Option<(Arc<node::Node>, JoinHandle<()>)>,
 }
 
 impl KubeSim {
-    /// Starts a server on `addr` (port 0 picks one) and writes `dir/kubeconfig`.
+    /// Starts a server on `addr` (port 0 picks one) and writes `dir/kubeconfig`; pods are not run.
     pub async fn start(addr: SocketAddr, dir: &Path) -> Result<Self, String> {
+        Self::start_with(addr, dir, None).await
+    }
+
+    /// Starts a server and a node that runs pods as processes (needs root; see the README).
+    pub async fn start_with_node(
+        addr: SocketAddr,
+        dir: &Path,
+        node: node::NodeConfig,
+    ) -> Result<Self, String> {
+        Self::start_with(addr, dir, Some(node)).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        dir: &Path,
+        node: Option<node::NodeConfig>,
+    ) -> Result<Self, String> {
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let tls = server::Tls::generate()?;
@@ -62,12 +81,19 @@ impl KubeSim {
             api::create_object(&state, &t, json!({"metadata": {"name": ns}})).map_err(|e| e.message)?;
         }
         let router = axum::Router::new().fallback(api::handle).with_state(state.clone());
+        let node = match node {
+            Some(config) => {
+                let node = node::Node::create(state.clone(), config)?;
+                Some((node.clone(), tokio::spawn(node.run())))
+            }
+            None => None,
+        };
         let controllers = tokio::spawn(controllers::run(state.clone()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, tls, router, async {
             let _ = stopped.await;
         }));
-        Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task), controllers })
+        Ok(Self { addr, kubeconfig, state, stop: Some(stop), task: Some(task), controllers, node })
     }
 
     /// Creates every object of the YAML documents in `yaml` (CRDs first, so their resources exist).
@@ -104,8 +130,14 @@ impl KubeSim {
         &self.state.store
     }
 
-    /// Stops serving.
+    /// The node running pods, when started with one.
+    pub fn node(&self) -> Option<&Arc<node::Node>> {
+        self.node.as_ref().map(|(n, _)| n)
+    }
+
+    /// Stops serving; the node's processes are killed and its network removed.
     pub async fn stop(mut self) {
+        self.stop_node();
         self.controllers.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -116,8 +148,18 @@ impl KubeSim {
     }
 }
 
+impl KubeSim {
+    fn stop_node(&mut self) {
+        if let Some((node, task)) = self.node.take() {
+            task.abort();
+            node.shutdown();
+        }
+    }
+}
+
 impl Drop for KubeSim {
     fn drop(&mut self) {
+        self.stop_node();
         self.controllers.abort();
         if let Some(task) = self.task.take() {
             task.abort();

@@ -17,6 +17,33 @@ struct Args {
     /// YAML files (or directories of them) whose objects are created at start, CRDs first.
     #[arg(long)]
     apply: Vec<PathBuf>,
+    /// Run pods as processes on a node (needs root and iproute2); without it pods stay Pending.
+    #[arg(long)]
+    node: bool,
+    /// Extra image rule `repository=/local/binary` (or `repository=` to run commands as written); repeatable.
+    #[arg(long = "image", value_name = "RULE")]
+    images: Vec<String>,
+    /// Cap on probe periods in seconds (probes run at least this often).
+    #[arg(long, value_name = "SECONDS")]
+    max_probe_period: Option<u64>,
+    /// Cluster domain of the DNS names pods resolve.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+}
+
+impl Args {
+    fn node_config(&self) -> Result<Option<kube_sim::node::NodeConfig>, String> {
+        if !self.node {
+            return Ok(None);
+        }
+        let mut config = kube_sim::node::NodeConfig::new(&self.dir.join("node"));
+        for rule in &self.images {
+            config.images.add(rule)?;
+        }
+        config.max_probe_period = self.max_probe_period.map(std::time::Duration::from_secs);
+        config.cluster_domain = self.cluster_domain.clone();
+        Ok(Some(config))
+    }
 }
 
 /// The YAML files named directly or found in named directories, sorted.
@@ -45,7 +72,12 @@ async fn main() -> std::process::ExitCode {
         eprintln!("kube-sim: --dir {}: {e}", args.dir.display());
         return std::process::ExitCode::FAILURE;
     }
-    let sim = match kube_sim::KubeSim::start(args.listen, &args.dir).await {
+    let started = match args.node_config() {
+        Ok(Some(node)) => kube_sim::KubeSim::start_with_node(args.listen, &args.dir, node).await,
+        Ok(None) => kube_sim::KubeSim::start(args.listen, &args.dir).await,
+        Err(e) => Err(format!("--image: {e}")),
+    };
+    let sim = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kube-sim: {e}");
@@ -74,6 +106,9 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     println!("kube-sim serving https://{}; export KUBECONFIG={}", sim.addr, sim.kubeconfig.display());
+    if let Some(node) = sim.node() {
+        println!("node running pods; cluster DNS for host processes: {}", node.hosts_file().display());
+    }
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }

@@ -203,10 +203,40 @@ pub enum Propagation {
 ///
 /// Returns the object as it is after the call and whether it is gone.
 pub fn delete(txn: &mut Txn<'_>, key: &Key, propagation: Propagation) -> Option<(Value, bool)> {
+    delete_with_grace(txn, key, propagation, None)
+}
+
+/// [`delete`] with the request's `gracePeriodSeconds`.
+///
+/// A pod bound to a node is only marked (deletionTimestamp and
+/// deletionGracePeriodSeconds): the node stops its containers, then removes
+/// it. A grace period of 0 removes it at once, as a force delete does.
+pub fn delete_with_grace(
+    txn: &mut Txn<'_>,
+    key: &Key,
+    propagation: Propagation,
+    grace: Option<i64>,
+) -> Option<(Value, bool)> {
     let object = txn.get(key)?.clone();
     let uid = object["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
     if propagation == Propagation::Foreground {
         delete_dependents(txn, &uid, Propagation::Foreground);
+    }
+    let bound = key.0 == "/pods" && object["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    if bound && grace != Some(0) {
+        if object["metadata"].get("deletionTimestamp").is_some() {
+            return Some((object, false));
+        }
+        let seconds = grace.or(object["spec"]["terminationGracePeriodSeconds"].as_i64()).unwrap_or(30);
+        let mut marked = object;
+        marked["metadata"]["deletionTimestamp"] = Value::String(
+            (chrono::Utc::now() + chrono::Duration::seconds(seconds))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(seconds);
+        let generation = marked["metadata"]["generation"].as_i64().unwrap_or(1);
+        marked["metadata"]["generation"] = json!(generation + 1);
+        return Some((txn.put(key.clone(), marked), false));
     }
     if has_finalizers(&object) {
         if object["metadata"].get("deletionTimestamp").is_some() {

@@ -18,8 +18,35 @@ pub struct Sim {
 pub async fn start() -> Sim {
     let dir = tempfile::tempdir().unwrap();
     let sim = KubeSim::start("127.0.0.1:0".parse().unwrap(), dir.path()).await.unwrap();
+    connect(sim, dir).await
+}
+
+/// kube-sim with a node that runs pods (root only); probes at least every second, quick restarts.
+pub async fn start_with_node() -> Sim {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = kube_sim::node::NodeConfig::new(&dir.path().join("node"));
+    node.max_probe_period = Some(std::time::Duration::from_secs(1));
+    node.restart_backoff = (std::time::Duration::from_millis(200), std::time::Duration::from_secs(2));
+    let sim = KubeSim::start_with_node("127.0.0.1:0".parse().unwrap(), dir.path(), node).await.unwrap();
+    connect(sim, dir).await
+}
+
+async fn connect(sim: KubeSim, dir: tempfile::TempDir) -> Sim {
     let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).unwrap();
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
     let client = Client::try_from(config).unwrap();
     Sim { sim, client, _dir: dir }
+}
+
+/// Polls `check` every 100 ms until it holds, or panics after `secs` seconds naming `what`.
+pub async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

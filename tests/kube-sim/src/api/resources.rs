@@ -291,7 +291,14 @@ fn patch_object(
     })
 }
 
-fn delete_options(q: &Query, body: &Bytes) -> Result<(Propagation, Value), ApiError> {
+/// What a delete request asks for.
+struct DeleteOptions {
+    propagation: Propagation,
+    preconditions: Value,
+    grace: Option<i64>,
+}
+
+fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
     let options: Value = if body.is_empty() { json!({}) } else { parse_json(body)? };
     let policy = options["propagationPolicy"].as_str().or(q.get("propagationPolicy")).unwrap_or("Background");
     let propagation = match policy {
@@ -300,7 +307,17 @@ fn delete_options(q: &Query, body: &Bytes) -> Result<(Propagation, Value), ApiEr
         "Orphan" => Propagation::Orphan,
         other => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
     };
-    Ok((propagation, options["preconditions"].clone()))
+    let grace =
+        match options["gracePeriodSeconds"].as_i64() {
+            Some(g) => Some(g),
+            None => match q.get("gracePeriodSeconds") {
+                Some(g) => Some(g.parse().map_err(|_| {
+                    ApiError::bad_request(format!("gracePeriodSeconds {g:?} is not an integer"))
+                })?),
+                None => None,
+            },
+        };
+    Ok(DeleteOptions { propagation, preconditions: options["preconditions"].clone(), grace })
 }
 
 fn delete_one(
@@ -308,9 +325,9 @@ fn delete_one(
     t: &Target,
     txn: &mut Txn<'_>,
     name: &str,
-    propagation: Propagation,
-    pre: &Value,
+    options: &DeleteOptions,
 ) -> Result<Value, ApiError> {
+    let pre = &options.preconditions;
     let key = objects::key(&t.rt, &t.namespace, name);
     let current = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
     for field in ["uid", "resourceVersion"] {
@@ -333,7 +350,8 @@ fn delete_one(
         }
         return Ok(ns);
     }
-    let (object, gone) = objects::delete(txn, &key, propagation).ok_or_else(|| not_found(t, name))?;
+    let (object, gone) = objects::delete_with_grace(txn, &key, options.propagation, options.grace)
+        .ok_or_else(|| not_found(t, name))?;
     if gone && is_crd(t) {
         state.registry.unregister_crd(name);
         let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();
@@ -347,12 +365,12 @@ fn delete_one(
 }
 
 fn delete(state: &ApiState, t: &Target, name: &str, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
-    let (propagation, pre) = delete_options(q, body)?;
-    state.store.transact(|txn| delete_one(state, t, txn, name, propagation, &pre))
+    let options = delete_options(q, body)?;
+    state.store.transact(|txn| delete_one(state, t, txn, name, &options))
 }
 
 fn delete_collection(state: &ApiState, t: &Target, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
-    let (propagation, _) = delete_options(q, body)?;
+    let options = DeleteOptions { preconditions: Value::Null, ..delete_options(q, body)? };
     state.store.transact(|txn| {
         let victims = matching(txn, t, q)?;
         let mut items = Vec::new();
@@ -362,7 +380,7 @@ fn delete_collection(state: &ApiState, t: &Target, q: &Query, body: &Bytes) -> R
                 namespace: v["metadata"]["namespace"].as_str().unwrap_or_default().into(),
                 ..t.clone()
             };
-            items.push(delete_one(state, &scoped, txn, &name, propagation, &Value::Null)?);
+            items.push(delete_one(state, &scoped, txn, &name, &options)?);
         }
         Ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
                   "metadata": {"resourceVersion": txn.rv().to_string()}, "items": items}))

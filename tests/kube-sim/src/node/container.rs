@@ -1,0 +1,188 @@
+//! Starting a container: its program, environment and mounts, run inside the
+//! pod's network namespace with a private mount and UTS namespace.
+//!
+//! The process is `setpriv --pdeathsig KILL ip netns exec <ns> unshare --uts sh -c <setup> sh <program>
+//! <args>`: `ip netns exec` enters the network namespace, makes a private
+//! mount namespace and bind-mounts `/etc/netns/<ns>/hosts` over
+//! `/etc/hosts`; the setup script bind-mounts each volume at its mountPath,
+//! sets the hostname, changes to the working directory and `exec`s the
+//! program, so the pid we hold is the program's.
+
+use std::{collections::HashMap, os::unix::process::CommandExt, path::Path, path::PathBuf, process::Stdio};
+
+use serde_json::Value;
+
+use super::{
+    env::{PodFacts, environment, expand},
+    images::{ImageTable, Program},
+};
+use crate::store::Txn;
+
+/// Why a container could not be created (the waiting reason and message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateError {
+    /// `ErrImagePull` or `CreateContainerConfigError`.
+    pub reason: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Everything needed to start one container process.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// Program and arguments (after `$(VAR)` expansion).
+    pub program: Program,
+    /// Environment.
+    pub env: Vec<(String, String)>,
+    /// (host path, mount path, read-only).
+    pub mounts: Vec<(PathBuf, String, bool)>,
+    /// Working directory.
+    pub workdir: String,
+    /// Hostname the process sees.
+    pub hostname: String,
+}
+
+impl Launch {
+    /// Resolves a container of a pod against the current objects.
+    pub fn build(
+        txn: &Txn<'_>,
+        facts: &PodFacts<'_>,
+        container: &Value,
+        volumes: &HashMap<String, PathBuf>,
+        images: &ImageTable,
+    ) -> Result<Self, CreateError> {
+        let config_error = |message: String| CreateError { reason: "CreateContainerConfigError", message };
+        let env = environment(txn, facts, container).map_err(config_error)?;
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(Value::as_str).map(|s| expand(s, &env)).collect()
+        };
+        let program = images
+            .resolve(
+                container["image"].as_str().unwrap_or_default(),
+                &strings(&container["command"]),
+                &strings(&container["args"]),
+            )
+            .map_err(|message| CreateError { reason: "ErrImagePull", message })?;
+        let mut mounts = Vec::new();
+        for m in container["volumeMounts"].as_array().into_iter().flatten() {
+            let name = m["name"].as_str().unwrap_or_default();
+            let source = volumes.get(name).ok_or_else(|| {
+                config_error(format!("volumeMounts: volume {name:?} is not defined in the pod"))
+            })?;
+            let source = match m["subPath"].as_str().filter(|s| !s.is_empty()) {
+                Some(sub) => {
+                    let p = source.join(sub);
+                    std::fs::create_dir_all(&p).map_err(|e| config_error(format!("subPath {sub}: {e}")))?;
+                    p
+                }
+                None => source.clone(),
+            };
+            let target = m["mountPath"].as_str().unwrap_or_default().to_owned();
+            mounts.push((source, target, m["readOnly"] == true));
+        }
+        let pod = facts.pod;
+        Ok(Self {
+            program,
+            env,
+            mounts,
+            workdir: container["workingDir"].as_str().unwrap_or("/").to_owned(),
+            hostname: pod["spec"]["hostname"]
+                .as_str()
+                .or(pod["metadata"]["name"].as_str())
+                .unwrap_or("pod")
+                .to_owned(),
+        })
+    }
+
+    /// The setup script run before `exec`.
+    fn script(&self) -> String {
+        let mut s = String::from("set -e\n");
+        for (source, target, read_only) in &self.mounts {
+            let (src, dst) = (quote(&source.to_string_lossy()), quote(target));
+            s.push_str(&format!("mkdir -p {dst}\nmount --bind {src} {dst}\n"));
+            if *read_only {
+                s.push_str(&format!("mount -o remount,bind,ro {dst}\n"));
+            }
+        }
+        s.push_str(&format!(
+            "hostname {}\ncd {}\nexec \"$@\"\n",
+            quote(&self.hostname),
+            quote(&self.workdir)
+        ));
+        s
+    }
+
+    /// Starts the process in `netns`, appending its output to `log`.
+    pub fn spawn(&self, netns: &str, log: &Path) -> std::io::Result<tokio::process::Child> {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        // setpriv: the process dies with kube-sim instead of outliving it.
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--pdeathsig", "KILL", "--", "ip", "netns", "exec", netns, "unshare", "--uts", "sh", "-c"])
+            .arg(self.script())
+            .arg("sh")
+            .arg(&self.program.path)
+            .args(&self.program.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0);
+        let mut cmd = tokio::process::Command::from(cmd);
+        cmd.kill_on_drop(true);
+        cmd.spawn()
+    }
+}
+
+/// Runs a command inside a running container's namespaces (exec probes, tests).
+pub async fn exec_in(
+    pid: u32,
+    argv: &[String],
+    timeout: std::time::Duration,
+) -> Result<std::process::Output, String> {
+    let mut cmd = tokio::process::Command::new("nsenter");
+    cmd.arg("--target").arg(pid.to_string()).args(["--net", "--mount", "--uts", "--"]).args(argv);
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(timeout, cmd.output()).await {
+        Ok(result) => result.map_err(|e| format!("exec {argv:?}: {e}")),
+        Err(_) => Err(format!("exec {argv:?}: timed out after {timeout:?}")),
+    }
+}
+
+pub use rustix::process::Signal;
+
+/// Sends `signal` to a container's process group (gone already is fine).
+pub fn signal(pid: u32, signal: Signal) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
+
+/// Single-quotes a string for sh.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_script_mounts_then_execs() {
+        let l = Launch {
+            program: Program { path: "/usr/bin/etcd".into(), args: vec![] },
+            env: vec![],
+            mounts: vec![
+                ("/srv/pv/a b".into(), "/var/lib/etcd".into(), false),
+                ("/srv/cfg".into(), "/etc/x".into(), true),
+            ],
+            workdir: "/".into(),
+            hostname: "it's".into(),
+        };
+        let s = l.script();
+        assert!(s.contains("mount --bind '/srv/pv/a b' '/var/lib/etcd'\n"), "{s}");
+        assert!(s.contains("mount -o remount,bind,ro '/etc/x'\n"), "{s}");
+        assert!(s.contains("hostname 'it'\\''s'\n"), "{s}");
+        assert!(s.ends_with("exec \"$@\"\n"));
+    }
+}

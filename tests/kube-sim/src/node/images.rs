@@ -1,0 +1,142 @@
+//! The image table: which local program a container image stands for.
+//!
+//! There is no container engine, so an image is a name for a program on this
+//! machine. A rule maps an image repository (the reference without tag or
+//! digest) to a local binary, which replaces the container's `command[0]`
+//! (or is the entrypoint when the container sets no command). A rule without
+//! a binary runs the container's command as written on the host (for
+//! utility images such as busybox).
+
+use std::path::PathBuf;
+
+/// One rule of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRule {
+    /// Repository the rule applies to, e.g. `gcr.io/etcd-development/etcd`.
+    pub repository: String,
+    /// Local program, or `None` to run the command as written.
+    pub binary: Option<PathBuf>,
+}
+
+/// The table a node resolves images with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageTable(pub Vec<ImageRule>);
+
+/// The program a container runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// Executable path.
+    pub path: PathBuf,
+    /// Arguments after it.
+    pub args: Vec<String>,
+}
+
+impl ImageTable {
+    /// etcd images → `etcd` (`$ETCD_BIN`, else `/usr/bin/etcd`); busybox, alpine and debian run commands as written.
+    pub fn with_defaults() -> Self {
+        let etcd = std::env::var_os("ETCD_BIN").map_or_else(|| PathBuf::from("/usr/bin/etcd"), PathBuf::from);
+        let mut rules: Vec<ImageRule> = [
+            "gcr.io/etcd-development/etcd",
+            "quay.io/coreos/etcd",
+            "registry.k8s.io/etcd",
+            "docker.io/bitnami/etcd",
+            "bitnami/etcd",
+        ]
+        .into_iter()
+        .map(|r| ImageRule { repository: r.into(), binary: Some(etcd.clone()) })
+        .collect();
+        for r in ["busybox", "docker.io/library/busybox", "alpine", "docker.io/library/alpine", "debian"] {
+            rules.push(ImageRule { repository: r.into(), binary: None });
+        }
+        Self(rules)
+    }
+
+    /// Parses `repository=/local/binary` (or `repository=` for run-as-written) and puts it first.
+    pub fn add(&mut self, spec: &str) -> Result<(), String> {
+        let (repo, binary) =
+            spec.split_once('=').ok_or_else(|| format!("image rule {spec:?}: expected repository=/path"))?;
+        if repo.is_empty() {
+            return Err(format!("image rule {spec:?}: the repository is empty"));
+        }
+        let binary = (!binary.is_empty()).then(|| PathBuf::from(binary));
+        self.0.insert(0, ImageRule { repository: repo.into(), binary });
+        Ok(())
+    }
+
+    /// The program for a container, or why there is none (reported as ErrImagePull).
+    pub fn resolve(&self, image: &str, command: &[String], args: &[String]) -> Result<Program, String> {
+        let repo = repository(image);
+        let rule = self
+            .0
+            .iter()
+            .find(|r| r.repository == repo)
+            .ok_or_else(|| format!("image {image:?} is not in the node's image table"))?;
+        let mut argv: Vec<String> = command.iter().chain(args).cloned().collect();
+        match &rule.binary {
+            Some(binary) => {
+                if !command.is_empty() {
+                    argv.remove(0);
+                }
+                Ok(Program { path: binary.clone(), args: argv })
+            }
+            None if argv.is_empty() => {
+                Err(format!("image {image:?} has no entrypoint: the container needs a command"))
+            }
+            None => {
+                let path = PathBuf::from(argv.remove(0));
+                Ok(Program { path, args: argv })
+            }
+        }
+    }
+}
+
+/// The repository of an image reference: without digest or tag.
+fn repository(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    // A ':' after the last '/' starts a tag; one before it belongs to a registry port.
+    match (image.rfind(':'), image.rfind('/')) {
+        (Some(colon), Some(slash)) if colon > slash => &image[..colon],
+        (Some(colon), None) => &image[..colon],
+        _ => image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_drops_tag_and_digest_but_keeps_a_registry_port() {
+        assert_eq!(repository("gcr.io/etcd-development/etcd:v3.5.17"), "gcr.io/etcd-development/etcd");
+        assert_eq!(repository("localhost:5000/etcd:v1"), "localhost:5000/etcd");
+        assert_eq!(repository("localhost:5000/etcd"), "localhost:5000/etcd");
+        assert_eq!(repository("busybox@sha256:abc"), "busybox");
+        assert_eq!(repository("busybox:1.36"), "busybox");
+    }
+
+    #[test]
+    fn etcd_image_runs_the_local_binary_with_the_containers_arguments() {
+        let mut t = ImageTable::with_defaults();
+        t.add("gcr.io/etcd-development/etcd=/opt/etcd").unwrap();
+        let p = t
+            .resolve(
+                "gcr.io/etcd-development/etcd:v3.4.23",
+                &["/usr/local/bin/etcd".into()],
+                &["--name=a".into()],
+            )
+            .unwrap();
+        assert_eq!(p, Program { path: "/opt/etcd".into(), args: vec!["--name=a".into()] });
+        let p = t.resolve("gcr.io/etcd-development/etcd:v3.4.23", &[], &["--name=a".into()]).unwrap();
+        assert_eq!(p.args, vec!["--name=a".to_owned()]);
+    }
+
+    #[test]
+    fn utility_images_run_the_command_as_written_and_unknown_images_fail() {
+        let t = ImageTable::with_defaults();
+        let p = t.resolve("busybox:1.36", &["sh".into(), "-c".into()], &["true".into()]).unwrap();
+        assert_eq!(p, Program { path: "sh".into(), args: vec!["-c".into(), "true".into()] });
+        assert!(t.resolve("busybox", &[], &[]).unwrap_err().contains("needs a command"));
+        assert!(t.resolve("nginx:1", &[], &[]).unwrap_err().contains("not in the node's image table"));
+        assert!(ImageTable::with_defaults().add("nope").unwrap_err().contains("repository=/path"));
+    }
+}
