@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds everything, and runs the cluster-service and the
 # controllers against the cluster of $KUBECONFIG, or, when it is unset, against
-# a local kube-sim preloaded with the CRDs and examples/etcdcluster.yaml.
+# a local kube-sim whose node runs the etcd pods as real processes (as root),
+# preloaded with the CRDs and examples/local-etcdcluster.yaml. Ctrl-C stops all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --workspace --locked
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+with_cluster_dns=()
 if [ -z "${KUBECONFIG:-}" ]; then
-  # No cluster given: kube-sim serves the Kubernetes API locally, with the CRDs and a sample cluster.
-  target/debug/kube-sim --listen 127.0.0.1:6443 --dir .kube-sim --apply deploy/crds --apply examples/etcdcluster.yaml & pids+=($!)
+  node=(--node --max-probe-period 2)
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "not root: kube-sim runs without its node, so etcd pods stay Pending (the node needs network namespaces)" >&2
+    node=()
+  fi
+  rm -f .kube-sim/kubeconfig
+  target/debug/kube-sim --listen 127.0.0.1:6443 --dir .kube-sim "${node[@]}" \
+    --apply deploy/crds --apply examples/local-etcdcluster.yaml & pids+=($!)
   for _ in $(seq 50); do [ -f .kube-sim/kubeconfig ] && break; sleep 0.2; done
   export KUBECONFIG="$PWD/.kube-sim/kubeconfig"
+  # The cluster-service reaches members by their cluster DNS names: give it the node's hosts file.
+  if [ ${#node[@]} -gt 0 ]; then
+    with_cluster_dns=(unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$PWD/.kube-sim/node/hosts")
+  fi
 fi
-target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 & pids+=($!)
+"${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 & pids+=($!)
 for c in lifecycle health; do
   port=$([ "$c" = lifecycle ] && echo 8081 || echo 8082)
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
@@ -22,11 +36,15 @@ for c in lifecycle health; do
 done
 cat <<MSG
 
-Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081) and health (:8082) controllers
-against KUBECONFIG=$KUBECONFIG. Watch it:
-  KUBECONFIG=$KUBECONFIG kubectl get etcdclusters,statefulsets,services,configmaps,pdb
+Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081) and health (:8082)
+controllers against KUBECONFIG=$KUBECONFIG. Watch it:
+  export KUBECONFIG=$KUBECONFIG
+  kubectl get etcd --watch                       # phase goes Creating -> Running
+  kubectl get etcd demo -o yaml                  # members, leader, conditions
+  kubectl get statefulsets,pods,pvc
+  etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   grpcurl -plaintext -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
   curl -s 127.0.0.1:8081/metrics
-Ctrl-C stops everything.
+Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"

@@ -15,6 +15,7 @@ step "lints";            cargo clippy --workspace --all-targets --locked -- -D w
 step "CRD drift";        cargo run -q --locked -p etcd-operator-api --bin crdgen -- --check
 step "duplicate deps";   scripts/check-deps.sh
 step "manifests";        scripts/check-manifests.sh
+step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

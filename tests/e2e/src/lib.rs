@@ -1,0 +1,183 @@
+//! End-to-end test harness: kube-sim with a node that runs real etcd pods,
+//! the operator's binaries as OS processes with their real flags, kubectl,
+//! and a fake OTLP collector. Everything a test starts is stopped when the
+//! [`Stack`] is dropped, also when the test fails; the logs of every process
+//! and pod of a failed test are kept under `target/e2e-logs/`.
+
+pub mod otlp;
+pub mod process;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use kube::{
+    Client, Config,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use kube_sim::{KubeSim, node::NodeConfig};
+use process::{Launch, OperatorProcess};
+
+/// The whole system under test.
+pub struct Stack {
+    /// The API server and its node.
+    pub sim: KubeSim,
+    /// A client for tests' own reads and writes.
+    pub client: Client,
+    /// The operator's processes, in start order.
+    pub processes: Vec<OperatorProcess>,
+    test: String,
+    logs: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// kube-sim with a node (probes at least every second) and the operator's CRDs.
+    pub async fn start(test: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut node = NodeConfig::new(&dir.path().join("node"));
+        node.max_probe_period = Some(Duration::from_secs(1));
+        node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
+        let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir.path(), node)
+            .await
+            .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
+        let mut crds = String::new();
+        for (_, crd) in etcd_operator_api::crd::all() {
+            crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+        }
+        sim.apply_yaml(&crds).expect("CRDs install");
+        let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+        let client = Client::try_from(config).expect("client");
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        Self { sim, client, processes: Vec::new(), test: test.to_owned(), logs, dir }
+    }
+
+    /// The node running the pods.
+    pub fn node(&self) -> &Arc<kube_sim::node::Node> {
+        self.sim.node().expect("started with a node")
+    }
+
+    /// Starts an operator binary; returns its index in [`Stack::processes`].
+    pub fn start_process(&mut self, name: &str, binary: &str, args: Vec<String>) -> usize {
+        let p = OperatorProcess::start(Launch {
+            name,
+            binary,
+            args,
+            kubeconfig: &self.sim.kubeconfig,
+            hosts: self.node().hosts_file(),
+            log_dir: &self.logs,
+        });
+        self.processes.push(p);
+        self.processes.len() - 1
+    }
+
+    /// Starts a cluster-service replica and waits until it is healthy; returns its gRPC endpoint.
+    pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
+        let port = process_harness::free_port();
+        let mut args = vec![format!("--listen=127.0.0.1:{port}")];
+        args.extend_from_slice(extra);
+        let i = self.start_process(name, "cluster-service", args);
+        self.processes[i].wait_healthy().await;
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease.
+    pub async fn start_controller(
+        &mut self,
+        kind: &str,
+        name: &str,
+        endpoint: &str,
+        extra: &[String],
+    ) -> usize {
+        let mut args = vec![
+            format!("--cluster-service-endpoint={endpoint}"),
+            "--lease-duration=3s".to_owned(),
+            "--lease-renew-grace=1s".to_owned(),
+        ];
+        args.extend_from_slice(extra);
+        let i = self.start_process(name, &format!("{kind}-controller"), args);
+        self.processes[i].wait_healthy().await;
+        i
+    }
+
+    /// Runs kubectl against kube-sim (its own HOME, so no discovery cache is shared).
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        self.kubectl_command(args).output().expect("kubectl runs (scripts/setup.sh installs it)")
+    }
+
+    /// kubectl as a command, for watches.
+    pub fn kubectl_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new("kubectl");
+        cmd.args(args).env("KUBECONFIG", &self.sim.kubeconfig).env("HOME", self.dir.path());
+        cmd
+    }
+
+    /// Runs kubectl and returns its stdout, failing the test with stderr when it fails.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply` of a YAML document (kube-sim serves no OpenAPI, so without client validation).
+    pub fn kubectl_apply(&self, yaml: &str) -> String {
+        let file = self.dir.path().join("apply.yaml");
+        std::fs::write(&file, yaml).expect("manifest written");
+        self.kubectl_ok(&["apply", "--validate=false", "-f", file.to_str().expect("utf-8 path")])
+    }
+
+    /// Where kept logs go: `target/e2e-logs/<test>`.
+    fn kept_logs(&self) -> PathBuf {
+        let exe = std::env::current_exe().expect("test executable");
+        let target = exe.ancestors().nth(3).map_or_else(|| PathBuf::from("target"), Path::to_path_buf);
+        target.join("e2e-logs").join(&self.test)
+    }
+}
+
+/// Polls `check` every 200 ms until it holds, or panics after `limit` naming `what`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)?.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Operator processes die first (kill on drop), then kube-sim's node kills the pods.
+        self.processes.clear();
+        if std::thread::panicking() {
+            let keep = self.kept_logs();
+            let _ = std::fs::remove_dir_all(&keep);
+            let copied = copy_dir(&self.logs, &keep.join("processes"))
+                .and_then(|()| copy_dir(&self.node().dir().join("logs"), &keep.join("pods")));
+            match copied {
+                Ok(()) => eprintln!("logs of {} kept in {}", self.test, keep.display()),
+                Err(e) => eprintln!("could not keep the logs of {}: {e}", self.test),
+            }
+        }
+    }
+}
