@@ -32,6 +32,8 @@ impl Default for ServiceConfig {
 pub mod component {
     /// Creation, update and deletion of clusters.
     pub const LIFECYCLE: &str = "lifecycle";
+    /// Membership changes: scale up and down.
+    pub const SCALING: &str = "scaling";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
 }

@@ -10,6 +10,7 @@ pub mod decisions;
 pub mod error;
 pub mod health;
 pub mod observe;
+pub mod scaling;
 pub mod validation;
 
 pub use cluster::ClusterService;

@@ -21,6 +21,9 @@ pub struct Config {
     /// Rewrite an etcd endpoint host (host[:port]=host:port), repeatable; for running outside the cluster.
     #[arg(long = "etcd-endpoint-rewrite", env = "ETCD_ENDPOINT_REWRITES", value_delimiter = ',')]
     pub etcd_endpoint_rewrites: Vec<String>,
+    /// Resolve etcd member hosts through this hosts file first (re-read on every connect); for running outside the cluster.
+    #[arg(long, env = "ETCD_HOSTS_FILE")]
+    pub etcd_hosts_file: Option<std::path::PathBuf>,
     /// Limit for connecting to an etcd member.
     #[arg(long, env = "ETCD_CONNECT_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub etcd_connect_timeout: Duration,
@@ -49,7 +52,8 @@ impl Config {
             etcd: EtcdOptions {
                 connect_timeout: self.etcd_connect_timeout,
                 request_timeout: self.etcd_request_timeout,
-                rewrite: EndpointRewrite::parse(&self.etcd_endpoint_rewrites)?,
+                rewrite: EndpointRewrite::parse(&self.etcd_endpoint_rewrites)?
+                    .with_hosts_file(self.etcd_hosts_file.clone()),
                 ..EtcdOptions::default()
             },
             holder_identity: self.identity.clone(),

@@ -1,12 +1,15 @@
 //! Host rewriting for endpoints, a stand-in for cluster DNS when the
 //! operator runs outside the cluster (local runs and tests).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
-/// Maps `host:port` (or `host`) to another `host:port`, like a hosts file for endpoints.
+/// Maps `host:port` (or `host`) to another `host:port`, like a hosts file for
+/// endpoints; optionally also resolves hosts through a hosts file, re-read on
+/// every use so addresses that change (restarted pods) are followed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EndpointRewrite {
     map: BTreeMap<String, String>,
+    hosts_file: Option<PathBuf>,
 }
 
 impl EndpointRewrite {
@@ -28,16 +31,35 @@ impl EndpointRewrite {
         Ok(out)
     }
 
+    /// Resolves hosts not rewritten explicitly through `path` (hosts-file format).
+    pub fn with_hosts_file(mut self, path: Option<PathBuf>) -> Self {
+        self.hosts_file = path;
+        self
+    }
+
     /// Rewrites one endpoint URL, keeping its scheme.
     pub fn apply(&self, endpoint: &str) -> String {
         let (scheme, rest) = endpoint.split_once("://").map_or(("", endpoint), |(s, r)| (s, r));
-        let host = rest.split(':').next().unwrap_or(rest);
-        let replaced = self.map.get(rest).or_else(|| self.map.get(host));
+        let (host, port) = rest.split_once(':').map_or((rest, None), |(h, p)| (h, Some(p)));
+        let replaced = self.map.get(rest).or_else(|| self.map.get(host)).cloned().or_else(|| {
+            let ip = self.lookup(host)?;
+            Some(port.map_or_else(|| ip.clone(), |p| format!("{ip}:{p}")))
+        });
         match (replaced, scheme) {
-            (Some(to), "") => to.clone(),
+            (Some(to), "") => to,
             (Some(to), s) => format!("{s}://{to}"),
             (None, _) => endpoint.to_owned(),
         }
+    }
+
+    /// The first address the hosts file lists for `host`.
+    fn lookup(&self, host: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.hosts_file.as_ref()?).ok()?;
+        text.lines().map(|l| l.split('#').next().unwrap_or_default()).find_map(|l| {
+            let mut fields = l.split_whitespace();
+            let ip = fields.next()?;
+            fields.any(|name| name == host).then(|| ip.to_owned())
+        })
     }
 }
 
@@ -55,6 +77,22 @@ mod tests {
         assert_eq!(r.apply("http://demo-0.demo.default.svc:2379"), "http://127.0.0.1:32379");
         assert_eq!(r.apply("demo-1.demo.default.svc:2379"), "127.0.0.1:32380");
         assert_eq!(r.apply("http://other:2379"), "http://other:2379");
+    }
+
+    #[test]
+    fn hosts_file_resolves_what_no_pair_rewrites_and_is_reread() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "# comment\n10.0.0.2\tdemo-0.demo.prod.svc.cluster.local demo-0.demo\n")
+            .unwrap();
+        let r = EndpointRewrite::parse(&["pinned:2379=127.0.0.1:1".into()])
+            .unwrap()
+            .with_hosts_file(Some(hosts.clone()));
+        assert_eq!(r.apply("http://demo-0.demo.prod.svc.cluster.local:2379"), "http://10.0.0.2:2379");
+        assert_eq!(r.apply("http://pinned:2379"), "http://127.0.0.1:1");
+        assert_eq!(r.apply("http://unknown:2379"), "http://unknown:2379");
+        std::fs::write(&hosts, "10.0.0.9 demo-0.demo.prod.svc.cluster.local\n").unwrap();
+        assert_eq!(r.apply("http://demo-0.demo.prod.svc.cluster.local:2379"), "http://10.0.0.9:2379");
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::{
     config::component,
     decisions::{
         plan::RolloutDecision,
-        status::{StatusInputs, compute_status},
+        status::{ScalingRecord, StatusInputs, compute_status},
     },
     observe::{Observation, StatefulSetState, observe_etcd},
     validation::validate_spec,
@@ -54,6 +54,7 @@ pub struct ClusterService {
     config: ServiceConfig,
     metrics: EtcdMetrics,
     clusters: EtcdClusterManager,
+    scaling_writer: EtcdClusterManager,
     api_writer: EtcdClusterManager,
     lock: ClusterLock,
 }
@@ -73,6 +74,7 @@ impl ClusterService {
         let lifecycle = field_manager(component::LIFECYCLE);
         Self {
             clusters: EtcdClusterManager::new(client.clone(), &lifecycle),
+            scaling_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::SCALING)),
             api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
             lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
             client,
@@ -82,7 +84,12 @@ impl ClusterService {
     }
 
     pub(crate) fn managers(&self, namespace: &str) -> Managers {
-        let fm = field_manager(component::LIFECYCLE);
+        self.managers_as(namespace, component::LIFECYCLE)
+    }
+
+    /// The managers of one namespace, writing as `component`.
+    pub(crate) fn managers_as(&self, namespace: &str, component: &str) -> Managers {
+        let fm = field_manager(component);
         Managers {
             statefulsets: StatefulSetManager::new(self.client.clone(), namespace, &fm),
             services: ServiceManager::new(self.client.clone(), namespace, &fm),
@@ -90,6 +97,22 @@ impl ClusterService {
             pdbs: PdbManager::new(self.client.clone(), namespace, &fm),
             pvcs: PvcManager::new(self.client.clone(), namespace, &fm),
         }
+    }
+
+    pub(crate) fn lock_duration(&self) -> Duration {
+        self.config.lock_duration
+    }
+
+    pub(crate) fn cluster_domain(&self) -> &str {
+        &self.config.cluster_domain
+    }
+
+    pub(crate) fn identity(&self) -> String {
+        self.config.holder_identity.clone()
+    }
+
+    pub(crate) fn kube(&self) -> Client {
+        self.client.clone()
     }
 
     pub(crate) fn etcd_options(&self) -> etcd_operator_client::etcd::EtcdOptions {
@@ -104,7 +127,7 @@ impl ClusterService {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
     }
 
-    async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {
+    pub(crate) async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {
         self.clusters
             .get(&r.namespace, &r.name)
             .await?
@@ -228,10 +251,23 @@ impl ClusterService {
         spec_check: &Result<(), etcd_operator_common::Violations>,
         rollout: &RolloutDecision,
     ) -> Result<ClusterOutcome, ServiceError> {
+        self.record_status_with(cluster, observation, spec_check, rollout, ScalingRecord::Unchanged).await
+    }
+
+    /// [`Self::record_status`], saying what scaling's operation is; scaling writes as its own field manager.
+    pub(crate) async fn record_status_with(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+        scaling: ScalingRecord<'_>,
+    ) -> Result<ClusterOutcome, ServiceError> {
         let r = cluster_ref(cluster);
         let names = self.names(&r);
         let now = now_rfc3339();
         let status = compute_status(&StatusInputs {
+            scaling,
             cluster,
             names: &names,
             observation,
@@ -240,7 +276,11 @@ impl ClusterService {
             now: &now,
         });
         if cluster.status.as_ref() != Some(&status) {
-            self.clusters.apply_status(&r.namespace, &r.name, &status).await?;
+            let writer = match scaling {
+                ScalingRecord::Unchanged => &self.clusters,
+                ScalingRecord::Now(_) => &self.scaling_writer,
+            };
+            writer.apply_status(&r.namespace, &r.name, &status).await?;
         }
         let converged = matches!(
             status.phase,

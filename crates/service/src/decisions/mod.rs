@@ -2,7 +2,10 @@
 
 pub mod maintenance;
 pub mod plan;
+pub mod scaling;
 pub mod status;
 
+#[cfg(test)]
+mod scaling_tests;
 #[cfg(test)]
 mod tests;

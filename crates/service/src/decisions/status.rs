@@ -32,6 +32,28 @@ pub struct StatusInputs<'a> {
     pub rollout: &'a RolloutDecision,
     /// Now, RFC 3339.
     pub now: &'a str,
+    /// The scaling operation to record.
+    pub scaling: ScalingRecord<'a>,
+}
+
+/// What a status write says about scaling's operation.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum ScalingRecord<'a> {
+    /// Keep what is recorded (writers other than scaling).
+    #[default]
+    Unchanged,
+    /// Record this (scaling itself; `None` when it has finished).
+    Now(Option<&'a OperationStatus>),
+}
+
+/// The scaling operation the status will carry.
+fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
+    match i.scaling {
+        ScalingRecord::Unchanged => {
+            i.cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(super::scaling::is_scaling)
+        }
+        ScalingRecord::Now(op) => op.cloned(),
+    }
 }
 
 /// Health summary of the voting members.
@@ -83,7 +105,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             .filter_map(|m| m.version.as_deref().and_then(|v| EtcdVersion::parse(v).ok()))
             .min()
             .map(|v| v.to_string()),
-        operation: operation(phase, &previous, i.now),
+        operation: scaling_op(i).or_else(|| operation(phase, &previous, i.now)),
         members,
     }
 }
@@ -220,7 +242,20 @@ fn reached(
         cond(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
     };
     let size = i.cluster.spec.size;
+    let scaling = scaling_op(i);
     let progressing = match i.rollout {
+        _ if let Some(op) = &scaling => cond(
+            CONDITION_PROGRESSING,
+            true,
+            &op.step,
+            format!(
+                "{} to {} members: {} {}",
+                op.type_,
+                op.target.unwrap_or(size),
+                op.step,
+                op.member.as_deref().unwrap_or_default()
+            ),
+        ),
         RolloutDecision::Wait(why) => cond(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone()),
         RolloutDecision::Proceed if sts.rolling() => cond(
             CONDITION_PROGRESSING,

@@ -1,0 +1,290 @@
+//! Scaling decisions: the next single step that moves membership towards a
+//! target without ever risking quorum or data. Pure: every input is an
+//! observation, and the step taken is recorded in status before it is acted
+//! on, so whoever calls next (after any crash) resumes from the record.
+//!
+//! Scale up, per member: record intent → add as learner → start its pod →
+//! wait until it runs → promote (retried while etcd says it is not in sync)
+//! → verify healthy voter. Scale down, per member, highest ordinal first:
+//! check quorum → record intent → move leadership away if it leads →
+//! remove from etcd → shrink the StatefulSet → wait for the pod to go.
+
+use std::time::Duration;
+
+use etcd_operator_api::cluster::OperationStatus;
+use etcd_operator_resource::{names::ClusterNames, templates::quorum};
+
+use crate::observe::{EtcdView, MemberView};
+
+/// Operation type of a scale up.
+pub const SCALE_UP: &str = "ScaleUp";
+/// Operation type of a scale down.
+pub const SCALE_DOWN: &str = "ScaleDown";
+
+/// Steps, as recorded in `status.operation.step` and shown as Progressing reasons.
+pub mod step {
+    /// Adding the member to etcd as a learner.
+    pub const ADDING_LEARNER: &str = "AddingLearner";
+    /// The learner's pod is starting and catching up.
+    pub const STARTING_MEMBER: &str = "StartingMember";
+    /// Promoting the learner to a voting member.
+    pub const PROMOTING_MEMBER: &str = "PromotingMember";
+    /// Moving leadership away from the member being removed.
+    pub const MOVING_LEADER: &str = "MovingLeader";
+    /// Removing the member from etcd, then its pod.
+    pub const REMOVING_MEMBER: &str = "RemovingMember";
+}
+
+/// Whether an operation is one of scaling's.
+pub fn is_scaling(op: &OperationStatus) -> bool {
+    op.type_ == SCALE_UP || op.type_ == SCALE_DOWN
+}
+
+/// What the scaling service knows when it decides.
+pub struct ScalingInputs<'a> {
+    /// Member count wanted.
+    pub target: i32,
+    /// StatefulSet `spec.replicas`.
+    pub replicas: i32,
+    /// Pods the StatefulSet has now (its `status.replicas`).
+    pub pods: i32,
+    /// Membership and each member's own status.
+    pub view: &'a EtcdView,
+    /// The scaling operation recorded in status, if any.
+    pub operation: Option<&'a OperationStatus>,
+    /// PVC names that exist.
+    pub claims: &'a [String],
+    /// Names of the cluster's objects.
+    pub names: &'a ClusterNames,
+    /// Now, RFC 3339 (for new records).
+    pub now: &'a str,
+}
+
+/// The one step to take now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScalingAction {
+    /// Membership matches the target; the record (if any) is cleared.
+    Done,
+    /// Write this record to status before anything else.
+    Record(OperationStatus),
+    /// Delete the claim of a member that is not in etcd: a re-added member must start empty.
+    DeleteStaleClaim { claim: String },
+    /// Add the member to etcd as a learner.
+    AddLearner { member: String, peer_url: String },
+    /// Set StatefulSet replicas (pods for `members` joining with `initial_members`).
+    SetReplicas { replicas: i32, initial_members: Vec<String> },
+    /// Promote the learner.
+    Promote { member: String, id: u64 },
+    /// Hand leadership from `leader_endpoint` to member `to`.
+    MoveLeader { leader_endpoint: String, to: u64 },
+    /// Remove the member from etcd.
+    Remove { member: String, id: u64 },
+    /// Nothing to do until something changes; look again after the delay.
+    Wait { reason: String, after: Duration },
+    /// The change is unsafe now (FAILED_PRECONDITION); nothing was done.
+    Refuse(String),
+}
+
+fn wait(reason: impl Into<String>, secs: u64) -> ScalingAction {
+    ScalingAction::Wait { reason: reason.into(), after: Duration::from_secs(secs) }
+}
+
+fn record(i: &ScalingInputs<'_>, type_: &str, step: &str, member: String, id: Option<u64>) -> ScalingAction {
+    let started_at = i
+        .operation
+        .filter(|op| op.type_ == type_)
+        .map_or_else(|| i.now.to_owned(), |op| op.started_at.clone());
+    ScalingAction::Record(OperationStatus {
+        type_: type_.into(),
+        step: step.into(),
+        target: Some(i.target),
+        member: Some(member),
+        member_id: id.map(|id| format!("{id:x}")),
+        started_at,
+    })
+}
+
+/// The member a record names, found by name or (not started yet) by peer URL.
+fn find<'a>(i: &'a ScalingInputs<'_>, member: &str) -> Option<&'a MemberView> {
+    let peer = i.names.peer_url(member);
+    i.view.members.iter().find(|m| m.name() == member || m.info.peer_urls.contains(&peer))
+}
+
+fn started(m: &MemberView) -> bool {
+    !m.info.name.is_empty() && m.status.is_ok()
+}
+
+/// Healthy voting members, leaving out `except`.
+fn healthy_voters(view: &EtcdView, except: Option<u64>) -> usize {
+    view.members.iter().filter(|m| !m.info.is_learner && m.healthy() && Some(m.info.id) != except).count()
+}
+
+fn voters(view: &EtcdView) -> usize {
+    view.members.iter().filter(|m| !m.info.is_learner).count()
+}
+
+/// Decides the next step.
+pub fn next_scaling_action(i: &ScalingInputs<'_>) -> ScalingAction {
+    if let Some(op) = i.operation.filter(|op| is_scaling(op)) {
+        let member = op.member.clone().unwrap_or_default();
+        let Some(ordinal) = i.names.ordinal(&member) else {
+            return ScalingAction::Refuse(format!(
+                "recorded operation names {member:?}, not a member of this cluster"
+            ));
+        };
+        return if op.type_ == SCALE_UP {
+            resume_up(i, op, member, ordinal)
+        } else {
+            resume_down(i, member, ordinal)
+        };
+    }
+    start(i)
+}
+
+/// Starts the next member's change, or finishes.
+fn start(i: &ScalingInputs<'_>) -> ScalingAction {
+    let count = i.view.members.len() as i32;
+    // A learner nobody recorded (an older run's) is adopted and finished, never orphaned.
+    if let Some(learner) = i.view.members.iter().find(|m| m.info.is_learner) {
+        return record(i, SCALE_UP, step::STARTING_MEMBER, learner.name(), Some(learner.info.id));
+    }
+    if count != i.replicas {
+        return wait(
+            format!(
+                "etcd has {count} members but the StatefulSet wants {} pods; waiting for them to agree",
+                i.replicas
+            ),
+            5,
+        );
+    }
+    if i.target > count {
+        return record(i, SCALE_UP, step::ADDING_LEARNER, i.names.member(count), None);
+    }
+    if i.target < count {
+        if i.target < 1 {
+            return ScalingAction::Refuse(
+                "target 0 stops the cluster: that is ScaleToZero, not ScaleDown".into(),
+            );
+        }
+        let Some(last) = i.view.members.iter().max_by_key(|m| i.names.ordinal(&m.name()).unwrap_or(-1))
+        else {
+            return ScalingAction::Done;
+        };
+        if let Some(reason) = unsafe_removal(i.view, last) {
+            return ScalingAction::Refuse(reason);
+        }
+        return record(i, SCALE_DOWN, step::REMOVING_MEMBER, last.name(), Some(last.info.id));
+    }
+    if let Some(sick) = i.view.members.iter().find(|m| !m.healthy()) {
+        return wait(format!("member {} is not healthy", sick.name()), 5);
+    }
+    ScalingAction::Done
+}
+
+/// Why removing `m` would risk quorum, if it would.
+pub fn unsafe_removal(view: &EtcdView, m: &MemberView) -> Option<String> {
+    let voters = voters(view);
+    let healthy = healthy_voters(view, None);
+    if (healthy as i32) < quorum(voters as i32) {
+        return Some(format!(
+            "only {healthy} of {voters} voting members are healthy: no quorum to commit a removal"
+        ));
+    }
+    let remaining = voters - usize::from(!m.info.is_learner);
+    let healthy_after = healthy_voters(view, Some(m.info.id));
+    if voters == 2 && healthy < 2 {
+        return Some(
+            "a 2-member cluster loses a member only when both are healthy: the removal needs both votes"
+                .into(),
+        );
+    }
+    if (healthy_after as i32) < quorum(remaining as i32) {
+        return Some(format!(
+            "removing {} would leave {healthy_after} healthy of {remaining} voting members, below quorum {}",
+            m.name(),
+            quorum(remaining as i32)
+        ));
+    }
+    None
+}
+
+fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordinal: i32) -> ScalingAction {
+    let count = i.view.members.len() as i32;
+    match find(i, &member) {
+        None if i.replicas > ordinal => {
+            // A pod without membership (crashed before the add, or the member was removed): stop it first.
+            ScalingAction::SetReplicas { replicas: ordinal, initial_members: vec![] }
+        }
+        None if i.pods > ordinal => wait(format!("pod {member} is terminating"), 1),
+        None if op.step != step::ADDING_LEARNER => record(i, SCALE_UP, step::ADDING_LEARNER, member, None),
+        None if i.claims.contains(&i.names.pvc(ordinal)) => {
+            ScalingAction::DeleteStaleClaim { claim: i.names.pvc(ordinal) }
+        }
+        None => ScalingAction::AddLearner { peer_url: i.names.peer_url(&member), member },
+        Some(m) if m.info.is_learner => {
+            let id = m.info.id;
+            if op.member_id.is_none() || op.step == step::ADDING_LEARNER {
+                record(i, SCALE_UP, step::STARTING_MEMBER, member, Some(id))
+            } else if i.replicas <= ordinal {
+                let mut initial: Vec<String> = i.view.members.iter().map(MemberView::name).collect();
+                initial.sort_by_key(|n| i.names.ordinal(n));
+                ScalingAction::SetReplicas { replicas: ordinal + 1, initial_members: initial }
+            } else if !started(m) {
+                wait(format!("learner {member} is starting"), 1)
+            } else if op.step != step::PROMOTING_MEMBER {
+                record(i, SCALE_UP, step::PROMOTING_MEMBER, member, Some(id))
+            } else {
+                ScalingAction::Promote { member, id }
+            }
+        }
+        Some(m) if !m.healthy() => wait(format!("new member {member} is not healthy yet"), 1),
+        Some(_) if count < i.target => record(i, SCALE_UP, step::ADDING_LEARNER, i.names.member(count), None),
+        Some(_) => {
+            // This member is done; a smaller target (changed meanwhile) starts a scale down.
+            if i.target < count { start_without_record(i) } else { ScalingAction::Done }
+        }
+    }
+}
+
+fn start_without_record(i: &ScalingInputs<'_>) -> ScalingAction {
+    start(&ScalingInputs { operation: None, ..*i })
+}
+
+fn resume_down(i: &ScalingInputs<'_>, member: String, ordinal: i32) -> ScalingAction {
+    match find(i, &member) {
+        Some(m) => {
+            let leads = m.status.as_ref().is_ok_and(|s| s.is_leader());
+            if leads {
+                let to = i
+                    .view
+                    .members
+                    .iter()
+                    .filter(|o| o.info.id != m.info.id && !o.info.is_learner && o.healthy())
+                    .min_by_key(|o| i.names.ordinal(&o.name()).unwrap_or(i32::MAX));
+                return match to {
+                    Some(to) => ScalingAction::MoveLeader {
+                        leader_endpoint: m
+                            .info
+                            .client_urls
+                            .first()
+                            .cloned()
+                            .unwrap_or_else(|| i.names.client_url(&member)),
+                        to: to.info.id,
+                    },
+                    None => ScalingAction::Refuse(format!(
+                        "{member} leads and no other healthy voter can take over"
+                    )),
+                };
+            }
+            if let Some(reason) = unsafe_removal(i.view, m) {
+                return ScalingAction::Refuse(reason);
+            }
+            ScalingAction::Remove { member, id: m.info.id }
+        }
+        None if i.replicas > ordinal => {
+            ScalingAction::SetReplicas { replicas: ordinal, initial_members: vec![] }
+        }
+        None if i.pods > ordinal => wait(format!("pod {member} is terminating"), 1),
+        None => start_without_record(i),
+    }
+}
