@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use etcd_operator_proto::v1alpha1::{
     cluster_service_client::ClusterServiceClient, health_service_client::HealthServiceClient,
+    scaling_service_client::ScalingServiceClient,
 };
 use etcd_operator_telemetry::{
     grpc::code_name,
@@ -76,6 +77,11 @@ impl RpcClient {
     /// The HealthService client.
     pub fn health(&self) -> HealthServiceClient<Traced> {
         HealthServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+    }
+
+    /// The ScalingService client.
+    pub fn scaling(&self) -> ScalingServiceClient<Traced> {
+        ScalingServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
     }
 
     /// A request carrying the call deadline.

@@ -67,7 +67,8 @@ impl ClusterService {
             let deadline = Instant::now() + budget;
             let mut first = true;
             loop {
-                let step = self.scaling_step(r, target, direction, first).await?;
+                // Boxed: the step's future is large, and the loop would otherwise carry it inline.
+                let step = Box::pin(self.scaling_step(r, target, direction, first)).await?;
                 first = false;
                 if let Some(outcome) = step {
                     return Ok(outcome);
@@ -138,7 +139,7 @@ impl ClusterService {
         let name = action_name(&action);
         tracing::info!(step = name, ?action, "scaling");
         fail::fail_point!(&format!("scaling::before::{name}"));
-        let result = self.act(&cluster, &observation, &view, &action, operation.as_ref()).await?;
+        let result = Box::pin(self.act(&cluster, &observation, &view, &action, operation.as_ref())).await?;
         fail::fail_point!(&format!("scaling::after::{name}"));
         Ok(result)
     }

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod lifecycle;
+pub mod scaling;
 
 use std::{sync::Arc, time::Duration};
 

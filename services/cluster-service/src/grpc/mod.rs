@@ -3,15 +3,17 @@
 mod cluster;
 mod convert;
 mod health;
+mod scaling;
 mod status;
 
 pub use cluster::ClusterApi;
 pub use health::HealthApi;
+pub use scaling::ScalingApi;
 pub use status::to_status;
 
 use etcd_operator_proto::v1alpha1::{
     FILE_DESCRIPTOR_SET, cluster_service_server::ClusterServiceServer,
-    health_service_server::HealthServiceServer,
+    health_service_server::HealthServiceServer, scaling_service_server::ScalingServiceServer,
 };
 use etcd_operator_service::ClusterService;
 use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
@@ -28,6 +30,7 @@ pub async fn serve(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ClusterServiceServer<ClusterApi>>().await;
     health.set_serving::<HealthServiceServer<HealthApi>>().await;
+    health.set_serving::<ScalingServiceServer<ScalingApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -37,12 +40,14 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(HealthServiceServer::new(HealthApi::new(clusters.clone())))
+        .add_service(ScalingServiceServer::new(ScalingApi::new(clusters.clone())))
         .add_service(ClusterServiceServer::new(ClusterApi::new(clusters)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             // Tell load balancers first, then stop accepting calls.
             health.set_not_serving::<ClusterServiceServer<ClusterApi>>().await;
             health.set_not_serving::<HealthServiceServer<HealthApi>>().await;
+            health.set_not_serving::<ScalingServiceServer<ScalingApi>>().await;
         })
         .await?;
     Ok(())

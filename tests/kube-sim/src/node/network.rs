@@ -3,9 +3,9 @@
 //! that stand in for cluster DNS.
 //!
 //! Needs root (network namespaces, bind mounts) and iproute2. An instance
-//! claims `/run/kube-sim/<n>` (holding its pid) and the subnet
-//! `10.244.<n>.0/24`; a claim whose owner died is cleaned up and reused, so a
-//! crashed test run leaves nothing behind for long.
+//! holds a lock on `/run/kube-sim/<n>.lock` and owns the subnet
+//! `10.244.<n>.0/24`; the lock dies with its process, and the next claimant
+//! of a number removes what a crashed owner left behind.
 
 use std::{
     collections::BTreeSet,
@@ -46,7 +46,8 @@ pub fn can_use_namespaces() -> Result<(), String> {
 /// The bridge and address range of one kube-sim instance.
 pub struct Network {
     instance: u32,
-    state_dir: PathBuf,
+    /// Held for the instance's life: ownership of the instance number.
+    _lock: std::fs::File,
     used: Mutex<BTreeSet<u8>>,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -64,30 +65,33 @@ pub struct Sandbox {
 
 impl Network {
     /// Claims a free instance number and creates its bridge.
+    ///
+    /// An instance is owned by whoever holds the lock on `/run/kube-sim/<n>.lock`; the kernel
+    /// releases it when the owner exits, however it exits, so a crashed owner's leftovers are
+    /// found by the next claimant, which removes them before reusing the number.
     pub fn create() -> Result<Self, String> {
         can_use_namespaces()?;
         std::fs::create_dir_all(STATE_ROOT).map_err(|e| format!("{STATE_ROOT}: {e}"))?;
         for instance in 0..250u32 {
-            let state_dir = Path::new(STATE_ROOT).join(instance.to_string());
-            if std::fs::create_dir(&state_dir).is_err() {
-                if owner_alive(&state_dir) {
-                    continue;
-                }
-                cleanup_instance(instance);
-                if std::fs::create_dir(&state_dir).is_err() {
-                    continue;
-                }
+            let path = Path::new(STATE_ROOT).join(format!("{instance}.lock"));
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if lock.try_lock().is_err() {
+                continue;
             }
-            std::fs::write(state_dir.join("owner"), std::process::id().to_string())
-                .map_err(|e| format!("{}: {e}", state_dir.display()))?;
-            let net = Self { instance, state_dir, used: Mutex::default(), closed: Default::default() };
+            cleanup_instance(instance);
+            let net = Self { instance, _lock: lock, used: Mutex::default(), closed: Default::default() };
             let bridge = net.bridge();
             ip(&["link", "add", &bridge, "type", "bridge"])?;
             ip(&["addr", "add", &format!("{}/24", net.gateway()), "dev", &bridge])?;
             ip(&["link", "set", &bridge, "up"])?;
             return Ok(net);
         }
-        Err("no free kube-sim network instance (0..250 all claimed by live processes)".into())
+        Err("no free kube-sim network instance (0..250 all held by live processes)".into())
     }
 
     fn bridge(&self) -> String {
@@ -188,7 +192,6 @@ impl Network {
             return;
         }
         cleanup_instance(self.instance);
-        let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }
 
@@ -196,16 +199,6 @@ impl Drop for Network {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-fn owner_alive(state_dir: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(state_dir.join("owner")) else {
-        // Being written by a starting instance right now; leave it.
-        return true;
-    };
-    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
-    pid != std::process::id() as i32
-        && rustix::process::Pid::from_raw(pid).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
 }
 
 fn kill_netns_processes(netns: &str) {
@@ -243,5 +236,4 @@ fn cleanup_instance(instance: u32) {
         }
     }
     let _ = ip(&["link", "del", &format!("ksb{instance}")]);
-    let _ = std::fs::remove_dir_all(Path::new(STATE_ROOT).join(instance.to_string()));
 }

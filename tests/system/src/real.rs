@@ -1,0 +1,163 @@
+//! A real etcd cluster for service-level tests: kube-sim with its node runs
+//! the member pods (real etcd processes, their own IPs, cluster DNS), and an
+//! in-process ClusterService reaches them through the node's hosts file.
+
+use std::time::{Duration, Instant};
+
+use etcd_operator_api::EtcdClusterSpec;
+use etcd_operator_client::{
+    etcd::{EndpointRewrite, MemberInfo},
+    metrics::EtcdMetrics,
+};
+use etcd_operator_common::ClusterRef;
+use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError, cluster::ClusterOutcome};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::{
+    Api, Client, Config,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+use kube_sim::{KubeSim, node::NodeConfig};
+
+/// kube-sim with a node, the CRDs, a ClusterService, and one cluster `default/demo`.
+pub struct RealCluster {
+    /// The API server and node.
+    pub sim: KubeSim,
+    /// A client for the test's own reads.
+    pub client: Client,
+    /// The service under test.
+    pub service: ClusterService,
+    /// The cluster.
+    pub r: ClusterRef,
+    rewrite: EndpointRewrite,
+    _dir: tempfile::TempDir,
+}
+
+/// Spec of the test cluster: etcd 3.4.23 (the local binary), claims kept on scale down.
+pub fn spec(size: i32) -> EtcdClusterSpec {
+    serde_json::from_value(serde_json::json!({
+        "size": size, "version": "3.4.23", "storage": {"size": "1Gi"},
+        "pvcRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"}
+    }))
+    .expect("spec")
+}
+
+impl RealCluster {
+    /// Starts everything and waits until a cluster of `size` members runs.
+    pub async fn start(size: i32, lock_duration: Duration) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut node = NodeConfig::new(&dir.path().join("node"));
+        node.max_probe_period = Some(Duration::from_secs(1));
+        node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
+        let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir.path(), node)
+            .await
+            .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
+        let mut crds = String::new();
+        for (_, crd) in etcd_operator_api::crd::all() {
+            crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+        }
+        sim.apply_yaml(&crds).expect("CRDs install");
+        let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
+        let config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+        let client = Client::try_from(config).expect("client");
+        let hosts = sim.node().expect("node").hosts_file().to_path_buf();
+        let rewrite = EndpointRewrite::default().with_hosts_file(Some(hosts));
+        let mut config = ServiceConfig { lock_duration, ..ServiceConfig::default() };
+        config.etcd.rewrite = rewrite.clone();
+        config.etcd.connect_timeout = Duration::from_secs(1);
+        config.etcd.request_timeout = Duration::from_secs(3);
+        let service = ClusterService::new(client.clone(), config, EtcdMetrics::default());
+        let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
+        let this = Self { sim, client, service, r, rewrite, _dir: dir };
+        Box::pin(this.service.create_cluster(&this.r, Some(spec(size)))).await.expect("CreateCluster");
+        this.converge("the cluster running", Duration::from_secs(60), || {
+            this.service.update_cluster(&this.r, None)
+        })
+        .await;
+        this
+    }
+
+    /// Calls `call` (retrying ABORTED and UNAVAILABLE) until it answers without a requeue.
+    pub async fn converge<F, Fut>(&self, what: &str, limit: Duration, mut call: F) -> ClusterOutcome
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ClusterOutcome, ServiceError>>,
+    {
+        let deadline = Instant::now() + limit;
+        loop {
+            // Boxed: service futures are large, and tests hold several at once.
+            let result = Box::pin(call()).await;
+            let wait = match &result {
+                Ok(out) if out.requeue_after.is_none() => return result.expect("checked"),
+                Ok(out) => out.requeue_after.unwrap_or_default().min(Duration::from_secs(1)),
+                Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => Duration::from_millis(300),
+                // A refusal for the cluster's health now (a member not answering) is retried, as the controller does.
+                Err(ServiceError::FailedPrecondition(why)) => {
+                    let members = self.service.get_cluster_status(&self.r).await.map(|o| o.status.members);
+                    eprintln!("{what}: refused: {why}; members: {members:?}");
+                    Duration::from_secs(1)
+                }
+                Err(e) => panic!("{what}: {e}"),
+            };
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}; last answer {result:?}"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// An etcd-client connection to every member the StatefulSet runs (through cluster DNS).
+    pub async fn etcd(&self) -> etcd_client::Client {
+        let replicas = self.replicas().await;
+        let endpoints: Vec<String> = (0..replicas)
+            .map(|i| self.rewrite.apply(&format!("http://demo-{i}.demo.default.svc.cluster.local:2379")))
+            .collect();
+        etcd_client::Client::connect(endpoints, None).await.expect("etcd connects")
+    }
+
+    /// Membership as etcd reports it.
+    pub async fn members(&self) -> Vec<MemberInfo> {
+        let mut etcd = self.etcd().await;
+        let list = etcd.member_list().await.expect("member list");
+        let mut out: Vec<MemberInfo> = list.members().iter().map(MemberInfo::from).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// StatefulSet replicas.
+    pub async fn replicas(&self) -> i32 {
+        let sts =
+            Api::<StatefulSet>::namespaced(self.client.clone(), "default").get("demo").await.expect("sts");
+        sts.spec.and_then(|s| s.replicas).unwrap_or_default()
+    }
+
+    /// Writes `count` keys under `prefix`.
+    pub async fn write(&self, prefix: &str, count: usize) {
+        let mut etcd = self.etcd().await;
+        for i in 0..count {
+            etcd.put(format!("{prefix}/{i:04}"), i.to_string(), None).await.expect("put");
+        }
+    }
+
+    /// Number of keys under `prefix`, read through a quorum read.
+    pub async fn count(&self, prefix: &str) -> usize {
+        let mut etcd = self.etcd().await;
+        let resp = etcd
+            .get(format!("{prefix}/"), Some(etcd_client::GetOptions::new().with_prefix().with_count_only()))
+            .await
+            .expect("get");
+        resp.count() as usize
+    }
+
+    /// Asserts the invariants scaling must keep: `size` voting members, no learners, one pod per member.
+    pub async fn assert_settled(&self, size: usize) {
+        let members = self.members().await;
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(members.len(), size, "members {names:?}");
+        assert!(members.iter().all(|m| !m.is_learner), "no learner may be left: {members:?}");
+        let expected: Vec<String> = (0..size).map(|i| format!("demo-{i}")).collect();
+        assert_eq!(names, expected, "members are the lowest ordinals");
+        assert_eq!(self.replicas().await, size as i32, "one pod per member");
+    }
+}
