@@ -92,6 +92,16 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         EtcdState::NotExpected => (previous.cluster_id.clone(), 0),
         EtcdState::Unreachable(_) => (previous.cluster_id.clone(), previous.current_size),
     };
+    // Scaling's operation is written by scaling alone: other writers leave the field out, so that
+    // with server-side apply it goes away when scaling clears it.
+    let operation = match (i.scaling, scaling_op(i)) {
+        (ScalingRecord::Now(_), op) => op,
+        (ScalingRecord::Unchanged, Some(_)) => None,
+        (ScalingRecord::Unchanged, None) => {
+            let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
+            operation(phase, progressing, &previous, i.now)
+        }
+    };
     EtcdClusterStatus {
         observed_generation: generation,
         phase,
@@ -105,7 +115,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             .filter_map(|m| m.version.as_deref().and_then(|v| EtcdVersion::parse(v).ok()))
             .min()
             .map(|v| v.to_string()),
-        operation: scaling_op(i).or_else(|| operation(phase, &previous, i.now)),
+        operation,
         members,
     }
 }
@@ -305,10 +315,18 @@ fn spec_warning(size: i32, version: &str) -> Condition {
 }
 
 /// The lifecycle's own operations: recorded while creating or rolling out.
-fn operation(phase: ClusterPhase, previous: &EtcdClusterStatus, now: &str) -> Option<OperationStatus> {
+///
+/// A pending size change is not one of them: scaling records its own.
+fn operation(
+    phase: ClusterPhase,
+    progressing: Option<&Condition>,
+    previous: &EtcdClusterStatus,
+    now: &str,
+) -> Option<OperationStatus> {
+    let rolling = progressing.is_some_and(|c| c.reason == "RollingUpdate");
     let (type_, step) = match phase {
         ClusterPhase::Pending | ClusterPhase::Creating => ("Create", "Bootstrapping"),
-        ClusterPhase::Updating => ("RollingUpdate", "RestartingMembers"),
+        ClusterPhase::Updating if rolling => ("RollingUpdate", "RestartingMembers"),
         ClusterPhase::Deleting => ("Delete", "RemovingObjects"),
         _ => return None,
     };

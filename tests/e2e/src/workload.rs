@@ -1,0 +1,222 @@
+//! A client workload for end-to-end tests: concurrent clients put and get a
+//! few keys through etcd, every operation recorded with its call and return
+//! time, and the history checked for linearizability with porcupine; plus an
+//! append-only writer whose acknowledged keys must all survive.
+
+use std::{
+    collections::BTreeSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use porcupine_rs::{CheckResult, Model, Operation};
+
+/// One key-value operation.
+#[derive(Clone, Debug)]
+pub enum KvOp {
+    /// A put of `value`.
+    Put { key: String, value: String },
+    /// A get and what it returned.
+    Get { key: String, value: Option<String> },
+}
+
+impl KvOp {
+    fn key(&self) -> &str {
+        match self {
+            Self::Put { key, .. } | Self::Get { key, .. } => key,
+        }
+    }
+}
+
+/// A register per key: the sequential specification etcd must match.
+#[derive(Clone, Debug)]
+pub struct KvModel;
+
+impl Model for KvModel {
+    type State = Option<String>;
+    type Op = KvOp;
+    type Metadata = ();
+
+    fn partition_operations(history: &[Operation<Self>]) -> Vec<Vec<Operation<Self>>> {
+        let keys: BTreeSet<&str> = history.iter().map(|o| o.op.key()).collect();
+        keys.into_iter().map(|k| history.iter().filter(|o| o.op.key() == k).cloned().collect()).collect()
+    }
+
+    fn init() -> Self::State {
+        None
+    }
+
+    fn step(state: &Self::State, op: &Self::Op) -> (bool, Self::State) {
+        match op {
+            KvOp::Put { value, .. } => (true, Some(value.clone())),
+            KvOp::Get { value, .. } => (value == state, state.clone()),
+        }
+    }
+}
+
+/// The running workload.
+pub struct Workload {
+    stop: Arc<AtomicBool>,
+    history: Arc<Mutex<Vec<Operation<KvModel>>>>,
+    acked: Arc<Mutex<Vec<String>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the workload saw.
+pub struct Outcome {
+    /// Every operation with its times.
+    pub history: Vec<Operation<KvModel>>,
+    /// Keys the append-only writer had acknowledged.
+    pub acked: Vec<String>,
+}
+
+const KEYS: usize = 4;
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Workload {
+    /// Starts `clients` register clients and one append-only writer against `endpoint`.
+    pub fn start(endpoint: String, clients: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let history = Arc::new(Mutex::new(Vec::new()));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let epoch = Instant::now();
+        let mut tasks = Vec::new();
+        for client in 0..clients {
+            let (stop, history, endpoint) = (stop.clone(), history.clone(), endpoint.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok(mut etcd) = etcd_client::Client::connect([endpoint.clone()], None).await else {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let key = format!("reg/{}", (n as usize + client as usize) % KEYS);
+                        let call = epoch.elapsed().as_nanos() as i64;
+                        let op = if n.is_multiple_of(2) {
+                            let value = format!("c{client}-{n}");
+                            let put =
+                                tokio::time::timeout(TIMEOUT, etcd.put(key.clone(), value.clone(), None))
+                                    .await;
+                            // An unanswered put may still take effect at any later time.
+                            let ret = if matches!(put, Ok(Ok(_))) {
+                                epoch.elapsed().as_nanos() as i64
+                            } else {
+                                i64::MAX
+                            };
+                            Some((KvOp::Put { key, value }, ret))
+                        } else {
+                            match tokio::time::timeout(TIMEOUT, etcd.get(key.clone(), None)).await {
+                                Ok(Ok(resp)) => {
+                                    let value = resp
+                                        .kvs()
+                                        .first()
+                                        .map(|kv| kv.value_str().unwrap_or_default().to_owned());
+                                    Some((KvOp::Get { key, value }, epoch.elapsed().as_nanos() as i64))
+                                }
+                                // A failed read says nothing.
+                                _ => None,
+                            }
+                        };
+                        let failed = op.as_ref().is_none_or(|(_, ret)| *ret == i64::MAX);
+                        if let Some((op, return_time)) = op {
+                            history.lock().unwrap().push(Operation {
+                                client_id: Some(client),
+                                call_time: call,
+                                return_time,
+                                op,
+                                metadata: None,
+                            });
+                        }
+                        if failed {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }));
+        }
+        let (stop2, acked2) = (stop.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop2.load(Ordering::SeqCst) {
+                let Ok(mut etcd) = etcd_client::Client::connect([endpoint.clone()], None).await else {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                };
+                while !stop2.load(Ordering::SeqCst) {
+                    let key = format!("ack/{i:06}");
+                    match tokio::time::timeout(TIMEOUT, etcd.put(key.clone(), "x", None)).await {
+                        Ok(Ok(_)) => acked2.lock().unwrap().push(key),
+                        _ => break,
+                    }
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                }
+            }
+        }));
+        Self { stop, history, acked, tasks }
+    }
+
+    /// Stops every client and returns what they saw.
+    pub async fn stop(self) -> Outcome {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let history = self.history.lock().unwrap().clone();
+        let acked = self.acked.lock().unwrap().clone();
+        Outcome { history, acked }
+    }
+}
+
+impl Outcome {
+    /// Whether the history is linearizable (`Unknown` when the checker ran out of time).
+    pub fn check(&self, limit: Duration) -> CheckResult {
+        porcupine_rs::check_operations_timeout::<KvModel>(&self.history, limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(call: i64, ret: i64, op: KvOp) -> Operation<KvModel> {
+        Operation { client_id: Some(0), call_time: call, return_time: ret, op, metadata: None }
+    }
+
+    fn put(v: &str) -> KvOp {
+        KvOp::Put { key: "k".into(), value: v.into() }
+    }
+
+    fn get(v: Option<&str>) -> KvOp {
+        KvOp::Get { key: "k".into(), value: v.map(String::from) }
+    }
+
+    #[test]
+    fn the_checker_tells_a_stale_read_from_a_concurrent_one() {
+        // A read that overlaps the put may see either value.
+        let ok = vec![op(0, 10, put("a")), op(5, 15, get(None)), op(20, 30, get(Some("a")))];
+        assert_eq!(
+            porcupine_rs::check_operations_timeout::<KvModel>(&ok, Duration::from_secs(5)),
+            CheckResult::Ok
+        );
+        // A read that starts after the put returned must see it.
+        let stale = vec![op(0, 10, put("a")), op(20, 30, get(None))];
+        assert_eq!(
+            porcupine_rs::check_operations_timeout::<KvModel>(&stale, Duration::from_secs(5)),
+            CheckResult::Illegal
+        );
+        // An unanswered put may take effect late.
+        let late = vec![op(0, i64::MAX, put("a")), op(20, 30, get(None)), op(40, 50, get(Some("a")))];
+        assert_eq!(
+            porcupine_rs::check_operations_timeout::<KvModel>(&late, Duration::from_secs(5)),
+            CheckResult::Ok
+        );
+    }
+}

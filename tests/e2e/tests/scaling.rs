@@ -1,0 +1,108 @@
+//! Scaling end to end: 1 → 3 → 5 → 3 → 1 driven by `kubectl patch` of
+//! spec.size, with the scaling controller and the cluster-service as OS
+//! processes, while clients read and write. At the end every acknowledged
+//! write is there and the history of reads and writes is linearizable.
+
+use std::time::Duration;
+
+use e2e_tests::{Stack, eventually, workload::Workload};
+use etcd_operator_api::{EtcdCluster, cluster::ClusterPhase};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::{Api, api::ListParams};
+use porcupine_rs::CheckResult;
+
+const CLUSTER: &str = "apiVersion: etcd.operator.dev/v1alpha1
+kind: EtcdCluster
+metadata:
+  name: demo
+  namespace: default
+spec:
+  size: 1
+  version: 3.4.23
+  storage:
+    size: 1Gi
+  pvcRetentionPolicy:
+    whenDeleted: Delete
+    whenScaled: Delete
+";
+
+async fn settled_at(stack: &Stack, size: i32) -> bool {
+    let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
+    let Some(status) = clusters.get("demo").await.unwrap().status else { return false };
+    let pods =
+        Api::<Pod>::namespaced(stack.client.clone(), "default").list(&ListParams::default()).await.unwrap();
+    let seen = format!(
+        "size {} ready {} op {:?} phase {:?} pods {}",
+        status.current_size,
+        status.ready_members,
+        status.operation.as_ref().map(|o| (&o.type_, &o.step)),
+        status.phase,
+        pods.items.len()
+    );
+    static LAST: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    if *LAST.lock().unwrap() != seen {
+        eprintln!("want {size}: {seen}");
+        *LAST.lock().unwrap() = seen;
+    }
+    status.current_size == size
+        && status.ready_members == size
+        && status.operation.is_none()
+        && status.phase == ClusterPhase::Running
+        && pods.items.len() == size as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_three_five_three_one_under_load_loses_nothing_and_stays_linearizable() {
+    let mut stack =
+        Stack::start("one_three_five_three_one_under_load_loses_nothing_and_stays_linearizable").await;
+    let endpoint = stack.start_cluster_service("cluster-service-0", &[]).await;
+    for kind in ["lifecycle", "scaling", "health"] {
+        stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &[]).await;
+    }
+    stack.kubectl_apply(CLUSTER);
+    eventually("a 1-member cluster", Duration::from_secs(60), || settled_at(&stack, 1)).await;
+
+    // demo-0 is a member at every size, so clients talk to it throughout.
+    let ip = stack.node().pod_ip("default", "demo-0").unwrap();
+    let workload = Workload::start(format!("http://{ip}:2379"), 3);
+    for size in [3, 5, 3, 1] {
+        stack.kubectl_ok(&[
+            "patch",
+            "etcd",
+            "demo",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"size":{size}}}}}"#),
+        ]);
+        eventually(&format!("scaled to {size}"), Duration::from_secs(120), || settled_at(&stack, size)).await;
+        // whenScaled: Delete: the removed members' claims go with them.
+        eventually(&format!("{size} claims"), Duration::from_secs(20), || async {
+            Api::<PersistentVolumeClaim>::namespaced(stack.client.clone(), "default")
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .len()
+                == size as usize
+        })
+        .await;
+        eprintln!("settled at {size}");
+    }
+    let outcome = workload.stop().await;
+
+    let mut etcd = etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
+    let acked =
+        etcd.get("ack/", Some(etcd_client::GetOptions::new().with_prefix().with_keys_only())).await.unwrap();
+    let present: std::collections::BTreeSet<String> =
+        acked.kvs().iter().map(|kv| kv.key_str().unwrap().to_owned()).collect();
+    let missing: Vec<&String> = outcome.acked.iter().filter(|k| !present.contains(*k)).collect();
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    assert!(outcome.acked.len() > 50, "the writer made {} writes", outcome.acked.len());
+    let result = outcome.check(Duration::from_secs(60));
+    eprintln!(
+        "{} operations, {} acknowledged appends, linearizability: {result:?}",
+        outcome.history.len(),
+        outcome.acked.len()
+    );
+    assert_eq!(result, CheckResult::Ok, "the history of reads and writes is not linearizable");
+}
