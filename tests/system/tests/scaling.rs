@@ -115,3 +115,51 @@ async fn requests_in_the_wrong_direction_or_out_of_range_are_refused() {
     let out = c.service.scale_up(&c.r, 1).await.unwrap();
     assert!(out.requeue_after.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_learner_is_promoted_only_once_it_has_caught_up() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let c = RealCluster::start(1, Duration::from_secs(30)).await;
+    // A writer keeps the leader's log moving.
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = tokio::spawn({
+        let (mut etcd, writing) = (c.etcd().await, writing.clone());
+        async move {
+            let mut i = 0;
+            while writing.load(Ordering::SeqCst) {
+                if etcd.put(format!("load/{i}"), "x", None).await.is_ok() {
+                    i += 1;
+                }
+            }
+            i
+        }
+    });
+    // Just before the first promotion the learner freezes and falls behind for a while.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let node = c.sim.node().unwrap().clone();
+    fail::cfg_callback("scaling::before::Promote", {
+        let (attempts, node) = (attempts.clone(), node.clone());
+        move || {
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                node.pause("default", "demo-1").unwrap();
+                std::thread::sleep(Duration::from_secs(1));
+                let node = node.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(4));
+                    node.resume("default", "demo-1").unwrap();
+                });
+            }
+        }
+    })
+    .unwrap();
+    c.converge("1 → 2 with a lagging learner", LIMIT, || c.service.scale_up(&c.r, 2)).await;
+    writing.store(false, Ordering::SeqCst);
+    let written = writer.await.unwrap();
+    let tries = attempts.load(Ordering::SeqCst);
+    assert!(tries >= 2, "etcd refused the lagging learner and the promotion was retried ({tries} attempts)");
+    c.assert_settled(2).await;
+    assert_eq!(c.count("load").await, written);
+}
