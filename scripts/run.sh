@@ -28,7 +28,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
     with_cluster_dns=(unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$PWD/.kube-sim/node/hosts")
   fi
 fi
-"${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 & pids+=($!)
+"${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 \
+  --snapshot-dir "$PWD/.snapshots" & pids+=($!)
 port=8081
 for c in lifecycle health scaling; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \

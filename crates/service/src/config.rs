@@ -2,7 +2,19 @@
 
 use std::time::Duration;
 
-use etcd_operator_client::etcd::EtcdOptions;
+use std::sync::Arc;
+
+use etcd_operator_client::{backup_storage::BackupStorage, etcd::EtcdOptions};
+
+/// Where ScaleToZero keeps the snapshot it takes before stopping a cluster.
+#[derive(Clone)]
+pub struct SnapshotStore(pub Arc<dyn BackupStorage>);
+
+impl std::fmt::Debug for SnapshotStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotStore")
+    }
+}
 
 /// How the services reach clusters and name themselves.
 #[derive(Clone, Debug)]
@@ -15,6 +27,8 @@ pub struct ServiceConfig {
     pub holder_identity: String,
     /// How long a per-cluster lock lasts if its holder dies.
     pub lock_duration: Duration,
+    /// Snapshot storage for ScaleToZero (`None`: clusters cannot be stopped).
+    pub snapshots: Option<SnapshotStore>,
 }
 
 impl Default for ServiceConfig {
@@ -24,6 +38,7 @@ impl Default for ServiceConfig {
             etcd: EtcdOptions::default(),
             holder_identity: "cluster-service".into(),
             lock_duration: Duration::from_secs(30),
+            snapshots: None,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod observe;
 pub mod scaling;
+pub mod stop;
 pub mod validation;
 
 pub use cluster::ClusterService;

@@ -21,7 +21,7 @@ use crate::{
     config::component,
     decisions::{
         plan::RolloutDecision,
-        scaling::{ScalingAction, ScalingInputs, is_scaling, next_scaling_action},
+        scaling::{ScalingAction, ScalingInputs, is_membership_change, is_scaling, next_scaling_action},
         status::ScalingRecord,
     },
     observe::{EtcdState, EtcdView, Observation},
@@ -29,6 +29,17 @@ use crate::{
 
 /// Largest size a cluster may be scaled to (the API's bound).
 const MAX_SIZE: i32 = 9;
+
+/// What a step decides from.
+pub(crate) struct Gathered {
+    pub cluster: EtcdCluster,
+    pub observation: Observation,
+    pub claims: Vec<String>,
+    /// StatefulSet `spec.replicas`.
+    pub replicas: i32,
+    /// Pods the StatefulSet has.
+    pub pods: i32,
+}
 
 /// Which RPC asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,16 +72,28 @@ impl ClusterService {
         let mut v = Violations::default();
         v.check((1..=MAX_SIZE).contains(&target), "target", "must be between 1 and 9 (0 is ScaleToZero)");
         v.into_result()?;
+        self.run_steps(r, |first| Box::pin(self.scaling_step(r, target, direction, first))).await
+    }
+
+    /// Runs steps under the cluster's lock until one says to return, or the call's budget is spent.
+    pub(crate) async fn run_steps<F, Fut>(
+        &self,
+        r: &ClusterRef,
+        mut step: F,
+    ) -> Result<ClusterOutcome, ServiceError>
+    where
+        F: FnMut(bool) -> Fut,
+        Fut: Future<Output = Result<Option<ClusterOutcome>, ServiceError>>,
+    {
         // Stay well inside the lock's lifetime: a lock that expired mid-call could let another replica in.
         let budget = (self.lock_duration() / 2).min(Duration::from_secs(20));
         self.locked(r, async {
             let deadline = Instant::now() + budget;
             let mut first = true;
             loop {
-                // Boxed: the step's future is large, and the loop would otherwise carry it inline.
-                let step = Box::pin(self.scaling_step(r, target, direction, first)).await?;
+                let outcome = step(first).await?;
                 first = false;
-                if let Some(outcome) = step {
+                if let Some(outcome) = outcome {
                     return Ok(outcome);
                 }
                 if Instant::now() > deadline {
@@ -82,14 +105,8 @@ impl ClusterService {
         .await
     }
 
-    /// Observes, decides and takes one step; `Some` when the call should return.
-    async fn scaling_step(
-        &self,
-        r: &ClusterRef,
-        target: i32,
-        direction: Direction,
-        first: bool,
-    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+    /// Reads what every step decides from: the cluster, its StatefulSet, etcd, the claims.
+    pub(crate) async fn gather(&self, r: &ClusterRef) -> Result<Gathered, ServiceError> {
         let cluster = self.get(r).await?;
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
@@ -102,7 +119,35 @@ impl ClusterService {
             ))
         })?;
         let observation = self.observe_with(r, Some(&sts)).await;
+        let claims: Vec<String> = m
+            .pvcs
+            .list(&names.selector_string())
+            .await?
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        let pods = sts.status.as_ref().map_or(0, |s| s.replicas);
+        Ok(Gathered { cluster, observation, claims, replicas, pods })
+    }
+
+    /// Observes, decides and takes one step; `Some` when the call should return.
+    async fn scaling_step(
+        &self,
+        r: &ClusterRef,
+        target: i32,
+        direction: Direction,
+        first: bool,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
+        let names = self.names(r);
         let operation = cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(is_scaling);
+        if let Some(op) = operation.as_ref().filter(|op| !is_membership_change(op)) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a {} of {r} is in progress; it finishes first",
+                op.type_
+            )));
+        }
         let view = match &observation.etcd {
             EtcdState::Reached(view) => view.clone(),
             EtcdState::Unreachable(e) => {
@@ -117,19 +162,11 @@ impl ClusterService {
         if first && operation.is_none() {
             check_direction(direction, target, view.members.len() as i32)?;
         }
-        let claims: Vec<String> = m
-            .pvcs
-            .list(&names.selector_string())
-            .await?
-            .into_iter()
-            .filter_map(|p| p.metadata.name)
-            .collect();
         let now = now_rfc3339();
-        let sts_spec = sts.spec.as_ref();
         let action = next_scaling_action(&ScalingInputs {
             target,
-            replicas: sts_spec.and_then(|s| s.replicas).unwrap_or(0),
-            pods: sts.status.as_ref().map_or(0, |s| s.replicas),
+            replicas,
+            pods,
             view: &view,
             operation: operation.as_ref(),
             claims: &claims,
@@ -238,14 +275,9 @@ impl ClusterService {
         observation: &Observation,
         op: Option<&OperationStatus>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        self.record_status_with(
-            cluster,
-            observation,
-            &Ok(()),
-            &RolloutDecision::Proceed,
-            ScalingRecord::Now(op),
-        )
-        .await
+        let stopped = cluster.status.as_ref().and_then(|s| s.stopped.as_ref());
+        let record = ScalingRecord::Now { operation: op, stopped };
+        self.record_status_with(cluster, observation, &Ok(()), &RolloutDecision::Proceed, record).await
     }
 
     /// Records status as it is and returns with a requeue.

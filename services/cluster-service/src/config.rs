@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
 use etcd_operator_common::duration::parse_duration;
-use etcd_operator_service::ServiceConfig;
+use etcd_operator_service::{ServiceConfig, config::SnapshotStore};
 use etcd_operator_telemetry::TelemetryConfig;
 
 /// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
@@ -36,6 +36,9 @@ pub struct Config {
     /// How long a per-cluster lock outlives a crashed holder.
     #[arg(long, env = "CLUSTER_LOCK_DURATION", default_value = "30s", value_parser = parse_duration)]
     pub lock_duration: Duration,
+    /// Directory (a mounted volume) where ScaleToZero stores the snapshot it takes first; without it clusters cannot be stopped.
+    #[arg(long, env = "SNAPSHOT_DIR")]
+    pub snapshot_dir: Option<std::path::PathBuf>,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -58,6 +61,11 @@ impl Config {
             },
             holder_identity: self.identity.clone(),
             lock_duration: self.lock_duration,
+            snapshots: self.snapshot_dir.as_ref().map(|dir| {
+                SnapshotStore(std::sync::Arc::new(
+                    etcd_operator_client::backup_storage::FilesystemStorage::new(dir),
+                ))
+            }),
         })
     }
 }

@@ -80,7 +80,9 @@ impl Stack {
     /// Starts a cluster-service replica and waits until it is healthy; returns its gRPC endpoint.
     pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
         let port = process_harness::free_port();
-        let mut args = vec![format!("--listen=127.0.0.1:{port}")];
+        let snapshots = self.dir.path().join("snapshots");
+        let mut args =
+            vec![format!("--listen=127.0.0.1:{port}"), format!("--snapshot-dir={}", snapshots.display())];
         args.extend_from_slice(extra);
         let i = self.start_process(name, "cluster-service", args);
         self.processes[i].wait_healthy().await;

@@ -1,4 +1,4 @@
-//! Scaling end to end: 1 → 3 → 5 → 3 → 1 driven by `kubectl patch` of
+//! Scaling end to end: 1 → 3 → 5 → 3 → 1, then 3 → 0 → 3, driven by `kubectl patch` of
 //! spec.size, with the scaling controller and the cluster-service as OS
 //! processes, while clients read and write. At the end every acknowledged
 //! write is there and the history of reads and writes is linearizable.
@@ -52,9 +52,9 @@ async fn settled_at(stack: &Stack, size: i32) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_three_five_three_one_under_load_loses_nothing_and_stays_linearizable() {
+async fn one_three_five_three_one_then_three_zero_three_under_load_loses_nothing() {
     let mut stack =
-        Stack::start("one_three_five_three_one_under_load_loses_nothing_and_stays_linearizable").await;
+        Stack::start("one_three_five_three_one_then_three_zero_three_under_load_loses_nothing").await;
     let endpoint = stack.start_cluster_service("cluster-service-0", &[]).await;
     for kind in ["lifecycle", "scaling", "health"] {
         stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &[]).await;
@@ -105,4 +105,33 @@ async fn one_three_five_three_one_under_load_loses_nothing_and_stays_linearizabl
         outcome.acked.len()
     );
     assert_eq!(result, CheckResult::Ok, "the history of reads and writes is not linearizable");
+
+    // 3 → 0 → 3: stopped with a snapshot, back on the kept claims as the same cluster.
+    let id = etcd.status().await.unwrap().header().unwrap().cluster_id();
+    for size in [3, 0, 3] {
+        stack.kubectl_ok(&[
+            "patch",
+            "etcd",
+            "demo",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"size":{size}}}}}"#),
+        ]);
+        eventually(&format!("size {size}"), Duration::from_secs(120), || async {
+            if size > 0 {
+                return settled_at(&stack, size).await;
+            }
+            let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
+            let status = clusters.get("demo").await.unwrap().status.unwrap_or_default();
+            status.phase == ClusterPhase::Stopped && status.operation.is_none() && status.stopped.is_some()
+        })
+        .await;
+        eprintln!("settled at {size}");
+    }
+    let ip = stack.node().pod_ip("default", "demo-0").unwrap();
+    let mut etcd = etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
+    assert_eq!(etcd.status().await.unwrap().header().unwrap().cluster_id(), id, "the same cluster came back");
+    let after =
+        etcd.get("ack/", Some(etcd_client::GetOptions::new().with_prefix().with_count_only())).await.unwrap();
+    assert_eq!(after.count() as usize, present.len(), "every write survived the stop");
 }

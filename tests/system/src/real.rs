@@ -29,7 +29,7 @@ pub struct RealCluster {
     /// The cluster.
     pub r: ClusterRef,
     rewrite: EndpointRewrite,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Spec of the test cluster: etcd 3.4.23 (the local binary), claims kept on scale down.
@@ -62,13 +62,19 @@ impl RealCluster {
         let client = Client::try_from(config).expect("client");
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
         let rewrite = EndpointRewrite::default().with_hosts_file(Some(hosts));
-        let mut config = ServiceConfig { lock_duration, ..ServiceConfig::default() };
+        let snapshots =
+            etcd_operator_client::backup_storage::FilesystemStorage::new(dir.path().join("snapshots"));
+        let mut config = ServiceConfig {
+            lock_duration,
+            snapshots: Some(etcd_operator_service::config::SnapshotStore(std::sync::Arc::new(snapshots))),
+            ..ServiceConfig::default()
+        };
         config.etcd.rewrite = rewrite.clone();
         config.etcd.connect_timeout = Duration::from_secs(1);
         config.etcd.request_timeout = Duration::from_secs(3);
         let service = ClusterService::new(client.clone(), config, EtcdMetrics::default());
         let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
-        let this = Self { sim, client, service, r, rewrite, _dir: dir };
+        let this = Self { sim, client, service, r, rewrite, dir };
         Box::pin(this.service.create_cluster(&this.r, Some(spec(size)))).await.expect("CreateCluster");
         this.converge("the cluster running", Duration::from_secs(60), || {
             this.service.update_cluster(&this.r, None)
@@ -105,6 +111,11 @@ impl RealCluster {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Where ScaleToZero's snapshots are stored.
+    pub fn snapshot_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("snapshots")
     }
 
     /// An etcd-client connection to every member the StatefulSet runs (through cluster DNS).

@@ -163,3 +163,45 @@ async fn a_lagging_learner_is_promoted_only_once_it_has_caught_up() {
     c.assert_settled(2).await;
     assert_eq!(c.count("load").await, written);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id() {
+    let c = RealCluster::start(3, Duration::from_secs(30)).await;
+    c.write("kept", 100).await;
+    let id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
+
+    c.converge("3 → 0", LIMIT, || c.service.scale_to_zero(&c.r)).await;
+    assert_eq!(c.replicas().await, 0);
+    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    assert_eq!(status.phase, etcd_operator_api::cluster::ClusterPhase::Stopped);
+    let stopped = status.stopped.expect("the stop is recorded");
+    assert_eq!(stopped.members, ["demo-0", "demo-1", "demo-2"]);
+    assert_eq!(stopped.cluster_id, format!("{id:x}"));
+    let snapshot = stopped.snapshot.expect("a verified snapshot is recorded");
+    let bytes = std::fs::read(c.snapshot_dir().join(&snapshot.location)).unwrap();
+    assert_eq!(bytes.len() as i64, snapshot.size_bytes);
+    assert!(snapshot.revision >= 100);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
+    assert_eq!(claims.list(&ListParams::default()).await.unwrap().items.len(), 3, "every claim is kept");
+
+    c.converge("0 → 3", LIMIT, || c.service.restart_from_zero(&c.r, 3)).await;
+    c.assert_settled(3).await;
+    assert_eq!(
+        c.etcd().await.status().await.unwrap().header().unwrap().cluster_id(),
+        id,
+        "the same cluster came back"
+    );
+    assert_eq!(c.count("kept").await, 100);
+    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    assert!(status.stopped.is_none() && status.operation.is_none(), "{status:?}");
+
+    // Stopped again and a claim lost: nothing starts half-way, and the snapshot is named.
+    c.converge("3 → 0 again", LIMIT, || c.service.scale_to_zero(&c.r)).await;
+    claims.delete("data-demo-2", &Default::default()).await.unwrap();
+    let refused = c.service.restart_from_zero(&c.r, 3).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("data-demo-2") && m.contains("snapshot")),
+        "{refused:?}"
+    );
+    assert_eq!(c.replicas().await, 0);
+}

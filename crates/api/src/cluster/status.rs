@@ -129,4 +129,38 @@ pub struct EtcdClusterStatus {
     /// The multi-step operation in progress, recorded before acting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<OperationStatus>,
+    /// What a stopped cluster (scaled to zero) needs to come back with its data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StoppedStatus>,
+}
+
+/// A cluster stopped by ScaleToZero: its members and the verified snapshot taken first.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoppedStatus {
+    /// Members it had (pod names, ordinal order); their claims are kept.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// etcd cluster ID in hex.
+    #[serde(default)]
+    pub cluster_id: String,
+    /// The snapshot taken before stopping, once it is stored and verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
+}
+
+/// Where a verified snapshot is and what it holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    /// Storage key (location) of the snapshot.
+    pub location: String,
+    /// SHA-256 of its bytes, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+    /// etcd revision it was taken at.
+    pub revision: i64,
+    /// When it was taken (RFC 3339).
+    pub taken_at: String,
 }

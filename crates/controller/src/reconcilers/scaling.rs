@@ -25,7 +25,11 @@ pub enum Call {
     Up,
     /// ScaleDown to the spec's size.
     Down,
-    /// Not yet: the cluster has not formed, or size 0 is asked (ScaleToZero is not available yet).
+    /// ScaleToZero: size 0 asked of a running cluster.
+    ToZero,
+    /// RestartFromZero: a stopped cluster asked to run again.
+    FromZero,
+    /// Not yet: the cluster has not formed.
     Later,
 }
 
@@ -40,10 +44,15 @@ pub fn call_for(cluster: &EtcdCluster) -> Call {
     match status.operation.as_ref().map(|op| op.type_.as_str()) {
         Some("ScaleUp") => return Call::Up,
         Some("ScaleDown") => return Call::Down,
+        Some("ScaleToZero") => return Call::ToZero,
+        Some("RestartFromZero") => return Call::FromZero,
         _ => {}
     }
+    let stopped = status.stopped.is_some();
     match spec.size.cmp(&status.current_size) {
-        _ if spec.size == 0 => Call::Later,
+        _ if spec.size == 0 && stopped => Call::None,
+        _ if spec.size == 0 => Call::ToZero,
+        _ if stopped => Call::FromZero,
         std::cmp::Ordering::Greater => Call::Up,
         std::cmp::Ordering::Less => Call::Down,
         std::cmp::Ordering::Equal => Call::None,
@@ -70,6 +79,22 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
                 let resp = ctx.rpc.call("ScalingService", "ScaleDown", |c| {
                     let req = c.request(req.clone());
                     async move { c.scaling().scale_down(req).await }
+                });
+                resp.await?.requeue
+            }
+            Call::ToZero => {
+                let req = pb::ScaleToZeroRequest { cluster: Some(cluster_ref(&cluster)?) };
+                let resp = ctx.rpc.call("ScalingService", "ScaleToZero", |c| {
+                    let req = c.request(req.clone());
+                    async move { c.scaling().scale_to_zero(req).await }
+                });
+                resp.await?.requeue
+            }
+            Call::FromZero => {
+                let req = pb::RestartFromZeroRequest { cluster: Some(cluster_ref(&cluster)?), target };
+                let resp = ctx.rpc.call("ScalingService", "RestartFromZero", |c| {
+                    let req = c.request(req.clone());
+                    async move { c.scaling().restart_from_zero(req).await }
                 });
                 resp.await?.requeue
             }
@@ -109,8 +134,10 @@ mod tests {
         assert_eq!(call_for(&cluster(5, 3, Some("ScaleDown"), true)), Call::Down);
         // Lifecycle operations are not scaling's.
         assert_eq!(call_for(&cluster(3, 3, Some("RollingUpdate"), true)), Call::None);
-        // Not formed yet, or stopping at 0: later.
+        // Not formed yet: later. Size 0 stops; a stop or restart in flight continues.
         assert_eq!(call_for(&cluster(3, 1, None, false)), Call::Later);
-        assert_eq!(call_for(&cluster(0, 3, None, true)), Call::Later);
+        assert_eq!(call_for(&cluster(0, 3, None, true)), Call::ToZero);
+        assert_eq!(call_for(&cluster(0, 3, Some("ScaleToZero"), true)), Call::ToZero);
+        assert_eq!(call_for(&cluster(3, 0, Some("RestartFromZero"), true)), Call::FromZero);
     }
 }

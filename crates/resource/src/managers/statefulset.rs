@@ -52,4 +52,17 @@ impl StatefulSetManager {
             .map(drop)
             .map_err(|source| self.inner.err("scale", name, source))
     }
+
+    /// Makes a scale down keep the removed pods' claims (a stop that must keep every member's data).
+    pub async fn retain_claims_on_scale_down(&self, name: &str) -> Result<(), ResourceError> {
+        let patch = Patch::Merge(
+            json!({ "spec": { "persistentVolumeClaimRetentionPolicy": { "whenScaled": "Retain" } } }),
+        );
+        self.inner
+            .api()
+            .patch(name, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+            .map_err(|source| self.inner.err("retain claims", name, source))
+    }
 }

@@ -10,7 +10,9 @@ use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
 use super::{ClusterOutcome, ClusterService};
 use crate::{
     ServiceError,
-    decisions::plan::{RolloutDecision, decide_rollout, plan_apply, template_changed},
+    decisions::plan::{
+        RolloutDecision, decide_rollout, keep_claims_while_stopped, plan_apply, template_changed,
+    },
     observe::{EtcdState, Observation, StatefulSetState},
     validation::{immutable_violations, validate_spec},
 };
@@ -34,7 +36,13 @@ impl ClusterService {
 
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
         let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
-        let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
+        let mut desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
+        if keep_claims_while_stopped(&cluster)
+            && let Some(policy) =
+                desired.spec.as_mut().and_then(|s| s.persistent_volume_claim_retention_policy.as_mut())
+        {
+            policy.when_scaled = Some("Retain".into());
+        }
         if let Some(existing) = &existing_sts
             && let Err(violations) = immutable_violations(existing, &desired)
         {

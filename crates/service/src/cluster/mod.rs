@@ -103,6 +103,10 @@ impl ClusterService {
         self.config.lock_duration
     }
 
+    pub(crate) fn snapshot_store(&self) -> Option<crate::config::SnapshotStore> {
+        self.config.snapshots.clone()
+    }
+
     pub(crate) fn cluster_domain(&self) -> &str {
         &self.config.cluster_domain
     }
@@ -275,13 +279,26 @@ impl ClusterService {
             rollout,
             now: &now,
         });
-        if cluster.status.as_ref() != Some(&status) {
+        // What is written leaves out scaling's fields unless scaling writes; what is
+        // compared and returned is the whole status, with scaling's fields as recorded.
+        let mut whole = status.clone();
+        if let ScalingRecord::Unchanged = scaling {
+            let previous = cluster.status.as_ref();
+            whole.stopped = previous.and_then(|s| s.stopped.clone());
+            let scaling_op =
+                previous.and_then(|s| s.operation.clone()).filter(crate::decisions::scaling::is_scaling);
+            if scaling_op.is_some() {
+                whole.operation = scaling_op;
+            }
+        }
+        if cluster.status.as_ref() != Some(&whole) {
             let writer = match scaling {
                 ScalingRecord::Unchanged => &self.clusters,
-                ScalingRecord::Now(_) => &self.scaling_writer,
+                ScalingRecord::Now { .. } => &self.scaling_writer,
             };
             writer.apply_status(&r.namespace, &r.name, &status).await?;
         }
+        let status = whole;
         let converged = matches!(
             status.phase,
             etcd_operator_api::cluster::ClusterPhase::Running

@@ -4,8 +4,11 @@ pub mod maintenance;
 pub mod plan;
 pub mod scaling;
 pub mod status;
+pub mod stop;
 
 #[cfg(test)]
 mod scaling_tests;
+#[cfg(test)]
+mod stop_tests;
 #[cfg(test)]
 mod tests;

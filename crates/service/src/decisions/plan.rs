@@ -94,3 +94,14 @@ pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) ->
         EtcdState::NotExpected => RolloutDecision::Proceed,
     }
 }
+
+/// Whether the StatefulSet must keep claims on scale down whatever `whenScaled` says: while a
+/// cluster is being stopped or is stopped (size 0), every member's data is kept for its restart.
+pub fn keep_claims_while_stopped(cluster: &etcd_operator_api::EtcdCluster) -> bool {
+    let status = cluster.status.as_ref();
+    cluster.spec.size == 0
+        || status.is_some_and(|s| s.stopped.is_some())
+        || status.and_then(|s| s.operation.as_ref()).is_some_and(|op| {
+            op.type_ == super::scaling::SCALE_TO_ZERO || op.type_ == super::scaling::RESTART_FROM_ZERO
+        })
+}

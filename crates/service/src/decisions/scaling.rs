@@ -35,8 +35,18 @@ pub mod step {
     pub const REMOVING_MEMBER: &str = "RemovingMember";
 }
 
-/// Whether an operation is one of scaling's.
+/// Operation type of a stop keeping the data.
+pub const SCALE_TO_ZERO: &str = "ScaleToZero";
+/// Operation type of a restart of a stopped cluster.
+pub const RESTART_FROM_ZERO: &str = "RestartFromZero";
+
+/// Whether an operation is one of scaling's (membership changes, stop and restart).
 pub fn is_scaling(op: &OperationStatus) -> bool {
+    is_membership_change(op) || op.type_ == SCALE_TO_ZERO || op.type_ == RESTART_FROM_ZERO
+}
+
+/// Whether an operation adds or removes one member at a time.
+pub fn is_membership_change(op: &OperationStatus) -> bool {
     op.type_ == SCALE_UP || op.type_ == SCALE_DOWN
 }
 
@@ -125,7 +135,7 @@ fn voters(view: &EtcdView) -> usize {
 
 /// Decides the next step.
 pub fn next_scaling_action(i: &ScalingInputs<'_>) -> ScalingAction {
-    if let Some(op) = i.operation.filter(|op| is_scaling(op)) {
+    if let Some(op) = i.operation.filter(|op| is_membership_change(op)) {
         let member = op.member.clone().unwrap_or_default();
         let Some(ordinal) = i.names.ordinal(&member) else {
             return ScalingAction::Refuse(format!(

@@ -4,7 +4,7 @@ use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
         CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase, MemberStatus,
-        OperationStatus,
+        OperationStatus, StoppedStatus,
     },
     condition::merge_conditions,
     version::EtcdVersion,
@@ -42,8 +42,13 @@ pub enum ScalingRecord<'a> {
     /// Keep what is recorded (writers other than scaling).
     #[default]
     Unchanged,
-    /// Record this (scaling itself; `None` when it has finished).
-    Now(Option<&'a OperationStatus>),
+    /// Record these (scaling itself; `None` when finished, or not stopped).
+    Now {
+        /// The operation in progress.
+        operation: Option<&'a OperationStatus>,
+        /// What a stopped cluster needs to come back.
+        stopped: Option<&'a StoppedStatus>,
+    },
 }
 
 /// The scaling operation the status will carry.
@@ -52,7 +57,7 @@ fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
         ScalingRecord::Unchanged => {
             i.cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(super::scaling::is_scaling)
         }
-        ScalingRecord::Now(op) => op.cloned(),
+        ScalingRecord::Now { operation, .. } => operation.cloned(),
     }
 }
 
@@ -95,7 +100,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     // Scaling's operation is written by scaling alone: other writers leave the field out, so that
     // with server-side apply it goes away when scaling clears it.
     let operation = match (i.scaling, scaling_op(i)) {
-        (ScalingRecord::Now(_), op) => op,
+        (ScalingRecord::Now { .. }, op) => op,
         (ScalingRecord::Unchanged, Some(_)) => None,
         (ScalingRecord::Unchanged, None) => {
             let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
@@ -116,6 +121,11 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             .min()
             .map(|v| v.to_string()),
         operation,
+        // Only scaling writes this; others leave it out so server-side apply keeps scaling's value.
+        stopped: match i.scaling {
+            ScalingRecord::Now { stopped, .. } => stopped.cloned(),
+            ScalingRecord::Unchanged => None,
+        },
         members,
     }
 }

@@ -49,15 +49,39 @@ impl ScalingRpc for ScalingApi {
 
     async fn scale_to_zero(
         &self,
-        _request: Request<pb::ScaleToZeroRequest>,
+        request: Request<pb::ScaleToZeroRequest>,
     ) -> Result<Response<pb::ScaleToZeroResponse>, Status> {
-        Err(Status::unimplemented("ScaleToZero is not available in this version: the cluster keeps running"))
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let out = self.service.scale_to_zero(&r).await.map_err(to_status)?;
+        let snapshot_key = out
+            .status
+            .stopped
+            .as_ref()
+            .and_then(|s| s.snapshot.as_ref())
+            .map(|s| s.location.clone())
+            .unwrap_or_default();
+        let (status, requeue) = answer(&r, &out);
+        Ok(Response::new(pb::ScaleToZeroResponse {
+            status: Some(status),
+            snapshot_key,
+            requeue: Some(requeue),
+        }))
     }
 
     async fn restart_from_zero(
         &self,
-        _request: Request<pb::RestartFromZeroRequest>,
+        request: Request<pb::RestartFromZeroRequest>,
     ) -> Result<Response<pb::RestartFromZeroResponse>, Status> {
-        Err(Status::unimplemented("RestartFromZero is not available in this version"))
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let out = self.service.restart_from_zero(&r, req.target).await.map_err(to_status)?;
+        let (status, requeue) = answer(&r, &out);
+        // Only retained claims are restarted from today; a snapshot restore is refused with the reason.
+        Ok(Response::new(pb::RestartFromZeroResponse {
+            status: Some(status),
+            source: "RetainedVolumes".into(),
+            requeue: Some(requeue),
+        }))
     }
 }

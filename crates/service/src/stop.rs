@@ -1,0 +1,210 @@
+//! ScaleToZero and RestartFromZero: carry out the stop decisions one step at
+//! a time under the cluster's lock, recording each intent first (failpoints
+//! `stop::before::<Step>` / `stop::after::<Step>`).
+
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{OperationStatus, SnapshotRecord, StoppedStatus},
+};
+use etcd_operator_client::{ClientError, etcd::EtcdClient};
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::{
+    ClusterService, ServiceError,
+    cluster::ClusterOutcome,
+    config::component,
+    decisions::{
+        plan::RolloutDecision,
+        status::ScalingRecord,
+        stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
+    },
+    observe::{EtcdState, Observation},
+    scaling::Gathered,
+};
+
+impl ClusterService {
+    /// Takes a verified snapshot, then stops every member keeping its claim.
+    #[tracing::instrument(name = "ScaleToZero", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "ScaleToZero"))]
+    pub async fn scale_to_zero(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        if self.snapshot_store().is_none() {
+            return Err(ServiceError::FailedPrecondition(
+                "no snapshot storage is configured (cluster-service --snapshot-dir): a cluster is never stopped without a snapshot".into(),
+            ));
+        }
+        self.run_steps(r, |_| Box::pin(self.stop_step(r, None))).await
+    }
+
+    /// Starts a stopped cluster's members again on their claims (same cluster ID).
+    #[tracing::instrument(name = "RestartFromZero", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RestartFromZero", target))]
+    pub async fn restart_from_zero(
+        &self,
+        r: &ClusterRef,
+        target: i32,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let mut v = etcd_operator_common::Violations::default();
+        v.check((1..=9).contains(&target), "target", "must be between 1 and 9");
+        v.into_result()?;
+        self.run_steps(r, |_| Box::pin(self.stop_step(r, Some(target)))).await
+    }
+
+    /// One step of a stop (`restart` None) or a restart to `restart` members.
+    async fn stop_step(
+        &self,
+        r: &ClusterRef,
+        restart: Option<i32>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
+        let status = cluster.status.clone().unwrap_or_default();
+        let operation = status.operation.clone().filter(crate::decisions::scaling::is_scaling);
+        let names = self.names(r);
+        let now = now_rfc3339();
+        let inputs = StopInputs {
+            operation: operation.as_ref(),
+            stopped: status.stopped.as_ref(),
+            replicas,
+            pods,
+            etcd: &observation.etcd,
+            claims: &claims,
+            names: &names,
+            now: &now,
+        };
+        let action = match restart {
+            None => next_stop_action(&inputs),
+            Some(target) => next_restart_action(&inputs, target),
+        };
+        let name = action_name(&action);
+        tracing::info!(step = name, ?action, "stop/restart");
+        fail::fail_point!(&format!("stop::before::{name}"));
+        let stopped = status.stopped.as_ref();
+        let result = match action {
+            StopAction::Record(op) => {
+                self.record_stop(&cluster, &observation, Some(&op), stopped).await?;
+                None
+            }
+            StopAction::TakeSnapshot => {
+                let record = self.stop_snapshot(&cluster, &observation).await?;
+                let mut op = operation.clone().unwrap_or_default();
+                op.step = step::STOPPING_MEMBERS.into();
+                self.record_stop(&cluster, &observation, Some(&op), Some(&record)).await?;
+                None
+            }
+            StopAction::SetReplicas { replicas, members } => {
+                let m = self.managers_as(&r.namespace, component::SCALING);
+                if !members.is_empty() {
+                    let ctx = TemplateContext::new(&cluster, self.cluster_domain());
+                    let bootstrap =
+                        BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
+                    m.config_maps.apply(&config_map(&ctx, &bootstrap)?).await?;
+                }
+                if replicas == 0 {
+                    // Stopping keeps every member's data, whatever whenScaled says.
+                    m.statefulsets.retain_claims_on_scale_down(&names.statefulset()).await?;
+                }
+                m.statefulsets.scale(&names.statefulset(), replicas).await?;
+                None
+            }
+            StopAction::Wait { reason, after } => {
+                tracing::info!(reason, "stop/restart waits");
+                let out =
+                    self.record_status(&cluster, &observation, &Ok(()), &RolloutDecision::Proceed).await?;
+                Some(ClusterOutcome { requeue_after: Some(after), ..out })
+            }
+            StopAction::Done => {
+                // A finished restart clears the stop record too.
+                let keep = if restart.is_some() { None } else { stopped };
+                let out = self.record_stop(&cluster, &observation, None, keep).await?;
+                // Back with its old members; if the spec wants another size, scaling goes on at once.
+                let resize = restart.is_some_and(|t| Some(t) != stopped.map(|s| s.members.len() as i32));
+                Some(ClusterOutcome {
+                    requeue_after: resize.then_some(std::time::Duration::from_secs(1)),
+                    ..out
+                })
+            }
+            StopAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
+        };
+        fail::fail_point!(&format!("stop::after::{name}"));
+        Ok(result)
+    }
+
+    async fn record_stop(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        operation: Option<&OperationStatus>,
+        stopped: Option<&StoppedStatus>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let record = ScalingRecord::Now { operation, stopped };
+        self.record_status_with(cluster, observation, &Ok(()), &RolloutDecision::Proceed, record).await
+    }
+
+    /// Streams a snapshot from a healthy member to storage, reads it back to verify it, and
+    /// returns the stop record.
+    async fn stop_snapshot(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+    ) -> Result<StoppedStatus, ServiceError> {
+        let EtcdState::Reached(view) = &observation.etcd else {
+            return Err(ServiceError::Unavailable("etcd does not answer: no snapshot can be taken".into()));
+        };
+        let store = self
+            .snapshot_store()
+            .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
+        let source =
+            view.members.iter().find(|m| m.healthy() && !m.info.is_learner).ok_or_else(|| {
+                ServiceError::Unavailable("no healthy member to take a snapshot from".into())
+            })?;
+        let endpoint = source.info.client_urls.first().cloned().unwrap_or_default();
+        let r = crate::cluster::cluster_ref(cluster);
+        let taken_at = now_rfc3339();
+        let key = format!("{}/{}/stop-{}.db", r.namespace, r.name, taken_at.replace(':', ""));
+        let client =
+            EtcdClient::connect(std::slice::from_ref(&endpoint), self.etcd_options(), self.etcd_metrics())
+                .await?;
+        let mut out = store.0.create(&key).await?;
+        let info = client.snapshot(&endpoint, &mut out).await?;
+        out.shutdown().await.map_err(ClientError::from)?;
+        let stored = store.0.commit(&key).await?;
+        let hex: String =
+            Sha256::digest(store.0.get(&key).await?).iter().map(|b| format!("{b:02x}")).collect();
+        if hex != info.sha256 || stored.size_bytes != info.size_bytes {
+            return Err(ServiceError::Internal(format!(
+                "snapshot {key} did not verify: stored {} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
+                stored.size_bytes, info.size_bytes, info.sha256
+            )));
+        }
+        let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
+        members.sort_by_key(|n| self.names(&r).ordinal(n));
+        tracing::info!(
+            key,
+            size = info.size_bytes,
+            revision = info.revision,
+            "stop snapshot stored and verified"
+        );
+        Ok(StoppedStatus {
+            members,
+            cluster_id: format!("{:x}", view.cluster_id),
+            snapshot: Some(SnapshotRecord {
+                location: key,
+                sha256: info.sha256,
+                size_bytes: info.size_bytes as i64,
+                revision: info.revision,
+                taken_at,
+            }),
+        })
+    }
+}
+
+fn action_name(action: &StopAction) -> &'static str {
+    match action {
+        StopAction::Record(_) => "Record",
+        StopAction::TakeSnapshot => "TakeSnapshot",
+        StopAction::SetReplicas { .. } => "SetReplicas",
+        StopAction::Wait { .. } => "Wait",
+        StopAction::Done => "Done",
+        StopAction::Refuse(_) => "Refuse",
+    }
+}
