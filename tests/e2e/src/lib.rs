@@ -14,11 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use kube::{
-    Client, Config,
-    config::{KubeConfigOptions, Kubeconfig},
-};
-use kube_sim::{KubeSim, node::NodeConfig};
+use kube::Client;
+use kube_sim::KubeSim;
 use process::{Launch, OperatorProcess};
 
 /// The whole system under test.
@@ -38,21 +35,7 @@ impl Stack {
     /// kube-sim with a node (probes at least every second) and the operator's CRDs.
     pub async fn start(test: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut node = NodeConfig::new(&dir.path().join("node"));
-        node.max_probe_period = Some(Duration::from_secs(1));
-        node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
-        let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir.path(), node)
-            .await
-            .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
-        let mut crds = String::new();
-        for (_, crd) in etcd_operator_api::crd::all() {
-            crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
-        }
-        sim.apply_yaml(&crds).expect("CRDs install");
-        let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
-        let config =
-            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
-        let client = Client::try_from(config).expect("client");
+        let (sim, client) = system_tests::sim_with_node(dir.path()).await;
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         Self { sim, client, processes: Vec::new(), test: test.to_owned(), logs, dir }

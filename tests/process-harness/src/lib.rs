@@ -113,6 +113,16 @@ pub fn check_help(binary: &str, flags: &[&str]) {
     }
 }
 
+/// `--help` names every controller flag, and a lease renew grace longer than the lease is refused.
+pub fn check_controller_flags(binary: &str) {
+    check_help(binary, CONTROLLER_FLAGS);
+    let bad = std::process::Command::new(binary)
+        .args(["--lease-duration=5s", "--lease-renew-grace=10s"])
+        .output()
+        .expect("binary runs");
+    assert!(!bad.status.success(), "an inconsistent lease setting must be refused");
+}
+
 /// Flags every controller takes.
 pub const CONTROLLER_FLAGS: &[&str] = &[
     "--cluster-service-endpoint",

@@ -3,6 +3,27 @@
 
 pub mod real;
 
+/// kube-sim with a node that runs pods (probes at least every second, quick restarts), the
+/// operator's CRDs installed, and a client for it; `dir` holds its state.
+pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {
+    use std::time::Duration;
+    let mut node = kube_sim::node::NodeConfig::new(&dir.join("node"));
+    node.max_probe_period = Some(Duration::from_secs(1));
+    node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
+    let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir, node)
+        .await
+        .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
+    let mut crds = String::new();
+    for (_, crd) in etcd_operator_api::crd::all() {
+        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+    }
+    sim.apply_yaml(&crds).expect("CRDs install");
+    let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
+    let config =
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+    (sim, Client::try_from(config).expect("client"))
+}
+
 use kube::{
     Client, Config,
     config::{KubeConfigOptions, Kubeconfig},

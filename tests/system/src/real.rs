@@ -12,11 +12,8 @@ use etcd_operator_client::{
 use etcd_operator_common::ClusterRef;
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError, cluster::ClusterOutcome};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::{
-    Api, Client, Config,
-    config::{KubeConfigOptions, Kubeconfig},
-};
-use kube_sim::{KubeSim, node::NodeConfig};
+use kube::{Api, Client};
+use kube_sim::KubeSim;
 
 /// kube-sim with a node, the CRDs, a ClusterService, and one cluster `default/demo`.
 pub struct RealCluster {
@@ -45,21 +42,7 @@ impl RealCluster {
     /// Starts everything and waits until a cluster of `size` members runs.
     pub async fn start(size: i32, lock_duration: Duration) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut node = NodeConfig::new(&dir.path().join("node"));
-        node.max_probe_period = Some(Duration::from_secs(1));
-        node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
-        let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir.path(), node)
-            .await
-            .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
-        let mut crds = String::new();
-        for (_, crd) in etcd_operator_api::crd::all() {
-            crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
-        }
-        sim.apply_yaml(&crds).expect("CRDs install");
-        let kubeconfig = Kubeconfig::read_from(&sim.kubeconfig).expect("kubeconfig");
-        let config =
-            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
-        let client = Client::try_from(config).expect("client");
+        let (sim, client) = crate::sim_with_node(dir.path()).await;
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
         let rewrite = EndpointRewrite::default().with_hosts_file(Some(hosts));
         let snapshots =
