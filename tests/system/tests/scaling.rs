@@ -24,6 +24,15 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
     let scaling = status.operation.as_ref().filter(|op| op.type_.starts_with("Scale"));
     assert!(scaling.is_none(), "the operation is cleared when done: {scaling:?}");
     assert_eq!((status.current_size, status.ready_members), (3, 3));
+    // Each step was announced as an Event on the cluster.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(c.client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let reasons: Vec<String> = events.items.iter().filter_map(|e| e.reason.clone()).collect();
+    for reason in ["AddingLearner", "StartingMember", "PromotingMember", "Scaled"] {
+        assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
+    }
 
     // The member to remove leads: leadership moves away first.
     let members = c.members().await;
