@@ -27,6 +27,11 @@ use crate::{
     observe::{EtcdState, EtcdView, Observation},
 };
 
+/// Waits up to this long are polled within a call.
+const SHORT_WAIT: Duration = Duration::from_secs(1);
+/// How often a short wait looks again.
+const POLL: Duration = Duration::from_millis(200);
+
 /// Largest size a cluster may be scaled to (the API's bound).
 const MAX_SIZE: i32 = 9;
 
@@ -258,6 +263,11 @@ impl ClusterService {
                 }
                 Err(e) => return Err(e.into()),
             },
+            // A short wait (a pod starting or stopping) is polled within the call, which
+            // ends at its budget anyway; longer ones go back to the caller.
+            ScalingAction::Wait { after, .. } if *after <= SHORT_WAIT => {
+                tokio::time::sleep(POLL).await;
+            }
             ScalingAction::Wait { reason, after } => {
                 return self.wait(cluster, observation, reason, *after).await;
             }

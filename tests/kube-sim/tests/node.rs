@@ -315,6 +315,8 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     let mut c = busybox("main", "touch /work/alive; exec sleep 1000");
     c["volumeMounts"] = json!([{"name": "work", "mountPath": "/work"}]);
     c["livenessProbe"] = json!({"exec": {"command": ["test", "-f", "/work/alive"]}, "periodSeconds": 1, "failureThreshold": 2});
+    // Ready once the file exists, so the test removes it only after the script made it.
+    c["readinessProbe"] = json!({"exec": {"command": ["test", "-f", "/work/alive"]}, "periodSeconds": 1});
     let _: Pod = create(
         &s.client,
         json!({"metadata": {"name": "p3"}, "spec": {"containers": [c], "terminationGracePeriodSeconds": 2,

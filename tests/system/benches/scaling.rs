@@ -37,10 +37,16 @@ async fn bare_up(c: &RealCluster) -> Duration {
     let started = Instant::now();
     let mut etcd = c.etcd().await;
     let peer = "http://demo-2.demo.default.svc.cluster.local:2380";
-    let added = etcd
-        .member_add([peer], Some(etcd_client::MemberAddOptions::new().with_is_learner()))
-        .await
-        .expect("add");
+    // etcd refuses changes until members have been connected a while ("unhealthy cluster"): retried, as any client must.
+    let added = loop {
+        match etcd.member_add([peer], Some(etcd_client::MemberAddOptions::new().with_is_learner())).await {
+            Ok(added) => break added,
+            Err(e) => {
+                assert!(started.elapsed() < LIMIT, "bare add never succeeded: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
     let id = added.member().expect("member").id();
     // The pod joins the members listed in the ConfigMap: write it as the operator would.
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(c.client.clone(), "default");
@@ -63,7 +69,10 @@ async fn bare_down(c: &RealCluster) -> Duration {
     let started = Instant::now();
     let mut etcd = c.etcd().await;
     let id = c.members().await.iter().find(|m| m.name == "demo-2").expect("demo-2").id;
-    etcd.member_remove(id).await.expect("remove");
+    while let Err(e) = etcd.member_remove(id).await {
+        assert!(started.elapsed() < LIMIT, "bare remove never succeeded: {e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     scale_sts(c, 2).await;
     while pods(c).await > 2 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -93,6 +102,8 @@ fn main() {
     rt.block_on(Box::pin(async {
         let c = RealCluster::start(2, Duration::from_secs(30)).await;
         c.write("bench", 1000).await;
+        // Let the new cluster's members settle before anything is timed.
+        tokio::time::sleep(Duration::from_secs(5)).await;
         let (mut bare_ups, mut bare_downs, mut op_ups, mut op_downs) = (vec![], vec![], vec![], vec![]);
         for round in 0..ROUNDS {
             clear_claim(&c).await;

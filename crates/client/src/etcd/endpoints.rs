@@ -3,6 +3,10 @@
 
 use std::{collections::BTreeMap, path::PathBuf};
 
+/// Where a host missing from the hosts file points: loopback port 1, where connects are refused
+/// (never the original port, where an unrelated local etcd could answer).
+const UNLISTED: &str = "127.0.0.1:1";
+
 /// Maps `host:port` (or `host`) to another `host:port`, like a hosts file for
 /// endpoints; optionally also resolves hosts through a hosts file, re-read on
 /// every use so addresses that change (restarted pods) are followed.
@@ -42,7 +46,13 @@ impl EndpointRewrite {
         let (scheme, rest) = endpoint.split_once("://").map_or(("", endpoint), |(s, r)| (s, r));
         let (host, port) = rest.split_once(':').map_or((rest, None), |(h, p)| (h, Some(p)));
         let replaced = self.map.get(rest).or_else(|| self.map.get(host)).cloned().or_else(|| {
-            let ip = self.lookup(host)?;
+            self.hosts_file.as_ref()?;
+            if host.parse::<std::net::IpAddr>().is_ok() {
+                return None;
+            }
+            // With a hosts file it is the only source of names: a host it does not list (a pod
+            // without an address yet) is refused at once instead of waiting on DNS.
+            let Some(ip) = self.lookup(host) else { return Some(UNLISTED.to_owned()) };
             Some(port.map_or_else(|| ip.clone(), |p| format!("{ip}:{p}")))
         });
         match (replaced, scheme) {
@@ -90,7 +100,8 @@ mod tests {
             .with_hosts_file(Some(hosts.clone()));
         assert_eq!(r.apply("http://demo-0.demo.prod.svc.cluster.local:2379"), "http://10.0.0.2:2379");
         assert_eq!(r.apply("http://pinned:2379"), "http://127.0.0.1:1");
-        assert_eq!(r.apply("http://unknown:2379"), "http://unknown:2379");
+        assert_eq!(r.apply("http://10.1.2.3:2379"), "http://10.1.2.3:2379");
+        assert_eq!(r.apply("http://demo-9.demo.prod.svc.cluster.local:2379"), "http://127.0.0.1:1");
         std::fs::write(&hosts, "10.0.0.9 demo-0.demo.prod.svc.cluster.local\n").unwrap();
         assert_eq!(r.apply("http://demo-0.demo.prod.svc.cluster.local:2379"), "http://10.0.0.9:2379");
     }
