@@ -12,6 +12,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 with_cluster_dns=()
+service_flags=()
 if [ -z "${KUBECONFIG:-}" ]; then
   node=(--node --max-probe-period 2)
   if [ "$(id -u)" -ne 0 ]; then
@@ -26,10 +27,11 @@ if [ -z "${KUBECONFIG:-}" ]; then
   # The cluster-service reaches members by their cluster DNS names: give it the node's hosts file.
   if [ ${#node[@]} -gt 0 ]; then
     with_cluster_dns=(unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$PWD/.kube-sim/node/hosts")
+    service_flags=(--etcd-hosts-file "$PWD/.kube-sim/node/hosts")
   fi
 fi
 "${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 \
-  --snapshot-dir "$PWD/.snapshots" & pids+=($!)
+  --snapshot-dir "$PWD/.snapshots" "${service_flags[@]}" & pids+=($!)
 port=8081
 for c in lifecycle health scaling; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \

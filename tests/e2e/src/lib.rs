@@ -64,8 +64,13 @@ impl Stack {
     pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
         let port = process_harness::free_port();
         let snapshots = self.dir.path().join("snapshots");
-        let mut args =
-            vec![format!("--listen=127.0.0.1:{port}"), format!("--snapshot-dir={}", snapshots.display())];
+        // Names of pods without an address yet fail at once instead of waiting on the host's DNS.
+        let hosts = self.node().hosts_file().display().to_string();
+        let mut args = vec![
+            format!("--listen=127.0.0.1:{port}"),
+            format!("--snapshot-dir={}", snapshots.display()),
+            format!("--etcd-hosts-file={hosts}"),
+        ];
         args.extend_from_slice(extra);
         let i = self.start_process(name, "cluster-service", args);
         self.processes[i].wait_healthy().await;
