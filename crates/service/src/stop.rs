@@ -117,7 +117,7 @@ impl ClusterService {
                 let keep = if restart.is_some() { None } else { stopped };
                 let out = self.record_stop(&cluster, &observation, None, keep).await?;
                 // Back with its old members; if the spec wants another size, scaling goes on at once.
-                let resize = restart.is_some_and(|t| Some(t) != stopped.map(|s| s.members.len() as i32));
+                let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);
                 Some(ClusterOutcome {
                     requeue_after: resize.then_some(std::time::Duration::from_secs(1)),
                     ..out

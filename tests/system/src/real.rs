@@ -155,3 +155,27 @@ impl RealCluster {
         assert_eq!(self.replicas().await, size as i32, "one pod per member");
     }
 }
+
+impl RealCluster {
+    /// Calls `call` until the `nth` (0-based) evaluation of failpoint `point` crashes it (a panic,
+    /// leaving the cluster lock to expire as a dead replica's would); fails if it converges first.
+    pub async fn crash_at<F, Fut>(&self, point: &str, nth: usize, call: F)
+    where
+        F: Fn(ClusterService, ClusterRef) -> Fut,
+        Fut: Future<Output = Result<ClusterOutcome, ServiceError>> + Send + 'static,
+    {
+        let skip = if nth > 0 { format!("{nth}*off->") } else { String::new() };
+        fail::cfg(point, &format!("{skip}1*panic(crash at {point})")).expect("failpoint");
+        loop {
+            let task = tokio::spawn(call(self.service.clone(), self.r.clone()));
+            match task.await {
+                Err(e) if e.is_panic() => break,
+                Ok(Ok(out)) if out.requeue_after.is_none() => {
+                    panic!("converged without passing {point} #{nth}")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+        fail::remove(point);
+    }
+}

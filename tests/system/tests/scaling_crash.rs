@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use etcd_operator_common::ClusterRef;
-use etcd_operator_service::ClusterService;
 use system_tests::real::RealCluster;
 
 const LOCK: Duration = Duration::from_secs(3);
@@ -18,29 +16,6 @@ const LIMIT: Duration = Duration::from_secs(90);
 enum Scale {
     Up(i32),
     Down(i32),
-}
-
-async fn call(service: ClusterService, r: ClusterRef, scale: Scale) -> bool {
-    let result = match scale {
-        Scale::Up(t) => service.scale_up(&r, t).await,
-        Scale::Down(t) => service.scale_down(&r, t).await,
-    };
-    matches!(result, Ok(out) if out.requeue_after.is_none())
-}
-
-/// Calls until the `nth` (0-based) evaluation of `point` crashes the call; fails if it converges first.
-async fn crash_at(c: &RealCluster, point: &str, nth: usize, scale: Scale) {
-    let skip = if nth > 0 { format!("{nth}*off->") } else { String::new() };
-    fail::cfg(point, &format!("{skip}1*panic(crash at {point})")).unwrap();
-    loop {
-        let task = tokio::spawn(call(c.service.clone(), c.r.clone(), scale));
-        match task.await {
-            Err(e) if e.is_panic() => break,
-            Ok(true) => panic!("converged without passing {point} #{nth}"),
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-    fail::remove(point);
 }
 
 async fn converge(c: &RealCluster, scale: Scale) {
@@ -71,7 +46,7 @@ async fn scale_up_resumes_after_a_crash_between_any_two_steps() {
         ("scaling::after::Promote", 0),
     ];
     for (point, nth) in points {
-        crash_at(&c, point, nth, Scale::Up(2)).await;
+        c.crash_at(point, nth, |s, r| async move { s.scale_up(&r, 2).await }).await;
         converge(&c, Scale::Up(2)).await;
         c.assert_settled(2).await;
         assert_eq!(c.count("k").await, 30, "after a crash at {point} #{nth}");
@@ -104,7 +79,7 @@ async fn scale_down_resumes_after_a_crash_between_any_two_steps() {
                 etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
             on_leader.move_leader(demo1).await.unwrap();
         }
-        crash_at(&c, point, nth, Scale::Down(1)).await;
+        c.crash_at(point, nth, |s, r| async move { s.scale_down(&r, 1).await }).await;
         converge(&c, Scale::Down(1)).await;
         c.assert_settled(1).await;
         assert_eq!(c.count("k").await, 30, "after a crash at {point} #{nth}");

@@ -130,10 +130,14 @@ pub fn next_restart_action(i: &StopInputs<'_>, target: i32) -> StopAction {
         return refusal;
     }
     let Some(stopped) = i.stopped else {
-        return match i.operation {
+        return match (i.operation, i.etcd) {
             // The stop record was cleared with the restart's last step: only the operation is left.
-            Some(_) => StopAction::Done,
-            None => StopAction::Refuse("the cluster is not stopped: nothing to restart".into()),
+            (Some(_), _) => StopAction::Done,
+            // Running already (a repeated call): nothing to do.
+            (None, EtcdState::Reached(_)) => StopAction::Done,
+            (None, _) => {
+                StopAction::Refuse("the cluster is not stopped and not running: nothing to restart".into())
+            }
         };
     };
     let missing: Vec<String> =

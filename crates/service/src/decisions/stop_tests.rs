@@ -180,9 +180,16 @@ fn a_restart_with_a_lost_claim_is_refused_naming_the_snapshot() {
     let StopAction::Refuse(why) = next_restart_action(&c.inputs(), 3) else { panic!("refuse") };
     assert!(why.contains("data-demo-2") && why.contains("prod/demo/stop.db"), "{why}");
     let mut c = Case::running();
+    assert_eq!(
+        next_restart_action(&c.inputs(), 3),
+        StopAction::Done,
+        "a repeated restart of a running cluster"
+    );
+    c.etcd = EtcdState::NotExpected;
     assert!(
         matches!(next_restart_action(&c.inputs(), 3), StopAction::Refuse(m) if m.contains("not stopped"))
     );
+    c.etcd = view(&[true, true, true]);
     c.op = Some(op(RESTART_FROM_ZERO, step::STARTING_MEMBERS));
     assert_eq!(
         next_restart_action(&c.inputs(), 3),
