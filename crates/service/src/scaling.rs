@@ -9,7 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use etcd_operator_api::{EtcdCluster, cluster::OperationStatus};
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{OperationStatus, StoppedStatus},
+};
 use etcd_operator_client::{ClientError, etcd::EtcdClient};
 use etcd_operator_common::{ClusterRef, Violations, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
@@ -200,7 +203,7 @@ impl ClusterService {
         let m = self.managers_as(&r.namespace, component::SCALING);
         match action {
             ScalingAction::Done => {
-                let out = self.record_scaling(cluster, observation, None).await?;
+                let out = self.record_scaling(cluster, observation, None, stopped_of(cluster)).await?;
                 if let Some(op) = recorded {
                     self.event(
                         cluster,
@@ -213,7 +216,7 @@ impl ClusterService {
                 return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
             }
             ScalingAction::Record(op) => {
-                self.record_scaling(cluster, observation, Some(op)).await?;
+                self.record_scaling(cluster, observation, Some(op), stopped_of(cluster)).await?;
                 let note = format!(
                     "{} to {}: {} {}",
                     op.type_,
@@ -279,19 +282,20 @@ impl ClusterService {
         Ok(None)
     }
 
-    async fn record_scaling(
+    /// Writes status as scaling, with its operation and stop record.
+    pub(crate) async fn record_scaling(
         &self,
         cluster: &EtcdCluster,
         observation: &Observation,
-        op: Option<&OperationStatus>,
+        operation: Option<&OperationStatus>,
+        stopped: Option<&StoppedStatus>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        let stopped = cluster.status.as_ref().and_then(|s| s.stopped.as_ref());
-        let record = ScalingRecord::Now { operation: op, stopped };
+        let record = ScalingRecord::Now { operation, stopped };
         self.record_status_with(cluster, observation, &Ok(()), &RolloutDecision::Proceed, record).await
     }
 
     /// Records status as it is and returns with a requeue.
-    async fn wait(
+    pub(crate) async fn wait(
         &self,
         cluster: &EtcdCluster,
         observation: &Observation,
@@ -328,6 +332,11 @@ impl ClusterService {
             tracing::warn!("could not publish event {reason}: {e}");
         }
     }
+}
+
+/// The stop record as it stands (membership changes keep it).
+fn stopped_of(cluster: &EtcdCluster) -> Option<&StoppedStatus> {
+    cluster.status.as_ref().and_then(|s| s.stopped.as_ref())
 }
 
 /// ScaleUp must grow and ScaleDown shrink the current membership (or already be there).

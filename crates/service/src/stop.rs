@@ -4,7 +4,7 @@
 
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{OperationStatus, SnapshotRecord, StoppedStatus},
+    cluster::{SnapshotRecord, StoppedStatus},
 };
 use etcd_operator_client::{ClientError, etcd::EtcdClient};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
@@ -16,11 +16,7 @@ use crate::{
     ClusterService, ServiceError,
     cluster::ClusterOutcome,
     config::component,
-    decisions::{
-        plan::RolloutDecision,
-        status::ScalingRecord,
-        stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
-    },
+    decisions::stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
     observe::{EtcdState, Observation},
     scaling::Gathered,
 };
@@ -81,14 +77,14 @@ impl ClusterService {
         let stopped = status.stopped.as_ref();
         let result = match action {
             StopAction::Record(op) => {
-                self.record_stop(&cluster, &observation, Some(&op), stopped).await?;
+                self.record_scaling(&cluster, &observation, Some(&op), stopped).await?;
                 None
             }
             StopAction::TakeSnapshot => {
                 let record = self.stop_snapshot(&cluster, &observation).await?;
                 let mut op = operation.clone().unwrap_or_default();
                 op.step = step::STOPPING_MEMBERS.into();
-                self.record_stop(&cluster, &observation, Some(&op), Some(&record)).await?;
+                self.record_scaling(&cluster, &observation, Some(&op), Some(&record)).await?;
                 None
             }
             StopAction::SetReplicas { replicas, members } => {
@@ -106,16 +102,11 @@ impl ClusterService {
                 m.statefulsets.scale(&names.statefulset(), replicas).await?;
                 None
             }
-            StopAction::Wait { reason, after } => {
-                tracing::info!(reason, "stop/restart waits");
-                let out =
-                    self.record_status(&cluster, &observation, &Ok(()), &RolloutDecision::Proceed).await?;
-                Some(ClusterOutcome { requeue_after: Some(after), ..out })
-            }
+            StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
             StopAction::Done => {
                 // A finished restart clears the stop record too.
                 let keep = if restart.is_some() { None } else { stopped };
-                let out = self.record_stop(&cluster, &observation, None, keep).await?;
+                let out = self.record_scaling(&cluster, &observation, None, keep).await?;
                 // Back with its old members; if the spec wants another size, scaling goes on at once.
                 let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);
                 Some(ClusterOutcome {
@@ -127,17 +118,6 @@ impl ClusterService {
         };
         fail::fail_point!(&format!("stop::after::{name}"));
         Ok(result)
-    }
-
-    async fn record_stop(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        operation: Option<&OperationStatus>,
-        stopped: Option<&StoppedStatus>,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        let record = ScalingRecord::Now { operation, stopped };
-        self.record_status_with(cluster, observation, &Ok(()), &RolloutDecision::Proceed, record).await
     }
 
     /// Streams a snapshot from a healthy member to storage, reads it back to verify it, and
