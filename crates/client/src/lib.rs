@@ -4,12 +4,12 @@
 //!   per-member connections where a per-member answer is needed.
 //! - [`kubernetes`]: building the Kubernetes client.
 //! - [`metrics`]: counts and latencies of every outside call.
-//! - [`backup_storage`]: where snapshots are stored.
+//! - [`storage`]: where snapshots are stored (a directory or an S3-compatible store).
 
-pub mod backup_storage;
 pub mod error;
 pub mod etcd;
 pub mod kubernetes;
 pub mod metrics;
+pub mod storage;
 
 pub use error::ClientError;

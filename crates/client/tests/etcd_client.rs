@@ -5,11 +5,9 @@ use std::time::Duration;
 use etcd_fixture::EtcdCluster;
 use etcd_operator_client::{
     ClientError,
-    backup_storage::{BackupStorage, FilesystemStorage},
     etcd::{EtcdClient, EtcdOptions},
     metrics::EtcdMetrics,
 };
-use sha2::{Digest, Sha256};
 
 /// Repeats a call while etcd answers with a transient refusal.
 async fn retry<T, F, Fut>(mut call: F) -> Result<T, ClientError>
@@ -144,35 +142,6 @@ async fn move_leader_hands_leadership_to_the_target() {
     }
     client.move_leader(&leader_endpoint, target).await.unwrap();
     assert_eq!(wait_for_leader(&client, &endpoints).await, target);
-}
-
-#[tokio::test]
-async fn snapshot_is_streamed_hashed_and_stored() {
-    let etcd = EtcdCluster::start(1).await;
-    let endpoints = etcd.client_urls();
-    let client = connect(&endpoints).await;
-    let mut kv = etcd_client::Client::connect(&endpoints, None).await.unwrap();
-    for i in 0..100 {
-        kv.put(format!("key-{i}"), vec![b'x'; 1024], None).await.unwrap();
-    }
-
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FilesystemStorage::new(dir.path());
-    let mut writer = storage.create("demo/snap-1.db").await.unwrap();
-    let info = client.snapshot(&endpoints[0], &mut writer).await.unwrap();
-    drop(writer);
-    assert!(storage.list("demo/").await.unwrap().is_empty(), "uncommitted snapshot must stay invisible");
-    let stored = storage.commit("demo/snap-1.db").await.unwrap();
-
-    assert_eq!(stored.size_bytes, info.size_bytes);
-    assert!(info.size_bytes > 100 * 1024);
-    assert!(info.revision >= 101);
-    let bytes = storage.get("demo/snap-1.db").await.unwrap();
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), info.sha256);
-    assert_eq!(storage.list("demo/").await.unwrap(), vec![stored]);
-    storage.delete("demo/snap-1.db").await.unwrap();
-    storage.delete("demo/snap-1.db").await.unwrap();
-    assert!(storage.get("../escape").await.is_err());
 }
 
 #[tokio::test]

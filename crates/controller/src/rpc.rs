@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use etcd_operator_proto::v1alpha1::{
-    cluster_service_client::ClusterServiceClient, health_service_client::HealthServiceClient,
-    scaling_service_client::ScalingServiceClient,
+    backup_service_client::BackupServiceClient, cluster_service_client::ClusterServiceClient,
+    health_service_client::HealthServiceClient, scaling_service_client::ScalingServiceClient,
 };
 use etcd_operator_telemetry::{
     grpc::code_name,
@@ -77,6 +77,11 @@ impl RpcClient {
     /// The HealthService client.
     pub fn health(&self) -> HealthServiceClient<Traced> {
         HealthServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+    }
+
+    /// The BackupService client.
+    pub fn backup(&self) -> BackupServiceClient<Traced> {
+        BackupServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
     }
 
     /// The ScalingService client.

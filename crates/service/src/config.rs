@@ -1,20 +1,8 @@
 //! Settings of the service layer.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
-use std::sync::Arc;
-
-use etcd_operator_client::{backup_storage::BackupStorage, etcd::EtcdOptions};
-
-/// Where ScaleToZero keeps the snapshot it takes before stopping a cluster.
-#[derive(Clone)]
-pub struct SnapshotStore(pub Arc<dyn BackupStorage>);
-
-impl std::fmt::Debug for SnapshotStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SnapshotStore")
-    }
-}
+use etcd_operator_client::{etcd::EtcdOptions, storage::ObjectStorage};
 
 /// How the services reach clusters and name themselves.
 #[derive(Clone, Debug)]
@@ -28,7 +16,9 @@ pub struct ServiceConfig {
     /// How long a per-cluster lock lasts if its holder dies.
     pub lock_duration: Duration,
     /// Snapshot storage for ScaleToZero (`None`: clusters cannot be stopped).
-    pub snapshots: Option<SnapshotStore>,
+    pub snapshots: Option<ObjectStorage>,
+    /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
+    pub backup_volume_root: Option<PathBuf>,
 }
 
 impl Default for ServiceConfig {
@@ -39,6 +29,7 @@ impl Default for ServiceConfig {
             holder_identity: "cluster-service".into(),
             lock_duration: Duration::from_secs(30),
             snapshots: None,
+            backup_volume_root: None,
         }
     }
 }
@@ -49,6 +40,8 @@ pub mod component {
     pub const LIFECYCLE: &str = "lifecycle";
     /// Membership changes: scale up and down.
     pub const SCALING: &str = "scaling";
+    /// Backups, schedules and their retention.
+    pub const BACKUP: &str = "backup";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
 }

@@ -5,7 +5,7 @@ use etcd_operator_common::Violations;
 use etcd_operator_resource::ResourceError;
 
 /// Why a service call did not succeed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The request or the spec breaks rules; every broken rule is listed.
     #[error("invalid input: {0}")]

@@ -4,16 +4,19 @@
 //! without any server; the services ([`cluster`]) gather the observations
 //! through the resource and client layers and carry the decisions out.
 
+pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod decisions;
 pub mod error;
+mod events;
 pub mod health;
 pub mod observe;
 pub mod scaling;
 pub mod stop;
 pub mod validation;
 
+pub use backup::BackupService;
 pub use cluster::ClusterService;
 pub use config::ServiceConfig;
 pub use error::ServiceError;

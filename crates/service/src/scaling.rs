@@ -16,7 +16,7 @@ use etcd_operator_api::{
 use etcd_operator_client::{ClientError, etcd::EtcdClient};
 use etcd_operator_common::{ClusterRef, Violations, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 
 use crate::{
     ClusterService, ServiceError,
@@ -313,24 +313,18 @@ impl ClusterService {
         Ok(EtcdClient::connect(&endpoints, self.etcd_options(), self.etcd_metrics()).await?)
     }
 
-    /// Publishes an Event on the cluster; failing to is logged, never fatal.
+    /// Publishes an Event on the cluster.
     async fn event(&self, cluster: &EtcdCluster, type_: EventType, reason: &str, note: &str) {
-        let reporter = Reporter {
-            controller: etcd_operator_client::kubernetes::field_manager(component::SCALING),
-            instance: Some(self.identity()),
-        };
-        let recorder = Recorder::new(self.kube(), reporter);
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note.into()),
-            action: "Scale".into(),
-            secondary: None,
-        };
         use kube::Resource;
-        if let Err(e) = recorder.publish(&ev, &cluster.object_ref(&())).await {
-            tracing::warn!("could not publish event {reason}: {e}");
-        }
+        let note = crate::events::Note { type_, reason, action: "Scale", note };
+        crate::events::publish(
+            self.kube(),
+            component::SCALING,
+            self.identity(),
+            &cluster.object_ref(&()),
+            note,
+        )
+        .await;
     }
 }
 

@@ -6,11 +6,9 @@ use etcd_operator_api::{
     EtcdCluster,
     cluster::{SnapshotRecord, StoppedStatus},
 };
-use etcd_operator_client::{ClientError, etcd::EtcdClient};
+use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::{
     ClusterService, ServiceError,
@@ -144,16 +142,20 @@ impl ClusterService {
         let client =
             EtcdClient::connect(std::slice::from_ref(&endpoint), self.etcd_options(), self.etcd_metrics())
                 .await?;
-        let mut out = store.0.create(&key).await?;
-        let info = client.snapshot(&endpoint, &mut out).await?;
-        out.shutdown().await.map_err(ClientError::from)?;
-        let stored = store.0.commit(&key).await?;
-        let hex: String =
-            Sha256::digest(store.0.get(&key).await?).iter().map(|b| format!("{b:02x}")).collect();
-        if hex != info.sha256 || stored.size_bytes != info.size_bytes {
+        let mut out = store.writer(&key)?;
+        let info = match client.snapshot(&endpoint, &mut out).await {
+            Ok(info) => info,
+            Err(e) => {
+                out.abort().await;
+                return Err(e.into());
+            }
+        };
+        out.commit().await?;
+        let (size, hex) = store.digest(&key).await?;
+        if hex != info.sha256 || size != info.size_bytes {
             return Err(ServiceError::Internal(format!(
-                "snapshot {key} did not verify: stored {} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
-                stored.size_bytes, info.size_bytes, info.sha256
+                "snapshot {key} did not verify: stored {size} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
+                info.size_bytes, info.sha256
             )));
         }
         let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();

@@ -4,8 +4,9 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
+use etcd_operator_client::storage::ObjectStorage;
 use etcd_operator_common::duration::parse_duration;
-use etcd_operator_service::{ServiceConfig, config::SnapshotStore};
+use etcd_operator_service::ServiceConfig;
 use etcd_operator_telemetry::TelemetryConfig;
 
 /// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
@@ -39,6 +40,10 @@ pub struct Config {
     /// Directory (a mounted volume) where ScaleToZero stores the snapshot it takes first; without it clusters cannot be stopped.
     #[arg(long, env = "SNAPSHOT_DIR")]
     pub snapshot_dir: Option<std::path::PathBuf>,
+    /// Directory under which backup claims are mounted, one directory per claim name; EtcdBackups with
+    /// `storage.volume` write to `<dir>/<claimName>/<path>`. Without it only S3 storage can be used.
+    #[arg(long, env = "BACKUP_VOLUME_ROOT")]
+    pub backup_volume_root: Option<std::path::PathBuf>,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -61,11 +66,13 @@ impl Config {
             },
             holder_identity: self.identity.clone(),
             lock_duration: self.lock_duration,
-            snapshots: self.snapshot_dir.as_ref().map(|dir| {
-                SnapshotStore(std::sync::Arc::new(
-                    etcd_operator_client::backup_storage::FilesystemStorage::new(dir),
-                ))
-            }),
+            snapshots: self
+                .snapshot_dir
+                .as_deref()
+                .map(ObjectStorage::local)
+                .transpose()
+                .map_err(|e| format!("--snapshot-dir: {e}"))?,
+            backup_volume_root: self.backup_volume_root.clone(),
         })
     }
 }

@@ -8,6 +8,7 @@ use etcd_operator_api::EtcdClusterSpec;
 use etcd_operator_client::{
     etcd::{EndpointRewrite, MemberInfo},
     metrics::EtcdMetrics,
+    storage::ObjectStorage,
 };
 use etcd_operator_common::ClusterRef;
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError, cluster::ClusterOutcome};
@@ -45,11 +46,11 @@ impl RealCluster {
         let (sim, client) = crate::sim_with_node(dir.path()).await;
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
         let rewrite = EndpointRewrite::default().with_hosts_file(Some(hosts));
-        let snapshots =
-            etcd_operator_client::backup_storage::FilesystemStorage::new(dir.path().join("snapshots"));
+        let snapshots = ObjectStorage::local(&dir.path().join("snapshots")).expect("snapshot dir");
         let mut config = ServiceConfig {
             lock_duration,
-            snapshots: Some(etcd_operator_service::config::SnapshotStore(std::sync::Arc::new(snapshots))),
+            snapshots: Some(snapshots),
+            backup_volume_root: Some(dir.path().join("backup-volumes")),
             ..ServiceConfig::default()
         };
         config.etcd.rewrite = rewrite.clone();
@@ -94,6 +95,11 @@ impl RealCluster {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Where the service finds backup claims (`<dir>/<claimName>`).
+    pub fn backup_volume_root(&self) -> std::path::PathBuf {
+        self.dir.path().join("backup-volumes")
     }
 
     /// Where ScaleToZero's snapshots are stored.

@@ -269,17 +269,24 @@ impl EtcdClient {
         let mut c = self.member_client(endpoint).await?;
         let mut stream = c.snapshot().await.map_err(|e| ClientError::from_etcd(endpoint, None, e))?;
         let mut hasher = Sha256::new();
+        let mut trailer = TrailerCheck::default();
         let mut size = 0u64;
         while let Some(chunk) =
             stream.message().await.map_err(|e| ClientError::from_etcd(endpoint, None, e))?
         {
             hasher.update(chunk.blob());
+            trailer.update(chunk.blob());
             size += chunk.blob().len() as u64;
             out.write_all(chunk.blob()).await?;
         }
         out.flush().await?;
         if size == 0 {
             return Err(ClientError::Etcd(format!("empty snapshot from {endpoint}")));
+        }
+        if !trailer.verify() {
+            return Err(ClientError::Etcd(format!(
+                "snapshot from {endpoint} is corrupt: its trailing sha256 does not match its content"
+            )));
         }
         Ok(SnapshotInfo {
             size_bytes: size,
@@ -288,6 +295,32 @@ impl EtcdClient {
             member_id: status.member_id,
             etcd_version: status.version,
         })
+    }
+}
+
+/// etcd appends the sha256 of the database to every snapshot stream; this
+/// checks it on the way, so a snapshot damaged in transit is never stored.
+#[derive(Default)]
+struct TrailerCheck {
+    body: Sha256,
+    tail: Vec<u8>,
+}
+
+impl TrailerCheck {
+    const LEN: usize = 32;
+
+    fn update(&mut self, chunk: &[u8]) {
+        // Everything but the last 32 bytes seen so far is database content.
+        self.tail.extend_from_slice(chunk);
+        if self.tail.len() > Self::LEN {
+            let body = self.tail.len() - Self::LEN;
+            self.body.update(&self.tail[..body]);
+            self.tail.drain(..body);
+        }
+    }
+
+    fn verify(self) -> bool {
+        self.tail.len() == Self::LEN && self.body.finalize().as_slice() == self.tail.as_slice()
     }
 }
 

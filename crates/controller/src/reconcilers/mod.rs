@@ -1,6 +1,7 @@
 //! Reconcilers: one per controller. Each turns an object into calls to the
 //! cluster-service and an [`Action`] from the answer; nothing is decided here.
 
+pub mod backup;
 pub mod health;
 pub mod lifecycle;
 pub mod scaling;
@@ -112,9 +113,23 @@ where
         .await;
 }
 
-/// Wraps one reconcile with its span and metrics.
+/// Wraps one reconcile of a cluster with its span and metrics.
 pub async fn observed<F>(ctx: &Context, cluster: &EtcdCluster, work: F) -> Result<Action, ControllerError>
 where
+    F: Future<Output = Result<Action, ControllerError>>,
+{
+    observed_object(ctx, "EtcdCluster", cluster, work).await
+}
+
+/// Wraps one reconcile of any object with its span and metrics.
+pub async fn observed_object<K, F>(
+    ctx: &Context,
+    kind: &str,
+    object: &K,
+    work: F,
+) -> Result<Action, ControllerError>
+where
+    K: ResourceExt,
     F: Future<Output = Result<Action, ControllerError>>,
 {
     use tracing::Instrument;
@@ -122,9 +137,10 @@ where
         "reconcile",
         otel.name = %format!("{}.reconcile", ctx.name),
         controller = ctx.name,
-        cluster.namespace = %cluster.namespace().unwrap_or_default(),
-        cluster.name = %cluster.name_any(),
-        generation = cluster.metadata.generation.unwrap_or_default(),
+        k8s.kind = kind,
+        cluster.namespace = %object.namespace().unwrap_or_default(),
+        cluster.name = %object.name_any(),
+        generation = object.meta().generation.unwrap_or_default(),
     );
     let started = std::time::Instant::now();
     let result = work.instrument(span).await;

@@ -74,6 +74,11 @@ pub fn lock_name(cluster: &str) -> String {
     format!("{cluster}-etcd-operator-lock")
 }
 
+/// Lease name of the lock that lets one replica at a time run a backup.
+pub fn backup_lock_name(backup: &str) -> String {
+    format!("{backup}-etcd-backup-lock")
+}
+
 impl ClusterLock {
     /// A lock client for `holder` (unique per process), holding leases for `duration`.
     pub fn new(client: Client, holder: impl Into<String>, duration: Duration) -> Self {
@@ -119,8 +124,13 @@ impl ClusterLock {
     /// Writes are conditional on the read resourceVersion, so of two holders
     /// racing for a free lock exactly one wins.
     pub async fn try_acquire(&self, namespace: &str, cluster: &str) -> Result<Acquired, ResourceError> {
+        self.try_acquire_lease(namespace, &lock_name(cluster)).await
+    }
+
+    /// [`ClusterLock::try_acquire`] on a Lease of any name (for locks on other objects).
+    pub async fn try_acquire_lease(&self, namespace: &str, name: &str) -> Result<Acquired, ResourceError> {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
-        let name = lock_name(cluster);
+        let name = name.to_owned();
         let now = Timestamp::now();
         let current = api.get_opt(&name).await.map_err(|e| Self::err("get", namespace, &name, e))?;
         let result = match &current {
@@ -153,8 +163,13 @@ impl ClusterLock {
 
     /// Releases the lock if this holder still has it (deletes the Lease, conditionally).
     pub async fn release(&self, namespace: &str, cluster: &str) -> Result<(), ResourceError> {
+        self.release_lease(namespace, &lock_name(cluster)).await
+    }
+
+    /// [`ClusterLock::release`] on a Lease of any name.
+    pub async fn release_lease(&self, namespace: &str, name: &str) -> Result<(), ResourceError> {
         let api: Api<Lease> = Api::namespaced(self.client.clone(), namespace);
-        let name = lock_name(cluster);
+        let name = name.to_owned();
         let Some(lease) = api.get_opt(&name).await.map_err(|e| Self::err("get", namespace, &name, e))? else {
             return Ok(());
         };

@@ -7,7 +7,7 @@ mod cluster_lock;
 mod etcd_cluster;
 mod statefulset;
 
-pub use cluster_lock::{Acquired, ClusterLock, LockState, lock_name, lock_state};
+pub use cluster_lock::{Acquired, ClusterLock, LockState, backup_lock_name, lock_name, lock_state};
 pub use etcd_cluster::EtcdClusterManager;
 pub use statefulset::StatefulSetManager;
 
@@ -90,6 +90,22 @@ where
             .instrument(span)
             .await
             .map_err(|e| self.err("apply", &name, e))
+    }
+
+    /// Applies the status fields this manager's component owns (status subresource).
+    pub async fn apply_status<S: Serialize>(&self, name: &str, status: &S) -> Result<K, ResourceError> {
+        let object = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        let params = PatchParams::apply(&self.field_manager).force();
+        let span = tracing::info_span!("kube.apply_status", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
+        self.api
+            .patch_status(name, &params, &Patch::Apply(&object))
+            .instrument(span)
+            .await
+            .map_err(|e| self.err("apply status", name, e))
     }
 
     /// Reads the object; `None` when it does not exist.

@@ -103,7 +103,7 @@ impl ClusterService {
         self.config.lock_duration
     }
 
-    pub(crate) fn snapshot_store(&self) -> Option<crate::config::SnapshotStore> {
+    pub(crate) fn snapshot_store(&self) -> Option<etcd_operator_client::storage::ObjectStorage> {
         self.config.snapshots.clone()
     }
 
@@ -129,6 +129,15 @@ impl ClusterService {
 
     pub(crate) fn names(&self, r: &ClusterRef) -> ClusterNames {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
+    }
+
+    pub(crate) fn backup_volume_root(&self) -> Option<&std::path::Path> {
+        self.config.backup_volume_root.as_deref()
+    }
+
+    /// Reads a cluster; `None` when it does not exist.
+    pub(crate) async fn find(&self, r: &ClusterRef) -> Result<Option<EtcdCluster>, ServiceError> {
+        Ok(self.clusters.get(&r.namespace, &r.name).await?)
     }
 
     pub(crate) async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {

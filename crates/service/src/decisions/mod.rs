@@ -1,11 +1,16 @@
 //! Pure decisions: functions of observed state, no I/O.
 
+pub mod backup;
 pub mod maintenance;
 pub mod plan;
+pub mod retention;
 pub mod scaling;
+pub mod schedule;
 pub mod status;
 pub mod stop;
 
+#[cfg(test)]
+mod backup_tests;
 #[cfg(test)]
 mod scaling_tests;
 #[cfg(test)]

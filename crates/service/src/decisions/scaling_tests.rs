@@ -15,7 +15,7 @@ fn names() -> ClusterNames {
 }
 
 /// Member `i` (ID 0x100+i); `started` false means added but never run (no name, no status).
-fn member(i: i32, learner: bool, healthy: bool, started: bool, leader: u64) -> MemberView {
+pub(super) fn member(i: i32, learner: bool, healthy: bool, started: bool, leader: u64) -> MemberView {
     let n = names();
     let name = n.member(i);
     let id = 0x100 + i as u64;

@@ -1,0 +1,86 @@
+//! BackupService: one-shot backups, schedules with retention, and the
+//! storage they write to. Decisions live in `decisions::{backup, retention,
+//! schedule}`; this module gathers what they need and carries them out.
+
+mod location;
+mod record;
+mod run;
+mod schedule;
+
+pub use record::BackupRecord;
+pub use run::BackupOutcome;
+pub use schedule::{PruneOutcome, ScheduleOutcome};
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule};
+use etcd_operator_client::kubernetes::field_manager;
+use etcd_operator_resource::managers::{Acquired, ClusterLock, Manager};
+use tokio::sync::watch;
+
+use crate::{ClusterService, ServiceError, config::component};
+
+/// Backups being taken by this replica, by `namespace/name`: the outcome once known.
+type Running = Arc<Mutex<HashMap<String, watch::Receiver<Option<Result<BackupOutcome, ServiceError>>>>>>;
+
+/// Takes backups, runs schedules and applies retention.
+#[derive(Clone)]
+pub struct BackupService {
+    clusters: ClusterService,
+    lock: ClusterLock,
+    running: Running,
+}
+
+impl BackupService {
+    /// A backup service sharing `clusters`' connections and settings.
+    pub fn new(clusters: ClusterService) -> Self {
+        let lock = ClusterLock::new(clusters.kube(), clusters.identity(), clusters.lock_duration());
+        Self { clusters, lock, running: Running::default() }
+    }
+
+    fn backups(&self, namespace: &str) -> Manager<EtcdBackup> {
+        Manager::new(self.clusters.kube(), namespace, &field_manager(component::BACKUP))
+    }
+
+    fn schedules(&self, namespace: &str) -> Manager<EtcdBackupSchedule> {
+        Manager::new(self.clusters.kube(), namespace, &field_manager(component::BACKUP))
+    }
+
+    /// Runs `work` holding the Lease `lease` (renewed while it runs); ABORTED when another replica holds it.
+    async fn locked<T>(
+        &self,
+        namespace: &str,
+        lease: &str,
+        work: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, ServiceError> {
+        if let Acquired::No { holder, until } = self.lock.try_acquire_lease(namespace, lease).await? {
+            return Err(ServiceError::Aborted(format!(
+                "{namespace}/{lease} is held by {holder} until {until}; retry later"
+            )));
+        }
+        let renew = async {
+            loop {
+                tokio::time::sleep(self.clusters.lock_duration() / 3).await;
+                match self.lock.try_acquire_lease(namespace, lease).await {
+                    Ok(Acquired::Yes) => {}
+                    Ok(Acquired::No { holder, .. }) => {
+                        return ServiceError::Aborted(format!("lost {namespace}/{lease} to {holder}"));
+                    }
+                    // A missed renewal is not yet a lost lock; the next one may succeed.
+                    Err(e) => tracing::warn!(lease, "renewing the lock failed: {e}"),
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = work => r,
+            lost = renew => Err(lost),
+        };
+        if let Err(e) = self.lock.release_lease(namespace, lease).await {
+            tracing::warn!(lease, "could not release the lock (it expires by itself): {e}");
+        }
+        result
+    }
+}

@@ -1,0 +1,95 @@
+//! BackupService over gRPC.
+
+use etcd_operator_common::{Violations, cluster_ref::is_dns_label};
+use etcd_operator_proto::v1alpha1::{self as pb, backup_service_server::BackupService as BackupRpc};
+use etcd_operator_service::BackupService;
+use tonic::{Request, Response, Status};
+
+use super::{convert, status::to_status};
+
+/// The gRPC face of the backup operations of the service layer.
+#[derive(Clone)]
+pub struct BackupApi {
+    service: BackupService,
+}
+
+impl BackupApi {
+    /// Wraps the service layer.
+    pub fn new(service: BackupService) -> Self {
+        Self { service }
+    }
+}
+
+/// Checks a reference to a namespaced object (field `field`): a DNS-label namespace and a DNS-subdomain name.
+fn object_ref(r: Option<&pb::BackupRef>, field: &str) -> Result<(String, String), Status> {
+    let mut v = Violations::default();
+    match r {
+        None => v.push(field, "is required"),
+        Some(r) => {
+            v.check(is_dns_label(&r.namespace), format!("{field}.namespace"), "must be a DNS label");
+            let subdomain = !r.name.is_empty() && r.name.len() <= 253 && r.name.split('.').all(is_dns_label);
+            v.check(
+                subdomain,
+                format!("{field}.name"),
+                "must be a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters",
+            );
+        }
+    }
+    v.into_result().map_err(|v| to_status(v.into()))?;
+    let r = r.expect("checked");
+    Ok((r.namespace.clone(), r.name.clone()))
+}
+
+#[tonic::async_trait]
+impl BackupRpc for BackupApi {
+    async fn run_backup(
+        &self,
+        request: Request<pb::RunBackupRequest>,
+    ) -> Result<Response<pb::RunBackupResponse>, Status> {
+        let req = request.into_inner();
+        let (namespace, name) = object_ref(req.backup.as_ref(), "backup")?;
+        let out = self.service.run_backup(&namespace, &name).await.map_err(to_status)?;
+        let s = out.status;
+        let message = etcd_operator_api::condition::find(&s.conditions, "Succeeded")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        Ok(Response::new(pb::RunBackupResponse {
+            phase: format!("{:?}", s.phase),
+            key: s.key.unwrap_or_default(),
+            size_bytes: s.size_bytes.unwrap_or_default(),
+            sha256: s.sha256.unwrap_or_default(),
+            revision: s.revision.unwrap_or_default(),
+            requeue: Some(convert::requeue(out.requeue_after)),
+            location: s.location.unwrap_or_default(),
+            attempts: s.attempts,
+            message,
+        }))
+    }
+
+    async fn reconcile_schedule(
+        &self,
+        request: Request<pb::ReconcileScheduleRequest>,
+    ) -> Result<Response<pb::ReconcileScheduleResponse>, Status> {
+        let req = request.into_inner();
+        let (namespace, name) = object_ref(req.schedule.as_ref(), "schedule")?;
+        let out = self.service.reconcile_schedule(&namespace, &name).await.map_err(to_status)?;
+        Ok(Response::new(pb::ReconcileScheduleResponse {
+            started_backup: out.started.unwrap_or_default(),
+            active_backup: out.status.active.unwrap_or_default(),
+            pruned: out.pruned,
+            kept: out.status.kept_backups,
+            next_schedule_time: out.status.next_schedule_time.unwrap_or_default(),
+            requeue: Some(convert::requeue(Some(out.requeue_after))),
+        }))
+    }
+
+    async fn prune_backups(
+        &self,
+        request: Request<pb::PruneBackupsRequest>,
+    ) -> Result<Response<pb::PruneBackupsResponse>, Status> {
+        let req = request.into_inner();
+        let (namespace, name) = object_ref(req.schedule.as_ref(), "schedule")?;
+        let out = self.service.prune_backups(&namespace, &name).await.map_err(to_status)?;
+        Ok(Response::new(pb::PruneBackupsResponse { deleted_backups: out.deleted, kept_backups: out.kept }))
+    }
+}
