@@ -31,22 +31,26 @@ if [ -z "${KUBECONFIG:-}" ]; then
   fi
 fi
 "${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 \
-  --snapshot-dir "$PWD/.snapshots" "${service_flags[@]}" & pids+=($!)
+  --snapshot-dir "$PWD/.snapshots" --backup-volume-root "$PWD/.backups" "${service_flags[@]}" & pids+=($!)
+# Claim "local" of examples/local-etcdbackup.yaml.
+mkdir -p .backups/local
 port=8081
-for c in lifecycle health scaling; do
+for c in lifecycle health scaling backup; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
     --admin-listen "127.0.0.1:$port" & pids+=($!)
   port=$((port + 1))
 done
 cat <<MSG
 
-Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081), health (:8082)
-and scaling (:8083) controllers against KUBECONFIG=$KUBECONFIG. Watch it:
+Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081), health (:8082),
+scaling (:8083) and backup (:8084) controllers against KUBECONFIG=$KUBECONFIG. Watch it:
   export KUBECONFIG=$KUBECONFIG
   kubectl get etcd --watch                       # phase goes Creating -> Running
   kubectl get etcd demo -o yaml                  # members, leader, conditions
   kubectl get statefulsets,pods,pvc
   kubectl patch etcd demo --type=merge -p '{"spec":{"size":5}}'   # scale: one learner at a time
+  kubectl apply -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/local
+  kubectl get etcdbackups,etcdbackupschedules     # phase, size, revision; last success, next run
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   grpcurl -plaintext -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
   curl -s 127.0.0.1:8081/metrics

@@ -64,17 +64,26 @@ impl Stack {
     pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
         let port = process_harness::free_port();
         let snapshots = self.dir.path().join("snapshots");
+        // Claim `local` of the backup examples is a directory under the volume root.
+        let backups = self.backup_volume_root();
+        std::fs::create_dir_all(backups.join("local")).expect("backup claim dir");
         // Names of pods without an address yet fail at once instead of waiting on the host's DNS.
         let hosts = self.node().hosts_file().display().to_string();
         let mut args = vec![
             format!("--listen=127.0.0.1:{port}"),
             format!("--snapshot-dir={}", snapshots.display()),
             format!("--etcd-hosts-file={hosts}"),
+            format!("--backup-volume-root={}", backups.display()),
         ];
         args.extend_from_slice(extra);
         let i = self.start_process(name, "cluster-service", args);
         self.processes[i].wait_healthy().await;
         format!("http://127.0.0.1:{port}")
+    }
+
+    /// Where the cluster-service finds backup claims (`<root>/<claimName>`).
+    pub fn backup_volume_root(&self) -> PathBuf {
+        self.dir.path().join("backup-volumes")
     }
 
     /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease.
