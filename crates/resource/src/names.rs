@@ -61,6 +61,11 @@ impl ClusterNames {
         self.name.clone()
     }
 
+    /// Secret holding the restore token while the cluster is being restored from a backup.
+    pub fn restore_secret(&self) -> String {
+        format!("{}-restore", self.name)
+    }
+
     /// Member (pod) name of an ordinal.
     pub fn member(&self, ordinal: i32) -> String {
         format!("{}-{ordinal}", self.name)

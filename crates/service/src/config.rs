@@ -3,6 +3,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use etcd_operator_client::{etcd::EtcdOptions, storage::ObjectStorage};
+use etcd_operator_resource::templates::RestoreAgent;
 
 /// How the services reach clusters and name themselves.
 #[derive(Clone, Debug)]
@@ -17,6 +18,8 @@ pub struct ServiceConfig {
     pub lock_duration: Duration,
     /// Snapshot storage for ScaleToZero (`None`: clusters cannot be stopped).
     pub snapshots: Option<ObjectStorage>,
+    /// The restore agent that pods of clusters restored from a backup run (image, and how they reach us).
+    pub restore_agent: RestoreAgent,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
     pub backup_volume_root: Option<PathBuf>,
 }
@@ -30,6 +33,7 @@ impl Default for ServiceConfig {
             lock_duration: Duration::from_secs(30),
             snapshots: None,
             backup_volume_root: None,
+            restore_agent: RestoreAgent::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// The request cannot apply to the object in its current state.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The caller may not have what it asked for (a wrong or expired token).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// Another change of the same cluster is in progress; retry.
     #[error("{0}")]
     Aborted(String),

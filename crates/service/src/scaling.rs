@@ -15,7 +15,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_client::{ClientError, etcd::EtcdClient};
 use etcd_operator_common::{ClusterRef, Violations, time::now_rfc3339};
-use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
+use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 use kube::runtime::events::EventType;
 
 use crate::{
@@ -236,7 +236,7 @@ impl ClusterService {
             ScalingAction::SetReplicas { replicas, initial_members } => {
                 if !initial_members.is_empty() {
                     // The joining member reads who to join from the ConfigMap; etcd ignores it once it has data.
-                    let ctx = TemplateContext::new(cluster, self.cluster_domain());
+                    let ctx = self.template(cluster);
                     let bootstrap = BootstrapConfig {
                         initial_members: initial_members.clone(),
                         state: InitialClusterState::Existing,

@@ -8,7 +8,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map};
+use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 
 use crate::{
     ClusterService, ServiceError,
@@ -88,7 +88,7 @@ impl ClusterService {
             StopAction::SetReplicas { replicas, members } => {
                 let m = self.managers_as(&r.namespace, component::SCALING);
                 if !members.is_empty() {
-                    let ctx = TemplateContext::new(&cluster, self.cluster_domain());
+                    let ctx = self.template(&cluster);
                     let bootstrap =
                         BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
                     m.config_maps.apply(&config_map(&ctx, &bootstrap)?).await?;

@@ -44,6 +44,16 @@ pub struct Config {
     /// `storage.volume` write to `<dir>/<claimName>/<path>`. Without it only S3 storage can be used.
     #[arg(long, env = "BACKUP_VOLUME_ROOT")]
     pub backup_volume_root: Option<std::path::PathBuf>,
+    /// Image of the restore agent, the init container of members of clusters restored from a backup.
+    #[arg(
+        long,
+        env = "RESTORE_AGENT_IMAGE",
+        default_value = "ghcr.io/etcd-k8s-operator/etcd-operator:0.1.0"
+    )]
+    pub restore_agent_image: String,
+    /// How member pods reach this service's gRPC API to fetch a restore snapshot (the Service's URL).
+    #[arg(long, env = "RESTORE_ENDPOINT", default_value = "http://cluster-service.etcd-operator.svc:9090")]
+    pub restore_endpoint: String,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -73,6 +83,10 @@ impl Config {
                 .transpose()
                 .map_err(|e| format!("--snapshot-dir: {e}"))?,
             backup_volume_root: self.backup_volume_root.clone(),
+            restore_agent: etcd_operator_resource::templates::RestoreAgent {
+                image: self.restore_agent_image.clone(),
+                endpoint: self.restore_endpoint.clone(),
+            },
         })
     }
 }

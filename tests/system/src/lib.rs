@@ -10,6 +10,9 @@ pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {
     let mut node = kube_sim::node::NodeConfig::new(&dir.join("node"));
     node.max_probe_period = Some(Duration::from_secs(1));
     node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
+    // The operator's image runs its binaries from this build (the restore agent, as init container).
+    let agent = operator_binary("restore-agent");
+    node.images.add(&format!("{OPERATOR_IMAGE_REPOSITORY}={}", agent.display())).expect("image rule");
     let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir, node)
         .await
         .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));
@@ -22,6 +25,17 @@ pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {
     let config =
         Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
     (sim, Client::try_from(config).expect("client"))
+}
+
+/// Repository of the operator's image (the restore agent's default image).
+pub const OPERATOR_IMAGE_REPOSITORY: &str = "ghcr.io/etcd-k8s-operator/etcd-operator";
+
+/// A binary of this workspace's build (`scripts/test.sh` builds them before the tests).
+pub fn operator_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile = exe.parent().and_then(std::path::Path::parent).expect("target dir");
+    profile.join(name)
 }
 
 use kube::{

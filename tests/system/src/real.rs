@@ -11,6 +11,7 @@ use etcd_operator_client::{
     storage::ObjectStorage,
 };
 use etcd_operator_common::ClusterRef;
+use etcd_operator_resource::templates::RestoreAgent;
 use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError, cluster::ClusterOutcome};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
@@ -47,16 +48,33 @@ impl RealCluster {
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
         let rewrite = EndpointRewrite::default().with_hosts_file(Some(hosts));
         let snapshots = ObjectStorage::local(&dir.path().join("snapshots")).expect("snapshot dir");
+        // The gRPC API on every address, so pods (restore agents) reach it through the node's bridge.
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("gRPC port");
+        let port = listener.local_addr().expect("address").port();
+        let host = sim.node().expect("node").host_ip();
         let mut config = ServiceConfig {
             lock_duration,
             snapshots: Some(snapshots),
             backup_volume_root: Some(dir.path().join("backup-volumes")),
+            restore_agent: RestoreAgent {
+                endpoint: format!("http://{host}:{port}"),
+                ..RestoreAgent::default()
+            },
             ..ServiceConfig::default()
         };
         config.etcd.rewrite = rewrite.clone();
         config.etcd.connect_timeout = Duration::from_secs(1);
         config.etcd.request_timeout = Duration::from_secs(3);
         let service = ClusterService::new(client.clone(), config, EtcdMetrics::default());
+        let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(
+            &mut prometheus_client::registry::Registry::default(),
+        );
+        tokio::spawn(cluster_service::grpc::serve(
+            listener,
+            service.clone(),
+            metrics,
+            std::future::pending(),
+        ));
         let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
         let this = Self { sim, client, service, r, rewrite, dir };
         Box::pin(this.service.create_cluster(&this.r, Some(spec(size)))).await.expect("CreateCluster");
@@ -109,9 +127,13 @@ impl RealCluster {
 
     /// An etcd-client connection to every member the StatefulSet runs (through cluster DNS).
     pub async fn etcd(&self) -> etcd_client::Client {
-        let replicas = self.replicas().await;
-        let endpoints: Vec<String> = (0..replicas)
-            .map(|i| self.rewrite.apply(&format!("http://demo-{i}.demo.default.svc.cluster.local:2379")))
+        self.etcd_of("demo", self.replicas().await).await
+    }
+
+    /// An etcd-client connection to `members` members of cluster `name` in `default`.
+    pub async fn etcd_of(&self, name: &str, members: i32) -> etcd_client::Client {
+        let endpoints: Vec<String> = (0..members)
+            .map(|i| self.rewrite.apply(&format!("http://{name}-{i}.{name}.default.svc.cluster.local:2379")))
             .collect();
         etcd_client::Client::connect(endpoints, None).await.expect("etcd connects")
     }

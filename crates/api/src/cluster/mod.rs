@@ -12,3 +12,5 @@ pub const CONDITION_AVAILABLE: &str = "Available";
 pub const CONDITION_PROGRESSING: &str = "Progressing";
 /// Condition type: some members are unhealthy or missing.
 pub const CONDITION_DEGRADED: &str = "Degraded";
+/// Condition type: the cluster was bootstrapped from a backup (spec.restore).
+pub const CONDITION_RESTORED: &str = "Restored";

@@ -132,6 +132,56 @@ pub struct EtcdClusterStatus {
     /// What a stopped cluster (scaled to zero) needs to come back with its data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<StoppedStatus>,
+    /// Bootstrapping from a backup (`spec.restore`): the verified source and how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreStatus>,
+}
+
+/// Progress of a restore.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum RestorePhase {
+    /// The source is unusable (missing, not finished, corrupt); nothing was started.
+    #[default]
+    Refused,
+    /// Verified; members are restoring from it.
+    Restoring,
+    /// Every member restored and the new cluster formed.
+    Completed,
+}
+
+/// Where a restored cluster's data came from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreStatus {
+    /// Progress.
+    #[serde(default)]
+    pub phase: RestorePhase,
+    /// The source as given (`EtcdBackup <name>` or the location).
+    pub source: String,
+    /// CamelCase reason of the phase (BackupNotFound, BackupNotReady, BackupCorrupt, ...).
+    #[serde(default)]
+    pub reason: String,
+    /// Full location of the snapshot (`s3://…` or `file://…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// SHA-256 the snapshot was verified against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Snapshot size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// etcd revision the snapshot holds, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+    /// When the snapshot was taken (RFC 3339), when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<String>,
+    /// Why it was refused, or what was restored.
+    #[serde(default)]
+    pub message: String,
+    /// When the restored cluster formed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
 }
 
 /// A cluster stopped by ScaleToZero: its members and the verified snapshot taken first.

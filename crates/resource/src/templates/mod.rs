@@ -24,6 +24,24 @@ use crate::{ResourceError, names::ClusterNames};
 /// Image of the official etcd release for a version.
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "gcr.io/etcd-development/etcd";
 
+/// The operator's restore agent, run as an init container of member pods of clusters restored from a backup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestoreAgent {
+    /// Operator image holding `/usr/local/bin/restore-agent` and etcd's restore tools.
+    pub image: String,
+    /// How pods reach the cluster-service's gRPC API.
+    pub endpoint: String,
+}
+
+impl Default for RestoreAgent {
+    fn default() -> Self {
+        Self {
+            image: "ghcr.io/etcd-k8s-operator/etcd-operator:0.1.0".into(),
+            endpoint: "http://cluster-service.etcd-operator.svc:9090".into(),
+        }
+    }
+}
+
 /// What every template needs: the cluster and its derived names.
 #[derive(Clone, Debug)]
 pub struct TemplateContext<'a> {
@@ -31,12 +49,24 @@ pub struct TemplateContext<'a> {
     pub cluster: &'a EtcdCluster,
     /// Names derived from it.
     pub names: ClusterNames,
+    /// The restore agent (used when `spec.restore` is set).
+    pub restore_agent: RestoreAgent,
 }
 
 impl<'a> TemplateContext<'a> {
     /// Context for a cluster in a cluster DNS domain.
     pub fn new(cluster: &'a EtcdCluster, cluster_domain: &str) -> Self {
-        Self { cluster, names: ClusterNames::of(cluster, cluster_domain) }
+        Self {
+            cluster,
+            names: ClusterNames::of(cluster, cluster_domain),
+            restore_agent: RestoreAgent::default(),
+        }
+    }
+
+    /// The same context with another restore agent.
+    pub fn with_restore_agent(mut self, agent: RestoreAgent) -> Self {
+        self.restore_agent = agent;
+        self
     }
 
     /// Container image: the override, else the official image of the version.

@@ -13,7 +13,7 @@ use k8s_openapi::{
             Affinity, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
             EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
             PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
-            Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+            SecretKeySelector, Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
         },
     },
     apimachinery::pkg::{
@@ -142,6 +142,7 @@ fn pod_template(
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
+            init_containers: spec.restore.is_some().then(|| vec![restore_container(ctx)]),
             containers: vec![etcd_container(ctx)],
             volumes,
             affinity: Some(overrides.affinity.clone().unwrap_or_else(|| spread_members(ctx))),
@@ -240,6 +241,53 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         readiness_probe: Some(health_probe("/health", 3)),
         liveness_probe: Some(health_probe("/health?serializable=true", 8)),
         resources: ctx.cluster.spec.resources.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: DATA_VOLUME.into(),
+            mount_path: DATA_MOUNT.into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+/// Restores a member's empty data directory from the snapshot the cluster-service streams, while
+/// the cluster's restore token exists; exits at once when the member has data or no restore runs.
+fn restore_container(ctx: &TemplateContext<'_>) -> Container {
+    let token = EnvVar {
+        name: "RESTORE_TOKEN".into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: ctx.names.restore_secret(),
+                key: "token".into(),
+                // Gone once the restore completed: members added later start empty and join.
+                optional: Some(true),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    };
+    Container {
+        name: "restore".into(),
+        image: Some(ctx.restore_agent.image.clone()),
+        command: Some(vec!["/usr/local/bin/restore-agent".into()]),
+        args: Some(vec![
+            format!("--endpoint={}", ctx.restore_agent.endpoint),
+            "--namespace=$(POD_NAMESPACE)".into(),
+            format!("--cluster={}", ctx.names.name),
+            "--member=$(POD_NAME)".into(),
+            format!("--data-dir={DATA_MOUNT}/data"),
+            format!("--etcd-version={}", ctx.cluster.spec.version),
+        ]),
+        env: Some(vec![
+            field_env("POD_NAME", "metadata.name"),
+            field_env("POD_NAMESPACE", "metadata.namespace"),
+            token,
+        ]),
+        // ETCD_INITIAL_CLUSTER and ETCD_INITIAL_CLUSTER_TOKEN: the restored membership.
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
+            ..EnvFromSource::default()
+        }]),
         volume_mounts: Some(vec![VolumeMount {
             name: DATA_VOLUME.into(),
             mount_path: DATA_MOUNT.into(),

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
 use super::BackupService;
-use crate::ServiceError;
+use crate::{ClusterService, ServiceError};
 
 /// Keys read from the credentials Secret.
 pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
@@ -24,10 +24,22 @@ impl BackupService {
         location: &BackupLocation,
         field: &str,
     ) -> Result<ObjectStorage, ServiceError> {
+        open_storage(&self.clusters, namespace, location, field).await
+    }
+}
+
+/// The storage behind `location` (`field` is its path in the object, for errors).
+pub(crate) async fn open_storage(
+    clusters: &ClusterService,
+    namespace: &str,
+    location: &BackupLocation,
+    field: &str,
+) -> Result<ObjectStorage, ServiceError> {
+    {
         let refuse = |m: String| ServiceError::FailedPrecondition(m);
         match (&location.s3, &location.volume) {
             (Some(s3), None) => {
-                let secrets: Api<Secret> = Api::namespaced(self.clusters.kube(), namespace);
+                let secrets: Api<Secret> = Api::namespaced(clusters.kube(), namespace);
                 let secret = secrets.get_opt(&s3.credentials_secret).await.map_err(|e| {
                     ServiceError::Unavailable(format!(
                         "reading Secret {namespace}/{}: {e}",
@@ -62,7 +74,7 @@ impl BackupService {
                 Ok(ObjectStorage::s3(&settings).map_err(|e| refuse(format!("{field}.s3: {e}")))?)
             }
             (None, Some(volume)) => {
-                let root = self.clusters.backup_volume_root().ok_or_else(|| {
+                let root = clusters.backup_volume_root().ok_or_else(|| {
                     refuse(format!(
                         "{field}.volume: this cluster-service has no --backup-volume-root, so it cannot write to claims; use s3 or mount the claim and set the flag"
                     ))

@@ -2,12 +2,14 @@
 //! storage they write to. Decisions live in `decisions::{backup, retention,
 //! schedule}`; this module gathers what they need and carries them out.
 
-mod location;
+pub(crate) mod location;
 mod record;
+mod restore_source;
 mod run;
 mod schedule;
 
 pub use record::BackupRecord;
+pub use restore_source::RestoreStream;
 pub use run::BackupOutcome;
 pub use schedule::{PruneOutcome, ScheduleOutcome};
 

@@ -3,9 +3,13 @@
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::{
-    TemplateContext, client_service, config_map, peer_service, pod_disruption_budget, statefulset,
+    client_service, config_map, peer_service, pod_disruption_budget, statefulset,
 };
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
+
+use std::time::Duration;
+
+use etcd_operator_api::cluster::RestorePhase;
 
 use super::{ClusterOutcome, ClusterService};
 use crate::{
@@ -14,6 +18,7 @@ use crate::{
         RolloutDecision, decide_rollout, keep_claims_while_stopped, plan_apply, template_changed,
     },
     observe::{EtcdState, Observation, StatefulSetState},
+    restore::RestoreGate,
     validation::{immutable_violations, validate_spec},
 };
 
@@ -25,7 +30,7 @@ impl ClusterService {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }
         let m = self.managers(&r.namespace);
-        let ctx = TemplateContext::new(&cluster, &self.config.cluster_domain);
+        let ctx = self.template(&cluster);
         let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
         let mut observation = self.observe_with(r, existing_sts.as_ref()).await;
         let mut spec_check = validate_spec(&cluster.spec);
@@ -34,6 +39,30 @@ impl ClusterService {
             return self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await;
         }
 
+        let restore = match self.restore_gate(&cluster, existing_sts.is_some(), &observation).await? {
+            RestoreGate::NotRestoring => None,
+            RestoreGate::Refused(refusal) => {
+                // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
+                let later = if refusal.reason == "BackupNotReady" || refusal.reason == "StorageUnusable" {
+                    Duration::from_secs(15)
+                } else {
+                    Duration::from_secs(300)
+                };
+                let rollout = RolloutDecision::Proceed;
+                let out = self
+                    .record_status_full(
+                        &cluster,
+                        &observation,
+                        &spec_check,
+                        &rollout,
+                        Default::default(),
+                        Some(&refusal),
+                    )
+                    .await?;
+                return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
+            }
+            RestoreGate::Proceed(status) => Some(status),
+        };
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
         let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
         let mut desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
@@ -69,7 +98,22 @@ impl ClusterService {
         } else {
             m.pdbs.delete(&ctx.names.pdb()).await?;
         }
-        self.record_status(&cluster, &observation, &spec_check, &rollout).await
+        let mut out = self
+            .record_status_full(
+                &cluster,
+                &observation,
+                &spec_check,
+                &rollout,
+                Default::default(),
+                restore.as_ref(),
+            )
+            .await?;
+        if restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
+            // Members restoring: come back to record completion (and remove the token).
+            out.requeue_after =
+                Some(out.requeue_after.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(5)));
+        }
+        Ok(out)
     }
 
     /// Whether the pod template would change, and whether that may roll out now.
@@ -80,7 +124,7 @@ impl ClusterService {
         existing_cm: Option<&ConfigMap>,
         observation: &Observation,
     ) -> Result<RolloutDecision, ServiceError> {
-        let ctx = TemplateContext::new(cluster, &self.config.cluster_domain);
+        let ctx = self.template(cluster);
         let plan = plan_apply(&ctx.names, cluster.spec.size, Some(existing_sts), existing_cm);
         let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
         Ok(decide_rollout(template_changed(existing_sts, &desired), formed(cluster), observation))
@@ -97,7 +141,7 @@ impl ClusterService {
         let names = self.names(&r);
         let Some(current) = m.statefulsets.get(&names.statefulset()).await? else { return Ok(()) };
         let proposed = EtcdCluster { spec: spec.clone(), ..existing.clone() };
-        let ctx = TemplateContext::new(&proposed, &self.config.cluster_domain);
+        let ctx = self.template(&proposed);
         let replicas = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(spec.size);
         let plan = plan_apply(&names, replicas, Some(&current), None);
         let desired = statefulset(&ctx, replicas, &plan.bootstrap)?;

@@ -12,8 +12,8 @@ use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::{
     managers::{
-        Acquired, ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, ServiceManager,
-        StatefulSetManager,
+        Acquired, ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, SecretManager,
+        ServiceManager, StatefulSetManager,
     },
     names::ClusterNames,
 };
@@ -66,6 +66,7 @@ pub(crate) struct Managers {
     pub config_maps: ConfigMapManager,
     pub pdbs: PdbManager,
     pub pvcs: PvcManager,
+    pub secrets: SecretManager,
 }
 
 impl ClusterService {
@@ -96,6 +97,7 @@ impl ClusterService {
             config_maps: ConfigMapManager::new(self.client.clone(), namespace, &fm),
             pdbs: PdbManager::new(self.client.clone(), namespace, &fm),
             pvcs: PvcManager::new(self.client.clone(), namespace, &fm),
+            secrets: SecretManager::new(self.client.clone(), namespace, &fm),
         }
     }
 
@@ -107,8 +109,13 @@ impl ClusterService {
         self.config.snapshots.clone()
     }
 
-    pub(crate) fn cluster_domain(&self) -> &str {
-        &self.config.cluster_domain
+    /// The template context of a cluster, with this replica's restore agent settings.
+    pub(crate) fn template<'a>(
+        &self,
+        cluster: &'a EtcdCluster,
+    ) -> etcd_operator_resource::templates::TemplateContext<'a> {
+        etcd_operator_resource::templates::TemplateContext::new(cluster, &self.config.cluster_domain)
+            .with_restore_agent(self.config.restore_agent.clone())
     }
 
     pub(crate) fn identity(&self) -> String {
@@ -276,10 +283,25 @@ impl ClusterService {
         rollout: &RolloutDecision,
         scaling: ScalingRecord<'_>,
     ) -> Result<ClusterOutcome, ServiceError> {
+        let previous_restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        self.record_status_full(cluster, observation, spec_check, rollout, scaling, previous_restore).await
+    }
+
+    /// [`Self::record_status_with`], with the restore record the lifecycle decided on.
+    pub(crate) async fn record_status_full(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+        scaling: ScalingRecord<'_>,
+        restore: Option<&etcd_operator_api::cluster::RestoreStatus>,
+    ) -> Result<ClusterOutcome, ServiceError> {
         let r = cluster_ref(cluster);
         let names = self.names(&r);
         let now = now_rfc3339();
         let status = compute_status(&StatusInputs {
+            restore,
             scaling,
             cluster,
             names: &names,
@@ -291,6 +313,9 @@ impl ClusterService {
         // What is written leaves out scaling's fields unless scaling writes; what is
         // compared and returned is the whole status, with scaling's fields as recorded.
         let mut whole = status.clone();
+        if let ScalingRecord::Now { .. } = scaling {
+            whole.restore = restore.cloned();
+        }
         if let ScalingRecord::Unchanged = scaling {
             let previous = cluster.status.as_ref();
             whole.stopped = previous.and_then(|s| s.stopped.clone());

@@ -3,8 +3,8 @@
 use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
-        CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase, MemberStatus,
-        OperationStatus, StoppedStatus,
+        CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_RESTORED, ClusterPhase,
+        MemberStatus, OperationStatus, RestorePhase, RestoreStatus, StoppedStatus,
     },
     condition::merge_conditions,
     version::EtcdVersion,
@@ -34,6 +34,8 @@ pub struct StatusInputs<'a> {
     pub now: &'a str,
     /// The scaling operation to record.
     pub scaling: ScalingRecord<'a>,
+    /// The restore record (lifecycle's; `None` when the cluster is not restored from a backup).
+    pub restore: Option<&'a RestoreStatus>,
 }
 
 /// What a status write says about scaling's operation.
@@ -87,8 +89,30 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let generation = i.cluster.metadata.generation;
     let members = members(i.observation, &previous);
     let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
-    let (phase, mut conditions) = phase_and_conditions(i, &members);
+    let (phase, mut conditions) = match i.restore {
+        Some(r) if r.phase == RestorePhase::Refused => (
+            ClusterPhase::Pending,
+            vec![
+                cond(
+                    CONDITION_AVAILABLE,
+                    false,
+                    &r.reason,
+                    "nothing was started: the restore source is unusable",
+                ),
+                cond(CONDITION_PROGRESSING, false, &r.reason, r.message.clone()),
+            ],
+        ),
+        _ => phase_and_conditions(i, &members),
+    };
     conditions.push(spec_warning(spec.size, &spec.version));
+    if let Some(r) = i.restore {
+        let status = match r.phase {
+            RestorePhase::Refused => ConditionStatus::False,
+            RestorePhase::Restoring => ConditionStatus::Unknown,
+            RestorePhase::Completed => ConditionStatus::True,
+        };
+        conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
+    }
     for c in &mut conditions {
         c.observed_generation = generation;
     }
@@ -125,6 +149,11 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         stopped: match i.scaling {
             ScalingRecord::Now { stopped, .. } => stopped.cloned(),
             ScalingRecord::Unchanged => None,
+        },
+        // Only the lifecycle writes this, as it bootstraps the cluster.
+        restore: match i.scaling {
+            ScalingRecord::Now { .. } => None,
+            ScalingRecord::Unchanged => i.restore.cloned(),
         },
         members,
     }

@@ -86,6 +86,7 @@ fn status_of(
     check: &Result<(), Violations>,
 ) -> EtcdClusterStatus {
     compute_status(&StatusInputs {
+        restore: None,
         scaling: Default::default(),
         cluster: c,
         names: &names(),
@@ -296,6 +297,7 @@ fn a_blocked_rollout_is_reported_with_its_reason() {
         Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
     let rollout = RolloutDecision::Wait("waiting for members demo-2".into());
     let s = compute_status(&StatusInputs {
+        restore: None,
         scaling: Default::default(),
         cluster: &c,
         names: &names(),

@@ -40,8 +40,37 @@ fn object_ref(r: Option<&pb::BackupRef>, field: &str) -> Result<(String, String)
     Ok((r.namespace.clone(), r.name.clone()))
 }
 
+/// The snapshot stream of FetchRestoreSnapshot.
+type ChunkStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::SnapshotChunk, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl BackupRpc for BackupApi {
+    type FetchRestoreSnapshotStream = ChunkStream;
+
+    async fn fetch_restore_snapshot(
+        &self,
+        request: Request<pb::FetchRestoreSnapshotRequest>,
+    ) -> Result<Response<ChunkStream>, Status> {
+        use futures::StreamExt;
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let out = self.service.restore_snapshot(&r, &req.member, &req.token).await.map_err(to_status)?;
+        let h = out.header;
+        let header = pb::SnapshotChunk {
+            header: Some(pb::SnapshotHeader {
+                sha256: h.sha256.unwrap_or_default(),
+                size_bytes: h.size_bytes.unwrap_or_default(),
+                revision: h.revision.unwrap_or_default(),
+                source: h.source,
+            }),
+            data: Vec::new(),
+        };
+        let data = out.chunks.map(|c| {
+            c.map(|data| pb::SnapshotChunk { header: None, data: data.to_vec() }).map_err(to_status)
+        });
+        Ok(Response::new(Box::pin(futures::stream::once(async { Ok(header) }).chain(data))))
+    }
+
     async fn run_backup(
         &self,
         request: Request<pb::RunBackupRequest>,

@@ -12,6 +12,7 @@ pub fn to_status(err: ServiceError) -> Status {
         ServiceError::NotFound { .. } => Status::not_found(err.to_string()),
         ServiceError::AlreadyExists(m) => Status::already_exists(m),
         ServiceError::FailedPrecondition(m) => Status::failed_precondition(m),
+        ServiceError::PermissionDenied(m) => Status::permission_denied(m),
         ServiceError::Aborted(m) => Status::aborted(m),
         ServiceError::Unavailable(m) => Status::unavailable(m),
         ServiceError::Internal(m) => Status::internal(m),

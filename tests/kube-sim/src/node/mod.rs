@@ -279,6 +279,11 @@ impl Node {
         self.ctx.dns.host_file()
     }
 
+    /// The host's address on the node's bridge: how pods reach processes on the host.
+    pub fn host_ip(&self) -> String {
+        self.ctx.host_ip()
+    }
+
     /// The node's directory.
     pub fn dir(&self) -> &Path {
         &self.ctx.config.dir

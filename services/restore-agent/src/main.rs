@@ -1,0 +1,121 @@
+//! restore-agent: the init container of etcd members of a cluster restored from a backup.
+//!
+//! A member that already has data, or a pod started when no restore is in
+//! progress (no token), is left alone. Otherwise the agent fetches the
+//! snapshot from the cluster-service, checks its sha256, runs etcd's own
+//! restore (`etcdutl snapshot restore`, `etcdctl` for 3.4, with
+//! `--bump-revision`/`--mark-compacted` where the tool has them) into a
+//! scratch directory next to the data directory and renames it into place,
+//! so a member is either fully restored or not at all.
+
+mod fetch;
+mod tool;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use etcd_operator_telemetry::TelemetryConfig;
+
+/// Restores one member's data directory from the snapshot its cluster is being restored from.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "restore-agent", version, about)]
+pub struct Args {
+    /// gRPC endpoint of the cluster-service.
+    #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT")]
+    pub endpoint: String,
+    /// Namespace of the cluster.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub namespace: String,
+    /// EtcdCluster name.
+    #[arg(long)]
+    pub cluster: String,
+    /// This member's name (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub member: String,
+    /// The member's etcd data directory.
+    #[arg(long, env = "ETCD_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// etcd version of the cluster (chooses etcdutl or etcdctl).
+    #[arg(long)]
+    pub etcd_version: String,
+    /// The cluster's restore token; empty when no restore is in progress.
+    #[arg(long, env = "RESTORE_TOKEN", default_value = "", hide_env_values = true)]
+    pub token: String,
+    /// Members of the restored cluster, `name=peerURL,...` (the ConfigMap's value).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER")]
+    pub initial_cluster: String,
+    /// Cluster token of the restored cluster (the ConfigMap's value).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN")]
+    pub initial_cluster_token: String,
+    /// Restore tool to use instead of searching for etcdutl/etcdctl.
+    #[arg(long, env = "RESTORE_TOOL")]
+    pub tool: Option<PathBuf>,
+    /// Logging and tracing.
+    #[command(flatten)]
+    pub telemetry: TelemetryConfig,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let _guard = match etcd_operator_telemetry::logging::init("restore-agent", &args.telemetry, "info") {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("restore-agent: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&args).await {
+        Ok(outcome) => {
+            tracing::info!(member = args.member, "{outcome}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // A failed init container is restarted by the kubelet: the restore is retried from scratch.
+            tracing::error!(member = args.member, "restore failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<String, String> {
+    if args.data_dir.join("member").is_dir() {
+        return Ok(format!("{} holds data: nothing to restore", args.data_dir.display()));
+    }
+    if args.token.is_empty() {
+        return Ok("no restore in progress: the member starts empty".into());
+    }
+    let peer_url = tool::peer_url(&args.initial_cluster, &args.member)?;
+    let scratch = scratch_dir(&args.data_dir);
+    // Left over from an interrupted attempt: start over.
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;
+    }
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("creating {}: {e}", scratch.display()))?;
+    let snapshot = scratch.join("snapshot.db");
+    let header = fetch::fetch(args, &snapshot).await?;
+    let restored = scratch.join("data");
+    let tool = tool::RestoreTool::find(args.tool.as_deref(), &args.etcd_version)?;
+    tool.restore(
+        &snapshot,
+        &restored,
+        &args.member,
+        &peer_url,
+        &args.initial_cluster,
+        &args.initial_cluster_token,
+    )?;
+    std::fs::rename(&restored, &args.data_dir)
+        .map_err(|e| format!("moving {} to {}: {e}", restored.display(), args.data_dir.display()))?;
+    std::fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;
+    Ok(format!(
+        "restored from {} ({} bytes, revision {}, sha256 {}) with {}",
+        header.source, header.size_bytes, header.revision, header.sha256, tool
+    ))
+}
+
+/// `<data-dir>.restore`: on the same volume, so the final rename is atomic.
+fn scratch_dir(data_dir: &std::path::Path) -> PathBuf {
+    let mut s = data_dir.as_os_str().to_owned();
+    s.push(".restore");
+    PathBuf::from(s)
+}
