@@ -13,13 +13,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 with_cluster_dns=()
 service_flags=()
+listen=127.0.0.1:9090
 if [ -z "${KUBECONFIG:-}" ]; then
-  node=(--node --max-probe-period 2)
+  # The operator's image runs this build's binaries (the restore agent of restored clusters).
+  node=(--node --max-probe-period 2 --image "ghcr.io/etcd-k8s-operator/etcd-operator=$PWD/target/debug/restore-agent")
   if [ "$(id -u)" -ne 0 ]; then
     echo "not root: kube-sim runs without its node, so etcd pods stay Pending (the node needs network namespaces)" >&2
     node=()
   fi
-  rm -f .kube-sim/kubeconfig
+  rm -f .kube-sim/kubeconfig .kube-sim/node/host-ip
   target/debug/kube-sim --listen 127.0.0.1:6443 --dir .kube-sim "${node[@]}" \
     --apply deploy/crds --apply examples/local-etcdcluster.yaml & pids+=($!)
   for _ in $(seq 50); do [ -f .kube-sim/kubeconfig ] && break; sleep 0.2; done
@@ -27,10 +29,14 @@ if [ -z "${KUBECONFIG:-}" ]; then
   # The cluster-service reaches members by their cluster DNS names: give it the node's hosts file.
   if [ ${#node[@]} -gt 0 ]; then
     with_cluster_dns=(unshare --mount sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$PWD/.kube-sim/node/hosts")
-    service_flags=(--etcd-hosts-file "$PWD/.kube-sim/node/hosts")
+    # Pods (restore agents) reach the cluster-service through the node's bridge address.
+    for _ in $(seq 50); do [ -f .kube-sim/node/host-ip ] && break; sleep 0.2; done
+    listen=0.0.0.0:9090
+    service_flags=(--etcd-hosts-file "$PWD/.kube-sim/node/hosts"
+      --restore-endpoint "http://$(cat .kube-sim/node/host-ip):9090")
   fi
 fi
-"${with_cluster_dns[@]}" target/debug/cluster-service --listen 127.0.0.1:9090 --admin-listen 127.0.0.1:8080 \
+"${with_cluster_dns[@]}" target/debug/cluster-service --listen "$listen" --admin-listen 127.0.0.1:8080 \
   --snapshot-dir "$PWD/.snapshots" --backup-volume-root "$PWD/.backups" "${service_flags[@]}" & pids+=($!)
 # Claim "local" of examples/local-etcdbackup.yaml.
 mkdir -p .backups/local
@@ -51,6 +57,7 @@ scaling (:8083) and backup (:8084) controllers against KUBECONFIG=$KUBECONFIG. W
   kubectl patch etcd demo --type=merge -p '{"spec":{"size":5}}'   # scale: one learner at a time
   kubectl apply -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/local
   kubectl get etcdbackups,etcdbackupschedules     # phase, size, revision; last success, next run
+  kubectl apply -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   grpcurl -plaintext -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
   curl -s 127.0.0.1:8081/metrics

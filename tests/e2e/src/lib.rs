@@ -69,8 +69,11 @@ impl Stack {
         std::fs::create_dir_all(backups.join("local")).expect("backup claim dir");
         // Names of pods without an address yet fail at once instead of waiting on the host's DNS.
         let hosts = self.node().hosts_file().display().to_string();
+        // Every address: pods (restore agents) reach it through the node's bridge.
+        let restore_endpoint = format!("http://{}:{port}", self.node().host_ip());
         let mut args = vec![
-            format!("--listen=127.0.0.1:{port}"),
+            format!("--listen=0.0.0.0:{port}"),
+            format!("--restore-endpoint={restore_endpoint}"),
             format!("--snapshot-dir={}", snapshots.display()),
             format!("--etcd-hosts-file={hosts}"),
             format!("--backup-volume-root={}", backups.display()),

@@ -152,6 +152,9 @@ impl Node {
         let network = Network::create()?;
         let dns = Dns::new(&config.cluster_domain, config.dir.join("hosts"));
         let ctx = Arc::new(NodeCtx { config, api, network, dns, sandboxes: Mutex::default() });
+        // For scripts: the address pods reach host processes at (the node's InternalIP).
+        let host_ip = ctx.config.dir.join("host-ip");
+        std::fs::write(&host_ip, ctx.host_ip()).map_err(|e| format!("{}: {e}", host_ip.display()))?;
         ctx.refresh_dns();
         Ok(Arc::new(Self { ctx, pods: Mutex::default(), up: AtomicBool::new(true) }))
     }
