@@ -64,7 +64,8 @@ impl ClusterService {
         cluster: &EtcdCluster,
     ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
         let Some(restore) = &cluster.spec.restore else {
-            return Err(ServiceError::FailedPrecondition("spec.restore is not set".into()));
+            // A restart from the stop snapshot (the only other kind of restore).
+            return self.stop_snapshot_source(cluster).map(Ok);
         };
         let namespace = cluster.namespace().unwrap_or_default();
         if let Some(name) = &restore.backup_name {
@@ -141,10 +142,17 @@ impl ClusterService {
         statefulset_exists: bool,
         observation: &Observation,
     ) -> Result<RestoreGate, ServiceError> {
-        if cluster.spec.restore.is_none() {
-            return Ok(RestoreGate::NotRestoring);
-        }
         let previous = cluster.status.as_ref().and_then(|s| s.restore.clone());
+        if cluster.spec.restore.is_none() {
+            // A restart from the stop snapshot is driven by scaling; the lifecycle only finishes it.
+            return match previous {
+                Some(p) if p.phase == RestorePhase::Restoring && statefulset_exists => {
+                    self.restoring(cluster, p, observation).await
+                }
+                Some(p) => Ok(RestoreGate::Proceed(p)),
+                None => Ok(RestoreGate::NotRestoring),
+            };
+        }
         match previous {
             Some(p) if p.phase == RestorePhase::Completed => return Ok(RestoreGate::Proceed(p)),
             Some(p) if p.phase == RestorePhase::Restoring && statefulset_exists => {
@@ -183,21 +191,36 @@ impl ClusterService {
         Ok(RestoreGate::Proceed(status))
     }
 
-    /// While members restore: done once the new cluster formed with every member a healthy voter.
+    /// While members restore: done once the new cluster formed.
     async fn restoring(
         &self,
         cluster: &EtcdCluster,
-        mut status: RestoreStatus,
+        status: RestoreStatus,
         observation: &Observation,
     ) -> Result<RestoreGate, ServiceError> {
-        let EtcdState::Reached(view) = &observation.etcd else { return Ok(RestoreGate::Proceed(status)) };
-        let all_voting = view.members.len() as i32 == cluster.spec.size
+        let done = self.complete_restore(cluster, &status, observation).await?;
+        Ok(RestoreGate::Proceed(done.unwrap_or(status)))
+    }
+
+    /// Once every member the StatefulSet runs is a healthy voter of the new cluster: deletes the
+    /// token (members added later start empty and join), and returns the Completed record.
+    pub(crate) async fn complete_restore(
+        &self,
+        cluster: &EtcdCluster,
+        status: &RestoreStatus,
+        observation: &Observation,
+    ) -> Result<Option<RestoreStatus>, ServiceError> {
+        let EtcdState::Reached(view) = &observation.etcd else { return Ok(None) };
+        let replicas = observation.statefulset.as_ref().map_or(0, |s| s.replicas);
+        let all_voting = replicas > 0
+            && view.members.len() as i32 == replicas
             && view.members.iter().all(|m| m.healthy() && !m.info.is_learner);
-        if !all_voting {
-            return Ok(RestoreGate::Proceed(status));
+        if status.phase != RestorePhase::Restoring || !all_voting {
+            return Ok(None);
         }
         let r = crate::cluster::cluster_ref(cluster);
         self.managers(&r.namespace).secrets.delete(&self.names(&r).restore_secret()).await?;
+        let mut status = status.clone();
         status.phase = RestorePhase::Completed;
         status.reason = "Completed".into();
         status.completed_at = Some(now_rfc3339());
@@ -211,7 +234,71 @@ impl ClusterService {
         let note =
             Note { type_: EventType::Normal, reason: "Restored", action: "Restore", note: &status.message };
         publish(self.kube(), component::LIFECYCLE, self.identity(), &cluster.object_ref(&()), note).await;
-        Ok(RestoreGate::Proceed(status))
+        Ok(Some(status))
+    }
+
+    /// RestartFromZero without claims: verifies the stop snapshot, creates the token, records the
+    /// restore (as the lifecycle, which owns status.restore) and puts the agent in the pod template.
+    pub(crate) async fn prepare_snapshot_restore(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+    ) -> Result<(), ServiceError> {
+        let resolved = self.stop_snapshot_source(cluster)?;
+        let (size, sha256) = resolved.storage.digest(&resolved.key).await?;
+        let expected = resolved.status.sha256.clone().unwrap_or_default();
+        if sha256 != expected {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "the stop snapshot {} has sha256 {sha256} ({size} bytes) but {expected} was recorded: it is corrupt; nothing was started",
+                resolved.key
+            )));
+        }
+        self.ensure_restore_token(cluster).await?;
+        let mut restore = resolved.status;
+        restore.reason = "Restoring".into();
+        restore.message =
+            format!("every claim is gone: members restore from the stop snapshot ({size} bytes verified)");
+        let check = Ok(());
+        let proceed = crate::decisions::plan::RolloutDecision::Proceed;
+        self.record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
+            .await?;
+        // The pod template gains the restore agent before any member starts.
+        let mut updated = cluster.clone();
+        updated.status.get_or_insert_with(Default::default).restore = Some(restore);
+        let r = crate::cluster::cluster_ref(cluster);
+        let names = self.names(&r);
+        let m = self.managers(&r.namespace);
+        let existing_cm = m.config_maps.get(&names.config_map()).await?;
+        let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
+        let plan = crate::decisions::plan::plan_apply(&names, 0, existing_sts.as_ref(), existing_cm.as_ref());
+        let desired =
+            etcd_operator_resource::templates::statefulset(&self.template(&updated), 0, &plan.bootstrap)?;
+        m.statefulsets.update(&desired).await?;
+        Ok(())
+    }
+
+    /// The stop snapshot as a restore source (RestartFromZero without claims).
+    fn stop_snapshot_source(&self, cluster: &EtcdCluster) -> Result<ResolvedSource, ServiceError> {
+        let snapshot = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.stopped.as_ref())
+            .and_then(|s| s.snapshot.clone())
+            .ok_or_else(|| ServiceError::FailedPrecondition("no stop snapshot is recorded".into()))?;
+        let storage = self.snapshot_store().ok_or_else(|| {
+            ServiceError::FailedPrecondition("no snapshot storage is configured (--snapshot-dir)".into())
+        })?;
+        let status = RestoreStatus {
+            phase: RestorePhase::Restoring,
+            source: format!("stop snapshot {}", snapshot.location),
+            location: Some(format!("{}/{}", storage.url(), snapshot.location)),
+            sha256: Some(snapshot.sha256),
+            size_bytes: Some(snapshot.size_bytes),
+            revision: Some(snapshot.revision),
+            taken_at: Some(snapshot.taken_at),
+            ..RestoreStatus::default()
+        };
+        Ok(ResolvedSource { storage, key: snapshot.location, status })
     }
 
     /// Creates the restore token Secret once (owned by the cluster).

@@ -132,6 +132,8 @@ impl ClusterService {
             .list(&names.selector_string())
             .await?
             .into_iter()
+            // A claim being deleted holds no data anyone will use again.
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter_map(|p| p.metadata.name)
             .collect();
         let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);

@@ -4,7 +4,7 @@
 
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{SnapshotRecord, StoppedStatus},
+    cluster::{RestorePhase, SnapshotRecord, StoppedStatus},
 };
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
@@ -64,6 +64,7 @@ impl ClusterService {
             claims: &claims,
             names: &names,
             now: &now,
+            restore_prepared: status.restore.as_ref().is_some_and(|r| r.phase != RestorePhase::Refused),
         };
         let action = match restart {
             None => next_stop_action(&inputs),
@@ -85,6 +86,10 @@ impl ClusterService {
                 self.record_scaling(&cluster, &observation, Some(&op), Some(&record)).await?;
                 None
             }
+            StopAction::PrepareRestore => {
+                Box::pin(self.prepare_snapshot_restore(&cluster, &observation)).await?;
+                None
+            }
             StopAction::SetReplicas { replicas, members } => {
                 let m = self.managers_as(&r.namespace, component::SCALING);
                 if !members.is_empty() {
@@ -102,6 +107,34 @@ impl ClusterService {
             }
             StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
             StopAction::Done => {
+                // A restart from the stop snapshot: the restore is complete (token gone) before scaling goes on.
+                if let Some(restoring) =
+                    status.restore.as_ref().filter(|r| r.phase == RestorePhase::Restoring)
+                {
+                    let Some(done) =
+                        Box::pin(self.complete_restore(&cluster, restoring, &observation)).await?
+                    else {
+                        return self
+                            .wait(
+                                &cluster,
+                                &observation,
+                                "members are restoring",
+                                std::time::Duration::from_secs(1),
+                            )
+                            .await;
+                    };
+                    let check = Ok(());
+                    let proceed = crate::decisions::plan::RolloutDecision::Proceed;
+                    Box::pin(self.record_status_full(
+                        &cluster,
+                        &observation,
+                        &check,
+                        &proceed,
+                        Default::default(),
+                        Some(&done),
+                    ))
+                    .await?;
+                }
                 // A finished restart clears the stop record too.
                 let keep = if restart.is_some() { None } else { stopped };
                 let out = self.record_scaling(&cluster, &observation, None, keep).await?;
@@ -184,6 +217,7 @@ fn action_name(action: &StopAction) -> &'static str {
     match action {
         StopAction::Record(_) => "Record",
         StopAction::TakeSnapshot => "TakeSnapshot",
+        StopAction::PrepareRestore => "PrepareRestore",
         StopAction::SetReplicas { .. } => "SetReplicas",
         StopAction::Wait { .. } => "Wait",
         StopAction::Done => "Done",

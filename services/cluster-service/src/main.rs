@@ -10,8 +10,23 @@ use etcd_operator_telemetry::{admin, admin::Readiness, metrics::RpcMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// Stack of the runtime's threads: the multi-step operations (scaling, stop and restore) nest
+/// deep futures, whose poll frames in debug builds outgrow tokio's 2 MiB default.
+const THREAD_STACK: usize = 8 << 20;
+
+fn main() -> std::process::ExitCode {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(THREAD_STACK).build();
+    match runtime {
+        Ok(rt) => rt.block_on(serve_process()),
+        Err(e) => {
+            eprintln!("cluster-service: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_process() -> std::process::ExitCode {
     let config = Config::parse();
     let _guard = match etcd_operator_telemetry::logging::init(
         "cluster-service",

@@ -96,14 +96,11 @@ async fn run(args: &Args) -> Result<String, String> {
     let header = fetch::fetch(args, &snapshot).await?;
     let restored = scratch.join("data");
     let tool = tool::RestoreTool::find(args.tool.as_deref(), &args.etcd_version)?;
-    tool.restore(
-        &snapshot,
-        &restored,
-        &args.member,
-        &peer_url,
-        &args.initial_cluster,
-        &args.initial_cluster_token,
-    )?;
+    // A cluster token of its own per snapshot: a member holding data of the cluster that was lost
+    // (same names and URLs) can never be taken for a member of the restored one.
+    let sha = &header.sha256[..header.sha256.len().min(12)];
+    let cluster_token = format!("{}-restore-{sha}", args.initial_cluster_token);
+    tool.restore(&snapshot, &restored, &args.member, &peer_url, &args.initial_cluster, &cluster_token)?;
     std::fs::rename(&restored, &args.data_dir)
         .map_err(|e| format!("moving {} to {}: {e}", restored.display(), args.data_dir.display()))?;
     std::fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;

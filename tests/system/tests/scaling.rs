@@ -174,7 +174,7 @@ async fn a_lagging_learner_is_promoted_only_once_it_has_caught_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id() {
+async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id_or_restores_the_snapshot() {
     let c = RealCluster::start(3, Duration::from_secs(30)).await;
     c.write("kept", 100).await;
     let id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
@@ -213,4 +213,33 @@ async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id() {
         "{refused:?}"
     );
     assert_eq!(c.replicas().await, 0);
+
+    // Every claim gone: every member restores from the verified stop snapshot, as a new cluster.
+    Box::pin(restart_without_claims(&c, &claims, id)).await;
+}
+
+async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeClaim>, id: u64) {
+    for claim in ["data-demo-0", "data-demo-1"] {
+        claims.delete(claim, &Default::default()).await.unwrap();
+    }
+    let out = c.converge("0 → 3 from the snapshot", LIMIT, || c.service.restart_from_zero(&c.r, 3)).await;
+    c.assert_settled(3).await;
+    assert_eq!(c.count("kept").await, 100, "every key written before the stop is back");
+    let new_id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
+    assert_ne!(new_id, id, "restored members form a new cluster that old data can never join");
+    // The pod template gained the restore agent while stopped; the StatefulSet settles its revisions.
+    let mut status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    for _ in 0..50 {
+        if status.operation.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    }
+    let restore = status.restore.clone().expect("the restore is recorded");
+    assert_eq!(restore.phase, etcd_operator_api::cluster::RestorePhase::Completed, "{status:?} {out:?}");
+    assert!(restore.source.starts_with("stop snapshot "), "{restore:?}");
+    assert!(status.stopped.is_none() && status.operation.is_none(), "{status:?}");
+    let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(c.client.clone(), "default");
+    assert!(secrets.get_opt("demo-restore").await.unwrap().is_none(), "the restore token is gone");
 }

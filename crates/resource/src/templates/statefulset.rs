@@ -142,7 +142,8 @@ fn pod_template(
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            init_containers: spec.restore.is_some().then(|| vec![restore_container(ctx)]),
+            // Clusters restored from a backup or a stop snapshot keep the agent: removing it would restart every member.
+            init_containers: restored(ctx.cluster).then(|| vec![restore_container(ctx)]),
             containers: vec![etcd_container(ctx)],
             volumes,
             affinity: Some(overrides.affinity.clone().unwrap_or_else(|| spread_members(ctx))),
@@ -248,6 +249,11 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         }]),
         ..Container::default()
     }
+}
+
+/// Whether members of the cluster restore (or restored) from a snapshot.
+fn restored(cluster: &etcd_operator_api::EtcdCluster) -> bool {
+    cluster.spec.restore.is_some() || cluster.status.as_ref().is_some_and(|s| s.restore.is_some())
 }
 
 /// Restores a member's empty data directory from the snapshot the cluster-service streams, while

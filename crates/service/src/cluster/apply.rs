@@ -39,30 +39,32 @@ impl ClusterService {
             return self.record_status(&cluster, &observation, &spec_check, &RolloutDecision::Proceed).await;
         }
 
-        let restore = match self.restore_gate(&cluster, existing_sts.is_some(), &observation).await? {
-            RestoreGate::NotRestoring => None,
-            RestoreGate::Refused(refusal) => {
-                // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
-                let later = if refusal.reason == "BackupNotReady" || refusal.reason == "StorageUnusable" {
-                    Duration::from_secs(15)
-                } else {
-                    Duration::from_secs(300)
-                };
-                let rollout = RolloutDecision::Proceed;
-                let out = self
-                    .record_status_full(
-                        &cluster,
-                        &observation,
-                        &spec_check,
-                        &rollout,
-                        Default::default(),
-                        Some(&refusal),
-                    )
-                    .await?;
-                return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
-            }
-            RestoreGate::Proceed(status) => Some(status),
-        };
+        // Boxed: debug builds keep every await's state inline, and this one is large.
+        let restore =
+            match Box::pin(self.restore_gate(&cluster, existing_sts.is_some(), &observation)).await? {
+                RestoreGate::NotRestoring => None,
+                RestoreGate::Refused(refusal) => {
+                    // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
+                    let later = if refusal.reason == "BackupNotReady" || refusal.reason == "StorageUnusable" {
+                        Duration::from_secs(15)
+                    } else {
+                        Duration::from_secs(300)
+                    };
+                    let rollout = RolloutDecision::Proceed;
+                    let out = self
+                        .record_status_full(
+                            &cluster,
+                            &observation,
+                            &spec_check,
+                            &rollout,
+                            Default::default(),
+                            Some(&refusal),
+                        )
+                        .await?;
+                    return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
+                }
+                RestoreGate::Proceed(status) => Some(status),
+            };
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
         let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
         let mut desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;

@@ -8,6 +8,12 @@
 //! restart: check every member's claim is still there → record → start the
 //! recorded members on their claims → wait until they all answer healthy
 //! with the same cluster ID → done; scaling then takes the size to the spec.
+//!
+//! restart when every claim is gone: record → verify the stop snapshot and
+//! prepare the restore (token, status.restore) → start the members, each
+//! restoring from the snapshot → wait until they all answer healthy (a new
+//! cluster ID) → done. Some claims gone but not all is refused: the members
+//! with data would form a cluster the restored ones cannot join.
 
 use std::time::Duration;
 
@@ -25,6 +31,8 @@ pub mod step {
     pub const STOPPING_MEMBERS: &str = "StoppingMembers";
     /// Starting the recorded members on their claims.
     pub const STARTING_MEMBERS: &str = "StartingMembers";
+    /// Starting the recorded members from the stop snapshot (their claims are gone).
+    pub const RESTORING_SNAPSHOT: &str = "RestoringSnapshot";
 }
 
 /// What a stop or restart decides from.
@@ -45,6 +53,8 @@ pub struct StopInputs<'a> {
     pub names: &'a ClusterNames,
     /// Now, RFC 3339.
     pub now: &'a str,
+    /// Whether a restore from the stop snapshot is prepared (status.restore Restoring or Completed).
+    pub restore_prepared: bool,
 }
 
 /// The one step to take now.
@@ -54,6 +64,8 @@ pub enum StopAction {
     Record(OperationStatus),
     /// Take, store and verify a snapshot; record it with the members.
     TakeSnapshot,
+    /// Verify the stop snapshot and prepare the members to restore from it.
+    PrepareRestore,
     /// Set StatefulSet replicas (starting `members` on their claims when growing).
     SetReplicas { replicas: i32, members: Vec<String> },
     /// Look again later.
@@ -140,29 +152,38 @@ pub fn next_restart_action(i: &StopInputs<'_>, target: i32) -> StopAction {
             }
         };
     };
-    let missing: Vec<String> =
-        (0..stopped.members.len() as i32).map(|o| i.names.pvc(o)).filter(|c| !i.claims.contains(c)).collect();
-    if i.operation.is_none() {
-        if !missing.is_empty() {
-            let snapshot = stopped.snapshot.as_ref().map_or_else(
-                || "none was recorded".to_owned(),
-                |s| format!("{} (sha256 {})", s.location, s.sha256),
-            );
-            return StopAction::Refuse(format!(
-                "claims {} are gone; the data is in the snapshot {snapshot}, and restoring from a snapshot is not available yet",
-                missing.join(", ")
-            ));
-        }
-        return record(RESTART_FROM_ZERO, step::STARTING_MEMBERS, target, i.now, None);
-    }
     let n = stopped.members.len() as i32;
+    let missing: Vec<String> = (0..n).map(|o| i.names.pvc(o)).filter(|c| !i.claims.contains(c)).collect();
+    let from_snapshot =
+        i.operation.map_or(missing.len() as i32 == n, |op| op.step == step::RESTORING_SNAPSHOT);
+    if i.operation.is_none() {
+        let snapshot = stopped.snapshot.as_ref();
+        if missing.is_empty() {
+            return record(RESTART_FROM_ZERO, step::STARTING_MEMBERS, target, i.now, None);
+        }
+        if from_snapshot && snapshot.is_some() {
+            return record(RESTART_FROM_ZERO, step::RESTORING_SNAPSHOT, target, i.now, None);
+        }
+        let where_ = snapshot.map_or_else(
+            || "no snapshot was recorded".to_owned(),
+            |s| format!("the stop snapshot {} (sha256 {}) holds the data", s.location, s.sha256),
+        );
+        return StopAction::Refuse(format!(
+            "claims {} are gone but others remain: restarting would mix members with and without data; {where_}. Restore the claims, or delete the remaining ones to restart every member from the snapshot",
+            missing.join(", ")
+        ));
+    }
+    if from_snapshot && !i.restore_prepared {
+        return StopAction::PrepareRestore;
+    }
     if i.replicas < n {
         return StopAction::SetReplicas { replicas: n, members: stopped.members.clone() };
     }
     match i.etcd {
         EtcdState::Reached(view) => {
             let id = format!("{:x}", view.cluster_id);
-            if id != stopped.cluster_id {
+            // Restored members form a new cluster; members on their claims must be the old one.
+            if id != stopped.cluster_id && !from_snapshot {
                 return StopAction::Refuse(format!(
                     "members came back as cluster {id}, not {}: stopping here",
                     stopped.cluster_id

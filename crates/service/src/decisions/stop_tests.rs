@@ -77,6 +77,7 @@ struct Case {
     etcd: EtcdState,
     claims: Vec<String>,
     names: ClusterNames,
+    restore_prepared: bool,
 }
 
 impl Case {
@@ -89,6 +90,7 @@ impl Case {
             etcd: view(&[true, true, true]),
             claims: claims(3),
             names: names(),
+            restore_prepared: false,
         }
     }
     fn stopped() -> Self {
@@ -100,6 +102,7 @@ impl Case {
             etcd: EtcdState::NotExpected,
             claims: claims(3),
             names: names(),
+            restore_prepared: false,
         }
     }
     fn inputs(&self) -> StopInputs<'_> {
@@ -112,6 +115,7 @@ impl Case {
             claims: &self.claims,
             names: &self.names,
             now: "t1",
+            restore_prepared: self.restore_prepared,
         }
     }
 }
@@ -174,7 +178,38 @@ fn a_restart_brings_the_recorded_members_back_on_their_claims() {
 }
 
 #[test]
-fn a_restart_with_a_lost_claim_is_refused_naming_the_snapshot() {
+fn a_restart_without_any_claim_restores_every_member_from_the_stop_snapshot() {
+    let mut c = Case::stopped();
+    c.claims = vec![];
+    let StopAction::Record(first) = next_restart_action(&c.inputs(), 3) else { panic!("record first") };
+    assert_eq!(first.step, step::RESTORING_SNAPSHOT);
+    c.op = Some(first);
+    assert_eq!(next_restart_action(&c.inputs(), 3), StopAction::PrepareRestore);
+    c.restore_prepared = true;
+    let members: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();
+    assert_eq!(next_restart_action(&c.inputs(), 3), StopAction::SetReplicas { replicas: 3, members });
+    // The claims the StatefulSet creates again do not turn it back into a restart on claims.
+    c.replicas = 3;
+    c.claims = claims(3);
+    assert!(matches!(next_restart_action(&c.inputs(), 3), StopAction::Wait { .. }));
+    // A restored cluster has a new cluster ID, and that is expected.
+    let mut restored = view(&[true, true, true]);
+    if let EtcdState::Reached(v) = &mut restored {
+        v.cluster_id = 0xfeed;
+    }
+    c.etcd = restored;
+    assert_eq!(next_restart_action(&c.inputs(), 3), StopAction::Done);
+
+    // Without a recorded snapshot there is nothing to restore from.
+    let mut c = Case::stopped();
+    c.claims = vec![];
+    c.stopped.as_mut().unwrap().snapshot = None;
+    let StopAction::Refuse(why) = next_restart_action(&c.inputs(), 3) else { panic!("refuse") };
+    assert!(why.contains("no snapshot was recorded"), "{why}");
+}
+
+#[test]
+fn a_restart_with_some_claims_lost_is_refused_naming_the_snapshot() {
     let mut c = Case::stopped();
     c.claims = claims(2);
     let StopAction::Refuse(why) = next_restart_action(&c.inputs(), 3) else { panic!("refuse") };
