@@ -41,7 +41,7 @@ fi
 # Claim "local" of examples/local-etcdbackup.yaml.
 mkdir -p .backups/local
 port=8081
-for c in lifecycle health scaling backup; do
+for c in lifecycle health scaling backup recovery; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
     --admin-listen "127.0.0.1:$port" & pids+=($!)
   port=$((port + 1))
@@ -49,7 +49,7 @@ done
 cat <<MSG
 
 Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081), health (:8082),
-scaling (:8083) and backup (:8084) controllers against KUBECONFIG=$KUBECONFIG. Watch it:
+scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECONFIG=$KUBECONFIG. Watch it:
   export KUBECONFIG=$KUBECONFIG
   kubectl get etcd --watch                       # phase goes Creating -> Running
   kubectl get etcd demo -o yaml                  # members, leader, conditions

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use etcd_operator_proto::v1alpha1::{
     backup_service_client::BackupServiceClient, cluster_service_client::ClusterServiceClient,
-    health_service_client::HealthServiceClient, scaling_service_client::ScalingServiceClient,
+    health_service_client::HealthServiceClient, recovery_service_client::RecoveryServiceClient,
+    scaling_service_client::ScalingServiceClient,
 };
 use etcd_operator_telemetry::{
     grpc::code_name,
@@ -82,6 +83,11 @@ impl RpcClient {
     /// The BackupService client.
     pub fn backup(&self) -> BackupServiceClient<Traced> {
         BackupServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+    }
+
+    /// The RecoveryService client.
+    pub fn recovery(&self) -> RecoveryServiceClient<Traced> {
+        RecoveryServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
     }
 
     /// The ScalingService client.

@@ -20,6 +20,8 @@ pub struct ServiceConfig {
     pub snapshots: Option<ObjectStorage>,
     /// The restore agent that pods of clusters restored from a backup run (image, and how they reach us).
     pub restore_agent: RestoreAgent,
+    /// How long etcd must not hear from a member before it is replaced without being asked.
+    pub replace_grace: Duration,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
     pub backup_volume_root: Option<PathBuf>,
 }
@@ -33,6 +35,7 @@ impl Default for ServiceConfig {
             lock_duration: Duration::from_secs(30),
             snapshots: None,
             backup_volume_root: None,
+            replace_grace: Duration::from_secs(300),
             restore_agent: RestoreAgent::default(),
         }
     }
@@ -44,6 +47,8 @@ pub mod component {
     pub const LIFECYCLE: &str = "lifecycle";
     /// Membership changes: scale up and down.
     pub const SCALING: &str = "scaling";
+    /// Replacement of failed members.
+    pub const RECOVERY: &str = "recovery";
     /// Backups, schedules and their retention.
     pub const BACKUP: &str = "backup";
     /// Spec writes made on behalf of API callers (tooling).

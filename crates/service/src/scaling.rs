@@ -309,7 +309,7 @@ impl ClusterService {
         Ok(Some(ClusterOutcome { requeue_after: Some(after), ..out }))
     }
 
-    async fn etcd(&self, view: &EtcdView) -> Result<EtcdClient, ServiceError> {
+    pub(crate) async fn etcd(&self, view: &EtcdView) -> Result<EtcdClient, ServiceError> {
         let endpoints: Vec<String> =
             view.members.iter().filter_map(|m| m.info.client_urls.first().cloned()).collect();
         Ok(EtcdClient::connect(&endpoints, self.etcd_options(), self.etcd_metrics()).await?)

@@ -44,6 +44,9 @@ pub struct Config {
     /// `storage.volume` write to `<dir>/<claimName>/<path>`. Without it only S3 storage can be used.
     #[arg(long, env = "BACKUP_VOLUME_ROOT")]
     pub backup_volume_root: Option<std::path::PathBuf>,
+    /// How long etcd must not hear from a member before the recovery controller's calls replace it.
+    #[arg(long, env = "REPLACE_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub replace_after: Duration,
     /// Image of the restore agent, the init container of members of clusters restored from a backup.
     #[arg(
         long,
@@ -83,6 +86,7 @@ impl Config {
                 .transpose()
                 .map_err(|e| format!("--snapshot-dir: {e}"))?,
             backup_volume_root: self.backup_volume_root.clone(),
+            replace_grace: self.replace_after,
             restore_agent: etcd_operator_resource::templates::RestoreAgent {
                 image: self.restore_agent_image.clone(),
                 endpoint: self.restore_endpoint.clone(),

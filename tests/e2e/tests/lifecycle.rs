@@ -109,6 +109,8 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
     ];
     stack.start_controller("health", "health-a", &endpoint, &[]).await;
     stack.start_controller("scaling", "scaling-a", &endpoint, &[]).await;
+    stack.start_controller("backup", "backup-a", &endpoint, &[]).await;
+    stack.start_controller("recovery", "recovery-a", &endpoint, &[]).await;
 
     // Created with kubectl, watched with kubectl until it runs.
     assert!(stack.kubectl_apply(CLUSTER).contains("etcdcluster.etcd.operator.dev/demo created"));

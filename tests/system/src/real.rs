@@ -60,6 +60,8 @@ impl RealCluster {
                 endpoint: format!("http://{host}:{port}"),
                 ..RestoreAgent::default()
             },
+            // Tests replace a dead member after seconds, not minutes.
+            replace_grace: Duration::from_secs(2),
             ..ServiceConfig::default()
         };
         config.etcd.rewrite = rewrite.clone();

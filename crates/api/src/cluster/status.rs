@@ -52,6 +52,9 @@ pub struct MemberStatus {
     /// Whether the member answered a status request.
     #[serde(default)]
     pub healthy: bool,
+    /// Since when the member has not answered (RFC 3339); recovery replaces it after a grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_since: Option<String>,
     /// Whether the member is the Raft leader.
     #[serde(default)]
     pub is_leader: bool,

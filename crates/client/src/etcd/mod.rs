@@ -92,8 +92,8 @@ impl EtcdClient {
     /// Runs one call with the request timeout and records its metrics.
     ///
     /// Reads (`Idempotent::Yes`) are retried on another connection attempt when
-    /// the balanced channel routed them to an unreachable member; writes never
-    /// are, because a lost answer does not mean the change was not made.
+    /// the balanced channel routed them to an unreachable or hung member; writes
+    /// never are, because a lost answer does not mean the change was not made.
     async fn call<T, F, Fut>(
         &self,
         operation: &'static str,
@@ -135,7 +135,9 @@ impl EtcdClient {
                 Err(_) => Err(ClientError::Timeout { operation, timeout: self.options.request_timeout }),
             };
             self.metrics.observe(operation, outcome(&result), started);
-            if !matches!(result, Err(ClientError::Unavailable { .. })) {
+            // A hung member (stopped, or its disk stalled) times out where a dead one refuses:
+            // either way the next attempt may be routed to another member.
+            if !matches!(result, Err(ClientError::Unavailable { .. } | ClientError::Timeout { .. })) {
                 break;
             }
         }

@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod health;
 pub mod lifecycle;
+pub mod recovery;
 pub mod scaling;
 
 use std::{sync::Arc, time::Duration};

@@ -138,6 +138,10 @@ impl ClusterService {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
     }
 
+    pub(crate) fn replace_grace(&self) -> Duration {
+        self.config.replace_grace
+    }
+
     pub(crate) fn backup_volume_root(&self) -> Option<&std::path::Path> {
         self.config.backup_volume_root.as_deref()
     }

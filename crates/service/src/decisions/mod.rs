@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod maintenance;
 pub mod plan;
+pub mod recovery;
 pub mod retention;
 pub mod scaling;
 pub mod schedule;
@@ -11,6 +12,8 @@ pub mod stop;
 
 #[cfg(test)]
 mod backup_tests;
+#[cfg(test)]
+mod recovery_tests;
 #[cfg(test)]
 mod scaling_tests;
 #[cfg(test)]

@@ -42,7 +42,10 @@ pub const RESTART_FROM_ZERO: &str = "RestartFromZero";
 
 /// Whether an operation is one of scaling's (membership changes, stop and restart).
 pub fn is_scaling(op: &OperationStatus) -> bool {
-    is_membership_change(op) || op.type_ == SCALE_TO_ZERO || op.type_ == RESTART_FROM_ZERO
+    is_membership_change(op)
+        || op.type_ == SCALE_TO_ZERO
+        || op.type_ == RESTART_FROM_ZERO
+        || op.type_ == super::recovery::REPLACE_MEMBER
 }
 
 /// Whether an operation adds or removes one member at a time.

@@ -87,7 +87,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let previous = i.cluster.status.clone().unwrap_or_default();
     let spec = &i.cluster.spec;
     let generation = i.cluster.metadata.generation;
-    let members = members(i.observation, &previous);
+    let members = members(i.observation, &previous, i.now);
     let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
     let (phase, mut conditions) = match i.restore {
         Some(r) if r.phase == RestorePhase::Refused => (
@@ -159,7 +159,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     }
 }
 
-fn members(observation: &Observation, previous: &EtcdClusterStatus) -> Vec<MemberStatus> {
+fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &str) -> Vec<MemberStatus> {
     match &observation.etcd {
         EtcdState::Reached(view) => view
             .members
@@ -167,7 +167,12 @@ fn members(observation: &Observation, previous: &EtcdClusterStatus) -> Vec<Membe
             .map(|m| {
                 let status = m.status.as_ref().ok();
                 let id = m.info.id;
+                let unhealthy_since = (!m.healthy()).then(|| {
+                    let before = previous.members.iter().find(|p| p.name == m.name());
+                    before.and_then(|p| p.unhealthy_since.clone()).unwrap_or_else(|| now.to_owned())
+                });
                 MemberStatus {
+                    unhealthy_since,
                     name: m.name(),
                     id: format!("{id:x}"),
                     peer_urls: m.info.peer_urls.clone(),
@@ -191,7 +196,12 @@ fn members(observation: &Observation, previous: &EtcdClusterStatus) -> Vec<Membe
         EtcdState::Unreachable(_) => previous
             .members
             .iter()
-            .map(|m| MemberStatus { healthy: false, is_leader: false, ..m.clone() })
+            .map(|m| MemberStatus {
+                healthy: false,
+                is_leader: false,
+                unhealthy_since: m.unhealthy_since.clone().or_else(|| Some(now.to_owned())),
+                ..m.clone()
+            })
             .collect(),
         EtcdState::NotExpected => Vec::new(),
     }

@@ -4,19 +4,21 @@ mod backup;
 mod cluster;
 mod convert;
 mod health;
+mod recovery;
 mod scaling;
 mod status;
 
 pub use backup::BackupApi;
 pub use cluster::ClusterApi;
 pub use health::HealthApi;
+pub use recovery::RecoveryApi;
 pub use scaling::ScalingApi;
 pub use status::to_status;
 
 use etcd_operator_proto::v1alpha1::{
     FILE_DESCRIPTOR_SET, backup_service_server::BackupServiceServer,
     cluster_service_server::ClusterServiceServer, health_service_server::HealthServiceServer,
-    scaling_service_server::ScalingServiceServer,
+    recovery_service_server::RecoveryServiceServer, scaling_service_server::ScalingServiceServer,
 };
 use etcd_operator_service::{BackupService, ClusterService};
 use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
@@ -35,6 +37,7 @@ pub async fn serve(
     health.set_serving::<HealthServiceServer<HealthApi>>().await;
     health.set_serving::<ScalingServiceServer<ScalingApi>>().await;
     health.set_serving::<BackupServiceServer<BackupApi>>().await;
+    health.set_serving::<RecoveryServiceServer<RecoveryApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -45,6 +48,7 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(HealthServiceServer::new(HealthApi::new(clusters.clone())))
         .add_service(ScalingServiceServer::new(ScalingApi::new(clusters.clone())))
+        .add_service(RecoveryServiceServer::new(RecoveryApi::new(clusters.clone())))
         .add_service(BackupServiceServer::new(BackupApi::new(BackupService::new(clusters.clone()))))
         .add_service(ClusterServiceServer::new(ClusterApi::new(clusters)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
@@ -54,6 +58,7 @@ pub async fn serve(
             health.set_not_serving::<HealthServiceServer<HealthApi>>().await;
             health.set_not_serving::<ScalingServiceServer<ScalingApi>>().await;
             health.set_not_serving::<BackupServiceServer<BackupApi>>().await;
+            health.set_not_serving::<RecoveryServiceServer<RecoveryApi>>().await;
         })
         .await?;
     Ok(())

@@ -1,0 +1,42 @@
+//! The recovery controller: asks the cluster-service, for every cluster and
+//! periodically, to replace a member etcd has not heard from for longer than
+//! the service's grace period; while a replacement runs it comes back as the
+//! answer says. Which member, and whether it is safe, the service decides.
+
+use std::{sync::Arc, time::Duration};
+
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_proto::v1alpha1 as pb;
+use kube::runtime::controller::Action;
+
+use super::{action, cluster_ref, health::jittered, observed};
+use crate::{ControllerError, runtime::Context};
+
+/// How often each cluster is looked at when nothing needs replacing.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Checks one cluster.
+pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
+    if cluster.metadata.deletion_timestamp.is_some() || cluster.spec.paused || cluster.spec.size == 0 {
+        return Ok(Action::await_change());
+    }
+    observed(&ctx, &cluster, async {
+        let r = cluster_ref(&cluster)?;
+        let next = jittered(CHECK_INTERVAL, &format!("{}/{}", r.namespace, r.name));
+        let req = pb::ReplaceMemberRequest { cluster: Some(r), member: String::new() };
+        let resp = ctx
+            .rpc
+            .call("RecoveryService", "ReplaceMember", |c| {
+                let req = c.request(req.clone());
+                async move { c.recovery().replace_member(req).await }
+            })
+            .await?;
+        Ok(action(resp.requeue.as_ref(), next))
+    })
+    .await
+}
+
+/// Runs the recovery controller until shutdown or loss of leadership.
+pub async fn run(ctx: Arc<Context>) {
+    super::run_on_clusters(ctx, reconcile, false).await;
+}

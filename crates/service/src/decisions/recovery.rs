@@ -1,0 +1,184 @@
+//! Replacing a failed member. Pure, and resumable from the record like scaling:
+//!
+//! pick a voter etcd itself has not heard from for longer than the grace
+//! period (or the one asked for) → check that removing it keeps quorum →
+//! record → remove it from etcd → re-add it as a learner under the same name
+//! and peer URL → delete its claim and pod, so it starts again empty → wait
+//! until the learner runs → promote (retried until in sync) → done. A pod
+//! that is only slow or partitioned for less than the grace period is left
+//! alone: the clock starts when etcd's own status call first fails.
+
+use std::{collections::HashMap, time::Duration};
+
+use etcd_operator_api::cluster::OperationStatus;
+use etcd_operator_resource::names::ClusterNames;
+
+use super::scaling::{step as scaling_step, unsafe_removal};
+use crate::observe::{EtcdView, MemberView};
+
+/// Operation type of a member replacement.
+pub const REPLACE_MEMBER: &str = "ReplaceMember";
+
+/// Steps of a replacement (shared names with scaling where the step is the same).
+pub mod step {
+    pub use super::scaling_step::{ADDING_LEARNER, PROMOTING_MEMBER, REMOVING_MEMBER, STARTING_MEMBER};
+    /// Deleting the member's claim and pod so it starts again with an empty volume.
+    pub const RECREATING_VOLUME: &str = "RecreatingVolume";
+}
+
+/// What a replacement decides from.
+pub struct ReplaceInputs<'a> {
+    /// Membership and each member's own status.
+    pub view: &'a EtcdView,
+    /// The operation recorded in status, if it is a replacement.
+    pub operation: Option<&'a OperationStatus>,
+    /// The member the caller asked to replace (`None`: pick one that stayed unhealthy).
+    pub requested: Option<&'a str>,
+    /// How long each member has been unhealthy, by name.
+    pub unhealthy_for: &'a HashMap<String, Duration>,
+    /// How long a member must stay unhealthy before it is replaced without being asked.
+    pub grace: Duration,
+    /// StatefulSet `spec.replicas`.
+    pub replicas: i32,
+    /// Names of the cluster's objects.
+    pub names: &'a ClusterNames,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+/// The one step to take now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReplaceAction {
+    /// Nothing needs replacing (the reason says why).
+    Nothing(String),
+    /// Write this record first.
+    Record(OperationStatus),
+    /// Remove the failed member from etcd.
+    Remove { id: u64 },
+    /// Add the member again as a learner; the ConfigMap lists `initial_members` to join.
+    AddLearner { member: String, peer_url: String, initial_members: Vec<String> },
+    /// Delete the member's claim and pod (then record the next step).
+    RecreateVolume { claim: String, pod: String },
+    /// Promote the new learner.
+    Promote { id: u64 },
+    /// Look again later.
+    Wait { reason: String, after: Duration },
+    /// Finished: clear the record.
+    Done,
+    /// Unsafe now; nothing was done.
+    Refuse(String),
+}
+
+fn record(i: &ReplaceInputs<'_>, step: &str, member: &str, id: Option<u64>) -> ReplaceAction {
+    let started_at = i.operation.map_or_else(|| i.now.to_owned(), |op| op.started_at.clone());
+    ReplaceAction::Record(OperationStatus {
+        type_: REPLACE_MEMBER.into(),
+        step: step.into(),
+        target: None,
+        member: Some(member.into()),
+        member_id: id.map(|id| format!("{id:x}")),
+        started_at,
+    })
+}
+
+fn wait(reason: impl Into<String>, secs: u64) -> ReplaceAction {
+    ReplaceAction::Wait { reason: reason.into(), after: Duration::from_secs(secs) }
+}
+
+/// Decides the next step of a replacement.
+pub fn next_replace_action(i: &ReplaceInputs<'_>) -> ReplaceAction {
+    match i.operation.filter(|op| op.type_ == REPLACE_MEMBER) {
+        Some(op) => resume(i, op),
+        None => start(i),
+    }
+}
+
+fn start(i: &ReplaceInputs<'_>) -> ReplaceAction {
+    if let Some(learner) = i.view.members.iter().find(|m| m.info.is_learner) {
+        return ReplaceAction::Nothing(format!("learner {} is still joining", learner.name()));
+    }
+    let candidate = match i.requested {
+        Some(name) => match i.view.members.iter().find(|m| m.name() == name) {
+            Some(m) => m,
+            None => return ReplaceAction::Refuse(format!("{name} is not a member of this cluster")),
+        },
+        None => {
+            let mut failed: Vec<&MemberView> = i
+                .view
+                .members
+                .iter()
+                .filter(|m| !m.healthy() && i.unhealthy_for.get(&m.name()).is_some_and(|d| *d >= i.grace))
+                .collect();
+            failed.sort_by_key(|m| i.names.ordinal(&m.name()).unwrap_or(i32::MAX));
+            let Some(first) = failed.first().copied() else {
+                return ReplaceAction::Nothing(match i.view.members.iter().find(|m| !m.healthy()) {
+                    Some(m) => format!(
+                        "{} is unhealthy for less than {:?}: not replaced yet (it may only be slow or partitioned)",
+                        m.name(),
+                        i.grace
+                    ),
+                    None => "every member is healthy".into(),
+                });
+            };
+            first
+        }
+    };
+    if i.names.ordinal(&candidate.name()).is_none_or(|o| o >= i.replicas) {
+        return ReplaceAction::Refuse(format!(
+            "{} has no pod of this cluster's StatefulSet",
+            candidate.name()
+        ));
+    }
+    if let Some(reason) = unsafe_removal(i.view, candidate) {
+        return ReplaceAction::Refuse(format!("{} cannot be replaced now: {reason}", candidate.name()));
+    }
+    record(i, step::REMOVING_MEMBER, &candidate.name(), Some(candidate.info.id))
+}
+
+fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
+    let member = op.member.clone().unwrap_or_default();
+    let Some(ordinal) = i.names.ordinal(&member) else {
+        return ReplaceAction::Refuse(format!("recorded replacement names {member:?}, not a member"));
+    };
+    let recorded = op.member_id.as_deref().and_then(|id| u64::from_str_radix(id, 16).ok());
+    let peer_url = i.names.peer_url(&member);
+    let current = i.view.members.iter().find(|m| m.info.peer_urls.contains(&peer_url) || m.name() == member);
+    match op.step.as_str() {
+        step::REMOVING_MEMBER => match current {
+            Some(m) if Some(m.info.id) == recorded => match unsafe_removal(i.view, m) {
+                Some(reason) => ReplaceAction::Refuse(reason),
+                None => ReplaceAction::Remove { id: m.info.id },
+            },
+            _ => record(i, step::ADDING_LEARNER, &member, None),
+        },
+        step::ADDING_LEARNER => match current {
+            Some(m) if m.info.is_learner => record(i, step::RECREATING_VOLUME, &member, Some(m.info.id)),
+            Some(m) => ReplaceAction::Refuse(format!(
+                "{member} is a voting member again ({:x}) though it was being replaced; stopping here",
+                m.info.id
+            )),
+            None => {
+                let mut initial: Vec<String> = i.view.members.iter().map(MemberView::name).collect();
+                initial.push(member.clone());
+                initial.sort_by_key(|n| i.names.ordinal(n));
+                ReplaceAction::AddLearner { member, peer_url, initial_members: initial }
+            }
+        },
+        step::RECREATING_VOLUME => ReplaceAction::RecreateVolume { claim: i.names.pvc(ordinal), pod: member },
+        step::STARTING_MEMBER | step::PROMOTING_MEMBER => match current {
+            None => {
+                ReplaceAction::Refuse(format!("the new learner {member} is gone from etcd; stopping here"))
+            }
+            Some(m) if m.info.is_learner && !m.healthy() => {
+                wait(format!("learner {member} is starting empty"), 1)
+            }
+            Some(m) if m.info.is_learner && op.step == step::STARTING_MEMBER => {
+                record(i, step::PROMOTING_MEMBER, &member, Some(m.info.id))
+            }
+            Some(m) if m.info.is_learner => ReplaceAction::Promote { id: m.info.id },
+            Some(m) if !m.healthy() => wait(format!("{member} is not healthy yet"), 1),
+            Some(_) => ReplaceAction::Done,
+        },
+        other => ReplaceAction::Refuse(format!("unknown replacement step {other:?}")),
+    }
+}

@@ -1,0 +1,37 @@
+//! RecoveryService over gRPC.
+
+use etcd_operator_proto::v1alpha1::{self as pb, recovery_service_server::RecoveryService as RecoveryRpc};
+use etcd_operator_service::ClusterService;
+use tonic::{Request, Response, Status};
+
+use super::{cluster::status_of, convert, status::to_status};
+
+/// The gRPC face of member replacement.
+#[derive(Clone)]
+pub struct RecoveryApi {
+    service: ClusterService,
+}
+
+impl RecoveryApi {
+    /// Wraps the service layer.
+    pub fn new(service: ClusterService) -> Self {
+        Self { service }
+    }
+}
+
+#[tonic::async_trait]
+impl RecoveryRpc for RecoveryApi {
+    async fn replace_member(
+        &self,
+        request: Request<pb::ReplaceMemberRequest>,
+    ) -> Result<Response<pb::ReplaceMemberResponse>, Status> {
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let member = (!req.member.is_empty()).then_some(req.member.as_str());
+        let out = self.service.replace_member(&r, member).await.map_err(to_status)?;
+        Ok(Response::new(pb::ReplaceMemberResponse {
+            status: Some(status_of(&r, &out)),
+            requeue: Some(convert::requeue(out.requeue_after)),
+        }))
+    }
+}
