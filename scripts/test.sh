@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in protoc kubernetes-validate check-jsonschema kubectl; do
+for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
 done
 [ -x /usr/bin/etcd ] || [ -n "${ETCD_BIN:-}" ] || { echo "missing etcd: run scripts/setup.sh first" >&2; exit 1; }
