@@ -30,7 +30,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn etcdctl(args: &[&str]) {
-    let out = Command::new("/usr/bin/etcdctl").env("ETCDCTL_API", "3").args(args).output().expect("etcdctl runs");
+    let out =
+        Command::new("/usr/bin/etcdctl").env("ETCDCTL_API", "3").args(args).output().expect("etcdctl runs");
     assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -41,7 +42,10 @@ async fn run_backup(c: &RealCluster, service: &BackupService, name: &str) -> Dur
         "spec": {"clusterName": "demo", "storage": {"volume": {"claimName": "bench"}}}
     }))
     .expect("backup");
-    Api::<EtcdBackup>::namespaced(c.client.clone(), "default").create(&PostParams::default(), &backup).await.expect("create");
+    Api::<EtcdBackup>::namespaced(c.client.clone(), "default")
+        .create(&PostParams::default(), &backup)
+        .await
+        .expect("create");
     let started = Instant::now();
     loop {
         let out = Box::pin(service.run_backup("default", name)).await.expect("RunBackup");
@@ -64,14 +68,27 @@ fn agent_restore(snapshot: &Path, sha256: &str, dir: &Path) -> Duration {
     assert_eq!(hex::encode(Sha256::digest(&bytes)), sha256);
     std::fs::write(&copy, &bytes).expect("copy");
     let data = scratch.join("data");
-    etcdctl(&["snapshot", "restore", copy.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--name", "m", "--initial-cluster", "m=http://m:2380", "--initial-advertise-peer-urls", "http://m:2380"]);
+    etcdctl(&[
+        "snapshot",
+        "restore",
+        copy.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--name",
+        "m",
+        "--initial-cluster",
+        "m=http://m:2380",
+        "--initial-advertise-peer-urls",
+        "http://m:2380",
+    ]);
     std::fs::rename(&data, dir.join("data")).expect("rename");
     std::fs::remove_dir_all(&scratch).expect("cleanup");
     started.elapsed()
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(Box::pin(async {
         let c = RealCluster::start(1, Duration::from_secs(30)).await;
         let mut etcd = c.etcd().await;
