@@ -6,6 +6,7 @@
 //! - restore: the restore agent's work for one member (fetch the snapshot
 //!   from the cluster-service over gRPC, check its sha256, `etcdctl snapshot
 //!   restore`, rename into place) against `etcdctl snapshot restore` alone.
+//!
 //! Prints medians and ratios; `cargo bench -p system-tests --bench backup`.
 
 use std::{
