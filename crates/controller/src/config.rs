@@ -33,6 +33,9 @@ pub struct ControllerConfig {
     /// How long before expiry the leader renews its Lease.
     #[arg(long = "lease-renew-grace", env = "LEASE_RENEW_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub lease_grace: Duration,
+    /// How often the periodic controllers (health, recovery) look at each cluster; spread ±10% per cluster.
+    #[arg(long, env = "PROBE_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub probe_interval: Duration,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -49,6 +52,9 @@ impl ControllerConfig {
         }
         if self.lease_duration < Duration::from_secs(2) {
             return Err("--lease-duration must be at least 2s".into());
+        }
+        if self.probe_interval < Duration::from_secs(1) {
+            return Err("--probe-interval must be at least 1s".into());
         }
         if self.concurrency == 0 {
             return Err("--concurrency must be at least 1".into());

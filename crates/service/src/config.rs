@@ -20,6 +20,8 @@ pub struct ServiceConfig {
     pub snapshots: Option<ObjectStorage>,
     /// The restore agent that pods of clusters restored from a backup run (image, and how they reach us).
     pub restore_agent: RestoreAgent,
+    /// When health-driven maintenance (defragmentation, NOSPACE recovery) acts.
+    pub maintenance: crate::decisions::maintenance::MaintenancePolicy,
     /// How long etcd must not hear from a member before it is replaced without being asked.
     pub replace_grace: Duration,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
@@ -36,6 +38,7 @@ impl Default for ServiceConfig {
             snapshots: None,
             backup_volume_root: None,
             replace_grace: Duration::from_secs(300),
+            maintenance: Default::default(),
             restore_agent: RestoreAgent::default(),
         }
     }
@@ -51,6 +54,8 @@ pub mod component {
     pub const RECOVERY: &str = "recovery";
     /// Backups, schedules and their retention.
     pub const BACKUP: &str = "backup";
+    /// Health probes and the maintenance they drive.
+    pub const HEALTH: &str = "health";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
 }

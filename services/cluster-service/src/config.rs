@@ -47,6 +47,15 @@ pub struct Config {
     /// How long etcd must not hear from a member before the recovery controller's calls replace it.
     #[arg(long, env = "REPLACE_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub replace_after: Duration,
+    /// Share of free pages in a member's database (1 - in use / size) from which health defragments it.
+    #[arg(long, env = "DEFRAG_THRESHOLD", default_value_t = 0.5)]
+    pub defrag_threshold: f64,
+    /// Databases smaller than this many bytes are never defragmented.
+    #[arg(long, env = "DEFRAG_MIN_SIZE", default_value_t = 64 << 20)]
+    pub defrag_min_size: i64,
+    /// A member is defragmented at most once per this period (NOSPACE recovery at most once per sixth of it).
+    #[arg(long, env = "MAINTENANCE_COOLDOWN", default_value = "1h", value_parser = parse_duration)]
+    pub maintenance_cooldown: Duration,
     /// Image of the restore agent, the init container of members of clusters restored from a backup.
     #[arg(
         long,
@@ -68,6 +77,9 @@ pub struct Config {
 impl Config {
     /// The service-layer settings these flags describe.
     pub fn service_config(&self) -> Result<ServiceConfig, String> {
+        if !(0.0..=1.0).contains(&self.defrag_threshold) {
+            return Err(format!("--defrag-threshold must be between 0 and 1, not {}", self.defrag_threshold));
+        }
         Ok(ServiceConfig {
             cluster_domain: self.cluster_domain.clone(),
             etcd: EtcdOptions {
@@ -87,6 +99,11 @@ impl Config {
                 .map_err(|e| format!("--snapshot-dir: {e}"))?,
             backup_volume_root: self.backup_volume_root.clone(),
             replace_grace: self.replace_after,
+            maintenance: etcd_operator_service::decisions::maintenance::MaintenancePolicy {
+                fragmentation_threshold: self.defrag_threshold,
+                min_db_size: self.defrag_min_size,
+                cooldown: self.maintenance_cooldown,
+            },
             restore_agent: etcd_operator_resource::templates::RestoreAgent {
                 image: self.restore_agent_image.clone(),
                 endpoint: self.restore_endpoint.clone(),

@@ -127,6 +127,7 @@ pub fn check_controller_flags(binary: &str) {
 pub const CONTROLLER_FLAGS: &[&str] = &[
     "--cluster-service-endpoint",
     "--rpc-timeout",
+    "--probe-interval",
     "--lease-duration",
     "--lease-renew-grace",
     "--watch-namespace",

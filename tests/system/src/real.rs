@@ -43,6 +43,11 @@ pub fn spec(size: i32) -> EtcdClusterSpec {
 impl RealCluster {
     /// Starts everything and waits until a cluster of `size` members runs.
     pub async fn start(size: i32, lock_duration: Duration) -> Self {
+        Self::start_with(spec(size), lock_duration).await
+    }
+
+    /// [`RealCluster::start`] with a spec of the test's own.
+    pub async fn start_with(spec: EtcdClusterSpec, lock_duration: Duration) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (sim, client) = crate::sim_with_node(dir.path()).await;
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
@@ -62,6 +67,11 @@ impl RealCluster {
             },
             // Tests replace a dead member after seconds, not minutes.
             replace_grace: Duration::from_secs(2),
+            // And defragment databases of a few MiB.
+            maintenance: etcd_operator_service::decisions::maintenance::MaintenancePolicy {
+                min_db_size: 1 << 20,
+                ..Default::default()
+            },
             ..ServiceConfig::default()
         };
         config.etcd.rewrite = rewrite.clone();
@@ -79,7 +89,7 @@ impl RealCluster {
         ));
         let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
         let this = Self { sim, client, service, r, rewrite, dir };
-        Box::pin(this.service.create_cluster(&this.r, Some(spec(size)))).await.expect("CreateCluster");
+        Box::pin(this.service.create_cluster(&this.r, Some(spec))).await.expect("CreateCluster");
         this.converge("the cluster running", Duration::from_secs(60), || {
             this.service.update_cluster(&this.r, None)
         })

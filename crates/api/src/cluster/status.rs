@@ -61,6 +61,18 @@ pub struct MemberStatus {
     /// Backend database size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_size_bytes: Option<i64>,
+    /// Bytes of the database in use; the rest is reclaimed by defragmentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_size_in_use_bytes: Option<i64>,
+    /// Raft term the member is in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_term: Option<i64>,
+    /// Raft index the member has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_index: Option<i64>,
+    /// Raft index the member has applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_applied_index: Option<i64>,
     /// Latest revision the member reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,
@@ -120,6 +132,12 @@ pub struct EtcdClusterStatus {
     /// Members that are healthy voting members.
     #[serde(default)]
     pub ready_members: i32,
+    /// Healthy voting members beyond quorum: how many more can fail before writes stop (negative: no quorum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_margin: Option<i32>,
+    /// Maintenance the health service did (defragmentation, space recovery), kept to pace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceStatus>,
     /// Members etcd currently has (the /scale subresource reads this).
     #[serde(default)]
     pub current_size: i32,
@@ -185,6 +203,33 @@ pub struct RestoreStatus {
     /// When the restored cluster formed (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+}
+
+/// Maintenance done by the health service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceStatus {
+    /// The last defragmentation of each member.
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["member".into()]))]
+    pub defragmentations: Vec<DefragmentationRecord>,
+    /// The last recovery from a NOSPACE alarm (RFC 3339), with what it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_space_recovery: Option<String>,
+}
+
+/// One member's last defragmentation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DefragmentationRecord {
+    /// Member (pod) name.
+    pub member: String,
+    /// When (RFC 3339).
+    pub time: String,
+    /// Database size before, in bytes.
+    pub before_bytes: i64,
+    /// Database size after, in bytes.
+    pub after_bytes: i64,
 }
 
 /// A cluster stopped by ScaleToZero: its members and the verified snapshot taken first.

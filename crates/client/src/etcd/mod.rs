@@ -14,12 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use etcd_client::{AlarmAction, AlarmType, Client, ConnectOptions, MemberAddOptions};
+use etcd_client::{AlarmAction, Client, ConnectOptions, MemberAddOptions};
 use sha2::{Digest, Sha256};
 use tokio::{io::AsyncWriteExt, sync::Mutex};
 use tracing::Instrument;
 
 pub use endpoints::EndpointRewrite;
+/// Kinds of etcd alarms.
+pub use etcd_client::AlarmType;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 
 use crate::{ClientError, metrics::EtcdMetrics};
@@ -216,6 +218,15 @@ impl EtcdClient {
             })
             .await?;
         Ok(resp.alarms().iter().map(Alarm::from).collect())
+    }
+
+    /// Compacts the key history up to `revision`, physically (the freed pages can then be defragmented).
+    pub async fn compact(&self, revision: i64) -> Result<(), ClientError> {
+        self.call("compact", None, Idempotent::Yes, |mut c| async move {
+            c.compact(revision, Some(etcd_client::CompactionOptions::new().with_physical())).await
+        })
+        .await
+        .map(drop)
     }
 
     /// Disarms every active alarm (call only after the cause is fixed).

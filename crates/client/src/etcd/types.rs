@@ -51,6 +51,10 @@ pub struct EndpointStatus {
     pub leader: u64,
     /// Backend size in bytes.
     pub db_size: i64,
+    /// Bytes of the backend in use (the rest is free pages a defragmentation gives back).
+    pub db_size_in_use: i64,
+    /// Raft index applied to the store.
+    pub raft_applied_index: u64,
     /// Raft term.
     pub raft_term: u64,
     /// Raft index.
@@ -74,6 +78,8 @@ impl EndpointStatus {
             cluster_id: header.map(|h| h.cluster_id()).unwrap_or_default(),
             leader: resp.leader(),
             db_size: resp.db_size(),
+            db_size_in_use: resp.raft_used_db_size(),
+            raft_applied_index: resp.raft_applied_index(),
             raft_term: resp.raft_term(),
             raft_index: resp.raft_index(),
             revision: header.map(|h| h.revision()).unwrap_or_default(),

@@ -10,9 +10,6 @@ use kube::runtime::controller::Action;
 use super::{action, cluster_ref, observed};
 use crate::{ControllerError, runtime::Context};
 
-/// How often a healthy cluster is probed.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(30);
-
 /// Spreads probes of many clusters over time: ±10%, derived from the name so it is stable.
 pub fn jittered(interval: Duration, key: &str) -> Duration {
     let hash = key.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
@@ -25,7 +22,7 @@ pub fn jittered(interval: Duration, key: &str) -> Duration {
 pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
     observed(&ctx, &cluster, async {
         let r = cluster_ref(&cluster)?;
-        let next = jittered(PROBE_INTERVAL, &format!("{}/{}", r.namespace, r.name));
+        let next = jittered(ctx.config.probe_interval, &format!("{}/{}", r.namespace, r.name));
         let req = pb::CheckHealthRequest { cluster: Some(r) };
         let resp = ctx
             .rpc

@@ -3,7 +3,7 @@
 //! the service's grace period; while a replacement runs it comes back as the
 //! answer says. Which member, and whether it is safe, the service decides.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
@@ -12,9 +12,6 @@ use kube::runtime::controller::Action;
 use super::{action, cluster_ref, health::jittered, observed};
 use crate::{ControllerError, runtime::Context};
 
-/// How often each cluster is looked at when nothing needs replacing.
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
-
 /// Checks one cluster.
 pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
     if cluster.metadata.deletion_timestamp.is_some() || cluster.spec.paused || cluster.spec.size == 0 {
@@ -22,7 +19,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
     }
     observed(&ctx, &cluster, async {
         let r = cluster_ref(&cluster)?;
-        let next = jittered(CHECK_INTERVAL, &format!("{}/{}", r.namespace, r.name));
+        let next = jittered(ctx.config.probe_interval, &format!("{}/{}", r.namespace, r.name));
         let req = pb::ReplaceMemberRequest { cluster: Some(r), member: String::new() };
         let resp = ctx
             .rpc

@@ -138,6 +138,10 @@ impl ClusterService {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
     }
 
+    pub(crate) fn maintenance_policy(&self) -> crate::decisions::maintenance::MaintenancePolicy {
+        self.config.maintenance
+    }
+
     pub(crate) fn replace_grace(&self) -> Duration {
         self.config.replace_grace
     }
@@ -317,6 +321,7 @@ impl ClusterService {
         // What is written leaves out scaling's fields unless scaling writes; what is
         // compared and returned is the whole status, with scaling's fields as recorded.
         let mut whole = status.clone();
+        whole.maintenance = cluster.status.as_ref().and_then(|s| s.maintenance.clone());
         if let ScalingRecord::Now { .. } = scaling {
             whole.restore = restore.cloned();
         }

@@ -31,3 +31,94 @@ pub fn may_defragment(observation: &Observation, member: &str) -> Result<(), Ser
         )))
     }
 }
+
+/// When health-driven maintenance acts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MaintenancePolicy {
+    /// Share of a member's database that is free pages (1 - in use / size) from which it is defragmented.
+    pub fragmentation_threshold: f64,
+    /// Databases smaller than this are never defragmented (nothing worth reclaiming).
+    pub min_db_size: i64,
+    /// A member is defragmented at most once in this period, and space is recovered at most once
+    /// in a sixth of it: maintenance that did not help is reported, not repeated in a loop.
+    pub cooldown: std::time::Duration,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        Self {
+            fragmentation_threshold: 0.5,
+            min_db_size: 64 << 20,
+            cooldown: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What maintenance to do now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Maintenance {
+    /// Nothing (the reason, for logs).
+    Nothing(String),
+    /// A NOSPACE alarm: compact, defragment every member one at a time (`members`, leader last), disarm.
+    RecoverSpace {
+        /// Members by name and endpoint, in the order to defragment them.
+        members: Vec<(String, String)>,
+    },
+    /// Defragment one member.
+    Defragment {
+        /// Member name.
+        member: String,
+        /// Its client URL.
+        endpoint: String,
+    },
+}
+
+fn ago(time: &str, now: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
+    let t = time.parse::<chrono::DateTime<chrono::Utc>>().ok()?;
+    (now - t).to_std().ok()
+}
+
+/// Decides maintenance from what etcd reports. Pure.
+///
+/// Followers go first, the leader last (defragmenting blocks a member, and a blocked leader
+/// stalls every write); nothing is done while any member is unhealthy.
+pub fn next_maintenance(
+    view: &crate::observe::EtcdView,
+    policy: &MaintenancePolicy,
+    done: &etcd_operator_api::cluster::MaintenanceStatus,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Maintenance {
+    // Answering is what counts: a member reporting an alarm (NOSPACE) is what maintenance is for.
+    if let Some(sick) = view.members.iter().find(|m| m.status.is_err()) {
+        return Maintenance::Nothing(format!("{} is unhealthy: maintenance waits", sick.name()));
+    }
+    let mut ordered: Vec<&crate::observe::MemberView> = view.members.iter().collect();
+    ordered.sort_by_key(|m| (m.status.as_ref().is_ok_and(|s| s.is_leader()), m.name()));
+    let endpoint = |m: &crate::observe::MemberView| m.info.client_urls.first().cloned().unwrap_or_default();
+    if view.alarms.iter().any(|a| a.name() == "NOSPACE") {
+        let recent = done.last_space_recovery.as_deref().and_then(|t| ago(t, now));
+        if recent.is_some_and(|d| d < policy.cooldown / 6) {
+            return Maintenance::Nothing(
+                "NOSPACE again soon after a recovery: the data itself exceeds the quota; raise spec.etcd.quotaBackendBytes or delete data".into(),
+            );
+        }
+        return Maintenance::RecoverSpace {
+            members: ordered.iter().map(|m| (m.name(), endpoint(m))).collect(),
+        };
+    }
+    for m in ordered {
+        let Ok(s) = &m.status else { continue };
+        let fragmented = s.db_size > 0
+            && 1.0 - (s.db_size_in_use as f64 / s.db_size as f64) >= policy.fragmentation_threshold;
+        let recently = done
+            .defragmentations
+            .iter()
+            .find(|d| d.member == m.name())
+            .and_then(|d| ago(&d.time, now))
+            .is_some_and(|d| d < policy.cooldown);
+        if s.db_size >= policy.min_db_size && fragmented && !recently {
+            return Maintenance::Defragment { member: m.name(), endpoint: endpoint(m) };
+        }
+    }
+    Maintenance::Nothing("no member needs maintenance".into())
+}

@@ -13,6 +13,8 @@ pub mod stop;
 #[cfg(test)]
 mod backup_tests;
 #[cfg(test)]
+mod maintenance_tests;
+#[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
 mod scaling_tests;

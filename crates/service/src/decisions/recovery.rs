@@ -107,7 +107,10 @@ fn start(i: &ReplaceInputs<'_>) -> ReplaceAction {
                 .view
                 .members
                 .iter()
-                .filter(|m| !m.healthy() && i.unhealthy_for.get(&m.name()).is_some_and(|d| *d >= i.grace))
+                // Not answering at all: an alarm (NOSPACE) is the cluster's problem, not the member's.
+                .filter(|m| {
+                    m.status.is_err() && i.unhealthy_for.get(&m.name()).is_some_and(|d| *d >= i.grace)
+                })
                 .collect();
             failed.sort_by_key(|m| i.names.ordinal(&m.name()).unwrap_or(i32::MAX));
             let Some(first) = failed.first().copied() else {

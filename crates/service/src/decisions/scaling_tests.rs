@@ -28,6 +28,8 @@ pub(super) fn member(i: i32, learner: bool, healthy: bool, started: bool, leader
     };
     let status = if started && healthy {
         Ok(EndpointStatus {
+            db_size_in_use: 1,
+            raft_applied_index: 10,
             endpoint: n.client_url(&name),
             member_id: id,
             cluster_id: 0xabc,

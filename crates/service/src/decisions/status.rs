@@ -137,6 +137,15 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         conditions: merge_conditions(&previous.conditions, conditions, i.now),
         cluster_id,
         ready_members,
+        quorum_margin: match &i.observation.etcd {
+            EtcdState::Reached(view) => {
+                let q = Quorum::of(view);
+                Some(q.healthy_voters as i32 - quorum(q.voters as i32))
+            }
+            _ => None,
+        },
+        // Written by the health service alone; others leave it out (server-side apply keeps it).
+        maintenance: None,
         current_size,
         selector: i.names.selector_string(),
         current_version: members
@@ -181,6 +190,10 @@ fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &str) -
                     healthy: m.healthy(),
                     is_leader: status.is_some_and(|s| s.is_leader()),
                     db_size_bytes: status.map(|s| s.db_size),
+                    db_size_in_use_bytes: status.map(|s| s.db_size_in_use),
+                    raft_term: status.map(|s| s.raft_term as i64),
+                    raft_index: status.map(|s| s.raft_index as i64),
+                    raft_applied_index: status.map(|s| s.raft_applied_index as i64),
                     revision: status.map(|s| s.revision),
                     version: status.map(|s| s.version.clone()),
                     alarms: view
@@ -293,7 +306,24 @@ fn reached(
     let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
     let alarms: Vec<String> =
         members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
-    let degraded = if !unhealthy.is_empty() {
+    // Members that answer for different clusters: never one cluster, whatever else they say.
+    let mut ids: Vec<u64> =
+        view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.cluster_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let degraded = if ids.len() > 1 {
+        let who: Vec<String> = view
+            .members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok().map(|s| format!("{} in {:x}", m.name(), s.cluster_id)))
+            .collect();
+        cond(
+            CONDITION_DEGRADED,
+            true,
+            "SplitBrain",
+            format!("members disagree on the cluster ID: {}", who.join(", ")),
+        )
+    } else if !unhealthy.is_empty() {
         cond(CONDITION_DEGRADED, true, "MembersUnhealthy", format!("unhealthy: {}", unhealthy.join(", ")))
     } else if !alarms.is_empty() {
         cond(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))

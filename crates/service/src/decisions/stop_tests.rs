@@ -29,6 +29,8 @@ fn view(healthy: &[bool]) -> EtcdState {
             };
             let status = ok
                 .then(|| EndpointStatus {
+                    db_size_in_use: 1,
+                    raft_applied_index: 10,
                     endpoint: names().client_url(&name),
                     member_id: 0x100 + i as u64,
                     cluster_id: 0xabc,

@@ -59,6 +59,8 @@ fn view(healthy: &[bool]) -> EtcdView {
             };
             let status = if *ok {
                 Ok(EndpointStatus {
+                    db_size_in_use: 1,
+                    raft_applied_index: 10,
                     endpoint: info.client_urls[0].clone(),
                     member_id: id,
                     cluster_id: 0xabc,

@@ -1,0 +1,99 @@
+//! Maintenance driven by health, against real etcd pods on kube-sim's node:
+//! fragmented members are defragmented one per probe, followers before the
+//! leader, and not again within the cooldown; a NOSPACE alarm (a small quota
+//! filled with history) is recovered by compaction, defragmentation and
+//! disarming, after which writes succeed again. Needs root.
+
+use std::time::Duration;
+
+use etcd_operator_api::EtcdClusterSpec;
+use system_tests::real::{RealCluster, spec};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown() {
+    let c = RealCluster::start(3, Duration::from_secs(10)).await;
+    let mut etcd = c.etcd().await;
+    for i in 0..64 {
+        etcd.put(format!("big/{i:03}"), vec![b'x'; 64 * 1024], None).await.unwrap();
+    }
+    etcd.delete("big/", Some(etcd_client::DeleteOptions::new().with_prefix())).await.unwrap();
+    let revision = etcd.get("any", None).await.unwrap().header().unwrap().revision();
+    etcd.compact(revision, Some(etcd_client::CompactionOptions::new().with_physical())).await.unwrap();
+
+    let leader = c
+        .service
+        .get_cluster_status(&c.r)
+        .await
+        .unwrap()
+        .status
+        .members
+        .iter()
+        .find(|m| m.is_leader)
+        .map(|m| m.name.clone())
+        .unwrap();
+    // etcd frees the compacted pages in the background: wait until the members report it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let members = c.service.get_cluster_status(&c.r).await.unwrap().status.members;
+        let freed =
+            members.iter().all(|m| m.db_size_in_use_bytes.unwrap_or(0) * 2 < m.db_size_bytes.unwrap_or(0));
+        if freed {
+            break;
+        }
+        // Freed pages are returned when later write transactions commit.
+        etcd.put("tick", "x", None).await.unwrap();
+        assert!(std::time::Instant::now() < deadline, "pages never freed: {members:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut order = Vec::new();
+    for _ in 0..4 {
+        let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+        let done = status.maintenance.unwrap_or_default().defragmentations;
+        for d in &done {
+            if !order.contains(&d.member) {
+                assert!(d.after_bytes < d.before_bytes, "{d:?}");
+                order.push(d.member.clone());
+            }
+        }
+    }
+    assert_eq!(order.len(), 3, "every member once: {order:?}");
+    assert_eq!(order.last(), Some(&leader), "the leader last: {order:?}");
+    // A fourth probe found nothing to do: the records did not change.
+    let again =
+        Box::pin(c.service.check_health(&c.r)).await.unwrap().status.maintenance.unwrap().defragmentations;
+    assert_eq!(again.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nospace_alarm_is_recovered_and_writes_succeed_again() {
+    let mut s: EtcdClusterSpec = spec(1);
+    s.etcd.quota_backend_bytes = Some(100 << 20);
+    let c = RealCluster::start_with(s, Duration::from_secs(10)).await;
+    let mut etcd = c.etcd().await;
+    // History of one key fills the quota.
+    let mut full = false;
+    for _ in 0..300 {
+        if etcd.put("history", vec![b'y'; 1024 * 1024], None).await.is_err() {
+            full = true;
+            break;
+        }
+    }
+    assert!(full, "the quota was never reached");
+    assert!(
+        !etcd
+            .alarm(etcd_client::AlarmAction::Get, etcd_client::AlarmType::None, None)
+            .await
+            .unwrap()
+            .alarms()
+            .is_empty()
+    );
+
+    let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+    let maintenance = status.maintenance.expect("recorded");
+    assert!(maintenance.last_space_recovery.is_some(), "{maintenance:?}");
+    assert!(status.members.iter().all(|m| m.alarms.is_empty()), "{:?}", status.members);
+    let alarms = etcd.alarm(etcd_client::AlarmAction::Get, etcd_client::AlarmType::None, None).await.unwrap();
+    assert!(alarms.alarms().is_empty(), "disarmed");
+    etcd.put("after", "ok", None).await.expect("writes succeed again");
+    assert_eq!(etcd.get("history", None).await.unwrap().kvs().len(), 1, "the live data is kept");
+}
