@@ -77,7 +77,7 @@ fn small_or_compact_databases_and_unhealthy_clusters_are_left_alone() {
     let now = at("2026-11-26T12:00:00Z");
     let none = MaintenanceStatus::default();
     assert!(matches!(
-        next_maintenance(&view(10 * MIB, 1 * MIB), &policy(), &none, now),
+        next_maintenance(&view(10 * MIB, MIB), &policy(), &none, now),
         Maintenance::Nothing(_)
     ));
     assert!(matches!(
