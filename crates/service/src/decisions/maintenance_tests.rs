@@ -76,10 +76,7 @@ fn fragmented_followers_go_first_and_the_leader_last() {
 fn small_or_compact_databases_and_unhealthy_clusters_are_left_alone() {
     let now = at("2026-11-26T12:00:00Z");
     let none = MaintenanceStatus::default();
-    assert!(matches!(
-        next_maintenance(&view(10 * MIB, MIB), &policy(), &none, now),
-        Maintenance::Nothing(_)
-    ));
+    assert!(matches!(next_maintenance(&view(10 * MIB, MIB), &policy(), &none, now), Maintenance::Nothing(_)));
     assert!(matches!(
         next_maintenance(&view(200 * MIB, 150 * MIB), &policy(), &none, now),
         Maintenance::Nothing(_)
