@@ -34,8 +34,7 @@ impl ClusterService {
     /// maintenance the answers call for.
     #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        let out = self.get_cluster_status(r).await?;
-        let observation = self.observe(r).await?;
+        let (out, observation) = self.status_and_observation(r).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
         let done = out.status.maintenance.clone().unwrap_or_default();
         match next_maintenance(view, &self.maintenance_policy(), &done, Utc::now()) {

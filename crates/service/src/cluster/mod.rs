@@ -234,6 +234,14 @@ impl ClusterService {
     /// Observes the cluster, records the status and returns it.
     #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus"))]
     pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        Ok(self.status_and_observation(r).await?.0)
+    }
+
+    /// [`Self::get_cluster_status`], also returning what was observed (for decisions that follow).
+    pub(crate) async fn status_and_observation(
+        &self,
+        r: &ClusterRef,
+    ) -> Result<(ClusterOutcome, Observation), ServiceError> {
         let cluster = self.get(r).await?;
         let m = self.managers(&r.namespace);
         let names = self.names(r);
@@ -248,7 +256,8 @@ impl ClusterService {
             }
             _ => RolloutDecision::Proceed,
         };
-        self.record_status(&cluster, &observation, &spec_check, &rollout).await
+        let out = self.record_status(&cluster, &observation, &spec_check, &rollout).await?;
+        Ok((out, observation))
     }
 
     /// Recorded status of every cluster in a namespace (all when empty); no etcd calls.
