@@ -281,6 +281,18 @@ fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (Clus
     }
 }
 
+/// What a user can do when a majority is gone; the operator destroys nothing by itself.
+fn quorum_lost(healthy: usize, voters: usize, members: &[MemberStatus]) -> String {
+    let down: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
+    format!(
+        "{healthy}/{voters} voting members healthy: no quorum, writes stop. Nothing is changed automatically. \
+         Bring back the members that are down ({}) with their data if you can: the cluster resumes as it was. \
+         If their data is lost, restore: create a new EtcdCluster with spec.restore.backupName set to the newest \
+         Succeeded EtcdBackup (writes after it are lost), then move clients to it",
+        down.join(", ")
+    )
+}
+
 fn reached(
     i: &StatusInputs<'_>,
     view: &EtcdView,
@@ -296,12 +308,7 @@ fn reached(
             format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
         )
     } else {
-        cond(
-            CONDITION_AVAILABLE,
-            false,
-            "QuorumLost",
-            format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
-        )
+        cond(CONDITION_AVAILABLE, false, "QuorumLost", quorum_lost(q.healthy_voters, q.voters, members))
     };
     let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
     let alarms: Vec<String> =

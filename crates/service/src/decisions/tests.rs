@@ -143,6 +143,9 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
     let s = status_of(&c, &two, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Unavailable);
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::False, "QuorumLost".into()));
+    // Without quorum nothing is done automatically; the condition says what the user can do.
+    let message = &find(&s.conditions, CONDITION_AVAILABLE).unwrap().message;
+    assert!(message.contains("demo-1, demo-2") && message.contains("spec.restore.backupName"), "{message}");
 }
 
 #[test]
