@@ -18,12 +18,8 @@ use crate::{
     ClusterService, ServiceError,
     cluster::ClusterOutcome,
     config::component,
-    decisions::{
-        recovery::{REPLACE_MEMBER, ReplaceAction, ReplaceInputs, next_replace_action, step},
-        scaling::is_scaling,
-    },
-    observe::EtcdState,
-    scaling::Gathered,
+    decisions::recovery::{REPLACE_MEMBER, ReplaceAction, ReplaceInputs, next_replace_action, step},
+    scaling::{Gathered, membership_view},
 };
 
 impl ClusterService {
@@ -45,22 +41,7 @@ impl ClusterService {
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, replicas, .. } = self.gather(r).await?;
         let status = cluster.status.clone().unwrap_or_default();
-        let operation = status.operation.clone().filter(is_scaling);
-        if let Some(op) = operation.as_ref().filter(|op| op.type_ != REPLACE_MEMBER) {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "a {} of {r} is in progress; it finishes first",
-                op.type_
-            )));
-        }
-        let view = match &observation.etcd {
-            EtcdState::Reached(view) => view.clone(),
-            EtcdState::Unreachable(e) => {
-                return Err(ServiceError::Unavailable(format!("etcd of {r} did not answer: {e}")));
-            }
-            EtcdState::NotExpected => {
-                return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is stopped")));
-            }
-        };
+        let (operation, view) = membership_view(r, &cluster, &observation, |op| op.type_ == REPLACE_MEMBER)?;
         let now = Utc::now();
         // How long etcd has not heard from each member, from the status the health probes keep.
         let unhealthy_for: HashMap<String, Duration> = status

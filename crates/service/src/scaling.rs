@@ -151,24 +151,7 @@ impl ClusterService {
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
         let names = self.names(r);
-        let operation = cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(is_scaling);
-        if let Some(op) = operation.as_ref().filter(|op| !is_membership_change(op)) {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "a {} of {r} is in progress; it finishes first",
-                op.type_
-            )));
-        }
-        let view = match &observation.etcd {
-            EtcdState::Reached(view) => view.clone(),
-            EtcdState::Unreachable(e) => {
-                return Err(ServiceError::Unavailable(format!("etcd of {r} did not answer: {e}")));
-            }
-            EtcdState::NotExpected => {
-                return Err(ServiceError::FailedPrecondition(format!(
-                    "EtcdCluster {r} is stopped; RestartFromZero brings it back"
-                )));
-            }
-        };
+        let (operation, view) = membership_view(r, &cluster, &observation, is_membership_change)?;
         if first && operation.is_none() {
             check_direction(direction, target, view.members.len() as i32)?;
         }
@@ -327,6 +310,32 @@ impl ClusterService {
             note,
         )
         .await;
+    }
+}
+
+/// The recorded operation and etcd's view, for a membership change of the kind `ours` accepts;
+/// another operation in progress, an unreachable or a stopped cluster is refused.
+pub(crate) fn membership_view(
+    r: &ClusterRef,
+    cluster: &EtcdCluster,
+    observation: &Observation,
+    ours: fn(&OperationStatus) -> bool,
+) -> Result<(Option<OperationStatus>, EtcdView), ServiceError> {
+    let operation = cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(is_scaling);
+    if let Some(op) = operation.as_ref().filter(|op| !ours(op)) {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "a {} of {r} is in progress; it finishes first",
+            op.type_
+        )));
+    }
+    match &observation.etcd {
+        EtcdState::Reached(view) => Ok((operation, view.clone())),
+        EtcdState::Unreachable(e) => {
+            Err(ServiceError::Unavailable(format!("etcd of {r} did not answer: {e}")))
+        }
+        EtcdState::NotExpected => Err(ServiceError::FailedPrecondition(format!(
+            "EtcdCluster {r} is stopped; RestartFromZero brings it back"
+        ))),
     }
 }
 

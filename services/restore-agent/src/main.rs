@@ -100,7 +100,14 @@ async fn run(args: &Args) -> Result<String, String> {
     // (same names and URLs) can never be taken for a member of the restored one.
     let sha = &header.sha256[..header.sha256.len().min(12)];
     let cluster_token = format!("{}-restore-{sha}", args.initial_cluster_token);
-    tool.restore(&snapshot, &restored, &args.member, &peer_url, &args.initial_cluster, &cluster_token)?;
+    tool.restore(&tool::Restore {
+        snapshot: &snapshot,
+        data_dir: &restored,
+        member: &args.member,
+        peer_url: &peer_url,
+        initial_cluster: &args.initial_cluster,
+        cluster_token: &cluster_token,
+    })?;
     std::fs::rename(&restored, &args.data_dir)
         .map_err(|e| format!("moving {} to {}: {e}", restored.display(), args.data_dir.display()))?;
     std::fs::remove_dir_all(&scratch).map_err(|e| format!("removing {}: {e}", scratch.display()))?;

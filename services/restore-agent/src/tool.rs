@@ -72,24 +72,16 @@ impl RestoreTool {
     }
 
     /// The arguments of the restore.
-    pub fn restore_args(
-        &self,
-        snapshot: &Path,
-        data_dir: &Path,
-        member: &str,
-        peer_url: &str,
-        initial_cluster: &str,
-        cluster_token: &str,
-    ) -> Vec<String> {
+    pub fn restore_args(&self, t: &Restore<'_>) -> Vec<String> {
         let mut args = vec![
             "snapshot".into(),
             "restore".into(),
-            snapshot.display().to_string(),
-            format!("--name={member}"),
-            format!("--data-dir={}", data_dir.display()),
-            format!("--initial-cluster={initial_cluster}"),
-            format!("--initial-cluster-token={cluster_token}"),
-            format!("--initial-advertise-peer-urls={peer_url}"),
+            t.snapshot.display().to_string(),
+            format!("--name={}", t.member),
+            format!("--data-dir={}", t.data_dir.display()),
+            format!("--initial-cluster={}", t.initial_cluster),
+            format!("--initial-cluster-token={}", t.cluster_token),
+            format!("--initial-advertise-peer-urls={}", t.peer_url),
         ];
         if self.bump {
             args.push(format!("--bump-revision={BUMP_REVISION}"));
@@ -98,17 +90,9 @@ impl RestoreTool {
         args
     }
 
-    /// Restores `snapshot` into `data_dir` (which must not exist).
-    pub fn restore(
-        &self,
-        snapshot: &Path,
-        data_dir: &Path,
-        member: &str,
-        peer_url: &str,
-        initial_cluster: &str,
-        cluster_token: &str,
-    ) -> Result<(), String> {
-        let args = self.restore_args(snapshot, data_dir, member, peer_url, initial_cluster, cluster_token);
+    /// Restores the snapshot into the data directory (which must not exist).
+    pub fn restore(&self, t: &Restore<'_>) -> Result<(), String> {
+        let args = self.restore_args(t);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.command(&refs).output().map_err(|e| format!("{self}: {e}"))?;
         if !out.status.success() {
@@ -123,9 +107,36 @@ impl RestoreTool {
     }
 }
 
+/// One member's restore: from which snapshot, into which directory, as which member of which cluster.
+pub struct Restore<'a> {
+    /// The verified snapshot file.
+    pub snapshot: &'a Path,
+    /// Directory to create.
+    pub data_dir: &'a Path,
+    /// Member name.
+    pub member: &'a str,
+    /// Its peer URL.
+    pub peer_url: &'a str,
+    /// Every member, `name=peerURL,...`.
+    pub initial_cluster: &'a str,
+    /// Cluster token of the restored cluster.
+    pub cluster_token: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn restore<'a>(snapshot: &'a Path, data_dir: &'a Path) -> Restore<'a> {
+        Restore {
+            snapshot,
+            data_dir,
+            member: "m",
+            peer_url: "http://m:2380",
+            initial_cluster: "m=http://m:2380",
+            cluster_token: "t",
+        }
+    }
 
     #[test]
     fn peer_url_comes_from_the_initial_cluster() {
@@ -139,24 +150,10 @@ mod tests {
         assert!(!has_etcdutl("3.4.23"));
         assert!(has_etcdutl("3.5.17") && has_etcdutl("3.6.0"));
         let mut tool = RestoreTool { path: "/usr/bin/etcdutl".into(), etcdctl: false, bump: false };
-        let args = tool.restore_args(
-            Path::new("/s.db"),
-            Path::new("/d"),
-            "m",
-            "http://m:2380",
-            "m=http://m:2380",
-            "t",
-        );
+        let args = tool.restore_args(&restore(Path::new("/s.db"), Path::new("/d")));
         assert!(!args.iter().any(|a| a.starts_with("--bump-revision")));
         tool.bump = true;
-        let args = tool.restore_args(
-            Path::new("/s.db"),
-            Path::new("/d"),
-            "m",
-            "http://m:2380",
-            "m=http://m:2380",
-            "t",
-        );
+        let args = tool.restore_args(&restore(Path::new("/s.db"), Path::new("/d")));
         assert!(
             args.contains(&"--bump-revision=1000000000".to_string())
                 && args.contains(&"--mark-compacted".to_string())
@@ -170,9 +167,8 @@ mod tests {
         let tool = RestoreTool::find(None, "3.4.23").expect("etcdctl installed by scripts/setup.sh");
         assert!(tool.etcdctl);
         let dir = std::env::temp_dir().join(format!("restore-agent-{}", std::process::id()));
-        let err = tool
-            .restore(&dir.join("missing.db"), &dir.join("data"), "m", "http://m:2380", "m=http://m:2380", "t")
-            .unwrap_err();
+        let (snapshot, data) = (dir.join("missing.db"), dir.join("data"));
+        let err = tool.restore(&restore(&snapshot, &data)).unwrap_err();
         assert!(err.contains("snapshot restore failed"), "{err}");
     }
 }

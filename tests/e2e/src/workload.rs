@@ -176,6 +176,16 @@ impl Workload {
 }
 
 impl Outcome {
+    /// Acknowledged appends that are not in the cluster behind `endpoint` (must be empty).
+    pub async fn lost_writes(&self, endpoint: &str) -> Vec<String> {
+        let mut etcd = etcd_client::Client::connect([endpoint], None).await.expect("etcd connects");
+        let options = etcd_client::GetOptions::new().with_prefix().with_keys_only();
+        let acked = etcd.get("ack/", Some(options)).await.expect("read acknowledged keys");
+        let present: std::collections::BTreeSet<String> =
+            acked.kvs().iter().map(|kv| kv.key_str().unwrap_or_default().to_owned()).collect();
+        self.acked.iter().filter(|k| !present.contains(*k)).cloned().collect()
+    }
+
     /// Whether the history is linearizable (`Unknown` when the checker ran out of time).
     pub fn check(&self, limit: Duration) -> CheckResult {
         porcupine_rs::check_operations_timeout::<KvModel>(&self.history, limit)

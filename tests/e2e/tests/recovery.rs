@@ -54,12 +54,7 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_acknowledged_write_is_lo
         "a MemberReplaced event is published"
     );
 
-    let mut etcd = etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
-    let acked =
-        etcd.get("ack/", Some(etcd_client::GetOptions::new().with_prefix().with_keys_only())).await.unwrap();
-    let present: std::collections::BTreeSet<String> =
-        acked.kvs().iter().map(|kv| kv.key_str().unwrap().to_owned()).collect();
-    let missing: Vec<&String> = outcome.acked.iter().filter(|k| !present.contains(*k)).collect();
+    let missing = outcome.lost_writes(&format!("http://{ip}:2379")).await;
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     assert!(outcome.acked.len() > 20, "the writer made {} writes", outcome.acked.len());
 }
