@@ -146,6 +146,8 @@ impl RealCluster {
     pub async fn etcd_of(&self, name: &str, members: i32) -> etcd_client::Client {
         let endpoints: Vec<String> = (0..members)
             .map(|i| self.rewrite.apply(&format!("http://{name}-{i}.{name}.default.svc.cluster.local:2379")))
+            // A pod without an address yet maps to a refusing port; the balanced client would pick it.
+            .filter(|e| !e.ends_with("127.0.0.1:1"))
             .collect();
         etcd_client::Client::connect(endpoints, None).await.expect("etcd connects")
     }
