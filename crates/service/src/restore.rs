@@ -16,6 +16,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_client::{ClientError, storage::ObjectStorage};
 use etcd_operator_common::time::now_rfc3339;
+use etcd_operator_resource::managers::Manager;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Resource, ResourceExt, runtime::events::EventType};
 
@@ -70,8 +71,8 @@ impl ClusterService {
         let namespace = cluster.namespace().unwrap_or_default();
         if let Some(name) = &restore.backup_name {
             let source = format!("EtcdBackup {name}");
-            let api: kube::Api<EtcdBackup> = kube::Api::namespaced(self.kube(), &namespace);
-            let backup = api.get_opt(name).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            let fm = etcd_operator_client::kubernetes::field_manager(component::LIFECYCLE);
+            let backup = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm).get(name).await?;
             let Some(backup) = backup else {
                 let msg = format!("spec.restore.backupName: EtcdBackup {namespace}/{name} does not exist");
                 return Ok(Err(refused(&source, "BackupNotFound", msg)));

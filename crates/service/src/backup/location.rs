@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use etcd_operator_api::storage::BackupLocation;
 use etcd_operator_client::storage::{ObjectStorage, S3Settings};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
+use etcd_operator_resource::managers::SecretManager;
 
 use super::BackupService;
 use crate::{ClusterService, ServiceError};
@@ -39,8 +38,9 @@ pub(crate) async fn open_storage(
         let refuse = |m: String| ServiceError::FailedPrecondition(m);
         match (&location.s3, &location.volume) {
             (Some(s3), None) => {
-                let secrets: Api<Secret> = Api::namespaced(clusters.kube(), namespace);
-                let secret = secrets.get_opt(&s3.credentials_secret).await.map_err(|e| {
+                let fm = etcd_operator_client::kubernetes::field_manager(crate::config::component::BACKUP);
+                let secrets = SecretManager::new(clusters.kube(), namespace, &fm);
+                let secret = secrets.get(&s3.credentials_secret).await.map_err(|e| {
                     ServiceError::Unavailable(format!(
                         "reading Secret {namespace}/{}: {e}",
                         s3.credentials_secret

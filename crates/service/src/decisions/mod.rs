@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod maintenance;
+pub mod members;
 pub mod plan;
 pub mod recovery;
 pub mod retention;

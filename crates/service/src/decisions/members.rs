@@ -1,0 +1,59 @@
+//! Member statuses from what etcd reported (or, when it did not answer, the
+//! last known ones, none healthy). Pure.
+
+use etcd_operator_api::{EtcdClusterStatus, cluster::MemberStatus};
+
+use crate::observe::{EtcdState, Observation};
+
+/// Each member as etcd reports it; `unhealthySince` kept from `previous` while it stays unhealthy.
+pub fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &str) -> Vec<MemberStatus> {
+    match &observation.etcd {
+        EtcdState::Reached(view) => view
+            .members
+            .iter()
+            .map(|m| {
+                let status = m.status.as_ref().ok();
+                let id = m.info.id;
+                let unhealthy_since = (!m.healthy()).then(|| {
+                    let before = previous.members.iter().find(|p| p.name == m.name());
+                    before.and_then(|p| p.unhealthy_since.clone()).unwrap_or_else(|| now.to_owned())
+                });
+                MemberStatus {
+                    unhealthy_since,
+                    name: m.name(),
+                    id: format!("{id:x}"),
+                    peer_urls: m.info.peer_urls.clone(),
+                    client_urls: m.info.client_urls.clone(),
+                    is_learner: m.info.is_learner,
+                    healthy: m.healthy(),
+                    is_leader: status.is_some_and(|s| s.is_leader()),
+                    db_size_bytes: status.map(|s| s.db_size),
+                    db_size_in_use_bytes: status.map(|s| s.db_size_in_use),
+                    raft_term: status.map(|s| s.raft_term as i64),
+                    raft_index: status.map(|s| s.raft_index as i64),
+                    raft_applied_index: status.map(|s| s.raft_applied_index as i64),
+                    revision: status.map(|s| s.revision),
+                    version: status.map(|s| s.version.clone()),
+                    alarms: view
+                        .alarms
+                        .iter()
+                        .filter(|a| a.member_id == id)
+                        .map(|a| a.name().to_owned())
+                        .collect(),
+                }
+            })
+            .collect(),
+        // Unreachable: the last known members, none of them known to be healthy.
+        EtcdState::Unreachable(_) => previous
+            .members
+            .iter()
+            .map(|m| MemberStatus {
+                healthy: false,
+                is_leader: false,
+                unhealthy_since: m.unhealthy_since.clone().or_else(|| Some(now.to_owned())),
+                ..m.clone()
+            })
+            .collect(),
+        EtcdState::NotExpected => Vec::new(),
+    }
+}
