@@ -12,6 +12,7 @@ pub mod error;
 mod events;
 pub mod health;
 pub mod observe;
+pub mod quorum_recovery;
 pub mod recovery;
 pub mod restore;
 pub mod scaling;

@@ -110,6 +110,19 @@ impl MemberView {
     }
 }
 
+/// The membership from the first endpoint that answers on its own.
+async fn first_member_list(
+    client: &EtcdClient,
+    endpoints: &[String],
+) -> Option<etcd_operator_client::etcd::Membership> {
+    for endpoint in endpoints {
+        if let Ok(m) = client.member_list_from(endpoint).await {
+            return Some(m);
+        }
+    }
+    None
+}
+
 /// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.
 pub async fn observe_etcd(
     names: &ClusterNames,
@@ -127,21 +140,32 @@ pub async fn observe_etcd(
     };
     let membership = match client.member_list().await {
         Ok(m) => m,
-        Err(e) => return EtcdState::Unreachable(e.to_string()),
+        // The balanced channel may keep routing to members that are cut off; any one member that
+        // answers knows the membership (and lets the others be probed one by one).
+        Err(e) => match first_member_list(&client, &endpoints).await {
+            Some(m) => m,
+            None => return EtcdState::Unreachable(e.to_string()),
+        },
     };
-    let mut members = Vec::with_capacity(membership.members.len());
-    for info in membership.members {
-        let view = MemberView { info, status: Err(String::new()) };
-        let endpoint =
-            view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
-        let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
-            Err("member has not started yet".to_owned())
-        } else {
-            client.status(&endpoint).await.map_err(|e| e.to_string())
-        };
-        members.push(MemberView { status, ..view });
-    }
+    // Every member on its own connection, at once: members that are cut off cost one timeout, not one each.
+    let mut members = futures::future::join_all(membership.members.into_iter().map(|info| {
+        let client = &client;
+        async move {
+            let view = MemberView { info, status: Err(String::new()) };
+            let endpoint =
+                view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
+            let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
+                Err("member has not started yet".to_owned())
+            } else {
+                client.status(&endpoint).await.map_err(|e| e.to_string())
+            };
+            MemberView { status, ..view }
+        }
+    }))
+    .await;
     members.sort_by_key(MemberView::name);
-    let alarms = client.alarms().await.unwrap_or_default();
+    // Alarms go through Raft: without a leader the call could only time out.
+    let leader = members.iter().any(|m| m.status.as_ref().is_ok_and(|s| s.leader != 0));
+    let alarms = if leader { client.alarms().await.unwrap_or_default() } else { Vec::new() };
     EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms })
 }

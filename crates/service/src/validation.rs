@@ -4,7 +4,7 @@
 
 use etcd_operator_api::{
     EtcdClusterSpec,
-    cluster::{AutoCompactionMode, PvcRetention, StorageType},
+    cluster::{AutoCompactionMode, PvcRetention, RecoveryPolicy, StorageType},
     version::EtcdVersion,
 };
 use etcd_operator_common::Violations;
@@ -48,7 +48,25 @@ pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
             "exactly one of backupName or location must be set",
         );
     }
+    if let Some(recovery) = &spec.recovery {
+        match quorum_loss_grace(recovery) {
+            Ok(grace) => v.check(
+                grace >= MIN_QUORUM_LOSS_GRACE,
+                "spec.recovery.quorumLossGracePeriod",
+                "must be at least 10s (shorter would restore over members that are only restarting)",
+            ),
+            Err(e) => v.push("spec.recovery.quorumLossGracePeriod", e),
+        }
+    }
     v.into_result()
+}
+
+/// Shortest grace period before a lost quorum is restored from a backup.
+pub const MIN_QUORUM_LOSS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The grace period of `spec.recovery`, parsed.
+pub fn quorum_loss_grace(policy: &RecoveryPolicy) -> Result<std::time::Duration, String> {
+    etcd_operator_common::duration::parse_duration(&policy.quorum_loss_grace_period)
 }
 
 fn validate_tuning(spec: &EtcdClusterSpec, v: &mut Violations) {
@@ -227,6 +245,27 @@ mod tests {
             "size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\npvcRetentionPolicy:\n  whenScaled: Delete",
         );
         assert_eq!(fields(validate_spec(&s)), ["spec.pvcRetentionPolicy"]);
+    }
+
+    #[test]
+    fn the_quorum_loss_grace_period_is_a_duration_of_at_least_ten_seconds() {
+        let with = |grace: &str| {
+            spec(&format!(
+                "size: 3\nversion: 3.5.17\nrecovery:\n  restoreOnQuorumLoss: true\n  quorumLossGracePeriod: {grace}"
+            ))
+        };
+        assert_eq!(fields(validate_spec(&with("90s"))), Vec::<String>::new());
+        let short = validate_spec(&with("5s")).unwrap_err().to_string();
+        assert!(
+            short.contains("spec.recovery.quorumLossGracePeriod") && short.contains("at least 10s"),
+            "{short}"
+        );
+        assert_eq!(fields(validate_spec(&with("ten"))), ["spec.recovery.quorumLossGracePeriod"]);
+        let defaulted = spec("size: 3\nversion: 3.5.17\nrecovery:\n  restoreOnQuorumLoss: true");
+        assert_eq!(
+            quorum_loss_grace(defaulted.recovery.as_ref().unwrap()),
+            Ok(std::time::Duration::from_secs(600))
+        );
     }
 
     #[test]

@@ -221,3 +221,35 @@ impl RealCluster {
         fail::remove(point);
     }
 }
+
+impl RealCluster {
+    /// Takes backup `name` of `demo` into claim directory `backups` and waits until it succeeded.
+    pub async fn backup(&self, name: &str) -> etcd_operator_api::EtcdBackupStatus {
+        use etcd_operator_api::{EtcdBackup, backup::BackupPhase};
+        std::fs::create_dir_all(self.backup_volume_root().join("backups")).expect("backup claim dir");
+        let backup: EtcdBackup = serde_json::from_value(serde_json::json!({
+            "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"clusterName": "demo", "storage": {"volume": {"claimName": "backups"}}}
+        }))
+        .expect("backup");
+        Api::<EtcdBackup>::namespaced(self.client.clone(), "default")
+            .create(&kube::api::PostParams::default(), &backup)
+            .await
+            .expect("create EtcdBackup");
+        let service = etcd_operator_service::BackupService::new(self.service.clone());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match Box::pin(service.run_backup("default", name)).await {
+                Ok(out) if out.requeue_after.is_none() => {
+                    assert_eq!(out.status.phase, BackupPhase::Succeeded, "{out:?}");
+                    return out.status;
+                }
+                Ok(_) | Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => {}
+                Err(e) => panic!("backup: {e}"),
+            }
+            assert!(Instant::now() < deadline, "backup did not finish");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}

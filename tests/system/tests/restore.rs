@@ -4,53 +4,22 @@
 //! over gRPC and restores with etcd's own tool, and the new cluster holds
 //! exactly the backed-up keys. Unusable backups start nothing. Needs root.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_operator_api::{
-    EtcdBackup, EtcdClusterSpec,
-    backup::BackupPhase,
+    EtcdClusterSpec,
     cluster::{CONDITION_RESTORED, ClusterPhase, RestorePhase},
     condition::find,
 };
 use etcd_operator_common::ClusterRef;
-use etcd_operator_service::{BackupService, ServiceError};
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Secret};
-use kube::{Api, api::PostParams};
+use kube::Api;
 use system_tests::real::{RealCluster, spec};
 
 fn restore_spec(size: i32, restore: serde_json::Value) -> EtcdClusterSpec {
     let mut spec = serde_json::to_value(spec(size)).unwrap();
     spec["restore"] = restore;
     serde_json::from_value(spec).unwrap()
-}
-
-/// Takes backup `name` of `demo` into claim directory `backups` and waits for it.
-async fn backup(rc: &RealCluster, name: &str) -> etcd_operator_api::EtcdBackupStatus {
-    std::fs::create_dir_all(rc.backup_volume_root().join("backups")).unwrap();
-    let backup: EtcdBackup = serde_json::from_value(serde_json::json!({
-        "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"clusterName": "demo", "storage": {"volume": {"claimName": "backups"}}}
-    }))
-    .unwrap();
-    Api::<EtcdBackup>::namespaced(rc.client.clone(), "default")
-        .create(&PostParams::default(), &backup)
-        .await
-        .unwrap();
-    let service = BackupService::new(rc.service.clone());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Box::pin(service.run_backup("default", name)).await {
-            Ok(out) if out.requeue_after.is_none() => {
-                assert_eq!(out.status.phase, BackupPhase::Succeeded, "{out:?}");
-                return out.status;
-            }
-            Ok(_) | Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => {}
-            Err(e) => panic!("backup: {e}"),
-        }
-        assert!(Instant::now() < deadline, "backup did not finish");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }
 
 async fn all_keys(etcd: &mut etcd_client::Client) -> Vec<(String, String)> {
@@ -68,7 +37,7 @@ async fn a_backup_restores_into_a_new_cluster_key_by_key() {
     let mut etcd = rc.etcd().await;
     etcd.delete("data/0007", None).await.unwrap();
     etcd.put("config/answer", "42", None).await.unwrap();
-    let taken = backup(&rc, "before").await;
+    let taken = rc.backup("before").await;
     let expected = all_keys(&mut etcd).await;
     assert_eq!(expected.len(), 200);
 
@@ -105,7 +74,7 @@ async fn a_backup_restores_into_a_new_cluster_key_by_key() {
 async fn an_unusable_backup_starts_nothing_and_says_why() {
     let rc = RealCluster::start(1, Duration::from_secs(10)).await;
     rc.write("data", 10).await;
-    let taken = backup(&rc, "good").await;
+    let taken = rc.backup("good").await;
     let statefulsets: Api<StatefulSet> = Api::namespaced(rc.client.clone(), "default");
 
     let cases = [

@@ -14,3 +14,5 @@ pub const CONDITION_PROGRESSING: &str = "Progressing";
 pub const CONDITION_DEGRADED: &str = "Degraded";
 /// Condition type: the cluster was bootstrapped from a backup (spec.restore).
 pub const CONDITION_RESTORED: &str = "Restored";
+/// Condition type: the cluster was recreated from a backup after losing quorum; later writes are gone.
+pub const CONDITION_DATA_LOSS_POSSIBLE: &str = "DataLossPossible";

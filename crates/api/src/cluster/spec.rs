@@ -68,6 +68,33 @@ pub struct EtcdClusterSpec {
     /// Bootstrap the cluster from a backup instead of empty (only at creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreSource>,
+    /// What the operator may do by itself when the cluster cannot heal on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoveryPolicy>,
+}
+
+/// Automatic recovery the user opts into.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPolicy {
+    /// Recreate the cluster from its newest verified EtcdBackup once a majority of members has been
+    /// down for longer than quorumLossGracePeriod; writes after that backup are lost. Off by default.
+    #[serde(default)]
+    pub restore_on_quorum_loss: bool,
+    /// How long quorum must stay lost before restoring, such as 10m (at least 10s; default 10m).
+    #[serde(default = "default_quorum_loss_grace")]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("spec.recovery.quorumLossGracePeriod must be a duration such as 10m, 90s or 1h"))]
+    pub quorum_loss_grace_period: String,
+}
+
+fn default_quorum_loss_grace() -> String {
+    "10m".into()
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self { restore_on_quorum_loss: false, quorum_loss_grace_period: default_quorum_loss_grace() }
+    }
 }
 
 /// Kind of volume backing a member's data directory.

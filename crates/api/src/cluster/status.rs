@@ -103,6 +103,9 @@ pub struct OperationStatus {
     /// etcd member ID of that member, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_id: Option<String>,
+    /// The EtcdBackup the operation restores from (RecoverQuorum), chosen and verified before acting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_name: Option<String>,
     /// When the operation started (RFC 3339).
     #[serde(default)]
     pub started_at: String,
@@ -170,6 +173,18 @@ pub enum RestorePhase {
     Completed,
 }
 
+/// Why a cluster is restored.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum RestoreTrigger {
+    /// `spec.restore` at creation.
+    #[default]
+    Spec,
+    /// RestartFromZero with every claim gone: from the snapshot taken when it stopped.
+    StopSnapshot,
+    /// Quorum was lost for longer than the grace period and `spec.recovery` allowed a restore.
+    QuorumLoss,
+}
+
 /// Where a restored cluster's data came from.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
@@ -177,6 +192,12 @@ pub struct RestoreStatus {
     /// Progress.
     #[serde(default)]
     pub phase: RestorePhase,
+    /// Why the cluster is restored.
+    #[serde(default)]
+    pub trigger: RestoreTrigger,
+    /// The EtcdBackup restored from, when the source is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_name: Option<String>,
     /// The source as given (`EtcdBackup <name>` or the location).
     pub source: String,
     /// CamelCase reason of the phase (BackupNotFound, BackupNotReady, BackupCorrupt, ...).

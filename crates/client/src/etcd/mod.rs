@@ -156,6 +156,21 @@ impl EtcdClient {
         Ok(Membership { cluster_id, members })
     }
 
+    /// Membership as the member serving `endpoint` knows it (answers without quorum: etcd serves
+    /// member lists from its local state).
+    pub async fn member_list_from(&self, endpoint: &str) -> Result<Membership, ClientError> {
+        let member = self.member_client(endpoint).await?;
+        let resp = self
+            .call("member_list", None, Idempotent::Yes, |_| {
+                let mut c = member.clone();
+                async move { c.member_list().await }
+            })
+            .await?;
+        let cluster_id = resp.header().map(|h| h.cluster_id()).unwrap_or_default();
+        let members = resp.members().iter().map(MemberInfo::from).collect();
+        Ok(Membership { cluster_id, members })
+    }
+
     /// Adds a non-voting learner with the given peer URLs and returns it.
     pub async fn add_learner(&self, peer_urls: &[String]) -> Result<MemberInfo, ClientError> {
         let resp = self

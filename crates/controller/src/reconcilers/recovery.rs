@@ -1,7 +1,9 @@
 //! The recovery controller: asks the cluster-service, for every cluster and
-//! periodically, to replace a member etcd has not heard from for longer than
-//! the service's grace period; while a replacement runs it comes back as the
-//! answer says. Which member, and whether it is safe, the service decides.
+//! periodically, first to recover a lost quorum (which it only does when the
+//! cluster opted in and the loss outlasted its grace period), then to replace
+//! a member etcd has not heard from for longer than the service's grace
+//! period; while either runs it comes back as the answer says. Whether and
+//! what to recover, and whether it is safe, the service decides.
 
 use std::sync::Arc;
 
@@ -20,6 +22,22 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
     observed(&ctx, &cluster, async {
         let r = cluster_ref(&cluster)?;
         let next = jittered(ctx.config.probe_interval, &format!("{}/{}", r.namespace, r.name));
+        let req = pb::RecoverQuorumRequest { cluster: Some(r.clone()) };
+        let quorum = ctx
+            .rpc
+            .call("RecoveryService", "RecoverQuorum", |c| {
+                let req = c.request(req.clone());
+                async move { c.recovery().recover_quorum(req).await }
+            })
+            .await?;
+        // A recovery in progress (or a loss within its grace period) comes first; a member can
+        // only be replaced while quorum holds.
+        if quorum.requeue.as_ref().is_some_and(|q| q.requeue)
+            || quorum.status.as_ref().is_some_and(|s| s.phase == "Unavailable")
+        {
+            tracing::info!(decision = quorum.decision, "quorum recovery");
+            return Ok(action(quorum.requeue.as_ref(), next));
+        }
         let req = pb::ReplaceMemberRequest { cluster: Some(r), member: String::new() };
         let resp = ctx
             .rpc

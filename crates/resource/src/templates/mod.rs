@@ -5,6 +5,7 @@
 
 mod config_map;
 mod pdb;
+mod probes;
 mod services;
 mod statefulset;
 

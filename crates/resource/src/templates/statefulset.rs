@@ -11,15 +11,14 @@ use k8s_openapi::{
         },
         core::v1::{
             Affinity, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-            EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-            PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
-            SecretKeySelector, Volume, VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
+            EnvVar, EnvVarSource, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+            PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, SecretKeySelector, Volume,
+            VolumeMount, VolumeResourceRequirements, WeightedPodAffinityTerm,
         },
     },
     apimachinery::pkg::{
         api::resource::Quantity,
         apis::meta::v1::{LabelSelector, ObjectMeta},
-        util::intstr::IntOrString,
     },
 };
 
@@ -193,21 +192,8 @@ fn field_env(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn health_probe(path: &str, failure_threshold: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::Int(METRICS_PORT),
-            ..HTTPGetAction::default()
-        }),
-        period_seconds: Some(10),
-        timeout_seconds: Some(5),
-        failure_threshold: Some(failure_threshold),
-        ..Probe::default()
-    }
-}
-
 fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
+    let version = etcd_operator_api::version::EtcdVersion::parse(&ctx.cluster.spec.version).ok();
     let host =
         format!("$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}", ctx.names.peer_service(), ctx.names.cluster_domain);
     let port = |name: &str, p: i32| ContainerPort {
@@ -238,9 +224,8 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
             port("peer", PEER_PORT),
             port("metrics", METRICS_PORT),
         ]),
-        // Ready = part of a cluster with a leader; alive = the process answers locally.
-        readiness_probe: Some(health_probe("/health", 3)),
-        liveness_probe: Some(health_probe("/health?serializable=true", 8)),
+        readiness_probe: Some(super::probes::readiness(version)),
+        liveness_probe: Some(super::probes::liveness(version)),
         resources: ctx.cluster.spec.resources.clone(),
         volume_mounts: Some(vec![VolumeMount {
             name: DATA_VOLUME.into(),
@@ -369,7 +354,7 @@ mod tests {
         assert_eq!(c.env_from.as_ref().unwrap()[0].config_map_ref.as_ref().unwrap().name, "demo-config");
         assert_eq!(
             c.readiness_probe.as_ref().unwrap().http_get.as_ref().unwrap().path.as_deref(),
-            Some("/health")
+            Some("/readyz")
         );
         assert!(pod.affinity.unwrap().pod_anti_affinity.is_some());
     }

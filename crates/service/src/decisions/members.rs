@@ -50,6 +50,11 @@ pub fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &st
             .map(|m| MemberStatus {
                 healthy: false,
                 is_leader: false,
+                // Nothing answered now: what the members last said is not what they say.
+                revision: None,
+                raft_term: None,
+                raft_index: None,
+                raft_applied_index: None,
                 unhealthy_since: m.unhealthy_since.clone().or_else(|| Some(now.to_owned())),
                 ..m.clone()
             })

@@ -4,6 +4,8 @@ pub mod backup;
 pub mod maintenance;
 pub mod members;
 pub mod plan;
+pub mod quorum;
+mod quorum_conditions;
 pub mod recovery;
 pub mod retention;
 pub mod scaling;
@@ -15,6 +17,8 @@ pub mod stop;
 mod backup_tests;
 #[cfg(test)]
 mod maintenance_tests;
+#[cfg(test)]
+mod quorum_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

@@ -77,6 +77,7 @@ fn record(i: &ReplaceInputs<'_>, step: &str, member: &str, id: Option<u64>) -> R
         target: None,
         member: Some(member.into()),
         member_id: id.map(|id| format!("{id:x}")),
+        backup_name: None,
         started_at,
     })
 }

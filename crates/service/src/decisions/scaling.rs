@@ -46,6 +46,7 @@ pub fn is_scaling(op: &OperationStatus) -> bool {
         || op.type_ == SCALE_TO_ZERO
         || op.type_ == RESTART_FROM_ZERO
         || op.type_ == super::recovery::REPLACE_MEMBER
+        || op.type_ == super::quorum::RECOVER_QUORUM
 }
 
 /// Whether an operation adds or removes one member at a time.
@@ -113,6 +114,7 @@ fn record(i: &ScalingInputs<'_>, type_: &str, step: &str, member: String, id: Op
         target: Some(i.target),
         member: Some(member),
         member_id: id.map(|id| format!("{id:x}")),
+        backup_name: None,
         started_at,
     })
 }

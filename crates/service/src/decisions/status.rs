@@ -4,7 +4,7 @@ use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
         CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_RESTORED, ClusterPhase,
-        MemberStatus, OperationStatus, RestorePhase, RestoreStatus, StoppedStatus,
+        MemberStatus, OperationStatus, RestorePhase, RestoreStatus, RestoreTrigger, StoppedStatus,
     },
     condition::merge_conditions,
     version::EtcdVersion,
@@ -82,6 +82,11 @@ impl Quorum {
     }
 }
 
+/// Whether a leader serves with a majority of the voting members answering.
+pub fn serving(view: &EtcdView) -> bool {
+    Quorum::of(view).has_quorum()
+}
+
 /// Computes the whole status the lifecycle owns.
 pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let previous = i.cluster.status.clone().unwrap_or_default();
@@ -112,6 +117,9 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             RestorePhase::Completed => ConditionStatus::True,
         };
         conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
+        if r.trigger == RestoreTrigger::QuorumLoss && r.phase != RestorePhase::Refused {
+            conditions.push(super::quorum_conditions::data_loss_possible(r));
+        }
     }
     for c in &mut conditions {
         c.observed_generation = generation;
@@ -168,7 +176,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     }
 }
 
-fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+pub(super) fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
     let s = if status { ConditionStatus::True } else { ConditionStatus::False };
     Condition::new(type_, s, reason, message)
 }
@@ -229,18 +237,6 @@ fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (Clus
     }
 }
 
-/// What a user can do when a majority is gone; the operator destroys nothing by itself.
-fn quorum_lost(healthy: usize, voters: usize, members: &[MemberStatus]) -> String {
-    let down: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
-    format!(
-        "{healthy}/{voters} voting members healthy: no quorum, writes stop. Nothing is changed automatically. \
-         Bring back the members that are down ({}) with their data if you can: the cluster resumes as it was. \
-         If their data is lost, restore: create a new EtcdCluster with spec.restore.backupName set to the newest \
-         Succeeded EtcdBackup (writes after it are lost), then move clients to it",
-        down.join(", ")
-    )
-}
-
 fn reached(
     i: &StatusInputs<'_>,
     view: &EtcdView,
@@ -256,7 +252,17 @@ fn reached(
             format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
         )
     } else {
-        cond(CONDITION_AVAILABLE, false, "QuorumLost", quorum_lost(q.healthy_voters, q.voters, members))
+        cond(
+            CONDITION_AVAILABLE,
+            false,
+            "QuorumLost",
+            super::quorum_conditions::quorum_lost(
+                q.healthy_voters,
+                q.voters,
+                members,
+                i.cluster.spec.recovery.as_ref(),
+            ),
+        )
     };
     let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
     let alarms: Vec<String> =

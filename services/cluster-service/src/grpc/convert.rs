@@ -3,8 +3,8 @@
 use etcd_operator_api::{
     ConditionStatus, EtcdCluster, EtcdClusterSpec, EtcdClusterStatus,
     cluster::{
-        AutoCompactionMode, EtcdTuning, PodOverrides, PvcRetention, PvcRetentionPolicy, RestoreSource,
-        StorageSpec, StorageType,
+        AutoCompactionMode, EtcdTuning, PodOverrides, PvcRetention, PvcRetentionPolicy, RecoveryPolicy,
+        RestoreSource, StorageSpec, StorageType,
     },
 };
 use etcd_operator_common::{ClusterRef, Violations};
@@ -102,6 +102,17 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
             .restore_backup_name
             .clone()
             .map(|name| RestoreSource { backup_name: Some(name), location: None }),
+        recovery: (s.restore_on_quorum_loss || !s.quorum_loss_grace_period.is_empty()).then(|| {
+            let default = RecoveryPolicy::default();
+            RecoveryPolicy {
+                restore_on_quorum_loss: s.restore_on_quorum_loss,
+                quorum_loss_grace_period: if s.quorum_loss_grace_period.is_empty() {
+                    default.quorum_loss_grace_period
+                } else {
+                    s.quorum_loss_grace_period.clone()
+                },
+            }
+        }),
     };
     v.into_result().map(|()| spec)
 }

@@ -6,7 +6,7 @@ use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
 
-/// The gRPC face of member replacement.
+/// The gRPC face of member replacement and quorum-loss recovery.
 #[derive(Clone)]
 pub struct RecoveryApi {
     service: ClusterService,
@@ -32,6 +32,20 @@ impl RecoveryRpc for RecoveryApi {
         Ok(Response::new(pb::ReplaceMemberResponse {
             status: Some(status_of(&r, &out)),
             requeue: Some(convert::requeue(out.requeue_after)),
+        }))
+    }
+
+    async fn recover_quorum(
+        &self,
+        request: Request<pb::RecoverQuorumRequest>,
+    ) -> Result<Response<pb::RecoverQuorumResponse>, Status> {
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let out = self.service.recover_quorum(&r).await.map_err(to_status)?;
+        Ok(Response::new(pb::RecoverQuorumResponse {
+            status: Some(status_of(&r, &out.cluster)),
+            requeue: Some(convert::requeue(out.cluster.requeue_after)),
+            decision: out.decision,
         }))
     }
 }

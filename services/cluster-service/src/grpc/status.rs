@@ -49,6 +49,8 @@ const CRD_TO_PROTO: &[(&str, &str)] = &[
     ("spec.etcd.electionTimeoutMs", "spec.election_timeout_ms"),
     ("spec.pvcRetentionPolicy", "spec.pvc_when_deleted"),
     ("spec.restore", "spec.restore_backup_name"),
+    ("spec.recovery.restoreOnQuorumLoss", "spec.restore_on_quorum_loss"),
+    ("spec.recovery.quorumLossGracePeriod", "spec.quorum_loss_grace_period"),
 ];
 
 fn proto_field(path: &str) -> String {

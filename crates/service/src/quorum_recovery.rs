@@ -1,0 +1,357 @@
+//! RecoverQuorum: carry out the quorum-loss decisions one step at a time under
+//! the cluster's lock, recording each intent first (failpoints
+//! `quorum::before::<Step>` / `quorum::after::<Step>`). Nothing is destroyed
+//! before a backup has been chosen, read back whole and matched against its
+//! sha256, and recorded in the operation.
+
+use std::{sync::Mutex, time::Duration};
+
+use chrono::{DateTime, Utc};
+use etcd_operator_api::{
+    EtcdBackup, EtcdCluster,
+    backup::BackupPhase,
+    cluster::{OperationStatus, RestorePhase, RestoreStatus, RestoreTrigger},
+};
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::{managers::Manager, templates::BootstrapConfig};
+use kube::{Resource, ResourceExt, runtime::events::EventType};
+
+use crate::{
+    ClusterService, ServiceError,
+    cluster::ClusterOutcome,
+    config::component,
+    decisions::{
+        members::members,
+        quorum::{
+            QuorumAssessment, QuorumInputs, RECOVER_QUORUM, RecoveryAction, RecoveryProgress, assess,
+            next_recovery_action, step,
+        },
+        status::serving,
+    },
+    observe::EtcdState,
+    restore::ResolvedSource,
+    scaling::Gathered,
+    validation::quorum_loss_grace,
+};
+
+/// The answer of RecoverQuorum: the cluster's status and what was decided.
+pub struct QuorumOutcome {
+    /// Status, generation and requeue.
+    pub cluster: ClusterOutcome,
+    /// Why nothing is done, or the step taken.
+    pub decision: String,
+}
+
+impl ClusterService {
+    /// Recovers a cluster whose quorum has been lost for longer than its grace period, when
+    /// `spec.recovery.restoreOnQuorumLoss` allows it: from the newest verified backup.
+    #[tracing::instrument(name = "RecoverQuorum", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RecoverQuorum"))]
+    pub async fn recover_quorum(&self, r: &ClusterRef) -> Result<QuorumOutcome, ServiceError> {
+        let decision = Mutex::new(String::new());
+        let cluster = self.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?;
+        let decision = decision.into_inner().unwrap_or_else(|e| e.into_inner());
+        Ok(QuorumOutcome { cluster, decision })
+    }
+
+    async fn quorum_step(
+        &self,
+        r: &ClusterRef,
+        decision: &Mutex<String>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let gathered = self.gather(r).await?;
+        let status = gathered.cluster.status.clone().unwrap_or_default();
+        match status.operation.filter(|op| op.type_ == RECOVER_QUORUM) {
+            Some(op) => self.recovery_step(r, gathered, op, decision).await,
+            None => self.assess_step(gathered, decision).await,
+        }
+    }
+
+    /// No recovery recorded: is quorum lost for long enough, and is there a backup to restore?
+    async fn assess_step(
+        &self,
+        g: Gathered,
+        decision: &Mutex<String>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Gathered { cluster, observation, replicas, .. } = g;
+        let status = cluster.status.clone().unwrap_or_default();
+        let now = Utc::now();
+        let policy = cluster.spec.recovery.clone().unwrap_or_default();
+        let current = members(&observation, &status, &now_rfc3339());
+        let assessment = assess(&QuorumInputs {
+            enabled: policy.restore_on_quorum_loss,
+            grace: quorum_loss_grace(&policy).unwrap_or(Duration::from_secs(600)),
+            members: &current,
+            serving: matches!(&observation.etcd, EtcdState::Reached(view) if serving(view)),
+            operation: status.operation.as_ref(),
+            stopped: status.stopped.is_some() || replicas == 0,
+            formed: status.cluster_id.is_some(),
+            now,
+        });
+        let r = crate::cluster::cluster_ref(&cluster);
+        let (down, since, survivor_revision) = match assessment {
+            QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
+                tracing::debug!(why, "no quorum recovery");
+                *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
+                let out = self.get_cluster_status(&r).await?;
+                return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
+            }
+            QuorumAssessment::WithinGrace { reason, after } => {
+                tracing::info!(reason, "quorum lost, within the grace period");
+                *decision.lock().unwrap_or_else(|e| e.into_inner()) = reason;
+                let out = self.get_cluster_status(&r).await?;
+                return Ok(Some(ClusterOutcome {
+                    requeue_after: Some(after.max(Duration::from_secs(1))),
+                    ..out
+                }));
+            }
+            QuorumAssessment::Lost { down, since, survivor_revision } => (down, since, survivor_revision),
+        };
+        fail::fail_point!("quorum::before::Record");
+        let (resolved, verified) = match self.newest_verified_backup(&cluster, None).await? {
+            Ok(found) => found,
+            Err(why) => {
+                let msg = format!(
+                    "quorum lost since {since} ({} down) and spec.recovery.restoreOnQuorumLoss is on, but {why}; nothing was changed",
+                    down.join(", ")
+                );
+                self.quorum_event(&cluster, EventType::Warning, "QuorumRecoveryRefused", &msg).await;
+                return Err(ServiceError::FailedPrecondition(msg));
+            }
+        };
+        let voters = current.iter().filter(|m| !m.is_learner).count() as i32;
+        let op = OperationStatus {
+            type_: RECOVER_QUORUM.into(),
+            step: step::STOPPING_MEMBERS.into(),
+            target: Some(replicas.max(voters)),
+            backup_name: verified.backup_name.clone(),
+            started_at: now_rfc3339(),
+            ..OperationStatus::default()
+        };
+        let lost = match (survivor_revision, verified.revision) {
+            (Some(s), Some(b)) if s > b => {
+                format!(
+                    "; the most advanced surviving member was at revision {s}: up to {} revisions are lost",
+                    s - b
+                )
+            }
+            _ => String::new(),
+        };
+        let msg = format!(
+            "quorum lost since {since} ({} down, longer than spec.recovery.quorumLossGracePeriod {}): recreating the cluster from {} (revision {}, taken {}, sha256 verified); writes after it are lost{lost}",
+            down.join(", "),
+            policy.quorum_loss_grace_period,
+            resolved.status.source,
+            verified.revision.map_or_else(|| "unknown".into(), |v| v.to_string()),
+            verified.taken_at.as_deref().unwrap_or("at an unknown time"),
+        );
+        self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+        self.quorum_event(&cluster, EventType::Warning, "QuorumLossRecovery", &msg).await;
+        *decision.lock().unwrap_or_else(|e| e.into_inner()) = msg;
+        fail::fail_point!("quorum::after::Record");
+        Ok(None)
+    }
+
+    /// One step of a recorded recovery.
+    async fn recovery_step(
+        &self,
+        r: &ClusterRef,
+        g: Gathered,
+        mut op: OperationStatus,
+        decision: &Mutex<String>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Gathered { cluster, observation, claims, replicas, pods } = g;
+        let status = cluster.status.clone().unwrap_or_default();
+        let ours = status.restore.as_ref().filter(|s| s.trigger == RestoreTrigger::QuorumLoss);
+        let healthy_voters = match &observation.etcd {
+            EtcdState::Reached(view) => {
+                view.members.iter().filter(|m| m.healthy() && !m.info.is_learner).count() as i32
+            }
+            _ => 0,
+        };
+        let action = next_recovery_action(&RecoveryProgress {
+            operation: &op,
+            replicas,
+            pods,
+            claims: &claims,
+            restore_completed: ours.is_some_and(|s| s.phase == RestorePhase::Completed),
+            healthy_voters,
+        });
+        let name = action_name(&action);
+        tracing::info!(step = name, ?action, "recover quorum");
+        *decision.lock().unwrap_or_else(|e| e.into_inner()) = format!("{}: {name}", op.step);
+        fail::fail_point!(&format!("quorum::before::{name}"));
+        let names = self.names(r);
+        let m = self.managers_as(&r.namespace, component::SCALING);
+        let result = match action {
+            RecoveryAction::Record(next) => {
+                op.step = next;
+                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+                None
+            }
+            RecoveryAction::SetReplicas(n) => {
+                m.statefulsets.scale(&names.statefulset(), n).await?;
+                None
+            }
+            RecoveryAction::DeleteClaims(claims) => {
+                for claim in &claims {
+                    m.pvcs.delete(claim).await?;
+                }
+                None
+            }
+            RecoveryAction::PrepareRestore { members } => {
+                let resolved = self.recorded_or_newest_backup(&cluster, &mut op).await?;
+                let why = format!(
+                    "quorum was lost ({}): the members are recreated from {}",
+                    op.started_at, resolved.status.source
+                );
+                let bootstrap = BootstrapConfig::new_cluster(&names, members);
+                Box::pin(self.prepare_restore(&cluster, &observation, &resolved, Some(bootstrap), &why))
+                    .await?;
+                // Re-read: the restore record was just written by the lifecycle's field manager.
+                let cluster = self.get(r).await?;
+                op.step = step::RESTORING_MEMBERS.into();
+                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+                None
+            }
+            RecoveryAction::Wait { after, .. } if after <= Duration::from_secs(1) => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                None
+            }
+            RecoveryAction::Wait { reason, after } => {
+                self.wait(&cluster, &observation, &reason, after).await?
+            }
+            RecoveryAction::Done => {
+                if let Some(restoring) = ours.filter(|s| s.phase == RestorePhase::Restoring) {
+                    let Some(done) =
+                        Box::pin(self.complete_restore(&cluster, restoring, &observation)).await?
+                    else {
+                        return self
+                            .wait(&cluster, &observation, "members are restoring", Duration::from_secs(1))
+                            .await;
+                    };
+                    let (check, proceed) = (Ok(()), crate::decisions::plan::RolloutDecision::Proceed);
+                    Box::pin(self.record_status_full(
+                        &cluster,
+                        &observation,
+                        &check,
+                        &proceed,
+                        Default::default(),
+                        Some(&done),
+                    ))
+                    .await?;
+                }
+                let cluster = self.get(r).await?;
+                let out = self.record_scaling(&cluster, &observation, None, None).await?;
+                let note = format!(
+                    "the cluster serves again, recreated from {} after quorum was lost (recovery started {})",
+                    op.backup_name
+                        .as_deref()
+                        .map_or_else(|| "a backup".into(), |b| format!("EtcdBackup {b}")),
+                    op.started_at
+                );
+                self.quorum_event(&cluster, EventType::Normal, "QuorumRecovered", &note).await;
+                *decision.lock().unwrap_or_else(|e| e.into_inner()) = note;
+                Some(ClusterOutcome { requeue_after: None, ..out })
+            }
+            RecoveryAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
+        };
+        fail::fail_point!(&format!("quorum::after::{name}"));
+        Ok(result)
+    }
+
+    /// The backup the operation recorded, verified again; if it became unusable since (the
+    /// members' volumes are already gone), the newest other verified backup, recorded instead.
+    async fn recorded_or_newest_backup(
+        &self,
+        cluster: &EtcdCluster,
+        op: &mut OperationStatus,
+    ) -> Result<ResolvedSource, ServiceError> {
+        let recorded = op.backup_name.clone().unwrap_or_default();
+        match self.newest_verified_backup(cluster, Some(&recorded)).await? {
+            Ok((resolved, _)) => return Ok(resolved),
+            Err(why) => tracing::warn!(backup = recorded, why, "the recorded backup is no longer usable"),
+        }
+        let (resolved, verified) = self.newest_verified_backup(cluster, None).await?.map_err(|why| {
+            ServiceError::FailedPrecondition(format!(
+                "EtcdBackup {recorded} is no longer usable and {why}: the members stay stopped until a usable backup exists"
+            ))
+        })?;
+        op.backup_name = verified.backup_name;
+        Ok(resolved)
+    }
+
+    /// The newest Succeeded EtcdBackup of the cluster (or the one named `only`) whose stored
+    /// snapshot still matches its sha256: the source and its verified record, or why there is none.
+    async fn newest_verified_backup(
+        &self,
+        cluster: &EtcdCluster,
+        only: Option<&str>,
+    ) -> Result<Result<(ResolvedSource, RestoreStatus), String>, ServiceError> {
+        let namespace = cluster.namespace().unwrap_or_default();
+        let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
+        let mut backups: Vec<EtcdBackup> = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm)
+            .list("")
+            .await?
+            .into_iter()
+            .filter(|b| b.spec.cluster_name == cluster.name_any())
+            .filter(|b| only.is_none_or(|name| b.name_any() == name))
+            .filter(|b| b.status.as_ref().is_some_and(|s| s.phase == BackupPhase::Succeeded))
+            .collect();
+        let completed = |b: &EtcdBackup| {
+            b.status
+                .as_ref()
+                .and_then(|s| s.completion_time.as_deref())
+                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
+        };
+        backups.sort_by_key(|b| std::cmp::Reverse(completed(b)));
+        let mut skipped = Vec::new();
+        for backup in &backups {
+            let resolved =
+                match self.backup_source(backup, "status.operation", RestoreTrigger::QuorumLoss).await? {
+                    Ok(resolved) => resolved,
+                    Err(refusal) => {
+                        skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
+                        continue;
+                    }
+                };
+            match resolved.verify().await {
+                Ok(Ok(verified)) => return Ok(Ok((resolved, verified))),
+                Ok(Err(refusal)) => skipped.push(format!("{}: {}", backup.name_any(), refusal.message)),
+                Err(e) => skipped.push(format!("{}: {e}", backup.name_any())),
+            }
+        }
+        Ok(Err(if backups.is_empty() {
+            format!(
+                "EtcdCluster {namespace}/{} has no Succeeded EtcdBackup{}",
+                cluster.name_any(),
+                only.map_or_else(String::new, |n| format!(" named {n}"))
+            )
+        } else {
+            format!("no Succeeded EtcdBackup of it verifies ({})", skipped.join("; "))
+        }))
+    }
+
+    async fn quorum_event(&self, cluster: &EtcdCluster, type_: EventType, reason: &str, note: &str) {
+        let note = crate::events::Note { type_, reason, action: "RecoverQuorum", note };
+        crate::events::publish(
+            self.kube(),
+            component::RECOVERY,
+            self.identity(),
+            &cluster.object_ref(&()),
+            note,
+        )
+        .await;
+    }
+}
+
+fn action_name(action: &RecoveryAction) -> &'static str {
+    match action {
+        RecoveryAction::Record(_) => "Record",
+        RecoveryAction::SetReplicas(_) => "SetReplicas",
+        RecoveryAction::DeleteClaims(_) => "DeleteClaims",
+        RecoveryAction::PrepareRestore { .. } => "PrepareRestore",
+        RecoveryAction::Wait { .. } => "Wait",
+        RecoveryAction::Done => "Done",
+        RecoveryAction::Refuse(_) => "Refuse",
+    }
+}

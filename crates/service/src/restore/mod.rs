@@ -1,0 +1,222 @@
+//! Bootstrapping a new cluster from a backup (EtcdCluster `spec.restore`).
+//!
+//! Before anything is created the source is resolved and the stored snapshot
+//! is read whole and checked against its recorded sha256; a missing,
+//! unfinished or corrupt backup stops here with a condition, and nothing is
+//! started. Then a restore token is stored in a Secret and the StatefulSet is
+//! created with the restore agent as init container: each member's agent
+//! fetches the snapshot from the cluster-service (token required), checks the
+//! sha256 again and restores its data directory with etcdutl. When the new
+//! cluster has formed the token is deleted, so members added later start empty.
+
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{RestorePhase, RestoreStatus},
+};
+use etcd_operator_client::ClientError;
+use etcd_operator_common::time::now_rfc3339;
+use etcd_operator_resource::templates::{BootstrapConfig, config_map};
+use k8s_openapi::{ByteString, api::core::v1::Secret};
+use kube::{Resource, runtime::events::EventType};
+
+mod source;
+
+pub use source::ResolvedSource;
+
+use crate::{
+    ClusterService, ServiceError,
+    config::component,
+    events::{Note, publish},
+    observe::{EtcdState, Observation},
+};
+
+/// What the lifecycle may do with a cluster that has `spec.restore`.
+pub(crate) enum RestoreGate {
+    /// Not restored from a backup.
+    NotRestoring,
+    /// The source is unusable: create nothing, record why.
+    Refused(RestoreStatus),
+    /// Go ahead (restoring, or done), recording this.
+    Proceed(RestoreStatus),
+}
+
+impl ClusterService {
+    /// Decides (and prepares) the restore of a cluster that has `spec.restore`.
+    pub(crate) async fn restore_gate(
+        &self,
+        cluster: &EtcdCluster,
+        statefulset_exists: bool,
+        observation: &Observation,
+    ) -> Result<RestoreGate, ServiceError> {
+        let previous = cluster.status.as_ref().and_then(|s| s.restore.clone());
+        if cluster.spec.restore.is_none() {
+            // A restart from the stop snapshot is driven by scaling; the lifecycle only finishes it.
+            return match previous {
+                Some(p) if p.phase == RestorePhase::Restoring && statefulset_exists => {
+                    self.restoring(cluster, p, observation).await
+                }
+                Some(p) => Ok(RestoreGate::Proceed(p)),
+                None => Ok(RestoreGate::NotRestoring),
+            };
+        }
+        match previous {
+            Some(p) if p.phase == RestorePhase::Completed => return Ok(RestoreGate::Proceed(p)),
+            Some(p) if p.phase == RestorePhase::Restoring && statefulset_exists => {
+                return self.restoring(cluster, p, observation).await;
+            }
+            _ => {}
+        }
+        let resolved = match self.resolve_restore_source(cluster).await? {
+            Ok(r) => r,
+            Err(refusal) => return Ok(RestoreGate::Refused(refusal)),
+        };
+        let status = match resolved.verify().await? {
+            Ok(status) => status,
+            Err(refusal) => return Ok(RestoreGate::Refused(refusal)),
+        };
+        self.ensure_restore_token(cluster).await?;
+        Ok(RestoreGate::Proceed(status))
+    }
+
+    /// While members restore: done once the new cluster formed.
+    async fn restoring(
+        &self,
+        cluster: &EtcdCluster,
+        status: RestoreStatus,
+        observation: &Observation,
+    ) -> Result<RestoreGate, ServiceError> {
+        let done = self.complete_restore(cluster, &status, observation).await?;
+        Ok(RestoreGate::Proceed(done.unwrap_or(status)))
+    }
+
+    /// Once every member the StatefulSet runs is a healthy voter of the new cluster: deletes the
+    /// token (members added later start empty and join), and returns the Completed record.
+    pub(crate) async fn complete_restore(
+        &self,
+        cluster: &EtcdCluster,
+        status: &RestoreStatus,
+        observation: &Observation,
+    ) -> Result<Option<RestoreStatus>, ServiceError> {
+        let EtcdState::Reached(view) = &observation.etcd else { return Ok(None) };
+        let replicas = observation.statefulset.as_ref().map_or(0, |s| s.replicas);
+        let all_voting = replicas > 0
+            && view.members.len() as i32 == replicas
+            && view.members.iter().all(|m| m.healthy() && !m.info.is_learner);
+        if status.phase != RestorePhase::Restoring || !all_voting {
+            return Ok(None);
+        }
+        let r = crate::cluster::cluster_ref(cluster);
+        self.managers(&r.namespace).secrets.delete(&self.names(&r).restore_secret()).await?;
+        let mut status = status.clone();
+        status.phase = RestorePhase::Completed;
+        status.reason = "Completed".into();
+        status.completed_at = Some(now_rfc3339());
+        status.message = format!(
+            "restored from {} (revision {}, taken {}); cluster ID {:x}",
+            status.source,
+            status.revision.map_or_else(|| "unknown".into(), |r| r.to_string()),
+            status.taken_at.clone().unwrap_or_else(|| "at an unknown time".into()),
+            view.cluster_id
+        );
+        let note =
+            Note { type_: EventType::Normal, reason: "Restored", action: "Restore", note: &status.message };
+        publish(self.kube(), component::LIFECYCLE, self.identity(), &cluster.object_ref(&()), note).await;
+        Ok(Some(status))
+    }
+
+    /// RestartFromZero without claims: restore every member from the stop snapshot.
+    pub(crate) async fn prepare_snapshot_restore(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+    ) -> Result<(), ServiceError> {
+        let resolved = self.stop_snapshot_source(cluster)?;
+        self.prepare_restore(
+            cluster,
+            observation,
+            &resolved,
+            None,
+            "every claim is gone: members restore from the stop snapshot",
+        )
+        .await
+    }
+
+    /// Verifies the source once more, creates the token, records the restore (as the lifecycle,
+    /// which owns status.restore) and puts the agent in the pod template; with `bootstrap`, the
+    /// members restore as that new cluster.
+    pub(crate) async fn prepare_restore(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        resolved: &ResolvedSource,
+        bootstrap: Option<BootstrapConfig>,
+        why: &str,
+    ) -> Result<(), ServiceError> {
+        let mut restore = match resolved.verify().await? {
+            Ok(status) => status,
+            Err(refusal) => return Err(ServiceError::FailedPrecondition(refusal.message)),
+        };
+        self.ensure_restore_token(cluster).await?;
+        restore.message = format!("{why} ({} bytes verified)", restore.size_bytes.unwrap_or_default());
+        let check = Ok(());
+        let proceed = crate::decisions::plan::RolloutDecision::Proceed;
+        self.record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
+            .await?;
+        // The pod template gains the restore agent before any member starts.
+        let mut updated = cluster.clone();
+        updated.status.get_or_insert_with(Default::default).restore = Some(restore);
+        let r = crate::cluster::cluster_ref(cluster);
+        let names = self.names(&r);
+        let m = self.managers(&r.namespace);
+        let bootstrap = match bootstrap {
+            Some(b) => {
+                m.config_maps.apply(&config_map(&self.template(&updated), &b)?).await?;
+                b
+            }
+            None => {
+                let existing_cm = m.config_maps.get(&names.config_map()).await?;
+                let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
+                crate::decisions::plan::plan_apply(&names, 0, existing_sts.as_ref(), existing_cm.as_ref())
+                    .bootstrap
+            }
+        };
+        let desired =
+            etcd_operator_resource::templates::statefulset(&self.template(&updated), 0, &bootstrap)?;
+        m.statefulsets.update(&desired).await?;
+        Ok(())
+    }
+
+    /// Creates the restore token Secret once (owned by the cluster).
+    pub(crate) async fn ensure_restore_token(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
+        let r = crate::cluster::cluster_ref(cluster);
+        let name = self.names(&r).restore_secret();
+        let secrets = self.managers(&r.namespace).secrets;
+        if secrets.get(&name).await?.is_some() {
+            return Ok(());
+        }
+        let mut token = [0u8; 32];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open("/dev/urandom").map_err(ClientError::from)?,
+            &mut token,
+        )
+        .map_err(ClientError::from)?;
+        let ctx = self.template(cluster);
+        let secret = Secret {
+            metadata: ctx.metadata(name, "Secret")?,
+            data: Some([("token".to_owned(), ByteString(hex::encode(token).into_bytes()))].into()),
+            ..Secret::default()
+        };
+        secrets.apply(&secret).await?;
+        Ok(())
+    }
+
+    /// The restore token of a cluster, if a restore is in progress.
+    pub(crate) async fn restore_token(&self, cluster: &EtcdCluster) -> Result<Option<String>, ServiceError> {
+        let r = crate::cluster::cluster_ref(cluster);
+        let secret = self.managers(&r.namespace).secrets.get(&self.names(&r).restore_secret()).await?;
+        Ok(secret
+            .and_then(|s| s.data)
+            .and_then(|d| d.get("token").cloned())
+            .and_then(|t| String::from_utf8(t.0).ok()))
+    }
+}

@@ -1,0 +1,230 @@
+//! Where a restore's snapshot is: `spec.restore` (an EtcdBackup or a
+//! location), the backup a quorum-loss recovery chose, or the snapshot taken
+//! when the cluster stopped; and the check that its bytes still match the
+//! recorded sha256.
+
+use etcd_operator_api::{
+    EtcdBackup, EtcdCluster,
+    backup::BackupPhase,
+    cluster::{RestorePhase, RestoreSource, RestoreStatus, RestoreTrigger},
+};
+use etcd_operator_client::{ClientError, storage::ObjectStorage};
+use etcd_operator_resource::managers::Manager;
+use kube::ResourceExt;
+
+use crate::{
+    ClusterService, ServiceError,
+    backup::{BackupRecord, location::open_storage},
+    config::component,
+};
+
+/// A usable restore source: where the snapshot is and what it must hash to.
+pub struct ResolvedSource {
+    /// The storage holding it.
+    pub storage: ObjectStorage,
+    /// Its key there.
+    pub key: String,
+    /// The record for status (phase Restoring).
+    pub status: RestoreStatus,
+}
+
+/// A restore record of a source that cannot be used; nothing is started from it.
+pub(crate) fn refused(source: &str, reason: &str, message: String) -> RestoreStatus {
+    RestoreStatus {
+        phase: RestorePhase::Refused,
+        source: source.into(),
+        reason: reason.into(),
+        message,
+        ..RestoreStatus::default()
+    }
+}
+
+impl ClusterService {
+    /// Resolves the source the cluster is restored from to the stored snapshot and its recorded
+    /// checksum (not yet read): `spec.restore`, else the backup a quorum-loss recovery recorded,
+    /// else the stop snapshot (RestartFromZero without claims).
+    pub async fn resolve_restore_source(
+        &self,
+        cluster: &EtcdCluster,
+    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+        if let Some(restore) = &cluster.spec.restore {
+            return self.resolve_source(cluster, restore, "spec.restore", RestoreTrigger::Spec).await;
+        }
+        let recorded = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        match recorded.filter(|r| r.trigger == RestoreTrigger::QuorumLoss) {
+            Some(r) => {
+                let source = RestoreSource { backup_name: r.backup_name.clone(), location: None };
+                self.resolve_source(cluster, &source, "status.restore", RestoreTrigger::QuorumLoss).await
+            }
+            None => self.stop_snapshot_source(cluster).map(Ok),
+        }
+    }
+
+    /// Resolves an EtcdBackup or a location (`field` names where it was given, for messages).
+    pub(crate) async fn resolve_source(
+        &self,
+        cluster: &EtcdCluster,
+        restore: &RestoreSource,
+        field: &str,
+        trigger: RestoreTrigger,
+    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+        let namespace = cluster.namespace().unwrap_or_default();
+        if let Some(name) = &restore.backup_name {
+            let source = format!("EtcdBackup {name}");
+            let fm = etcd_operator_client::kubernetes::field_manager(component::LIFECYCLE);
+            let backup = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm).get(name).await?;
+            let Some(backup) = backup else {
+                let msg = format!("{field}.backupName: EtcdBackup {namespace}/{name} does not exist");
+                return Ok(Err(refused(&source, "BackupNotFound", msg)));
+            };
+            return self.backup_source(&backup, field, trigger).await;
+        }
+        let Some(location) = &restore.location else {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "{field} has neither backupName nor location"
+            )));
+        };
+        let storage =
+            match open_storage(self, &namespace, &location.storage, &format!("{field}.location.storage"))
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(refused(&location.key, "StorageUnusable", e.to_string()))),
+            };
+        let source = format!("{}/{}", storage.url(), location.key);
+        let recorded = recorded_checksum(&storage, &location.key).await?;
+        let Some((sha256, record)) = recorded else {
+            let msg = format!(
+                "{field}.location.key: no checksum next to {source} (expected {}.sha256 or metadata.json); an unverifiable snapshot is never restored",
+                location.key
+            );
+            return Ok(Err(refused(&source, "ChecksumMissing", msg)));
+        };
+        let status = RestoreStatus {
+            phase: RestorePhase::Restoring,
+            trigger,
+            location: Some(source.clone()),
+            source,
+            sha256: Some(sha256),
+            size_bytes: record.as_ref().map(|r| r.size_bytes as i64),
+            revision: record.as_ref().map(|r| r.revision),
+            taken_at: record.map(|r| r.completed_at),
+            ..RestoreStatus::default()
+        };
+        Ok(Ok(ResolvedSource { storage, key: location.key.clone(), status }))
+    }
+
+    /// A Succeeded EtcdBackup as a restore source.
+    pub(crate) async fn backup_source(
+        &self,
+        backup: &EtcdBackup,
+        field: &str,
+        trigger: RestoreTrigger,
+    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+        let namespace = backup.namespace().unwrap_or_default();
+        let name = backup.name_any();
+        let source = format!("EtcdBackup {name}");
+        let status = backup.status.clone().unwrap_or_default();
+        let (Some(key), Some(sha256), BackupPhase::Succeeded) =
+            (status.key.clone(), status.sha256.clone(), status.phase)
+        else {
+            let msg = format!(
+                "{field}.backupName: EtcdBackup {namespace}/{name} is {:?}, not Succeeded",
+                status.phase
+            );
+            return Ok(Err(refused(&source, "BackupNotReady", msg)));
+        };
+        let storage =
+            match open_storage(self, &namespace, &backup.spec.storage, "EtcdBackup spec.storage").await {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(refused(&source, "StorageUnusable", e.to_string()))),
+            };
+        let status = RestoreStatus {
+            phase: RestorePhase::Restoring,
+            trigger,
+            backup_name: Some(name),
+            source,
+            location: Some(format!("{}/{key}", storage.url())),
+            sha256: Some(sha256),
+            size_bytes: status.size_bytes,
+            revision: status.revision,
+            taken_at: status.completion_time,
+            ..RestoreStatus::default()
+        };
+        Ok(Ok(ResolvedSource { storage, key, status }))
+    }
+
+    /// The stop snapshot as a restore source (RestartFromZero without claims).
+    pub(crate) fn stop_snapshot_source(&self, cluster: &EtcdCluster) -> Result<ResolvedSource, ServiceError> {
+        let snapshot = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.stopped.as_ref())
+            .and_then(|s| s.snapshot.clone())
+            .ok_or_else(|| ServiceError::FailedPrecondition("no stop snapshot is recorded".into()))?;
+        let storage = self.snapshot_store().ok_or_else(|| {
+            ServiceError::FailedPrecondition("no snapshot storage is configured (--snapshot-dir)".into())
+        })?;
+        let status = RestoreStatus {
+            phase: RestorePhase::Restoring,
+            trigger: RestoreTrigger::StopSnapshot,
+            source: format!("stop snapshot {}", snapshot.location),
+            location: Some(format!("{}/{}", storage.url(), snapshot.location)),
+            sha256: Some(snapshot.sha256),
+            size_bytes: Some(snapshot.size_bytes),
+            revision: Some(snapshot.revision),
+            taken_at: Some(snapshot.taken_at),
+            ..RestoreStatus::default()
+        };
+        Ok(ResolvedSource { storage, key: snapshot.location, status })
+    }
+}
+
+impl ResolvedSource {
+    /// Reads the whole stored snapshot and compares it with the recorded sha256: the verified
+    /// record (size filled in), or why it cannot be used.
+    pub(crate) async fn verify(&self) -> Result<Result<RestoreStatus, RestoreStatus>, ServiceError> {
+        let expected = self.status.sha256.clone().unwrap_or_default();
+        let location = self.status.location.clone().unwrap_or_default();
+        let (size, sha256) = match self.storage.digest(&self.key).await {
+            Ok(d) => d,
+            Err(ClientError::ObjectNotFound(_)) => {
+                let msg = format!("{location} does not exist in storage");
+                return Ok(Err(refused(&self.status.source, "BackupNotFound", msg)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if sha256 != expected {
+            let msg = format!(
+                "{location} has sha256 {sha256} ({size} bytes) but {expected} was recorded: the backup is corrupt; nothing was started"
+            );
+            return Ok(Err(refused(&self.status.source, "BackupCorrupt", msg)));
+        }
+        let mut status = self.status.clone();
+        status.size_bytes = Some(size as i64);
+        status.reason = "Restoring".into();
+        status.message = format!("verified {size} bytes (sha256 {sha256}); members restore from it");
+        Ok(Ok(status))
+    }
+}
+
+/// The sha256 recorded next to `key`: its `.sha256` file, else the backup's metadata.json.
+async fn recorded_checksum(
+    storage: &ObjectStorage,
+    key: &str,
+) -> Result<Option<(String, Option<BackupRecord>)>, ServiceError> {
+    let record = match key.strip_suffix("/snapshot.db") {
+        Some(dir) => storage
+            .get(&BackupRecord::metadata_key(dir))
+            .await?
+            .and_then(|bytes| serde_json::from_slice::<BackupRecord>(&bytes).ok())
+            .filter(|r| r.snapshot_key == key),
+        None => None,
+    };
+    let sidecar = storage.get(&format!("{key}.sha256")).await?;
+    let from_sidecar = sidecar
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|line| line.split_whitespace().next().map(str::to_owned))
+        .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()));
+    Ok(from_sidecar.or_else(|| record.as_ref().map(|r| r.sha256.clone())).map(|sha| (sha, record)))
+}

@@ -1,0 +1,157 @@
+//! Quorum-loss recovery against real etcd pods on kube-sim's node: with
+//! `spec.recovery.restoreOnQuorumLoss`, a cluster whose majority is cut off for
+//! longer than the grace period is recreated in place from its newest verified
+//! backup (same name and endpoints, a new cluster ID, DataLossPossible); within
+//! the grace period, or without a usable backup, nothing is touched and the
+//! cluster heals by itself when its members come back; a crash between any
+//! two steps is resumed. Needs root.
+
+use std::time::{Duration, Instant};
+
+use etcd_operator_api::{
+    EtcdClusterSpec,
+    cluster::{CONDITION_DATA_LOSS_POSSIBLE, RestorePhase, RestoreTrigger},
+    condition::find,
+};
+use etcd_operator_service::{ServiceError, cluster::ClusterOutcome};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::{Api, api::ListParams};
+use system_tests::real::{RealCluster, spec};
+
+const LIMIT: Duration = Duration::from_secs(150);
+
+fn opted_in() -> EtcdClusterSpec {
+    let mut spec = serde_json::to_value(spec(3)).unwrap();
+    spec["recovery"] = serde_json::json!({"restoreOnQuorumLoss": true, "quorumLossGracePeriod": "15s"});
+    serde_json::from_value(spec).unwrap()
+}
+
+/// Cuts demo-1 and demo-2 off, and waits until the status records them as unhealthy.
+async fn lose_quorum(c: &RealCluster) {
+    let node = c.sim.node().unwrap();
+    node.partition("default", "demo-1").unwrap();
+    node.partition("default", "demo-2").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+        let down = |name: &str| status.members.iter().any(|m| m.name == name && m.raft_index.is_none());
+        if down("demo-1") && down("demo-2") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the majority never looked unhealthy: {status:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn recover(c: &RealCluster) -> Result<ClusterOutcome, ServiceError> {
+    Box::pin(c.service.recover_quorum(&c.r)).await.map(|o| o.cluster)
+}
+
+async fn claim_uids(c: &RealCluster) -> Vec<String> {
+    let pvcs = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
+    let mut uids: Vec<String> = pvcs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.uid)
+        .collect();
+    uids.sort();
+    uids
+}
+
+/// The cluster runs again from backup "nightly": what it held is there, later writes are gone.
+async fn assert_recovered_from_nightly(c: &RealCluster, old_cluster_id: &str) {
+    c.assert_settled(3).await;
+    assert_eq!(c.count("before").await, 50, "every write the backup holds is back");
+    assert_eq!(c.count("after").await, 0, "writes after the backup are lost, as the condition says");
+    c.write("again", 5).await;
+    // The StatefulSet's status catches up with the new pods.
+    let status = c.converge("the cluster settled", LIMIT, || c.service.get_cluster_status(&c.r)).await.status;
+    assert!(status.operation.is_none(), "{status:?}");
+    let restore = status.restore.clone().expect("restore record");
+    assert_eq!((restore.phase, restore.trigger), (RestorePhase::Completed, RestoreTrigger::QuorumLoss));
+    assert_eq!(restore.backup_name.as_deref(), Some("nightly"));
+    assert_ne!(status.cluster_id.as_deref(), Some(old_cluster_id), "a new cluster under the same name");
+    let loss = find(&status.conditions, CONDITION_DATA_LOSS_POSSIBLE).expect("DataLossPossible");
+    assert_eq!(loss.reason, "RestoredAfterQuorumLoss");
+    assert!(loss.message.contains("EtcdBackup nightly") && loss.message.contains("are lost"), "{loss:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_majority_is_restored_in_place_from_the_newest_verified_backup_after_the_grace_period() {
+    let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
+    c.write("before", 50).await;
+    c.backup("nightly").await;
+    c.write("after", 20).await;
+    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    let claims = claim_uids(&c).await;
+    lose_quorum(&c).await;
+
+    // Within the grace period nothing is touched; the answer says when to look again.
+    let early = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
+    assert!(
+        early.cluster.requeue_after.is_some() && early.cluster.status.operation.is_none(),
+        "{:?}",
+        early.decision
+    );
+    assert!(
+        early.decision.contains("2 of 3 voting members down"),
+        "{} {:?}",
+        early.decision,
+        early.cluster.status.conditions
+    );
+    assert_eq!(claim_uids(&c).await, claims);
+
+    c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
+    assert_ne!(claim_uids(&c).await, claims, "every member starts on a new volume");
+    assert_recovered_from_nightly(&c, &old_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_usable_backup_nothing_is_touched_and_the_members_coming_back_heal_the_cluster() {
+    let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
+    c.write("before", 50).await;
+    let claims = claim_uids(&c).await;
+    lose_quorum(&c).await;
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let refused = recover(&c).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("has no Succeeded EtcdBackup") && m.contains("nothing was changed")),
+        "{refused:?}"
+    );
+    assert_eq!((c.replicas().await, claim_uids(&c).await), (3, claims));
+    let node = c.sim.node().unwrap();
+    node.heal("default", "demo-1").unwrap();
+    node.heal("default", "demo-2").unwrap();
+    c.converge("the cluster healing by itself", LIMIT, || c.service.get_cluster_status(&c.r)).await;
+    c.assert_settled(3).await;
+    assert_eq!(c.count("before").await, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
+    let c = RealCluster::start_with(opted_in(), Duration::from_secs(3)).await;
+    c.write("before", 50).await;
+    c.backup("nightly").await;
+    c.write("after", 20).await;
+    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    lose_quorum(&c).await;
+    // Record(StoppingMembers) | SetReplicas(0) | Record(DeletingVolumes) | DeleteClaims
+    // | Record(PreparingRestore) | PrepareRestore (+ Record(RestoringMembers)) | SetReplicas(3)
+    let points = [
+        "quorum::after::Record",
+        "quorum::after::SetReplicas",
+        "quorum::after::Record",
+        "quorum::after::DeleteClaims",
+        "quorum::after::Record",
+        "quorum::after::PrepareRestore",
+        "quorum::after::SetReplicas",
+    ];
+    for point in points {
+        c.crash_at(point, 0, |s, r| async move { s.recover_quorum(&r).await.map(|o| o.cluster) }).await;
+    }
+    c.converge("the recovery after the crashes", LIMIT, || recover(&c)).await;
+    assert_recovered_from_nightly(&c, &old_id).await;
+}
