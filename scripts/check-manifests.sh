@@ -3,7 +3,7 @@
 # versions, and docker-compose.yml against the Compose specification.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-manifests=(deploy/crds/*.yaml deploy/cluster-service/*.yaml deploy/controllers/*.yaml crates/resource/tests/snapshots/*.yaml)
+manifests=(deploy/crds/*.yaml deploy/etcd-operator.yaml crates/resource/tests/snapshots/*.yaml)
 for version in 1.33.0 1.37.0; do
   kubernetes-validate --strict --quiet -k "$version" "${manifests[@]}"
 done

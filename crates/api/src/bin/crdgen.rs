@@ -1,4 +1,5 @@
-//! Writes the generated CRDs into the given directories (default `deploy/crds`).
+//! Writes the generated CRDs into the given directories (default: `deploy/crds` and the
+//! Helm chart's `helm/etcd-operator/crds`).
 //!
 //! `crdgen --check DIR...` fails instead of writing when a file differs.
 
@@ -11,7 +12,7 @@ fn main() -> ExitCode {
         args.remove(0);
     }
     if args.is_empty() {
-        args.push("deploy/crds".into());
+        args.extend(["deploy/crds".into(), "helm/etcd-operator/crds".into()]);
     }
     let mut drift = false;
     for dir in args.iter().map(PathBuf::from) {

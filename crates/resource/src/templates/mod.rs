@@ -6,6 +6,7 @@
 mod config_map;
 mod pdb;
 mod probes;
+mod security;
 mod services;
 mod statefulset;
 

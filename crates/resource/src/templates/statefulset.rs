@@ -144,6 +144,7 @@ fn pod_template(
             // Clusters restored from a backup or a stop snapshot keep the agent: removing it would restart every member.
             init_containers: restored(ctx.cluster).then(|| vec![restore_container(ctx)]),
             containers: vec![etcd_container(ctx)],
+            security_context: Some(super::security::pod()),
             volumes,
             affinity: Some(overrides.affinity.clone().unwrap_or_else(|| spread_members(ctx))),
             tolerations: (!overrides.tolerations.is_empty()).then(|| overrides.tolerations.clone()),
@@ -227,6 +228,7 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         readiness_probe: Some(super::probes::readiness(version)),
         liveness_probe: Some(super::probes::liveness(version)),
         resources: ctx.cluster.spec.resources.clone(),
+        security_context: Some(super::security::container()),
         volume_mounts: Some(vec![VolumeMount {
             name: DATA_VOLUME.into(),
             mount_path: DATA_MOUNT.into(),
@@ -284,6 +286,7 @@ fn restore_container(ctx: &TemplateContext<'_>) -> Container {
             mount_path: DATA_MOUNT.into(),
             ..VolumeMount::default()
         }]),
+        security_context: Some(super::security::container()),
         ..Container::default()
     }
 }

@@ -1,0 +1,116 @@
+{{/* Release-scoped name prefix of every object. */}}
+{{- define "etcd-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of a component's objects; call with (dict "root" $ "component" "cluster-service"). */}}
+{{- define "etcd-operator.labels" -}}
+app.kubernetes.io/name: {{ .component }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/part-of: etcd-operator
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{/* Selector labels of a component's pods. */}}
+{{- define "etcd-operator.selector" -}}
+app.kubernetes.io/name: {{ .component }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- end -}}
+
+{{/* Image of a component: its own repository/tag, else the chart's. */}}
+{{- define "etcd-operator.image" -}}
+{{- $repo := .image.repository | default .root.Values.image.repository -}}
+{{- $tag := .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+
+{{/* Name of a component's objects (Deployment, ServiceAccount, RBAC). */}}
+{{- define "etcd-operator.component" -}}
+{{- printf "%s-%s" (include "etcd-operator.fullname" .root) .component -}}
+{{- end -}}
+
+{{/* The cluster-service's in-cluster gRPC address. */}}
+{{- define "etcd-operator.grpcEndpoint" -}}
+{{- printf "http://%s-cluster-service.%s.svc.%s:%v" (include "etcd-operator.fullname" .) .Release.Namespace .Values.clusterDomain .Values.clusterService.service.port -}}
+{{- end -}}
+
+{{/* Environment every operator process reads. */}}
+{{- define "etcd-operator.commonEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: LOG_FORMAT
+  value: {{ .Values.logging.format | quote }}
+- name: RUST_LOG
+  value: {{ .Values.logging.level | quote }}
+{{- with .Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Scheduling of a component's pods. */}}
+{{- define "etcd-operator.scheduling" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+RBAC of a component over the objects the operator manages: ClusterRole(+Binding) when the
+operator watches every namespace, a Role(+Binding) in the watched namespace otherwise.
+Call with (dict "root" $ "component" "x" "rules" (list ...)).
+*/}}
+{{- define "etcd-operator.rbac" -}}
+{{- $name := include "etcd-operator.component" . -}}
+{{- $scoped := .root.Values.watchNamespace -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ ternary "Role" "ClusterRole" (ne $scoped "") }}
+metadata:
+  name: {{ $name }}
+  {{- if $scoped }}
+  namespace: {{ $scoped }}
+  {{- end }}
+  labels:
+    {{- include "etcd-operator.labels" . | nindent 4 }}
+rules:
+  {{- toYaml .rules | nindent 2 }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: {{ ternary "RoleBinding" "ClusterRoleBinding" (ne $scoped "") }}
+metadata:
+  name: {{ $name }}
+  {{- if $scoped }}
+  namespace: {{ $scoped }}
+  {{- end }}
+  labels:
+    {{- include "etcd-operator.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: {{ ternary "Role" "ClusterRole" (ne $scoped "") }}
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ .root.Release.Namespace }}
+{{- end -}}

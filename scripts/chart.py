@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""The Helm chart's checks, with Helm's own engine (helm-python-sdk), and the
+generation of deploy/ from it.
+
+  scripts/chart.py check      lint; render the defaults and several value sets; validate every
+                              object against the Kubernetes schemas of two versions; check RBAC
+                              against what each component uses, the "restricted" Pod Security
+                              profile of every pod (the operator's and the etcd members' template),
+                              that values.schema.json rejects bad values, and that deploy/ is what
+                              the chart renders
+  scripts/chart.py generate   write deploy/etcd-operator.yaml from the chart's defaults
+  scripts/chart.py render [--set-json JSON] [--namespace NS]
+                              print the rendered manifests (what kube-sim installs in the tests)
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHART = ROOT / "helm" / "etcd-operator"
+DEPLOY = ROOT / "deploy" / "etcd-operator.yaml"
+NAMESPACE = "etcd-operator"
+KUBERNETES_VERSIONS = ["1.33.0", "1.37.0"]
+# Kinds of other projects' CRDs: no schema in kubernetes-validate; checked by shape only.
+FOREIGN_GROUPS = {"monitoring.coreos.com/v1"}
+
+VALUE_SETS = {
+    "defaults": {},
+    "namespace-scoped": {"watchNamespace": "prod"},
+    "ha": {
+        "clusterService": {"replicas": 3},
+        "controllers": {k: {"replicas": 3} for k in ["lifecycle", "scaling", "health", "recovery", "backup"]},
+    },
+    "tracing-monitoring-networkpolicy": {
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability:4317"},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "networkPolicy": {"enabled": True},
+        "clusterService": {"backupClaims": ["etcd-backups"], "snapshotClaimName": "etcd-snapshots"},
+        "logging": {"format": "text", "level": "debug"},
+    },
+    "single-replica-custom-images": {
+        "image": {"tag": "0.1.0-rc1"},
+        "clusterService": {"replicas": 1, "image": {"repository": "registry.local/cluster-service"}},
+        "controllers": {"backup": {"enabled": False}, "health": {"replicas": 1, "probeInterval": "10s"}},
+        "leaderElection": {"leaseDuration": "30s", "renewGrace": "10s"},
+    },
+}
+
+# Values the schema must reject, with the path its message must name.
+BAD_VALUES = [
+    ({"clusterService": {"replicas": -1}}, "/clusterService/replicas"),
+    ({"controllers": {"health": {"probeInterval": "often"}}}, "/controllers/health/probeInterval"),
+    ({"logging": {"format": "xml"}}, "/logging/format"),
+    ({"watchNamespace": "Prod_1"}, "/watchNamespace"),
+    ({"leaderElection": {"leaseDuration": "15"}}, "/leaderElection/leaseDuration"),
+    ({"podSecurityContext": {"runAsNonRoot": False}}, "/podSecurityContext/runAsNonRoot"),
+    ({"containerSecurityContext": {"allowPrivilegeEscalation": True}}, "/containerSecurityContext/allowPrivilegeEscalation"),
+    ({"controllers": {"scaling": {"extraArgs": ["oops"]}}}, "/controllers/scaling/extraArgs/0"),
+    ({"tracing": {"otlpEndpoint": "collector:4317"}}, "/tracing/otlpEndpoint"),
+    ({"controllers": {"sharding": {"enabled": True}}}, "/controllers"),
+    ({"clusterService": {"service": {"port": 70000}}}, "/clusterService/service/port"),
+]
+
+# What each component's code calls, by (apiGroup, resource): verbs. Writes to managed objects are
+# the cluster-service's alone; a controller reads what it watches (the lifecycle also keeps its
+# finalizer on the EtcdCluster) and holds only its own Lease.
+READ = {"get", "list", "watch"}
+USES = {
+    "cluster-service": {
+        ("etcd.operator.dev", "etcdclusters"): READ | {"create", "patch"},
+        ("etcd.operator.dev", "etcdbackups"): READ | {"create", "patch", "delete"},
+        ("etcd.operator.dev", "etcdbackupschedules"): READ | {"create", "patch"},
+        ("etcd.operator.dev", "etcdclusters/status"): {"get", "patch"},
+        ("etcd.operator.dev", "etcdbackups/status"): {"get", "patch"},
+        ("etcd.operator.dev", "etcdbackupschedules/status"): {"get", "patch"},
+        ("apps", "statefulsets"): READ | {"create", "update", "patch", "delete"},
+        ("apps", "statefulsets/scale"): {"get", "patch"},
+        ("", "services"): READ | {"create", "patch", "delete"},
+        ("", "configmaps"): READ | {"create", "patch", "delete"},
+        ("", "secrets"): READ | {"create", "patch", "delete"},
+        ("", "persistentvolumeclaims"): READ | {"create", "patch", "delete"},
+        ("", "pods"): {"get", "list", "delete"},
+        ("policy", "poddisruptionbudgets"): READ | {"create", "patch", "delete"},
+        ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch", "delete"},
+        ("events.k8s.io", "events"): {"create", "patch"},
+    },
+    "lifecycle-controller": {
+        ("etcd.operator.dev", "etcdclusters"): READ | {"patch", "update"},
+        ("apps", "statefulsets"): READ,
+        ("", "services"): READ,
+        ("", "configmaps"): READ,
+        ("policy", "poddisruptionbudgets"): READ,
+    },
+    "scaling-controller": {("etcd.operator.dev", "etcdclusters"): READ},
+    "health-controller": {("etcd.operator.dev", "etcdclusters"): READ},
+    "recovery-controller": {("etcd.operator.dev", "etcdclusters"): READ},
+    "backup-controller": {
+        ("etcd.operator.dev", "etcdbackups"): READ,
+        ("etcd.operator.dev", "etcdbackupschedules"): READ,
+    },
+}
+LEASE_VERBS = {(None, "create"), ("name", "get"), ("name", "watch"), ("name", "update"), ("name", "patch")}
+
+
+def render(values, namespace=NAMESPACE):
+    """Objects the chart renders (CRDs first), with the template each came from."""
+    with helm.Chart.load(str(CHART)) as chart:
+        merged = chart.merge_values(values)
+        chart.validate_schema(merged)
+        manifests = chart.render(values, name="etcd-operator", namespace=namespace, is_install=True)
+        crds = list(chart.crds)
+    objects = []
+    for crd in crds:
+        objects.append(("crds/" + pathlib.Path(crd["name"]).name, yaml.safe_load(crd["data"])))
+    for path, text in sorted(manifests.items()):
+        if path.endswith("NOTES.txt"):
+            continue
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                objects.append((path, doc))
+    return objects
+
+
+def fail(problems, what):
+    if problems:
+        print(f"FAILED: {what}", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        sys.exit(1)
+
+
+def validate_schemas(name, objects):
+    problems = []
+    for path, obj in objects:
+        if obj.get("apiVersion") in FOREIGN_GROUPS:
+            continue
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                problems.append(f"{name}: {path} {obj['kind']}/{obj['metadata']['name']} (Kubernetes {version}): {e.message}")
+    fail(problems, f"Kubernetes schema validation of {name}")
+
+
+def component_of(obj):
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+
+
+def check_rbac(name, objects, watch_namespace):
+    """Each component gets exactly what it uses: nothing wild, nothing more, nothing less."""
+    problems = []
+    granted = {}
+    leases = {}
+    for _, obj in objects:
+        if obj["kind"] not in ("Role", "ClusterRole"):
+            continue
+        comp = component_of(obj)
+        leader_election = obj["metadata"]["name"].endswith("-leader-election")
+        if obj["kind"] == "ClusterRole" and watch_namespace:
+            problems.append(f"{name}: ClusterRole {obj['metadata']['name']} in a namespace-scoped install")
+        if obj["kind"] == "Role" and not leader_election and obj["metadata"]["namespace"] != (watch_namespace or NAMESPACE):
+            problems.append(f"{name}: Role {obj['metadata']['name']} outside the watched namespace")
+        for rule in obj["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                if "*" in rule.get(field, []):
+                    problems.append(f"{name}: {obj['metadata']['name']} grants '*' {field}")
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    if leader_election:
+                        scope = "name" if rule.get("resourceNames") else None
+                        for verb in rule["verbs"]:
+                            leases.setdefault(comp, set()).add((scope, verb))
+                        if rule.get("resourceNames") and rule["resourceNames"] != [f"etcd-operator-{comp}"]:
+                            problems.append(f"{name}: {comp} may use Leases {rule['resourceNames']}")
+                    else:
+                        granted.setdefault(comp, {}).setdefault((group, resource), set()).update(rule["verbs"])
+    deployed = {component_of(obj) for _, obj in objects if obj["kind"] == "Deployment"}
+    for comp, uses in USES.items():
+        if comp not in deployed:
+            if comp in granted or comp in leases:
+                problems.append(f"{name}: {comp} is not deployed but keeps RBAC")
+            continue
+        got = granted.get(comp, {})
+        for key in sorted(set(got) | set(uses)):
+            extra = got.get(key, set()) - uses.get(key, set())
+            missing = uses.get(key, set()) - got.get(key, set())
+            if extra:
+                problems.append(f"{name}: {comp} is granted {sorted(extra)} on {key} it does not use")
+            if missing:
+                problems.append(f"{name}: {comp} lacks {sorted(missing)} on {key} it uses")
+        if comp.endswith("-controller") and comp in granted and leases.get(comp) != LEASE_VERBS:
+            problems.append(f"{name}: {comp} leader election grants {sorted(leases.get(comp, set()), key=str)}")
+    fail(problems, f"RBAC of {name}")
+
+
+def pod_problems(where, spec):
+    """The Pod Security Standards "restricted" profile, as the admission plugin checks it."""
+    problems = []
+    pod_sc = spec.get("securityContext", {})
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(key):
+            problems.append(f"{where}: {key}")
+    for vol in spec.get("volumes", []):
+        allowed = {"name", "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+        if set(vol) - allowed:
+            problems.append(f"{where}: volume {vol['name']} of a restricted type")
+    for c in spec.get("initContainers", []) + spec.get("containers", []):
+        sc = c.get("securityContext", {})
+        cwhere = f"{where} container {c['name']}"
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{cwhere}: allowPrivilegeEscalation must be false")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []):
+            problems.append(f"{cwhere}: capabilities must drop ALL")
+        if set(sc.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{cwhere}: adds capabilities")
+        if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+            problems.append(f"{cwhere}: runAsNonRoot must be true")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            problems.append(f"{cwhere}: runs as root")
+        seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{cwhere}: seccompProfile must be RuntimeDefault or Localhost")
+        if sc.get("privileged"):
+            problems.append(f"{cwhere}: privileged")
+    return problems
+
+
+def check_pod_security(name, objects):
+    problems = []
+    for path, obj in objects:
+        if obj["kind"] in ("Deployment", "StatefulSet"):
+            problems += pod_problems(f"{name}: {obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]["spec"])
+    fail(problems, f"Pod Security (restricted) of {name}")
+
+
+def check_bad_values():
+    problems = []
+    with helm.Chart.load(str(CHART)) as chart:
+        for values, path in BAD_VALUES:
+            try:
+                chart.validate_schema(chart.merge_values(values))
+                problems.append(f"values.schema.json accepts {json.dumps(values)}")
+            except helm.HelmError as e:
+                if f"'{path}'" not in str(e):
+                    problems.append(f"{json.dumps(values)}: the message does not name {path}: {e}")
+    fail(problems, "values.schema.json rejections")
+    print(f"values.schema.json rejects {len(BAD_VALUES)} bad value sets, naming each field")
+
+
+def generated_deploy():
+    header = (
+        "# Generated by `scripts/chart.py generate` from helm/etcd-operator with its default values\n"
+        "# (release etcd-operator in namespace etcd-operator); do not edit. CRDs: deploy/crds/.\n"
+        "# kubectl apply -f deploy/crds/ && kubectl apply -f deploy/etcd-operator.yaml\n"
+    )
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
+        "app.kubernetes.io/part-of": "etcd-operator",
+        "pod-security.kubernetes.io/enforce": "restricted"}}}
+    docs = [namespace] + [obj for path, obj in render({}) if not path.startswith("crds/")]
+    return header + yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+
+
+def check():
+    report = helm.lint(str(CHART), strict=True)
+    errors = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    fail([str(e) for e in errors], "helm lint --strict")
+    for name, values in VALUE_SETS.items():
+        objects = render(values)
+        validate_schemas(name, objects)
+        check_rbac(name, objects, values.get("watchNamespace", ""))
+        check_pod_security(name, objects)
+        print(f"{name}: {len(objects)} objects valid for Kubernetes {', '.join(KUBERNETES_VERSIONS)}; RBAC and Pod Security checked")
+    snapshot = yaml.safe_load((ROOT / "crates/resource/tests/snapshots/statefulset.yaml").read_text())
+    fail(pod_problems("etcd member StatefulSet (resource layer)", snapshot["spec"]["template"]["spec"]), "Pod Security of etcd members")
+    print("etcd member pods meet the restricted profile")
+    check_bad_values()
+    chart_crds = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
+    for crd in chart_crds:
+        if (CHART / "crds" / crd).read_text() != (ROOT / "deploy/crds" / crd).read_text():
+            fail([crd], "chart CRDs equal deploy/crds (run crdgen)")
+    if DEPLOY.read_text() != generated_deploy():
+        fail([str(DEPLOY)], "deploy/ is out of date; run scripts/chart.py generate")
+    print("deploy/etcd-operator.yaml and the chart's CRDs match the chart and the Rust types")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check")
+    sub.add_parser("generate")
+    r = sub.add_parser("render")
+    r.add_argument("--set-json", default="{}", help="values as JSON")
+    r.add_argument("--namespace", default=NAMESPACE)
+    args = parser.parse_args()
+    if args.command == "check":
+        check()
+    elif args.command == "generate":
+        DEPLOY.write_text(generated_deploy())
+        print(f"wrote {DEPLOY.relative_to(ROOT)}")
+    else:
+        objects = render(json.loads(args.set_json), args.namespace)
+        print(yaml.safe_dump_all([o for _, o in objects], sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    main()
