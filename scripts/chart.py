@@ -9,7 +9,7 @@ generation of deploy/ from it.
                               that values.schema.json rejects bad values, and that deploy/ is what
                               the chart renders
   scripts/chart.py generate   write deploy/etcd-operator.yaml from the chart's defaults
-  scripts/chart.py render [--set-json JSON] [--namespace NS]
+  scripts/chart.py render [--set-json JSON] [--namespace NS] [--no-crds]
                               print the rendered manifests (what kube-sim installs in the tests)
 """
 
@@ -297,6 +297,7 @@ def main():
     r = sub.add_parser("render")
     r.add_argument("--set-json", default="{}", help="values as JSON")
     r.add_argument("--namespace", default=NAMESPACE)
+    r.add_argument("--no-crds", action="store_true", help="leave out the CRDs")
     args = parser.parse_args()
     if args.command == "check":
         check()
@@ -305,7 +306,8 @@ def main():
         print(f"wrote {DEPLOY.relative_to(ROOT)}")
     else:
         objects = render(json.loads(args.set_json), args.namespace)
-        print(yaml.safe_dump_all([o for _, o in objects], sort_keys=False), end="")
+        keep = [o for path, o in objects if not (args.no_crds and path.startswith("crds/"))]
+        print(yaml.safe_dump_all(keep, sort_keys=False), end="")
 
 
 if __name__ == "__main__":

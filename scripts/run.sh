@@ -15,8 +15,8 @@ with_cluster_dns=()
 service_flags=()
 listen=127.0.0.1:9090
 if [ -z "${KUBECONFIG:-}" ]; then
-  # The operator's image runs this build's binaries (the restore agent of restored clusters).
-  node=(--node --max-probe-period 2 --image "ghcr.io/etcd-k8s-operator/etcd-operator=$PWD/target/debug/restore-agent")
+  # The operator's image runs this build's binaries, each by its command's name (the restore agent of restored clusters).
+  node=(--node --max-probe-period 2 --image "ghcr.io/etcd-k8s-operator/etcd-operator=$PWD/target/debug")
   if [ "$(id -u)" -ne 0 ]; then
     echo "not root: kube-sim runs without its node, so etcd pods stay Pending (the node needs network namespaces)" >&2
     node=()

@@ -70,6 +70,7 @@ impl KubeSim {
             registry: registry::Registry::default(),
             store: store::Store::default(),
             address: addr.to_string(),
+            ca_pem: tls.ca_pem.clone(),
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let t = api::Target {

@@ -110,6 +110,13 @@ impl Default for Registry {
             sts,
             short(t("apps", "v1", "Deployment", "deployments", true, true), &["deploy"]),
             t("coordination.k8s.io", "v1", "Lease", "leases", true, false),
+            // Stored and served, not enforced: every client of kube-sim acts with full rights.
+            t("rbac.authorization.k8s.io", "v1", "Role", "roles", true, false),
+            t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, false),
+            t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, false),
+            t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, false),
+            // Stored, not enforced: pods on the node reach each other regardless.
+            short(t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, false), &["netpol"]),
             short(t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true), &["pdb"]),
             short(t("events.k8s.io", "v1", "Event", "events", true, false), &["ev"]),
             short(

@@ -23,6 +23,15 @@ pub struct Tls {
     acceptor: TlsAcceptor,
 }
 
+/// Names the server's certificate is valid for: loopback, and the `kubernetes` Service as pods name it.
+pub const API_SERVER_NAMES: &[&str] = &[
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
+
 impl Tls {
     /// Generates a CA and a server certificate for `localhost` and 127.0.0.1.
     pub fn generate() -> Result<Self, String> {
@@ -35,7 +44,8 @@ impl Tls {
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
         let key = KeyPair::generate().map_err(err)?;
         let mut params =
-            CertificateParams::new(vec!["localhost".to_owned(), "kubernetes".to_owned()]).map_err(err)?;
+            CertificateParams::new(API_SERVER_NAMES.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .map_err(err)?;
         params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
         params.distinguished_name.push(DnType::CommonName, "kube-sim");
         let cert = params.signed_by(&key, &issuer).map_err(err)?;

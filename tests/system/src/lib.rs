@@ -16,9 +16,10 @@ pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {
     let mut node = kube_sim::node::NodeConfig::new(&dir.join("node"));
     node.max_probe_period = Some(Duration::from_secs(1));
     node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
-    // The operator's image runs its binaries from this build (the restore agent, as init container).
-    let agent = operator_binary("restore-agent");
-    node.images.add(&format!("{OPERATOR_IMAGE_REPOSITORY}={}", agent.display())).expect("image rule");
+    // The operator's image runs its binaries from this build, each by its command's name (the
+    // restore agent as init container; the chart's Deployments).
+    let binaries = operator_binary("restore-agent").parent().expect("target dir").to_path_buf();
+    node.images.add(&format!("{OPERATOR_IMAGE_REPOSITORY}={}", binaries.display())).expect("image rule");
     let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir, node)
         .await
         .unwrap_or_else(|e| panic!("kube-sim with a node: {e}"));

@@ -29,6 +29,8 @@ pub struct ApiState {
     pub store: Store,
     /// Address clients use (for discovery answers).
     pub address: String,
+    /// PEM of the CA that signed the server's certificate (pods' service account `ca.crt`).
+    pub ca_pem: String,
 }
 
 /// Every request enters here.

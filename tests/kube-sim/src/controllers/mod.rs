@@ -2,6 +2,7 @@
 //! would: they read and write the store directly, with the same semantics as
 //! API writes.
 
+pub mod deployment;
 pub mod namespace;
 pub mod statefulset;
 
@@ -19,6 +20,7 @@ pub async fn run(state: Arc<ApiState>) {
         ticker.tick().await;
         let result = state.store.transact(|txn| {
             statefulset::reconcile_all(&state.registry, txn);
+            deployment::reconcile_all(&state.registry, txn);
             namespace::reconcile_all(txn);
             Ok(())
         });

@@ -81,6 +81,9 @@ impl Launch {
             mounts.push((source, target, m["readOnly"] == true));
         }
         let pod = facts.pod;
+        if let Some(dir) = volumes.get(super::service_account::VOLUME) {
+            mounts.push((dir.clone(), super::service_account::MOUNT_PATH.to_owned(), true));
+        }
         Ok(Self {
             program,
             env,

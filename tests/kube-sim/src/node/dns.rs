@@ -38,6 +38,7 @@ struct Record {
 pub struct Dns {
     domain: String,
     host_file: PathBuf,
+    api_ip: Option<String>,
     written: Mutex<HashMap<PathBuf, String>>,
 }
 
@@ -102,10 +103,16 @@ fn records(domain: &str, pods: &[Value], services: &[Value]) -> BTreeSet<Record>
     out
 }
 
-fn render(records: &BTreeSet<Record>, viewer: Option<&Value>, domain: &str) -> String {
+fn render(records: &BTreeSet<Record>, viewer: Option<&Value>, domain: &str, api_ip: Option<&str>) -> String {
     let mut s = String::from(
         "# Kubernetes-managed hosts file (kube-sim cluster DNS).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
     );
+    // The `kubernetes` Service: the API server, reached through the node's address.
+    if let (Some(ip), Some(_)) = (api_ip, viewer) {
+        s.push_str(&format!(
+            "{ip}\tkubernetes.default.svc.{domain} kubernetes.default.svc kubernetes.default kubernetes\n"
+        ));
+    }
     let viewer_ns = viewer.and_then(|p| p["metadata"]["namespace"].as_str());
     if let Some(pod) = viewer
         && let Some(ip) = pod["status"]["podIP"].as_str()
@@ -131,7 +138,13 @@ fn render(records: &BTreeSet<Record>, viewer: Option<&Value>, domain: &str) -> S
 impl Dns {
     /// Hosts files for `domain`; `host_file` is for processes outside pods.
     pub fn new(domain: &str, host_file: PathBuf) -> Self {
-        Self { domain: domain.into(), host_file, written: Mutex::default() }
+        Self { domain: domain.into(), host_file, api_ip: None, written: Mutex::default() }
+    }
+
+    /// Pods also resolve the `kubernetes` Service names to `ip` (where the node forwards to the API server).
+    pub fn with_api_server(mut self, ip: String) -> Self {
+        self.api_ip = Some(ip);
+        self
     }
 
     /// The file processes on the host bind-mount as `/etc/hosts` to resolve cluster names.
@@ -156,9 +169,10 @@ impl Dns {
     pub fn refresh(&self, pods: &[Value], services: &[Value], viewers: &[Viewer<'_>]) {
         let records = records(&self.domain, pods, services);
         let mut written = self.written.lock().unwrap();
-        let mut files = vec![(self.host_file.clone(), render(&records, None, &self.domain))];
+        let api = self.api_ip.as_deref();
+        let mut files = vec![(self.host_file.clone(), render(&records, None, &self.domain, api))];
         for v in viewers {
-            files.push((v.path.clone(), render(&records, Some(v.pod), &self.domain)));
+            files.push((v.path.clone(), render(&records, Some(v.pod), &self.domain, api)));
         }
         for (path, content) in files {
             if written.get(&path) == Some(&content) {
@@ -202,14 +216,14 @@ mod tests {
             json!({"metadata": {"name": "demo-client", "namespace": "prod"}, "spec": {"selector": {"app": "demo"}}}),
         ];
         let r = records("cluster.local", &pods, &services);
-        let text = render(&r, Some(&pods[0]), "cluster.local");
+        let text = render(&r, Some(&pods[0]), "cluster.local", None);
         assert!(text.contains("10.244.0.2\tdemo-0.demo.prod.svc.cluster.local\tdemo-0\n"), "{text}");
         assert!(text.contains("10.244.0.3\tdemo-1.demo.prod.svc.cluster.local demo-1.demo.prod demo-1.demo.prod.svc demo-1.demo\n"), "{text}");
         // The ClusterIP service has only the ready pod.
         assert!(text.contains("10.244.0.3\tdemo-client.prod.svc.cluster.local"), "{text}");
         assert!(!text.contains("10.244.0.2\tdemo-client"), "{text}");
         // From the host there are no namespace-relative short names.
-        let host = render(&r, None, "cluster.local");
+        let host = render(&r, None, "cluster.local", None);
         assert!(
             host.contains(
                 "10.244.0.3\tdemo-1.demo.prod.svc.cluster.local demo-1.demo.prod demo-1.demo.prod.svc\n"

@@ -18,6 +18,8 @@ pub struct PodFacts<'a> {
     pub pod_ip: String,
     /// The node's address.
     pub host_ip: String,
+    /// Port of the `kubernetes` Service.
+    pub api_port: u16,
 }
 
 /// Builds the environment; an error is reported as CreateContainerConfigError.
@@ -28,6 +30,9 @@ pub fn environment(
 ) -> Result<Vec<(String, String)>, String> {
     let ns = facts.pod["metadata"]["namespace"].as_str().unwrap_or_default();
     let mut env: Vec<(String, String)> = vec![("PATH".into(), DEFAULT_PATH.into())];
+    if super::service_account::automount(facts.pod) {
+        env.extend(super::service_account::environment(facts.api_port));
+    }
     if let Some(hostname) = facts.pod["spec"]["hostname"].as_str().or(facts.pod["metadata"]["name"].as_str())
     {
         env.push(("HOSTNAME".into(), hostname.into()));

@@ -3,9 +3,11 @@
 //! There is no container engine, so an image is a name for a program on this
 //! machine. A rule maps an image repository (the reference without tag or
 //! digest) to a local binary, which replaces the container's `command[0]`
-//! (or is the entrypoint when the container sets no command). A rule without
-//! a binary runs the container's command as written on the host (for
-//! utility images such as busybox).
+//! (or is the entrypoint when the container sets no command); a rule whose
+//! path is a directory picks the program in it named like `command[0]` (an
+//! image holding several binaries). A rule without a binary runs the
+//! container's command as written on the host (for utility images such as
+//! busybox).
 
 use std::path::PathBuf;
 
@@ -73,6 +75,17 @@ impl ImageTable {
             .ok_or_else(|| format!("image {image:?} is not in the node's image table"))?;
         let mut argv: Vec<String> = command.iter().chain(args).cloned().collect();
         match &rule.binary {
+            // A directory of programs: the command's file name picks one (an image with several entrypoints).
+            Some(dir) if dir.is_dir() => {
+                let Some(first) = command.first() else {
+                    return Err(format!(
+                        "image {image:?} holds several programs: the container needs a command"
+                    ));
+                };
+                let name = std::path::Path::new(first).file_name().unwrap_or_default();
+                argv.remove(0);
+                Ok(Program { path: dir.join(name), args: argv })
+            }
             Some(binary) => {
                 if !command.is_empty() {
                     argv.remove(0);
@@ -128,6 +141,18 @@ mod tests {
         assert_eq!(p, Program { path: "/opt/etcd".into(), args: vec!["--name=a".into()] });
         let p = t.resolve("gcr.io/etcd-development/etcd:v3.4.23", &[], &["--name=a".into()]).unwrap();
         assert_eq!(p.args, vec!["--name=a".to_owned()]);
+    }
+
+    #[test]
+    fn an_image_of_several_programs_runs_the_one_its_command_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = ImageTable::with_defaults();
+        t.add(&format!("ghcr.io/example/operator={}", dir.path().display())).unwrap();
+        let p = t
+            .resolve("ghcr.io/example/operator:1.0", &["/usr/local/bin/controller".into()], &["--x=1".into()])
+            .unwrap();
+        assert_eq!(p, Program { path: dir.path().join("controller"), args: vec!["--x=1".into()] });
+        assert!(t.resolve("ghcr.io/example/operator:1.0", &[], &[]).unwrap_err().contains("needs a command"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod images;
 pub mod network;
 mod pod;
 mod probes;
+pub mod service_account;
 mod status;
 mod supervisor;
 mod volumes;
@@ -76,6 +77,9 @@ pub struct NodeCtx {
     pub network: Network,
     /// Hosts files.
     pub dns: Dns,
+    /// Port of the `kubernetes` Service on the node's address.
+    pub api_port: u16,
+    forwarder: tokio::task::AbortHandle,
     sandboxes: Mutex<HashMap<String, (Value, Sandbox)>>,
 }
 
@@ -150,8 +154,18 @@ impl Node {
     pub fn create(api: Arc<ApiState>, config: NodeConfig) -> Result<Arc<Self>, String> {
         std::fs::create_dir_all(&config.dir).map_err(|e| format!("{}: {e}", config.dir.display()))?;
         let network = Network::create()?;
-        let dns = Dns::new(&config.cluster_domain, config.dir.join("hosts"));
-        let ctx = Arc::new(NodeCtx { config, api, network, dns, sandboxes: Mutex::default() });
+        let gateway = network.gateway();
+        let dns =
+            Dns::new(&config.cluster_domain, config.dir.join("hosts")).with_api_server(gateway.to_string());
+        // The `kubernetes` Service: pods reach the API server on the node's address, same port.
+        let api_port = api.address.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(443);
+        let listener = std::net::TcpListener::bind((gateway, api_port))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| format!("the kubernetes Service on {gateway}:{api_port}: {e}"))?;
+        let forwarder = tokio::spawn(service_account::forward(listener, api.address.clone())).abort_handle();
+        let ctx =
+            Arc::new(NodeCtx { config, api, network, dns, api_port, forwarder, sandboxes: Mutex::default() });
         // For scripts: the address pods reach host processes at (the node's InternalIP).
         let host_ip = ctx.config.dir.join("host-ip");
         std::fs::write(&host_ip, ctx.host_ip()).map_err(|e| format!("{}: {e}", host_ip.display()))?;
@@ -275,6 +289,7 @@ impl Node {
             self.teardown(e);
         }
         self.ctx.network.shutdown();
+        self.ctx.forwarder.abort();
     }
 
     /// The file a process on the host bind-mounts as `/etc/hosts` to resolve cluster names.

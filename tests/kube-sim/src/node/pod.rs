@@ -190,7 +190,15 @@ async fn lifecycle(
     node.refresh_dns();
     let pod_dir = node.pod_dir(&pod);
     let volumes = loop {
-        match node.api.store.read(|txn| volumes::prepare(txn, &node.config.dir, &pod_dir, &pod)) {
+        let prepared = node.api.store.read(|txn| volumes::prepare(txn, &node.config.dir, &pod_dir, &pod));
+        let with_account = prepared.and_then(|mut v| {
+            if super::service_account::automount(&pod) {
+                let dir = super::service_account::write_files(&pod_dir, &pod, &node.api.ca_pem)?;
+                v.insert(super::service_account::VOLUME.to_owned(), dir);
+            }
+            Ok(v)
+        });
+        match with_account {
             Ok(v) => break v,
             Err(e) => set_pending(&rt, &changed, Some(("FailedMount", e))),
         }

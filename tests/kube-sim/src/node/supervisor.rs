@@ -52,8 +52,12 @@ impl PodCtx {
 
     /// Runs a container once; probes only for app containers.
     pub async fn run_once(&self, slot: Slot, container: &Value) -> Outcome {
-        let facts =
-            PodFacts { pod: &self.pod, pod_ip: self.pod_ip.to_string(), host_ip: self.node.host_ip() };
+        let facts = PodFacts {
+            pod: &self.pod,
+            pod_ip: self.pod_ip.to_string(),
+            host_ip: self.node.host_ip(),
+            api_port: self.node.api_port,
+        };
         let launch = self
             .node
             .api

@@ -1,0 +1,102 @@
+//! The Helm chart end to end: its rendered objects (Helm's own engine, through
+//! `scripts/chart.py render`) are applied to kube-sim with kubectl, and
+//! kube-sim's Deployment controller and node run the operator as the chart
+//! describes it — each process a pod of its Deployment with exactly the
+//! chart's command, arguments, environment, volumes and probes, reaching the
+//! API server through the `kubernetes` Service with its service account
+//! files, and the cluster-service through its Service's DNS name. The sample
+//! cluster then comes up, and each controller's Lease is held by its pod.
+
+use std::time::Duration;
+
+use e2e_tests::{Stack, eventually};
+use etcd_operator_api::{EtcdCluster, cluster::ClusterPhase};
+use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::Pod};
+use kube::{Api, api::ListParams};
+
+const CLUSTER: &str = include_str!("../../../examples/local-etcdcluster.yaml");
+const NAMESPACE: &str = "etcd-operator";
+
+/// The chart rendered for namespace `etcd-operator` (CRDs left out: the stack installed them).
+fn rendered(values: &serde_json::Value) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("scripts/chart.py"))
+        .args(["render", "--no-crds", "--namespace", NAMESPACE, "--set-json", &values.to_string()])
+        .output()
+        .expect("python3 runs (scripts/setup.sh installs helm-python-sdk)");
+    assert!(out.status.success(), "chart render: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_installs_and_runs_the_operator_as_pods() {
+    let stack = Stack::start("chart").await;
+    // One replica each (2 cores); the lifecycle and health probe quickly so the test is short.
+    let values = serde_json::json!({
+        "clusterService": {"replicas": 1},
+        "controllers": {
+            "lifecycle": {"replicas": 1}, "scaling": {"replicas": 1}, "backup": {"replicas": 1},
+            "health": {"replicas": 1, "probeInterval": "2s"}, "recovery": {"replicas": 1, "probeInterval": "5s"}
+        },
+        "leaderElection": {"leaseDuration": "6s", "renewGrace": "2s"}
+    });
+    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n---\n");
+    let applied = stack.kubectl_apply(&(namespace + &rendered(&values)));
+    assert!(applied.contains("deployment.apps/etcd-operator-cluster-service created"), "{applied}");
+    assert!(
+        applied.contains("clusterrole.rbac.authorization.k8s.io/etcd-operator-lifecycle-controller created"),
+        "{applied}"
+    );
+
+    let deployments: Api<Deployment> = Api::namespaced(stack.client.clone(), NAMESPACE);
+    eventually("every Deployment of the chart available", Duration::from_secs(120), || async {
+        let list = deployments.list(&ListParams::default()).await.unwrap().items;
+        list.len() == 6
+            && list.iter().all(|d| d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) >= 1)
+    })
+    .await;
+
+    // The pods run what the chart says: the chart's arguments and service account.
+    let pods: Api<Pod> = Api::namespaced(stack.client.clone(), NAMESPACE);
+    let service_pods =
+        pods.list(&ListParams::default().labels("app.kubernetes.io/name=cluster-service")).await.unwrap();
+    let pod = &service_pods.items[0];
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.service_account_name.as_deref(), Some("etcd-operator-cluster-service"));
+    let args = spec.containers[0].args.clone().unwrap_or_default();
+    assert!(
+        args.iter()
+            .any(|a| a
+                .starts_with("--restore-endpoint=http://etcd-operator-cluster-service.etcd-operator.svc")),
+        "{args:?}"
+    );
+
+    stack.kubectl_apply(CLUSTER);
+    let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
+    eventually(
+        "the sample cluster running, driven by the chart's pods",
+        Duration::from_secs(120),
+        || async {
+            clusters
+                .get("demo")
+                .await
+                .unwrap()
+                .status
+                .is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
+        },
+    )
+    .await;
+
+    // Each controller leads through its own Lease, held by its pod (identity = the pod name).
+    let leases: Api<Lease> = Api::namespaced(stack.client.clone(), NAMESPACE);
+    for kind in ["lifecycle", "scaling", "health", "recovery", "backup"] {
+        let lease = leases.get(&format!("etcd-operator-{kind}-controller")).await.unwrap();
+        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+        assert!(
+            holder.starts_with(&format!("etcd-operator-{kind}-controller-")),
+            "{kind}: held by {holder:?}"
+        );
+        pods.get(&holder).await.unwrap_or_else(|e| panic!("{kind}: the holder {holder} is not a pod: {e}"));
+    }
+}
