@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use e2e_tests::{Stack, eventually};
-use etcd_operator_api::{EtcdCluster, cluster::ClusterPhase};
+use etcd_operator_api::{EtcdBackup, EtcdCluster, backup::BackupPhase, cluster::ClusterPhase};
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::Pod};
 use kube::{Api, api::ListParams};
 
@@ -34,14 +34,17 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     let stack = Stack::start("chart").await;
     // One replica each (2 cores); the lifecycle and health probe quickly so the test is short.
     let values = serde_json::json!({
-        "clusterService": {"replicas": 1},
+        "clusterService": {"replicas": 1, "replaceAfter": "5s", "backupClaims": ["backups"]},
         "controllers": {
             "lifecycle": {"replicas": 1}, "scaling": {"replicas": 1}, "backup": {"replicas": 1},
             "health": {"replicas": 1, "probeInterval": "2s"}, "recovery": {"replicas": 1, "probeInterval": "5s"}
         },
         "leaderElection": {"leaseDuration": "6s", "renewGrace": "2s"}
     });
-    let namespace = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n---\n");
+    // The claim the cluster-service mounts for volume backups.
+    let namespace = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: backups\n  namespace: {NAMESPACE}\nspec:\n  accessModes: [ReadWriteMany]\n  resources:\n    requests:\n      storage: 1Gi\n---\n"
+    );
     let applied = stack.kubectl_apply(&(namespace + &rendered(&values)));
     assert!(applied.contains("deployment.apps/etcd-operator-cluster-service created"), "{applied}");
     assert!(
@@ -88,6 +91,27 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     )
     .await;
 
+    // Work that needs the widest grants, under kube-sim's RBAC enforcement of the chart's roles:
+    // a backup to the mounted claim, and the replacement of a member whose data is lost.
+    stack.kubectl_apply(BACKUP);
+    let backups: Api<EtcdBackup> = Api::namespaced(stack.client.clone(), "default");
+    eventually("the backup taken by the chart's pods", Duration::from_secs(90), || async {
+        backups.get("demo-chart").await.unwrap().status.is_some_and(|s| s.phase == BackupPhase::Succeeded)
+    })
+    .await;
+    let old_id = member_id(&clusters, "demo-2").await;
+    stack.node().wipe_pvc("default", "data-demo-2").unwrap();
+    stack.node().crash("default", "demo-2", "etcd").unwrap();
+    eventually("demo-2 replaced by the chart's pods", Duration::from_secs(150), || async {
+        let status = clusters.get("demo").await.unwrap().status.unwrap_or_default();
+        let id = status.members.iter().find(|m| m.name == "demo-2").map(|m| m.id.clone());
+        status.operation.is_none()
+            && status.members.len() == 3
+            && status.members.iter().all(|m| m.healthy && !m.is_learner)
+            && id.is_some_and(|id| id != old_id)
+    })
+    .await;
+
     // Each controller leads through its own Lease, held by its pod (identity = the pod name).
     let leases: Api<Lease> = Api::namespaced(stack.client.clone(), NAMESPACE);
     for kind in ["lifecycle", "scaling", "health", "recovery", "backup"] {
@@ -99,4 +123,61 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
         );
         pods.get(&holder).await.unwrap_or_else(|e| panic!("{kind}: the holder {holder} is not a pod: {e}"));
     }
+    // Nothing any process asked for was refused by the chart's RBAC.
+    for pod in pods.list(&ListParams::default()).await.unwrap() {
+        let name = pod.metadata.name.unwrap_or_default();
+        let container = pod.spec.unwrap().containers[0].name.clone();
+        let log = stack.node().log_path(NAMESPACE, &name, &container).expect("log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let refused: Vec<&str> = text.lines().filter(|l| l.contains("is forbidden")).take(3).collect();
+        assert!(refused.is_empty(), "{name} was refused by RBAC: {refused:#?}");
+    }
+}
+
+const BACKUP: &str = "apiVersion: etcd.operator.dev/v1alpha1
+kind: EtcdBackup
+metadata:
+  name: demo-chart
+  namespace: default
+spec:
+  clusterName: demo
+  storage:
+    volume:
+      claimName: backups
+";
+
+async fn member_id(clusters: &Api<EtcdCluster>, name: &str) -> String {
+    let status = clusters.get("demo").await.unwrap().status.unwrap();
+    status.members.iter().find(|m| m.name == name).map(|m| m.id.clone()).expect("member")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_install_runs_clusters_in_its_namespace_with_roles_only() {
+    let stack = Stack::start("chart_namespaced").await;
+    let one = serde_json::json!({"replicas": 1});
+    let values = serde_json::json!({
+        "watchNamespace": "prod",
+        "clusterService": {"replicas": 1},
+        "controllers": {"lifecycle": one, "scaling": one, "health": one, "recovery": one, "backup": one},
+    });
+    let namespaces = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: prod\n---\n"
+    );
+    let applied = stack.kubectl_apply(&(namespaces + &rendered(&values)));
+    assert!(!applied.contains("clusterrole"), "nothing cluster-wide but the CRDs: {applied}");
+    assert!(
+        applied.contains("role.rbac.authorization.k8s.io/etcd-operator-cluster-service created"),
+        "{applied}"
+    );
+    stack.kubectl_apply(&CLUSTER.replace("namespace: default", "namespace: prod"));
+    let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "prod");
+    eventually("the cluster in prod running under Roles only", Duration::from_secs(120), || async {
+        clusters
+            .get("demo")
+            .await
+            .unwrap()
+            .status
+            .is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
+    })
+    .await;
 }

@@ -38,6 +38,17 @@ async fn connect(sim: KubeSim, dir: tempfile::TempDir) -> Sim {
     Sim { sim, client, _dir: dir }
 }
 
+impl Sim {
+    /// A client that authenticates as service account `namespace/name` (the token pods get).
+    pub async fn client_as(&self, namespace: &str, name: &str) -> Client {
+        let kubeconfig = Kubeconfig::read_from(&self.sim.kubeconfig).unwrap();
+        let mut config =
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+        config.auth_info.token = Some(format!("kube-sim:serviceaccount:{namespace}:{name}").into());
+        Client::try_from(config).unwrap()
+    }
+}
+
 /// Polls `check` every 100 ms until it holds, or panics after `secs` seconds naming `what`.
 pub async fn eventually<F, Fut>(what: &str, secs: u64, mut check: F)
 where

@@ -1,5 +1,6 @@
 //! The REST surface: routing of Kubernetes API paths to handlers.
 
+mod authz;
 mod discovery;
 mod request;
 mod resources;
@@ -47,7 +48,10 @@ pub async fn handle(
         Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
         Ok(request::Route::Discovery(_)) => Err(ApiError::method_not_allowed("discovery is read-only")),
         Ok(request::Route::Resource(target)) => {
-            resources::dispatch(&state, &method, &target, &query, &headers, &body).await
+            match state.store.read(|txn| authz::authorize(txn, &headers, &method, &target, &query)) {
+                Ok(()) => resources::dispatch(&state, &method, &target, &query, &headers, &body).await,
+                Err(e) => Err(e),
+            }
         }
     };
     match result {
