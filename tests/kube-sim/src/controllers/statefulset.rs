@@ -81,6 +81,7 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, sts: &Value) {
         .collect();
 
     create_missing(registry, txn, sts, &s, &pods);
+    recreate_claims_of_pending_pods(registry, txn, sts, &s, &pods);
     scale_down(txn, sts, &s, &pods);
     if spec["updateStrategy"]["type"] != "OnDelete" {
         roll(txn, &s, &pods, spec["updateStrategy"]["rollingUpdate"]["partition"].as_i64().unwrap_or(0));
@@ -95,9 +96,7 @@ fn create_missing(
     s: &Spec<'_>,
     pods: &BTreeMap<i64, Value>,
 ) {
-    let pvc_rt = registry.find("", "v1", "persistentvolumeclaims").expect("PVCs are served");
     let pod_rt = registry.find("", "v1", "pods").expect("pods are served");
-    let delete_with_set = sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete";
     for ordinal in 0..s.replicas {
         if pods.contains_key(&ordinal) {
             continue;
@@ -108,21 +107,9 @@ fn create_missing(
         }
         let pod_name = format!("{}-{ordinal}", s.name);
         let mut volumes = s.template["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+        ensure_claims(registry, txn, sts, s, ordinal);
         for claim in &s.claims {
             let pvc_name = claim_name(claim, s.name, ordinal);
-            let key = objects::key(&pvc_rt, s.namespace, &pvc_name);
-            if txn.get(&key).is_none() {
-                let mut pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": pvc_name, "namespace": s.namespace,
-                                 "labels": s.template["metadata"]["labels"]},
-                    "spec": claim["spec"], "status": {"phase": "Bound"}});
-                if delete_with_set {
-                    pvc["metadata"]["ownerReferences"] = json!([owner_ref(sts, false)]);
-                }
-                let mut created = objects::on_create(&pvc_rt, pvc);
-                created["status"] = json!({"phase": "Bound"});
-                txn.put(key, created);
-            }
             let volume_name = claim["metadata"]["name"].clone();
             volumes.retain(|v| v["name"] != volume_name);
             volumes.push(json!({"name": volume_name, "persistentVolumeClaim": {"claimName": pvc_name}}));
@@ -145,6 +132,45 @@ fn create_missing(
         txn.put(objects::key(&pod_rt, s.namespace, &pod_name), created);
         if !s.parallel {
             return;
+        }
+    }
+}
+
+/// Creates the claims of ordinal `ordinal` that do not exist (or only remain until their pod is gone).
+fn ensure_claims(registry: &Registry, txn: &mut Txn<'_>, sts: &Value, s: &Spec<'_>, ordinal: i64) {
+    let pvc_rt = registry.find("", "v1", "persistentvolumeclaims").expect("PVCs are served");
+    let delete_with_set = sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete";
+    for claim in &s.claims {
+        let pvc_name = claim_name(claim, s.name, ordinal);
+        let key = objects::key(&pvc_rt, s.namespace, &pvc_name);
+        if txn.get(&key).is_some() {
+            continue;
+        }
+        let mut pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": pvc_name, "namespace": s.namespace,
+                         "labels": s.template["metadata"]["labels"]},
+            "spec": claim["spec"], "status": {"phase": "Bound"}});
+        if delete_with_set {
+            pvc["metadata"]["ownerReferences"] = json!([owner_ref(sts, false)]);
+        }
+        let mut created = objects::on_create(&pvc_rt, pvc);
+        created["status"] = json!({"phase": "Bound"});
+        txn.put(key, created);
+    }
+}
+
+/// A pod that waits for a claim deleted after the pod was created gets the claim again, as
+/// Kubernetes' StatefulSet controller recreates missing claims of Pending pods.
+fn recreate_claims_of_pending_pods(
+    registry: &Registry,
+    txn: &mut Txn<'_>,
+    sts: &Value,
+    s: &Spec<'_>,
+    pods: &BTreeMap<i64, Value>,
+) {
+    for (ordinal, pod) in pods {
+        if pod["status"]["phase"] == "Pending" && pod["metadata"].get("deletionTimestamp").is_none() {
+            ensure_claims(registry, txn, sts, s, *ordinal);
         }
     }
 }
