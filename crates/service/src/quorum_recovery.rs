@@ -14,7 +14,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::{managers::Manager, templates::BootstrapConfig};
-use kube::{Resource, ResourceExt, runtime::events::EventType};
+use kube::{ResourceExt, runtime::events::EventType};
 
 use crate::{
     ClusterService, ServiceError,
@@ -114,7 +114,14 @@ impl ClusterService {
                     "quorum lost since {since} ({} down) and spec.recovery.restoreOnQuorumLoss is on, but {why}; nothing was changed",
                     down.join(", ")
                 );
-                self.quorum_event(&cluster, EventType::Warning, "QuorumRecoveryRefused", &msg).await;
+                self.recovery_event_as(
+                    &cluster,
+                    EventType::Warning,
+                    "RecoverQuorum",
+                    "QuorumRecoveryRefused",
+                    &msg,
+                )
+                .await;
                 return Err(ServiceError::FailedPrecondition(msg));
             }
         };
@@ -145,7 +152,8 @@ impl ClusterService {
             verified.taken_at.as_deref().unwrap_or("at an unknown time"),
         );
         self.record_scaling(&cluster, &observation, Some(&op), None).await?;
-        self.quorum_event(&cluster, EventType::Warning, "QuorumLossRecovery", &msg).await;
+        self.recovery_event_as(&cluster, EventType::Warning, "RecoverQuorum", "QuorumLossRecovery", &msg)
+            .await;
         *decision.lock().unwrap_or_else(|e| e.into_inner()) = msg;
         fail::fail_point!("quorum::after::Record");
         Ok(None)
@@ -249,7 +257,14 @@ impl ClusterService {
                         .map_or_else(|| "a backup".into(), |b| format!("EtcdBackup {b}")),
                     op.started_at
                 );
-                self.quorum_event(&cluster, EventType::Normal, "QuorumRecovered", &note).await;
+                self.recovery_event_as(
+                    &cluster,
+                    EventType::Normal,
+                    "RecoverQuorum",
+                    "QuorumRecovered",
+                    &note,
+                )
+                .await;
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = note;
                 Some(ClusterOutcome { requeue_after: None, ..out })
             }
@@ -329,18 +344,6 @@ impl ClusterService {
         } else {
             format!("no Succeeded EtcdBackup of it verifies ({})", skipped.join("; "))
         }))
-    }
-
-    async fn quorum_event(&self, cluster: &EtcdCluster, type_: EventType, reason: &str, note: &str) {
-        let note = crate::events::Note { type_, reason, action: "RecoverQuorum", note };
-        crate::events::publish(
-            self.kube(),
-            component::RECOVERY,
-            self.identity(),
-            &cluster.object_ref(&()),
-            note,
-        )
-        .await;
     }
 }
 

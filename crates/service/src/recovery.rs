@@ -76,7 +76,7 @@ impl ClusterService {
             ReplaceAction::Record(op) => {
                 self.record_scaling(&cluster, &observation, Some(&op), status.stopped.as_ref()).await?;
                 let note = format!("{}: {}", op.step, op.member.as_deref().unwrap_or_default());
-                self.recovery_event(&cluster, EventType::Normal, &op.step, &note).await;
+                self.recovery_event_as(&cluster, EventType::Normal, "Recover", &op.step, &note).await;
                 None
             }
             ReplaceAction::Remove { id } => match self.etcd(&view).await?.remove(id).await {
@@ -126,11 +126,12 @@ impl ClusterService {
                 let member = operation.as_ref().and_then(|op| op.member.clone()).unwrap_or_default();
                 let out = self.record_scaling(&cluster, &observation, None, status.stopped.as_ref()).await?;
                 let note = format!("{member} was replaced: it rejoined empty and caught up");
-                self.recovery_event(&cluster, EventType::Normal, "MemberReplaced", &note).await;
+                self.recovery_event_as(&cluster, EventType::Normal, "Recover", "MemberReplaced", &note).await;
                 Some(ClusterOutcome { requeue_after: None, ..out })
             }
             ReplaceAction::Refuse(reason) => {
-                self.recovery_event(&cluster, EventType::Warning, "ReplaceRefused", &reason).await;
+                self.recovery_event_as(&cluster, EventType::Warning, "Recover", "ReplaceRefused", &reason)
+                    .await;
                 return Err(ServiceError::FailedPrecondition(reason));
             }
         };
@@ -138,15 +139,17 @@ impl ClusterService {
         Ok(result)
     }
 
-    async fn recovery_event(
+    /// Publishes an Event of the recovery component; `action` is Recover or RecoverQuorum.
+    pub(crate) async fn recovery_event_as(
         &self,
         cluster: &etcd_operator_api::EtcdCluster,
         type_: EventType,
+        action: &str,
         reason: &str,
         note: &str,
     ) {
         use kube::Resource;
-        let note = crate::events::Note { type_, reason, action: "Recover", note };
+        let note = crate::events::Note { type_, reason, action, note };
         crate::events::publish(
             self.kube(),
             component::RECOVERY,

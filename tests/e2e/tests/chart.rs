@@ -77,19 +77,7 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
 
     stack.kubectl_apply(CLUSTER);
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
-    eventually(
-        "the sample cluster running, driven by the chart's pods",
-        Duration::from_secs(120),
-        || async {
-            clusters
-                .get("demo")
-                .await
-                .unwrap()
-                .status
-                .is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
-        },
-    )
-    .await;
+    running(&clusters, "the sample cluster running, driven by the chart's pods").await;
 
     // Work that needs the widest grants, under kube-sim's RBAC enforcement of the chart's roles:
     // a backup to the mounted claim, and the replacement of a member whose data is lost.
@@ -171,13 +159,14 @@ async fn a_namespace_scoped_install_runs_clusters_in_its_namespace_with_roles_on
     );
     stack.kubectl_apply(&CLUSTER.replace("namespace: default", "namespace: prod"));
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "prod");
-    eventually("the cluster in prod running under Roles only", Duration::from_secs(120), || async {
-        clusters
-            .get("demo")
-            .await
-            .unwrap()
-            .status
-            .is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
+    running(&clusters, "the cluster in prod running under Roles only").await;
+}
+
+/// Waits until `demo` runs with 3 ready members.
+async fn running(clusters: &Api<EtcdCluster>, what: &str) {
+    eventually(what, Duration::from_secs(120), || async {
+        let status = clusters.get("demo").await.unwrap().status;
+        status.is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
     })
     .await;
 }

@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::statefulset::revision;
+use super::statefulset::{is_ready as ready, revision};
 use crate::{
     objects::{self, Propagation},
     registry::Registry,
@@ -20,13 +20,6 @@ pub fn reconcile_all(registry: &Registry, txn: &mut Txn<'_>) {
     for deployment in txn.list("apps/deployments", None) {
         reconcile(registry, txn, &deployment);
     }
-}
-
-fn ready(pod: &Value) -> bool {
-    pod["metadata"].get("deletionTimestamp").is_none()
-        && pod["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
 }
 
 fn pod_key(namespace: &str, name: &str) -> Key {

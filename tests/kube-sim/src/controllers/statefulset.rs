@@ -19,7 +19,8 @@ pub fn reconcile_all(registry: &Registry, txn: &mut Txn<'_>) {
     }
 }
 
-fn is_ready(pod: &Value) -> bool {
+/// Whether a pod is Ready and not being deleted.
+pub(super) fn is_ready(pod: &Value) -> bool {
     pod["metadata"].get("deletionTimestamp").is_none()
         && pod["status"]["conditions"]
             .as_array()
