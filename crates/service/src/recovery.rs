@@ -53,6 +53,15 @@ impl ClusterService {
             })
             .collect();
         let now_text = now_rfc3339();
+        let replaced = operation.as_ref().and_then(|op| op.member.clone()).or(requested.map(str::to_owned));
+        let pod_terminating = match replaced {
+            Some(name) => self
+                .member_pods(&r.namespace)
+                .get(&name)
+                .await?
+                .is_some_and(|p| p.metadata.deletion_timestamp.is_some()),
+            None => false,
+        };
         let action = next_replace_action(&ReplaceInputs {
             view: &view,
             operation: operation.as_ref(),
@@ -60,6 +69,7 @@ impl ClusterService {
             unhealthy_for: &unhealthy_for,
             grace: self.replace_grace(),
             replicas,
+            pod_terminating,
             names: &self.names(r),
             now: &now_text,
         });
@@ -86,24 +96,19 @@ impl ClusterService {
                 }
                 Err(e) => return Err(e.into()),
             },
-            ReplaceAction::AddLearner { peer_url, initial_members, .. } => {
-                // The member joins the running cluster when its pod starts again.
-                let bootstrap = BootstrapConfig { initial_members, state: InitialClusterState::Existing };
-                m.config_maps.apply(&config_map(&self.template(&cluster), &bootstrap)?).await?;
+            ReplaceAction::AddLearner { peer_url, .. } => {
                 self.etcd(&view).await?.add_learner(std::slice::from_ref(&peer_url)).await?;
                 None
             }
-            ReplaceAction::RecreateVolume { claim, pod } => {
+            ReplaceAction::RecreateVolume { claim, pod, initial_members } => {
+                // The new pod may only join (it fails until the learner exists, then joins as it).
+                let bootstrap = BootstrapConfig { initial_members, state: InitialClusterState::Existing };
+                m.config_maps.apply(&config_map(&self.template(&cluster), &bootstrap)?).await?;
                 // The claim first: the StatefulSet recreates the pod with a new, empty claim.
                 m.pvcs.delete(&claim).await?;
-                let pods: Manager<Pod> = Manager::new(
-                    self.kube(),
-                    &r.namespace,
-                    &etcd_operator_client::kubernetes::field_manager(component::SCALING),
-                );
-                pods.delete(&pod).await?;
+                self.member_pods(&r.namespace).delete(&pod).await?;
                 let mut op = operation.clone().unwrap_or_default();
-                op.step = step::STARTING_MEMBER.into();
+                op.step = step::ADDING_LEARNER.into();
                 self.record_scaling(&cluster, &observation, Some(&op), status.stopped.as_ref()).await?;
                 None
             }
@@ -137,6 +142,12 @@ impl ClusterService {
         };
         fail::fail_point!(&format!("recovery::after::{name}"));
         Ok(result)
+    }
+
+    /// Member pods, as the recovery component deletes them.
+    fn member_pods(&self, namespace: &str) -> Manager<Pod> {
+        let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
+        Manager::new(self.kube(), namespace, &fm)
     }
 
     /// Publishes an Event of the recovery component; `action` is Recover or RecoverQuorum.

@@ -127,7 +127,12 @@ async fn an_instance_that_loses_its_lease_stops_reconciling_at_once() {
     let max_seen = Arc::new(AtomicUsize::new(0));
     let instances = vec![spawn(&sim, "controller-a", active.clone(), max_seen.clone()).await];
     wait_for_leader(&instances, Duration::from_secs(10)).await;
-    assert_eq!(active.load(Ordering::SeqCst), 1);
+    // Leadership is reported as the lease is won; its Controller starts an instant later.
+    let started = Instant::now();
+    while active.load(Ordering::SeqCst) != 1 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the leader never started reconciling");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Someone else now holds the Lease (as after an expiry this instance missed).
     let leases: Api<Lease> = Api::namespaced(sim.client().await, "default");

@@ -70,15 +70,15 @@ async fn a_replacement_that_would_cost_quorum_is_refused_and_changes_nothing() {
 async fn a_replacement_resumes_after_a_crash_between_any_two_steps() {
     let c = RealCluster::start(3, Duration::from_secs(3)).await;
     c.write("k", 30).await;
-    // Record(RemovingMember) | Remove | Record(AddingLearner) | AddLearner | Record(RecreatingVolume)
-    // | RecreateVolume | Record(PromotingMember) | Promote
+    // Record(RemovingMember) | Remove | Record(RecreatingVolume) | RecreateVolume (+ AddingLearner)
+    // | AddLearner | Record(StartingMember) | Record(PromotingMember) | Promote
     let points = [
         ("recovery::after::Record", 0),
         ("recovery::after::Remove", 0),
         ("recovery::after::Record", 1),
+        ("recovery::after::RecreateVolume", 0),
         ("recovery::after::AddLearner", 0),
         ("recovery::after::Record", 2),
-        ("recovery::after::RecreateVolume", 0),
         ("recovery::after::Record", 3),
         ("recovery::after::Promote", 0),
     ];

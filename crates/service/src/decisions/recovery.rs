@@ -2,11 +2,16 @@
 //!
 //! pick a voter etcd itself has not heard from for longer than the grace
 //! period (or the one asked for) → check that removing it keeps quorum →
-//! record → remove it from etcd → re-add it as a learner under the same name
-//! and peer URL → delete its claim and pod, so it starts again empty → wait
-//! until the learner runs → promote (retried until in sync) → done. A pod
-//! that is only slow or partitioned for less than the grace period is left
-//! alone: the clock starts when etcd's own status call first fails.
+//! record → remove it from etcd → delete its claim and pod (the ConfigMap
+//! first says `existing`, so the new pod can only join) → once the old pod is
+//! gone, re-add it as a learner under the same name and peer URL → wait until
+//! the learner runs → promote (retried until in sync) → done. The learner is
+//! added only after the old incarnation is gone: a restart of the old pod in
+//! between would join as the learner on the lost volume, and the new, empty
+//! one would then be behind what the leader believes it has (etcd panics with
+//! "tocommit out of range"). A pod that is only slow or partitioned for less
+//! than the grace period is left alone: the clock starts when etcd's own
+//! status call first fails.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -40,6 +45,8 @@ pub struct ReplaceInputs<'a> {
     pub grace: Duration,
     /// StatefulSet `spec.replicas`.
     pub replicas: i32,
+    /// Whether the replaced member's old pod is still terminating.
+    pub pod_terminating: bool,
     /// Names of the cluster's objects.
     pub names: &'a ClusterNames,
     /// Now, RFC 3339.
@@ -55,10 +62,11 @@ pub enum ReplaceAction {
     Record(OperationStatus),
     /// Remove the failed member from etcd.
     Remove { id: u64 },
-    /// Add the member again as a learner; the ConfigMap lists `initial_members` to join.
-    AddLearner { member: String, peer_url: String, initial_members: Vec<String> },
-    /// Delete the member's claim and pod (then record the next step).
-    RecreateVolume { claim: String, pod: String },
+    /// Add the member again as a learner.
+    AddLearner { member: String, peer_url: String },
+    /// Write the ConfigMap (`existing`, listing `initial_members` to join), delete the member's
+    /// claim and pod (then record the next step).
+    RecreateVolume { claim: String, pod: String, initial_members: Vec<String> },
     /// Promote the new learner.
     Promote { id: u64 },
     /// Look again later.
@@ -153,22 +161,28 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
                 Some(reason) => ReplaceAction::Refuse(reason),
                 None => ReplaceAction::Remove { id: m.info.id },
             },
-            _ => record(i, step::ADDING_LEARNER, &member, None),
+            _ => record(i, step::RECREATING_VOLUME, &member, None),
         },
+        step::RECREATING_VOLUME => {
+            let mut initial: Vec<String> =
+                i.view.members.iter().map(MemberView::name).filter(|n| *n != member).collect();
+            initial.push(member.clone());
+            initial.sort_by_key(|n| i.names.ordinal(n));
+            ReplaceAction::RecreateVolume {
+                claim: i.names.pvc(ordinal),
+                pod: member,
+                initial_members: initial,
+            }
+        }
         step::ADDING_LEARNER => match current {
-            Some(m) if m.info.is_learner => record(i, step::RECREATING_VOLUME, &member, Some(m.info.id)),
+            Some(m) if m.info.is_learner => record(i, step::STARTING_MEMBER, &member, Some(m.info.id)),
             Some(m) => ReplaceAction::Refuse(format!(
                 "{member} is a voting member again ({:x}) though it was being replaced; stopping here",
                 m.info.id
             )),
-            None => {
-                let mut initial: Vec<String> = i.view.members.iter().map(MemberView::name).collect();
-                initial.push(member.clone());
-                initial.sort_by_key(|n| i.names.ordinal(n));
-                ReplaceAction::AddLearner { member, peer_url, initial_members: initial }
-            }
+            None if i.pod_terminating => wait(format!("the old pod {member} is stopping"), 1),
+            None => ReplaceAction::AddLearner { member, peer_url },
         },
-        step::RECREATING_VOLUME => ReplaceAction::RecreateVolume { claim: i.names.pvc(ordinal), pod: member },
         step::STARTING_MEMBER | step::PROMOTING_MEMBER => match current {
             None => {
                 ReplaceAction::Refuse(format!("the new learner {member} is gone from etcd; stopping here"))

@@ -24,6 +24,7 @@ struct Case {
     op: Option<etcd_operator_api::cluster::OperationStatus>,
     requested: Option<&'static str>,
     unhealthy: HashMap<String, Duration>,
+    pod_terminating: bool,
 }
 
 impl Case {
@@ -39,6 +40,7 @@ impl Case {
             op: None,
             requested: None,
             unhealthy: [("demo-2".to_owned(), Duration::from_secs(for_secs))].into(),
+            pod_terminating: false,
         }
     }
 
@@ -51,6 +53,7 @@ impl Case {
             unhealthy_for: &self.unhealthy,
             grace: Duration::from_secs(300),
             replicas: 3,
+            pod_terminating: self.pod_terminating,
             names: &names,
             now: "t",
         })
@@ -84,25 +87,34 @@ fn a_member_dead_past_the_grace_period_is_replaced_step_by_step() {
     assert_eq!(op.member_id.as_deref(), Some("102"));
     c.apply(first);
     assert_eq!(c.next(), ReplaceAction::Remove { id: 0x102 });
-    // Removed: re-added as a learner under the same name, listed in the ConfigMap.
+    // Removed: its claim and pod go (the ConfigMap listing it to join an existing cluster) ...
     c.view.members.pop();
     let next = c.next();
     c.apply(next);
-    let ReplaceAction::AddLearner { member: m, peer_url, initial_members } = c.next() else { panic!() };
     assert_eq!(
-        (m.as_str(), initial_members),
-        ("demo-2", vec!["demo-0".to_owned(), "demo-1".into(), "demo-2".into()])
+        c.next(),
+        ReplaceAction::RecreateVolume {
+            claim: "data-demo-2".into(),
+            pod: "demo-2".into(),
+            initial_members: vec!["demo-0".to_owned(), "demo-1".into(), "demo-2".into()]
+        }
     );
+    // ... and only once the old pod is gone is it re-added as a learner under the same name.
+    c.op.as_mut().unwrap().step = step::ADDING_LEARNER.into();
+    c.pod_terminating = true;
+    assert!(matches!(c.next(), ReplaceAction::Wait { reason, .. } if reason.contains("old pod")));
+    c.pod_terminating = false;
+    let ReplaceAction::AddLearner { member: m, peer_url } = c.next() else { panic!() };
+    assert_eq!(m, "demo-2");
     assert!(peer_url.starts_with("http://demo-2.demo.prod.svc"), "{peer_url}");
-    // The learner exists (unstarted, new ID): its volume is recreated, then it starts empty.
+    // The learner exists (new ID): it starts empty.
     let mut learner = member(2, true, false, false, 0x100);
     learner.info.id = 0x202;
     c.view.members.push(learner);
     let next = c.next();
     c.apply(next);
     assert_eq!(c.op.as_ref().unwrap().member_id.as_deref(), Some("202"));
-    assert_eq!(c.next(), ReplaceAction::RecreateVolume { claim: "data-demo-2".into(), pod: "demo-2".into() });
-    c.op.as_mut().unwrap().step = step::STARTING_MEMBER.into();
+    assert_eq!(c.op.as_ref().unwrap().step, step::STARTING_MEMBER);
     assert!(matches!(c.next(), ReplaceAction::Wait { .. }));
     let mut started = member(2, true, true, true, 0x100);
     started.info.id = 0x202;
