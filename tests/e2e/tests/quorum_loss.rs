@@ -80,7 +80,7 @@ async fn a_cluster_that_lost_its_majority_is_recreated_in_place_from_its_newest_
     stack.node().partition("default", "demo-1").unwrap();
     stack.node().partition("default", "demo-2").unwrap();
 
-    eventually("the cluster recreated from the backup and running", Duration::from_secs(180), || async {
+    eventually("the cluster recreated from the backup and running", Duration::from_secs(240), || async {
         let status = clusters.get("demo").await.unwrap().status.unwrap_or_default();
         let restored = status
             .restore

@@ -144,12 +144,22 @@ impl RealCluster {
 
     /// An etcd-client connection to `members` members of cluster `name` in `default`.
     pub async fn etcd_of(&self, name: &str, members: i32) -> etcd_client::Client {
-        let endpoints: Vec<String> = (0..members)
-            .map(|i| self.rewrite.apply(&format!("http://{name}-{i}.{name}.default.svc.cluster.local:2379")))
-            // A pod without an address yet maps to a refusing port; the balanced client would pick it.
-            .filter(|e| !e.ends_with("127.0.0.1:1"))
-            .collect();
-        etcd_client::Client::connect(endpoints, None).await.expect("etcd connects")
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let endpoints: Vec<String> = (0..members)
+                .map(|i| {
+                    self.rewrite.apply(&format!("http://{name}-{i}.{name}.default.svc.cluster.local:2379"))
+                })
+                // A pod without an address yet maps to a refusing port; the balanced client would pick it.
+                .filter(|e| !e.ends_with("127.0.0.1:1"))
+                .collect();
+            // Right after pods restart none may have an address yet: wait for one.
+            if !endpoints.is_empty() {
+                return etcd_client::Client::connect(endpoints, None).await.expect("etcd connects");
+            }
+            assert!(Instant::now() < deadline, "no member of {name} got an address");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Membership as etcd reports it.

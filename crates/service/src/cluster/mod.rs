@@ -351,13 +351,20 @@ impl ClusterService {
             writer.apply_status(&r.namespace, &r.name, &status).await?;
         }
         let status = whole;
-        let converged = matches!(
-            status.phase,
-            etcd_operator_api::cluster::ClusterPhase::Running
-                | etcd_operator_api::cluster::ClusterPhase::Stopped
-                | etcd_operator_api::cluster::ClusterPhase::Paused
-                | etcd_operator_api::cluster::ClusterPhase::Invalid
-        );
+        // A restore still recorded as in progress is looked at again: another writer may have
+        // finished it while this one wrote from an older read.
+        let restoring = status
+            .restore
+            .as_ref()
+            .is_some_and(|r| r.phase == etcd_operator_api::cluster::RestorePhase::Restoring);
+        let converged = !restoring
+            && matches!(
+                status.phase,
+                etcd_operator_api::cluster::ClusterPhase::Running
+                    | etcd_operator_api::cluster::ClusterPhase::Stopped
+                    | etcd_operator_api::cluster::ClusterPhase::Paused
+                    | etcd_operator_api::cluster::ClusterPhase::Invalid
+            );
         Ok(ClusterOutcome {
             generation: cluster.metadata.generation.unwrap_or_default(),
             desired_size: cluster.spec.size,
