@@ -58,6 +58,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
         step("GET", CM, Reply::NotFound),
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())),
     ]);
     let mut config = ServiceConfig::default();

@@ -40,6 +40,8 @@ pub struct QuorumOutcome {
     pub cluster: ClusterOutcome,
     /// Why nothing is done, or the step taken.
     pub decision: String,
+    /// Whether a leader serves with quorum and no recovery runs: members may be replaced.
+    pub quorum_holds: bool,
 }
 
 impl ClusterService {
@@ -50,7 +52,13 @@ impl ClusterService {
         let decision = Mutex::new(String::new());
         let cluster = self.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?;
         let decision = decision.into_inner().unwrap_or_else(|e| e.into_inner());
-        Ok(QuorumOutcome { cluster, decision })
+        let available = etcd_operator_api::condition::find(
+            &cluster.status.conditions,
+            etcd_operator_api::cluster::CONDITION_AVAILABLE,
+        )
+        .is_some_and(|c| c.status == etcd_operator_api::condition::ConditionStatus::True);
+        let quorum_holds = available && cluster.requeue_after.is_none();
+        Ok(QuorumOutcome { cluster, decision, quorum_holds })
     }
 
     async fn quorum_step(
@@ -229,24 +237,10 @@ impl ClusterService {
                 self.wait(&cluster, &observation, &reason, after).await?
             }
             RecoveryAction::Done => {
-                if let Some(restoring) = ours.filter(|s| s.phase == RestorePhase::Restoring) {
-                    let Some(done) =
-                        Box::pin(self.complete_restore(&cluster, restoring, &observation)).await?
-                    else {
-                        return self
-                            .wait(&cluster, &observation, "members are restoring", Duration::from_secs(1))
-                            .await;
-                    };
-                    let (check, proceed) = (Ok(()), crate::decisions::plan::RolloutDecision::Proceed);
-                    Box::pin(self.record_status_full(
-                        &cluster,
-                        &observation,
-                        &check,
-                        &proceed,
-                        Default::default(),
-                        Some(&done),
-                    ))
-                    .await?;
+                if !Box::pin(self.finish_restore(&cluster, ours, &observation)).await? {
+                    return self
+                        .wait(&cluster, &observation, "members are restoring", Duration::from_secs(1))
+                        .await;
                 }
                 let cluster = self.get(r).await?;
                 let out = self.record_scaling(&cluster, &observation, None, None).await?;
@@ -304,12 +298,14 @@ impl ClusterService {
     ) -> Result<Result<(ResolvedSource, RestoreStatus), String>, ServiceError> {
         let namespace = cluster.namespace().unwrap_or_default();
         let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
-        let mut backups: Vec<EtcdBackup> = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm)
-            .list("")
-            .await?
+        let backups = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm);
+        let found = match only {
+            Some(name) => backups.get(name).await?.into_iter().collect(),
+            None => backups.list("").await?,
+        };
+        let mut backups: Vec<EtcdBackup> = found
             .into_iter()
             .filter(|b| b.spec.cluster_name == cluster.name_any())
-            .filter(|b| only.is_none_or(|name| b.name_any() == name))
             .filter(|b| b.status.as_ref().is_some_and(|s| s.phase == BackupPhase::Succeeded))
             .collect();
         let completed = |b: &EtcdBackup| {

@@ -101,12 +101,13 @@ impl ClusterService {
                 None
             }
             ReplaceAction::RecreateVolume { claim, pod, initial_members } => {
-                // The new pod may only join (it fails until the learner exists, then joins as it).
+                // The new pod may only join: its init container holds it until the learner exists.
                 let bootstrap = BootstrapConfig { initial_members, state: InitialClusterState::Existing };
                 m.config_maps.apply(&config_map(&self.template(&cluster), &bootstrap)?).await?;
                 // The claim first: the StatefulSet recreates the pod with a new, empty claim.
                 m.pvcs.delete(&claim).await?;
-                self.member_pods(&r.namespace).delete(&pod).await?;
+                // Removed from etcd already and its volume gone: nothing to shut down cleanly.
+                self.member_pods(&r.namespace).delete_now(&pod).await?;
                 let mut op = operation.clone().unwrap_or_default();
                 op.step = step::ADDING_LEARNER.into();
                 self.record_scaling(&cluster, &observation, Some(&op), status.stopped.as_ref()).await?;

@@ -108,32 +108,9 @@ impl ClusterService {
             StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
             StopAction::Done => {
                 // A restart from the stop snapshot: the restore is complete (token gone) before scaling goes on.
-                if let Some(restoring) =
-                    status.restore.as_ref().filter(|r| r.phase == RestorePhase::Restoring)
-                {
-                    let Some(done) =
-                        Box::pin(self.complete_restore(&cluster, restoring, &observation)).await?
-                    else {
-                        return self
-                            .wait(
-                                &cluster,
-                                &observation,
-                                "members are restoring",
-                                std::time::Duration::from_secs(1),
-                            )
-                            .await;
-                    };
-                    let check = Ok(());
-                    let proceed = crate::decisions::plan::RolloutDecision::Proceed;
-                    Box::pin(self.record_status_full(
-                        &cluster,
-                        &observation,
-                        &check,
-                        &proceed,
-                        Default::default(),
-                        Some(&done),
-                    ))
-                    .await?;
+                if !Box::pin(self.finish_restore(&cluster, status.restore.as_ref(), &observation)).await? {
+                    let wait = std::time::Duration::from_secs(1);
+                    return self.wait(&cluster, &observation, "members are restoring", wait).await;
                 }
                 // A finished restart clears the stop record too.
                 let keep = if restart.is_some() { None } else { stopped };

@@ -212,6 +212,8 @@ async fn status_tells_the_truth_from_real_etcd() {
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
         step("GET", CM, Reply::NotFound),
+        // Read again after observing etcd: the status is computed from (and written onto) the newest.
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
@@ -227,5 +229,5 @@ async fn status_tells_the_truth_from_real_etcd() {
     assert!(s.members.iter().all(|m| m.healthy && m.db_size_bytes.unwrap_or(0) > 0 && !m.id.is_empty()));
     assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
     assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
-    assert_eq!(record.lock().unwrap()[3].body["status"]["phase"], "Running");
+    assert_eq!(record.lock().unwrap()[4].body["status"]["phase"], "Running");
 }

@@ -1,13 +1,16 @@
-//! restore-agent: the init container of etcd members of a cluster restored from a backup.
+//! restore-agent: the init container of every etcd member; prepares its data directory.
 //!
-//! A member that already has data, or a pod started when no restore is in
-//! progress (no token), is left alone. Otherwise the agent fetches the
-//! snapshot from the cluster-service, checks its sha256, runs etcd's own
-//! restore (`etcdutl snapshot restore`, `etcdctl` for 3.4, with
-//! `--bump-revision`/`--mark-compacted` where the tool has them) into a
-//! scratch directory next to the data directory and renames it into place,
-//! so a member is either fully restored or not at all.
+//! A member that already has data is left alone. A member of a cluster being
+//! restored (its restore token is set) gets its data directory restored: the
+//! agent fetches the snapshot from the cluster-service, checks its sha256,
+//! runs etcd's own restore (`etcdutl snapshot restore`, `etcdctl` for 3.4,
+//! with `--bump-revision`/`--mark-compacted` where the tool has them) into a
+//! scratch directory next to the data directory and renames it into place, so
+//! a member is either fully restored or not at all. Any other member with an
+//! empty data directory starts only once etcd's membership says it never ran
+//! ([`admission`]).
 
+mod admission;
 mod fetch;
 mod tool;
 
@@ -47,6 +50,12 @@ pub struct Args {
     /// Cluster token of the restored cluster (the ConfigMap's value).
     #[arg(long, env = "ETCD_INITIAL_CLUSTER_TOKEN")]
     pub initial_cluster_token: String,
+    /// `new` while the cluster bootstraps, `existing` once it formed (the ConfigMap's value).
+    #[arg(long, env = "ETCD_INITIAL_CLUSTER_STATE", default_value = "existing")]
+    pub initial_cluster_state: String,
+    /// How often (milliseconds) a member waiting to be added asks the other members again.
+    #[arg(long, default_value_t = 1000)]
+    pub admission_poll_ms: u64,
     /// Restore tool to use instead of searching for etcdutl/etcdctl.
     #[arg(long, env = "RESTORE_TOOL")]
     pub tool: Option<PathBuf>,
@@ -71,8 +80,12 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            // A failed init container is restarted by the kubelet: the restore is retried from scratch.
-            tracing::error!(member = args.member, "restore failed: {e}");
+            // A failed init container is restarted by the kubelet: a restore is retried from scratch.
+            tracing::error!(member = args.member, "{e}");
+            // Where Kubernetes mounted it, the reason shows in the pod's status.
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/termination-log") {
+                let _ = std::io::Write::write_all(&mut f, e.as_bytes());
+            }
             ExitCode::FAILURE
         }
     }
@@ -80,11 +93,16 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<String, String> {
     if args.data_dir.join("member").is_dir() {
-        return Ok(format!("{} holds data: nothing to restore", args.data_dir.display()));
+        return Ok(format!("{} holds data: the member starts on it", args.data_dir.display()));
     }
     if args.token.is_empty() {
-        return Ok("no restore in progress: the member starts empty".into());
+        return admit(args).await;
     }
+    restore(args).await.map_err(|e| format!("restore failed: {e}"))
+}
+
+/// Restores the data directory from the snapshot the cluster-service streams.
+async fn restore(args: &Args) -> Result<String, String> {
     let peer_url = tool::peer_url(&args.initial_cluster, &args.member)?;
     let scratch = scratch_dir(&args.data_dir);
     // Left over from an interrupted attempt: start over.
@@ -115,6 +133,27 @@ async fn run(args: &Args) -> Result<String, String> {
         "restored from {} ({} bytes, revision {}, sha256 {}) with {}",
         header.source, header.size_bytes, header.revision, header.sha256, tool
     ))
+}
+
+/// Holds an empty member back until the membership shows it may start empty; refuses one that ran before.
+async fn admit(args: &Args) -> Result<String, String> {
+    let peer_url = tool::peer_url(&args.initial_cluster, &args.member)?;
+    let mut said = String::new();
+    loop {
+        let answers = admission::membership(&args.initial_cluster, &args.member).await?;
+        let state = &args.initial_cluster_state;
+        match admission::decide(&args.member, &peer_url, state, answers.as_deref()) {
+            admission::Verdict::Start(why) => return Ok(why),
+            admission::Verdict::Refuse(why) => return Err(why),
+            admission::Verdict::Wait(why) => {
+                if why != said {
+                    tracing::info!(member = args.member, "{why}");
+                    said = why;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(args.admission_poll_ms)).await;
+            }
+        }
+    }
 }
 
 /// `<data-dir>.restore`: on the same volume, so the final rename is atomic.

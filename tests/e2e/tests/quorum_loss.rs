@@ -80,8 +80,21 @@ async fn a_cluster_that_lost_its_majority_is_recreated_in_place_from_its_newest_
     stack.node().partition("default", "demo-1").unwrap();
     stack.node().partition("default", "demo-2").unwrap();
 
+    let seen = std::sync::Mutex::new(String::new());
     eventually("the cluster recreated from the backup and running", Duration::from_secs(240), || async {
         let status = clusters.get("demo").await.unwrap().status.unwrap_or_default();
+        // Each new state once: a failure shows where it stopped.
+        let now = format!(
+            "phase {:?}, restore {:?}, operation {:?}, members {:?}",
+            status.phase,
+            status.restore.as_ref().map(|r| (&r.phase, &r.trigger)),
+            status.operation.as_ref().map(|o| (&o.type_, &o.step)),
+            status.members.iter().map(|m| (&m.name, m.healthy, m.is_learner)).collect::<Vec<_>>()
+        );
+        if *seen.lock().unwrap() != now {
+            eprintln!("{now}");
+            *seen.lock().unwrap() = now;
+        }
         let restored = status
             .restore
             .as_ref()

@@ -150,6 +150,42 @@ async fn server_side_apply_merges_and_removes_what_a_manager_dropped() {
 }
 
 #[tokio::test]
+async fn an_apply_with_a_resource_version_lands_only_on_that_version() {
+    let s = support::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    let pp = PatchParams::apply("team-a").force();
+    let apply = |rv: Option<&str>, v: &str| {
+        let mut o =
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rv"}, "data": {"a": v}});
+        if let Some(rv) = rv {
+            o["metadata"]["resourceVersion"] = json!(rv);
+        }
+        o
+    };
+    let read = api.patch("rv", &pp, &Patch::Apply(apply(None, "1"))).await.unwrap();
+    let rv = read.metadata.resource_version.clone().unwrap();
+    api.patch(
+        "rv",
+        &PatchParams::apply("team-b"),
+        &Patch::Apply(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rv"}, "data": {"b": "x"}}),
+        ),
+    )
+    .await
+    .unwrap();
+    // Another writer came in between: the apply computed from the old read is refused.
+    let err = api.patch("rv", &pp, &Patch::Apply(apply(Some(&rv), "2"))).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 409), "{err:?}");
+    let now = api.get("rv").await.unwrap();
+    let current = now.metadata.resource_version.clone().unwrap();
+    api.patch("rv", &pp, &Patch::Apply(apply(Some(&current), "2"))).await.unwrap();
+    // The precondition is not a field the manager owns: a later apply without it keeps the object whole.
+    let after = api.patch("rv", &pp, &Patch::Apply(apply(None, "3"))).await.unwrap();
+    assert!(after.metadata.resource_version.is_some());
+    assert_eq!(after.data.unwrap(), BTreeMap::from([("a".into(), "3".into()), ("b".into(), "x".into())]));
+}
+
+#[tokio::test]
 async fn finalizers_hold_deletion_and_owners_collect_their_dependents() {
     let s = support::start().await;
     let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");

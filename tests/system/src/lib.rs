@@ -18,7 +18,14 @@ pub async fn sim_with_node(dir: &std::path::Path) -> (KubeSim, Client) {
     node.restart_backoff = (Duration::from_millis(500), Duration::from_secs(5));
     // The operator's image runs its binaries from this build, each by its command's name (the
     // restore agent as init container; the chart's Deployments).
-    let binaries = operator_binary("restore-agent").parent().expect("target dir").to_path_buf();
+    let agent = operator_binary("restore-agent");
+    // Every member's init container: without it no member starts.
+    assert!(
+        agent.exists(),
+        "{} is missing: build it first (`cargo build -p restore-agent`, with `--release` for benches)",
+        agent.display()
+    );
+    let binaries = agent.parent().expect("target dir").to_path_buf();
     node.images.add(&format!("{OPERATOR_IMAGE_REPOSITORY}={}", binaries.display())).expect("image rule");
     let sim = KubeSim::start_with_node("127.0.0.1:0".parse().expect("address"), dir, node)
         .await

@@ -27,7 +27,8 @@ pub struct RealCluster {
     pub service: ClusterService,
     /// The cluster.
     pub r: ClusterRef,
-    rewrite: EndpointRewrite,
+    /// How cluster DNS names reach the pods from the test process.
+    pub rewrite: EndpointRewrite,
     dir: tempfile::TempDir,
 }
 

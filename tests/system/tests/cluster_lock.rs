@@ -1,6 +1,6 @@
 //! The per-cluster lock between cluster-service replicas, on kube-sim:
 //! racing replicas get exactly one winner, the others ABORTED; a crashed
-//! holder's lock expires.
+//! holder's lock expires; two concurrent calls to one replica are kept apart.
 
 use std::time::Duration;
 
@@ -77,4 +77,26 @@ async fn a_busy_cluster_answers_aborted_until_its_holder_is_done_or_expired() {
     assert!(matches!(b.update_cluster(&demo(), None).await, Err(ServiceError::Aborted(_))));
     tokio::time::sleep(Duration::from_millis(2500)).await;
     b.update_cluster(&demo(), None).await.expect("the crashed holder's lock expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_calls_to_one_replica_are_kept_apart_too() {
+    let sim = Sim::start().await;
+    with_paused_cluster(&sim).await;
+    let b = replica(&sim, "replica-b", Duration::from_secs(30)).await;
+    // The first call holds the cluster for a while; the Lease's holder is the replica itself.
+    fail::cfg("cluster::locked", "1*sleep(1500)").unwrap();
+    let first = tokio::spawn({
+        let b = b.clone();
+        async move { b.update_cluster(&demo(), None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = b.update_cluster(&demo(), None).await;
+    assert!(
+        matches!(second, Err(ServiceError::Aborted(ref m)) if m.contains("another call to this replica")),
+        "{second:?}"
+    );
+    first.await.unwrap().expect("the first call finishes");
+    b.update_cluster(&demo(), None).await.expect("free again once the first call left");
+    fail::remove("cluster::locked");
 }

@@ -14,8 +14,11 @@ use etcd_operator_api::{
     condition::find,
 };
 use etcd_operator_service::{ServiceError, cluster::ClusterOutcome};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::{Api, api::ListParams};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use kube::{
+    Api,
+    api::{DeleteParams, ListParams},
+};
 use system_tests::real::{RealCluster, spec};
 
 const LIMIT: Duration = Duration::from_secs(150);
@@ -31,6 +34,11 @@ async fn lose_quorum(c: &RealCluster) {
     let node = c.sim.node().unwrap();
     node.partition("default", "demo-1").unwrap();
     node.partition("default", "demo-2").unwrap();
+    await_majority_down(c).await;
+}
+
+/// Waits until the status records demo-1 and demo-2 as not answering.
+async fn await_majority_down(c: &RealCluster) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
@@ -77,6 +85,9 @@ async fn assert_recovered_from_nightly(c: &RealCluster, old_cluster_id: &str) {
     let loss = find(&status.conditions, CONDITION_DATA_LOSS_POSSIBLE).expect("DataLossPossible");
     assert_eq!(loss.reason, "RestoredAfterQuorumLoss");
     assert!(loss.message.contains("EtcdBackup nightly") && loss.message.contains("are lost"), "{loss:?}");
+    // Members may be replaced again.
+    let again = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
+    assert!(again.quorum_holds, "{}", again.decision);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +103,9 @@ async fn a_lost_majority_is_restored_in_place_from_the_newest_verified_backup_af
     // Within the grace period nothing is touched; the answer says when to look again.
     let early = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
     assert!(
-        early.cluster.requeue_after.is_some() && early.cluster.status.operation.is_none(),
+        early.cluster.requeue_after.is_some()
+            && early.cluster.status.operation.is_none()
+            && !early.quorum_holds,
         "{:?}",
         early.decision
     );
@@ -154,4 +167,80 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
     }
     c.converge("the recovery after the crashes", LIMIT, || recover(&c)).await;
     assert_recovered_from_nightly(&c, &old_id).await;
+}
+
+/// What each member answers to a quorum read of the keys under `prefix` (its name and count, or why not).
+async fn reads(c: &RealCluster, prefix: &str) -> Vec<(String, Result<i64, String>)> {
+    let mut out = Vec::new();
+    for name in ["demo-0", "demo-1", "demo-2"] {
+        let endpoint = c.rewrite.apply(&format!("http://{name}.demo.default.svc.cluster.local:2379"));
+        let read = async {
+            let mut etcd = etcd_client::Client::connect([endpoint], None).await.map_err(|e| e.to_string())?;
+            let options = etcd_client::GetOptions::new().with_prefix().with_count_only();
+            etcd.get(format!("{prefix}/"), Some(options)).await.map(|r| r.count()).map_err(|e| e.to_string())
+        };
+        let answer =
+            tokio::time::timeout(Duration::from_secs(2), read).await.unwrap_or(Err("timed out".into()));
+        out.push((name.to_owned(), answer));
+    }
+    out
+}
+
+/// `lost` members lose their volumes with their nodes; their pods come back on empty volumes. No
+/// member ever serves a cluster without the data, the init container of each empty member logs
+/// `why(member)`, and after the grace period the cluster is restored from its backup.
+async fn volumes_lost(lost: &[&str], why: impl Fn(&str) -> String) {
+    let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
+    c.write("before", 50).await;
+    c.backup("nightly").await;
+    c.write("after", 20).await;
+    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    // Once formed, a member never bootstraps again.
+    let cm = Api::<ConfigMap>::namespaced(c.client.clone(), "default").get("demo-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["ETCD_INITIAL_CLUSTER_STATE"], "existing");
+
+    let node = c.sim.node().unwrap();
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    for member in lost {
+        node.wipe_pvc("default", &format!("data-{member}")).unwrap();
+        pods.delete(member, &DeleteParams::default().grace_period(0)).await.unwrap();
+    }
+    await_majority_down(&c).await;
+
+    // Within the grace period no member ever answers a quorum read with the empty cluster the lost
+    // members would have bootstrapped again (etcd's own `initial-cluster-state=new` does exactly that).
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        for (member, answer) in reads(&c, "before").await {
+            assert!(
+                !matches!(answer, Ok(n) if n != 50),
+                "{member} served a cluster without the data: {answer:?}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for member in lost {
+        let path = node.log_path("default", member, "prepare-data").expect("an init container log");
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(log.contains(&why(member)), "{member}: {log}");
+    }
+
+    c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
+    assert_recovered_from_nightly(&c, &old_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_majority_whose_volumes_are_lost_is_refused_to_start_empty_and_restored_from_the_backup() {
+    // The survivor's membership shows they ran: each is refused, naming why.
+    volumes_lost(&["demo-1", "demo-2"], |m| {
+        format!("{m} ran before (etcd's membership lists it with client URLs)")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_whose_volumes_are_all_lost_never_bootstraps_empty_and_is_restored_from_the_backup() {
+    // Nobody answers, and the cluster formed: they wait rather than bootstrap an empty cluster.
+    volumes_lost(&["demo-0", "demo-1", "demo-2"], |m| format!("whether {m} ran before cannot be known"))
+        .await;
 }

@@ -21,8 +21,11 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
     c.write("before", 100).await;
     let old_id = member_id(&c, "demo-2").await;
     let node = c.sim.node().unwrap();
+    // Its node is lost with the volume: the pod comes back on an empty one, and its init container
+    // refuses to start it empty (etcd's membership shows it ran).
     node.wipe_pvc("default", "data-demo-2").unwrap();
-    node.crash("default", "demo-2", "etcd").unwrap();
+    let pods = kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(c.client.clone(), "default");
+    pods.delete("demo-2", &kube::api::DeleteParams::default().grace_period(0)).await.unwrap();
 
     // etcd stops hearing from it; right away, nothing is replaced (it may only be slow).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -44,6 +47,8 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
     c.converge("the replacement", LIMIT, || c.service.replace_member(&c.r, None)).await;
     c.assert_settled(3).await;
     assert_ne!(member_id(&c, "demo-2").await, old_id, "it rejoined as a new member under the same name");
+    let init = std::fs::read_to_string(node.log_path("default", "demo-2", "prepare-data").unwrap()).unwrap();
+    assert!(init.contains("demo-2 is a learner that has not run yet: it joins empty"), "{init}");
     assert_eq!(c.count("before").await, 100);
     c.write("after", 10).await;
     let status = c.service.get_cluster_status(&c.r).await.unwrap().status;

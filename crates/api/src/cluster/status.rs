@@ -84,6 +84,15 @@ pub struct MemberStatus {
     pub alarms: Vec<String>,
 }
 
+impl MemberStatus {
+    /// Whether the member answered its own status call in the latest observation (without a
+    /// leader it answers but is not healthy): the fields it reports itself (raft term and index,
+    /// revision, sizes, version) are present exactly then.
+    pub fn answered(&self) -> bool {
+        self.raft_index.is_some()
+    }
+}
+
 /// A multi-step operation the operator has started and not finished.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]

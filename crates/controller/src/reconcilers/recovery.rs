@@ -30,11 +30,9 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
                 async move { c.recovery().recover_quorum(req).await }
             })
             .await?;
-        // A recovery in progress (or a loss within its grace period) comes first; a member can
-        // only be replaced while quorum holds.
-        if quorum.requeue.as_ref().is_some_and(|q| q.requeue)
-            || quorum.status.as_ref().is_some_and(|s| s.phase == "Unavailable")
-        {
+        // A recovery in progress (or a loss within its grace period) comes first; the service says
+        // whether quorum holds, which replacing a member needs.
+        if !quorum.quorum_holds {
             tracing::info!(decision = quorum.decision, "quorum recovery");
             return Ok(action(quorum.requeue.as_ref(), next));
         }

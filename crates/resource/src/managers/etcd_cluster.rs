@@ -75,18 +75,24 @@ impl EtcdClusterManager {
             .map_err(|e| Self::err("apply", namespace, name, e))
     }
 
-    /// Applies the status fields this component owns.
+    /// Applies the status fields this component owns; with `read_at`, only onto that resourceVersion.
     pub async fn apply_status(
         &self,
         namespace: &str,
         name: &str,
         status: &EtcdClusterStatus,
+        read_at: Option<&str>,
     ) -> Result<EtcdCluster, ResourceError> {
-        let object = json!({
+        let mut object = json!({
             "apiVersion": "etcd.operator.dev/v1alpha1",
             "kind": "EtcdCluster",
             "status": status,
         });
+        // A status computed from a read fails (409) if the object changed since, instead of
+        // undoing what another writer recorded meanwhile.
+        if let Some(rv) = read_at {
+            object["metadata"] = json!({ "resourceVersion": rv });
+        }
         let params = PatchParams::apply(&self.field_manager).force();
         let span = tracing::info_span!("kube.apply_status", otel.kind = "client", k8s.kind = "EtcdCluster", k8s.name = %name);
         self.api(namespace)

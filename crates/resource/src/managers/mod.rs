@@ -123,8 +123,22 @@ where
 
     /// Deletes the object in the background; returns whether it existed.
     pub async fn delete(&self, name: &str) -> Result<bool, ResourceError> {
+        self.delete_with_grace(name, None).await
+    }
+
+    /// Deletes a pod at once, without a grace period: for one whose data is being discarded anyway.
+    pub async fn delete_now(&self, name: &str) -> Result<bool, ResourceError> {
+        self.delete_with_grace(name, Some(0)).await
+    }
+
+    async fn delete_with_grace(
+        &self,
+        name: &str,
+        grace_period_seconds: Option<u32>,
+    ) -> Result<bool, ResourceError> {
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
+            grace_period_seconds,
             ..DeleteParams::default()
         };
         match self.api.delete(name, &params).await {

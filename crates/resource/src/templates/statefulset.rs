@@ -141,8 +141,7 @@ fn pod_template(
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            // Clusters restored from a backup or a stop snapshot keep the agent: removing it would restart every member.
-            init_containers: restored(ctx.cluster).then(|| vec![restore_container(ctx)]),
+            init_containers: Some(vec![prepare_data_container(ctx)]),
             containers: vec![etcd_container(ctx)],
             security_context: Some(super::security::pod()),
             volumes,
@@ -238,14 +237,11 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
     }
 }
 
-/// Whether members of the cluster restore (or restored) from a snapshot.
-fn restored(cluster: &etcd_operator_api::EtcdCluster) -> bool {
-    cluster.spec.restore.is_some() || cluster.status.as_ref().is_some_and(|s| s.restore.is_some())
-}
-
-/// Restores a member's empty data directory from the snapshot the cluster-service streams, while
-/// the cluster's restore token exists; exits at once when the member has data or no restore runs.
-fn restore_container(ctx: &TemplateContext<'_>) -> Container {
+/// The restore agent, before etcd in every member: exits at once when the member has data; while
+/// the cluster's restore token exists, restores the empty data directory from the snapshot the
+/// cluster-service streams; otherwise starts an empty member only when etcd's membership shows it
+/// never ran (it waits to be added, and refuses a member whose data was lost).
+fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
     let token = EnvVar {
         name: "RESTORE_TOKEN".into(),
         value_from: Some(EnvVarSource {
@@ -260,7 +256,7 @@ fn restore_container(ctx: &TemplateContext<'_>) -> Container {
         ..EnvVar::default()
     };
     Container {
-        name: "restore".into(),
+        name: "prepare-data".into(),
         image: Some(ctx.restore_agent.image.clone()),
         command: Some(vec!["/usr/local/bin/restore-agent".into()]),
         args: Some(vec![
@@ -276,7 +272,7 @@ fn restore_container(ctx: &TemplateContext<'_>) -> Container {
             field_env("POD_NAMESPACE", "metadata.namespace"),
             token,
         ]),
-        // ETCD_INITIAL_CLUSTER and ETCD_INITIAL_CLUSTER_TOKEN: the restored membership.
+        // ETCD_INITIAL_CLUSTER, _STATE and _TOKEN: the membership to restore, and the members to ask.
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
             ..EnvFromSource::default()

@@ -66,7 +66,13 @@ impl ClusterService {
                 RestoreGate::Proceed(status) => Some(status),
             };
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
-        let plan = plan_apply(&ctx.names, cluster.spec.size, existing_sts.as_ref(), existing_cm.as_ref());
+        let plan = plan_apply(
+            &ctx.names,
+            cluster.spec.size,
+            formed(&cluster) || answered(&observation),
+            existing_sts.as_ref(),
+            existing_cm.as_ref(),
+        );
         let mut desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
         if keep_claims_while_stopped(&cluster)
             && let Some(policy) =
@@ -127,7 +133,13 @@ impl ClusterService {
         observation: &Observation,
     ) -> Result<RolloutDecision, ServiceError> {
         let ctx = self.template(cluster);
-        let plan = plan_apply(&ctx.names, cluster.spec.size, Some(existing_sts), existing_cm);
+        let plan = plan_apply(
+            &ctx.names,
+            cluster.spec.size,
+            formed(cluster) || answered(observation),
+            Some(existing_sts),
+            existing_cm,
+        );
         let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
         Ok(decide_rollout(template_changed(existing_sts, &desired), formed(cluster), observation))
     }
@@ -145,14 +157,19 @@ impl ClusterService {
         let proposed = EtcdCluster { spec: spec.clone(), ..existing.clone() };
         let ctx = self.template(&proposed);
         let replicas = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(spec.size);
-        let plan = plan_apply(&names, replicas, Some(&current), None);
+        let plan = plan_apply(&names, replicas, formed(existing), Some(&current), None);
         let desired = statefulset(&ctx, replicas, &plan.bootstrap)?;
         immutable_violations(&current, &desired)
             .map_err(|v| ServiceError::FailedPrecondition(format!("immutable fields changed: {v}")))
     }
 }
 
+/// Whether etcd answers now: the cluster has formed, even before its status records the ID.
+fn answered(observation: &Observation) -> bool {
+    matches!(&observation.etcd, EtcdState::Reached(view) if view.cluster_id != 0)
+}
+
 /// Whether the cluster ever formed (etcd reported a cluster ID).
-fn formed(cluster: &EtcdCluster) -> bool {
+pub(crate) fn formed(cluster: &EtcdCluster) -> bool {
     cluster.status.as_ref().is_some_and(|s| s.cluster_id.is_some())
 }

@@ -1,7 +1,9 @@
 //! ClusterService: create, update, delete and observe clusters.
 
-mod apply;
+pub(crate) mod apply;
 mod delete;
+mod in_flight;
+mod record;
 
 pub use delete::DeleteOutcome;
 
@@ -57,6 +59,7 @@ pub struct ClusterService {
     scaling_writer: EtcdClusterManager,
     api_writer: EtcdClusterManager,
     lock: ClusterLock,
+    in_flight: in_flight::InFlight,
 }
 
 /// The managers of one namespace, writing as the lifecycle component.
@@ -78,6 +81,7 @@ impl ClusterService {
             scaling_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::SCALING)),
             api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
             lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
+            in_flight: in_flight::InFlight::default(),
             client,
             config,
             metrics,
@@ -197,11 +201,17 @@ impl ClusterService {
         r: &ClusterRef,
         change: impl Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, ServiceError> {
+        let Some(_entered) = self.in_flight.enter(&r.to_string()) else {
+            return Err(ServiceError::Aborted(format!(
+                "EtcdCluster {r} is being changed by another call to this replica; retry later"
+            )));
+        };
         if let Acquired::No { holder, until } = self.lock.try_acquire(&r.namespace, &r.name).await? {
             return Err(ServiceError::Aborted(format!(
                 "EtcdCluster {r} is being changed by {holder} (lock held until {until}); retry later"
             )));
         }
+        fail::fail_point!("cluster::locked");
         let result = change.await;
         if let Err(e) = self.lock.release(&r.namespace, &r.name).await {
             // The lease expires on its own; the next holder waits at most its duration.
@@ -242,12 +252,16 @@ impl ClusterService {
         &self,
         r: &ClusterRef,
     ) -> Result<(ClusterOutcome, Observation), ServiceError> {
-        let cluster = self.get(r).await?;
+        // NOT_FOUND for an unknown cluster before anything is observed.
+        self.get(r).await?;
         let m = self.managers(&r.namespace);
         let names = self.names(r);
         let sts = m.statefulsets.get(&names.statefulset()).await?;
         let existing_cm = m.config_maps.get(&names.config_map()).await?;
         let observation = self.observe_with(r, sts.as_ref()).await;
+        // Observing takes seconds while members are down: decide from what was recorded meanwhile,
+        // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
+        let cluster = self.get(r).await?;
         let spec_check = validate_spec(&cluster.spec);
         // The same rollout decision the lifecycle makes, so both report the same progress.
         let rollout = match (&sts, &spec_check) {
@@ -256,7 +270,15 @@ impl ClusterService {
             }
             _ => RolloutDecision::Proceed,
         };
-        let out = self.record_status(&cluster, &observation, &spec_check, &rollout).await?;
+        let restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        let write = record::StatusWrite {
+            spec_check: &spec_check,
+            rollout: &rollout,
+            scaling: ScalingRecord::Unchanged,
+            restore,
+            only_onto_read: true,
+        };
+        let out = self.write_status(&cluster, &observation, write).await?;
         Ok((out, observation))
     }
 
@@ -278,99 +300,6 @@ impl ClusterService {
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
         let etcd = observe_etcd(&self.names(r), replicas, &self.config.etcd, &self.metrics).await;
         Observation { statefulset, etcd }
-    }
-
-    /// Computes the status from an observation and applies it.
-    pub(crate) async fn record_status(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        spec_check: &Result<(), etcd_operator_common::Violations>,
-        rollout: &RolloutDecision,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        self.record_status_with(cluster, observation, spec_check, rollout, ScalingRecord::Unchanged).await
-    }
-
-    /// [`Self::record_status`], saying what scaling's operation is; scaling writes as its own field manager.
-    pub(crate) async fn record_status_with(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        spec_check: &Result<(), etcd_operator_common::Violations>,
-        rollout: &RolloutDecision,
-        scaling: ScalingRecord<'_>,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        let previous_restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
-        self.record_status_full(cluster, observation, spec_check, rollout, scaling, previous_restore).await
-    }
-
-    /// [`Self::record_status_with`], with the restore record the lifecycle decided on.
-    pub(crate) async fn record_status_full(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        spec_check: &Result<(), etcd_operator_common::Violations>,
-        rollout: &RolloutDecision,
-        scaling: ScalingRecord<'_>,
-        restore: Option<&etcd_operator_api::cluster::RestoreStatus>,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        let r = cluster_ref(cluster);
-        let names = self.names(&r);
-        let now = now_rfc3339();
-        let status = compute_status(&StatusInputs {
-            restore,
-            scaling,
-            cluster,
-            names: &names,
-            observation,
-            spec_check,
-            rollout,
-            now: &now,
-        });
-        // What is written leaves out scaling's fields unless scaling writes; what is
-        // compared and returned is the whole status, with scaling's fields as recorded.
-        let mut whole = status.clone();
-        whole.maintenance = cluster.status.as_ref().and_then(|s| s.maintenance.clone());
-        if let ScalingRecord::Now { .. } = scaling {
-            whole.restore = restore.cloned();
-        }
-        if let ScalingRecord::Unchanged = scaling {
-            let previous = cluster.status.as_ref();
-            whole.stopped = previous.and_then(|s| s.stopped.clone());
-            let scaling_op =
-                previous.and_then(|s| s.operation.clone()).filter(crate::decisions::scaling::is_scaling);
-            if scaling_op.is_some() {
-                whole.operation = scaling_op;
-            }
-        }
-        if cluster.status.as_ref() != Some(&whole) {
-            let writer = match scaling {
-                ScalingRecord::Unchanged => &self.clusters,
-                ScalingRecord::Now { .. } => &self.scaling_writer,
-            };
-            writer.apply_status(&r.namespace, &r.name, &status).await?;
-        }
-        let status = whole;
-        // A restore still recorded as in progress is looked at again: another writer may have
-        // finished it while this one wrote from an older read.
-        let restoring = status
-            .restore
-            .as_ref()
-            .is_some_and(|r| r.phase == etcd_operator_api::cluster::RestorePhase::Restoring);
-        let converged = !restoring
-            && matches!(
-                status.phase,
-                etcd_operator_api::cluster::ClusterPhase::Running
-                    | etcd_operator_api::cluster::ClusterPhase::Stopped
-                    | etcd_operator_api::cluster::ClusterPhase::Paused
-                    | etcd_operator_api::cluster::ClusterPhase::Invalid
-            );
-        Ok(ClusterOutcome {
-            generation: cluster.metadata.generation.unwrap_or_default(),
-            desired_size: cluster.spec.size,
-            requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
-            status,
-        })
     }
 }
 

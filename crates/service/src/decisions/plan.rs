@@ -2,7 +2,7 @@
 
 use etcd_operator_resource::{
     names::ClusterNames,
-    templates::{BootstrapConfig, TEMPLATE_HASH_ANNOTATION},
+    templates::{BootstrapConfig, InitialClusterState, TEMPLATE_HASH_ANNOTATION},
 };
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
 
@@ -23,9 +23,16 @@ pub struct ApplyPlan {
 /// StatefulSet exists, the lifecycle never changes membership: replicas and
 /// the recorded bootstrap stay as they are, and size changes are left to the
 /// scaling service, which adds and removes members one safe step at a time.
+///
+/// Once the cluster has `formed`, the bootstrap says `existing`: a member
+/// whose volume was lost then cannot bootstrap again. With `new`, members
+/// that lost their data re-create the cluster's first state under the same
+/// IDs, and a majority of them would elect a leader and serve an empty
+/// cluster. It is also how members' init containers know the cluster formed.
 pub fn plan_apply(
     names: &ClusterNames,
     size: i32,
+    formed: bool,
     existing_sts: Option<&StatefulSet>,
     existing_cm: Option<&ConfigMap>,
 ) -> ApplyPlan {
@@ -33,9 +40,12 @@ pub fn plan_apply(
         None => ApplyPlan { replicas: size, bootstrap: BootstrapConfig::new_cluster(names, size) },
         Some(sts) => {
             let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(size);
-            let bootstrap = existing_cm
+            let mut bootstrap = existing_cm
                 .and_then(BootstrapConfig::from_config_map)
                 .unwrap_or_else(|| BootstrapConfig::new_cluster(names, replicas));
+            if formed {
+                bootstrap.state = InitialClusterState::Existing;
+            }
             ApplyPlan { replicas, bootstrap }
         }
     }

@@ -100,7 +100,7 @@ pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
     let voters: Vec<&MemberStatus> = i.members.iter().filter(|m| !m.is_learner).collect();
     let mut down: Vec<(DateTime<Utc>, &str)> = voters
         .iter()
-        .filter(|m| !answers(m))
+        .filter(|m| !m.answered())
         .map(|m| {
             let since = m.unhealthy_since.as_deref().and_then(|s| s.parse().ok()).unwrap_or(i.now);
             (since, m.name.as_str())
@@ -140,13 +140,8 @@ pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
     QuorumAssessment::Lost {
         down: names,
         since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        survivor_revision: voters.iter().filter(|m| answers(m)).filter_map(|m| m.revision).max(),
+        survivor_revision: voters.iter().filter(|m| m.answered()).filter_map(|m| m.revision).max(),
     }
-}
-
-/// Whether a member answered its own status call; without a leader it answers, but is not healthy.
-fn answers(m: &MemberStatus) -> bool {
-    m.healthy || m.revision.is_some()
 }
 
 /// What a recorded recovery decides its next step from.

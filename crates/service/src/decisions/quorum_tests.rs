@@ -22,6 +22,7 @@ fn member(n: u8, down_since: Option<&str>, revision: i64) -> MemberStatus {
         healthy: false,
         unhealthy_since: Some(down_since.unwrap_or("2026-11-26T09:00:00Z").to_owned()),
         revision: down_since.is_none().then_some(revision),
+        raft_index: down_since.is_none().then_some(revision + 100),
         ..MemberStatus::default()
     }
 }

@@ -229,7 +229,7 @@ fn transition_time_survives_an_unchanged_condition() {
 #[test]
 fn a_new_cluster_bootstraps_every_member_and_an_existing_one_keeps_its_membership() {
     let c = cluster("size: 5\nversion: 3.5.17");
-    let plan = plan_apply(&names(), 5, None, None);
+    let plan = plan_apply(&names(), 5, false, None, None);
     assert_eq!(plan.replicas, 5);
     assert_eq!(plan.bootstrap.initial_members.len(), 5);
 
@@ -238,10 +238,29 @@ fn a_new_cluster_bootstraps_every_member_and_an_existing_one_keeps_its_membershi
     let existing_sts = statefulset(&ctx, 3, &three).unwrap();
     let existing_cm =
         config_map(&ctx, &BootstrapConfig { state: InitialClusterState::Existing, ..three.clone() }).unwrap();
-    let plan = plan_apply(&names(), 5, Some(&existing_sts), Some(&existing_cm));
+    let plan = plan_apply(&names(), 5, true, Some(&existing_sts), Some(&existing_cm));
     assert_eq!(plan.replicas, 3, "size changes are the scaling service's job");
     assert_eq!(plan.bootstrap.state, InitialClusterState::Existing);
     assert_eq!(plan.bootstrap.initial_members, three.initial_members);
+}
+
+#[test]
+fn a_formed_cluster_never_lets_a_member_bootstrap_again() {
+    let c = cluster("size: 3\nversion: 3.5.17");
+    let ctx = TemplateContext::new(&c, "cluster.local");
+    let three = BootstrapConfig::new_cluster(&names(), 3);
+    let sts = statefulset(&ctx, 3, &three).unwrap();
+    let cm = config_map(&ctx, &three).unwrap();
+    // Still bootstrapping: members that have not started yet bootstrap with the others.
+    let forming = plan_apply(&names(), 3, false, Some(&sts), Some(&cm));
+    assert_eq!(forming.bootstrap, three);
+    // Formed: a member starting on an empty volume must join, never bootstrap anew.
+    let formed = plan_apply(&names(), 3, true, Some(&sts), Some(&cm));
+    assert_eq!(formed.bootstrap.state, InitialClusterState::Existing);
+    assert_eq!(formed.bootstrap.initial_members, three.initial_members);
+    // Recording it restarts no member: etcd reads ETCD_INITIAL_* only on an empty data directory.
+    let after = statefulset(&ctx, 3, &formed.bootstrap).unwrap();
+    assert!(!template_changed(&sts, &after));
 }
 
 #[test]

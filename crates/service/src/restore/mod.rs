@@ -124,6 +124,31 @@ impl ClusterService {
         Ok(Some(status))
     }
 
+    /// For a step that needs the restore behind it: completes and records a restore still
+    /// `Restoring`; `false` while members are still restoring. Nothing to do without one.
+    pub(crate) async fn finish_restore(
+        &self,
+        cluster: &EtcdCluster,
+        restore: Option<&RestoreStatus>,
+        observation: &Observation,
+    ) -> Result<bool, ServiceError> {
+        let Some(restoring) = restore.filter(|r| r.phase == RestorePhase::Restoring) else { return Ok(true) };
+        let Some(done) = Box::pin(self.complete_restore(cluster, restoring, observation)).await? else {
+            return Ok(false);
+        };
+        let (check, proceed) = (Ok(()), crate::decisions::plan::RolloutDecision::Proceed);
+        Box::pin(self.record_status_full(
+            cluster,
+            observation,
+            &check,
+            &proceed,
+            Default::default(),
+            Some(&done),
+        ))
+        .await?;
+        Ok(true)
+    }
+
     /// RestartFromZero without claims: restore every member from the stop snapshot.
     pub(crate) async fn prepare_snapshot_restore(
         &self,
@@ -176,8 +201,14 @@ impl ClusterService {
             None => {
                 let existing_cm = m.config_maps.get(&names.config_map()).await?;
                 let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
-                crate::decisions::plan::plan_apply(&names, 0, existing_sts.as_ref(), existing_cm.as_ref())
-                    .bootstrap
+                crate::decisions::plan::plan_apply(
+                    &names,
+                    0,
+                    crate::cluster::apply::formed(cluster),
+                    existing_sts.as_ref(),
+                    existing_cm.as_ref(),
+                )
+                .bootstrap
             }
         };
         let desired =

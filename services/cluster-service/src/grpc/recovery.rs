@@ -46,6 +46,7 @@ impl RecoveryRpc for RecoveryApi {
             status: Some(status_of(&r, &out.cluster)),
             requeue: Some(convert::requeue(out.cluster.requeue_after)),
             decision: out.decision,
+            quorum_holds: out.quorum_holds,
         }))
     }
 }

@@ -270,6 +270,10 @@ fn patch_object(
                 }
                 None => return Err(not_found(t, name)),
             };
+            // A resourceVersion in an apply is a precondition (checked by the write), never a field the manager owns.
+            if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
             txn.set_applied(&key, &manager, applied);
             return Ok(result);
         }

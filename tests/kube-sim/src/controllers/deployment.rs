@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::statefulset::{is_ready as ready, revision};
+use super::statefulset::{is_ready as ready, template_hash};
 use crate::{
     objects::{self, Propagation},
     registry::Registry,
@@ -35,7 +35,7 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, d: &Value) {
     let uid = d["metadata"]["uid"].clone();
     let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
     let template = &d["spec"]["template"];
-    let hash = revision(name, template).rsplit('-').next().unwrap_or_default().to_owned();
+    let hash = template_hash(template);
     let mut pods: Vec<Value> = txn
         .list("/pods", Some(namespace))
         .into_iter()

@@ -38,7 +38,12 @@ fn owned_by(object: &Value, uid: &Value) -> bool {
 
 /// The revision name of a pod template, as `controller-revision-hash` labels carry it.
 pub fn revision(name: &str, template: &Value) -> String {
-    format!("{name}-{}", fnv_hex(&serde_json::to_string(template).unwrap_or_default()))
+    format!("{name}-{}", template_hash(template))
+}
+
+/// The hash of a pod template (as `pod-template-hash` labels carry it).
+pub fn template_hash(template: &Value) -> String {
+    fnv_hex(&serde_json::to_string(template).unwrap_or_default())
 }
 
 fn claim_name(claim: &Value, sts: &str, ordinal: i64) -> String {
