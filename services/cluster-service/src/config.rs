@@ -56,7 +56,7 @@ pub struct Config {
     /// A member is defragmented at most once per this period (NOSPACE recovery at most once per sixth of it).
     #[arg(long, env = "MAINTENANCE_COOLDOWN", default_value = "1h", value_parser = parse_duration)]
     pub maintenance_cooldown: Duration,
-    /// Image of the restore agent, the init container of members of clusters restored from a backup.
+    /// Image of the restore agent, the init container of every member (restores, and admits empty members).
     #[arg(
         long,
         env = "RESTORE_AGENT_IMAGE",
