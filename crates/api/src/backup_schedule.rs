@@ -49,7 +49,8 @@ pub struct RetentionPolicy {
     pub max_count: i32,
     /// Delete backups older than this duration (for example `168h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(h|m|s))+$')").message("spec.retention.maxAge must be a duration in h, m and s, such as 168h"))]
+    #[schemars(length(max = 24))]
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(ms|h|m|s))+$')").message("spec.retention.maxAge must be a duration such as 168h or 36h30m"))]
     pub max_age: Option<String>,
 }
 

@@ -155,3 +155,40 @@ fn schedule_needs_a_cron_expression() {
         "maxAge must be a duration",
     );
 }
+
+#[test]
+fn the_quorum_loss_grace_period_is_checked_at_admission_with_the_services_grammar() {
+    let with = |grace: &str| {
+        cluster(json!({"size": 3, "version": "3.5.17",
+                       "recovery": {"restoreOnQuorumLoss": true, "quorumLossGracePeriod": grace}}))
+    };
+    for ok in ["10s", "1m30s", "10m", "1h"] {
+        assert_eq!(errors::<EtcdCluster>(&with(ok), None), Vec::<String>::new(), "{ok}");
+        assert!(etcd_operator_common::duration::parse_duration(ok).is_ok(), "{ok}");
+    }
+    assert_refused(&errors::<EtcdCluster>(&with("1s"), None), "must be at least 10s");
+    assert_refused(&errors::<EtcdCluster>(&with("9999ms"), None), "must be at least 10s");
+    // CEL's duration() would take these; the service would not, so neither does admission.
+    for bad in ["1.5h", "1h30", "ten", "-10m"] {
+        assert_refused(&errors::<EtcdCluster>(&with(bad), None), "must be a duration such as");
+        assert!(etcd_operator_common::duration::parse_duration(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_quota_larger_than_the_volume_and_an_image_with_spaces_are_refused() {
+    let spec = json!({"size": 3, "version": "3.5.17", "storage": {"size": "1Gi"},
+                      "etcd": {"quotaBackendBytes": 8589934592_i64}});
+    assert_refused(
+        &errors::<EtcdCluster>(&cluster(spec), None),
+        "quotaBackendBytes must be smaller than spec.storage.size",
+    );
+    let fits = json!({"size": 3, "version": "3.5.17", "storage": {"size": "8Gi"},
+                      "etcd": {"quotaBackendBytes": 2147483648_i64}});
+    assert_eq!(errors::<EtcdCluster>(&cluster(fits), None), Vec::<String>::new());
+    let spaced = json!({"size": 3, "version": "3.5.17", "image": "etcd :v3.5.17"});
+    assert_refused(
+        &errors::<EtcdCluster>(&cluster(spaced), None),
+        "spec.image must be an image reference without whitespace",
+    );
+}

@@ -58,6 +58,13 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
         step("GET", CM, Reply::NotFound),
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(
+                serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}),
+            ),
+        ),
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())),
     ]);
@@ -100,10 +107,11 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let server = find("etcd_operator.v1alpha1.HealthService/CheckHealth");
     let operation = find("CheckHealth");
     let kube_get = find("kube.get");
+    let kube_list = find("kube.list");
     let etcd_call = find("etcd.member_list");
     let trace: TraceId = reconcile.span_context.trace_id();
     assert_ne!(trace, TraceId::INVALID);
-    for span in [server, operation, kube_get, etcd_call] {
+    for span in [server, operation, kube_get, kube_list, etcd_call] {
         assert_eq!(span.span_context.trace_id(), trace, "{} is not in the reconcile's trace", span.name);
     }
     // The server span's parent came over the wire from the controller's side.

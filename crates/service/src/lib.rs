@@ -13,6 +13,7 @@ mod events;
 pub mod health;
 pub mod observe;
 pub mod quorum_recovery;
+mod quorum_source;
 pub mod recovery;
 pub mod restore;
 pub mod scaling;

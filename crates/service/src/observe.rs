@@ -15,6 +15,37 @@ pub struct Observation {
     pub statefulset: Option<StatefulSetState>,
     /// What etcd said.
     pub etcd: EtcdState,
+    /// The member pods as the kubelet reports them: evidence that does not go through the
+    /// operator's own network path to the members; `None` when they could not be listed.
+    pub pods: Option<Vec<PodState>>,
+}
+
+/// One member pod as its kubelet reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodState {
+    /// Pod (and member) name.
+    pub name: String,
+    /// Condition Ready (the readiness probe, which needs a leader, passes).
+    pub ready: bool,
+    /// The etcd container is running.
+    pub running: bool,
+    /// Restarts of the etcd container.
+    pub restarts: i32,
+}
+
+impl PodState {
+    /// Reads what the kubelet reported about a member pod.
+    pub fn of(pod: &k8s_openapi::api::core::v1::Pod) -> Self {
+        let status = pod.status.clone().unwrap_or_default();
+        let ready = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+        let etcd = status.container_statuses.iter().flatten().find(|c| c.name == "etcd");
+        Self {
+            name: pod.metadata.name.clone().unwrap_or_default(),
+            ready: ready && pod.metadata.deletion_timestamp.is_none(),
+            running: etcd.and_then(|c| c.state.as_ref()).is_some_and(|s| s.running.is_some()),
+            restarts: etcd.map_or(0, |c| c.restart_count),
+        }
+    }
 }
 
 /// The parts of a StatefulSet's state that matter.
@@ -110,17 +141,14 @@ impl MemberView {
     }
 }
 
-/// The membership from the first endpoint that answers on its own.
+/// The membership from the first endpoint that answers on its own; all are asked at once, so
+/// members whose packets vanish cost one timeout, not one each.
 async fn first_member_list(
     client: &EtcdClient,
     endpoints: &[String],
 ) -> Option<etcd_operator_client::etcd::Membership> {
-    for endpoint in endpoints {
-        if let Ok(m) = client.member_list_from(endpoint).await {
-            return Some(m);
-        }
-    }
-    None
+    let asks = endpoints.iter().map(|e| Box::pin(client.member_list_from(e)));
+    futures::future::select_ok(asks).await.ok().map(|(m, _)| m)
 }
 
 /// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.

@@ -6,15 +6,11 @@
 
 use std::{sync::Mutex, time::Duration};
 
-use chrono::{DateTime, Utc};
-use etcd_operator_api::{
-    EtcdBackup, EtcdCluster,
-    backup::BackupPhase,
-    cluster::{OperationStatus, RestorePhase, RestoreStatus, RestoreTrigger},
-};
+use chrono::Utc;
+use etcd_operator_api::cluster::{OperationStatus, RestorePhase, RestoreTrigger};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::{managers::Manager, templates::BootstrapConfig};
-use kube::{ResourceExt, runtime::events::EventType};
+use etcd_operator_resource::templates::BootstrapConfig;
+use kube::runtime::events::EventType;
 
 use crate::{
     ClusterService, ServiceError,
@@ -26,10 +22,11 @@ use crate::{
             QuorumAssessment, QuorumInputs, RECOVER_QUORUM, RecoveryAction, RecoveryProgress, assess,
             next_recovery_action, step,
         },
+        quorum_evidence::corroborate_observation,
         status::serving,
     },
     observe::EtcdState,
-    restore::ResolvedSource,
+    quorum_source::LostQuorum,
     scaling::Gathered,
     validation::quorum_loss_grace,
 };
@@ -85,6 +82,7 @@ impl ClusterService {
         let now = Utc::now();
         let policy = cluster.spec.recovery.clone().unwrap_or_default();
         let current = members(&observation, &status, &now_rfc3339());
+        let corroboration = corroborate_observation(&observation, &current);
         let assessment = assess(&QuorumInputs {
             enabled: policy.restore_on_quorum_loss,
             grace: quorum_loss_grace(&policy).unwrap_or(Duration::from_secs(600)),
@@ -93,15 +91,22 @@ impl ClusterService {
             operation: status.operation.as_ref(),
             stopped: status.stopped.is_some() || replicas == 0,
             formed: status.cluster_id.is_some(),
+            corroboration,
             now,
         });
         let r = crate::cluster::cluster_ref(&cluster);
-        let (down, since, survivor_revision) = match assessment {
+        let (down, since, survivor, evidence) = match assessment {
             QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
                 tracing::debug!(why, "no quorum recovery");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
                 let out = self.get_cluster_status(&r).await?;
                 return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
+            }
+            QuorumAssessment::Unconfirmed(why) => {
+                tracing::warn!(why, "quorum loss not corroborated");
+                *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
+                let out = self.get_cluster_status(&r).await?;
+                return Ok(Some(ClusterOutcome { requeue_after: Some(Duration::from_secs(10)), ..out }));
             }
             QuorumAssessment::WithinGrace { reason, after } => {
                 tracing::info!(reason, "quorum lost, within the grace period");
@@ -112,53 +117,11 @@ impl ClusterService {
                     ..out
                 }));
             }
-            QuorumAssessment::Lost { down, since, survivor_revision } => (down, since, survivor_revision),
+            QuorumAssessment::Lost { down, since, survivor, evidence } => (down, since, survivor, evidence),
         };
         fail::fail_point!("quorum::before::Record");
-        let (resolved, verified) = match self.newest_verified_backup(&cluster, None).await? {
-            Ok(found) => found,
-            Err(why) => {
-                let msg = format!(
-                    "quorum lost since {since} ({} down) and spec.recovery.restoreOnQuorumLoss is on, but {why}; nothing was changed",
-                    down.join(", ")
-                );
-                self.recovery_event_as(
-                    &cluster,
-                    EventType::Warning,
-                    "RecoverQuorum",
-                    "QuorumRecoveryRefused",
-                    &msg,
-                )
-                .await;
-                return Err(ServiceError::FailedPrecondition(msg));
-            }
-        };
-        let voters = current.iter().filter(|m| !m.is_learner).count() as i32;
-        let op = OperationStatus {
-            type_: RECOVER_QUORUM.into(),
-            step: step::STOPPING_MEMBERS.into(),
-            target: Some(replicas.max(voters)),
-            backup_name: verified.backup_name.clone(),
-            started_at: now_rfc3339(),
-            ..OperationStatus::default()
-        };
-        let lost = match (survivor_revision, verified.revision) {
-            (Some(s), Some(b)) if s > b => {
-                format!(
-                    "; the most advanced surviving member was at revision {s}: up to {} revisions are lost",
-                    s - b
-                )
-            }
-            _ => String::new(),
-        };
-        let msg = format!(
-            "quorum lost since {since} ({} down, longer than spec.recovery.quorumLossGracePeriod {}): recreating the cluster from {} (revision {}, taken {}, sha256 verified); writes after it are lost{lost}",
-            down.join(", "),
-            policy.quorum_loss_grace_period,
-            resolved.status.source,
-            verified.revision.map_or_else(|| "unknown".into(), |v| v.to_string()),
-            verified.taken_at.as_deref().unwrap_or("at an unknown time"),
-        );
+        let lost = LostQuorum { down, since, evidence, survivor, policy };
+        let (op, msg) = self.plan_recovery(&cluster, &current, replicas, &lost).await?;
         self.record_scaling(&cluster, &observation, Some(&op), None).await?;
         self.recovery_event_as(&cluster, EventType::Warning, "RecoverQuorum", "QuorumLossRecovery", &msg)
             .await;
@@ -208,6 +171,22 @@ impl ClusterService {
                 m.statefulsets.scale(&names.statefulset(), n).await?;
                 None
             }
+            RecoveryAction::SaveSurvivor(member) => {
+                let Some(record) = self.save_survivor(&cluster, &observation, &member).await? else {
+                    return self
+                        .wait(
+                            &cluster,
+                            &observation,
+                            &format!("{member} must answer to save its data"),
+                            Duration::from_secs(5),
+                        )
+                        .await;
+                };
+                op.snapshot = Some(record);
+                op.step = step::STOPPING_MEMBERS.into();
+                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+                None
+            }
             RecoveryAction::DeleteClaims(claims) => {
                 for claim in &claims {
                     m.pvcs.delete(claim).await?;
@@ -215,7 +194,10 @@ impl ClusterService {
                 None
             }
             RecoveryAction::PrepareRestore { members } => {
-                let resolved = self.recorded_or_newest_backup(&cluster, &mut op).await?;
+                let resolved = match &op.snapshot {
+                    Some(saved) if op.backup_name.is_none() => self.survivor_source(&op, saved)?,
+                    _ => self.recorded_or_newest_backup(&cluster, &mut op).await?,
+                };
                 let why = format!(
                     "quorum was lost ({}): the members are recreated from {}",
                     op.started_at, resolved.status.source
@@ -267,86 +249,13 @@ impl ClusterService {
         fail::fail_point!(&format!("quorum::after::{name}"));
         Ok(result)
     }
-
-    /// The backup the operation recorded, verified again; if it became unusable since (the
-    /// members' volumes are already gone), the newest other verified backup, recorded instead.
-    async fn recorded_or_newest_backup(
-        &self,
-        cluster: &EtcdCluster,
-        op: &mut OperationStatus,
-    ) -> Result<ResolvedSource, ServiceError> {
-        let recorded = op.backup_name.clone().unwrap_or_default();
-        match self.newest_verified_backup(cluster, Some(&recorded)).await? {
-            Ok((resolved, _)) => return Ok(resolved),
-            Err(why) => tracing::warn!(backup = recorded, why, "the recorded backup is no longer usable"),
-        }
-        let (resolved, verified) = self.newest_verified_backup(cluster, None).await?.map_err(|why| {
-            ServiceError::FailedPrecondition(format!(
-                "EtcdBackup {recorded} is no longer usable and {why}: the members stay stopped until a usable backup exists"
-            ))
-        })?;
-        op.backup_name = verified.backup_name;
-        Ok(resolved)
-    }
-
-    /// The newest Succeeded EtcdBackup of the cluster (or the one named `only`) whose stored
-    /// snapshot still matches its sha256: the source and its verified record, or why there is none.
-    async fn newest_verified_backup(
-        &self,
-        cluster: &EtcdCluster,
-        only: Option<&str>,
-    ) -> Result<Result<(ResolvedSource, RestoreStatus), String>, ServiceError> {
-        let namespace = cluster.namespace().unwrap_or_default();
-        let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
-        let backups = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm);
-        let found = match only {
-            Some(name) => backups.get(name).await?.into_iter().collect(),
-            None => backups.list("").await?,
-        };
-        let mut backups: Vec<EtcdBackup> = found
-            .into_iter()
-            .filter(|b| b.spec.cluster_name == cluster.name_any())
-            .filter(|b| b.status.as_ref().is_some_and(|s| s.phase == BackupPhase::Succeeded))
-            .collect();
-        let completed = |b: &EtcdBackup| {
-            b.status
-                .as_ref()
-                .and_then(|s| s.completion_time.as_deref())
-                .and_then(|t| t.parse::<DateTime<Utc>>().ok())
-        };
-        backups.sort_by_key(|b| std::cmp::Reverse(completed(b)));
-        let mut skipped = Vec::new();
-        for backup in &backups {
-            let resolved =
-                match self.backup_source(backup, "status.operation", RestoreTrigger::QuorumLoss).await? {
-                    Ok(resolved) => resolved,
-                    Err(refusal) => {
-                        skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
-                        continue;
-                    }
-                };
-            match resolved.verify().await {
-                Ok(Ok(verified)) => return Ok(Ok((resolved, verified))),
-                Ok(Err(refusal)) => skipped.push(format!("{}: {}", backup.name_any(), refusal.message)),
-                Err(e) => skipped.push(format!("{}: {e}", backup.name_any())),
-            }
-        }
-        Ok(Err(if backups.is_empty() {
-            format!(
-                "EtcdCluster {namespace}/{} has no Succeeded EtcdBackup{}",
-                cluster.name_any(),
-                only.map_or_else(String::new, |n| format!(" named {n}"))
-            )
-        } else {
-            format!("no Succeeded EtcdBackup of it verifies ({})", skipped.join("; "))
-        }))
-    }
 }
 
 fn action_name(action: &RecoveryAction) -> &'static str {
     match action {
         RecoveryAction::Record(_) => "Record",
         RecoveryAction::SetReplicas(_) => "SetReplicas",
+        RecoveryAction::SaveSurvivor(_) => "SaveSurvivor",
         RecoveryAction::DeleteClaims(_) => "DeleteClaims",
         RecoveryAction::PrepareRestore { .. } => "PrepareRestore",
         RecoveryAction::Wait { .. } => "Wait",

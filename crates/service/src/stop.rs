@@ -138,22 +138,34 @@ impl ClusterService {
         let EtcdState::Reached(view) = &observation.etcd else {
             return Err(ServiceError::Unavailable("etcd does not answer: no snapshot can be taken".into()));
         };
-        let store = self
-            .snapshot_store()
-            .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
         let source =
             view.members.iter().find(|m| m.healthy() && !m.info.is_learner).ok_or_else(|| {
                 ServiceError::Unavailable("no healthy member to take a snapshot from".into())
             })?;
         let endpoint = source.info.client_urls.first().cloned().unwrap_or_default();
         let r = crate::cluster::cluster_ref(cluster);
+        let key = format!("{}/{}/stop-{}.db", r.namespace, r.name, now_rfc3339().replace(':', ""));
+        let snapshot = self.snapshot_to_store(&endpoint, &key).await?;
+        let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
+        members.sort_by_key(|n| self.names(&r).ordinal(n));
+        Ok(StoppedStatus { members, cluster_id: format!("{:x}", view.cluster_id), snapshot: Some(snapshot) })
+    }
+
+    /// Streams a snapshot of the member at `endpoint` to snapshot storage under `key` and reads
+    /// it back: the record once size and sha256 match what etcd streamed. Needs no leader.
+    pub(crate) async fn snapshot_to_store(
+        &self,
+        endpoint: &str,
+        key: &str,
+    ) -> Result<SnapshotRecord, ServiceError> {
+        let store = self
+            .snapshot_store()
+            .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
         let taken_at = now_rfc3339();
-        let key = format!("{}/{}/stop-{}.db", r.namespace, r.name, taken_at.replace(':', ""));
         let client =
-            EtcdClient::connect(std::slice::from_ref(&endpoint), self.etcd_options(), self.etcd_metrics())
-                .await?;
-        let mut out = store.writer(&key)?;
-        let info = match client.snapshot(&endpoint, &mut out).await {
+            EtcdClient::connect(&[endpoint.to_owned()], self.etcd_options(), self.etcd_metrics()).await?;
+        let mut out = store.writer(key)?;
+        let info = match client.snapshot(endpoint, &mut out).await {
             Ok(info) => info,
             Err(e) => {
                 out.abort().await;
@@ -161,31 +173,20 @@ impl ClusterService {
             }
         };
         out.commit().await?;
-        let (size, hex) = store.digest(&key).await?;
+        let (size, hex) = store.digest(key).await?;
         if hex != info.sha256 || size != info.size_bytes {
             return Err(ServiceError::Internal(format!(
                 "snapshot {key} did not verify: stored {size} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
                 info.size_bytes, info.sha256
             )));
         }
-        let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
-        members.sort_by_key(|n| self.names(&r).ordinal(n));
-        tracing::info!(
-            key,
-            size = info.size_bytes,
-            revision = info.revision,
-            "stop snapshot stored and verified"
-        );
-        Ok(StoppedStatus {
-            members,
-            cluster_id: format!("{:x}", view.cluster_id),
-            snapshot: Some(SnapshotRecord {
-                location: key,
-                sha256: info.sha256,
-                size_bytes: info.size_bytes as i64,
-                revision: info.revision,
-                taken_at,
-            }),
+        tracing::info!(key, size = info.size_bytes, revision = info.revision, "snapshot stored and verified");
+        Ok(SnapshotRecord {
+            location: key.to_owned(),
+            sha256: info.sha256,
+            size_bytes: info.size_bytes as i64,
+            revision: info.revision,
+            taken_at,
         })
     }
 }

@@ -18,7 +18,18 @@ pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
         v.push("spec.version", e.to_string());
     }
     if let Some(image) = &spec.image {
-        v.check(!image.trim().is_empty(), "spec.image", "must not be empty when set");
+        v.check(
+            !image.is_empty() && !image.contains(char::is_whitespace),
+            "spec.image",
+            "must be an image reference without whitespace, such as registry.example.com/etcd:v3.5.17",
+        );
+    }
+    if let (Some(quota), Some(volume)) = (spec.etcd.quota_backend_bytes, parse_quantity(&spec.storage.size)) {
+        v.check(
+            volume > quota as f64,
+            "spec.etcd.quotaBackendBytes",
+            "must be smaller than spec.storage.size: etcd would fill the volume before reaching its quota",
+        );
     }
     v.check(
         parse_quantity(&spec.storage.size).is_some_and(|q| q > 0.0),
@@ -240,6 +251,22 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_the_volume_cannot_hold_and_an_image_with_spaces_are_refused() {
+        let s = spec(
+            "size: 3\nversion: 3.5.17\nimage: 'etcd :v3'\nstorage:\n  size: 1Gi\netcd:\n  quotaBackendBytes: 8589934592",
+        );
+        let err = validate_spec(&s).unwrap_err();
+        assert_eq!(
+            err.0.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(),
+            ["spec.image", "spec.etcd.quotaBackendBytes"]
+        );
+        assert!(err.to_string().contains("smaller than spec.storage.size"), "{err}");
+        let fits =
+            spec("size: 3\nversion: 3.5.17\nstorage:\n  size: 8Gi\netcd:\n  quotaBackendBytes: 2147483648");
+        assert_eq!(fields(validate_spec(&fits)), Vec::<String>::new());
+    }
+
+    #[test]
     fn ephemeral_storage_cannot_delete_claims() {
         let s = spec(
             "size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\npvcRetentionPolicy:\n  whenScaled: Delete",
@@ -260,7 +287,10 @@ mod tests {
             short.contains("spec.recovery.quorumLossGracePeriod") && short.contains("at least 10s"),
             "{short}"
         );
-        assert_eq!(fields(validate_spec(&with("ten"))), ["spec.recovery.quorumLossGracePeriod"]);
+        assert_eq!(fields(validate_spec(&with("1m30s"))), Vec::<String>::new());
+        for bad in ["ten", "1.5h", "99999999999999999999h"] {
+            assert_eq!(fields(validate_spec(&with(bad))), ["spec.recovery.quorumLossGracePeriod"], "{bad}");
+        }
         let defaulted = spec("size: 3\nversion: 3.5.17\nrecovery:\n  restoreOnQuorumLoss: true");
         assert_eq!(
             quorum_loss_grace(defaulted.recovery.as_ref().unwrap()),

@@ -212,6 +212,12 @@ async fn status_tells_the_truth_from_real_etcd() {
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
         step("GET", CM, Reply::NotFound),
+        // The kubelet's view of the members, read while etcd is asked.
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
+        ),
         // Read again after observing etcd: the status is computed from (and written onto) the newest.
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
@@ -229,5 +235,5 @@ async fn status_tells_the_truth_from_real_etcd() {
     assert!(s.members.iter().all(|m| m.healthy && m.db_size_bytes.unwrap_or(0) > 0 && !m.id.is_empty()));
     assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
     assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
-    assert_eq!(record.lock().unwrap()[4].body["status"]["phase"], "Running");
+    assert_eq!(record.lock().unwrap()[5].body["status"]["phase"], "Running");
 }

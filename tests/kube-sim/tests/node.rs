@@ -217,10 +217,8 @@ async fn etcdctl(node: &kube_sim::node::Node, pod: &str, args: &[&str]) -> Strin
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn real_etcd_members_form_a_cluster_and_faults_show_in_readiness() {
-    let s = support::start_with_node().await;
-    let node = s.sim.node().unwrap().clone();
+/// A 3-member etcd StatefulSet `etcd` with readiness probes, every pod Ready.
+async fn etcd_set(s: &support::Sim) -> Api<Pod> {
     let _: k8s_openapi::api::core::v1::Service = create(
         &s.client,
         json!({"metadata": {"name": "etcd"}, "spec": {"clusterIP": "None", "publishNotReadyAddresses": true,
@@ -238,6 +236,14 @@ async fn real_etcd_members_form_a_cluster_and_faults_show_in_readiness() {
     for i in 0..3 {
         wait_ready(&pods, &format!("etcd-{i}"), 40).await;
     }
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn real_etcd_members_form_a_cluster_and_faults_show_in_readiness() {
+    let s = support::start_with_node().await;
+    let node = s.sim.node().unwrap().clone();
+    let pods = etcd_set(&s).await;
     etcdctl(&node, "etcd-1", &["put", "greeting", "hello"]).await;
     assert_eq!(etcdctl(&node, "etcd-0", &["get", "greeting", "--print-value-only"]).await, "hello\n");
     assert_eq!(etcdctl(&node, "etcd-0", &["member", "list"]).await.matches(", started, ").count(), 3);
@@ -334,4 +340,37 @@ async fn a_failing_liveness_probe_restarts_the_container() {
     .await;
     // SIGTERM ended sleep: 128 + 15.
     assert_eq!(status(&pods, "p3").await["containerStatuses"][0]["lastState"]["terminated"]["exitCode"], 143);
+}
+
+/// How a connection from the host (not the kubelet's address) to `ip:2379` ends within 2 s.
+async fn host_dial(ip: std::net::Ipv4Addr) -> Result<(), String> {
+    let dial = tokio::net::TcpStream::connect((ip, 2379));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), dial).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("refused: {e}")),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hosts_path_to_the_pods_is_cut_while_the_kubelet_and_the_pods_still_reach_each_other() {
+    use kube_sim::node::HostCut;
+    let s = support::start_with_node().await;
+    let node = s.sim.node().unwrap().clone();
+    let pods = etcd_set(&s).await;
+    let ip = node.pod_ip("default", "etcd-0").unwrap();
+    assert_eq!(host_dial(ip).await, Ok(()));
+    for (cut, expect) in [(HostCut::Refuse, "refused"), (HostCut::Drop, "timed out")] {
+        node.cut_host_path(Some(cut)).unwrap();
+        let failed = host_dial(ip).await.unwrap_err();
+        assert!(failed.starts_with(expect), "{cut:?}: {failed}");
+        // Readiness needs a leader, so the kubelet's probes and the peers both still get through.
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        for i in 0..3 {
+            assert!(is_ready(&status(&pods, &format!("etcd-{i}")).await), "{cut:?}: etcd-{i} still Ready");
+        }
+        etcdctl(&node, "etcd-1", &["put", "cut", &format!("{cut:?}")]).await;
+        node.cut_host_path(None).unwrap();
+        assert_eq!(host_dial(ip).await, Ok(()), "{cut:?}: the path is back");
+    }
 }

@@ -1,23 +1,27 @@
 //! Quorum-loss recovery against real etcd pods on kube-sim's node: with
 //! `spec.recovery.restoreOnQuorumLoss`, a cluster whose majority is cut off for
-//! longer than the grace period is recreated in place from its newest verified
-//! backup (same name and endpoints, a new cluster ID, DataLossPossible); within
-//! the grace period, or without a usable backup, nothing is touched and the
-//! cluster heals by itself when its members come back; a crash between any
-//! two steps is resumed. Needs root.
+//! longer than the grace period is recreated in place (same name and
+//! endpoints, a new cluster ID, DataLossPossible) from the saved data of the
+//! most advanced member that still answers when it is at least as new as the
+//! newest verified backup, and from that backup only once the user accepted it
+//! by annotation; within the grace period, or without a usable source, nothing
+//! is touched and the cluster heals by itself when its members come back; a
+//! crash between any two steps is resumed. Needs root.
 
 use std::time::{Duration, Instant};
 
 use etcd_operator_api::{
-    EtcdClusterSpec,
-    cluster::{CONDITION_DATA_LOSS_POSSIBLE, RestorePhase, RestoreTrigger},
+    EtcdCluster, EtcdClusterSpec,
+    cluster::{
+        ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE, CONDITION_DATA_LOSS_POSSIBLE, RestorePhase, RestoreTrigger,
+    },
     condition::find,
 };
 use etcd_operator_service::{ServiceError, cluster::ClusterOutcome};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use kube::{
     Api,
-    api::{DeleteParams, ListParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams},
 };
 use system_tests::real::{RealCluster, spec};
 
@@ -69,29 +73,79 @@ async fn claim_uids(c: &RealCluster) -> Vec<String> {
     uids
 }
 
-/// The cluster runs again from backup "nightly": what it held is there, later writes are gone.
-async fn assert_recovered_from_nightly(c: &RealCluster, old_cluster_id: &str) {
+/// Where a recovery restored from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// EtcdBackup "nightly": what it held is back, later writes are gone.
+    Nightly,
+    /// demo-0's saved data: every write it held is back, "after" included.
+    Survivor,
+}
+
+/// The cluster runs again from `source`, as a new cluster under the same name.
+async fn assert_recovered(c: &RealCluster, old_cluster_id: &str, source: Source) {
     c.assert_settled(3).await;
-    assert_eq!(c.count("before").await, 50, "every write the backup holds is back");
-    assert_eq!(c.count("after").await, 0, "writes after the backup are lost, as the condition says");
+    assert_eq!(c.count("before").await, 50, "every write the source holds is back");
+    let after = match source {
+        Source::Nightly => 0,
+        Source::Survivor => 20,
+    };
+    assert_eq!(c.count("after").await, after, "writes after the source are lost, and only those");
     c.write("again", 5).await;
     // The StatefulSet's status catches up with the new pods.
     let status = c.converge("the cluster settled", LIMIT, || c.service.get_cluster_status(&c.r)).await.status;
     assert!(status.operation.is_none(), "{status:?}");
     let restore = status.restore.clone().expect("restore record");
     assert_eq!((restore.phase, restore.trigger), (RestorePhase::Completed, RestoreTrigger::QuorumLoss));
-    assert_eq!(restore.backup_name.as_deref(), Some("nightly"));
     assert_ne!(status.cluster_id.as_deref(), Some(old_cluster_id), "a new cluster under the same name");
     let loss = find(&status.conditions, CONDITION_DATA_LOSS_POSSIBLE).expect("DataLossPossible");
     assert_eq!(loss.reason, "RestoredAfterQuorumLoss");
-    assert!(loss.message.contains("EtcdBackup nightly") && loss.message.contains("are lost"), "{loss:?}");
+    match source {
+        Source::Nightly => {
+            assert_eq!(restore.backup_name.as_deref(), Some("nightly"));
+            assert!(
+                loss.message.contains("EtcdBackup nightly") && loss.message.contains("are lost"),
+                "{loss:?}"
+            );
+        }
+        Source::Survivor => {
+            assert_eq!(restore.backup_name, None);
+            assert!(loss.message.contains("surviving member demo-0"), "{loss:?}");
+        }
+    }
     // Members may be replaced again.
     let again = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
     assert!(again.quorum_holds, "{}", again.decision);
 }
 
+/// Calls RecoverQuorum until it refuses (the grace period and the kubelet's readiness probes
+/// take their time), checking that nothing was recorded meanwhile; the refusal's message.
+async fn refusal(c: &RealCluster) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match recover(c).await {
+            Err(ServiceError::FailedPrecondition(m)) => return m,
+            Ok(out) => assert!(out.status.operation.is_none(), "{:?}", out.status.operation),
+            Err(e) => panic!("{e}"),
+        }
+        assert!(Instant::now() < deadline, "RecoverQuorum never refused");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Accepts restoring from `backup` with the annotation the refusal names.
+async fn accept(c: &RealCluster, backup: &str) {
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE: backup}}});
+    Api::<EtcdCluster>::namespaced(c.client.clone(), "default")
+        .patch("demo", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_majority_is_restored_in_place_from_the_newest_verified_backup_after_the_grace_period() {
+async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when_it_is_newer_than_the_backup()
+{
     let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
     c.write("before", 50).await;
     c.backup("nightly").await;
@@ -119,25 +173,29 @@ async fn a_lost_majority_is_restored_in_place_from_the_newest_verified_backup_af
 
     c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
     assert_ne!(claim_uids(&c).await, claims, "every member starts on a new volume");
-    assert_recovered_from_nightly(&c, &old_id).await;
+    // demo-0 answered throughout, ahead of the backup: its data is the source and is kept.
+    let saved = std::fs::read_dir(c.snapshot_dir().join("default/demo")).unwrap().count();
+    assert_eq!(saved, 1, "the survivor's data stays saved");
+    assert_recovered(&c, &old_id, Source::Survivor).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_usable_backup_nothing_is_touched_and_the_members_coming_back_heal_the_cluster() {
+async fn without_a_survivor_or_a_usable_backup_nothing_is_touched_and_the_members_coming_back_heal_it() {
     let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
     c.write("before", 50).await;
     let claims = claim_uids(&c).await;
+    let node = c.sim.node().unwrap();
+    node.partition("default", "demo-0").unwrap();
     lose_quorum(&c).await;
-    tokio::time::sleep(Duration::from_secs(16)).await;
-    let refused = recover(&c).await;
+    let refused = refusal(&c).await;
     assert!(
-        matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("has no Succeeded EtcdBackup") && m.contains("nothing was changed")),
-        "{refused:?}"
+        refused.contains("has no Succeeded EtcdBackup") && refused.contains("nothing was changed"),
+        "{refused}"
     );
     assert_eq!((c.replicas().await, claim_uids(&c).await), (3, claims));
-    let node = c.sim.node().unwrap();
-    node.heal("default", "demo-1").unwrap();
-    node.heal("default", "demo-2").unwrap();
+    for member in ["demo-0", "demo-1", "demo-2"] {
+        node.heal("default", member).unwrap();
+    }
     c.converge("the cluster healing by itself", LIMIT, || c.service.get_cluster_status(&c.r)).await;
     c.assert_settled(3).await;
     assert_eq!(c.count("before").await, 50);
@@ -151,10 +209,11 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
     c.write("after", 20).await;
     let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
     lose_quorum(&c).await;
-    // Record(StoppingMembers) | SetReplicas(0) | Record(DeletingVolumes) | DeleteClaims
-    // | Record(PreparingRestore) | PrepareRestore (+ Record(RestoringMembers)) | SetReplicas(3)
+    // Record(SavingSurvivor) | SaveSurvivor (+ StoppingMembers) | SetReplicas(0) | Record(DeletingVolumes)
+    // | DeleteClaims | Record(PreparingRestore) | PrepareRestore (+ Record(RestoringMembers)) | SetReplicas(3)
     let points = [
         "quorum::after::Record",
+        "quorum::after::SaveSurvivor",
         "quorum::after::SetReplicas",
         "quorum::after::Record",
         "quorum::after::DeleteClaims",
@@ -166,7 +225,7 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
         c.crash_at(point, 0, |s, r| async move { s.recover_quorum(&r).await.map(|o| o.cluster) }).await;
     }
     c.converge("the recovery after the crashes", LIMIT, || recover(&c)).await;
-    assert_recovered_from_nightly(&c, &old_id).await;
+    assert_recovered(&c, &old_id, Source::Survivor).await;
 }
 
 /// What each member answers to a quorum read of the keys under `prefix` (its name and count, or why not).
@@ -188,8 +247,9 @@ async fn reads(c: &RealCluster, prefix: &str) -> Vec<(String, Result<i64, String
 
 /// `lost` members lose their volumes with their nodes; their pods come back on empty volumes. No
 /// member ever serves a cluster without the data, the init container of each empty member logs
-/// `why(member)`, and after the grace period the cluster is restored from its backup.
-async fn volumes_lost(lost: &[&str], why: impl Fn(&str) -> String) {
+/// `why(member)`, and after the grace period the cluster is restored from `source` (the backup
+/// only once the user accepted it).
+async fn volumes_lost(lost: &[&str], why: impl Fn(&str) -> String, source: Source) {
     let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
     c.write("before", 50).await;
     c.backup("nightly").await;
@@ -225,22 +285,38 @@ async fn volumes_lost(lost: &[&str], why: impl Fn(&str) -> String) {
         assert!(log.contains(&why(member)), "{member}: {log}");
     }
 
+    if let Source::Nightly = source {
+        // Nobody answers: the backup may lose writes, so the operator waits for the user.
+        let asked = refusal(&c).await;
+        let how = format!("{ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE}=nightly");
+        assert!(asked.contains(&how) && asked.contains("nothing was changed"), "{asked}");
+        assert_eq!(c.replicas().await, 3, "nothing is stopped before the user accepts");
+        accept(&c, "nightly").await;
+    }
     c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
-    assert_recovered_from_nightly(&c, &old_id).await;
+    assert_recovered(&c, &old_id, source).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_majority_whose_volumes_are_lost_is_refused_to_start_empty_and_restored_from_the_backup() {
-    // The survivor's membership shows they ran: each is refused, naming why.
-    volumes_lost(&["demo-1", "demo-2"], |m| {
-        format!("{m} ran before (etcd's membership lists it with client URLs)")
-    })
+async fn a_majority_whose_volumes_are_lost_is_refused_to_start_empty_and_restored_from_the_survivor() {
+    // The survivor's membership shows they ran: each is refused, naming why. The survivor is
+    // ahead of the backup: no write it held is lost.
+    volumes_lost(
+        &["demo-1", "demo-2"],
+        |m| format!("{m} ran before (etcd's membership lists it with client URLs)"),
+        Source::Survivor,
+    )
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_whose_volumes_are_all_lost_never_bootstraps_empty_and_is_restored_from_the_backup() {
+async fn a_cluster_whose_volumes_are_all_lost_never_bootstraps_empty_and_is_restored_from_an_accepted_backup()
+{
     // Nobody answers, and the cluster formed: they wait rather than bootstrap an empty cluster.
-    volumes_lost(&["demo-0", "demo-1", "demo-2"], |m| format!("whether {m} ran before cannot be known"))
-        .await;
+    volumes_lost(
+        &["demo-0", "demo-1", "demo-2"],
+        |m| format!("whether {m} ran before cannot be known"),
+        Source::Nightly,
+    )
+    .await;
 }

@@ -16,3 +16,8 @@ pub const CONDITION_DEGRADED: &str = "Degraded";
 pub const CONDITION_RESTORED: &str = "Restored";
 /// Condition type: the cluster was recreated from a backup after losing quorum; later writes are gone.
 pub const CONDITION_DATA_LOSS_POSSIBLE: &str = "DataLossPossible";
+
+/// Annotation by which a user accepts that a quorum-loss recovery restores from the named
+/// EtcdBackup although no member that still answers holds data as new as it (what the members
+/// that are down held beyond it is lost). Its value must name the backup the operator proposes.
+pub const ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE: &str = "etcd.operator.dev/accept-quorum-loss-restore-from";

@@ -32,6 +32,7 @@ use super::status::EtcdClusterStatus;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)").message("spec.restore is immutable: it only applies when the cluster is first created").field_path(".restore"))]
+#[x_kube(validation = Rule::new("!has(self.etcd) || !has(self.etcd.quotaBackendBytes) || !isQuantity(self.storage.size) || quantity(self.storage.size).isGreaterThan(quantity(string(self.etcd.quotaBackendBytes)))").message("spec.etcd.quotaBackendBytes must be smaller than spec.storage.size: etcd would fill the volume before reaching its quota").field_path(".etcd.quotaBackendBytes"))]
 #[x_kube(validation = Rule::new("self.storage.type != 'Ephemeral' || self.pvcRetentionPolicy.whenDeleted == 'Retain' && self.pvcRetentionPolicy.whenScaled == 'Retain'").message("spec.pvcRetentionPolicy only applies to Persistent storage; leave it at Retain for Ephemeral storage").field_path(".pvcRetentionPolicy"))]
 pub struct EtcdClusterSpec {
     /// Number of members (0 stops the cluster, keeping its data); odd sizes tolerate failures best.
@@ -46,6 +47,7 @@ pub struct EtcdClusterSpec {
     /// Container image to run instead of the official image for `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = Rule::new("self.matches('^[^\\\\s]+$')").message("spec.image must be an image reference without whitespace, such as registry.example.com/etcd:v3.5.17"))]
     pub image: Option<String>,
     /// Storage of each member's data directory.
     #[serde(default)]
@@ -83,7 +85,13 @@ pub struct RecoveryPolicy {
     pub restore_on_quorum_loss: bool,
     /// How long quorum must stay lost before restoring, such as 10m (at least 10s; default 10m).
     #[serde(default = "default_quorum_loss_grace")]
-    #[x_kube(validation = Rule::new("self.matches('^[0-9]+(ms|s|m|h)$')").message("spec.recovery.quorumLossGracePeriod must be a duration such as 10m, 90s or 1h"))]
+    // One grammar with the service (etcd_operator_common::duration): CEL's duration() alone would
+    // also take 1.5h; the length bound keeps duration() from overflowing.
+    #[schemars(length(max = 24))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(ms|h|m|s))+$')").message("spec.recovery.quorumLossGracePeriod must be a duration such as 10m, 90s, 1h or 1h30m"),
+        validation = Rule::new("!self.matches('^([0-9]+(ms|h|m|s))+$') || duration(self) >= duration('10s')").message("spec.recovery.quorumLossGracePeriod must be at least 10s (shorter would restore over members that are only restarting)")
+    )]
     pub quorum_loss_grace_period: String,
 }
 

@@ -115,6 +115,10 @@ pub struct OperationStatus {
     /// The EtcdBackup the operation restores from (RecoverQuorum), chosen and verified before acting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_name: Option<String>,
+    /// The data of the most advanced member that still answered (RecoverQuorum), saved and
+    /// verified before any claim is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<SnapshotRecord>,
     /// When the operation started (RFC 3339).
     #[serde(default)]
     pub started_at: String,

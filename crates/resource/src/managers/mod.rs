@@ -118,7 +118,8 @@ where
     /// Lists objects matching a label selector.
     pub async fn list(&self, selector: &str) -> Result<Vec<K>, ResourceError> {
         let params = ListParams::default().labels(selector);
-        Ok(self.api.list(&params).await.map_err(|e| self.err("list", "", e))?.items)
+        let span = tracing::info_span!("kube.list", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.selector = %selector);
+        Ok(self.api.list(&params).instrument(span).await.map_err(|e| self.err("list", "", e))?.items)
     }
 
     /// Deletes the object in the background; returns whether it existed.

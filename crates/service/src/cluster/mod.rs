@@ -29,7 +29,7 @@ use crate::{
         plan::RolloutDecision,
         status::{ScalingRecord, StatusInputs, compute_status},
     },
-    observe::{Observation, StatefulSetState, observe_etcd},
+    observe::{Observation, PodState, StatefulSetState, observe_etcd},
     validation::validate_spec,
 };
 
@@ -298,8 +298,25 @@ impl ClusterService {
     pub(crate) async fn observe_with(&self, r: &ClusterRef, sts: Option<&StatefulSet>) -> Observation {
         let statefulset = sts.map(StatefulSetState::of);
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
-        let etcd = observe_etcd(&self.names(r), replicas, &self.config.etcd, &self.metrics).await;
-        Observation { statefulset, etcd }
+        let names = self.names(r);
+        let fm = field_manager(component::HEALTH);
+        let pods = etcd_operator_resource::managers::Manager::<k8s_openapi::api::core::v1::Pod>::new(
+            self.kube(),
+            &r.namespace,
+            &fm,
+        );
+        let selector = names.selector_string();
+        // Pods only matter where members are expected (evidence for a quorum that looks lost).
+        let listed = async { if replicas > 0 { Some(pods.list(&selector).await) } else { None } };
+        let (etcd, pods) =
+            tokio::join!(observe_etcd(&names, replicas, &self.config.etcd, &self.metrics), listed);
+        // Corroborating evidence only: unknown (None) corroborates nothing.
+        let pods = pods
+            .and_then(|listed| {
+                listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()
+            })
+            .map(|p| p.iter().map(PodState::of).collect());
+        Observation { statefulset, etcd, pods }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod members;
 pub mod plan;
 pub mod quorum;
 mod quorum_conditions;
+pub mod quorum_evidence;
 pub mod recovery;
 pub mod retention;
 pub mod scaling;

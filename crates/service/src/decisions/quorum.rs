@@ -3,13 +3,17 @@
 //! like scaling:
 //!
 //! assess: a majority of voting members has not answered etcd's own status
-//! call for longer than the grace period, and no leader is serving → (the
-//! service picks the newest backup whose bytes still match their sha256) →
-//! record the operation and the chosen backup → stop every member → delete
-//! their claims → verify the backup again and prepare the restore (token,
-//! restore agent in the pod template, a new cluster of the same members) →
-//! start the members, each restoring from the same snapshot → done once they
-//! all serve as one new cluster.
+//! call for longer than the grace period, no leader is serving, and evidence
+//! that does not travel the operator's network path agrees (the kubelet's
+//! pods, members naming a leader: `quorum_evidence`) → choose the source:
+//! the most advanced member that still answers when it is at least as new as
+//! the newest verified backup, else that backup once the user accepted it by
+//! annotation → record the operation → save the survivor's data (a verified
+//! snapshot) before anything is deleted → stop every member → delete their
+//! claims → verify the source again and prepare the restore (token, restore
+//! agent in the pod template, a new cluster of the same members) → start the
+//! members, each restoring from the same snapshot → done once they all serve
+//! as one new cluster.
 //!
 //! A cluster that is only slow, electing, or partitioned for less than the
 //! grace period is left alone: the clock is the time the last member needed
@@ -28,6 +32,8 @@ pub const RECOVER_QUORUM: &str = "RecoverQuorum";
 
 /// Steps of a quorum-loss recovery.
 pub mod step {
+    /// Streaming the most advanced survivor's data to snapshot storage and verifying it.
+    pub const SAVING_SURVIVOR: &str = "SavingSurvivor";
     /// Scaling the StatefulSet to zero.
     pub const STOPPING_MEMBERS: &str = "StoppingMembers";
     /// Deleting every member's claim.
@@ -54,6 +60,8 @@ pub struct QuorumInputs<'a> {
     pub stopped: bool,
     /// Whether the cluster ever formed (a cluster ID was recorded).
     pub formed: bool,
+    /// Evidence beyond the operator's own calls: `Ok(what agrees)` or `Err(what contradicts)`.
+    pub corroboration: Result<String, String>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -67,14 +75,18 @@ pub enum QuorumAssessment {
     WithinGrace { reason: String, after: Duration },
     /// Quorum is lost and the user did not opt in: nothing is changed.
     Manual(String),
+    /// The operator sees no quorum, but other evidence contradicts it: nothing is changed.
+    Unconfirmed(String),
     /// Quorum has been lost for longer than the grace period: restore.
     Lost {
         /// Voting members that do not answer.
         down: Vec<String>,
         /// Since when a majority has been down (RFC 3339).
         since: String,
-        /// The highest revision a surviving member reported, if any answered.
-        survivor_revision: Option<i64>,
+        /// The most advanced voting member that still answers and its revision, if any.
+        survivor: Option<(String, i64)>,
+        /// What corroborates the loss.
+        evidence: String,
     },
 }
 
@@ -126,6 +138,12 @@ pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
         voters.len(),
         names.join(", ")
     );
+    let evidence = match &i.corroboration {
+        Ok(evidence) => evidence.clone(),
+        Err(why) => {
+            return QuorumAssessment::Unconfirmed(format!("{summary} as the operator sees it, but {why}"));
+        }
+    };
     if !i.enabled {
         return QuorumAssessment::Manual(format!(
             "{summary}; spec.recovery.restoreOnQuorumLoss is off: nothing is changed"
@@ -137,11 +155,78 @@ pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
             after: i.grace - lost_for,
         };
     }
+    let survivor = voters
+        .iter()
+        .filter(|m| m.answered())
+        .filter_map(|m| Some((m.name.clone(), m.revision?)))
+        .max_by_key(|(_, revision)| *revision);
     QuorumAssessment::Lost {
         down: names,
         since: since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        survivor_revision: voters.iter().filter(|m| m.answered()).filter_map(|m| m.revision).max(),
+        survivor,
+        evidence,
     }
+}
+
+/// Where a recovery restores from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceChoice {
+    /// The survivor's own data, saved first: nothing any answering member held is lost.
+    Survivor { member: String, revision: i64 },
+    /// The backup the user accepted; `save` names a survivor whose data is saved first anyway.
+    Backup { name: String, save: Option<String> },
+    /// The user must accept the backup first (the message says how); nothing is changed.
+    NeedsAcceptance(String),
+    /// No usable source (the message says why); nothing is changed.
+    Refuse(String),
+}
+
+/// What the source choice decides from.
+pub struct SourceInputs<'a> {
+    /// The most advanced voting member that answers, and its revision.
+    pub survivor: Option<(&'a str, i64)>,
+    /// The newest verified backup's name and revision, or why there is none.
+    pub backup: Result<(&'a str, Option<i64>), &'a str>,
+    /// The backup name the user's acceptance annotation names, if set.
+    pub accepted: Option<&'a str>,
+    /// Whether snapshot storage is configured (a survivor's data can be saved).
+    pub can_save: bool,
+    /// How the user accepts (the annotation to set, on which object).
+    pub how_to_accept: &'a str,
+}
+
+/// Chooses the source: never one that loses what a member that still answers holds, unless the
+/// user accepted exactly that backup.
+pub fn choose_source(i: &SourceInputs<'_>) -> SourceChoice {
+    if i.survivor.is_some() && !i.can_save {
+        return SourceChoice::Refuse(
+            "a member still answers, and its data cannot be saved before the claims are deleted (no snapshot \
+             storage: cluster-service --snapshot-dir)"
+                .into(),
+        );
+    }
+    let backup_revision = i.backup.ok().map(|(_, r)| r.unwrap_or(0));
+    if let Some((member, revision)) = i.survivor
+        && backup_revision.is_none_or(|b| revision >= b)
+    {
+        return SourceChoice::Survivor { member: member.to_owned(), revision };
+    }
+    let (name, revision) = match i.backup {
+        Ok(found) => found,
+        Err(why) => return SourceChoice::Refuse(why.to_owned()),
+    };
+    if i.accepted == Some(name) {
+        return SourceChoice::Backup { name: name.to_owned(), save: i.survivor.map(|(m, _)| m.to_owned()) };
+    }
+    let revision = revision.map_or_else(|| "unknown".into(), |r| r.to_string());
+    let held = match i.survivor {
+        Some((member, r)) => format!("the most advanced member that answers, {member}, is at revision {r}"),
+        None => "no member answers, so what the members held beyond it cannot be known".into(),
+    };
+    SourceChoice::NeedsAcceptance(format!(
+        "restoring EtcdBackup {name} (revision {revision}) loses every write after it, and {held}; to accept that, {}={name}",
+        i.how_to_accept
+    ))
 }
 
 /// What a recorded recovery decides its next step from.
@@ -167,6 +252,8 @@ pub enum RecoveryAction {
     Record(String),
     /// Set StatefulSet replicas.
     SetReplicas(i32),
+    /// Stream this member's data to snapshot storage, verify it, and record it.
+    SaveSurvivor(String),
     /// Delete these claims.
     DeleteClaims(Vec<String>),
     /// Verify the backup, create the token, put the restore agent in the pods of a new cluster of `members`.
@@ -190,6 +277,13 @@ pub fn next_recovery_action(p: &RecoveryProgress<'_>) -> RecoveryAction {
         return RecoveryAction::Refuse(format!("the recorded recovery has no member count ({members})"));
     }
     match p.operation.step.as_str() {
+        step::SAVING_SURVIVOR if p.operation.snapshot.is_some() => {
+            RecoveryAction::Record(step::STOPPING_MEMBERS.into())
+        }
+        step::SAVING_SURVIVOR => match &p.operation.member {
+            Some(member) => RecoveryAction::SaveSurvivor(member.clone()),
+            None => RecoveryAction::Refuse("the recorded recovery names no member to save".into()),
+        },
         step::STOPPING_MEMBERS if p.replicas > 0 => RecoveryAction::SetReplicas(0),
         step::STOPPING_MEMBERS if p.pods > 0 => wait(format!("{} pods are stopping", p.pods)),
         step::STOPPING_MEMBERS => RecoveryAction::Record(step::DELETING_VOLUMES.into()),

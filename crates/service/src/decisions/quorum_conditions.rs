@@ -6,7 +6,32 @@ use etcd_operator_api::{
     cluster::{CONDITION_DATA_LOSS_POSSIBLE, MemberStatus, RecoveryPolicy, RestorePhase, RestoreStatus},
 };
 
-use super::status::cond;
+use etcd_operator_api::{cluster::CONDITION_AVAILABLE, condition::ConditionStatus};
+
+use super::{quorum_evidence::corroborate_observation, status::cond};
+use crate::observe::Observation;
+
+/// When the operator sees no quorum (`Unreachable`, `QuorumLost`) but the kubelet or a member
+/// contradicts it, Available becomes Unknown (`MembersUnreachable`) and says which evidence.
+pub(super) fn contradict_unconfirmed_loss(
+    conditions: &mut [Condition],
+    observation: &Observation,
+    members: &[MemberStatus],
+) {
+    let Some(available) = conditions
+        .iter_mut()
+        .find(|c| c.type_ == CONDITION_AVAILABLE && (c.reason == "Unreachable" || c.reason == "QuorumLost"))
+    else {
+        return;
+    };
+    // Pods that could not be listed contradict nothing (nor do they corroborate: see quorum_evidence).
+    if observation.pods.is_none() {
+        return;
+    }
+    if let Err(why) = corroborate_observation(observation, members) {
+        *available = Condition::new(CONDITION_AVAILABLE, ConditionStatus::Unknown, "MembersUnreachable", why);
+    }
+}
 
 /// After a quorum-loss recovery: what the cluster holds now, and what is gone.
 pub(super) fn data_loss_possible(r: &RestoreStatus) -> Condition {
@@ -19,7 +44,7 @@ pub(super) fn data_loss_possible(r: &RestoreStatus) -> Condition {
         true,
         reason,
         format!(
-            "quorum was lost and the cluster was recreated from {} (revision {}, taken {}): writes acknowledged after that backup are lost",
+            "quorum was lost and the cluster was recreated from {} (revision {}, taken {}): writes acknowledged after it are lost",
             r.source,
             r.revision.map_or_else(|| "unknown".into(), |v| v.to_string()),
             r.taken_at.as_deref().unwrap_or("at an unknown time")
@@ -38,11 +63,14 @@ pub(super) fn quorum_lost(
     let head = format!("{healthy}/{voters} voting members healthy: no quorum, writes stop.");
     if let Some(policy) = recovery.filter(|p| p.restore_on_quorum_loss) {
         return format!(
-            "{head} Down: {}. spec.recovery.restoreOnQuorumLoss is on: once this has lasted {}, the cluster is \
-             recreated from its newest verified EtcdBackup (writes after it are lost). Bring the members back \
-             before then to keep every write",
+            "{head} Down: {}. spec.recovery.restoreOnQuorumLoss is on: once this has lasted {} and the kubelet \
+             agrees (a majority of member pods not Ready, no member naming a leader), the cluster is recreated \
+             from the saved data of the most advanced member that still answers, or, when none is as new as the \
+             newest verified EtcdBackup, from that backup once you accept it (annotation {}=<backup>); writes \
+             after the source are lost. Bring the members back before then to keep every write",
             down.join(", "),
-            policy.quorum_loss_grace_period
+            policy.quorum_loss_grace_period,
+            etcd_operator_api::cluster::ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE
         );
     }
     format!(

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
 use super::quorum::{
-    QuorumAssessment, QuorumInputs, RECOVER_QUORUM, RecoveryAction, RecoveryProgress, assess,
-    next_recovery_action, step,
+    QuorumAssessment, QuorumInputs, RECOVER_QUORUM, RecoveryAction, RecoveryProgress, SourceChoice,
+    SourceInputs, assess, choose_source, next_recovery_action, step,
 };
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -45,6 +45,7 @@ fn inputs<'a>(members: &'a [MemberStatus], enabled: bool, now: &str) -> QuorumIn
         operation: None,
         stopped: false,
         formed: true,
+        corroboration: Ok("the kubelet agrees".into()),
         now: at(now),
     }
 }
@@ -62,7 +63,8 @@ fn quorum_is_lost_from_when_the_member_that_broke_the_majority_went_down() {
         QuorumAssessment::Lost {
             down: vec!["demo-1".into(), "demo-2".into()],
             since: "2026-11-26T10:00:30Z".into(),
-            survivor_revision: Some(42),
+            survivor: Some(("demo-0".into(), 42)),
+            evidence: "the kubelet agrees".into(),
         }
     );
 }
@@ -95,9 +97,9 @@ fn learners_do_not_count_and_every_member_down_is_a_loss_without_survivors() {
     let mut members: Vec<MemberStatus> = (0..3).map(|n| member(n, Some("2026-11-26T10:00:00Z"), 0)).collect();
     members.push(MemberStatus { is_learner: true, healthy: true, ..member(3, None, 50) });
     let lost = assess(&inputs(&members, true, "2026-11-26T11:00:00Z"));
-    let QuorumAssessment::Lost { down, survivor_revision, .. } = lost else { panic!("{lost:?}") };
+    let QuorumAssessment::Lost { down, survivor, .. } = lost else { panic!("{lost:?}") };
     assert_eq!(down.len(), 3);
-    assert_eq!(survivor_revision, None, "a learner is no survivor");
+    assert_eq!(survivor, None, "a learner is no survivor");
 }
 
 #[test]
@@ -121,6 +123,79 @@ fn stopped_unformed_and_busy_clusters_are_left_alone() {
     let mut scaling = inputs(&members, true, now);
     scaling.operation = Some(&op);
     assert!(matches!(assess(&scaling), QuorumAssessment::Lost { .. }));
+}
+
+#[test]
+fn a_loss_the_evidence_contradicts_is_never_acted_on_opted_in_or_not() {
+    let members = two_of_three_down();
+    for enabled in [true, false] {
+        let mut cut_off = inputs(&members, enabled, "2026-11-27T10:00:00Z");
+        cut_off.corroboration = Err("the kubelet reports 3 of 3 member pods Ready".into());
+        let a = assess(&cut_off);
+        assert!(
+            matches!(&a, QuorumAssessment::Unconfirmed(r) if r.contains("as the operator sees it, but the kubelet reports 3 of 3")),
+            "{a:?}"
+        );
+    }
+}
+
+fn source<'a>(
+    survivor: Option<(&'a str, i64)>,
+    backup: Result<(&'a str, Option<i64>), &'a str>,
+    accepted: Option<&'a str>,
+) -> SourceInputs<'a> {
+    SourceInputs { survivor, backup, accepted, can_save: true, how_to_accept: "annotate A" }
+}
+
+#[test]
+fn a_survivor_at_least_as_new_as_the_backup_is_the_source_and_nothing_it_held_is_lost() {
+    let survivor = SourceChoice::Survivor { member: "demo-0".into(), revision: 90 };
+    assert_eq!(choose_source(&source(Some(("demo-0", 90)), Ok(("nightly", Some(70))), None)), survivor);
+    assert_eq!(choose_source(&source(Some(("demo-0", 90)), Err("no backup"), None)), survivor);
+    let mut no_store = source(Some(("demo-0", 90)), Ok(("nightly", Some(70))), Some("nightly"));
+    no_store.can_save = false;
+    assert!(matches!(choose_source(&no_store), SourceChoice::Refuse(r) if r.contains("--snapshot-dir")));
+}
+
+#[test]
+fn a_backup_that_may_lose_writes_needs_the_users_acceptance_naming_it() {
+    // Nobody answers: what the members held cannot be known.
+    let ask = choose_source(&source(None, Ok(("nightly", Some(70))), None));
+    let SourceChoice::NeedsAcceptance(why) = ask else { panic!("{ask:?}") };
+    assert!(why.contains("EtcdBackup nightly (revision 70)") && why.contains("annotate A=nightly"), "{why}");
+    // Accepting another backup is no acceptance of this one.
+    assert!(matches!(
+        choose_source(&source(None, Ok(("nightly", Some(70))), Some("older"))),
+        SourceChoice::NeedsAcceptance(_)
+    ));
+    assert_eq!(
+        choose_source(&source(None, Ok(("nightly", Some(70))), Some("nightly"))),
+        SourceChoice::Backup { name: "nightly".into(), save: None }
+    );
+    // A survivor behind the backup: accepted, and its data is saved first anyway.
+    assert_eq!(
+        choose_source(&source(Some(("demo-0", 60)), Ok(("nightly", Some(70))), Some("nightly"))),
+        SourceChoice::Backup { name: "nightly".into(), save: Some("demo-0".into()) }
+    );
+    assert!(
+        matches!(choose_source(&source(None, Err("no backup"), None)), SourceChoice::Refuse(r) if r == "no backup")
+    );
+}
+
+#[test]
+fn saving_the_survivor_comes_before_anything_is_stopped() {
+    let mut saving = op(step::SAVING_SURVIVOR);
+    saving.member = Some("demo-0".into());
+    let claims = ["data-demo-0".to_owned()];
+    assert_eq!(
+        next_recovery_action(&progress(&saving, &claims)),
+        RecoveryAction::SaveSurvivor("demo-0".into())
+    );
+    saving.snapshot = Some(Default::default());
+    assert_eq!(
+        next_recovery_action(&progress(&saving, &claims)),
+        RecoveryAction::Record(step::STOPPING_MEMBERS.into())
+    );
 }
 
 fn op(step: &str) -> OperationStatus {

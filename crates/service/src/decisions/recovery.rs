@@ -86,6 +86,7 @@ fn record(i: &ReplaceInputs<'_>, step: &str, member: &str, id: Option<u64>) -> R
         member: Some(member.into()),
         member_id: id.map(|id| format!("{id:x}")),
         backup_name: None,
+        snapshot: None,
         started_at,
     })
 }

@@ -115,6 +115,7 @@ fn record(i: &ScalingInputs<'_>, type_: &str, step: &str, member: String, id: Op
         member: Some(member),
         member_id: id.map(|id| format!("{id:x}")),
         backup_name: None,
+        snapshot: None,
         started_at,
     })
 }

@@ -61,6 +61,7 @@ fn op(type_: &str, step: &str, member: &str, id: Option<u64>) -> OperationStatus
         member: Some(member.into()),
         member_id: id.map(|i| format!("{i:x}")),
         backup_name: None,
+        snapshot: None,
         started_at: "2026-11-25T23:00:00Z".into(),
     }
 }

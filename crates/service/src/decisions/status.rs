@@ -109,6 +109,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         ),
         _ => phase_and_conditions(i, &members),
     };
+    super::quorum_conditions::contradict_unconfirmed_loss(&mut conditions, i.observation, &members);
     conditions.push(spec_warning(spec.size, &spec.version));
     if let Some(r) = i.restore {
         let status = match r.phase {

@@ -107,8 +107,11 @@ fn condition(s: &EtcdClusterStatus, t: &str) -> (ConditionStatus, String) {
 #[test]
 fn healthy_cluster_is_running_with_truthful_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let obs =
-        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true, true, true])) };
+    let obs = Observation {
+        statefulset: Some(sts(3, 3)),
+        etcd: EtcdState::Reached(view(&[true, true, true])),
+        pods: None,
+    };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Running);
     assert_eq!(s.observed_generation, Some(4));
@@ -131,27 +134,48 @@ fn healthy_cluster_is_running_with_truthful_members() {
 #[test]
 fn one_member_down_is_degraded_two_down_is_unavailable() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let one =
-        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, false, true])) };
+    let one = Observation {
+        statefulset: Some(sts(3, 2)),
+        etcd: EtcdState::Reached(view(&[true, false, true])),
+        pods: None,
+    };
     let s = status_of(&c, &one, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Degraded);
     assert_eq!(condition(&s, CONDITION_DEGRADED), (ConditionStatus::True, "MembersUnhealthy".into()));
     assert!(find(&s.conditions, CONDITION_DEGRADED).unwrap().message.contains("demo-1"));
 
-    let two =
-        Observation { statefulset: Some(sts(3, 1)), etcd: EtcdState::Reached(view(&[true, false, false])) };
+    let two = Observation {
+        statefulset: Some(sts(3, 1)),
+        etcd: EtcdState::Reached(view(&[true, false, false])),
+        pods: None,
+    };
     let s = status_of(&c, &two, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Unavailable);
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::False, "QuorumLost".into()));
     // Without quorum nothing is done automatically; the condition says what the user can do.
     let message = &find(&s.conditions, CONDITION_AVAILABLE).unwrap().message;
     assert!(message.contains("demo-1, demo-2") && message.contains("spec.restore.backupName"), "{message}");
+
+    // The kubelet still reports the pods Ready: the operator's path is cut, not the cluster.
+    let pod = |n: u8, ready: bool| crate::observe::PodState {
+        name: format!("demo-{n}"),
+        ready,
+        running: true,
+        restarts: 0,
+    };
+    let cut = Observation { pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]), ..two };
+    let s = status_of(&c, &cut, &Ok(()));
+    assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::Unknown, "MembersUnreachable".into()));
+    let message = &find(&s.conditions, CONDITION_AVAILABLE).unwrap().message;
+    // (the fixture's demo-0 still names its leader, which contradicts the loss first)
+    assert!(message.contains("reports leader") && message.contains("nothing is changed"), "{message}");
 }
 
 #[test]
 fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
-    let obs = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("dns".into()) };
+    let obs =
+        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("dns".into()), pods: None };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Creating);
     assert_eq!(s.operation.as_ref().unwrap().type_, "Create");
@@ -160,7 +184,11 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
         cluster_id: Some("abc".into()),
         members: status_of(
             &c,
-            &Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) },
+            &Observation {
+                statefulset: Some(sts(3, 3)),
+                etcd: EtcdState::Reached(view(&[true; 3])),
+                pods: None,
+            },
             &Ok(()),
         )
         .members,
@@ -194,12 +222,14 @@ fn rollout_and_size_change_are_progress() {
     let mut rolling = sts(3, 3);
     rolling.update_revision = "r2".into();
     rolling.updated = 1;
-    let obs = Observation { statefulset: Some(rolling), etcd: EtcdState::Reached(view(&[true; 3])) };
+    let obs =
+        Observation { statefulset: Some(rolling), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Updating);
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "RollingUpdate".into()));
 
-    let obs = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
+    let obs =
+        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "SizeChangePending".into()));
 }
@@ -216,7 +246,8 @@ fn even_sizes_and_old_versions_warn() {
 #[test]
 fn transition_time_survives_an_unchanged_condition() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
-    let obs = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
+    let obs =
+        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
     let mut first = status_of(&c, &obs, &Ok(()));
     for cond in &mut first.conditions {
         cond.last_transition_time = "2026-01-01T00:00:00Z".into();
@@ -273,10 +304,14 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
     assert!(template_changed(&existing, &desired));
     assert!(!template_changed(&existing, &existing));
 
-    let healthy = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
+    let healthy =
+        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
     assert_eq!(decide_rollout(true, true, &healthy), RolloutDecision::Proceed);
-    let degraded =
-        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
+    let degraded = Observation {
+        statefulset: Some(sts(3, 2)),
+        etcd: EtcdState::Reached(view(&[true, true, false])),
+        pods: None,
+    };
     assert!(
         matches!(decide_rollout(true, true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2"))
     );
@@ -285,7 +320,8 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
         RolloutDecision::Proceed,
         "no change, nothing to wait for"
     );
-    let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
+    let unreachable =
+        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
     assert!(matches!(decide_rollout(true, true, &unreachable), RolloutDecision::Wait(_)));
     assert_eq!(
         decide_rollout(true, false, &unreachable),
@@ -298,10 +334,14 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
 fn defragmentation_needs_every_other_member_healthy() {
     use super::maintenance::may_defragment;
     use crate::ServiceError;
-    let healthy = Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])) };
+    let healthy =
+        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
     assert!(may_defragment(&healthy, "demo-1").is_ok());
-    let one_down =
-        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, false, true])) };
+    let one_down = Observation {
+        statefulset: Some(sts(3, 2)),
+        etcd: EtcdState::Reached(view(&[true, false, true])),
+        pods: None,
+    };
     assert!(
         may_defragment(&one_down, "demo-1").is_ok(),
         "the member being defragmented may itself be unhealthy"
@@ -310,15 +350,19 @@ fn defragmentation_needs_every_other_member_healthy() {
         matches!(may_defragment(&one_down, "demo-0"), Err(ServiceError::FailedPrecondition(m)) if m.contains("demo-1"))
     );
     assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
-    let unreachable = Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()) };
+    let unreachable =
+        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
     assert!(may_defragment(&unreachable, "demo-0").is_err());
 }
 
 #[test]
 fn a_blocked_rollout_is_reported_with_its_reason() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let obs =
-        Observation { statefulset: Some(sts(3, 2)), etcd: EtcdState::Reached(view(&[true, true, false])) };
+    let obs = Observation {
+        statefulset: Some(sts(3, 2)),
+        etcd: EtcdState::Reached(view(&[true, true, false])),
+        pods: None,
+    };
     let rollout = RolloutDecision::Wait("waiting for members demo-2".into());
     let s = compute_status(&StatusInputs {
         restore: None,

@@ -51,7 +51,18 @@ impl ClusterService {
             return self.resolve_source(cluster, restore, "spec.restore", RestoreTrigger::Spec).await;
         }
         let recorded = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        let operation = cluster.status.as_ref().and_then(|s| s.operation.as_ref());
         match recorded.filter(|r| r.trigger == RestoreTrigger::QuorumLoss) {
+            // A quorum-loss recovery from a survivor's saved data: the operation records it.
+            Some(r) if r.backup_name.is_none() => {
+                let op = operation.filter(|op| op.snapshot.is_some()).ok_or_else(|| {
+                    ServiceError::FailedPrecondition(
+                        "the quorum-loss recovery's saved data is not recorded".into(),
+                    )
+                })?;
+                let saved = op.snapshot.as_ref().expect("filtered");
+                self.survivor_source(op, saved).map(Ok)
+            }
             Some(r) => {
                 let source = RestoreSource { backup_name: r.backup_name.clone(), location: None };
                 self.resolve_source(cluster, &source, "status.restore", RestoreTrigger::QuorumLoss).await

@@ -4,7 +4,11 @@
 
 use std::{net::Ipv4Addr, path::PathBuf, sync::atomic::Ordering, time::Duration};
 
-use super::{Node, container, network::Sandbox, pod, volumes};
+use super::{
+    Node, container,
+    network::{HostCut, Sandbox},
+    pod, volumes,
+};
 
 impl Node {
     fn with_pod<T>(
@@ -67,6 +71,12 @@ impl Node {
     /// Reconnects a partitioned pod.
     pub fn heal(&self, ns: &str, pod: &str) -> Result<(), String> {
         self.ctx.network.set_connected(&self.sandbox(ns, pod)?, true)
+    }
+
+    /// Cuts the host's own path to every pod (the operator's, when it runs on the host) while
+    /// the kubelet's probes still reach them; `None` reconnects. See [`HostCut`].
+    pub fn cut_host_path(&self, cut: Option<HostCut>) -> Result<(), String> {
+        self.ctx.network.cut_host_path(cut)
     }
 
     /// Deletes everything in a PVC's directory (a lost disk); running processes keep open files.

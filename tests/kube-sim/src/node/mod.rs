@@ -10,6 +10,7 @@ mod env;
 mod faults;
 pub mod images;
 pub mod network;
+pub use network::HostCut;
 mod pod;
 mod probes;
 pub mod service_account;

@@ -2,6 +2,12 @@
 //! namespace per pod with a veth pair into the bridge, and the hosts files
 //! that stand in for cluster DNS.
 //!
+//! The host reaches pods from two addresses on the bridge: the gateway
+//! (`.1`, what every host process uses, the operator included) and the
+//! kubelet's own (`.254`, its probes only), so that a fault can cut the first
+//! off while the kubelet still sees the pods, as when an operator loses its
+//! network path to the members but their node does not.
+//!
 //! Needs root (network namespaces, bind mounts) and iproute2. An instance
 //! holds a lock on `/run/kube-sim/<n>.lock` and owns the subnet
 //! `10.244.<n>.0/24`; the lock dies with its process, and the next claimant
@@ -49,8 +55,25 @@ pub struct Network {
     /// Held for the instance's life: ownership of the instance number.
     _lock: std::fs::File,
     used: Mutex<BTreeSet<u8>>,
+    /// Pod namespaces that exist (a cut of the host path must reach pods created later too).
+    sandboxes: Mutex<BTreeSet<String>>,
+    /// The host's path to the pods is cut this way, if at all.
+    host_cut: Mutex<Option<HostCut>>,
     closed: std::sync::atomic::AtomicBool,
 }
+
+/// How the host's own traffic to the pods (the kubelet's probes excepted) fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostCut {
+    /// Every connection attempt fails at once ("no route to host"); open connections break.
+    Refuse,
+    /// Packets vanish: connections hang until their callers' timeouts.
+    Drop,
+}
+
+/// Last host octet of the kubelet's address; pods get 2..=253.
+const KUBELET_HOST: u8 = 254;
+const POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=253;
 
 /// One pod's network namespace.
 #[derive(Clone, Debug)]
@@ -84,10 +107,18 @@ impl Network {
                 continue;
             }
             cleanup_instance(instance);
-            let net = Self { instance, _lock: lock, used: Mutex::default(), closed: Default::default() };
+            let net = Self {
+                instance,
+                _lock: lock,
+                used: Mutex::default(),
+                sandboxes: Mutex::default(),
+                host_cut: Mutex::default(),
+                closed: Default::default(),
+            };
             let bridge = net.bridge();
             ip(&["link", "add", &bridge, "type", "bridge"])?;
             ip(&["addr", "add", &format!("{}/24", net.gateway()), "dev", &bridge])?;
+            ip(&["addr", "add", &format!("{}/32", net.kubelet_address()), "dev", &bridge])?;
             ip(&["link", "set", &bridge, "up"])?;
             return Ok(net);
         }
@@ -103,6 +134,56 @@ impl Network {
         Ipv4Addr::new(10, 244, self.instance as u8, 1)
     }
 
+    /// The address the kubelet's probes come from.
+    pub fn kubelet_address(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 244, self.instance as u8, KUBELET_HOST)
+    }
+
+    fn subnet(&self) -> String {
+        format!("10.244.{}.0/24", self.instance)
+    }
+
+    /// Cuts the host's path to every pod (now and later), leaving pod-to-pod traffic and the
+    /// kubelet's probes alone; `None` restores it.
+    ///
+    /// `Refuse`: two policy rules on the host, one sending the kubelet's address to the main
+    /// table and one answering "unreachable" for everything else bound for the pod subnet.
+    /// `Drop`: in every pod, a blackhole route back to the gateway address, so the pods' answers
+    /// to the host vanish and the host's connections hang.
+    pub fn cut_host_path(&self, cut: Option<HostCut>) -> Result<(), String> {
+        let mut current = self.host_cut.lock().unwrap();
+        match *current {
+            Some(HostCut::Refuse) => remove_host_rules(self.instance),
+            Some(HostCut::Drop) => {
+                for ns in self.sandboxes.lock().unwrap().iter() {
+                    let _ = ip(&["-n", ns, "route", "del", "blackhole", &format!("{}/32", self.gateway())]);
+                }
+            }
+            None => {}
+        }
+        *current = None;
+        match cut {
+            Some(HostCut::Refuse) => {
+                let (kubelet, to_pods) = rule_prefs(self.instance);
+                let (from, subnet) = (self.kubelet_address().to_string(), self.subnet());
+                ip(&["rule", "add", "pref", &kubelet, "from", &from, "to", &subnet, "lookup", "main"])?;
+                ip(&["rule", "add", "pref", &to_pods, "to", &subnet, "unreachable"])?;
+            }
+            Some(HostCut::Drop) => {
+                for ns in self.sandboxes.lock().unwrap().iter() {
+                    self.blackhole_gateway(ns)?;
+                }
+            }
+            None => {}
+        }
+        *current = cut;
+        Ok(())
+    }
+
+    fn blackhole_gateway(&self, netns: &str) -> Result<(), String> {
+        ip(&["-n", netns, "route", "add", "blackhole", &format!("{}/32", self.gateway())])
+    }
+
     /// Creates a namespace with an address for a pod, reusing `previous` when it is free
     /// (a pod restarted with its node keeps its IP, which spares stale DNS answers).
     pub fn create_sandbox(&self, previous: Option<Ipv4Addr>) -> Result<Sandbox, String> {
@@ -111,10 +192,10 @@ impl Network {
             let own = previous
                 .filter(|ip| ip.octets()[..3] == self.gateway().octets()[..3])
                 .map(|ip| ip.octets()[3])
-                .filter(|h| (2..=254).contains(h) && !used.contains(h));
+                .filter(|h| POD_HOSTS.contains(h) && !used.contains(h));
             let free = own
-                .or_else(|| (2..=254u8).find(|h| !used.contains(h)))
-                .ok_or("the pod subnet is full (253 pods)")?;
+                .or_else(|| POD_HOSTS.clone().find(|h| !used.contains(h)))
+                .ok_or("the pod subnet is full (252 pods)")?;
             used.insert(free);
             free
         };
@@ -148,6 +229,11 @@ impl Network {
             ip(&[&n[..], &["route", "add", "default", "via", &self.gateway().to_string()]].concat())?;
             std::fs::create_dir_all(Path::new(NETNS_ETC).join(&sandbox.netns))
                 .map_err(|e| format!("{NETNS_ETC}/{}: {e}", sandbox.netns))?;
+            let cut = self.host_cut.lock().unwrap();
+            self.sandboxes.lock().unwrap().insert(sandbox.netns.clone());
+            if *cut == Some(HostCut::Drop) {
+                self.blackhole_gateway(&sandbox.netns)?;
+            }
             Ok::<_, String>(())
         })();
         match result {
@@ -166,6 +252,7 @@ impl Network {
         let _ = ip(&["link", "del", &sandbox.host_veth]);
         let _ = ip(&["netns", "del", &sandbox.netns]);
         let _ = std::fs::remove_dir_all(Path::new(NETNS_ETC).join(&sandbox.netns));
+        self.sandboxes.lock().unwrap().remove(&sandbox.netns);
         self.used.lock().unwrap().remove(&sandbox.ip.octets()[3]);
     }
 
@@ -213,8 +300,26 @@ fn kill_netns_processes(netns: &str) {
     }
 }
 
-/// Removes every namespace and the bridge of an instance.
+/// Preferences of an instance's two host policy rules (see [`Network::cut_host_path`]).
+fn rule_prefs(instance: u32) -> (String, String) {
+    ((20000 + 2 * instance).to_string(), (20001 + 2 * instance).to_string())
+}
+
+fn remove_host_rules(instance: u32) {
+    let (kubelet, to_pods) = rule_prefs(instance);
+    for pref in [kubelet, to_pods] {
+        // `ip rule del pref` removes one rule per call; stop when none is left.
+        for _ in 0..4 {
+            if ip(&["rule", "del", "pref", &pref]).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Removes every namespace, the bridge and the host rules of an instance.
 fn cleanup_instance(instance: u32) {
+    remove_host_rules(instance);
     let prefix = format!("ks{instance}-");
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for e in entries.flatten() {

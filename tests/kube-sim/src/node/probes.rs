@@ -49,8 +49,24 @@ impl ProbeSpec {
     }
 }
 
-/// Runs one attempt; `Err` says why it failed.
-pub async fn attempt(spec: &ProbeSpec, pod_ip: Ipv4Addr, container: &Value, pid: u32) -> Result<(), String> {
+/// Opens a TCP connection to the pod from the kubelet's own address (`from`), as a kubelet's
+/// probes come from its node: a fault that cuts other host traffic off the pods leaves them alone.
+async fn dial(from: Option<Ipv4Addr>, ip: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(from) = from {
+        socket.bind((from, 0).into())?;
+    }
+    socket.connect((ip, port).into()).await
+}
+
+/// Runs one attempt from `from` (the kubelet's address); `Err` says why it failed.
+pub async fn attempt(
+    spec: &ProbeSpec,
+    from: Option<Ipv4Addr>,
+    pod_ip: Ipv4Addr,
+    container: &Value,
+    pid: u32,
+) -> Result<(), String> {
     let p = &spec.probe;
     let attempt = async {
         if p["httpGet"].is_object() {
@@ -58,13 +74,10 @@ pub async fn attempt(spec: &ProbeSpec, pod_ip: Ipv4Addr, container: &Value, pid:
             if p["httpGet"]["scheme"].as_str().is_some_and(|s| s.eq_ignore_ascii_case("https")) {
                 return Err("HTTPS probes are not supported by kube-sim's node".to_owned());
             }
-            http_get(pod_ip, port, p["httpGet"]["path"].as_str().unwrap_or("/")).await
+            http_get(from, pod_ip, port, p["httpGet"]["path"].as_str().unwrap_or("/")).await
         } else if p["tcpSocket"].is_object() {
             let port = port(&p["tcpSocket"]["port"], container)?;
-            TcpStream::connect((pod_ip, port))
-                .await
-                .map(drop)
-                .map_err(|e| format!("dial tcp {pod_ip}:{port}: {e}"))
+            dial(from, pod_ip, port).await.map(drop).map_err(|e| format!("dial tcp {pod_ip}:{port}: {e}"))
         } else if p["exec"].is_object() {
             let argv: Vec<String> = p["exec"]["command"]
                 .as_array()
@@ -108,9 +121,8 @@ fn port(v: &Value, container: &Value) -> Result<u16, String> {
 }
 
 /// HTTP/1.0 GET; 200–399 is success, as for the kubelet.
-async fn http_get(ip: Ipv4Addr, port: u16, path: &str) -> Result<(), String> {
-    let mut stream =
-        TcpStream::connect((ip, port)).await.map_err(|e| format!("GET http://{ip}:{port}{path}: {e}"))?;
+async fn http_get(from: Option<Ipv4Addr>, ip: Ipv4Addr, port: u16, path: &str) -> Result<(), String> {
+    let mut stream = dial(from, ip, port).await.map_err(|e| format!("GET http://{ip}:{port}{path}: {e}"))?;
     let request =
         format!("GET {path} HTTP/1.0\r\nHost: {ip}:{port}\r\nUser-Agent: kube-probe/kube-sim\r\n\r\n");
     stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
@@ -176,9 +188,9 @@ mod tests {
         });
         let ip = Ipv4Addr::LOCALHOST;
         let http = ProbeSpec::parse(&json!({"httpGet": {"port": port, "path": "/health"}}), None).unwrap();
-        assert_eq!(attempt(&http, ip, &json!({}), 0).await, Ok(()));
-        assert!(attempt(&http, ip, &json!({}), 0).await.unwrap_err().contains("statuscode: 503"));
+        assert_eq!(attempt(&http, None, ip, &json!({}), 0).await, Ok(()));
+        assert!(attempt(&http, None, ip, &json!({}), 0).await.unwrap_err().contains("statuscode: 503"));
         let tcp = ProbeSpec::parse(&json!({"tcpSocket": {"port": port}}), None).unwrap();
-        assert_eq!(attempt(&tcp, ip, &json!({}), 0).await, Ok(()));
+        assert_eq!(attempt(&tcp, None, ip, &json!({}), 0).await, Ok(()));
     }
 }

@@ -38,6 +38,11 @@ pub enum Outcome {
 }
 
 impl PodCtx {
+    /// The address the kubelet's probes come from.
+    fn probe_from(&self) -> Option<std::net::Ipv4Addr> {
+        Some(self.node.network.kubelet_address())
+    }
+
     /// Changes a container's record and wakes the status writer.
     pub fn update(&self, slot: Slot, f: impl FnOnce(&mut ContainerRuntime)) {
         let mut rt = self.rt.lock().unwrap();
@@ -217,7 +222,7 @@ impl PodCtx {
             tokio::time::sleep(spec.initial_delay).await;
             let (mut ok, mut bad) = (0, 0);
             loop {
-                match attempt(&spec, self.pod_ip, &container, pid).await {
+                match attempt(&spec, self.probe_from(), self.pod_ip, &container, pid).await {
                     Ok(()) => (ok, bad) = (ok + 1, 0),
                     Err(_) => (ok, bad) = (0, bad + 1),
                 }
@@ -251,7 +256,7 @@ impl PodCtx {
         tokio::time::sleep(spec.initial_delay).await;
         let mut bad = 0;
         loop {
-            match attempt(spec, self.pod_ip, container, pid).await {
+            match attempt(spec, self.probe_from(), self.pod_ip, container, pid).await {
                 Ok(()) if until_success => return Ok(()),
                 Ok(()) => bad = 0,
                 Err(e) => {
