@@ -6,14 +6,21 @@
 
 use std::time::Duration;
 
+use etcd_operator_api::EtcdCluster;
 use etcd_operator_api::{
     EtcdClusterSpec,
     cluster::{CONDITION_RESTORED, ClusterPhase, RestorePhase},
     condition::find,
 };
 use etcd_operator_common::ClusterRef;
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Secret};
-use kube::Api;
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{PersistentVolumeClaim, Secret},
+};
+use kube::{
+    Api,
+    api::{DeleteParams, ListParams},
+};
 use system_tests::real::{RealCluster, spec};
 
 fn restore_spec(size: i32, restore: serde_json::Value) -> EtcdClusterSpec {
@@ -113,4 +120,84 @@ async fn an_unusable_backup_starts_nothing_and_says_why() {
         assert!(out.requeue_after.is_some(), "looked at again later");
         assert!(statefulsets.get_opt(name).await.unwrap().is_none(), "{name}: nothing may start");
     }
+}
+
+/// Runs `name` (one member, claims retained on deletion), writes `old/` keys, then deletes it
+/// keeping its claim, as a user who deletes a cluster and creates one of the same name would.
+async fn retained_claims_of(rc: &RealCluster, name: &str) -> Vec<String> {
+    let r = ClusterRef { namespace: "default".into(), name: name.into() };
+    let mut spec = serde_json::to_value(spec(1)).unwrap();
+    spec["pvcRetentionPolicy"]["whenDeleted"] = "Retain".into();
+    Box::pin(rc.service.create_cluster(&r, Some(serde_json::from_value(spec).unwrap()))).await.unwrap();
+    rc.converge("the old cluster running", Duration::from_secs(60), || rc.service.update_cluster(&r, None))
+        .await;
+    let mut etcd = rc.etcd_of(name, 1).await;
+    for i in 0..5 {
+        etcd.put(format!("old/{i}"), "stale", None).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !Box::pin(rc.service.delete_cluster(&r)).await.unwrap().done {
+        assert!(std::time::Instant::now() < deadline, "the old cluster was never deleted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let clusters: Api<EtcdCluster> = Api::namespaced(rc.client.clone(), "default");
+    clusters.delete(name, &DeleteParams::default()).await.unwrap();
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    let _ = clusters.patch(name, &Default::default(), &kube::api::Patch::Merge(&patch)).await;
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(rc.client.clone(), "default");
+    let claims: Vec<String> = pvcs
+        .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(claims, [format!("data-{name}-0")], "the claim is retained");
+    claims
+}
+
+#[tokio::test]
+async fn a_restore_onto_claims_an_earlier_cluster_left_is_refused_or_clears_them_on_request() {
+    let rc = RealCluster::start(1, Duration::from_secs(10)).await;
+    rc.write("data", 10).await;
+    rc.backup("good").await;
+    let claims = retained_claims_of(&rc, "again").await;
+    let r = ClusterRef { namespace: "default".into(), name: "again".into() };
+    let statefulsets: Api<StatefulSet> = Api::namespaced(rc.client.clone(), "default");
+
+    // Refused, naming the claims and both ways out; nothing starts.
+    let restore = serde_json::json!({"backupName": "good"});
+    let out = Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
+    let record = out.status.restore.clone().expect("restore recorded");
+    assert_eq!(
+        (record.phase, record.reason.as_str()),
+        (RestorePhase::Refused, "RetainedClaims"),
+        "{record:?}"
+    );
+    assert!(
+        record.message.contains(&claims[0]) && record.message.contains("clearRetainedClaims"),
+        "{}",
+        record.message
+    );
+    assert!(statefulsets.get_opt("again").await.unwrap().is_none(), "nothing may start on old data");
+
+    // Created again with the option: the claim is deleted first, then the backup is restored.
+    let clusters: Api<EtcdCluster> = Api::namespaced(rc.client.clone(), "default");
+    clusters.delete("again", &DeleteParams::default()).await.unwrap();
+    let patch = serde_json::json!({"metadata": {"finalizers": null}});
+    let _ = clusters.patch("again", &Default::default(), &kube::api::Patch::Merge(&patch)).await;
+    let restore = serde_json::json!({"backupName": "good", "clearRetainedClaims": true});
+    Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
+    let out = rc
+        .converge("the restored cluster running", Duration::from_secs(120), || {
+            rc.service.update_cluster(&r, None)
+        })
+        .await;
+    let record = out.status.restore.expect("restore recorded");
+    assert_eq!(record.phase, RestorePhase::Completed, "{record:?}");
+    let mut etcd = rc.etcd_of("again", 1).await;
+    let keys: Vec<String> = all_keys(&mut etcd).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.iter().filter(|k| k.starts_with("data/")).count(), 10, "the backup's data");
+    assert!(!keys.iter().any(|k| k.starts_with("old/")), "none of the old cluster's: {keys:?}");
 }

@@ -248,6 +248,10 @@ pub struct RestoreSource {
     /// A snapshot at an explicit location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<SnapshotLocation>,
+    /// Delete the claims an earlier cluster of this name left behind (`whenDeleted: Retain`)
+    /// before restoring. Without it such a restore is refused: members would start on that data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear_retained_claims: bool,
 }
 
 /// A snapshot object in backup storage.

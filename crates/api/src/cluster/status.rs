@@ -225,6 +225,10 @@ pub struct RestoreStatus {
     /// Snapshot size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_bytes: Option<i64>,
+    /// ID of the cluster the snapshot was taken from, when recorded: a restored cluster never
+    /// has it (a restore makes a new cluster), so members serving it started on old data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cluster_id: Option<String>,
     /// etcd revision the snapshot holds, when recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<i64>,

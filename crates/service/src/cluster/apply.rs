@@ -45,10 +45,11 @@ impl ClusterService {
                 RestoreGate::NotRestoring => None,
                 RestoreGate::Refused(refusal) => {
                     // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
-                    let later = if refusal.reason == "BackupNotReady" || refusal.reason == "StorageUnusable" {
-                        Duration::from_secs(15)
-                    } else {
-                        Duration::from_secs(300)
+                    let later = match refusal.reason.as_str() {
+                        "ClearingRetainedClaims" => Duration::from_secs(2),
+                        // The user may delete the claims, or the backup may finish, meanwhile.
+                        "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
+                        _ => Duration::from_secs(300),
                     };
                     let rollout = RolloutDecision::Proceed;
                     let out = self

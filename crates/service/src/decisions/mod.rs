@@ -8,6 +8,7 @@ pub mod quorum;
 mod quorum_conditions;
 pub mod quorum_evidence;
 pub mod recovery;
+pub mod restore;
 pub mod retention;
 pub mod scaling;
 pub mod schedule;

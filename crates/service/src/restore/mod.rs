@@ -26,9 +26,20 @@ pub use source::ResolvedSource;
 use crate::{
     ClusterService, ServiceError,
     config::component,
+    decisions::restore::{retained_claims, verify_restored},
     events::{Note, publish},
     observe::{EtcdState, Observation},
 };
+
+/// Whether a restore is done.
+pub(crate) enum Completion {
+    /// Members are still restoring.
+    Pending,
+    /// Done and verified: the Completed record.
+    Done(RestoreStatus),
+    /// The members formed but serve data that was not restored: the record saying so.
+    Wrong(RestoreStatus),
+}
 
 /// What the lifecycle may do with a cluster that has `spec.restore`.
 pub(crate) enum RestoreGate {
@@ -74,8 +85,40 @@ impl ClusterService {
             Ok(status) => status,
             Err(refusal) => return Ok(RestoreGate::Refused(refusal)),
         };
+        if !statefulset_exists && let Some(refusal) = self.retained_claims_check(cluster, &status).await? {
+            return Ok(RestoreGate::Refused(refusal));
+        }
         self.ensure_restore_token(cluster).await?;
         Ok(RestoreGate::Proceed(status))
+    }
+
+    /// Before a restore creates anything: claims an earlier cluster of this name left would be
+    /// started on, so the restore is refused naming them, or they are deleted first when
+    /// `spec.restore.clearRetainedClaims` says so.
+    async fn retained_claims_check(
+        &self,
+        cluster: &EtcdCluster,
+        status: &RestoreStatus,
+    ) -> Result<Option<RestoreStatus>, ServiceError> {
+        let r = crate::cluster::cluster_ref(cluster);
+        let pvcs = self.managers(&r.namespace).pvcs;
+        let claims: Vec<String> = pvcs
+            .list(&self.names(&r).selector_string())
+            .await?
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .collect();
+        let clear = cluster.spec.restore.as_ref().is_some_and(|s| s.clear_retained_claims);
+        let Err((reason, message)) = retained_claims(&r.name, &r.namespace, &claims, clear) else {
+            return Ok(None);
+        };
+        if clear {
+            for claim in &claims {
+                pvcs.delete(claim).await?;
+            }
+        }
+        Ok(Some(source::refused(&status.source, reason, message)))
     }
 
     /// While members restore: done once the new cluster formed.
@@ -85,25 +128,45 @@ impl ClusterService {
         status: RestoreStatus,
         observation: &Observation,
     ) -> Result<RestoreGate, ServiceError> {
-        let done = self.complete_restore(cluster, &status, observation).await?;
-        Ok(RestoreGate::Proceed(done.unwrap_or(status)))
+        Ok(RestoreGate::Proceed(match self.complete_restore(cluster, &status, observation).await? {
+            Completion::Done(done) | Completion::Wrong(done) => done,
+            Completion::Pending => status,
+        }))
     }
 
-    /// Once every member the StatefulSet runs is a healthy voter of the new cluster: deletes the
-    /// token (members added later start empty and join), and returns the Completed record.
+    /// Once every member the StatefulSet runs is a healthy voter of the new cluster, and it serves
+    /// what was restored (a new cluster ID, no lower revision): deletes the token (members added
+    /// later start empty and join), and returns the Completed record.
     pub(crate) async fn complete_restore(
         &self,
         cluster: &EtcdCluster,
         status: &RestoreStatus,
         observation: &Observation,
-    ) -> Result<Option<RestoreStatus>, ServiceError> {
-        let EtcdState::Reached(view) = &observation.etcd else { return Ok(None) };
+    ) -> Result<Completion, ServiceError> {
+        let EtcdState::Reached(view) = &observation.etcd else { return Ok(Completion::Pending) };
         let replicas = observation.statefulset.as_ref().map_or(0, |s| s.replicas);
         let all_voting = replicas > 0
             && view.members.len() as i32 == replicas
             && view.members.iter().all(|m| m.healthy() && !m.info.is_learner);
         if status.phase != RestorePhase::Restoring || !all_voting {
-            return Ok(None);
+            return Ok(Completion::Pending);
+        }
+        let serving_revision =
+            view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.revision).max();
+        if let Err(why) = verify_restored(
+            status.source_cluster_id.as_deref(),
+            status.revision,
+            &format!("{:x}", view.cluster_id),
+            serving_revision,
+        ) {
+            // Never Completed over old data; the token stays, nothing more is started.
+            tracing::error!(why, "the restore did not take");
+            let mut wrong = status.clone();
+            wrong.reason = "NotRestored".into();
+            wrong.message = format!(
+                "{why}. Delete this EtcdCluster and its claims, then create it again with spec.restore"
+            );
+            return Ok(Completion::Wrong(wrong));
         }
         let r = crate::cluster::cluster_ref(cluster);
         self.managers(&r.namespace).secrets.delete(&self.names(&r).restore_secret()).await?;
@@ -121,7 +184,7 @@ impl ClusterService {
         let note =
             Note { type_: EventType::Normal, reason: "Restored", action: "Restore", note: &status.message };
         publish(self.kube(), component::LIFECYCLE, self.identity(), &cluster.object_ref(&()), note).await;
-        Ok(Some(status))
+        Ok(Completion::Done(status))
     }
 
     /// For a step that needs the restore behind it: completes and records a restore still
@@ -133,8 +196,10 @@ impl ClusterService {
         observation: &Observation,
     ) -> Result<bool, ServiceError> {
         let Some(restoring) = restore.filter(|r| r.phase == RestorePhase::Restoring) else { return Ok(true) };
-        let Some(done) = Box::pin(self.complete_restore(cluster, restoring, observation)).await? else {
-            return Ok(false);
+        let (done, finished) = match Box::pin(self.complete_restore(cluster, restoring, observation)).await? {
+            Completion::Pending => return Ok(false),
+            Completion::Wrong(wrong) => (wrong, false),
+            Completion::Done(done) => (done, true),
         };
         let (check, proceed) = (Ok(()), crate::decisions::plan::RolloutDecision::Proceed);
         Box::pin(self.record_status_full(
@@ -146,7 +211,7 @@ impl ClusterService {
             Some(&done),
         ))
         .await?;
-        Ok(true)
+        Ok(finished)
     }
 
     /// RestartFromZero without claims: restore every member from the stop snapshot.

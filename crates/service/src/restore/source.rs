@@ -64,7 +64,7 @@ impl ClusterService {
                 self.survivor_source(op, saved).map(Ok)
             }
             Some(r) => {
-                let source = RestoreSource { backup_name: r.backup_name.clone(), location: None };
+                let source = RestoreSource { backup_name: r.backup_name.clone(), ..RestoreSource::default() };
                 self.resolve_source(cluster, &source, "status.restore", RestoreTrigger::QuorumLoss).await
             }
             None => self.stop_snapshot_source(cluster).map(Ok),
@@ -118,6 +118,7 @@ impl ClusterService {
             source,
             sha256: Some(sha256),
             size_bytes: record.as_ref().map(|r| r.size_bytes as i64),
+            source_cluster_id: record.as_ref().map(|r| r.cluster_id.clone()).filter(|id| !id.is_empty()),
             revision: record.as_ref().map(|r| r.revision),
             taken_at: record.map(|r| r.completed_at),
             ..RestoreStatus::default()
@@ -158,6 +159,7 @@ impl ClusterService {
             location: Some(format!("{}/{key}", storage.url())),
             sha256: Some(sha256),
             size_bytes: status.size_bytes,
+            source_cluster_id: status.cluster_id,
             revision: status.revision,
             taken_at: status.completion_time,
             ..RestoreStatus::default()

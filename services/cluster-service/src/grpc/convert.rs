@@ -98,10 +98,11 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
             when_scaled: retention(s.pvc_when_scaled, "spec.pvc_when_scaled", &mut v),
         },
         paused: s.paused,
-        restore: s
-            .restore_backup_name
-            .clone()
-            .map(|name| RestoreSource { backup_name: Some(name), location: None }),
+        restore: s.restore_backup_name.clone().map(|name| RestoreSource {
+            backup_name: Some(name),
+            location: None,
+            clear_retained_claims: s.restore_clear_retained_claims,
+        }),
         recovery: (s.restore_on_quorum_loss || !s.quorum_loss_grace_period.is_empty()).then(|| {
             let default = RecoveryPolicy::default();
             RecoveryPolicy {
