@@ -41,7 +41,7 @@ VALUE_SETS = {
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4317"},
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
         "networkPolicy": {"enabled": True},
-        "clusterService": {"backupClaims": ["etcd-backups"], "snapshotClaimName": "etcd-snapshots"},
+        "clusterService": {"backupClaims": [{"claim": "etcd-backups", "namespace": "prod"}], "snapshotClaimName": "etcd-snapshots"},
         "logging": {"format": "text", "level": "debug"},
     },
     "single-replica-custom-images": {
@@ -65,6 +65,8 @@ BAD_VALUES = [
     ({"tracing": {"otlpEndpoint": "collector:4317"}}, "/tracing/otlpEndpoint"),
     ({"controllers": {"sharding": {"enabled": True}}}, "/controllers"),
     ({"clusterService": {"service": {"port": 70000}}}, "/clusterService/service/port"),
+    # A backup claim is always mapped to exactly one namespace.
+    ({"clusterService": {"backupClaims": [{"claim": "etcd-backups"}]}}, "/clusterService/backupClaims/0"),
 ]
 
 # What each component's code calls, by (apiGroup, resource): verbs. Writes to managed objects are

@@ -38,8 +38,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
 fi
 "${with_cluster_dns[@]}" target/debug/cluster-service --listen "$listen" --admin-listen 127.0.0.1:8080 \
   --snapshot-dir "$PWD/.snapshots" --backup-volume-root "$PWD/.backups" "${service_flags[@]}" & pids+=($!)
-# Claim "local" of examples/local-etcdbackup.yaml.
-mkdir -p .backups/local
+# Claim "local" of examples/local-etcdbackup.yaml, mounted for namespace default.
+mkdir -p .backups/default/local
 port=8081
 for c in lifecycle health scaling backup recovery; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
@@ -55,7 +55,7 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl get etcd demo -o yaml                  # members, leader, conditions
   kubectl get statefulsets,pods,pvc
   kubectl patch etcd demo --type=merge -p '{"spec":{"size":5}}'   # scale: one learner at a time
-  kubectl apply -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/local
+  kubectl apply -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/default/local
   kubectl get etcdbackups,etcdbackupschedules     # phase, size, revision; last success, next run
   kubectl apply -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world

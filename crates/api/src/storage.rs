@@ -46,8 +46,10 @@ pub struct S3Location {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeLocation {
-    /// Name of the claim, in the namespace of the backup.
+    /// Name of a claim the operator mounted for the backup's namespace (the chart's
+    /// `clusterService.backupClaims`); a DNS-1123 subdomain.
     #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')").message("volume.claimName must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')"))]
     pub claim_name: String,
     /// Directory inside the volume.
     #[serde(default)]

@@ -139,6 +139,14 @@ fn backup_needs_exactly_one_location_and_is_immutable() {
     assert_refused(&errors::<EtcdBackup>(&changed, Some(&ok)), "spec is immutable");
     let escape = obj(json!({"volume": {"claimName": "c", "path": "../etc"}}));
     assert_refused(&errors::<EtcdBackup>(&escape, None), "must not contain '..'");
+    for claim in ["..", "../other", "a/b", "Backups", "-x", "x-"] {
+        let bad = obj(json!({"volume": {"claimName": claim}}));
+        assert_refused(&errors::<EtcdBackup>(&bad, None), "volume.claimName must be a DNS-1123 subdomain");
+    }
+    assert_eq!(
+        errors::<EtcdBackup>(&obj(json!({"volume": {"claimName": "etcd.backups-1"}})), None),
+        Vec::<String>::new()
+    );
 }
 
 #[test]

@@ -40,8 +40,9 @@ pub struct Config {
     /// Directory (a mounted volume) where ScaleToZero stores the snapshot it takes first; without it clusters cannot be stopped.
     #[arg(long, env = "SNAPSHOT_DIR")]
     pub snapshot_dir: Option<std::path::PathBuf>,
-    /// Directory under which backup claims are mounted, one directory per claim name; EtcdBackups with
-    /// `storage.volume` write to `<dir>/<claimName>/<path>`. Without it only S3 storage can be used.
+    /// Directory under which backup claims are mounted, one directory per namespace and claim name:
+    /// EtcdBackups of namespace NS with `storage.volume` write to `<dir>/NS/<claimName>/<path>`, so a
+    /// namespace reaches only the claims mounted for it. Without it only S3 storage can be used.
     #[arg(long, env = "BACKUP_VOLUME_ROOT")]
     pub backup_volume_root: Option<std::path::PathBuf>,
     /// How long etcd must not hear from a member before the recovery controller's calls replace it.

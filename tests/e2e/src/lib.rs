@@ -65,8 +65,8 @@ impl Stack {
         let port = process_harness::free_port();
         let snapshots = self.dir.path().join("snapshots");
         // Claim `local` of the backup examples is a directory under the volume root.
-        let backups = self.backup_volume_root();
-        std::fs::create_dir_all(backups.join("local")).expect("backup claim dir");
+        std::fs::create_dir_all(self.backup_volume_root().join("local")).expect("backup claim dir");
+        let backups = self.dir.path().join("backup-volumes");
         // Names of pods without an address yet fail at once instead of waiting on the host's DNS.
         let hosts = self.node().hosts_file().display().to_string();
         // Every address: pods (restore agents) reach it through the node's bridge.
@@ -84,9 +84,10 @@ impl Stack {
         format!("http://127.0.0.1:{port}")
     }
 
-    /// Where the cluster-service finds backup claims (`<root>/<claimName>`).
+    /// Where the cluster-service finds the claims mounted for namespace `default`
+    /// (`<--backup-volume-root>/default/<claimName>`).
     pub fn backup_volume_root(&self) -> PathBuf {
-        self.dir.path().join("backup-volumes")
+        self.dir.path().join("backup-volumes/default")
     }
 
     /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease.

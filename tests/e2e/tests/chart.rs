@@ -34,7 +34,7 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     let stack = Stack::start("chart").await;
     // One replica each (2 cores); the lifecycle and health probe quickly so the test is short.
     let values = serde_json::json!({
-        "clusterService": {"replicas": 1, "replaceAfter": "5s", "backupClaims": ["backups"]},
+        "clusterService": {"replicas": 1, "replaceAfter": "5s", "backupClaims": [{"claim": "backups", "namespace": "default"}]},
         "controllers": {
             "lifecycle": {"replicas": 1}, "scaling": {"replicas": 1}, "backup": {"replicas": 1},
             "health": {"replicas": 1, "probeInterval": "2s"}, "recovery": {"replicas": 1, "probeInterval": "5s"}

@@ -128,9 +128,10 @@ impl RealCluster {
         }
     }
 
-    /// Where the service finds backup claims (`<dir>/<claimName>`).
+    /// Where the service finds the claims mounted for namespace `default`
+    /// (`<--backup-volume-root>/default/<claimName>`).
     pub fn backup_volume_root(&self) -> std::path::PathBuf {
-        self.dir.path().join("backup-volumes")
+        self.dir.path().join("backup-volumes/default")
     }
 
     /// Where ScaleToZero's snapshots are stored.

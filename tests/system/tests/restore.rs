@@ -88,14 +88,14 @@ async fn an_unusable_backup_starts_nothing_and_says_why() {
         ("missing", serde_json::json!({"backupName": "no-such-backup"}), "BackupNotFound", "no-such-backup"),
         (
             "unchecked",
-            serde_json::json!({"location": {"storage": {"volume": {"claimName": "backups"}}, "key": "loose.db"}}),
+            serde_json::json!({"location": {"storage": {"volume": {"claimName": "backups"}}, "key": "default/loose.db"}}),
             "ChecksumMissing",
             "no checksum",
         ),
         ("corrupt", serde_json::json!({"backupName": "good"}), "BackupCorrupt", "corrupt"),
     ];
     // A plain file without a checksum next to it.
-    std::fs::write(rc.backup_volume_root().join("backups/loose.db"), b"not a snapshot").unwrap();
+    std::fs::write(rc.backup_volume_root().join("backups/default/loose.db"), b"not a snapshot").unwrap();
     for (name, restore, reason, says) in cases {
         if name == "corrupt" {
             // One flipped byte in the stored snapshot.
@@ -200,4 +200,55 @@ async fn a_restore_onto_claims_an_earlier_cluster_left_is_refused_or_clears_them
     let keys: Vec<String> = all_keys(&mut etcd).await.into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys.iter().filter(|k| k.starts_with("data/")).count(), 10, "the backup's data");
     assert!(!keys.iter().any(|k| k.starts_with("old/")), "none of the old cluster's: {keys:?}");
+}
+
+#[tokio::test]
+async fn a_namespace_never_reaches_another_namespaces_backups() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let rc = RealCluster::start(1, Duration::from_secs(10)).await;
+    rc.write("data", 10).await;
+    let taken = rc.backup("good").await;
+    let key = taken.key.clone().expect("key");
+    assert!(key.starts_with("default/demo/"), "{key}");
+    let namespaces: Api<Namespace> = Api::all(rc.client.clone());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": "team-b"}})).unwrap();
+    namespaces.create(&Default::default(), &ns).await.unwrap();
+    let statefulsets: Api<StatefulSet> = Api::namespaced(rc.client.clone(), "team-b");
+
+    // Same claim name, another namespace's key, and traversal out of the own prefix.
+    let cases = [
+        ("theirs", key.clone(), "KeyOutsideNamespace", "outside namespace team-b"),
+        ("escape", format!("team-b/../{key}"), "KeyOutsideNamespace", "spec.restore.location.key"),
+        (
+            "unmapped",
+            "team-b/demo/x/snapshot.db".to_owned(),
+            "StorageUnusable",
+            "not mounted for namespace team-b",
+        ),
+    ];
+    for (name, key, reason, says) in cases {
+        let r = ClusterRef { namespace: "team-b".into(), name: name.into() };
+        let location =
+            serde_json::json!({"location": {"storage": {"volume": {"claimName": "backups"}}, "key": key}});
+        let out =
+            Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, location)))).await.expect("accepted");
+        let record = out.status.restore.expect("restore recorded");
+        assert_eq!(
+            (record.phase, record.reason.as_str()),
+            (RestorePhase::Refused, reason),
+            "{name}: {record:?}"
+        );
+        assert!(record.message.contains(says), "{name}: {}", record.message);
+        assert!(statefulsets.get_opt(name).await.unwrap().is_none(), "{name}: nothing may start");
+    }
+
+    // A claim name that would leave the mounted claims is refused at admission, naming the field.
+    let backups: Api<etcd_operator_api::EtcdBackup> = Api::namespaced(rc.client.clone(), "team-b");
+    let traversal: etcd_operator_api::EtcdBackup = serde_json::from_value(serde_json::json!({
+        "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup", "metadata": {"name": "up"},
+        "spec": {"clusterName": "demo", "storage": {"volume": {"claimName": "../default/backups"}}}
+    }))
+    .unwrap();
+    let refused = backups.create(&Default::default(), &traversal).await.unwrap_err().to_string();
+    assert!(refused.contains("claimName must be a DNS-1123 subdomain"), "{refused}");
 }

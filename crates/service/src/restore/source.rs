@@ -14,7 +14,10 @@ use kube::ResourceExt;
 
 use crate::{
     ClusterService, ServiceError,
-    backup::{BackupRecord, location::open_storage},
+    backup::{
+        BackupRecord,
+        location::{check_restore_key, open_storage},
+    },
     config::component,
 };
 
@@ -95,6 +98,9 @@ impl ClusterService {
                 "{field} has neither backupName nor location"
             )));
         };
+        if let Err(msg) = check_restore_key(&namespace, &location.key, &format!("{field}.location.key")) {
+            return Ok(Err(refused(&location.key, "KeyOutsideNamespace", msg)));
+        }
         let storage =
             match open_storage(self, &namespace, &location.storage, &format!("{field}.location.storage"))
                 .await
