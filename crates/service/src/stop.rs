@@ -4,7 +4,7 @@
 
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{RestorePhase, SnapshotRecord, StoppedStatus},
+    cluster::{RestorePhase, RestoreTrigger, SnapshotRecord, StoppedStatus},
 };
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
@@ -14,10 +14,32 @@ use crate::{
     ClusterService, ServiceError,
     cluster::ClusterOutcome,
     config::component,
-    decisions::stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
+    decisions::{
+        scaling::RESTART_FROM_ZERO,
+        stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
+    },
     observe::{EtcdState, Observation},
     scaling::Gathered,
 };
+
+/// Where a restart's members got their data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartSource {
+    /// Their own claims, kept while stopped.
+    RetainedVolumes,
+    /// The verified stop snapshot (the claims were gone).
+    Snapshot,
+}
+
+impl RestartSource {
+    /// The name the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RetainedVolumes => "RetainedVolumes",
+            Self::Snapshot => "Snapshot",
+        }
+    }
+}
 
 impl ClusterService {
     /// Takes a verified snapshot, then stops every member keeping its claim.
@@ -37,18 +59,29 @@ impl ClusterService {
         &self,
         r: &ClusterRef,
         target: i32,
-    ) -> Result<ClusterOutcome, ServiceError> {
+    ) -> Result<(ClusterOutcome, RestartSource), ServiceError> {
         let mut v = etcd_operator_common::Violations::default();
         v.check((1..=9).contains(&target), "target", "must be between 1 and 9");
         v.into_result()?;
-        self.run_steps(r, |_| Box::pin(self.stop_step(r, Some(target)))).await
+        let seen = std::sync::Mutex::new(None);
+        let out = self.run_steps(r, |_| Box::pin(self.stop_step(r, Some((target, &seen))))).await?;
+        let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A call that found the restart finished already: the restore record says whether it was one.
+        let restored = out.status.restore.as_ref().is_some_and(|r| r.trigger == RestoreTrigger::StopSnapshot);
+        let source = match seen {
+            Some(source) => source,
+            None if restored => RestartSource::Snapshot,
+            None => RestartSource::RetainedVolumes,
+        };
+        Ok((out, source))
     }
 
-    /// One step of a stop (`restart` None) or a restart to `restart` members.
+    /// One step of a stop (`restart` None) or a restart to `restart` members, noting where the
+    /// restart's members get their data from.
     async fn stop_step(
         &self,
         r: &ClusterRef,
-        restart: Option<i32>,
+        restart: Option<(i32, &std::sync::Mutex<Option<RestartSource>>)>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
         let status = cluster.status.clone().unwrap_or_default();
@@ -68,8 +101,22 @@ impl ClusterService {
         };
         let action = match restart {
             None => next_stop_action(&inputs),
-            Some(target) => next_restart_action(&inputs, target),
+            Some((target, _)) => next_restart_action(&inputs, target),
         };
+        if let Some((_, seen)) = restart {
+            let step = match &action {
+                StopAction::Record(op) => Some(op.step.as_str()),
+                _ => operation.as_ref().filter(|op| op.type_ == RESTART_FROM_ZERO).map(|op| op.step.as_str()),
+            };
+            let source = match step {
+                Some(step::RESTORING_SNAPSHOT) => Some(RestartSource::Snapshot),
+                Some(_) => Some(RestartSource::RetainedVolumes),
+                None => None,
+            };
+            if let Some(source) = source {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+            }
+        }
         let name = action_name(&action);
         tracing::info!(step = name, ?action, "stop/restart");
         fail::fail_point!(&format!("stop::before::{name}"));
@@ -114,6 +161,7 @@ impl ClusterService {
                 }
                 // A finished restart clears the stop record too.
                 let keep = if restart.is_some() { None } else { stopped };
+                let restart = restart.map(|(target, _)| target);
                 let out = self.record_scaling(&cluster, &observation, None, keep).await?;
                 // Back with its old members; if the spec wants another size, scaling goes on at once.
                 let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);

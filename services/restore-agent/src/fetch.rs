@@ -27,14 +27,22 @@ pub async fn fetch(args: &Args, to: &Path) -> Result<pb::SnapshotHeader, String>
         .await
         .map_err(|s| format!("FetchRestoreSnapshot: {:?}: {}", s.code(), s.message()))?
         .into_inner();
-    let first = stream.message().await.map_err(|s| format!("reading the snapshot: {}", s.message()))?;
+    let idle = args.read_idle_timeout;
+    let mut next = async || {
+        let read = tokio::time::timeout(idle, stream.message()).await.map_err(|_| {
+            format!(
+                "the snapshot stream from {} stalled: nothing arrived for {idle:?} (--read-idle-timeout); giving up so the member's start is retried",
+                args.endpoint
+            )
+        })?;
+        read.map_err(|s| format!("reading the snapshot: {}", s.message()))
+    };
+    let first = next().await?;
     let header = first.and_then(|c| c.header).ok_or("the cluster-service sent no header")?;
     let mut file = tokio::fs::File::create(to).await.map_err(|e| format!("{}: {e}", to.display()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) =
-        stream.message().await.map_err(|s| format!("reading the snapshot: {}", s.message()))?
-    {
+    while let Some(chunk) = next().await? {
         hasher.update(&chunk.data);
         size += chunk.data.len() as u64;
         file.write_all(&chunk.data).await.map_err(|e| format!("{}: {e}", to.display()))?;

@@ -56,6 +56,10 @@ pub struct Args {
     /// How often (milliseconds) a member waiting to be added asks the other members again.
     #[arg(long, default_value_t = 1000)]
     pub admission_poll_ms: u64,
+    /// How long the snapshot stream may stay silent before the agent gives up (and exits, to be
+    /// restarted by the kubelet): a stalled connection never hangs a member's start forever.
+    #[arg(long, env = "READ_IDLE_TIMEOUT", default_value = "60s", value_parser = etcd_operator_common::duration::parse_duration)]
+    pub read_idle_timeout: std::time::Duration,
     /// Restore tool to use instead of searching for etcdutl/etcdctl.
     #[arg(long, env = "RESTORE_TOOL")]
     pub tool: Option<PathBuf>,

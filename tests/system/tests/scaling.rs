@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use etcd_operator_service::ServiceError;
+use etcd_operator_service::{ServiceError, stop::RestartSource};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Api, api::ListParams};
 use system_tests::real::RealCluster;
@@ -193,7 +193,7 @@ async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id_or_restores_th
     let claims = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
     assert_eq!(claims.list(&ListParams::default()).await.unwrap().items.len(), 3, "every claim is kept");
 
-    c.converge("0 → 3", LIMIT, || c.service.restart_from_zero(&c.r, 3)).await;
+    assert_eq!(restart(&c, 3, "0 → 3").await, RestartSource::RetainedVolumes);
     c.assert_settled(3).await;
     assert_eq!(
         c.etcd().await.status().await.unwrap().header().unwrap().cluster_id(),
@@ -207,7 +207,7 @@ async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id_or_restores_th
     // Stopped again and a claim lost: nothing starts half-way, and the snapshot is named.
     c.converge("3 → 0 again", LIMIT, || c.service.scale_to_zero(&c.r)).await;
     claims.delete("data-demo-2", &Default::default()).await.unwrap();
-    let refused = c.service.restart_from_zero(&c.r, 3).await;
+    let refused = c.service.restart_from_zero(&c.r, 3).await.map(|(o, _)| o);
     assert!(
         matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("data-demo-2") && m.contains("snapshot")),
         "{refused:?}"
@@ -222,7 +222,15 @@ async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeCl
     for claim in ["data-demo-0", "data-demo-1"] {
         claims.delete(claim, &Default::default()).await.unwrap();
     }
-    let out = c.converge("0 → 3 from the snapshot", LIMIT, || c.service.restart_from_zero(&c.r, 3)).await;
+    let source = std::sync::Mutex::new(None);
+    let out = c
+        .converge("0 → 3 from the snapshot", LIMIT, || async {
+            let (out, from) = c.service.restart_from_zero(&c.r, 3).await?;
+            *source.lock().unwrap() = Some(from);
+            Ok(out)
+        })
+        .await;
+    assert_eq!(*source.lock().unwrap(), Some(RestartSource::Snapshot), "the answer names the snapshot");
     c.assert_settled(3).await;
     assert_eq!(c.count("kept").await, 100, "every key written before the stop is back");
     let new_id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
@@ -242,4 +250,16 @@ async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeCl
     assert!(status.stopped.is_none() && status.operation.is_none(), "{status:?}");
     let secrets = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(c.client.clone(), "default");
     assert!(secrets.get_opt("demo-restore").await.unwrap().is_none(), "the restore token is gone");
+}
+
+/// Restarts to `target` members; the source the last answer named.
+async fn restart(c: &RealCluster, target: i32, what: &str) -> RestartSource {
+    let source = std::sync::Mutex::new(None);
+    c.converge(what, LIMIT, || async {
+        let (out, from) = c.service.restart_from_zero(&c.r, target).await?;
+        *source.lock().unwrap() = Some(from);
+        Ok(out)
+    })
+    .await;
+    source.into_inner().unwrap().expect("an answer")
 }

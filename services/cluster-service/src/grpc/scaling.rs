@@ -75,12 +75,11 @@ impl ScalingRpc for ScalingApi {
     ) -> Result<Response<pb::RestartFromZeroResponse>, Status> {
         let req = request.into_inner();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
-        let out = self.service.restart_from_zero(&r, req.target).await.map_err(to_status)?;
+        let (out, source) = self.service.restart_from_zero(&r, req.target).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &out);
-        // Only retained claims are restarted from today; a snapshot restore is refused with the reason.
         Ok(Response::new(pb::RestartFromZeroResponse {
             status: Some(status),
-            source: "RetainedVolumes".into(),
+            source: source.as_str().into(),
             requeue: Some(requeue),
         }))
     }
