@@ -5,7 +5,7 @@
 use chrono::Utc;
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{DefragmentationRecord, MaintenanceStatus},
+    cluster::{ClusterPhase, DefragmentationRecord, MaintenanceStatus},
 };
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
@@ -36,6 +36,10 @@ impl ClusterService {
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         let (out, observation) = self.status_and_observation(r).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
+        if out.status.phase == ClusterPhase::Paused {
+            // Observed and recorded, never maintained: spec.paused means nothing changes.
+            return Ok(out);
+        }
         let done = out.status.maintenance.clone().unwrap_or_default();
         match next_maintenance(view, &self.maintenance_policy(), &done, Utc::now()) {
             Maintenance::Nothing(reason) => {
@@ -93,6 +97,7 @@ impl ClusterService {
         member: &str,
     ) -> Result<DefragmentOutcome, ServiceError> {
         self.locked(r, async {
+            crate::cluster::ensure_not_paused(&self.get(r).await?)?;
             let observation = self.observe(r).await?;
             may_defragment(&observation, member)?;
             let names = self.names(r);

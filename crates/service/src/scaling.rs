@@ -119,6 +119,7 @@ impl ClusterService {
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }
+        crate::cluster::ensure_not_paused(&cluster)?;
         let names = self.names(r);
         let m = self.managers_as(&r.namespace, component::SCALING);
         let sts = m.statefulsets.get(&names.statefulset()).await?.ok_or_else(|| {

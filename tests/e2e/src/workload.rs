@@ -62,6 +62,7 @@ pub struct Workload {
     stop: Arc<AtomicBool>,
     history: Arc<Mutex<Vec<Operation<KvModel>>>>,
     acked: Arc<Mutex<Vec<String>>>,
+    served: Arc<Mutex<std::collections::BTreeMap<String, usize>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -71,29 +72,60 @@ pub struct Outcome {
     pub history: Vec<Operation<KvModel>>,
     /// Keys the append-only writer had acknowledged.
     pub acked: Vec<String>,
+    /// Successful register operations by the member that served them.
+    pub served: std::collections::BTreeMap<String, usize>,
 }
 
 const KEYS: usize = 4;
 const TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The members' client URLs right now (members come and go while a cluster scales).
+pub type Endpoints = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Every member of `cluster` in `namespace` that has a pod IP now, by ordinal up to `max`.
+pub fn members(node: Arc<kube_sim::node::Node>, namespace: &str, cluster: &str, max: i32) -> Endpoints {
+    let (namespace, cluster) = (namespace.to_owned(), cluster.to_owned());
+    Arc::new(move || {
+        (0..max)
+            .filter_map(|i| node.pod_ip(&namespace, &format!("{cluster}-{i}")).ok())
+            .map(|ip| format!("http://{ip}:2379"))
+            .collect()
+    })
+}
+
+/// A register client moves to the next member after this many operations.
+const OPS_PER_MEMBER: u64 = 25;
+
 impl Workload {
-    /// Starts `clients` register clients and one append-only writer against `endpoint`.
-    pub fn start(endpoint: String, clients: u32) -> Self {
+    /// Starts `clients` register clients, each moving over every member `endpoints` names (so
+    /// reads are served by followers too), and one append-only writer through all of them.
+    pub fn start(endpoints: Endpoints, clients: u32) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let history = Arc::new(Mutex::new(Vec::new()));
         let acked = Arc::new(Mutex::new(Vec::new()));
+        let served = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
         let epoch = Instant::now();
         let mut tasks = Vec::new();
         for client in 0..clients {
-            let (stop, history, endpoint) = (stop.clone(), history.clone(), endpoint.clone());
+            let (stop, history, endpoints, served) =
+                (stop.clone(), history.clone(), endpoints.clone(), served.clone());
             tasks.push(tokio::spawn(async move {
                 let mut n = 0u64;
+                let mut round = client as usize;
                 while !stop.load(Ordering::SeqCst) {
+                    let all = endpoints();
+                    let Some(endpoint) = (!all.is_empty()).then(|| all[round % all.len()].clone()) else {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    };
+                    round += 1;
                     let Ok(mut etcd) = etcd_client::Client::connect([endpoint.clone()], None).await else {
                         tokio::time::sleep(Duration::from_millis(200)).await;
                         continue;
                     };
-                    while !stop.load(Ordering::SeqCst) {
+                    let mut here = 0u64;
+                    while !stop.load(Ordering::SeqCst) && here < OPS_PER_MEMBER {
+                        here += 1;
                         n += 1;
                         let key = format!("reg/{}", (n as usize + client as usize) % KEYS);
                         let call = epoch.elapsed().as_nanos() as i64;
@@ -123,6 +155,9 @@ impl Workload {
                             }
                         };
                         let failed = op.as_ref().is_none_or(|(_, ret)| *ret == i64::MAX);
+                        if !failed {
+                            *served.lock().unwrap().entry(endpoint.clone()).or_insert(0usize) += 1;
+                        }
                         if let Some((op, return_time)) = op {
                             history.lock().unwrap().push(Operation {
                                 client_id: Some(client),
@@ -145,7 +180,7 @@ impl Workload {
         tasks.push(tokio::spawn(async move {
             let mut i = 0u64;
             while !stop2.load(Ordering::SeqCst) {
-                let Ok(mut etcd) = etcd_client::Client::connect([endpoint.clone()], None).await else {
+                let Ok(mut etcd) = etcd_client::Client::connect(endpoints(), None).await else {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 };
@@ -160,7 +195,7 @@ impl Workload {
                 }
             }
         }));
-        Self { stop, history, acked, tasks }
+        Self { stop, history, acked, served, tasks }
     }
 
     /// Stops every client and returns what they saw.
@@ -171,7 +206,8 @@ impl Workload {
         }
         let history = self.history.lock().unwrap().clone();
         let acked = self.acked.lock().unwrap().clone();
-        Outcome { history, acked }
+        let served = self.served.lock().unwrap().clone();
+        Outcome { history, acked, served }
     }
 }
 
@@ -184,6 +220,21 @@ impl Outcome {
         let present: std::collections::BTreeSet<String> =
             acked.kvs().iter().map(|kv| kv.key_str().unwrap_or_default().to_owned()).collect();
         self.acked.iter().filter(|k| !present.contains(*k)).cloned().collect()
+    }
+
+    /// Asserts the history can tell something: at least `min` acknowledged writes and `min`
+    /// successful reads of the registers, served by at least `members` distinct members (a
+    /// linearizability check of an empty or one-member history proves nothing).
+    pub fn assert_substantial(&self, min: usize, members: usize) {
+        let reads = self.history.iter().filter(|o| matches!(o.op, KvOp::Get { .. })).count();
+        let writes = self
+            .history
+            .iter()
+            .filter(|o| matches!(o.op, KvOp::Put { .. }) && o.return_time != i64::MAX)
+            .count();
+        assert!(reads >= min && writes >= min, "only {reads} reads and {writes} acknowledged writes");
+        assert!(self.acked.len() >= min, "the writer made only {} writes", self.acked.len());
+        assert!(self.served.len() >= members, "clients reached only {:?}", self.served);
     }
 
     /// Whether the history is linearizable (`Unknown` when the checker ran out of time).

@@ -2,7 +2,9 @@
 //! fragmented members are defragmented one per probe, followers before the
 //! leader, and not again within the cooldown; a NOSPACE alarm (a small quota
 //! filled with history) is recovered by compaction, defragmentation and
-//! disarming, after which writes succeed again. Needs root.
+//! disarming, after which writes succeed again. A paused cluster is observed
+//! but never maintained, and every call that would change it is refused.
+//! Needs root.
 
 use std::time::Duration;
 
@@ -45,6 +47,7 @@ async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown()
         assert!(std::time::Instant::now() < deadline, "pages never freed: {members:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    Box::pin(paused_changes_nothing(&c, &leader)).await;
     let mut order = Vec::new();
     for _ in 0..4 {
         let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
@@ -96,4 +99,41 @@ async fn a_nospace_alarm_is_recovered_and_writes_succeed_again() {
     assert!(alarms.alarms().is_empty(), "disarmed");
     etcd.put("after", "ok", None).await.expect("writes succeed again");
     assert_eq!(etcd.get("history", None).await.unwrap().kvs().len(), 1, "the live data is kept");
+}
+
+/// With `spec.paused`, a fragmented cluster is probed but not defragmented, and every call that
+/// would change it (each RPC the controllers make) is refused naming the field; unpaused, it goes on.
+async fn paused_changes_nothing(c: &RealCluster, member: &str) {
+    use etcd_operator_api::EtcdCluster;
+    use etcd_operator_service::ServiceError;
+    use kube::api::{Api, Patch, PatchParams};
+    let clusters: Api<EtcdCluster> = Api::namespaced(c.client.clone(), "default");
+    let pause = |paused: bool| serde_json::json!({"spec": {"paused": paused}});
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&pause(true))).await.unwrap();
+    for _ in 0..2 {
+        let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+        assert!(
+            status.maintenance.unwrap_or_default().defragmentations.is_empty(),
+            "a paused cluster is not maintained"
+        );
+    }
+    let refused = |what: &str, result: Result<(), ServiceError>| {
+        assert!(
+            matches!(&result, Err(ServiceError::FailedPrecondition(m)) if m.contains("spec.paused")),
+            "{what}: {result:?}"
+        );
+    };
+    let s = &c.service;
+    refused("ScaleUp", Box::pin(s.scale_up(&c.r, 5)).await.map(drop));
+    refused("ScaleDown", Box::pin(s.scale_down(&c.r, 1)).await.map(drop));
+    refused("ScaleToZero", Box::pin(s.scale_to_zero(&c.r)).await.map(drop));
+    refused("RestartFromZero", Box::pin(s.restart_from_zero(&c.r, 3)).await.map(drop));
+    refused("ReplaceMember", Box::pin(s.replace_member(&c.r, Some(member))).await.map(drop));
+    refused("RecoverQuorum", Box::pin(s.recover_quorum(&c.r)).await.map(drop));
+    refused("DefragmentMember", Box::pin(s.defragment_member(&c.r, member)).await.map(drop));
+    // The lifecycle applies nothing either; the status says why.
+    let out = Box::pin(s.update_cluster(&c.r, None)).await.unwrap();
+    assert_eq!(out.status.phase, etcd_operator_api::cluster::ClusterPhase::Paused);
+    assert_eq!(c.members().await.len(), 3, "membership unchanged");
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&pause(false))).await.unwrap();
 }

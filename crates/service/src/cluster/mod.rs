@@ -320,6 +320,19 @@ impl ClusterService {
     }
 }
 
+/// `spec.paused` means nothing changes: every call that would change the cluster (scaling, stop,
+/// restart, replacement, quorum recovery, defragmentation) is refused naming the field.
+pub(crate) fn ensure_not_paused(cluster: &EtcdCluster) -> Result<(), ServiceError> {
+    if !cluster.spec.paused {
+        return Ok(());
+    }
+    Err(ServiceError::FailedPrecondition(format!(
+        "EtcdCluster {} has spec.paused: true: nothing is changed (no scaling, stop, restart, member \
+         replacement, quorum recovery or maintenance) until it is unpaused",
+        cluster_ref(cluster)
+    )))
+}
+
 /// The reference of a cluster object read from the API server.
 pub(crate) fn cluster_ref(cluster: &EtcdCluster) -> ClusterRef {
     ClusterRef {
