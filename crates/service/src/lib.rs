@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod error;
 mod events;
 pub mod health;
+mod lease;
 pub mod observe;
 pub mod quorum_recovery;
 mod quorum_source;

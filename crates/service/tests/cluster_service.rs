@@ -171,8 +171,11 @@ async fn a_cluster_locked_by_another_replica_is_aborted_and_untouched() {
 #[tokio::test]
 async fn a_crashed_holders_expired_lock_is_taken_over() {
     let cluster = cluster_object(json!({"size": 3, "version": "3.5.17", "paused": true}), None);
+    // Its renewTime is a minute old by the holder's clock, but expiry is judged on ours: first
+    // refused, then taken once this replica has seen it unchanged for the whole 1 s duration.
     let (client, record, api) = scripted_api(vec![
-        step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 30))),
+        step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 1))),
+        step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 1))),
         step("PUT", LOCK, Reply::Echo),
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
@@ -180,14 +183,18 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
         step("GET", LOCK, Reply::Ok(lease(HOLDER, 0, 30))),
         step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
     ]);
-    let outcome = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap();
+    let service = service(client, ServiceConfig::default());
+    let early = service.update_cluster(&demo(), None).await;
+    assert!(matches!(early, Err(ServiceError::Aborted(ref m)) if m.contains("replica-b")), "{early:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let outcome = service.update_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Paused);
     let record = record.lock().unwrap();
-    let takeover = &record[1].body;
+    let takeover = &record[2].body;
     assert_eq!(takeover["spec"]["holderIdentity"], HOLDER);
     assert_eq!(takeover["metadata"]["resourceVersion"], "7", "the takeover is conditional on what was read");
-    assert!(record[6].body["preconditions"]["resourceVersion"] == "7");
+    assert!(record[7].body["preconditions"]["resourceVersion"] == "7");
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! The per-cluster lock between cluster-service replicas, on kube-sim:
 //! racing replicas get exactly one winner, the others ABORTED; a crashed
-//! holder's lock expires; two concurrent calls to one replica are kept apart.
+//! holder's lock expires; two concurrent calls to one replica are kept apart;
+//! a call that outlasts the Lease keeps it by renewing it while another
+//! replica keeps trying, and a call whose renewal fails is stopped before the
+//! lock could expire under it.
 
 use std::time::Duration;
 
@@ -85,7 +88,7 @@ async fn two_calls_to_one_replica_are_kept_apart_too() {
     with_paused_cluster(&sim).await;
     let b = replica(&sim, "replica-b", Duration::from_secs(30)).await;
     // The first call holds the cluster for a while; the Lease's holder is the replica itself.
-    fail::cfg("cluster::locked", "1*sleep(1500)").unwrap();
+    fail::cfg("cluster::locked", "1*return(1500)").unwrap();
     let first = tokio::spawn({
         let b = b.clone();
         async move { b.update_cluster(&demo(), None).await }
@@ -98,5 +101,64 @@ async fn two_calls_to_one_replica_are_kept_apart_too() {
     );
     first.await.unwrap().expect("the first call finishes");
     b.update_cluster(&demo(), None).await.expect("free again once the first call left");
+    fail::remove("cluster::locked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_longer_than_the_lease_keeps_it_while_another_replica_keeps_trying() {
+    let sim = Sim::start().await;
+    with_paused_cluster(&sim).await;
+    let lease = Duration::from_secs(2);
+    let a = replica(&sim, "replica-a", lease).await;
+    let b = replica(&sim, "replica-b", lease).await;
+    // A's step takes 6 s: three lease durations.
+    fail::cfg("cluster::locked", "1*return(6000)").unwrap();
+    let long = tokio::spawn({
+        let a = a.clone();
+        async move { a.update_cluster(&demo(), None).await }
+    });
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut attempts = 0;
+    loop {
+        let answer = b.update_cluster(&demo(), None).await;
+        attempts += 1;
+        match answer {
+            Err(ServiceError::Aborted(m)) if m.contains("replica-a") => {}
+            // B only ever gets in once A's 6 s step is over: never two holders.
+            Ok(_) => {
+                assert!(
+                    started.elapsed() >= Duration::from_secs(6),
+                    "B got the lock after {:?}",
+                    started.elapsed()
+                );
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "B never got the lock");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    long.await.unwrap().expect("A's long call completes, its writes included");
+    assert!(attempts > 15, "B kept trying throughout ({attempts} attempts)");
+    fail::remove("cluster::locked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_lock_cannot_be_renewed_is_stopped_before_it_could_expire() {
+    let sim = Sim::start().await;
+    with_paused_cluster(&sim).await;
+    let lease = Duration::from_secs(3);
+    let a = replica(&sim, "replica-a", lease).await;
+    fail::cfg("cluster::locked", "1*return(10000)").unwrap();
+    fail::cfg("lease::renew", "return").unwrap();
+    let started = std::time::Instant::now();
+    let stopped = a.update_cluster(&demo(), None).await;
+    assert!(
+        matches!(stopped, Err(ServiceError::Aborted(ref m)) if m.contains("renewing the lock failed")),
+        "{stopped:?}"
+    );
+    assert!(started.elapsed() < lease, "stopped after {:?}, within the lease", started.elapsed());
+    fail::remove("lease::renew");
     fail::remove("cluster::locked");
 }

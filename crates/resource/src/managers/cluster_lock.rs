@@ -1,8 +1,20 @@
 //! The per-cluster lock: a Lease per EtcdCluster, so two cluster-service
 //! replicas never change one cluster at once. The lease has a bounded
 //! duration, so a crashed holder's lock expires by itself.
+//!
+//! Expiry is judged on the observer's own clock, as client-go's leader
+//! election does with `observedTime`: another holder's lease is free only once
+//! this process has seen it unchanged (same resourceVersion) for a whole lease
+//! duration. The holder's `renewTime` is another machine's clock and is never
+//! compared with ours, so clock skew between replicas cannot hand out a lock
+//! early; the cost is that a crashed holder's lock is taken over up to one
+//! duration after the taker first looked.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use k8s_openapi::{
     api::coordination::v1::{Lease, LeaseSpec},
@@ -32,18 +44,22 @@ pub enum LockState {
     },
 }
 
-/// Decides who holds a lease at `now`. Pure.
-pub fn lock_state(lease: &Lease, me: &str, now: Timestamp) -> LockState {
+/// Decides who holds a lease that this observer has seen unchanged for `unchanged_for`. Pure.
+pub fn lock_state(lease: &Lease, me: &str, unchanged_for: Duration) -> LockState {
     let spec = lease.spec.clone().unwrap_or_default();
     let Some(holder) = spec.holder_identity.filter(|h| !h.is_empty()) else { return LockState::Free };
     if holder == me {
         return LockState::Mine;
     }
-    let renewed = spec.renew_time.or(spec.acquire_time).map(|t| t.0);
-    let duration = i64::from(spec.lease_duration_seconds.unwrap_or(0));
-    match renewed.and_then(|r| r.checked_add(jiff::SignedDuration::from_secs(duration)).ok()) {
-        Some(until) if until > now => LockState::HeldBy { holder, until },
-        _ => LockState::Free,
+    let duration = Duration::from_secs(spec.lease_duration_seconds.unwrap_or(0).max(0) as u64);
+    match duration.checked_sub(unchanged_for).filter(|left| !left.is_zero()) {
+        Some(left) => LockState::HeldBy {
+            holder,
+            until: Timestamp::now()
+                .checked_add(jiff::SignedDuration::try_from(left).unwrap_or_default())
+                .unwrap_or_else(|_| Timestamp::now()),
+        },
+        None => LockState::Free,
     }
 }
 
@@ -67,6 +83,8 @@ pub struct ClusterLock {
     client: Client,
     holder: String,
     duration: Duration,
+    /// Per Lease (`namespace/name`): the resourceVersion last seen and when (our clock) it was first seen.
+    observed: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
 
 /// Lease name of a cluster's lock.
@@ -82,7 +100,24 @@ pub fn backup_lock_name(backup: &str) -> String {
 impl ClusterLock {
     /// A lock client for `holder` (unique per process), holding leases for `duration`.
     pub fn new(client: Client, holder: impl Into<String>, duration: Duration) -> Self {
-        Self { client, holder: holder.into(), duration }
+        Self { client, holder: holder.into(), duration, observed: Arc::default() }
+    }
+
+    /// The lease duration this holder writes.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// How long (our clock) `lease` has been seen unchanged: zero on a new resourceVersion.
+    fn unchanged_for(&self, namespace: &str, name: &str, lease: &Lease) -> Duration {
+        let rv = lease.metadata.resource_version.clone().unwrap_or_default();
+        let mut observed = self.observed.lock().unwrap_or_else(|e| e.into_inner());
+        let entry =
+            observed.entry(format!("{namespace}/{name}")).or_insert_with(|| (rv.clone(), Instant::now()));
+        if entry.0 != rv {
+            *entry = (rv, Instant::now());
+        }
+        entry.1.elapsed()
     }
 
     fn err(verb: &'static str, namespace: &str, name: &str, source: kube::Error) -> ResourceError {
@@ -135,7 +170,8 @@ impl ClusterLock {
         let current = api.get_opt(&name).await.map_err(|e| Self::err("get", namespace, &name, e))?;
         let result = match &current {
             None => api.create(&PostParams::default(), &self.desired(namespace, &name, None, now)).await,
-            Some(lease) => match lock_state(lease, &self.holder, now) {
+            Some(lease) => match lock_state(lease, &self.holder, self.unchanged_for(namespace, &name, lease))
+            {
                 LockState::HeldBy { holder, until } => return Ok(Acquired::No { holder, until }),
                 LockState::Free | LockState::Mine => {
                     api.replace(
@@ -152,7 +188,7 @@ impl ClusterLock {
             // Lost the race: someone wrote the lease between our read and write.
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 let lease = api.get_opt(&name).await.map_err(|e| Self::err("get", namespace, &name, e))?;
-                match lease.map(|l| lock_state(&l, &self.holder, Timestamp::now())) {
+                match lease.map(|l| lock_state(&l, &self.holder, Duration::ZERO)) {
                     Some(LockState::HeldBy { holder, until }) => Ok(Acquired::No { holder, until }),
                     _ => Ok(Acquired::No { holder: "unknown".into(), until: Timestamp::now() }),
                 }
@@ -173,7 +209,7 @@ impl ClusterLock {
         let Some(lease) = api.get_opt(&name).await.map_err(|e| Self::err("get", namespace, &name, e))? else {
             return Ok(());
         };
-        if lock_state(&lease, &self.holder, Timestamp::now()) != LockState::Mine {
+        if lock_state(&lease, &self.holder, Duration::ZERO) != LockState::Mine {
             return Ok(());
         }
         let params = DeleteParams {
@@ -209,16 +245,18 @@ mod tests {
     }
 
     #[test]
-    fn held_until_expiry_then_free() {
+    fn held_until_the_observer_has_seen_it_unchanged_for_a_whole_duration() {
         let t0: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
         let l = lease(Some("replica-a"), t0, 30);
-        let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).unwrap();
-        assert_eq!(
-            lock_state(&l, "replica-b", at(10)),
-            LockState::HeldBy { holder: "replica-a".into(), until: at(30) }
+        let secs = Duration::from_secs;
+        assert!(
+            matches!(lock_state(&l, "replica-b", secs(10)), LockState::HeldBy { ref holder, .. } if holder == "replica-a")
         );
-        assert_eq!(lock_state(&l, "replica-a", at(10)), LockState::Mine);
-        assert_eq!(lock_state(&l, "replica-b", at(31)), LockState::Free, "a crashed holder's lock expires");
-        assert_eq!(lock_state(&lease(None, t0, 30), "replica-b", at(1)), LockState::Free);
+        assert_eq!(lock_state(&l, "replica-a", secs(10)), LockState::Mine);
+        assert_eq!(lock_state(&l, "replica-b", secs(30)), LockState::Free, "a crashed holder's lock expires");
+        assert_eq!(lock_state(&lease(None, t0, 30), "replica-b", secs(0)), LockState::Free);
+        // A renewTime far in the past (another machine's clock) alone frees nothing.
+        let skewed = lease(Some("replica-a"), "2000-01-01T00:00:00Z".parse().unwrap(), 30);
+        assert!(matches!(lock_state(&skewed, "replica-b", secs(0)), LockState::HeldBy { .. }));
     }
 }

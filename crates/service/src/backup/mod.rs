@@ -20,7 +20,7 @@ use std::{
 
 use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule};
 use etcd_operator_client::kubernetes::field_manager;
-use etcd_operator_resource::managers::{Acquired, ClusterLock, Manager};
+use etcd_operator_resource::managers::{ClusterLock, Manager};
 use tokio::sync::watch;
 
 use crate::{ClusterService, ServiceError, config::component};
@@ -58,31 +58,6 @@ impl BackupService {
         lease: &str,
         work: impl Future<Output = Result<T, ServiceError>>,
     ) -> Result<T, ServiceError> {
-        if let Acquired::No { holder, until } = self.lock.try_acquire_lease(namespace, lease).await? {
-            return Err(ServiceError::Aborted(format!(
-                "{namespace}/{lease} is held by {holder} until {until}; retry later"
-            )));
-        }
-        let renew = async {
-            loop {
-                tokio::time::sleep(self.clusters.lock_duration() / 3).await;
-                match self.lock.try_acquire_lease(namespace, lease).await {
-                    Ok(Acquired::Yes) => {}
-                    Ok(Acquired::No { holder, .. }) => {
-                        return ServiceError::Aborted(format!("lost {namespace}/{lease} to {holder}"));
-                    }
-                    // A missed renewal is not yet a lost lock; the next one may succeed.
-                    Err(e) => tracing::warn!(lease, "renewing the lock failed: {e}"),
-                }
-            }
-        };
-        let result = tokio::select! {
-            r = work => r,
-            lost = renew => Err(lost),
-        };
-        if let Err(e) = self.lock.release_lease(namespace, lease).await {
-            tracing::warn!(lease, "could not release the lock (it expires by itself): {e}");
-        }
-        result
+        crate::lease::hold(&self.lock, namespace, lease, &format!("{namespace}/{lease}"), work).await
     }
 }

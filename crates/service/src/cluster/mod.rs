@@ -14,7 +14,7 @@ use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::{
     managers::{
-        Acquired, ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, SecretManager,
+        ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, SecretManager,
         ServiceManager, StatefulSetManager,
     },
     names::ClusterNames,
@@ -206,18 +206,26 @@ impl ClusterService {
                 "EtcdCluster {r} is being changed by another call to this replica; retry later"
             )));
         };
-        if let Acquired::No { holder, until } = self.lock.try_acquire(&r.namespace, &r.name).await? {
-            return Err(ServiceError::Aborted(format!(
-                "EtcdCluster {r} is being changed by {holder} (lock held until {until}); retry later"
-            )));
-        }
-        fail::fail_point!("cluster::locked");
-        let result = change.await;
-        if let Err(e) = self.lock.release(&r.namespace, &r.name).await {
-            // The lease expires on its own; the next holder waits at most its duration.
-            tracing::warn!(cluster = %r, "could not release the cluster lock: {e}");
-        }
-        result
+        let what = format!("EtcdCluster {r}");
+        let change = async {
+            // A step that takes long (tests): an asynchronous delay, so renewal goes on meanwhile.
+            let delay_ms = (|| {
+                fail::fail_point!("cluster::locked", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
+                None
+            })();
+            if let Some(ms) = delay_ms {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            change.await
+        };
+        crate::lease::hold(
+            &self.lock,
+            &r.namespace,
+            &etcd_operator_resource::managers::lock_name(&r.name),
+            &what,
+            change,
+        )
+        .await
     }
 
     /// Moves the cluster towards its spec; with a spec, first replaces the EtcdCluster's spec.
