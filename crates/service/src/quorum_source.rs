@@ -7,8 +7,8 @@ use etcd_operator_api::{
     EtcdBackup, EtcdCluster,
     backup::BackupPhase,
     cluster::{
-        ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE, MemberStatus, OperationStatus, RestorePhase, RestoreStatus,
-        RestoreTrigger, SnapshotRecord,
+        ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE, MemberStatus, OperationStatus, RestoreStatus, RestoreTrigger,
+        SnapshotRecord,
     },
 };
 use etcd_operator_common::time::now_rfc3339;
@@ -150,25 +150,9 @@ impl ClusterService {
         op: &OperationStatus,
         saved: &SnapshotRecord,
     ) -> Result<ResolvedSource, ServiceError> {
-        let storage = self.snapshot_store().ok_or_else(|| {
-            ServiceError::FailedPrecondition("no snapshot storage is configured (--snapshot-dir)".into())
-        })?;
-        let status = RestoreStatus {
-            phase: RestorePhase::Restoring,
-            trigger: RestoreTrigger::QuorumLoss,
-            source: format!(
-                "the data of surviving member {} saved as {}",
-                op.member.as_deref().unwrap_or("?"),
-                saved.location
-            ),
-            location: Some(format!("{}/{}", storage.url(), saved.location)),
-            sha256: Some(saved.sha256.clone()),
-            size_bytes: Some(saved.size_bytes),
-            revision: Some(saved.revision),
-            taken_at: Some(saved.taken_at.clone()),
-            ..RestoreStatus::default()
-        };
-        Ok(ResolvedSource { storage, key: saved.location.clone(), status })
+        let member = op.member.as_deref().unwrap_or("?");
+        let source = format!("the data of surviving member {member} saved as {}", saved.location);
+        self.saved_snapshot_source(saved, RestoreTrigger::QuorumLoss, source)
     }
 
     /// The backup the operation recorded, verified again; if it became unusable since (the

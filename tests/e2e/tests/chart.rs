@@ -53,8 +53,23 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     );
 
     let deployments: Api<Deployment> = Api::namespaced(stack.client.clone(), NAMESPACE);
-    eventually("every Deployment of the chart available", Duration::from_secs(120), || async {
+    let seen = std::sync::Mutex::new(String::new());
+    // Generous: on 2 busy cores the six pods have been seen to start 80 s after the apply.
+    eventually("every Deployment of the chart available", Duration::from_secs(240), || async {
         let list = deployments.list(&ListParams::default()).await.unwrap().items;
+        // Each new state once: a timeout shows which Deployment was not available.
+        let now: Vec<String> = list
+            .iter()
+            .map(|d| {
+                let available = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+                format!("{}={available}", d.metadata.name.as_deref().unwrap_or_default())
+            })
+            .collect();
+        let now = now.join(" ");
+        if *seen.lock().unwrap() != now {
+            eprintln!("available: {now}");
+            *seen.lock().unwrap() = now;
+        }
         list.len() == 6
             && list.iter().all(|d| d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0) >= 1)
     })

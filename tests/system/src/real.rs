@@ -134,6 +134,17 @@ impl RealCluster {
         self.dir.path().join("backup-volumes/default")
     }
 
+    /// UIDs of every claim in namespace `default`, sorted: equal before and after means no claim
+    /// was deleted or recreated.
+    pub async fn claim_uids(&self) -> Vec<String> {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let pvcs = Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), "default");
+        let list = pvcs.list(&kube::api::ListParams::default()).await.expect("list claims");
+        let mut uids: Vec<String> = list.items.into_iter().filter_map(|p| p.metadata.uid).collect();
+        uids.sort();
+        uids
+    }
+
     /// Where ScaleToZero's snapshots are stored.
     pub fn snapshot_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("snapshots")

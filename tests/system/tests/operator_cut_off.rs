@@ -13,8 +13,6 @@ use etcd_operator_api::{
     cluster::{CONDITION_AVAILABLE, CONDITION_DATA_LOSS_POSSIBLE},
     condition::{ConditionStatus, find},
 };
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::{Api, api::ListParams};
 use kube_sim::node::HostCut;
 use system_tests::real::{RealCluster, spec};
 
@@ -24,26 +22,12 @@ fn opted_in() -> EtcdClusterSpec {
     serde_json::from_value(spec).unwrap()
 }
 
-async fn claim_uids(c: &RealCluster) -> Vec<String> {
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
-    let mut uids: Vec<String> = pvcs
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.uid)
-        .collect();
-    uids.sort();
-    uids
-}
-
 async fn cut_off_past_the_grace_period(cut: HostCut) {
     let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
     c.write("before", 20).await;
     c.backup("nightly").await;
     c.write("after", 5).await;
-    let claims = claim_uids(&c).await;
+    let claims = c.claim_uids().await;
     let cluster_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id;
     let node = c.sim.node().unwrap();
     node.cut_host_path(Some(cut)).unwrap();
@@ -86,7 +70,7 @@ async fn cut_off_past_the_grace_period(cut: HostCut) {
     );
     assert!(find(&last.cluster.status.conditions, CONDITION_DATA_LOSS_POSSIBLE).is_none());
     assert_eq!(
-        (c.replicas().await, claim_uids(&c).await),
+        (c.replicas().await, c.claim_uids().await),
         (3, claims),
         "{cut:?}: nothing is stopped or deleted"
     );

@@ -18,10 +18,10 @@ use etcd_operator_api::{
     condition::find,
 };
 use etcd_operator_service::{ServiceError, cluster::ClusterOutcome};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     Api,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use system_tests::real::{RealCluster, spec};
 
@@ -57,20 +57,6 @@ async fn await_majority_down(c: &RealCluster) {
 
 async fn recover(c: &RealCluster) -> Result<ClusterOutcome, ServiceError> {
     Box::pin(c.service.recover_quorum(&c.r)).await.map(|o| o.cluster)
-}
-
-async fn claim_uids(c: &RealCluster) -> Vec<String> {
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default");
-    let mut uids: Vec<String> = pvcs
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.uid)
-        .collect();
-    uids.sort();
-    uids
 }
 
 /// Where a recovery restored from.
@@ -151,7 +137,7 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
     c.backup("nightly").await;
     c.write("after", 20).await;
     let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
-    let claims = claim_uids(&c).await;
+    let claims = c.claim_uids().await;
     lose_quorum(&c).await;
 
     // Within the grace period nothing is touched; the answer says when to look again.
@@ -169,10 +155,10 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
         early.decision,
         early.cluster.status.conditions
     );
-    assert_eq!(claim_uids(&c).await, claims);
+    assert_eq!(c.claim_uids().await, claims);
 
     c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
-    assert_ne!(claim_uids(&c).await, claims, "every member starts on a new volume");
+    assert_ne!(c.claim_uids().await, claims, "every member starts on a new volume");
     // demo-0 answered throughout, ahead of the backup: its data is the source and is kept.
     let saved = std::fs::read_dir(c.snapshot_dir().join("default/demo")).unwrap().count();
     assert_eq!(saved, 1, "the survivor's data stays saved");
@@ -183,7 +169,7 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
 async fn without_a_survivor_or_a_usable_backup_nothing_is_touched_and_the_members_coming_back_heal_it() {
     let c = RealCluster::start_with(opted_in(), Duration::from_secs(10)).await;
     c.write("before", 50).await;
-    let claims = claim_uids(&c).await;
+    let claims = c.claim_uids().await;
     let node = c.sim.node().unwrap();
     node.partition("default", "demo-0").unwrap();
     lose_quorum(&c).await;
@@ -192,7 +178,7 @@ async fn without_a_survivor_or_a_usable_backup_nothing_is_touched_and_the_member
         refused.contains("has no Succeeded EtcdBackup") && refused.contains("nothing was changed"),
         "{refused}"
     );
-    assert_eq!((c.replicas().await, claim_uids(&c).await), (3, claims));
+    assert_eq!((c.replicas().await, c.claim_uids().await), (3, claims));
     for member in ["demo-0", "demo-1", "demo-2"] {
         node.heal("default", member).unwrap();
     }

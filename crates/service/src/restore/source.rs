@@ -6,7 +6,7 @@
 use etcd_operator_api::{
     EtcdBackup, EtcdCluster,
     backup::BackupPhase,
-    cluster::{RestorePhase, RestoreSource, RestoreStatus, RestoreTrigger},
+    cluster::{RestorePhase, RestoreSource, RestoreStatus, RestoreTrigger, SnapshotRecord},
 };
 use etcd_operator_client::{ClientError, storage::ObjectStorage};
 use etcd_operator_resource::managers::Manager;
@@ -181,21 +181,33 @@ impl ClusterService {
             .and_then(|s| s.stopped.as_ref())
             .and_then(|s| s.snapshot.clone())
             .ok_or_else(|| ServiceError::FailedPrecondition("no stop snapshot is recorded".into()))?;
+        let source = format!("stop snapshot {}", snapshot.location);
+        self.saved_snapshot_source(&snapshot, RestoreTrigger::StopSnapshot, source)
+    }
+
+    /// A snapshot this service saved in its snapshot storage (a stop snapshot, a survivor's data)
+    /// as a restore source.
+    pub(crate) fn saved_snapshot_source(
+        &self,
+        saved: &SnapshotRecord,
+        trigger: RestoreTrigger,
+        source: String,
+    ) -> Result<ResolvedSource, ServiceError> {
         let storage = self.snapshot_store().ok_or_else(|| {
             ServiceError::FailedPrecondition("no snapshot storage is configured (--snapshot-dir)".into())
         })?;
         let status = RestoreStatus {
             phase: RestorePhase::Restoring,
-            trigger: RestoreTrigger::StopSnapshot,
-            source: format!("stop snapshot {}", snapshot.location),
-            location: Some(format!("{}/{}", storage.url(), snapshot.location)),
-            sha256: Some(snapshot.sha256),
-            size_bytes: Some(snapshot.size_bytes),
-            revision: Some(snapshot.revision),
-            taken_at: Some(snapshot.taken_at),
+            trigger,
+            source,
+            location: Some(format!("{}/{}", storage.url(), saved.location)),
+            sha256: Some(saved.sha256.clone()),
+            size_bytes: Some(saved.size_bytes),
+            revision: Some(saved.revision),
+            taken_at: Some(saved.taken_at.clone()),
             ..RestoreStatus::default()
         };
-        Ok(ResolvedSource { storage, key: snapshot.location, status })
+        Ok(ResolvedSource { storage, key: saved.location.clone(), status })
     }
 }
 
