@@ -65,7 +65,20 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
                 format!("{}={available}", d.metadata.name.as_deref().unwrap_or_default())
             })
             .collect();
-        let now = now.join(" ");
+        // And each pod's readiness and restarts, to tell a slow start from a pod dropping out.
+        let pods = Api::<Pod>::namespaced(stack.client.clone(), NAMESPACE);
+        let pods = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        let pods: Vec<String> = pods
+            .iter()
+            .map(|p| {
+                let status = p.status.clone().unwrap_or_default();
+                let ready =
+                    status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+                let restarts: i32 = status.container_statuses.iter().flatten().map(|c| c.restart_count).sum();
+                format!("{}:{}/{restarts}", p.metadata.name.as_deref().unwrap_or_default(), u8::from(ready))
+            })
+            .collect();
+        let now = format!("{} | pods (ready/restarts) {}", now.join(" "), pods.join(" "));
         if *seen.lock().unwrap() != now {
             eprintln!("available: {now}");
             *seen.lock().unwrap() = now;
