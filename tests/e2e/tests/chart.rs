@@ -67,8 +67,8 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
             .collect();
         // And each pod's readiness and restarts, to tell a slow start from a pod dropping out.
         let pods = Api::<Pod>::namespaced(stack.client.clone(), NAMESPACE);
-        let pods = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
-        let pods: Vec<String> = pods
+        let pods_list = pods.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+        let pods: Vec<String> = pods_list
             .iter()
             .map(|p| {
                 let status = p.status.clone().unwrap_or_default();
@@ -78,7 +78,22 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
                 format!("{}:{}/{restarts}", p.metadata.name.as_deref().unwrap_or_default(), u8::from(ready))
             })
             .collect();
-        let now = format!("{} | pods (ready/restarts) {}", now.join(" "), pods.join(" "));
+        // What each pod's /readyz answers the test (not the kubelet's address), and whether it leads.
+        let mut answers = Vec::new();
+        for p in &pods_list {
+            let ip = p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+            answers.push(format!(
+                "{}:{}",
+                p.metadata.name.as_deref().unwrap_or_default(),
+                admin_get(&ip).await
+            ));
+        }
+        let now = format!(
+            "{} | pods (ready/restarts) {} | readyz {}",
+            now.join(" "),
+            pods.join(" "),
+            answers.join(" ")
+        );
         if *seen.lock().unwrap() != now {
             eprintln!("available: {now}");
             *seen.lock().unwrap() = now;
@@ -198,4 +213,28 @@ async fn running(clusters: &Api<EtcdCluster>, what: &str) {
         status.is_some_and(|s| s.phase == ClusterPhase::Running && s.ready_members == 3)
     })
     .await;
+}
+
+/// `GET /readyz` and the leader gauge from a pod's admin port, in a few words (diagnostics).
+async fn admin_get(ip: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect((ip, 8080)).await.map_err(|e| e.to_string())?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(out)
+    };
+    let one = async {
+        let ready = get("/readyz").await?;
+        let code = ready.split_whitespace().nth(1).unwrap_or("?").to_owned();
+        let metrics = get("/metrics").await.unwrap_or_default();
+        let leader = metrics.lines().find(|l| l.starts_with("etcd_operator_leader")).unwrap_or("").to_owned();
+        Ok::<_, String>(format!("{code}[{leader}]"))
+    };
+    match tokio::time::timeout(Duration::from_secs(2), one).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => format!("error({e})"),
+        Err(_) => "timeout".into(),
+    }
 }
