@@ -24,7 +24,6 @@ pub(crate) async fn hold<T>(
             "{what} is being changed by {holder} (lock held until {until}); retry later"
         )));
     }
-    fail::fail_point!("lease::held");
     let result = tokio::select! {
         result = work => result,
         lost = renew(lock, namespace, lease, what) => Err(lost),

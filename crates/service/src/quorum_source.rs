@@ -92,13 +92,11 @@ impl ClusterService {
                     op.member = Some(member.clone());
                 }
                 op.backup_name = Some(name.clone());
-                let lost_revisions = match (&lost.survivor, verified.revision) {
-                    (Some((_, s)), Some(b)) if *s > b => format!("; up to {} revisions are lost", s - b),
-                    _ => String::new(),
-                };
+                // Chosen only when no member that answers is as new as it: what is lost is every
+                // write after its revision that only the members that are down held.
                 format!(
                     "{head}: recreating the cluster from EtcdBackup {name} (revision {}, taken {}, sha256 verified), \
-                     as accepted by annotation{}; writes after it are lost{lost_revisions}",
+                     as accepted by annotation{}; writes after it are lost",
                     verified.revision.map_or_else(|| "unknown".into(), |v| v.to_string()),
                     verified.taken_at.as_deref().unwrap_or("at an unknown time"),
                     save.map_or_else(String::new, |m| format!(" (the data of {m} is saved first)")),

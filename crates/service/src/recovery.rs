@@ -7,11 +7,7 @@ use std::{collections::HashMap, time::Duration};
 use chrono::{DateTime, Utc};
 use etcd_operator_client::ClientError;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::{
-    managers::Manager,
-    templates::{BootstrapConfig, InitialClusterState, config_map},
-};
-use k8s_openapi::api::core::v1::Pod;
+use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 use kube::runtime::events::EventType;
 
 use crate::{
@@ -143,12 +139,6 @@ impl ClusterService {
         };
         fail::fail_point!(&format!("recovery::after::{name}"));
         Ok(result)
-    }
-
-    /// Member pods, as the recovery component deletes them.
-    fn member_pods(&self, namespace: &str) -> Manager<Pod> {
-        let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
-        Manager::new(self.kube(), namespace, &fm)
     }
 
     /// Publishes an Event of the recovery component; `action` is Recover or RecoverQuorum.

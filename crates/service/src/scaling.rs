@@ -128,15 +128,7 @@ impl ClusterService {
             ))
         })?;
         let observation = self.observe_with(r, Some(&sts)).await;
-        let claims: Vec<String> = m
-            .pvcs
-            .list(&names.selector_string())
-            .await?
-            .into_iter()
-            // A claim being deleted holds no data anyone will use again.
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.metadata.name)
-            .collect();
+        let claims = self.live_claims(r).await?;
         let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let pods = sts.status.as_ref().map_or(0, |s| s.replicas);
         Ok(Gathered { cluster, observation, claims, replicas, pods })

@@ -307,12 +307,7 @@ impl ClusterService {
         let statefulset = sts.map(StatefulSetState::of);
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
         let names = self.names(r);
-        let fm = field_manager(component::HEALTH);
-        let pods = etcd_operator_resource::managers::Manager::<k8s_openapi::api::core::v1::Pod>::new(
-            self.kube(),
-            &r.namespace,
-            &fm,
-        );
+        let pods = self.member_pods(&r.namespace);
         let selector = names.selector_string();
         // Pods only matter where members are expected (evidence for a quorum that looks lost).
         let listed = async { if replicas > 0 { Some(pods.list(&selector).await) } else { None } };
@@ -325,6 +320,31 @@ impl ClusterService {
             })
             .map(|p| p.iter().map(PodState::of).collect());
         Observation { statefulset, etcd, pods }
+    }
+}
+
+impl ClusterService {
+    /// Member pods (read by observations; deleted only by member replacement).
+    pub(crate) fn member_pods(
+        &self,
+        namespace: &str,
+    ) -> etcd_operator_resource::managers::Manager<k8s_openapi::api::core::v1::Pod> {
+        etcd_operator_resource::managers::Manager::new(
+            self.kube(),
+            namespace,
+            &field_manager(component::RECOVERY),
+        )
+    }
+
+    /// Names of the cluster's claims that are not being deleted (a claim being deleted holds no
+    /// data anyone will use again).
+    pub(crate) async fn live_claims(&self, r: &ClusterRef) -> Result<Vec<String>, ServiceError> {
+        let pvcs = self.managers(&r.namespace).pvcs.list(&self.names(r).selector_string()).await?;
+        Ok(pvcs
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .collect())
     }
 }
 

@@ -101,19 +101,13 @@ impl ClusterService {
         status: &RestoreStatus,
     ) -> Result<Option<RestoreStatus>, ServiceError> {
         let r = crate::cluster::cluster_ref(cluster);
-        let pvcs = self.managers(&r.namespace).pvcs;
-        let claims: Vec<String> = pvcs
-            .list(&self.names(&r).selector_string())
-            .await?
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.metadata.name)
-            .collect();
+        let claims = self.live_claims(&r).await?;
         let clear = cluster.spec.restore.as_ref().is_some_and(|s| s.clear_retained_claims);
         let Err((reason, message)) = retained_claims(&r.name, &r.namespace, &claims, clear) else {
             return Ok(None);
         };
         if clear {
+            let pvcs = self.managers(&r.namespace).pvcs;
             for claim in &claims {
                 pvcs.delete(claim).await?;
             }

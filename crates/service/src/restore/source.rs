@@ -58,12 +58,12 @@ impl ClusterService {
         match recorded.filter(|r| r.trigger == RestoreTrigger::QuorumLoss) {
             // A quorum-loss recovery from a survivor's saved data: the operation records it.
             Some(r) if r.backup_name.is_none() => {
-                let op = operation.filter(|op| op.snapshot.is_some()).ok_or_else(|| {
-                    ServiceError::FailedPrecondition(
-                        "the quorum-loss recovery's saved data is not recorded".into(),
-                    )
-                })?;
-                let saved = op.snapshot.as_ref().expect("filtered");
+                let (op, saved) =
+                    operation.and_then(|op| Some((op, op.snapshot.as_ref()?))).ok_or_else(|| {
+                        ServiceError::FailedPrecondition(
+                            "the quorum-loss recovery's saved data is not recorded".into(),
+                        )
+                    })?;
                 self.survivor_source(op, saved).map(Ok)
             }
             Some(r) => {
