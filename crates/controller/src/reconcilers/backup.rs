@@ -18,7 +18,7 @@ use kube::{
     },
 };
 
-use super::{RESYNC, action, retry_after, scoped};
+use super::{InitialLists, RESYNC, action, retry_after, scoped};
 use crate::{ControllerError, runtime::Context};
 
 fn backup_ref<K: ResourceExt>(object: &K) -> Result<pb::BackupRef, ControllerError> {
@@ -85,8 +85,9 @@ fn error_policy<K>(_object: Arc<K>, error: &ControllerError, ctx: Arc<Context>) 
     Action::requeue(retry_after(error))
 }
 
-/// A Controller on `K` triggered by spec (generation) changes only, never by status writes.
-fn on_spec_changes<K>(ctx: &Context) -> Controller<K>
+/// A Controller on `K` triggered by spec (generation) changes only, never by status writes;
+/// `listed` is told of its first full list.
+fn on_spec_changes<K>(ctx: &Context, listed: InitialLists) -> Controller<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -100,6 +101,7 @@ where
     let trigger = watcher(scoped::<K>(ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| listed.saw(event))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(trigger, reader)
@@ -109,19 +111,11 @@ where
 
 /// Runs both Controllers until shutdown or loss of leadership.
 pub async fn run(ctx: Arc<Context>) {
-    ctx.synced.set(false);
-    let backups = on_spec_changes::<EtcdBackup>(&ctx);
-    let schedules = on_spec_changes::<EtcdBackupSchedule>(&ctx)
+    // Ready once both caches hold their first full list.
+    let [backups_listed, schedules_listed] = InitialLists::expect(&ctx.synced);
+    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed);
+    let schedules = on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed)
         .owns(scoped::<EtcdBackup>(&ctx), watcher::Config::default());
-    let (backups_ready, schedules_ready) = (backups.store(), schedules.store());
-    let synced = ctx.synced.clone();
-    tokio::spawn(async move {
-        // Ready once both caches hold their first full list.
-        if backups_ready.wait_until_ready().await.is_ok() && schedules_ready.wait_until_ready().await.is_ok()
-        {
-            synced.set(true);
-        }
-    });
     tokio::join!(
         backups.run(reconcile_backup, error_policy, ctx.clone()).for_each(|r| async move {
             if let Err(e) = r {

@@ -78,18 +78,12 @@ where
     R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, ControllerError>> + Send + 'static,
 {
-    ctx.synced.set(false);
-    let synced = ctx.synced.clone();
+    let [listed] = InitialLists::expect(&ctx.synced);
     let (reader, writer) = reflector::store();
     let trigger = watcher(scoped::<EtcdCluster>(&ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| {
-            // Ready once the first full list is in the cache.
-            if matches!(event, Ok(watcher::Event::InitDone)) {
-                synced.set(true);
-            }
-        })
+        .inspect(move |event| listed.saw(event))
         .applied_objects()
         .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
     let mut controller = Controller::for_stream(trigger, reader.clone())
@@ -112,6 +106,38 @@ where
             }
         })
         .await;
+}
+
+/// Marks a controller synced once each of its watch streams has listed everything once.
+///
+/// Taken from the streams themselves (their `InitDone`), not from
+/// `Store::wait_until_ready` in a task of its own: that readiness is a oneshot
+/// channel that wakes only the last of several waiters, and the Controller's
+/// runner waits on it too, so a second waiter could sleep forever.
+pub struct InitialLists {
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+    seen: std::sync::atomic::AtomicBool,
+    synced: etcd_operator_telemetry::admin::Readiness,
+}
+
+impl InitialLists {
+    /// One marker per stream; the controller is unsynced until every one has seen its list.
+    pub fn expect<const N: usize>(synced: &etcd_operator_telemetry::admin::Readiness) -> [Self; N] {
+        synced.set(false);
+        let pending = Arc::new(std::sync::atomic::AtomicUsize::new(N));
+        std::array::from_fn(|_| Self { pending: pending.clone(), seen: false.into(), synced: synced.clone() })
+    }
+
+    /// Notes a watch event: the first `InitDone` of this stream counts.
+    pub fn saw<K>(&self, event: &Result<watcher::Event<K>, watcher::Error>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if matches!(event, Ok(watcher::Event::InitDone))
+            && !self.seen.swap(true, SeqCst)
+            && self.pending.fetch_sub(1, SeqCst) == 1
+        {
+            self.synced.set(true);
+        }
+    }
 }
 
 /// Wraps one reconcile of a cluster with its span and metrics.
@@ -148,4 +174,25 @@ where
     let category = result.as_ref().map_or_else(ControllerError::category, |_| "ok");
     ctx.metrics.observe(ctx.name, category, started);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synced_once_every_stream_has_listed() {
+        let synced = etcd_operator_telemetry::admin::Readiness::default();
+        synced.set(true);
+        let [a, b] = InitialLists::expect(&synced);
+        assert!(!synced.get(), "unsynced from the start");
+        let done: Result<watcher::Event<EtcdCluster>, watcher::Error> = Ok(watcher::Event::InitDone);
+        let init: Result<watcher::Event<EtcdCluster>, watcher::Error> = Ok(watcher::Event::Init);
+        a.saw(&init);
+        a.saw(&done);
+        a.saw(&done);
+        assert!(!synced.get(), "a relist of one stream does not count for the other");
+        b.saw(&done);
+        assert!(synced.get());
+    }
 }
