@@ -19,6 +19,7 @@ use crate::{condition::Condition, storage::BackupLocation};
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Size", type_ = "integer", json_path = ".status.sizeBytes"),
     printcolumn(name = "Revision", type_ = "integer", json_path = ".status.revision"),
+    printcolumn(name = "Progress", type_ = "integer", json_path = ".status.progress.percent", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -95,4 +96,71 @@ pub struct EtcdBackupStatus {
     /// When the backup finished (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<String>,
+    /// How much of the snapshot the running attempt has streamed (written by the replica
+    /// streaming it, under the backup's Lease).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<TransferProgress>,
+    /// The latest check of the stored copy against `sha256`, done before a restore uses it;
+    /// reused while the stored object is unchanged (same size, ETag and modification time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<BackupVerification>,
+}
+
+/// How far a transfer (a snapshot streaming, a stored copy being read) has come.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferProgress {
+    /// Bytes moved so far.
+    pub bytes: i64,
+    /// Bytes in all, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<i64>,
+    /// `bytes` as a percentage of `totalBytes` (0–100), when the total is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<i32>,
+    /// When this was recorded (RFC 3339); a stale time means the transfer stopped.
+    pub updated: String,
+    /// The cluster-service replica doing the transfer.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub replica: String,
+}
+
+/// Where a verification stands.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum VerificationPhase {
+    /// The stored copy is being read.
+    #[default]
+    Verifying,
+    /// The stored copy matches the recorded sha256.
+    Verified,
+    /// The stored copy does not match: it is corrupt.
+    Mismatch,
+    /// The stored copy is gone.
+    Missing,
+}
+
+/// A check of a backup's stored copy, and the object it was made on.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupVerification {
+    /// Where the check stands.
+    pub phase: VerificationPhase,
+    /// Reading progress while Verifying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<TransferProgress>,
+    /// Bytes read (once finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// SHA-256 of what was read (once finished).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The stored object's ETag when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e_tag: Option<String>,
+    /// The stored object's modification time when it was read (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// When the check finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }

@@ -5,11 +5,13 @@
 //! - [`kubernetes`]: building the Kubernetes client.
 //! - [`metrics`]: counts and latencies of every outside call.
 //! - [`storage`]: where snapshots are stored (a directory or an S3-compatible store).
+//! - [`transfer`]: progress of long transfers.
 
 pub mod error;
 pub mod etcd;
 pub mod kubernetes;
 pub mod metrics;
 pub mod storage;
+pub mod transfer;
 
 pub use error::ClientError;

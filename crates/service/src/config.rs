@@ -56,6 +56,8 @@ pub mod component {
     pub const BACKUP: &str = "backup";
     /// Health probes and the maintenance they drive.
     pub const HEALTH: &str = "health";
+    /// Checks of stored backups before a restore uses them (`EtcdBackup` `status.verification`).
+    pub const VERIFICATION: &str = "verification";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
 }

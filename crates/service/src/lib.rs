@@ -5,6 +5,7 @@
 //! through the resource and client layers and carry the decisions out.
 
 pub mod backup;
+pub mod call_budget;
 pub mod cluster;
 pub mod config;
 pub mod decisions;
@@ -20,6 +21,7 @@ pub mod restore;
 pub mod scaling;
 pub mod stop;
 pub mod validation;
+mod verify;
 
 pub use backup::BackupService;
 pub use cluster::ClusterService;

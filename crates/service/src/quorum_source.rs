@@ -20,7 +20,7 @@ use crate::{
     config::component,
     decisions::quorum::{RECOVER_QUORUM, SourceChoice, SourceInputs, choose_source, step},
     observe::{EtcdState, Observation},
-    restore::ResolvedSource,
+    restore::{ResolvedSource, Verification},
 };
 
 /// A corroborated quorum loss past its grace period.
@@ -210,9 +210,13 @@ impl ClusterService {
                         continue;
                     }
                 };
-            match resolved.verify().await {
-                Ok(Ok(verified)) => return Ok(Ok((resolved, verified))),
-                Ok(Err(refusal)) => skipped.push(format!("{}: {}", backup.name_any(), refusal.message)),
+            match self.verify_source(&resolved).await {
+                Ok(Verification::Verified(verified)) => return Ok(Ok((resolved, verified))),
+                Ok(Verification::Refused(refusal)) => {
+                    skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
+                }
+                // The newest usable backup may be this one: never fall back to an older one meanwhile.
+                Ok(Verification::Verifying(status)) => return Err(ServiceError::Aborted(status.message)),
                 Err(e) => skipped.push(format!("{}: {e}", backup.name_any())),
             }
         }

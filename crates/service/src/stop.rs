@@ -97,7 +97,10 @@ impl ClusterService {
             claims: &claims,
             names: &names,
             now: &now,
-            restore_prepared: status.restore.as_ref().is_some_and(|r| r.phase != RestorePhase::Refused),
+            restore_prepared: status
+                .restore
+                .as_ref()
+                .is_some_and(|r| matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed)),
         };
         let action = match restart {
             None => next_stop_action(&inputs),

@@ -124,20 +124,35 @@ impl Sim {
         endpoint: &str,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> std::sync::Arc<etcd_operator_controller::runtime::Context> {
-        use clap::Parser;
-        use etcd_operator_controller::rpc::{RpcClient, RpcOptions};
-        use etcd_operator_telemetry::metrics::{ControllerMetrics, RpcMetrics};
-        let mut registry = Default::default();
-        let rpc = RpcClient::new(endpoint, RpcOptions::default(), RpcMetrics::register(&mut registry))
-            .expect("endpoint");
-        std::sync::Arc::new(etcd_operator_controller::runtime::Context {
-            name,
-            kube: self.client().await,
-            rpc,
-            metrics: ControllerMetrics::register(&mut registry),
-            config: ControllerArgs::parse_from([format!("{name}-controller")]).controller,
-            synced: Default::default(),
-            shutdown,
-        })
+        let timeout = etcd_operator_controller::rpc::RpcOptions::default().timeout;
+        controller_context(name, self.client().await, endpoint, timeout, shutdown)
     }
+}
+
+/// The context a controller process named `name` would build with `kube`, calling `endpoint`
+/// with `rpc_timeout` as each call's deadline.
+pub fn controller_context(
+    name: &'static str,
+    kube: Client,
+    endpoint: &str,
+    rpc_timeout: std::time::Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::sync::Arc<etcd_operator_controller::runtime::Context> {
+    use clap::Parser;
+    use etcd_operator_controller::rpc::{RpcClient, RpcOptions};
+    use etcd_operator_telemetry::metrics::{ControllerMetrics, RpcMetrics};
+    let mut registry = Default::default();
+    let options = RpcOptions { timeout: rpc_timeout, ..RpcOptions::default() };
+    let rpc = RpcClient::new(endpoint, options, RpcMetrics::register(&mut registry)).expect("endpoint");
+    let mut config = ControllerArgs::parse_from([format!("{name}-controller")]).controller;
+    config.rpc_timeout = rpc_timeout;
+    std::sync::Arc::new(etcd_operator_controller::runtime::Context {
+        name,
+        kube,
+        rpc,
+        metrics: ControllerMetrics::register(&mut registry),
+        config,
+        synced: Default::default(),
+        shutdown,
+    })
 }

@@ -29,6 +29,8 @@ pub struct RealCluster {
     pub r: ClusterRef,
     /// How cluster DNS names reach the pods from the test process.
     pub rewrite: EndpointRewrite,
+    /// The service's gRPC API, as controllers call it.
+    pub grpc_endpoint: String,
     dir: tempfile::TempDir,
 }
 
@@ -89,7 +91,8 @@ impl RealCluster {
             std::future::pending(),
         ));
         let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
-        let this = Self { sim, client, service, r, rewrite, dir };
+        let grpc_endpoint = format!("http://127.0.0.1:{port}");
+        let this = Self { sim, client, service, r, rewrite, grpc_endpoint, dir };
         Box::pin(this.service.create_cluster(&this.r, Some(spec))).await.expect("CreateCluster");
         this.converge("the cluster running", Duration::from_secs(60), || {
             this.service.update_cluster(&this.r, None)
@@ -246,6 +249,19 @@ impl RealCluster {
 }
 
 impl RealCluster {
+    /// The context controller `name` would run with against this service's gRPC API, its calls
+    /// bounded by `rpc_timeout`.
+    pub fn controller_context(
+        &self,
+        name: &'static str,
+        rpc_timeout: Duration,
+    ) -> std::sync::Arc<etcd_operator_controller::runtime::Context> {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        // Never asked to stop: a dropped sender would read as shutdown.
+        std::mem::forget(stop);
+        crate::controller_context(name, self.client.clone(), &self.grpc_endpoint, rpc_timeout, shutdown)
+    }
+
     /// Takes backup `name` of `demo` into claim directory `backups` and waits until it succeeded.
     pub async fn backup(&self, name: &str) -> etcd_operator_api::EtcdBackupStatus {
         use etcd_operator_api::{EtcdBackup, backup::BackupPhase};

@@ -180,6 +180,8 @@ pub enum RestorePhase {
     /// The source is unusable (missing, not finished, corrupt); nothing was started.
     #[default]
     Refused,
+    /// The stored copy is being read and checked against its sha256; nothing was started yet.
+    Verifying,
     /// Verified; members are restoring from it.
     Restoring,
     /// Every member restored and the new cluster formed.

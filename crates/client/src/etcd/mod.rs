@@ -24,7 +24,11 @@ pub use endpoints::EndpointRewrite;
 pub use etcd_client::AlarmType;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 
-use crate::{ClientError, metrics::EtcdMetrics};
+use crate::{
+    ClientError,
+    metrics::EtcdMetrics,
+    transfer::{Progress, Transferred},
+};
 
 /// How to connect to etcd.
 #[derive(Clone, Debug)]
@@ -278,18 +282,35 @@ impl EtcdClient {
     where
         W: tokio::io::AsyncWrite + Unpin,
     {
+        self.snapshot_with_progress(endpoint, out, &Progress::default()).await
+    }
+
+    /// [`EtcdClient::snapshot`], publishing the bytes streamed (and the total, from what etcd
+    /// says remains) after every chunk.
+    pub async fn snapshot_with_progress<W>(
+        &self,
+        endpoint: &str,
+        out: &mut W,
+        progress: &Progress,
+    ) -> Result<SnapshotInfo, ClientError>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.options.snapshot_timeout, self.stream_snapshot(endpoint, out))
-            .await
-            .unwrap_or(Err(ClientError::Timeout {
-                operation: "snapshot",
-                timeout: self.options.snapshot_timeout,
-            }));
+        let streamed = self.stream_snapshot(endpoint, out, progress);
+        let result = tokio::time::timeout(self.options.snapshot_timeout, streamed).await.unwrap_or(Err(
+            ClientError::Timeout { operation: "snapshot", timeout: self.options.snapshot_timeout },
+        ));
         self.metrics.observe("snapshot", outcome(&result), started);
         result
     }
 
-    async fn stream_snapshot<W>(&self, endpoint: &str, out: &mut W) -> Result<SnapshotInfo, ClientError>
+    async fn stream_snapshot<W>(
+        &self,
+        endpoint: &str,
+        out: &mut W,
+        progress: &Progress,
+    ) -> Result<SnapshotInfo, ClientError>
     where
         W: tokio::io::AsyncWrite + Unpin,
     {
@@ -306,6 +327,9 @@ impl EtcdClient {
             trailer.update(chunk.blob());
             size += chunk.blob().len() as u64;
             out.write_all(chunk.blob()).await?;
+            let total = Some(size + chunk.remaining_bytes());
+            progress.send_replace(Transferred { bytes: size, total });
+            crate::transfer::test_pace().await;
         }
         out.flush().await?;
         if size == 0 {

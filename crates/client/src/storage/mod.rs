@@ -27,6 +27,28 @@ pub struct StoredObject {
     pub size_bytes: u64,
 }
 
+/// Which version of a stored object: what a verification of it is cached by. A rewritten
+/// object changes its modification time (and, on S3, its ETag) even at the same size.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectVersion {
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// The store's entity tag, when it gives one.
+    pub e_tag: Option<String>,
+    /// Last modification (RFC 3339).
+    pub last_modified: String,
+}
+
+impl ObjectVersion {
+    fn of(meta: &object_store::ObjectMeta) -> Self {
+        Self {
+            size_bytes: meta.size,
+            e_tag: meta.e_tag.clone(),
+            last_modified: meta.last_modified.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        }
+    }
+}
+
 /// Where an S3-compatible bucket is and how to sign requests to it.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct S3Settings {
@@ -133,6 +155,26 @@ impl ObjectStorage {
     ) -> Result<BoxStream<'static, Result<Bytes, ClientError>>, ClientError> {
         let result = self.store.get(&path(key)?).await?;
         Ok(result.into_stream().map_err(ClientError::from).boxed())
+    }
+
+    /// The version of a stored object; `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectVersion>, ClientError> {
+        match self.store.head(&path(key)?).await {
+            Ok(meta) => Ok(Some(ObjectVersion::of(&meta))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams an object's content with the version being read (one request, so the version is
+    /// that of the bytes streamed).
+    pub async fn read_version(
+        &self,
+        key: &str,
+    ) -> Result<(ObjectVersion, BoxStream<'static, Result<Bytes, ClientError>>), ClientError> {
+        let result = self.store.get(&path(key)?).await?;
+        let version = ObjectVersion::of(&result.meta);
+        Ok((version, result.into_stream().map_err(ClientError::from).boxed()))
     }
 
     /// Size and SHA-256 (hex) of a stored object, read as a stream.

@@ -46,7 +46,8 @@ pub async fn reconcile_backup(backup: Arc<EtcdBackup>, ctx: Arc<Context>) -> Res
                 async move { c.backup().run_backup(req).await }
             })
             .await?;
-        tracing::info!(phase = resp.phase, attempts = resp.attempts, "{}", resp.message);
+        let percent = resp.progress.as_ref().map_or(-1, |p| p.percent);
+        tracing::info!(phase = resp.phase, attempts = resp.attempts, percent, "{}", resp.message);
         Ok(match resp.requeue.as_ref() {
             Some(r) if r.requeue => action(Some(r), RESYNC),
             _ => Action::await_change(),

@@ -10,7 +10,10 @@ use etcd_operator_api::{
     Condition, ConditionStatus, EtcdBackup, EtcdBackupStatus, backup::BackupPhase,
     condition::merge_conditions,
 };
-use etcd_operator_client::etcd::{EtcdClient, SnapshotInfo};
+use etcd_operator_client::{
+    etcd::{EtcdClient, SnapshotInfo},
+    transfer::{Progress, Transferred},
+};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::managers::backup_lock_name;
 use kube::{Resource, ResourceExt, runtime::events::EventType};
@@ -19,14 +22,18 @@ use tracing::Instrument;
 
 use super::{BackupService, record::BackupRecord};
 use crate::{
-    ServiceError,
+    ServiceError, call_budget,
     config::component,
-    decisions::backup::{BackupStep, SourceCluster, backup_dir, next_step, retry_delay},
+    decisions::{
+        backup::{BackupStep, SourceCluster, backup_dir, next_step, retry_delay},
+        transfer::{REPORT_EVERY, progress},
+    },
     events::{Note, publish},
     observe::observe_etcd,
 };
 
-/// How long a RunBackup call waits for the snapshot before answering Running.
+/// How long a RunBackup call waits for the snapshot before answering Running, at most: less
+/// when the caller's deadline is nearer (see [`call_budget`]).
 pub const IN_CALL_WAIT: Duration = Duration::from_secs(20);
 /// When to ask again about a backup still running.
 const RUNNING_REQUEUE: Duration = Duration::from_secs(5);
@@ -57,19 +64,36 @@ impl BackupService {
             return Ok(BackupOutcome { status, requeue_after: None });
         }
         let mut outcome = self.start_or_join(namespace, name);
-        let running = BackupOutcome { status, requeue_after: Some(RUNNING_REQUEUE) };
-        let done = match tokio::time::timeout(IN_CALL_WAIT, outcome.wait_for(Option::is_some)).await {
+        let wait = call_budget::wait_for_task(IN_CALL_WAIT);
+        let done = match tokio::time::timeout(wait, outcome.wait_for(Option::is_some)).await {
             Ok(Ok(done)) => done.clone(),
             _ => None,
         };
         match done {
-            // Another replica is taking it: report progress, not an error.
-            Some(Err(ServiceError::Aborted(_))) if running.status.phase == BackupPhase::Running => {
-                Ok(running)
-            }
+            // Another replica is taking it: report its progress, not an error.
+            Some(Err(ServiceError::Aborted(_))) => self.still_running(namespace, name, status).await,
             Some(result) => result,
-            None => Ok(running),
+            // Still streaming here: the progress it recorded so far.
+            None => self.still_running(namespace, name, status).await,
         }
+    }
+
+    /// A backup still being taken (here or by another replica): its status as last recorded,
+    /// progress included, and when to ask again.
+    async fn still_running(
+        &self,
+        namespace: &str,
+        name: &str,
+        before: EtcdBackupStatus,
+    ) -> Result<BackupOutcome, ServiceError> {
+        let status = match self.get_backup(namespace, name).await {
+            Ok(b) => b.status.unwrap_or_default(),
+            Err(_) => before,
+        };
+        if matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed) {
+            return Ok(BackupOutcome { status, requeue_after: None });
+        }
+        Ok(BackupOutcome { status, requeue_after: Some(RUNNING_REQUEUE) })
     }
 
     /// The outcome of this replica's task for the backup, starting one if none runs.
@@ -155,6 +179,8 @@ impl BackupService {
                 status.location = Some(format!("{}/{}", storage.url(), BackupRecord::snapshot_key(&dir)));
                 status.member = Some(source.member.clone());
                 status.cluster_id = Some(source.cluster_id.clone());
+                // A new attempt starts from nothing.
+                status.progress = None;
                 let msg = format!("attempt {attempt}: streaming from {}", source.member);
                 let status = self.write(backup, status, ConditionStatus::Unknown, "InProgress", &msg).await?;
                 fail::fail_point!("backup::after::RecordIntent");
@@ -173,7 +199,8 @@ impl BackupService {
     ) -> Result<BackupOutcome, ServiceError> {
         let started = Instant::now();
         let started_at = status.last_attempt_time.clone().unwrap_or_else(now_rfc3339);
-        match self.stream(storage, dir, source).await {
+        let streamed = self.stream_reporting(backup, &mut status, storage, dir, source).await;
+        match streamed {
             Ok(info) => {
                 let record = BackupRecord {
                     format: BackupRecord::FORMAT,
@@ -194,6 +221,8 @@ impl BackupService {
                     return self.record_failed_attempt(backup, status, "StorageFailed", &e.to_string()).await;
                 }
                 status.phase = BackupPhase::Succeeded;
+                let whole = Transferred { bytes: info.size_bytes, total: Some(info.size_bytes) };
+                status.progress = Some(progress(whole, &now_rfc3339(), &self.clusters.identity()));
                 status.size_bytes = Some(info.size_bytes as i64);
                 status.sha256 = Some(info.sha256);
                 status.revision = Some(info.revision);
@@ -220,12 +249,45 @@ impl BackupService {
         }
     }
 
+    /// [`Self::stream`], recording in status how far it has come every [`REPORT_EVERY`] so that
+    /// polls (answered by any replica) can tell.
+    async fn stream_reporting(
+        &self,
+        backup: &EtcdBackup,
+        status: &mut EtcdBackupStatus,
+        storage: &etcd_operator_client::storage::ObjectStorage,
+        dir: &str,
+        source: &crate::decisions::backup::Source,
+    ) -> Result<SnapshotInfo, ServiceError> {
+        let (tx, rx) = watch::channel(Transferred::default());
+        let streaming = self.stream(storage, dir, source, &tx);
+        tokio::pin!(streaming);
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        report.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut streaming => return done,
+                _ = report.tick() => {
+                    let done = *rx.borrow();
+                    status.progress = Some(progress(done, &now_rfc3339(), &self.clusters.identity()));
+                    let namespace = backup.namespace().unwrap_or_default();
+                    // Progress is a report: a failed write is logged, never a failed backup.
+                    if let Err(e) = self.backups(&namespace).apply_status(&backup.name_any(), &*status).await {
+                        tracing::warn!("could not record the backup's progress: {e}");
+                    }
+                }
+            }
+        }
+    }
+
     /// Streams the snapshot to storage and checks the stored copy against what was streamed.
     async fn stream(
         &self,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
         source: &crate::decisions::backup::Source,
+        progress: &Progress,
     ) -> Result<SnapshotInfo, ServiceError> {
         let key = BackupRecord::snapshot_key(dir);
         let endpoints = std::slice::from_ref(&source.endpoint);
@@ -233,7 +295,7 @@ impl BackupService {
             EtcdClient::connect(endpoints, self.clusters.etcd_options(), self.clusters.etcd_metrics())
                 .await?;
         let mut writer = storage.writer(&key)?;
-        let info = match client.snapshot(&source.endpoint, &mut writer).await {
+        let info = match client.snapshot_with_progress(&source.endpoint, &mut writer, progress).await {
             Ok(info) => info,
             Err(e) => {
                 writer.abort().await;
@@ -289,6 +351,8 @@ impl BackupService {
         reason: &str,
         message: &str,
     ) -> Result<EtcdBackupStatus, ServiceError> {
+        // status.verification has its own writer (whoever verifies the stored copy).
+        status.verification = None;
         let fresh = vec![Condition::new(SUCCEEDED, condition, reason, message)];
         status.conditions = merge_conditions(&status.conditions, fresh, &now_rfc3339());
         let namespace = backup.namespace().unwrap_or_default();

@@ -43,10 +43,10 @@ impl ClusterService {
         let restore =
             match Box::pin(self.restore_gate(&cluster, existing_sts.is_some(), &observation)).await? {
                 RestoreGate::NotRestoring => None,
-                RestoreGate::Refused(refusal) => {
+                RestoreGate::Wait(refusal) => {
                     // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
                     let later = match refusal.reason.as_str() {
-                        "ClearingRetainedClaims" => Duration::from_secs(2),
+                        "ClearingRetainedClaims" | "Verifying" => Duration::from_secs(2),
                         // The user may delete the claims, or the backup may finish, meanwhile.
                         "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
                         _ => Duration::from_secs(300),

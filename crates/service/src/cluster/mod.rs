@@ -58,8 +58,9 @@ pub struct ClusterService {
     clusters: EtcdClusterManager,
     scaling_writer: EtcdClusterManager,
     api_writer: EtcdClusterManager,
-    lock: ClusterLock,
+    pub(crate) lock: ClusterLock,
     in_flight: in_flight::InFlight,
+    pub(crate) verifications: crate::verify::Verifications,
 }
 
 /// The managers of one namespace, writing as the lifecycle component.
@@ -82,6 +83,7 @@ impl ClusterService {
             api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
             lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
             in_flight: in_flight::InFlight::default(),
+            verifications: Default::default(),
             client,
             config,
             metrics,

@@ -14,6 +14,7 @@ pub mod scaling;
 pub mod schedule;
 pub mod status;
 pub mod stop;
+pub mod transfer;
 
 #[cfg(test)]
 mod backup_tests;

@@ -107,6 +107,18 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
                 cond(CONDITION_PROGRESSING, false, &r.reason, r.message.clone()),
             ],
         ),
+        Some(r) if r.phase == RestorePhase::Verifying => (
+            ClusterPhase::Pending,
+            vec![
+                cond(
+                    CONDITION_AVAILABLE,
+                    false,
+                    &r.reason,
+                    "nothing was started: the restore source is being verified",
+                ),
+                cond(CONDITION_PROGRESSING, true, &r.reason, r.message.clone()),
+            ],
+        ),
         _ => phase_and_conditions(i, &members),
     };
     super::quorum_conditions::contradict_unconfirmed_loss(&mut conditions, i.observation, &members);
@@ -114,11 +126,12 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     if let Some(r) = i.restore {
         let status = match r.phase {
             RestorePhase::Refused => ConditionStatus::False,
-            RestorePhase::Restoring => ConditionStatus::Unknown,
+            RestorePhase::Verifying | RestorePhase::Restoring => ConditionStatus::Unknown,
             RestorePhase::Completed => ConditionStatus::True,
         };
         conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
-        if r.trigger == RestoreTrigger::QuorumLoss && r.phase != RestorePhase::Refused {
+        let started = matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed);
+        if r.trigger == RestoreTrigger::QuorumLoss && started {
             conditions.push(super::quorum_conditions::data_loss_possible(r));
         }
     }

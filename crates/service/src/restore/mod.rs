@@ -22,6 +22,7 @@ use kube::{Resource, runtime::events::EventType};
 mod source;
 
 pub use source::ResolvedSource;
+pub(crate) use source::Verification;
 
 use crate::{
     ClusterService, ServiceError,
@@ -45,8 +46,8 @@ pub(crate) enum Completion {
 pub(crate) enum RestoreGate {
     /// Not restored from a backup.
     NotRestoring,
-    /// The source is unusable: create nothing, record why.
-    Refused(RestoreStatus),
+    /// Create nothing yet, record this: the source is unusable, or still being verified.
+    Wait(RestoreStatus),
     /// Go ahead (restoring, or done), recording this.
     Proceed(RestoreStatus),
 }
@@ -79,14 +80,16 @@ impl ClusterService {
         }
         let resolved = match self.resolve_restore_source(cluster).await? {
             Ok(r) => r,
-            Err(refusal) => return Ok(RestoreGate::Refused(refusal)),
+            Err(refusal) => return Ok(RestoreGate::Wait(refusal)),
         };
-        let status = match resolved.verify().await? {
-            Ok(status) => status,
-            Err(refusal) => return Ok(RestoreGate::Refused(refusal)),
+        let status = match self.verify_source(&resolved).await? {
+            Verification::Verified(status) => status,
+            Verification::Refused(status) | Verification::Verifying(status) => {
+                return Ok(RestoreGate::Wait(status));
+            }
         };
         if !statefulset_exists && let Some(refusal) = self.retained_claims_check(cluster, &status).await? {
-            return Ok(RestoreGate::Refused(refusal));
+            return Ok(RestoreGate::Wait(refusal));
         }
         self.ensure_restore_token(cluster).await?;
         Ok(RestoreGate::Proceed(status))
@@ -236,9 +239,11 @@ impl ClusterService {
         bootstrap: Option<BootstrapConfig>,
         why: &str,
     ) -> Result<(), ServiceError> {
-        let mut restore = match resolved.verify().await? {
-            Ok(status) => status,
-            Err(refusal) => return Err(ServiceError::FailedPrecondition(refusal.message)),
+        let mut restore = match self.verify_source(resolved).await? {
+            Verification::Verified(status) => status,
+            Verification::Refused(refusal) => return Err(ServiceError::FailedPrecondition(refusal.message)),
+            // Not an error: the step is retried until the reading task has finished.
+            Verification::Verifying(status) => return Err(ServiceError::Aborted(status.message)),
         };
         self.ensure_restore_token(cluster).await?;
         restore.message = format!("{why} ({} bytes verified)", restore.size_bytes.unwrap_or_default());

@@ -8,7 +8,7 @@ use etcd_operator_api::{
     backup::BackupPhase,
     cluster::{RestorePhase, RestoreSource, RestoreStatus, RestoreTrigger, SnapshotRecord},
 };
-use etcd_operator_client::{ClientError, storage::ObjectStorage};
+use etcd_operator_client::storage::ObjectStorage;
 use etcd_operator_resource::managers::Manager;
 use kube::ResourceExt;
 
@@ -19,6 +19,7 @@ use crate::{
         location::{check_restore_key, open_storage},
     },
     config::component,
+    verify::{Checked, Subject},
 };
 
 /// A usable restore source: where the snapshot is and what it must hash to.
@@ -29,6 +30,8 @@ pub struct ResolvedSource {
     pub key: String,
     /// The record for status (phase Restoring).
     pub status: RestoreStatus,
+    /// The EtcdBackup (namespace, name) it is, if it is one: its status keeps the verification.
+    pub backup: Option<(String, String)>,
 }
 
 /// A restore record of a source that cannot be used; nothing is started from it.
@@ -129,7 +132,7 @@ impl ClusterService {
             taken_at: record.map(|r| r.completed_at),
             ..RestoreStatus::default()
         };
-        Ok(Ok(ResolvedSource { storage, key: location.key.clone(), status }))
+        Ok(Ok(ResolvedSource { storage, key: location.key.clone(), status, backup: None }))
     }
 
     /// A Succeeded EtcdBackup as a restore source.
@@ -160,7 +163,7 @@ impl ClusterService {
         let status = RestoreStatus {
             phase: RestorePhase::Restoring,
             trigger,
-            backup_name: Some(name),
+            backup_name: Some(name.clone()),
             source,
             location: Some(format!("{}/{key}", storage.url())),
             sha256: Some(sha256),
@@ -170,7 +173,7 @@ impl ClusterService {
             taken_at: status.completion_time,
             ..RestoreStatus::default()
         };
-        Ok(Ok(ResolvedSource { storage, key, status }))
+        Ok(Ok(ResolvedSource { storage, key, status, backup: Some((namespace, name)) }))
     }
 
     /// The stop snapshot as a restore source (RestartFromZero without claims).
@@ -207,36 +210,78 @@ impl ClusterService {
             taken_at: Some(saved.taken_at.clone()),
             ..RestoreStatus::default()
         };
-        Ok(ResolvedSource { storage, key: saved.location.clone(), status })
+        Ok(ResolvedSource { storage, key: saved.location.clone(), status, backup: None })
     }
 }
 
-impl ResolvedSource {
-    /// Reads the whole stored snapshot and compares it with the recorded sha256: the verified
-    /// record (size filled in), or why it cannot be used.
-    pub(crate) async fn verify(&self) -> Result<Result<RestoreStatus, RestoreStatus>, ServiceError> {
-        let expected = self.status.sha256.clone().unwrap_or_default();
-        let location = self.status.location.clone().unwrap_or_default();
-        let (size, sha256) = match self.storage.digest(&self.key).await {
-            Ok(d) => d,
-            Err(ClientError::ObjectNotFound(_)) => {
-                let msg = format!("{location} does not exist in storage");
-                return Ok(Err(refused(&self.status.source, "BackupNotFound", msg)));
-            }
-            Err(e) => return Err(e.into()),
+/// What a check of a restore source found.
+pub(crate) enum Verification {
+    /// The stored copy matches its checksum: the record to restore with.
+    Verified(RestoreStatus),
+    /// The source cannot be used: the refusal.
+    Refused(RestoreStatus),
+    /// Still being read (longer than this call could wait): the record saying how far.
+    Verifying(RestoreStatus),
+}
+
+impl ClusterService {
+    /// Checks the stored copy against the recorded sha256 — read whole by a task that outlives
+    /// the call, or an earlier outcome on the same object version (see [`crate::verify`]).
+    pub(crate) async fn verify_source(
+        &self,
+        resolved: &ResolvedSource,
+    ) -> Result<Verification, ServiceError> {
+        let expected = resolved.status.sha256.clone().unwrap_or_default();
+        let location = resolved.status.location.clone().unwrap_or_default();
+        let subject = Subject {
+            storage: &resolved.storage,
+            key: &resolved.key,
+            expected_sha256: &expected,
+            backup: resolved.backup.as_ref().map(|(ns, name)| (ns.as_str(), name.as_str())),
         };
-        if sha256 != expected {
-            let msg = format!(
-                "{location} has sha256 {sha256} ({size} bytes) but {expected} was recorded: the backup is corrupt; nothing was started"
-            );
-            return Ok(Err(refused(&self.status.source, "BackupCorrupt", msg)));
-        }
-        let mut status = self.status.clone();
-        status.size_bytes = Some(size as i64);
-        status.reason = "Restoring".into();
-        status.message = format!("verified {size} bytes (sha256 {sha256}); members restore from it");
-        Ok(Ok(status))
+        let source = &resolved.status.source;
+        Ok(match self.check_stored(&subject).await? {
+            Checked::Missing => {
+                let msg = format!("{location} does not exist in storage");
+                Verification::Refused(refused(source, "BackupNotFound", msg))
+            }
+            Checked::Reading(p) => {
+                let mut status = resolved.status.clone();
+                status.phase = RestorePhase::Verifying;
+                status.reason = "Verifying".into();
+                status.message = reading_message(&location, &p);
+                Verification::Verifying(status)
+            }
+            Checked::Read { version, sha256 } if sha256 != expected => {
+                let msg = format!(
+                    "{location} has sha256 {sha256} ({} bytes) but {expected} was recorded: the backup is corrupt; nothing was started",
+                    version.size_bytes
+                );
+                Verification::Refused(refused(source, "BackupCorrupt", msg))
+            }
+            Checked::Read { version, sha256 } => {
+                let mut status = resolved.status.clone();
+                status.size_bytes = Some(version.size_bytes as i64);
+                status.reason = "Restoring".into();
+                status.message = format!(
+                    "verified {} bytes (sha256 {sha256}); members restore from it",
+                    version.size_bytes
+                );
+                Verification::Verified(status)
+            }
+        })
     }
+}
+
+/// How far the reading of `location` has come, for status.
+fn reading_message(location: &str, p: &etcd_operator_api::backup::TransferProgress) -> String {
+    let of = p.total_bytes.map_or_else(String::new, |t| format!(" of {t}"));
+    let percent = p.percent.map_or_else(String::new, |pc| format!(" ({pc}%)"));
+    let by = if p.replica.is_empty() { String::new() } else { format!(" by {}", p.replica) };
+    format!(
+        "reading {location} to check it against its sha256: {}{of} bytes{percent}{by}; nothing is started until it matches",
+        p.bytes
+    )
 }
 
 /// The sha256 recorded next to `key`: its `.sha256` file, else the backup's metadata.json.

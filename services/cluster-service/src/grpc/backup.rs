@@ -92,6 +92,13 @@ impl BackupRpc for BackupApi {
             location: s.location.unwrap_or_default(),
             attempts: s.attempts,
             message,
+            progress: s.progress.map(|p| pb::TransferProgress {
+                bytes: p.bytes,
+                total_bytes: p.total_bytes.unwrap_or_default(),
+                percent: p.percent.unwrap_or(-1),
+                updated: p.updated,
+                replica: p.replica,
+            }),
         }))
     }
 

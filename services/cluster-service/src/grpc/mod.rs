@@ -3,6 +3,7 @@
 mod backup;
 mod cluster;
 mod convert;
+mod deadline;
 mod health;
 mod recovery;
 mod scaling;
@@ -44,6 +45,7 @@ pub async fn serve(
         .build_v1()?;
     tonic::transport::Server::builder()
         .layer(GrpcServerLayer::new(metrics))
+        .layer(deadline::DeadlineLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(HealthServiceServer::new(HealthApi::new(clusters.clone())))

@@ -1,0 +1,144 @@
+//! One verification: the stored copy read whole and hashed, its progress
+//! published as it goes, and, for an EtcdBackup, recorded in the backup's
+//! status under the backup's Lease.
+
+use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
+use etcd_operator_client::{
+    ClientError,
+    storage::{ObjectStorage, ObjectVersion},
+    transfer::{Transferred, test_pace},
+};
+use etcd_operator_common::time::now_rfc3339;
+use etcd_operator_resource::managers::backup_lock_name;
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::{TaskState, Verifications};
+use crate::{
+    ClusterService, ServiceError,
+    decisions::transfer::{REPORT_EVERY, progress},
+};
+
+/// What to read, and for whom.
+pub(super) struct Job {
+    pub service: ClusterService,
+    pub storage: ObjectStorage,
+    pub key: String,
+    pub location: String,
+    pub expected_sha256: String,
+    pub backup: Option<(String, String)>,
+}
+
+impl Job {
+    /// Reads the copy and publishes the outcome; the table forgets the task however it ends.
+    pub(super) async fn run(self, tx: watch::Sender<TaskState>) {
+        let _forget = Forget(self.service.verifications.clone(), self.location.clone());
+        let result = match &self.backup {
+            Some((namespace, name)) => {
+                let what = format!("the verification of EtcdBackup {namespace}/{name}");
+                let work = self.read_recording(&tx, namespace, name);
+                crate::lease::hold(&self.service.lock, namespace, &backup_lock_name(name), &what, work).await
+            }
+            None => self.read(&tx).await,
+        };
+        if let Ok((version, sha256)) = &result {
+            self.service.verifications.remember(&self.location, version.clone(), sha256.clone());
+        }
+        tracing::info!(location = self.location, ok = result.is_ok(), "verification finished");
+        tx.send_modify(|s| s.done = Some(result));
+    }
+
+    /// Reads the whole object, publishing the bytes read after every chunk.
+    async fn read(&self, tx: &watch::Sender<TaskState>) -> Result<(ObjectVersion, String), ServiceError> {
+        let (version, mut stream) = match self.storage.read_version(&self.key).await {
+            Ok(read) => read,
+            Err(ClientError::ObjectNotFound(_)) => {
+                return Err(ServiceError::NotFound { kind: "stored snapshot", name: self.location.clone() });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let total = Some(version.size_bytes);
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            bytes += chunk.len() as u64;
+            hasher.update(&chunk);
+            tx.send_modify(|s| s.read = Transferred { bytes, total });
+            test_pace().await;
+        }
+        Ok((version, hex::encode(hasher.finalize())))
+    }
+
+    /// [`Self::read`], recording progress and then the outcome in the backup's status.
+    async fn read_recording(
+        &self,
+        tx: &watch::Sender<TaskState>,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(ObjectVersion, String), ServiceError> {
+        let reading = self.read(tx);
+        tokio::pin!(reading);
+        let seen = tx.subscribe();
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                done = &mut reading => break done,
+                _ = report.tick() => {
+                    let read = seen.borrow().read;
+                    let at = progress(read, &now_rfc3339(), &self.service.identity());
+                    let record = BackupVerification {
+                        phase: VerificationPhase::Verifying,
+                        progress: Some(at),
+                        ..BackupVerification::default()
+                    };
+                    self.record(namespace, name, &record).await;
+                }
+            }
+        };
+        let record = match &result {
+            Ok((version, sha256)) => BackupVerification {
+                phase: if *sha256 == self.expected_sha256 {
+                    VerificationPhase::Verified
+                } else {
+                    VerificationPhase::Mismatch
+                },
+                progress: None,
+                size_bytes: Some(version.size_bytes as i64),
+                sha256: Some(sha256.clone()),
+                e_tag: version.e_tag.clone(),
+                last_modified: Some(version.last_modified.clone()),
+                time: Some(now_rfc3339()),
+            },
+            Err(ServiceError::NotFound { .. }) => BackupVerification {
+                phase: VerificationPhase::Missing,
+                time: Some(now_rfc3339()),
+                ..BackupVerification::default()
+            },
+            Err(_) => return result,
+        };
+        self.record(namespace, name, &record).await;
+        result
+    }
+
+    /// Writes `status.verification` (its only writer: a report, so a failure is logged).
+    async fn record(&self, namespace: &str, name: &str, record: &BackupVerification) {
+        let status = serde_json::json!({ "verification": record });
+        let backups = self.service.backups_as_verifier(namespace);
+        if let Err(e) = backups.apply_status(name, &status).await {
+            tracing::warn!(backup = name, "could not record the verification: {e}");
+        }
+    }
+}
+
+/// Removes a finished task from the replica's table when dropped.
+struct Forget(Verifications, String);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let mut table = (self.0).0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        table.running.remove(&self.1);
+    }
+}
