@@ -18,6 +18,7 @@ pub mod quorum_recovery;
 mod quorum_source;
 pub mod recovery;
 pub mod restore;
+mod saved_snapshot;
 pub mod scaling;
 pub mod stop;
 pub mod validation;

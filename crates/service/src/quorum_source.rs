@@ -21,6 +21,7 @@ use crate::{
     decisions::quorum::{RECOVER_QUORUM, SourceChoice, SourceInputs, choose_source, step},
     observe::{EtcdState, Observation},
     restore::{ResolvedSource, Verification},
+    saved_snapshot::snapshot_key,
 };
 
 /// A corroborated quorum loss past its grace period.
@@ -137,9 +138,12 @@ impl ClusterService {
             return Ok(None);
         };
         let r = crate::cluster::cluster_ref(cluster);
-        let key =
-            format!("{}/{}/quorum-loss-{member}-{}.db", r.namespace, r.name, now_rfc3339().replace(':', ""));
-        self.snapshot_to_store(&endpoint, &key).await.map(Some)
+        // The same key on every call of this step: saved once, however many calls it takes.
+        let started =
+            cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());
+        let purpose = format!("quorum-loss-{member}");
+        let key = snapshot_key(&r.namespace, &r.name, &purpose, &started.unwrap_or_else(now_rfc3339));
+        self.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await.map(Some)
     }
 
     /// The saved survivor's data as the restore source.

@@ -19,6 +19,7 @@ use crate::{
         stop::{StopAction, StopInputs, next_restart_action, next_stop_action, step},
     },
     observe::{EtcdState, Observation},
+    saved_snapshot::snapshot_key,
     scaling::Gathered,
 };
 
@@ -195,8 +196,11 @@ impl ClusterService {
             })?;
         let endpoint = source.info.client_urls.first().cloned().unwrap_or_default();
         let r = crate::cluster::cluster_ref(cluster);
-        let key = format!("{}/{}/stop-{}.db", r.namespace, r.name, now_rfc3339().replace(':', ""));
-        let snapshot = self.snapshot_to_store(&endpoint, &key).await?;
+        // The same key on every call of this step: the snapshot is saved once, however many calls it takes.
+        let started =
+            cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());
+        let key = snapshot_key(&r.namespace, &r.name, "stop", &started.unwrap_or_else(now_rfc3339));
+        let snapshot = self.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await?;
         let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
         members.sort_by_key(|n| self.names(&r).ordinal(n));
         Ok(StoppedStatus { members, cluster_id: format!("{:x}", view.cluster_id), snapshot: Some(snapshot) })
@@ -208,6 +212,7 @@ impl ClusterService {
         &self,
         endpoint: &str,
         key: &str,
+        progress: &etcd_operator_client::transfer::Progress,
     ) -> Result<SnapshotRecord, ServiceError> {
         let store = self
             .snapshot_store()
@@ -216,7 +221,7 @@ impl ClusterService {
         let client =
             EtcdClient::connect(&[endpoint.to_owned()], self.etcd_options(), self.etcd_metrics()).await?;
         let mut out = store.writer(key)?;
-        let info = match client.snapshot(endpoint, &mut out).await {
+        let info = match client.snapshot_with_progress(endpoint, &mut out, progress).await {
             Ok(info) => info,
             Err(e) => {
                 out.abort().await;

@@ -217,7 +217,8 @@ async fn a_crash_after_recording_intent_is_retried_as_a_new_attempt() {
     fail::cfg("backup::after::RecordIntent", "1*panic(crash)").unwrap();
     let out = service.run_backup("default", "crashy").await.unwrap();
     fail::remove("backup::after::RecordIntent");
-    assert_eq!((out.status.phase, out.requeue_after.is_some()), (BackupPhase::Pending, true));
+    // The answer is the status as recorded (the intent), and asks to be called again.
+    assert_eq!((out.status.phase, out.requeue_after.is_some()), (BackupPhase::Running, true));
     let api: Api<EtcdBackup> = Api::namespaced(rc.client.clone(), "default");
     let recorded = api.get("crashy").await.unwrap().status.unwrap();
     assert_eq!(

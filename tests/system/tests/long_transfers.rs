@@ -14,7 +14,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_common::ClusterRef;
 use etcd_operator_controller::reconcilers::backup::reconcile_backup;
-use etcd_operator_service::call_budget;
+use etcd_operator_service::{ServiceError, call_budget};
 use kube::Api;
 use system_tests::real::{RealCluster, spec};
 
@@ -92,6 +92,14 @@ async fn a_backup_longer_than_the_callers_deadline_finishes_and_reports_its_prog
     assert!(percents.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {percents:?}");
 }
 
+/// Runs a service call as the gRPC layer does: scoped with its caller's deadline, which it meets.
+async fn within_deadline<T>(call: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let out = call_budget::within(Some(started + DEADLINE), call).await;
+    assert!(started.elapsed() < DEADLINE, "answered after {:?}", started.elapsed());
+    out
+}
+
 fn restore_spec(backup: &str) -> etcd_operator_api::EtcdClusterSpec {
     let mut spec = serde_json::to_value(spec(1)).unwrap();
     spec["restore"] = serde_json::json!({ "backupName": backup });
@@ -102,13 +110,6 @@ fn restore_spec(backup: &str) -> etcd_operator_api::EtcdClusterSpec {
 /// until the gate lets the restore start or refuses it; the restore phases seen on the way.
 async fn gate(rc: &RealCluster, name: &str, backup: &str) -> Vec<(RestorePhase, String)> {
     let r = ClusterRef { namespace: "default".into(), name: name.into() };
-    // As the gRPC layer runs each call: scoped with its caller's deadline.
-    async fn within_deadline<T>(call: impl Future<Output = T>) -> T {
-        let started = Instant::now();
-        let out = call_budget::within(Some(started + DEADLINE), call).await;
-        assert!(started.elapsed() < DEADLINE, "answered after {:?}", started.elapsed());
-        out
-    }
     let create = rc.service.create_cluster(&r, Some(restore_spec(backup)));
     within_deadline(Box::pin(create)).await.expect("accepted");
     let clusters: Api<EtcdCluster> = Api::namespaced(rc.client.clone(), "default");
@@ -166,4 +167,37 @@ async fn a_verification_longer_than_the_deadline_finishes_is_reused_and_never_hi
     assert!(message.contains("corrupt"), "{message}");
     let mismatch = backup_status(&rc, "big").await.verification.expect("recorded");
     assert_eq!(mismatch.phase, VerificationPhase::Mismatch, "{mismatch:?}");
+}
+
+#[tokio::test]
+async fn a_stop_snapshot_longer_than_the_deadline_is_saved_once_over_several_calls() {
+    let rc = RealCluster::start(1, Duration::from_secs(6)).await;
+    fill(&rc).await;
+    fail::cfg("transfer::chunk", STREAM_PACE).unwrap();
+    let (mut saving, started) = (Vec::new(), Instant::now());
+    loop {
+        match within_deadline(Box::pin(rc.service.scale_to_zero(&rc.r))).await {
+            Ok(out) if out.requeue_after.is_none() => break,
+            Ok(_) | Err(ServiceError::Unavailable(_)) => {}
+            Err(ServiceError::Aborted(why)) if why.contains("saving a snapshot") => saving.push(why),
+            Err(ServiceError::Aborted(_)) => {}
+            Err(e) => panic!("ScaleToZero: {e}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "not stopped; saving: {saving:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    fail::remove("transfer::chunk");
+    assert!(saving.len() >= 2, "saved over several calls: {saving:?}");
+    assert!(saving.iter().any(|m| m.contains("bytes so far")), "{saving:?}");
+    assert_eq!(rc.replicas().await, 0);
+    let status = rc.service.get_cluster_status(&rc.r).await.unwrap().status;
+    let snapshot = status.stopped.and_then(|s| s.snapshot).expect("stop snapshot recorded");
+    assert!(snapshot.size_bytes > 1 << 20, "{snapshot:?}");
+    // Saved once, however many calls it took: one snapshot and its record.
+    let dir = rc.snapshot_dir().join("default/demo");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    let name = snapshot.location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(files, vec![name.clone(), format!("{name}.json")]);
 }

@@ -160,8 +160,13 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
     c.converge("the quorum-loss recovery", LIMIT, || recover(&c)).await;
     assert_ne!(c.claim_uids().await, claims, "every member starts on a new volume");
     // demo-0 answered throughout, ahead of the backup: its data is the source and is kept.
-    let saved = std::fs::read_dir(c.snapshot_dir().join("default/demo")).unwrap().count();
-    assert_eq!(saved, 1, "the survivor's data stays saved");
+    let mut saved: Vec<String> = std::fs::read_dir(c.snapshot_dir().join("default/demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    saved.sort();
+    assert_eq!(saved.len(), 2, "the survivor's data stays saved, with its record: {saved:?}");
+    assert_eq!(format!("{}.json", saved[0]), saved[1], "{saved:?}");
     assert_recovered(&c, &old_id, Source::Survivor).await;
 }
 

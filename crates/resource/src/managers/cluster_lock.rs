@@ -92,6 +92,11 @@ pub fn lock_name(cluster: &str) -> String {
     format!("{cluster}-etcd-operator-lock")
 }
 
+/// Name of the Lease held while the operator saves a snapshot of `cluster` for itself.
+pub fn snapshot_lock_name(cluster: &str) -> String {
+    format!("{cluster}-etcd-snapshot-lock")
+}
+
 /// Lease name of the lock that lets one replica at a time run a backup.
 pub fn backup_lock_name(backup: &str) -> String {
     format!("{backup}-etcd-backup-lock")

@@ -7,7 +7,9 @@ mod cluster_lock;
 mod etcd_cluster;
 mod statefulset;
 
-pub use cluster_lock::{Acquired, ClusterLock, LockState, backup_lock_name, lock_name, lock_state};
+pub use cluster_lock::{
+    Acquired, ClusterLock, LockState, backup_lock_name, lock_name, lock_state, snapshot_lock_name,
+};
 pub use etcd_cluster::EtcdClusterManager;
 pub use statefulset::StatefulSetManager;
 

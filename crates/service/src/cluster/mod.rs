@@ -61,6 +61,7 @@ pub struct ClusterService {
     pub(crate) lock: ClusterLock,
     in_flight: in_flight::InFlight,
     pub(crate) verifications: crate::verify::Verifications,
+    pub(crate) saved_snapshots: crate::saved_snapshot::SavedSnapshots,
 }
 
 /// The managers of one namespace, writing as the lifecycle component.
@@ -84,6 +85,7 @@ impl ClusterService {
             lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
             in_flight: in_flight::InFlight::default(),
             verifications: Default::default(),
+            saved_snapshots: Default::default(),
             client,
             config,
             metrics,
