@@ -25,3 +25,19 @@ pub async fn test_pace() {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
 }
+
+/// Runs `work`, which publishes on the sender of `seen`, handing every new value to `each`
+/// until it ends; its output.
+pub async fn forward<T>(
+    work: impl Future<Output = T>,
+    mut seen: tokio::sync::watch::Receiver<Transferred>,
+    mut each: impl FnMut(Transferred),
+) -> T {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            Ok(()) = seen.changed() => each(*seen.borrow_and_update()),
+        }
+    }
+}

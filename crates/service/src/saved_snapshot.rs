@@ -16,7 +16,10 @@ use std::{
 };
 
 use etcd_operator_api::cluster::SnapshotRecord;
-use etcd_operator_client::{storage::ObjectStorage, transfer::Transferred};
+use etcd_operator_client::{
+    storage::ObjectStorage,
+    transfer::{Transferred, forward},
+};
 use etcd_operator_resource::managers::snapshot_lock_name;
 use tokio::sync::watch;
 
@@ -102,7 +105,7 @@ impl ClusterService {
         let (endpoint, key, what) = (endpoint.to_owned(), key.to_owned(), format!("the snapshot {key}"));
         tokio::spawn(async move {
             let _forget = Forget(this.saved_snapshots.clone(), key.clone());
-            let (progress, mut seen) = watch::channel(Transferred::default());
+            let (progress, seen) = watch::channel(Transferred::default());
             let work = async {
                 // Another replica may have finished it before this one got the Lease.
                 if let Some(record) = recorded(&store, &key).await? {
@@ -115,16 +118,7 @@ impl ClusterService {
                 Ok(record)
             };
             let held = crate::lease::hold(&this.lock, &namespace, &lease, &what, work);
-            tokio::pin!(held);
-            let result = loop {
-                tokio::select! {
-                    result = &mut held => break result,
-                    Ok(()) = seen.changed() => {
-                        let streamed = *seen.borrow_and_update();
-                        tx.send_modify(|s| s.streamed = streamed);
-                    }
-                }
-            };
+            let result = forward(held, seen, |streamed| tx.send_modify(|s| s.streamed = streamed)).await;
             tx.send_modify(|s| s.done = Some(result));
         });
         rx

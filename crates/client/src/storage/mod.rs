@@ -16,7 +16,10 @@ use sha2::{Digest, Sha256};
 
 pub use writer::ObjectWriter;
 
-use crate::ClientError;
+use crate::{
+    ClientError,
+    transfer::{Progress, Transferred},
+};
 
 /// A stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,28 +169,33 @@ impl ObjectStorage {
         }
     }
 
-    /// Streams an object's content with the version being read (one request, so the version is
-    /// that of the bytes streamed).
-    pub async fn read_version(
-        &self,
-        key: &str,
-    ) -> Result<(ObjectVersion, BoxStream<'static, Result<Bytes, ClientError>>), ClientError> {
-        let result = self.store.get(&path(key)?).await?;
-        let version = ObjectVersion::of(&result.meta);
-        Ok((version, result.into_stream().map_err(ClientError::from).boxed()))
-    }
-
     /// Size and SHA-256 (hex) of a stored object, read as a stream.
     pub async fn digest(&self, key: &str) -> Result<(u64, String), ClientError> {
-        let mut stream = self.read(key).await?;
+        let (_, size, sha256) = self.digest_version(key, &Progress::default()).await?;
+        Ok((size, sha256))
+    }
+
+    /// [`ObjectStorage::digest`] with the version read (one request, so the version is that of
+    /// the bytes hashed), publishing the bytes read after every chunk.
+    pub async fn digest_version(
+        &self,
+        key: &str,
+        progress: &Progress,
+    ) -> Result<(ObjectVersion, u64, String), ClientError> {
+        let result = self.store.get(&path(key)?).await?;
+        let version = ObjectVersion::of(&result.meta);
+        let total = Some(version.size_bytes);
+        let mut stream = result.into_stream();
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             size += chunk.len() as u64;
             hasher.update(&chunk);
+            progress.send_replace(Transferred { bytes: size, total });
+            crate::transfer::test_pace().await;
         }
-        Ok((size, hex::encode(hasher.finalize())))
+        Ok((version, size, hex::encode(hasher.finalize())))
     }
 
     /// Writes a small object in one request (atomic).

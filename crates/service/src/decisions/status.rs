@@ -95,30 +95,19 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let members = super::members::members(i.observation, &previous, i.now);
     let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
     let (phase, mut conditions) = match i.restore {
-        Some(r) if r.phase == RestorePhase::Refused => (
-            ClusterPhase::Pending,
-            vec![
-                cond(
-                    CONDITION_AVAILABLE,
-                    false,
-                    &r.reason,
-                    "nothing was started: the restore source is unusable",
-                ),
-                cond(CONDITION_PROGRESSING, false, &r.reason, r.message.clone()),
-            ],
-        ),
-        Some(r) if r.phase == RestorePhase::Verifying => (
-            ClusterPhase::Pending,
-            vec![
-                cond(
-                    CONDITION_AVAILABLE,
-                    false,
-                    &r.reason,
-                    "nothing was started: the restore source is being verified",
-                ),
-                cond(CONDITION_PROGRESSING, true, &r.reason, r.message.clone()),
-            ],
-        ),
+        // Nothing is started before the source is usable; verifying it is progress, a refusal is not.
+        Some(r) if matches!(r.phase, RestorePhase::Refused | RestorePhase::Verifying) => {
+            let verifying = r.phase == RestorePhase::Verifying;
+            let why = if verifying { "is being verified" } else { "is unusable" };
+            let available = format!("nothing was started: the restore source {why}");
+            (
+                ClusterPhase::Pending,
+                vec![
+                    cond(CONDITION_AVAILABLE, false, &r.reason, available),
+                    cond(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
+                ],
+            )
+        }
         _ => phase_and_conditions(i, &members),
     };
     super::quorum_conditions::contradict_unconfirmed_loss(&mut conditions, i.observation, &members);

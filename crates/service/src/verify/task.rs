@@ -6,12 +6,10 @@ use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
 use etcd_operator_client::{
     ClientError,
     storage::{ObjectStorage, ObjectVersion},
-    transfer::{Transferred, test_pace},
+    transfer::{Transferred, forward},
 };
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::backup_lock_name;
-use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::{TaskState, Verifications};
@@ -49,26 +47,17 @@ impl Job {
         tx.send_modify(|s| s.done = Some(result));
     }
 
-    /// Reads the whole object, publishing the bytes read after every chunk.
+    /// Reads the whole object, publishing the bytes read as it goes.
     async fn read(&self, tx: &watch::Sender<TaskState>) -> Result<(ObjectVersion, String), ServiceError> {
-        let (version, mut stream) = match self.storage.read_version(&self.key).await {
-            Ok(read) => read,
+        let (progress, seen) = watch::channel(Transferred::default());
+        let digest = self.storage.digest_version(&self.key, &progress);
+        match forward(digest, seen, |read| tx.send_modify(|s| s.read = read)).await {
+            Ok((version, _, sha256)) => Ok((version, sha256)),
             Err(ClientError::ObjectNotFound(_)) => {
-                return Err(ServiceError::NotFound { kind: "stored snapshot", name: self.location.clone() });
+                Err(ServiceError::NotFound { kind: "stored snapshot", name: self.location.clone() })
             }
-            Err(e) => return Err(e.into()),
-        };
-        let total = Some(version.size_bytes);
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
-            bytes += chunk.len() as u64;
-            hasher.update(&chunk);
-            tx.send_modify(|s| s.read = Transferred { bytes, total });
-            test_pace().await;
+            Err(e) => Err(e.into()),
         }
-        Ok((version, hex::encode(hasher.finalize())))
     }
 
     /// [`Self::read`], recording progress and then the outcome in the backup's status.
