@@ -144,11 +144,11 @@ impl ClusterService {
             // The object changed while it was read: the next poll reads the new one.
             Some(Ok(_)) => Ok(Checked::Reading(progress(Transferred::default(), &now_rfc3339(), ""))),
             // Another replica holds the backup's Lease and is reading it: its recorded progress.
-            Some(Err(ServiceError::Aborted(why))) => {
+            Some(Err(ServiceError::Aborted(_))) => {
                 let theirs = recorded
                     .filter(|r| r.phase == VerificationPhase::Verifying)
                     .and_then(|r| r.progress)
-                    .unwrap_or_else(|| progress(Transferred::default(), &now_rfc3339(), &why));
+                    .unwrap_or_else(|| progress(Transferred::default(), &now_rfc3339(), "another replica"));
                 Ok(Checked::Reading(theirs))
             }
             Some(Err(e)) => Err(e),
