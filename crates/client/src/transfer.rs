@@ -17,13 +17,14 @@ pub type Progress = tokio::sync::watch::Sender<Transferred>;
 /// transfer of a small database last longer than a call's deadline. Asynchronous, so the
 /// runtime goes on meanwhile.
 pub async fn test_pace() {
-    let delay_ms = (|| {
-        fail::fail_point!("transfer::chunk", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
-        None
-    })();
-    if let Some(ms) = delay_ms {
+    if let Some(ms) = test_delay_ms() {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
+}
+
+fn test_delay_ms() -> Option<u64> {
+    fail::fail_point!("transfer::chunk", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
+    None
 }
 
 /// Runs `work`, which publishes on the sender of `seen`, handing every new value to `each`

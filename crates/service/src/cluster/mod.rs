@@ -213,11 +213,7 @@ impl ClusterService {
         let what = format!("EtcdCluster {r}");
         let change = async {
             // A step that takes long (tests): an asynchronous delay, so renewal goes on meanwhile.
-            let delay_ms = (|| {
-                fail::fail_point!("cluster::locked", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
-                None
-            })();
-            if let Some(ms) = delay_ms {
+            if let Some(ms) = locked_delay_ms() {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             }
             change.await
@@ -371,4 +367,10 @@ pub(crate) fn cluster_ref(cluster: &EtcdCluster) -> ClusterRef {
         namespace: cluster.metadata.namespace.clone().unwrap_or_default(),
         name: cluster.metadata.name.clone().unwrap_or_default(),
     }
+}
+
+/// A delay asked for by failpoint `cluster::locked` (`return(ms)`; tests).
+fn locked_delay_ms() -> Option<u64> {
+    fail::fail_point!("cluster::locked", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
+    None
 }
