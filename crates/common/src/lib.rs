@@ -3,8 +3,10 @@
 
 pub mod cluster_ref;
 pub mod duration;
+pub mod quorum;
 pub mod time;
 pub mod violation;
 
 pub use cluster_ref::ClusterRef;
+pub use quorum::quorum;
 pub use violation::{FieldViolation, Violations};

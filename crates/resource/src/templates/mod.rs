@@ -11,7 +11,7 @@ mod services;
 mod statefulset;
 
 pub use config_map::{BootstrapConfig, InitialClusterState, config_map};
-pub use pdb::{pod_disruption_budget, quorum};
+pub use pdb::pod_disruption_budget;
 pub use services::{client_service, peer_service};
 pub use statefulset::{CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, statefulset};
 

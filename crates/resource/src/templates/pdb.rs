@@ -8,10 +8,7 @@ use k8s_openapi::{
 use super::TemplateContext;
 use crate::ResourceError;
 
-/// Members that must stay up for a cluster of `size` to keep quorum.
-pub fn quorum(size: i32) -> i32 {
-    size / 2 + 1
-}
+use etcd_operator_common::quorum;
 
 /// Builds the PDB for `size` voting members (`minAvailable` = quorum).
 pub fn pod_disruption_budget(

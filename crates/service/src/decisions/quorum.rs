@@ -21,14 +21,14 @@
 
 use std::time::Duration;
 
+use crate::membership::quorum;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
-use etcd_operator_resource::templates::quorum;
 
 use super::scaling::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
 
 /// Operation type of a quorum-loss recovery.
-pub const RECOVER_QUORUM: &str = "RecoverQuorum";
+pub use crate::operation::RECOVER_QUORUM;
 
 /// Steps of a quorum-loss recovery.
 pub mod step {

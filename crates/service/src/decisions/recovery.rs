@@ -18,11 +18,11 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use super::scaling::{step as scaling_step, unsafe_removal};
 use crate::observe::{EtcdView, MemberView};
+use crate::{membership::unsafe_removal, operation::member_step as scaling_step};
 
 /// Operation type of a member replacement.
-pub const REPLACE_MEMBER: &str = "ReplaceMember";
+pub use crate::operation::REPLACE_MEMBER;
 
 /// Steps of a replacement (shared names with scaling where the step is the same).
 pub mod step {

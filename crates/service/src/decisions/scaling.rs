@@ -12,47 +12,16 @@
 use std::time::Duration;
 
 use etcd_operator_api::cluster::OperationStatus;
-use etcd_operator_resource::{names::ClusterNames, templates::quorum};
+use etcd_operator_resource::names::ClusterNames;
+
+use crate::membership::unsafe_removal;
 
 use crate::observe::{EtcdView, MemberView};
 
-/// Operation type of a scale up.
-pub const SCALE_UP: &str = "ScaleUp";
-/// Operation type of a scale down.
-pub const SCALE_DOWN: &str = "ScaleDown";
-
-/// Steps, as recorded in `status.operation.step` and shown as Progressing reasons.
-pub mod step {
-    /// Adding the member to etcd as a learner.
-    pub const ADDING_LEARNER: &str = "AddingLearner";
-    /// The learner's pod is starting and catching up.
-    pub const STARTING_MEMBER: &str = "StartingMember";
-    /// Promoting the learner to a voting member.
-    pub const PROMOTING_MEMBER: &str = "PromotingMember";
-    /// Moving leadership away from the member being removed.
-    pub const MOVING_LEADER: &str = "MovingLeader";
-    /// Removing the member from etcd, then its pod.
-    pub const REMOVING_MEMBER: &str = "RemovingMember";
-}
-
-/// Operation type of a stop keeping the data.
-pub const SCALE_TO_ZERO: &str = "ScaleToZero";
-/// Operation type of a restart of a stopped cluster.
-pub const RESTART_FROM_ZERO: &str = "RestartFromZero";
-
-/// Whether an operation is one of scaling's (membership changes, stop and restart).
-pub fn is_scaling(op: &OperationStatus) -> bool {
-    is_membership_change(op)
-        || op.type_ == SCALE_TO_ZERO
-        || op.type_ == RESTART_FROM_ZERO
-        || op.type_ == super::recovery::REPLACE_MEMBER
-        || op.type_ == super::quorum::RECOVER_QUORUM
-}
-
-/// Whether an operation adds or removes one member at a time.
-pub fn is_membership_change(op: &OperationStatus) -> bool {
-    op.type_ == SCALE_UP || op.type_ == SCALE_DOWN
-}
+pub use crate::operation::{
+    RESTART_FROM_ZERO, SCALE_DOWN, SCALE_TO_ZERO, SCALE_UP, is_membership_change, is_scaling,
+    member_step as step,
+};
 
 /// What the scaling service knows when it decides.
 pub struct ScalingInputs<'a> {
@@ -130,15 +99,6 @@ fn started(m: &MemberView) -> bool {
     !m.info.name.is_empty() && m.status.is_ok()
 }
 
-/// Healthy voting members, leaving out `except`.
-fn healthy_voters(view: &EtcdView, except: Option<u64>) -> usize {
-    view.members.iter().filter(|m| !m.info.is_learner && m.healthy() && Some(m.info.id) != except).count()
-}
-
-fn voters(view: &EtcdView) -> usize {
-    view.members.iter().filter(|m| !m.info.is_learner).count()
-}
-
 /// Decides the next step.
 pub fn next_scaling_action(i: &ScalingInputs<'_>) -> ScalingAction {
     if let Some(op) = i.operation.filter(|op| is_membership_change(op)) {
@@ -195,33 +155,6 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
         return wait(format!("member {} is not healthy", sick.name()), 5);
     }
     ScalingAction::Done
-}
-
-/// Why removing `m` would risk quorum, if it would.
-pub fn unsafe_removal(view: &EtcdView, m: &MemberView) -> Option<String> {
-    let voters = voters(view);
-    let healthy = healthy_voters(view, None);
-    if (healthy as i32) < quorum(voters as i32) {
-        return Some(format!(
-            "only {healthy} of {voters} voting members are healthy: no quorum to commit a removal"
-        ));
-    }
-    let remaining = voters - usize::from(!m.info.is_learner);
-    let healthy_after = healthy_voters(view, Some(m.info.id));
-    if voters == 2 && healthy < 2 {
-        return Some(
-            "a 2-member cluster loses a member only when both are healthy: the removal needs both votes"
-                .into(),
-        );
-    }
-    if (healthy_after as i32) < quorum(remaining as i32) {
-        return Some(format!(
-            "removing {} would leave {healthy_after} healthy of {remaining} voting members, below quorum {}",
-            m.name(),
-            quorum(remaining as i32)
-        ));
-    }
-    None
 }
 
 fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordinal: i32) -> ScalingAction {

@@ -10,7 +10,9 @@ use etcd_operator_api::{
     version::EtcdVersion,
 };
 use etcd_operator_common::Violations;
-use etcd_operator_resource::{names::ClusterNames, templates::quorum};
+use etcd_operator_resource::names::ClusterNames;
+
+use crate::membership::{Quorum, quorum};
 
 use super::plan::RolloutDecision;
 use crate::observe::{EtcdState, EtcdView, Observation};
@@ -61,30 +63,6 @@ fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
         }
         ScalingRecord::Now { operation, .. } => operation.cloned(),
     }
-}
-
-/// Health summary of the voting members.
-struct Quorum {
-    voters: usize,
-    healthy_voters: usize,
-    leader: bool,
-}
-
-impl Quorum {
-    fn of(view: &EtcdView) -> Self {
-        let voters: Vec<_> = view.members.iter().filter(|m| !m.info.is_learner).collect();
-        let leader = view.members.iter().filter_map(|m| m.status.as_ref().ok()).any(|s| s.leader != 0);
-        Self { voters: voters.len(), healthy_voters: voters.iter().filter(|m| m.healthy()).count(), leader }
-    }
-
-    fn has_quorum(&self) -> bool {
-        self.leader && self.voters > 0 && self.healthy_voters as i32 >= quorum(self.voters as i32)
-    }
-}
-
-/// Whether a leader serves with a majority of the voting members answering.
-pub fn serving(view: &EtcdView) -> bool {
-    Quorum::of(view).has_quorum()
 }
 
 /// Computes the whole status the lifecycle owns.

@@ -18,7 +18,9 @@
 use std::time::Duration;
 
 use etcd_operator_api::cluster::{OperationStatus, StoppedStatus};
-use etcd_operator_resource::{names::ClusterNames, templates::quorum};
+use etcd_operator_resource::names::ClusterNames;
+
+use crate::membership::quorum;
 
 use super::scaling::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
 use crate::observe::EtcdState;

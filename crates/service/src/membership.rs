@@ -1,0 +1,72 @@
+//! Membership arithmetic shared by every decision: who votes, who is
+//! healthy, whether a majority serves, and whether removing a member is safe.
+
+pub use etcd_operator_common::quorum;
+
+use crate::observe::{EtcdView, MemberView};
+
+/// Voting members that are healthy, leaving out `except`.
+pub fn healthy_voters(view: &EtcdView, except: Option<u64>) -> usize {
+    view.members.iter().filter(|m| !m.info.is_learner && m.healthy() && Some(m.info.id) != except).count()
+}
+
+/// Voting members.
+pub fn voters(view: &EtcdView) -> usize {
+    view.members.iter().filter(|m| !m.info.is_learner).count()
+}
+
+/// Health summary of the voting members.
+pub struct Quorum {
+    /// Voting members.
+    pub voters: usize,
+    /// Voting members that answer and are healthy.
+    pub healthy_voters: usize,
+    /// Whether some member reports a leader.
+    pub leader: bool,
+}
+
+impl Quorum {
+    /// The summary of `view`.
+    pub fn of(view: &EtcdView) -> Self {
+        let voters: Vec<_> = view.members.iter().filter(|m| !m.info.is_learner).collect();
+        let leader = view.members.iter().filter_map(|m| m.status.as_ref().ok()).any(|s| s.leader != 0);
+        Self { voters: voters.len(), healthy_voters: voters.iter().filter(|m| m.healthy()).count(), leader }
+    }
+
+    /// Whether a leader serves with a majority of the voters healthy.
+    pub fn has_quorum(&self) -> bool {
+        self.leader && self.voters > 0 && self.healthy_voters as i32 >= quorum(self.voters as i32)
+    }
+}
+
+/// Whether a leader serves with a majority of the voting members answering.
+pub fn serving(view: &EtcdView) -> bool {
+    Quorum::of(view).has_quorum()
+}
+
+/// Why removing `m` would risk quorum, if it would.
+pub fn unsafe_removal(view: &EtcdView, m: &MemberView) -> Option<String> {
+    let voters = voters(view);
+    let healthy = healthy_voters(view, None);
+    if (healthy as i32) < quorum(voters as i32) {
+        return Some(format!(
+            "only {healthy} of {voters} voting members are healthy: no quorum to commit a removal"
+        ));
+    }
+    let remaining = voters - usize::from(!m.info.is_learner);
+    let healthy_after = healthy_voters(view, Some(m.info.id));
+    if voters == 2 && healthy < 2 {
+        return Some(
+            "a 2-member cluster loses a member only when both are healthy: the removal needs both votes"
+                .into(),
+        );
+    }
+    if (healthy_after as i32) < quorum(remaining as i32) {
+        return Some(format!(
+            "removing {} would leave {healthy_after} healthy of {remaining} voting members, below quorum {}",
+            m.name(),
+            quorum(remaining as i32)
+        ));
+    }
+    None
+}
