@@ -13,8 +13,7 @@ use etcd_operator_resource::managers::Manager;
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterService, ServiceError,
-    cluster::ClusterOutcome,
+    ClusterOutcome, ClusterService, ServiceError,
     config::component,
     decisions::maintenance::{Maintenance, may_defragment, next_maintenance},
     observe::EtcdState,
@@ -97,7 +96,7 @@ impl ClusterService {
         member: &str,
     ) -> Result<DefragmentOutcome, ServiceError> {
         self.locked(r, async {
-            crate::cluster::ensure_not_paused(&self.get(r).await?)?;
+            crate::core::ensure_not_paused(&self.get(r).await?)?;
             let observation = self.observe(r).await?;
             may_defragment(&observation, member)?;
             let names = self.names(r);

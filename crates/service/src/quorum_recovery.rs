@@ -13,8 +13,7 @@ use etcd_operator_resource::templates::BootstrapConfig;
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterService, ServiceError,
-    cluster::ClusterOutcome,
+    ClusterOutcome, ClusterService, ServiceError,
     config::component,
     decisions::{
         members::members,
@@ -90,11 +89,11 @@ impl ClusterService {
             serving: matches!(&observation.etcd, EtcdState::Reached(view) if serving(view)),
             operation: status.operation.as_ref(),
             stopped: status.stopped.is_some() || replicas == 0,
-            formed: status.cluster_id.is_some(),
+            formed: cluster.formed(),
             corroboration,
             now,
         });
-        let r = crate::cluster::cluster_ref(&cluster);
+        let r = crate::core::cluster_ref(&cluster);
         let (down, since, survivor, evidence) = match assessment {
             QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
                 tracing::debug!(why, "no quorum recovery");

@@ -45,7 +45,7 @@ impl ClusterService {
     ) -> Result<(OperationStatus, String), ServiceError> {
         let backup = self.newest_verified_backup(cluster, None).await?;
         let accepted = cluster.annotations().get(ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE).cloned();
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let how_to_accept = format!(
             "run: kubectl annotate etcdcluster {} -n {} {ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE}",
             r.name, r.namespace
@@ -137,7 +137,7 @@ impl ClusterService {
         else {
             return Ok(None);
         };
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         // The same key on every call of this step: saved once, however many calls it takes.
         let started =
             cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());

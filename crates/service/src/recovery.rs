@@ -11,8 +11,7 @@ use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, co
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterService, ServiceError,
-    cluster::ClusterOutcome,
+    ClusterOutcome, ClusterService, ServiceError,
     config::component,
     decisions::recovery::{REPLACE_MEMBER, ReplaceAction, ReplaceInputs, next_replace_action, step},
     scaling::{Gathered, membership_view},

@@ -19,8 +19,7 @@ use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, co
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterService, ServiceError,
-    cluster::ClusterOutcome,
+    ClusterOutcome, ClusterService, ServiceError,
     config::component,
     decisions::{
         plan::RolloutDecision,
@@ -119,7 +118,7 @@ impl ClusterService {
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }
-        crate::cluster::ensure_not_paused(&cluster)?;
+        crate::core::ensure_not_paused(&cluster)?;
         let names = self.names(r);
         let m = self.managers_as(&r.namespace, component::SCALING);
         let sts = m.statefulsets.get(&names.statefulset()).await?.ok_or_else(|| {
@@ -176,7 +175,7 @@ impl ClusterService {
         action: &ScalingAction,
         recorded: Option<&OperationStatus>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let names = self.names(&r);
         let m = self.managers_as(&r.namespace, component::SCALING);
         match action {

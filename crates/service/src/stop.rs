@@ -11,8 +11,7 @@ use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 
 use crate::{
-    ClusterService, ServiceError,
-    cluster::ClusterOutcome,
+    ClusterOutcome, ClusterService, ServiceError,
     config::component,
     decisions::{
         scaling::RESTART_FROM_ZERO,
@@ -195,7 +194,7 @@ impl ClusterService {
                 ServiceError::Unavailable("no healthy member to take a snapshot from".into())
             })?;
         let endpoint = source.info.client_urls.first().cloned().unwrap_or_default();
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         // The same key on every call of this step: the snapshot is saved once, however many calls it takes.
         let started =
             cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());

@@ -12,7 +12,7 @@ use etcd_operator_client::{
 };
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::RestoreAgent;
-use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError, cluster::ClusterOutcome};
+use etcd_operator_service::{ClusterOutcome, ClusterService, ServiceConfig, ServiceError};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
 use kube_sim::KubeSim;

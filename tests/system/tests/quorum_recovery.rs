@@ -17,7 +17,7 @@ use etcd_operator_api::{
     },
     condition::find,
 };
-use etcd_operator_service::{ServiceError, cluster::ClusterOutcome};
+use etcd_operator_service::{ClusterOutcome, ServiceError};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{
     Api,

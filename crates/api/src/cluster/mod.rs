@@ -21,3 +21,10 @@ pub const CONDITION_DATA_LOSS_POSSIBLE: &str = "DataLossPossible";
 /// EtcdBackup although no member that still answers holds data as new as it (what the members
 /// that are down held beyond it is lost). Its value must name the backup the operator proposes.
 pub const ANNOTATION_ACCEPT_QUORUM_LOSS_RESTORE: &str = "etcd.operator.dev/accept-quorum-loss-restore-from";
+
+impl EtcdCluster {
+    /// Whether the cluster ever formed: etcd reported a cluster ID, recorded in status.
+    pub fn formed(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| s.cluster_id.is_some())
+    }
+}

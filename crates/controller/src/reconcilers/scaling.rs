@@ -40,7 +40,10 @@ pub fn call_for(cluster: &EtcdCluster) -> Call {
     if cluster.metadata.deletion_timestamp.is_some() || spec.paused {
         return Call::None;
     }
-    let Some(status) = cluster.status.as_ref().filter(|s| s.cluster_id.is_some()) else { return Call::Later };
+    if !cluster.formed() {
+        return Call::Later;
+    }
+    let Some(status) = cluster.status.as_ref() else { return Call::Later };
     match status.operation.as_ref().map(|op| op.type_.as_str()) {
         Some("ScaleUp") => return Call::Up,
         Some("ScaleDown") => return Call::Down,

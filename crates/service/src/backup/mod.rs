@@ -13,34 +13,26 @@ pub use restore_source::RestoreStream;
 pub use run::BackupOutcome;
 pub use schedule::{PruneOutcome, ScheduleOutcome};
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
-
 use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule};
 use etcd_operator_client::kubernetes::field_manager;
 use etcd_operator_resource::managers::{ClusterLock, Manager};
-use tokio::sync::watch;
 
-use crate::{ClusterService, ServiceError, config::component};
-
-/// Backups being taken by this replica, by `namespace/name`: the outcome once known.
-type Running = Arc<Mutex<HashMap<String, watch::Receiver<Option<Result<BackupOutcome, ServiceError>>>>>>;
+use crate::{ClusterService, ServiceError, config::component, tasks::Tasks};
 
 /// Takes backups, runs schedules and applies retention.
 #[derive(Clone)]
 pub struct BackupService {
     clusters: ClusterService,
     lock: ClusterLock,
-    running: Running,
+    /// Backups being taken by this replica, by `namespace/name`.
+    running: Tasks<BackupOutcome>,
 }
 
 impl BackupService {
     /// A backup service sharing `clusters`' connections and settings.
     pub fn new(clusters: ClusterService) -> Self {
         let lock = ClusterLock::new(clusters.kube(), clusters.identity(), clusters.lock_duration());
-        Self { clusters, lock, running: Running::default() }
+        Self { clusters, lock, running: Tasks::default() }
     }
 
     fn backups(&self, namespace: &str) -> Manager<EtcdBackup> {

@@ -18,11 +18,10 @@ use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::managers::backup_lock_name;
 use kube::{Resource, ResourceExt, runtime::events::EventType};
 use tokio::sync::watch;
-use tracing::Instrument;
 
 use super::{BackupService, record::BackupRecord};
 use crate::{
-    ServiceError, call_budget,
+    ServiceError,
     config::component,
     decisions::{
         backup::{BackupStep, SourceCluster, backup_dir, next_step, retry_delay},
@@ -30,6 +29,7 @@ use crate::{
     },
     events::{Note, publish},
     observe::observe_etcd,
+    tasks::{self, TaskState},
 };
 
 /// How long a RunBackup call waits for the snapshot before answering Running, at most: less
@@ -63,13 +63,8 @@ impl BackupService {
         if matches!(status.phase, BackupPhase::Succeeded | BackupPhase::Failed) {
             return Ok(BackupOutcome { status, requeue_after: None });
         }
-        let mut outcome = self.start_or_join(namespace, name);
-        let wait = call_budget::wait_for_task(IN_CALL_WAIT);
-        let done = match tokio::time::timeout(wait, outcome.wait_for(Option::is_some)).await {
-            Ok(Ok(done)) => done.clone(),
-            _ => None,
-        };
-        match done {
+        let task = self.start_or_join(namespace, name);
+        match tasks::wait(task, IN_CALL_WAIT).await.done {
             // Another replica is taking it: report its progress, not an error.
             Some(Err(ServiceError::Aborted(_))) => self.still_running(namespace, name, status).await,
             Some(result) => result,
@@ -96,35 +91,18 @@ impl BackupService {
         Ok(BackupOutcome { status, requeue_after: Some(RUNNING_REQUEUE) })
     }
 
-    /// The outcome of this replica's task for the backup, starting one if none runs.
-    fn start_or_join(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> watch::Receiver<Option<Result<BackupOutcome, ServiceError>>> {
-        let key = format!("{namespace}/{name}");
-        let mut running = self.running.lock().expect("not poisoned");
-        if let Some(rx) = running.get(&key) {
-            return rx.clone();
-        }
-        let (tx, rx) = watch::channel(None);
-        running.insert(key.clone(), rx.clone());
+    /// This replica's task taking the backup, started if none runs.
+    fn start_or_join(&self, namespace: &str, name: &str) -> watch::Receiver<TaskState<BackupOutcome>> {
         let this = self.clone();
-        let (namespace, name) = (namespace.to_owned(), name.to_owned());
-        let task = async move {
-            // Forget the task however it ends (a panic included), so the next call starts afresh.
-            let _forget = Forget(this.running.clone(), key);
-            let result = this
-                .locked(&namespace, &backup_lock_name(&name), async {
-                    // Read under the lock: another replica may have finished it meanwhile.
-                    let backup = this.get_backup(&namespace, &name).await?;
-                    this.step(&backup).await
-                })
-                .await;
-            let _ = tx.send(Some(result));
-        };
-        tokio::spawn(task.instrument(tracing::Span::current()));
-        rx
+        let (namespace_owned, name_owned) = (namespace.to_owned(), name.to_owned());
+        self.running.start_or_join(&format!("{namespace}/{name}"), |_| async move {
+            this.locked(&namespace_owned, &backup_lock_name(&name_owned), async {
+                // Read under the lock: another replica may have finished it meanwhile.
+                let backup = this.get_backup(&namespace_owned, &name_owned).await?;
+                this.step(&backup).await
+            })
+            .await
+        })
     }
 
     async fn get_backup(&self, namespace: &str, name: &str) -> Result<EtcdBackup, ServiceError> {
@@ -386,16 +364,5 @@ impl BackupService {
             note,
         )
         .await;
-    }
-}
-
-/// Removes a finished backup task from the replica's table when dropped.
-struct Forget(super::Running, String);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        if let Ok(mut running) = self.0.lock() {
-            running.remove(&self.1);
-        }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use etcd_operator_api::cluster::RestorePhase;
 
-use super::{ClusterOutcome, ClusterService};
+use crate::{ClusterOutcome, ClusterService};
 use crate::{
     ServiceError,
     decisions::plan::{
@@ -70,7 +70,7 @@ impl ClusterService {
         let plan = plan_apply(
             &ctx.names,
             cluster.spec.size,
-            formed(&cluster) || answered(&observation),
+            cluster.formed() || answered(&observation),
             existing_sts.as_ref(),
             existing_cm.as_ref(),
         );
@@ -89,7 +89,7 @@ impl ClusterService {
         }
 
         let changed = existing_sts.as_ref().is_some_and(|e| template_changed(e, &desired));
-        let rollout = decide_rollout(changed, formed(&cluster), &observation);
+        let rollout = decide_rollout(changed, cluster.formed(), &observation);
         m.services.apply(&peer_service(&ctx)?).await?;
         m.services.apply(&client_service(&ctx)?).await?;
         if rollout == RolloutDecision::Proceed {
@@ -137,12 +137,12 @@ impl ClusterService {
         let plan = plan_apply(
             &ctx.names,
             cluster.spec.size,
-            formed(cluster) || answered(observation),
+            cluster.formed() || answered(observation),
             Some(existing_sts),
             existing_cm,
         );
         let desired = statefulset(&ctx, plan.replicas, &plan.bootstrap)?;
-        Ok(decide_rollout(template_changed(existing_sts, &desired), formed(cluster), observation))
+        Ok(decide_rollout(template_changed(existing_sts, &desired), cluster.formed(), observation))
     }
 
     /// Refuses a new spec that changes what a running cluster cannot change.
@@ -151,14 +151,14 @@ impl ClusterService {
         existing: &EtcdCluster,
         spec: &EtcdClusterSpec,
     ) -> Result<(), ServiceError> {
-        let r = super::cluster_ref(existing);
+        let r = crate::core::cluster_ref(existing);
         let m = self.managers(&r.namespace);
         let names = self.names(&r);
         let Some(current) = m.statefulsets.get(&names.statefulset()).await? else { return Ok(()) };
         let proposed = EtcdCluster { spec: spec.clone(), ..existing.clone() };
         let ctx = self.template(&proposed);
         let replicas = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(spec.size);
-        let plan = plan_apply(&names, replicas, formed(existing), Some(&current), None);
+        let plan = plan_apply(&names, replicas, existing.formed(), Some(&current), None);
         let desired = statefulset(&ctx, replicas, &plan.bootstrap)?;
         immutable_violations(&current, &desired)
             .map_err(|v| ServiceError::FailedPrecondition(format!("immutable fields changed: {v}")))
@@ -168,9 +168,4 @@ impl ClusterService {
 /// Whether etcd answers now: the cluster has formed, even before its status records the ID.
 fn answered(observation: &Observation) -> bool {
     matches!(&observation.etcd, EtcdState::Reached(view) if view.cluster_id != 0)
-}
-
-/// Whether the cluster ever formed (etcd reported a cluster ID).
-pub(crate) fn formed(cluster: &EtcdCluster) -> bool {
-    cluster.status.as_ref().is_some_and(|s| s.cluster_id.is_some())
 }

@@ -4,7 +4,7 @@ use etcd_operator_api::cluster::{PvcRetention, StorageType};
 use etcd_operator_common::ClusterRef;
 use kube::ResourceExt;
 
-use super::ClusterService;
+use crate::ClusterService;
 use crate::ServiceError;
 
 /// What a delete call achieved.

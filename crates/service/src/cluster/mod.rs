@@ -1,175 +1,27 @@
-//! ClusterService: create, update, delete and observe clusters.
+//! The lifecycle: create, update, delete and observe clusters.
 
 pub(crate) mod apply;
 mod delete;
-mod in_flight;
 mod record;
 
 pub use delete::DeleteOutcome;
 
 use std::time::Duration;
 
-use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, EtcdClusterStatus};
-use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics};
-use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::{
-    managers::{
-        ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, SecretManager,
-        ServiceManager, StatefulSetManager,
-    },
-    names::ClusterNames,
-};
-use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::Client;
+use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
+use etcd_operator_common::ClusterRef;
 
 use crate::{
-    ServiceConfig, ServiceError,
-    config::component,
-    decisions::{
-        plan::RolloutDecision,
-        status::{ScalingRecord, StatusInputs, compute_status},
-    },
-    observe::{Observation, PodState, StatefulSetState, observe_etcd},
+    ClusterOutcome, ClusterService, ServiceError,
+    decisions::{plan::RolloutDecision, status::ScalingRecord},
+    observe::Observation,
     validation::validate_spec,
 };
-
-/// Result of a call that moves a cluster towards its spec.
-#[derive(Clone, Debug)]
-pub struct ClusterOutcome {
-    /// Status as recorded.
-    pub status: EtcdClusterStatus,
-    /// Spec generation the status describes.
-    pub generation: i64,
-    /// Desired size.
-    pub desired_size: i32,
-    /// When to call again, if the cluster has not converged.
-    pub requeue_after: Option<Duration>,
-}
 
 /// How soon to look again while a cluster is converging.
 const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
 
-/// Orchestrates the lifecycle of clusters.
-#[derive(Clone)]
-pub struct ClusterService {
-    client: Client,
-    config: ServiceConfig,
-    metrics: EtcdMetrics,
-    clusters: EtcdClusterManager,
-    scaling_writer: EtcdClusterManager,
-    api_writer: EtcdClusterManager,
-    pub(crate) lock: ClusterLock,
-    in_flight: in_flight::InFlight,
-    pub(crate) verifications: crate::verify::Verifications,
-    pub(crate) saved_snapshots: crate::saved_snapshot::SavedSnapshots,
-}
-
-/// The managers of one namespace, writing as the lifecycle component.
-pub(crate) struct Managers {
-    pub statefulsets: StatefulSetManager,
-    pub services: ServiceManager,
-    pub config_maps: ConfigMapManager,
-    pub pdbs: PdbManager,
-    pub pvcs: PvcManager,
-    pub secrets: SecretManager,
-}
-
 impl ClusterService {
-    /// A service using `client` for Kubernetes.
-    pub fn new(client: Client, config: ServiceConfig, metrics: EtcdMetrics) -> Self {
-        let lifecycle = field_manager(component::LIFECYCLE);
-        Self {
-            clusters: EtcdClusterManager::new(client.clone(), &lifecycle),
-            scaling_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::SCALING)),
-            api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
-            lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
-            in_flight: in_flight::InFlight::default(),
-            verifications: Default::default(),
-            saved_snapshots: Default::default(),
-            client,
-            config,
-            metrics,
-        }
-    }
-
-    pub(crate) fn managers(&self, namespace: &str) -> Managers {
-        self.managers_as(namespace, component::LIFECYCLE)
-    }
-
-    /// The managers of one namespace, writing as `component`.
-    pub(crate) fn managers_as(&self, namespace: &str, component: &str) -> Managers {
-        let fm = field_manager(component);
-        Managers {
-            statefulsets: StatefulSetManager::new(self.client.clone(), namespace, &fm),
-            services: ServiceManager::new(self.client.clone(), namespace, &fm),
-            config_maps: ConfigMapManager::new(self.client.clone(), namespace, &fm),
-            pdbs: PdbManager::new(self.client.clone(), namespace, &fm),
-            pvcs: PvcManager::new(self.client.clone(), namespace, &fm),
-            secrets: SecretManager::new(self.client.clone(), namespace, &fm),
-        }
-    }
-
-    pub(crate) fn lock_duration(&self) -> Duration {
-        self.config.lock_duration
-    }
-
-    pub(crate) fn snapshot_store(&self) -> Option<etcd_operator_client::storage::ObjectStorage> {
-        self.config.snapshots.clone()
-    }
-
-    /// The template context of a cluster, with this replica's restore agent settings.
-    pub(crate) fn template<'a>(
-        &self,
-        cluster: &'a EtcdCluster,
-    ) -> etcd_operator_resource::templates::TemplateContext<'a> {
-        etcd_operator_resource::templates::TemplateContext::new(cluster, &self.config.cluster_domain)
-            .with_restore_agent(self.config.restore_agent.clone())
-    }
-
-    pub(crate) fn identity(&self) -> String {
-        self.config.holder_identity.clone()
-    }
-
-    pub(crate) fn kube(&self) -> Client {
-        self.client.clone()
-    }
-
-    pub(crate) fn etcd_options(&self) -> etcd_operator_client::etcd::EtcdOptions {
-        self.config.etcd.clone()
-    }
-
-    pub(crate) fn etcd_metrics(&self) -> EtcdMetrics {
-        self.metrics.clone()
-    }
-
-    pub(crate) fn names(&self, r: &ClusterRef) -> ClusterNames {
-        ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
-    }
-
-    pub(crate) fn maintenance_policy(&self) -> crate::decisions::maintenance::MaintenancePolicy {
-        self.config.maintenance
-    }
-
-    pub(crate) fn replace_grace(&self) -> Duration {
-        self.config.replace_grace
-    }
-
-    pub(crate) fn backup_volume_root(&self) -> Option<&std::path::Path> {
-        self.config.backup_volume_root.as_deref()
-    }
-
-    /// Reads a cluster; `None` when it does not exist.
-    pub(crate) async fn find(&self, r: &ClusterRef) -> Result<Option<EtcdCluster>, ServiceError> {
-        Ok(self.clusters.get(&r.namespace, &r.name).await?)
-    }
-
-    pub(crate) async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {
-        self.clusters
-            .get(&r.namespace, &r.name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { kind: "EtcdCluster", name: r.to_string() })
-    }
-
     /// Creates the cluster's objects; with a spec, first creates the EtcdCluster itself.
     #[tracing::instrument(name = "CreateCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CreateCluster"))]
     pub async fn create_cluster(
@@ -196,35 +48,6 @@ impl ClusterService {
             }
             self.reconcile(r).await
         })
-        .await
-    }
-
-    /// Runs `change` while holding the cluster's lock; ABORTED when another replica holds it.
-    pub(crate) async fn locked<T>(
-        &self,
-        r: &ClusterRef,
-        change: impl Future<Output = Result<T, ServiceError>>,
-    ) -> Result<T, ServiceError> {
-        let Some(_entered) = self.in_flight.enter(&r.to_string()) else {
-            return Err(ServiceError::Aborted(format!(
-                "EtcdCluster {r} is being changed by another call to this replica; retry later"
-            )));
-        };
-        let what = format!("EtcdCluster {r}");
-        let change = async {
-            // A step that takes long (tests): an asynchronous delay, so renewal goes on meanwhile.
-            if let Some(ms) = locked_delay_ms() {
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            }
-            change.await
-        };
-        crate::lease::hold(
-            &self.lock,
-            &r.namespace,
-            &etcd_operator_resource::managers::lock_name(&r.name),
-            &what,
-            change,
-        )
         .await
     }
 
@@ -295,82 +118,4 @@ impl ClusterService {
     pub async fn list_clusters(&self, namespace: &str) -> Result<Vec<EtcdCluster>, ServiceError> {
         Ok(self.clusters.list(namespace).await?)
     }
-
-    /// Reads what Kubernetes and etcd say about a cluster.
-    pub(crate) async fn observe(&self, r: &ClusterRef) -> Result<Observation, ServiceError> {
-        let sts = self.managers(&r.namespace).statefulsets.get(&self.names(r).statefulset()).await?;
-        Ok(self.observe_with(r, sts.as_ref()).await)
-    }
-
-    /// Asks etcd about a cluster whose StatefulSet was already read.
-    pub(crate) async fn observe_with(&self, r: &ClusterRef, sts: Option<&StatefulSet>) -> Observation {
-        let statefulset = sts.map(StatefulSetState::of);
-        let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
-        let names = self.names(r);
-        let pods = self.member_pods(&r.namespace);
-        let selector = names.selector_string();
-        // Pods only matter where members are expected (evidence for a quorum that looks lost).
-        let listed = async { if replicas > 0 { Some(pods.list(&selector).await) } else { None } };
-        let (etcd, pods) =
-            tokio::join!(observe_etcd(&names, replicas, &self.config.etcd, &self.metrics), listed);
-        // Corroborating evidence only: unknown (None) corroborates nothing.
-        let pods = pods
-            .and_then(|listed| {
-                listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()
-            })
-            .map(|p| p.iter().map(PodState::of).collect());
-        Observation { statefulset, etcd, pods }
-    }
-}
-
-impl ClusterService {
-    /// Member pods (read by observations; deleted only by member replacement).
-    pub(crate) fn member_pods(
-        &self,
-        namespace: &str,
-    ) -> etcd_operator_resource::managers::Manager<k8s_openapi::api::core::v1::Pod> {
-        etcd_operator_resource::managers::Manager::new(
-            self.kube(),
-            namespace,
-            &field_manager(component::RECOVERY),
-        )
-    }
-
-    /// Names of the cluster's claims that are not being deleted (a claim being deleted holds no
-    /// data anyone will use again).
-    pub(crate) async fn live_claims(&self, r: &ClusterRef) -> Result<Vec<String>, ServiceError> {
-        let pvcs = self.managers(&r.namespace).pvcs.list(&self.names(r).selector_string()).await?;
-        Ok(pvcs
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .filter_map(|p| p.metadata.name)
-            .collect())
-    }
-}
-
-/// `spec.paused` means nothing changes: every call that would change the cluster (scaling, stop,
-/// restart, replacement, quorum recovery, defragmentation) is refused naming the field.
-pub(crate) fn ensure_not_paused(cluster: &EtcdCluster) -> Result<(), ServiceError> {
-    if !cluster.spec.paused {
-        return Ok(());
-    }
-    Err(ServiceError::FailedPrecondition(format!(
-        "EtcdCluster {} has spec.paused: true: nothing is changed (no scaling, stop, restart, member \
-         replacement, quorum recovery or maintenance) until it is unpaused",
-        cluster_ref(cluster)
-    )))
-}
-
-/// The reference of a cluster object read from the API server.
-pub(crate) fn cluster_ref(cluster: &EtcdCluster) -> ClusterRef {
-    ClusterRef {
-        namespace: cluster.metadata.namespace.clone().unwrap_or_default(),
-        name: cluster.metadata.name.clone().unwrap_or_default(),
-    }
-}
-
-/// A delay asked for by failpoint `cluster::locked` (`return(ms)`; tests).
-fn locked_delay_ms() -> Option<u64> {
-    fail::fail_point!("cluster::locked", |ms| ms.and_then(|m| m.parse::<u64>().ok()));
-    None
 }

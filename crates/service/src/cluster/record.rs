@@ -2,7 +2,19 @@
 //! status decisions and applied under the lifecycle's (or, for scaling records,
 //! scaling's) field manager.
 
-use super::*;
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_common::time::now_rfc3339;
+
+use super::CONVERGING_REQUEUE;
+use crate::{
+    ClusterOutcome, ClusterService, ServiceError,
+    core::cluster_ref,
+    decisions::{
+        plan::RolloutDecision,
+        status::{ScalingRecord, StatusInputs, compute_status},
+    },
+    observe::Observation,
+};
 
 impl ClusterService {
     /// Computes the status from an observation and applies it.

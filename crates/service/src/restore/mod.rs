@@ -103,7 +103,7 @@ impl ClusterService {
         cluster: &EtcdCluster,
         status: &RestoreStatus,
     ) -> Result<Option<RestoreStatus>, ServiceError> {
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let claims = self.live_claims(&r).await?;
         let clear = cluster.spec.restore.as_ref().is_some_and(|s| s.clear_retained_claims);
         let Err((reason, message)) = retained_claims(&r.name, &r.namespace, &claims, clear) else {
@@ -165,7 +165,7 @@ impl ClusterService {
             );
             return Ok(Completion::Wrong(wrong));
         }
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         self.managers(&r.namespace).secrets.delete(&self.names(&r).restore_secret()).await?;
         let mut status = status.clone();
         status.phase = RestorePhase::Completed;
@@ -254,7 +254,7 @@ impl ClusterService {
         // The pod template gains the restore agent before any member starts.
         let mut updated = cluster.clone();
         updated.status.get_or_insert_with(Default::default).restore = Some(restore);
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let names = self.names(&r);
         let m = self.managers(&r.namespace);
         let bootstrap = match bootstrap {
@@ -268,7 +268,7 @@ impl ClusterService {
                 crate::decisions::plan::plan_apply(
                     &names,
                     0,
-                    crate::cluster::apply::formed(cluster),
+                    cluster.formed(),
                     existing_sts.as_ref(),
                     existing_cm.as_ref(),
                 )
@@ -283,7 +283,7 @@ impl ClusterService {
 
     /// Creates the restore token Secret once (owned by the cluster).
     pub(crate) async fn ensure_restore_token(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let name = self.names(&r).restore_secret();
         let secrets = self.managers(&r.namespace).secrets;
         if secrets.get(&name).await?.is_some() {
@@ -307,7 +307,7 @@ impl ClusterService {
 
     /// The restore token of a cluster, if a restore is in progress.
     pub(crate) async fn restore_token(&self, cluster: &EtcdCluster) -> Result<Option<String>, ServiceError> {
-        let r = crate::cluster::cluster_ref(cluster);
+        let r = crate::core::cluster_ref(cluster);
         let secret = self.managers(&r.namespace).secrets.get(&self.names(&r).restore_secret()).await?;
         Ok(secret
             .and_then(|s| s.data)

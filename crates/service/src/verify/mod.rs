@@ -18,11 +18,7 @@
 
 mod task;
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::time::Duration;
 
 use etcd_operator_api::{
     EtcdBackup,
@@ -34,18 +30,16 @@ use etcd_operator_client::{
 };
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::Manager;
-use tokio::sync::watch;
 
 use crate::{
-    ClusterService, ServiceError, call_budget,
+    ClusterService, ServiceError,
     config::component,
     decisions::transfer::{progress, reusable},
+    tasks,
 };
 
 /// How long a call waits for a verification at most, deadline allowing.
 const IN_CALL_WAIT: Duration = Duration::from_secs(20);
-/// Outcomes kept per replica.
-const CACHE_ENTRIES: usize = 256;
 
 /// What a stored copy was found to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,44 +68,6 @@ impl Subject<'_> {
     }
 }
 
-/// A verification task's state, published as it reads.
-#[derive(Clone, Debug, Default)]
-struct TaskState {
-    read: Transferred,
-    done: Option<Result<(ObjectVersion, String), ServiceError>>,
-}
-
-/// This replica's verification tasks (by location) and finished outcomes (by object version).
-#[derive(Clone, Default)]
-pub(crate) struct Verifications(Arc<Mutex<Table>>);
-
-#[derive(Default)]
-struct Table {
-    running: HashMap<String, watch::Receiver<TaskState>>,
-    done: HashMap<(String, ObjectVersion), String>,
-    order: VecDeque<(String, ObjectVersion)>,
-}
-
-impl Verifications {
-    fn cached(&self, location: &str, version: &ObjectVersion) -> Option<String> {
-        let table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        table.done.get(&(location.to_owned(), version.clone())).cloned()
-    }
-
-    fn remember(&self, location: &str, version: ObjectVersion, sha256: String) {
-        let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let key = (location.to_owned(), version);
-        if table.done.insert(key.clone(), sha256).is_none() {
-            table.order.push_back(key);
-        }
-        while table.order.len() > CACHE_ENTRIES {
-            if let Some(oldest) = table.order.pop_front() {
-                table.done.remove(&oldest);
-            }
-        }
-    }
-}
-
 impl ClusterService {
     /// Checks a stored copy: a standing outcome when the object is unchanged since, else the
     /// outcome of a reading task if it finishes within this call's budget, else how far it is.
@@ -132,13 +88,19 @@ impl ClusterService {
             tracing::debug!(location, ?phase, "verification reused from the backup's status");
             return Ok(Checked::Read { version, sha256 });
         }
-        if let Some(sha256) = self.verifications.cached(&location, &version) {
+        if let Some(sha256) = self.verified.get(&(location.clone(), version.clone())) {
             return Ok(Checked::Read { version, sha256 });
         }
-        let mut state = self.start_or_join_verification(subject, &location);
-        let wait = call_budget::wait_for_task(IN_CALL_WAIT);
-        let _ = tokio::time::timeout(wait, state.wait_for(|s| s.done.is_some())).await;
-        let now = state.borrow().clone();
+        let job = task::Job {
+            service: self.clone(),
+            storage: subject.storage.clone(),
+            key: subject.key.to_owned(),
+            location: location.clone(),
+            expected_sha256: subject.expected_sha256.to_owned(),
+            backup: subject.backup.map(|(ns, name)| (ns.to_owned(), name.to_owned())),
+        };
+        let running = self.verifications.start_or_join(&location, |progress| job.run(progress));
+        let now = tasks::wait(running, IN_CALL_WAIT).await;
         match now.done {
             Some(Ok((read, sha256))) if read == version => Ok(Checked::Read { version, sha256 }),
             // The object changed while it was read: the next poll reads the new one.
@@ -152,36 +114,12 @@ impl ClusterService {
                 Ok(Checked::Reading(theirs))
             }
             Some(Err(e)) => Err(e),
-            None => Ok(Checked::Reading(progress(now.read, &now_rfc3339(), &self.identity()))),
+            None => Ok(Checked::Reading(progress(now.progress, &now_rfc3339(), &self.identity()))),
         }
     }
 
     fn backups_as_verifier(&self, namespace: &str) -> Manager<EtcdBackup> {
         let fm = etcd_operator_client::kubernetes::field_manager(component::VERIFICATION);
         Manager::new(self.kube(), namespace, &fm)
-    }
-
-    /// This replica's task reading `location`, started if none runs.
-    fn start_or_join_verification(
-        &self,
-        subject: &Subject<'_>,
-        location: &str,
-    ) -> watch::Receiver<TaskState> {
-        let mut table = self.verifications.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(rx) = table.running.get(location) {
-            return rx.clone();
-        }
-        let (tx, rx) = watch::channel(TaskState::default());
-        table.running.insert(location.to_owned(), rx.clone());
-        let job = task::Job {
-            service: self.clone(),
-            storage: subject.storage.clone(),
-            key: subject.key.to_owned(),
-            location: location.to_owned(),
-            expected_sha256: subject.expected_sha256.to_owned(),
-            backup: subject.backup.map(|(ns, name)| (ns.to_owned(), name.to_owned())),
-        };
-        tokio::spawn(job.run(tx));
-        rx
     }
 }

@@ -2,21 +2,18 @@
 //! published as it goes, and, for an EtcdBackup, recorded in the backup's
 //! status under the backup's Lease.
 
+use crate::{
+    ClusterService, ServiceError,
+    decisions::transfer::{REPORT_EVERY, progress as progress_of},
+};
 use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
 use etcd_operator_client::{
     ClientError,
     storage::{ObjectStorage, ObjectVersion},
-    transfer::{Transferred, forward},
+    transfer::Progress,
 };
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::backup_lock_name;
-use tokio::sync::watch;
-
-use super::{TaskState, Verifications};
-use crate::{
-    ClusterService, ServiceError,
-    decisions::transfer::{REPORT_EVERY, progress},
-};
 
 /// What to read, and for whom.
 pub(super) struct Job {
@@ -29,29 +26,27 @@ pub(super) struct Job {
 }
 
 impl Job {
-    /// Reads the copy and publishes the outcome; the table forgets the task however it ends.
-    pub(super) async fn run(self, tx: watch::Sender<TaskState>) {
-        let _forget = Forget(self.service.verifications.clone(), self.location.clone());
+    /// Reads the copy (under the backup's Lease, recording in its status, for an EtcdBackup);
+    /// a finished read is remembered by the object version it read.
+    pub(super) async fn run(self, progress: Progress) -> Result<(ObjectVersion, String), ServiceError> {
         let result = match &self.backup {
             Some((namespace, name)) => {
                 let what = format!("the verification of EtcdBackup {namespace}/{name}");
-                let work = self.read_recording(&tx, namespace, name);
+                let work = self.read_recording(&progress, namespace, name);
                 crate::lease::hold(&self.service.lock, namespace, &backup_lock_name(name), &what, work).await
             }
-            None => self.read(&tx).await,
+            None => self.read(&progress).await,
         };
         if let Ok((version, sha256)) = &result {
-            self.service.verifications.remember(&self.location, version.clone(), sha256.clone());
+            self.service.verified.insert((self.location.clone(), version.clone()), sha256.clone());
         }
         tracing::info!(location = self.location, ok = result.is_ok(), "verification finished");
-        tx.send_modify(|s| s.done = Some(result));
+        result
     }
 
     /// Reads the whole object, publishing the bytes read as it goes.
-    async fn read(&self, tx: &watch::Sender<TaskState>) -> Result<(ObjectVersion, String), ServiceError> {
-        let (progress, seen) = watch::channel(Transferred::default());
-        let digest = self.storage.digest_version(&self.key, &progress);
-        match forward(digest, seen, |read| tx.send_modify(|s| s.read = read)).await {
+    async fn read(&self, progress: &Progress) -> Result<(ObjectVersion, String), ServiceError> {
+        match self.storage.digest_version(&self.key, progress).await {
             Ok((version, _, sha256)) => Ok((version, sha256)),
             Err(ClientError::ObjectNotFound(_)) => {
                 Err(ServiceError::NotFound { kind: "stored snapshot", name: self.location.clone() })
@@ -63,21 +58,21 @@ impl Job {
     /// [`Self::read`], recording progress and then the outcome in the backup's status.
     async fn read_recording(
         &self,
-        tx: &watch::Sender<TaskState>,
+        progress: &Progress,
         namespace: &str,
         name: &str,
     ) -> Result<(ObjectVersion, String), ServiceError> {
-        let reading = self.read(tx);
+        let seen = progress.subscribe();
+        let reading = self.read(progress);
         tokio::pin!(reading);
-        let seen = tx.subscribe();
         let mut report = tokio::time::interval(REPORT_EVERY);
         report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             tokio::select! {
                 done = &mut reading => break done,
                 _ = report.tick() => {
-                    let read = seen.borrow().read;
-                    let at = progress(read, &now_rfc3339(), &self.service.identity());
+                    let read = *seen.borrow();
+                    let at = progress_of(read, &now_rfc3339(), &self.service.identity());
                     let record = BackupVerification {
                         phase: VerificationPhase::Verifying,
                         progress: Some(at),
@@ -119,15 +114,5 @@ impl Job {
         if let Err(e) = backups.apply_status(name, &status).await {
             tracing::warn!(backup = name, "could not record the verification: {e}");
         }
-    }
-}
-
-/// Removes a finished task from the replica's table when dropped.
-struct Forget(Verifications, String);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        let mut table = (self.0).0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        table.running.remove(&self.1);
     }
 }

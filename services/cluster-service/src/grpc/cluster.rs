@@ -2,7 +2,7 @@
 
 use etcd_operator_common::Violations;
 use etcd_operator_proto::v1alpha1::{self as pb, cluster_service_server::ClusterService as ClusterRpc};
-use etcd_operator_service::{ClusterService, ServiceError, cluster::ClusterOutcome};
+use etcd_operator_service::{ClusterOutcome, ClusterService, ServiceError};
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};

@@ -1,7 +1,7 @@
 //! ScalingService over gRPC.
 
 use etcd_operator_proto::v1alpha1::{self as pb, scaling_service_server::ScalingService as ScalingRpc};
-use etcd_operator_service::{ClusterService, cluster::ClusterOutcome};
+use etcd_operator_service::{ClusterOutcome, ClusterService};
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
