@@ -21,7 +21,7 @@ pub struct ServiceConfig {
     /// The restore agent that pods of clusters restored from a backup run (image, and how they reach us).
     pub restore_agent: RestoreAgent,
     /// When health-driven maintenance (defragmentation, NOSPACE recovery) acts.
-    pub maintenance: crate::decisions::maintenance::MaintenancePolicy,
+    pub maintenance: MaintenancePolicy,
     /// How long etcd must not hear from a member before it is replaced without being asked.
     pub replace_grace: Duration,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
@@ -60,4 +60,26 @@ pub mod component {
     pub const VERIFICATION: &str = "verification";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
+}
+
+/// When health-driven maintenance acts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MaintenancePolicy {
+    /// Share of a member's database that is free pages (1 - in use / size) from which it is defragmented.
+    pub fragmentation_threshold: f64,
+    /// Databases smaller than this are never defragmented (nothing worth reclaiming).
+    pub min_db_size: i64,
+    /// A member is defragmented at most once in this period, and space is recovered at most once
+    /// in a sixth of it: maintenance that did not help is reported, not repeated in a loop.
+    pub cooldown: std::time::Duration,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        Self {
+            fragmentation_threshold: 0.5,
+            min_db_size: 64 << 20,
+            cooldown: std::time::Duration::from_secs(3600),
+        }
+    }
 }

@@ -148,7 +148,7 @@ impl ClusterService {
         ClusterNames::new(&r.namespace, &r.name, &self.config.cluster_domain)
     }
 
-    pub(crate) fn maintenance_policy(&self) -> crate::decisions::maintenance::MaintenancePolicy {
+    pub(crate) fn maintenance_policy(&self) -> crate::config::MaintenancePolicy {
         self.config.maintenance
     }
 

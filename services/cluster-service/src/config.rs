@@ -100,7 +100,7 @@ impl Config {
                 .map_err(|e| format!("--snapshot-dir: {e}"))?,
             backup_volume_root: self.backup_volume_root.clone(),
             replace_grace: self.replace_after,
-            maintenance: etcd_operator_service::decisions::maintenance::MaintenancePolicy {
+            maintenance: etcd_operator_service::health::MaintenancePolicy {
                 fragmentation_threshold: self.defrag_threshold,
                 min_db_size: self.defrag_min_size,
                 cooldown: self.maintenance_cooldown,

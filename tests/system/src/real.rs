@@ -71,7 +71,7 @@ impl RealCluster {
             // Tests replace a dead member after seconds, not minutes.
             replace_grace: Duration::from_secs(2),
             // And defragment databases of a few MiB.
-            maintenance: etcd_operator_service::decisions::maintenance::MaintenancePolicy {
+            maintenance: etcd_operator_service::health::MaintenancePolicy {
                 min_db_size: 1 << 20,
                 ..Default::default()
             },

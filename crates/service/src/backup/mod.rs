@@ -1,7 +1,7 @@
 //! BackupService: one-shot backups, schedules with retention, and the
-//! storage they write to. Decisions live in `decisions::{backup, retention,
-//! schedule}`; this module gathers what they need and carries them out.
+//! storage they write to. Decisions live in `backup::decide, backup::decide::retention, decisions:://! schedule`; this module gathers what they need and carries them out.
 
+pub mod decide;
 pub(crate) mod location;
 mod record;
 mod restore_source;

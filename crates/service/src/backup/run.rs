@@ -22,14 +22,17 @@ use tokio::sync::watch;
 use super::{BackupService, record::BackupRecord};
 use crate::{
     ServiceError,
+    backup::decide::BackupStep,
+    backup::decide::SourceCluster,
+    backup::decide::backup_dir,
+    backup::decide::next_step,
+    backup::decide::retry_delay,
     config::component,
-    decisions::{
-        backup::{BackupStep, SourceCluster, backup_dir, next_step, retry_delay},
-        transfer::{REPORT_EVERY, progress},
-    },
     events::{Note, publish},
     observe::observe_etcd,
     tasks::{self, TaskState},
+    transfer::REPORT_EVERY,
+    transfer::progress,
 };
 
 /// How long a RunBackup call waits for the snapshot before answering Running, at most: less
@@ -173,7 +176,7 @@ impl BackupService {
         mut status: EtcdBackupStatus,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
-        source: &crate::decisions::backup::Source,
+        source: &crate::backup::decide::Source,
     ) -> Result<BackupOutcome, ServiceError> {
         let started = Instant::now();
         let started_at = status.last_attempt_time.clone().unwrap_or_else(now_rfc3339);
@@ -235,7 +238,7 @@ impl BackupService {
         status: &mut EtcdBackupStatus,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
-        source: &crate::decisions::backup::Source,
+        source: &crate::backup::decide::Source,
     ) -> Result<SnapshotInfo, ServiceError> {
         let (tx, rx) = watch::channel(Transferred::default());
         let streaming = self.stream(storage, dir, source, &tx);
@@ -264,7 +267,7 @@ impl BackupService {
         &self,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
-        source: &crate::decisions::backup::Source,
+        source: &crate::backup::decide::Source,
         progress: &Progress,
     ) -> Result<SnapshotInfo, ServiceError> {
         let key = BackupRecord::snapshot_key(dir);

@@ -16,11 +16,7 @@ use kube::{Resource, ResourceExt};
 
 use super::{BackupService, record::BackupRecord};
 use crate::{
-    ServiceError,
-    decisions::{
-        retention::{self, BackupEntry},
-        schedule,
-    },
+    ServiceError, backup::decide::retention, backup::decide::retention::BackupEntry, backup::decide::schedule,
 };
 
 /// Label on every EtcdBackup a schedule creates.

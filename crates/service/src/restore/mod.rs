@@ -19,7 +19,9 @@ use etcd_operator_resource::templates::{BootstrapConfig, config_map};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Resource, runtime::events::EventType};
 
+pub mod decide;
 mod source;
+pub(crate) mod verify;
 
 pub use source::ResolvedSource;
 pub(crate) use source::Verification;
@@ -27,9 +29,9 @@ pub(crate) use source::Verification;
 use crate::{
     ClusterService, ServiceError,
     config::component,
-    decisions::restore::{retained_claims, verify_restored},
     events::{Note, publish},
     observe::{EtcdState, Observation},
+    restore::decide::{retained_claims, verify_restored},
 };
 
 /// Whether a restore is done.
@@ -198,7 +200,7 @@ impl ClusterService {
             Completion::Wrong(wrong) => (wrong, false),
             Completion::Done(done) => (done, true),
         };
-        let (check, proceed) = (Ok(()), crate::decisions::plan::RolloutDecision::Proceed);
+        let (check, proceed) = (Ok(()), crate::plan::RolloutDecision::Proceed);
         Box::pin(self.record_status_full(
             cluster,
             observation,
@@ -248,7 +250,7 @@ impl ClusterService {
         self.ensure_restore_token(cluster).await?;
         restore.message = format!("{why} ({} bytes verified)", restore.size_bytes.unwrap_or_default());
         let check = Ok(());
-        let proceed = crate::decisions::plan::RolloutDecision::Proceed;
+        let proceed = crate::plan::RolloutDecision::Proceed;
         self.record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
             .await?;
         // The pod template gains the restore agent before any member starts.
@@ -265,7 +267,7 @@ impl ClusterService {
             None => {
                 let existing_cm = m.config_maps.get(&names.config_map()).await?;
                 let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
-                crate::decisions::plan::plan_apply(
+                crate::plan::plan_apply(
                     &names,
                     0,
                     cluster.formed(),

@@ -19,7 +19,7 @@ use crate::{
         location::{check_restore_key, open_storage},
     },
     config::component,
-    verify::{Checked, Subject},
+    restore::verify::{Checked, Subject},
 };
 
 /// A usable restore source: where the snapshot is and what it must hash to.
@@ -226,7 +226,7 @@ pub(crate) enum Verification {
 
 impl ClusterService {
     /// Checks the stored copy against the recorded sha256 — read whole by a task that outlives
-    /// the call, or an earlier outcome on the same object version (see [`crate::verify`]).
+    /// the call, or an earlier outcome on the same object version (see [`crate::restore::verify`]).
     pub(crate) async fn verify_source(
         &self,
         resolved: &ResolvedSource,

@@ -1,0 +1,161 @@
+//! HealthService: probe members and record their health; the maintenance
+//! health calls for (defragmentation of fragmented members one at a time,
+//! recovery from a NOSPACE alarm), and one-member defragmentation on request.
+
+pub mod decide;
+pub use decide::MaintenancePolicy;
+#[cfg(test)]
+mod decide_tests;
+
+use chrono::Utc;
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{ClusterPhase, DefragmentationRecord, MaintenanceStatus},
+};
+use etcd_operator_client::etcd::EtcdClient;
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::managers::Manager;
+use kube::runtime::events::EventType;
+
+use crate::{
+    ClusterOutcome, ClusterService, ServiceError,
+    config::component,
+    health::decide::{Maintenance, may_defragment, next_maintenance},
+    observe::EtcdState,
+};
+
+/// Sizes of a member's database around a defragmentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefragmentOutcome {
+    /// Bytes before.
+    pub before: i64,
+    /// Bytes after.
+    pub after: i64,
+}
+
+impl ClusterService {
+    /// Probes every member on its own connection, records the result, and does the
+    /// maintenance the answers call for.
+    #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
+    pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        let (out, observation) = self.status_and_observation(r).await?;
+        let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
+        if out.status.phase == ClusterPhase::Paused {
+            // Observed and recorded, never maintained: spec.paused means nothing changes.
+            return Ok(out);
+        }
+        let done = out.status.maintenance.clone().unwrap_or_default();
+        match next_maintenance(view, &self.maintenance_policy(), &done, Utc::now()) {
+            Maintenance::Nothing(reason) => {
+                tracing::debug!(reason, "no maintenance");
+                return Ok(out);
+            }
+            Maintenance::Defragment { member, .. } => {
+                let d = Box::pin(self.defragment_member(r, &member)).await?;
+                let mut record = done;
+                remember(&mut record, &member, d);
+                self.record_maintenance(r, &record).await?;
+                let note = format!("{member} was fragmented: {} → {} bytes", d.before, d.after);
+                self.health_event(r, EventType::Normal, "Defragmented", &note).await;
+            }
+            Maintenance::RecoverSpace { members } => {
+                let revision =
+                    view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.revision).max();
+                let note = Box::pin(self.locked(r, async {
+                    let endpoints: Vec<String> = members.iter().map(|(_, e)| e.clone()).collect();
+                    let client =
+                        EtcdClient::connect(&endpoints, self.etcd_options(), self.etcd_metrics()).await?;
+                    let revision = revision.unwrap_or_default();
+                    // History is what fills a quota most often; compacting it frees pages for the defragmentation.
+                    client.compact(revision).await?;
+                    let mut record = done.clone();
+                    let mut sizes = Vec::new();
+                    for (member, endpoint) in &members {
+                        let before = client.status(endpoint).await?.db_size;
+                        client.defragment(endpoint).await?;
+                        let after = client.status(endpoint).await?.db_size;
+                        remember(&mut record, member, DefragmentOutcome { before, after });
+                        sizes.push(format!("{member} {before} → {after} bytes"));
+                    }
+                    client.disarm_alarms().await?;
+                    record.last_space_recovery = Some(now_rfc3339());
+                    self.record_maintenance(r, &record).await?;
+                    Ok(format!(
+                        "NOSPACE: compacted to revision {revision}, defragmented {}, alarm disarmed",
+                        sizes.join(", ")
+                    ))
+                }))
+                .await?;
+                tracing::info!("{note}");
+                self.health_event(r, EventType::Warning, "SpaceRecovered", &note).await;
+            }
+        }
+        self.get_cluster_status(r).await
+    }
+
+    /// Defragments one member, holding the cluster lock so no other change runs meanwhile.
+    #[tracing::instrument(name = "DefragmentMember", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "DefragmentMember", member = %member))]
+    pub async fn defragment_member(
+        &self,
+        r: &ClusterRef,
+        member: &str,
+    ) -> Result<DefragmentOutcome, ServiceError> {
+        self.locked(r, async {
+            crate::core::ensure_not_paused(&self.get(r).await?)?;
+            let observation = self.observe(r).await?;
+            may_defragment(&observation, member)?;
+            let names = self.names(r);
+            let endpoint = names.client_url(member);
+            let client = EtcdClient::connect(
+                std::slice::from_ref(&endpoint),
+                self.etcd_options(),
+                self.etcd_metrics(),
+            )
+            .await?;
+            let before = client.status(&endpoint).await?.db_size;
+            client.defragment(&endpoint).await?;
+            let after = client.status(&endpoint).await?.db_size;
+            tracing::info!(member, before, after, "defragmented");
+            Ok(DefragmentOutcome { before, after })
+        })
+        .await
+    }
+
+    /// Writes `status.maintenance` as the health component (other status fields untouched).
+    async fn record_maintenance(
+        &self,
+        r: &ClusterRef,
+        record: &MaintenanceStatus,
+    ) -> Result<(), ServiceError> {
+        let fm = etcd_operator_client::kubernetes::field_manager(component::HEALTH);
+        let clusters: Manager<EtcdCluster> = Manager::new(self.kube(), &r.namespace, &fm);
+        clusters.apply_status(&r.name, &serde_json::json!({ "maintenance": record })).await?;
+        Ok(())
+    }
+
+    async fn health_event(&self, r: &ClusterRef, type_: EventType, reason: &str, note: &str) {
+        use kube::Resource;
+        let Ok(cluster) = self.get(r).await else { return };
+        let note = crate::events::Note { type_, reason, action: "Maintain", note };
+        crate::events::publish(
+            self.kube(),
+            component::HEALTH,
+            self.identity(),
+            &cluster.object_ref(&()),
+            note,
+        )
+        .await;
+    }
+}
+
+/// Keeps one record per member: the latest defragmentation.
+fn remember(record: &mut MaintenanceStatus, member: &str, d: DefragmentOutcome) {
+    record.defragmentations.retain(|r| r.member != member);
+    record.defragmentations.push(DefragmentationRecord {
+        member: member.into(),
+        time: now_rfc3339(),
+        before_bytes: d.before,
+        after_bytes: d.after,
+    });
+    record.defragmentations.sort_by(|a, b| a.member.cmp(&b.member));
+}

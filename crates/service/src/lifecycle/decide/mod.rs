@@ -1,0 +1,8 @@
+//! The lifecycle's pure decisions: what the status says (`status`, `members`,
+//! `quorum_conditions`).
+
+pub mod members;
+pub(crate) mod quorum_conditions;
+pub mod status;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,364 @@
+//! Status from observations: phase, conditions, members. Pure.
+
+use etcd_operator_api::{
+    Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
+    cluster::{
+        CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_RESTORED, ClusterPhase,
+        MemberStatus, OperationStatus, RestorePhase, RestoreStatus, RestoreTrigger, StoppedStatus,
+    },
+    condition::merge_conditions,
+    version::EtcdVersion,
+};
+use etcd_operator_common::Violations;
+use etcd_operator_resource::names::ClusterNames;
+
+use crate::membership::{Quorum, quorum};
+
+use crate::observe::{EtcdState, EtcdView, Observation};
+use crate::plan::RolloutDecision;
+
+/// Condition type: the spec is accepted but not advisable (old version, even size).
+pub const CONDITION_SPEC_WARNING: &str = "SpecWarning";
+
+/// Everything the status is computed from.
+pub struct StatusInputs<'a> {
+    /// The cluster as read (spec, generation, previous status).
+    pub cluster: &'a EtcdCluster,
+    /// Its names.
+    pub names: &'a ClusterNames,
+    /// What Kubernetes and etcd reported.
+    pub observation: &'a Observation,
+    /// Result of validating the spec.
+    pub spec_check: &'a Result<(), Violations>,
+    /// Whether a rollout may proceed.
+    pub rollout: &'a RolloutDecision,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+    /// The scaling operation to record.
+    pub scaling: ScalingRecord<'a>,
+    /// The restore record (lifecycle's; `None` when the cluster is not restored from a backup).
+    pub restore: Option<&'a RestoreStatus>,
+}
+
+/// What a status write says about scaling's operation.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum ScalingRecord<'a> {
+    /// Keep what is recorded (writers other than scaling).
+    #[default]
+    Unchanged,
+    /// Record these (scaling itself; `None` when finished, or not stopped).
+    Now {
+        /// The operation in progress.
+        operation: Option<&'a OperationStatus>,
+        /// What a stopped cluster needs to come back.
+        stopped: Option<&'a StoppedStatus>,
+    },
+}
+
+/// The scaling operation the status will carry.
+fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
+    match i.scaling {
+        ScalingRecord::Unchanged => {
+            i.cluster.status.as_ref().and_then(|s| s.operation.clone()).filter(crate::operation::is_scaling)
+        }
+        ScalingRecord::Now { operation, .. } => operation.cloned(),
+    }
+}
+
+/// Computes the whole status the lifecycle owns.
+pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
+    let previous = i.cluster.status.clone().unwrap_or_default();
+    let spec = &i.cluster.spec;
+    let generation = i.cluster.metadata.generation;
+    let members = crate::lifecycle::decide::members::members(i.observation, &previous, i.now);
+    let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
+    let (phase, mut conditions) = match i.restore {
+        // Nothing is started before the source is usable; verifying it is progress, a refusal is not.
+        Some(r) if matches!(r.phase, RestorePhase::Refused | RestorePhase::Verifying) => {
+            let verifying = r.phase == RestorePhase::Verifying;
+            let why = if verifying { "is being verified" } else { "is unusable" };
+            let available = format!("nothing was started: the restore source {why}");
+            (
+                ClusterPhase::Pending,
+                vec![
+                    cond(CONDITION_AVAILABLE, false, &r.reason, available),
+                    cond(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
+                ],
+            )
+        }
+        _ => phase_and_conditions(i, &members),
+    };
+    crate::lifecycle::decide::quorum_conditions::contradict_unconfirmed_loss(
+        &mut conditions,
+        i.observation,
+        &members,
+    );
+    conditions.push(spec_warning(spec.size, &spec.version));
+    if let Some(r) = i.restore {
+        let status = match r.phase {
+            RestorePhase::Refused => ConditionStatus::False,
+            RestorePhase::Verifying | RestorePhase::Restoring => ConditionStatus::Unknown,
+            RestorePhase::Completed => ConditionStatus::True,
+        };
+        conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
+        let started = matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed);
+        if r.trigger == RestoreTrigger::QuorumLoss && started {
+            conditions.push(crate::lifecycle::decide::quorum_conditions::data_loss_possible(r));
+        }
+    }
+    for c in &mut conditions {
+        c.observed_generation = generation;
+    }
+    let (cluster_id, current_size) = match &i.observation.etcd {
+        EtcdState::Reached(view) => (Some(format!("{:x}", view.cluster_id)), view.members.len() as i32),
+        EtcdState::NotExpected => (previous.cluster_id.clone(), 0),
+        EtcdState::Unreachable(_) => (previous.cluster_id.clone(), previous.current_size),
+    };
+    // Scaling's operation is written by scaling alone: other writers leave the field out, so that
+    // with server-side apply it goes away when scaling clears it.
+    let operation = match (i.scaling, scaling_op(i)) {
+        (ScalingRecord::Now { .. }, op) => op,
+        (ScalingRecord::Unchanged, Some(_)) => None,
+        (ScalingRecord::Unchanged, None) => {
+            let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
+            operation(phase, progressing, &previous, i.now)
+        }
+    };
+    EtcdClusterStatus {
+        observed_generation: generation,
+        phase,
+        conditions: merge_conditions(&previous.conditions, conditions, i.now),
+        cluster_id,
+        ready_members,
+        quorum_margin: match &i.observation.etcd {
+            EtcdState::Reached(view) => {
+                let q = Quorum::of(view);
+                Some(q.healthy_voters as i32 - quorum(q.voters as i32))
+            }
+            _ => None,
+        },
+        // Written by the health service alone; others leave it out (server-side apply keeps it).
+        maintenance: None,
+        current_size,
+        selector: i.names.selector_string(),
+        current_version: members
+            .iter()
+            .filter_map(|m| m.version.as_deref().and_then(|v| EtcdVersion::parse(v).ok()))
+            .min()
+            .map(|v| v.to_string()),
+        operation,
+        // Only scaling writes this; others leave it out so server-side apply keeps scaling's value.
+        stopped: match i.scaling {
+            ScalingRecord::Now { stopped, .. } => stopped.cloned(),
+            ScalingRecord::Unchanged => None,
+        },
+        // Only the lifecycle writes this, as it bootstraps the cluster.
+        restore: match i.scaling {
+            ScalingRecord::Now { .. } => None,
+            ScalingRecord::Unchanged => i.restore.cloned(),
+        },
+        members,
+    }
+}
+
+pub(super) fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
+    let s = if status { ConditionStatus::True } else { ConditionStatus::False };
+    Condition::new(type_, s, reason, message)
+}
+
+fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (ClusterPhase, Vec<Condition>) {
+    let spec = &i.cluster.spec;
+    if i.cluster.metadata.deletion_timestamp.is_some() {
+        return (
+            ClusterPhase::Deleting,
+            vec![cond(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")],
+        );
+    }
+    if spec.paused {
+        return (
+            ClusterPhase::Paused,
+            vec![cond(CONDITION_PROGRESSING, false, "Paused", "reconciliation is paused by spec.paused")],
+        );
+    }
+    if let Err(violations) = i.spec_check {
+        return (
+            ClusterPhase::Invalid,
+            vec![cond(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())],
+        );
+    }
+    let sts = i.observation.statefulset.as_ref();
+    let never_formed = i.cluster.status.as_ref().and_then(|s| s.cluster_id.as_ref()).is_none();
+    match (&i.observation.etcd, sts) {
+        (_, None) => (
+            ClusterPhase::Pending,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "NotCreated", "the StatefulSet does not exist yet"),
+                cond(CONDITION_PROGRESSING, true, "Creating", "creating objects"),
+            ],
+        ),
+        (EtcdState::NotExpected, Some(_)) => (
+            ClusterPhase::Stopped,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Stopped", "the cluster has no members; data is retained"),
+                cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
+                cond(CONDITION_DEGRADED, false, "Stopped", ""),
+            ],
+        ),
+        (EtcdState::Unreachable(e), Some(_)) if never_formed => (
+            ClusterPhase::Creating,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Bootstrapping", format!("members are starting: {e}")),
+                cond(CONDITION_PROGRESSING, true, "Bootstrapping", "waiting for the first leader election"),
+            ],
+        ),
+        (EtcdState::Unreachable(e), Some(_)) => (
+            ClusterPhase::Unavailable,
+            vec![
+                cond(CONDITION_AVAILABLE, false, "Unreachable", format!("no member answered: {e}")),
+                cond(CONDITION_DEGRADED, true, "Unreachable", "no member answered"),
+            ],
+        ),
+        (EtcdState::Reached(view), Some(sts)) => reached(i, view, sts, members),
+    }
+}
+
+fn reached(
+    i: &StatusInputs<'_>,
+    view: &EtcdView,
+    sts: &crate::observe::StatefulSetState,
+    members: &[MemberStatus],
+) -> (ClusterPhase, Vec<Condition>) {
+    let q = Quorum::of(view);
+    let available = if q.has_quorum() {
+        cond(
+            CONDITION_AVAILABLE,
+            true,
+            "QuorumHealthy",
+            format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
+        )
+    } else {
+        cond(
+            CONDITION_AVAILABLE,
+            false,
+            "QuorumLost",
+            crate::lifecycle::decide::quorum_conditions::quorum_lost(
+                q.healthy_voters,
+                q.voters,
+                members,
+                i.cluster.spec.recovery.as_ref(),
+            ),
+        )
+    };
+    let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
+    let alarms: Vec<String> =
+        members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
+    // Members that answer for different clusters: never one cluster, whatever else they say.
+    let mut ids: Vec<u64> =
+        view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.cluster_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let degraded = if ids.len() > 1 {
+        let who: Vec<String> = view
+            .members
+            .iter()
+            .filter_map(|m| m.status.as_ref().ok().map(|s| format!("{} in {:x}", m.name(), s.cluster_id)))
+            .collect();
+        cond(
+            CONDITION_DEGRADED,
+            true,
+            "SplitBrain",
+            format!("members disagree on the cluster ID: {}", who.join(", ")),
+        )
+    } else if !unhealthy.is_empty() {
+        cond(CONDITION_DEGRADED, true, "MembersUnhealthy", format!("unhealthy: {}", unhealthy.join(", ")))
+    } else if !alarms.is_empty() {
+        cond(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))
+    } else {
+        cond(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
+    };
+    let size = i.cluster.spec.size;
+    let scaling = scaling_op(i);
+    let progressing = match i.rollout {
+        _ if let Some(op) = &scaling => cond(
+            CONDITION_PROGRESSING,
+            true,
+            &op.step,
+            format!(
+                "{} to {} members: {} {}",
+                op.type_,
+                op.target.unwrap_or(size),
+                op.step,
+                op.member.as_deref().unwrap_or_default()
+            ),
+        ),
+        RolloutDecision::Wait(why) => cond(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone()),
+        RolloutDecision::Proceed if sts.rolling() => cond(
+            CONDITION_PROGRESSING,
+            true,
+            "RollingUpdate",
+            format!("{}/{} pods updated", sts.updated, sts.replicas),
+        ),
+        RolloutDecision::Proceed if view.members.len() as i32 != size => cond(
+            CONDITION_PROGRESSING,
+            true,
+            "SizeChangePending",
+            format!(
+                "{} members, spec.size is {size}; the scaling service changes membership one member at a time",
+                view.members.len()
+            ),
+        ),
+        RolloutDecision::Proceed => cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
+    };
+    let phase = if !q.has_quorum() {
+        ClusterPhase::Unavailable
+    } else if progressing.is_true() {
+        ClusterPhase::Updating
+    } else if degraded.is_true() {
+        ClusterPhase::Degraded
+    } else {
+        ClusterPhase::Running
+    };
+    (phase, vec![available, progressing, degraded])
+}
+
+fn spec_warning(size: i32, version: &str) -> Condition {
+    let mut warnings = Vec::new();
+    if size > 0 && size % 2 == 0 {
+        warnings.push(format!("spec.size {size} is even: it tolerates no more failures than {}", size - 1));
+    }
+    if size > 7 {
+        warnings.push(format!("spec.size {size} is above 7, the practical maximum: writes get slower"));
+    }
+    if EtcdVersion::parse(version).is_ok_and(|v| v.below_production_minimum()) {
+        warnings.push(format!("etcd {version} is below the production minimum (3.4.22+ / 3.5.6+)"));
+    }
+    if warnings.is_empty() {
+        cond(CONDITION_SPEC_WARNING, false, "NoWarnings", "")
+    } else {
+        cond(CONDITION_SPEC_WARNING, true, "NotRecommended", warnings.join("; "))
+    }
+}
+
+/// The lifecycle's own operations: recorded while creating or rolling out.
+///
+/// A pending size change is not one of them: scaling records its own.
+fn operation(
+    phase: ClusterPhase,
+    progressing: Option<&Condition>,
+    previous: &EtcdClusterStatus,
+    now: &str,
+) -> Option<OperationStatus> {
+    let rolling = progressing.is_some_and(|c| c.reason == "RollingUpdate");
+    let (type_, step) = match phase {
+        ClusterPhase::Pending | ClusterPhase::Creating => ("Create", "Bootstrapping"),
+        ClusterPhase::Updating if rolling => ("RollingUpdate", "RestartingMembers"),
+        ClusterPhase::Deleting => ("Delete", "RemovingObjects"),
+        _ => return None,
+    };
+    let started_at = previous
+        .operation
+        .as_ref()
+        .filter(|op| op.type_ == type_)
+        .map_or_else(|| now.to_owned(), |op| op.started_at.clone());
+    Some(OperationStatus { type_: type_.into(), step: step.into(), started_at, ..OperationStatus::default() })
+}

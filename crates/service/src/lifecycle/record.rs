@@ -1,0 +1,129 @@
+//! Recording a cluster's status: computed from an observation by the pure
+//! status decisions and applied under the lifecycle's (or, for scaling records,
+//! scaling's) field manager.
+
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_common::time::now_rfc3339;
+
+use super::CONVERGING_REQUEUE;
+use crate::{
+    ClusterOutcome, ClusterService, ServiceError, core::cluster_ref,
+    lifecycle::decide::status::ScalingRecord, lifecycle::decide::status::StatusInputs,
+    lifecycle::decide::status::compute_status, observe::Observation, plan::RolloutDecision,
+};
+
+impl ClusterService {
+    /// Computes the status from an observation and applies it.
+    pub(crate) async fn record_status(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        self.record_status_with(cluster, observation, spec_check, rollout, ScalingRecord::Unchanged).await
+    }
+
+    /// [`Self::record_status`], saying what scaling's operation is; scaling writes as its own field manager.
+    pub(crate) async fn record_status_with(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+        scaling: ScalingRecord<'_>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let previous_restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        self.record_status_full(cluster, observation, spec_check, rollout, scaling, previous_restore).await
+    }
+
+    /// [`Self::record_status_with`], with the restore record the lifecycle decided on.
+    pub(crate) async fn record_status_full(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        spec_check: &Result<(), etcd_operator_common::Violations>,
+        rollout: &RolloutDecision,
+        scaling: ScalingRecord<'_>,
+        restore: Option<&etcd_operator_api::cluster::RestoreStatus>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let write = StatusWrite { spec_check, rollout, scaling, restore, only_onto_read: false };
+        self.write_status(cluster, observation, write).await
+    }
+
+    /// Computes the status and applies it (as scaling when scaling records, else as the lifecycle).
+    pub(super) async fn write_status(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        write: StatusWrite<'_>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let StatusWrite { spec_check, rollout, scaling, restore, only_onto_read } = write;
+        let r = cluster_ref(cluster);
+        let names = self.names(&r);
+        let now = now_rfc3339();
+        let status = compute_status(&StatusInputs {
+            restore,
+            scaling,
+            cluster,
+            names: &names,
+            observation,
+            spec_check,
+            rollout,
+            now: &now,
+        });
+        // What is written leaves out scaling's fields unless scaling writes; what is
+        // compared and returned is the whole status, with scaling's fields as recorded.
+        let mut whole = status.clone();
+        whole.maintenance = cluster.status.as_ref().and_then(|s| s.maintenance.clone());
+        if let ScalingRecord::Now { .. } = scaling {
+            whole.restore = restore.cloned();
+        }
+        if let ScalingRecord::Unchanged = scaling {
+            let previous = cluster.status.as_ref();
+            whole.stopped = previous.and_then(|s| s.stopped.clone());
+            let scaling_op = previous.and_then(|s| s.operation.clone()).filter(crate::operation::is_scaling);
+            if scaling_op.is_some() {
+                whole.operation = scaling_op;
+            }
+        }
+        if cluster.status.as_ref() != Some(&whole) {
+            let writer = match scaling {
+                ScalingRecord::Unchanged => &self.clusters,
+                ScalingRecord::Now { .. } => &self.scaling_writer,
+            };
+            let read_at = cluster.metadata.resource_version.as_deref().filter(|_| only_onto_read);
+            writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
+        }
+        let status = whole;
+        // A restore still recorded as in progress is looked at again: another writer may have
+        // finished it while this one wrote from an older read.
+        let restoring = status
+            .restore
+            .as_ref()
+            .is_some_and(|r| r.phase == etcd_operator_api::cluster::RestorePhase::Restoring);
+        let converged = !restoring
+            && matches!(
+                status.phase,
+                etcd_operator_api::cluster::ClusterPhase::Running
+                    | etcd_operator_api::cluster::ClusterPhase::Stopped
+                    | etcd_operator_api::cluster::ClusterPhase::Paused
+                    | etcd_operator_api::cluster::ClusterPhase::Invalid
+            );
+        Ok(ClusterOutcome {
+            generation: cluster.metadata.generation.unwrap_or_default(),
+            desired_size: cluster.spec.size,
+            requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
+            status,
+        })
+    }
+}
+
+/// What a status write is computed from, and whether it may only land on the object as read.
+pub(super) struct StatusWrite<'a> {
+    pub(super) spec_check: &'a Result<(), etcd_operator_common::Violations>,
+    pub(super) rollout: &'a RolloutDecision,
+    pub(super) scaling: ScalingRecord<'a>,
+    pub(super) restore: Option<&'a etcd_operator_api::cluster::RestoreStatus>,
+    pub(super) only_onto_read: bool,
+}

@@ -1,0 +1,117 @@
+//! What the lifecycle applies: replicas, bootstrap configuration, rollouts.
+
+use etcd_operator_resource::{
+    names::ClusterNames,
+    templates::{BootstrapConfig, InitialClusterState, TEMPLATE_HASH_ANNOTATION},
+};
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
+
+use crate::observe::{EtcdState, Observation};
+
+/// The objects' shape the lifecycle decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyPlan {
+    /// StatefulSet replicas to apply.
+    pub replicas: i32,
+    /// Bootstrap configuration to record.
+    pub bootstrap: BootstrapConfig,
+}
+
+/// Decides replicas and bootstrap configuration.
+///
+/// A new cluster bootstraps all `spec.size` members together. Once the
+/// StatefulSet exists, the lifecycle never changes membership: replicas and
+/// the recorded bootstrap stay as they are, and size changes are left to the
+/// scaling service, which adds and removes members one safe step at a time.
+///
+/// Once the cluster has `formed`, the bootstrap says `existing`: a member
+/// whose volume was lost then cannot bootstrap again. With `new`, members
+/// that lost their data re-create the cluster's first state under the same
+/// IDs, and a majority of them would elect a leader and serve an empty
+/// cluster. It is also how members' init containers know the cluster formed.
+pub fn plan_apply(
+    names: &ClusterNames,
+    size: i32,
+    formed: bool,
+    existing_sts: Option<&StatefulSet>,
+    existing_cm: Option<&ConfigMap>,
+) -> ApplyPlan {
+    match existing_sts {
+        None => ApplyPlan { replicas: size, bootstrap: BootstrapConfig::new_cluster(names, size) },
+        Some(sts) => {
+            let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(size);
+            let mut bootstrap = existing_cm
+                .and_then(BootstrapConfig::from_config_map)
+                .unwrap_or_else(|| BootstrapConfig::new_cluster(names, replicas));
+            if formed {
+                bootstrap.state = InitialClusterState::Existing;
+            }
+            ApplyPlan { replicas, bootstrap }
+        }
+    }
+}
+
+/// Whether applying `desired` would change the pods (a rolling restart).
+pub fn template_changed(existing: &StatefulSet, desired: &StatefulSet) -> bool {
+    let hash = |s: &StatefulSet| {
+        s.metadata.annotations.as_ref().and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION)).cloned()
+    };
+    hash(existing) != hash(desired)
+}
+
+/// Whether a rolling restart may start now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutDecision {
+    /// Nothing to roll out, or safe to roll out.
+    Proceed,
+    /// Unsafe now; the reason says what must happen first.
+    Wait(String),
+}
+
+/// A rollout restarts members one at a time, so it starts only when every
+/// member is a healthy voter: one more member down must not cost quorum.
+///
+/// A cluster that never formed (no cluster ID recorded yet) has no data to
+/// protect, and a broken first spec must stay fixable: it rolls out at once.
+pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) -> RolloutDecision {
+    if !changed || !formed {
+        return RolloutDecision::Proceed;
+    }
+    let Some(sts) = &observation.statefulset else { return RolloutDecision::Proceed };
+    if sts.replicas == 0 {
+        return RolloutDecision::Proceed;
+    }
+    match &observation.etcd {
+        EtcdState::Reached(view) => {
+            let unhealthy: Vec<String> =
+                view.members.iter().filter(|m| !m.healthy() || m.info.is_learner).map(|m| m.name()).collect();
+            if !unhealthy.is_empty() {
+                RolloutDecision::Wait(format!(
+                    "waiting for members {} to be healthy voting members before restarting any member",
+                    unhealthy.join(", ")
+                ))
+            } else if view.members.len() as i32 != sts.replicas {
+                RolloutDecision::Wait(format!(
+                    "etcd has {} members but {} pods are expected; waiting for membership to settle",
+                    view.members.len(),
+                    sts.replicas
+                ))
+            } else {
+                RolloutDecision::Proceed
+            }
+        }
+        EtcdState::Unreachable(e) => RolloutDecision::Wait(format!("etcd is unreachable ({e})")),
+        EtcdState::NotExpected => RolloutDecision::Proceed,
+    }
+}
+
+/// Whether the StatefulSet must keep claims on scale down whatever `whenScaled` says: while a
+/// cluster is being stopped or is stopped (size 0), every member's data is kept for its restart.
+pub fn keep_claims_while_stopped(cluster: &etcd_operator_api::EtcdCluster) -> bool {
+    let status = cluster.status.as_ref();
+    cluster.spec.size == 0
+        || status.is_some_and(|s| s.stopped.is_some())
+        || status.and_then(|s| s.operation.as_ref()).is_some_and(|op| {
+            op.type_ == crate::operation::SCALE_TO_ZERO || op.type_ == crate::operation::RESTART_FROM_ZERO
+        })
+}

@@ -1,0 +1,147 @@
+//! Member replacement decisions from small fixtures: grace period, quorum
+//! refusal, and every step resumed from its record.
+
+use std::{collections::HashMap, time::Duration};
+
+use etcd_operator_resource::names::ClusterNames;
+
+use crate::observe::{EtcdView, MemberView};
+use crate::{
+    fixtures::member, recovery::replace::decide::REPLACE_MEMBER, recovery::replace::decide::ReplaceAction,
+    recovery::replace::decide::ReplaceInputs, recovery::replace::decide::next_replace_action,
+    recovery::replace::decide::step,
+};
+
+fn names() -> ClusterNames {
+    ClusterNames::new("prod", "demo", "cluster.local")
+}
+
+fn view(members: Vec<MemberView>) -> EtcdView {
+    EtcdView { cluster_id: 0xabc, members, alarms: vec![] }
+}
+
+struct Case {
+    view: EtcdView,
+    op: Option<etcd_operator_api::cluster::OperationStatus>,
+    requested: Option<&'static str>,
+    unhealthy: HashMap<String, Duration>,
+    pod_terminating: bool,
+}
+
+impl Case {
+    /// demo-0 leads, demo-2 does not answer.
+    fn one_dead(for_secs: u64) -> Self {
+        let members = vec![
+            member(0, false, true, true, 0x100),
+            member(1, false, true, true, 0x100),
+            member(2, false, false, true, 0x100),
+        ];
+        Self {
+            view: view(members),
+            op: None,
+            requested: None,
+            unhealthy: [("demo-2".to_owned(), Duration::from_secs(for_secs))].into(),
+            pod_terminating: false,
+        }
+    }
+
+    fn next(&self) -> ReplaceAction {
+        let names = names();
+        next_replace_action(&ReplaceInputs {
+            view: &self.view,
+            operation: self.op.as_ref(),
+            requested: self.requested,
+            unhealthy_for: &self.unhealthy,
+            grace: Duration::from_secs(300),
+            replicas: 3,
+            pod_terminating: self.pod_terminating,
+            names: &names,
+            now: "t",
+        })
+    }
+
+    fn apply(&mut self, action: ReplaceAction) {
+        let ReplaceAction::Record(op) = action else { panic!("expected a record, got {action:?}") };
+        self.op = Some(op);
+    }
+}
+
+#[test]
+fn a_member_unhealthy_for_less_than_the_grace_period_is_left_alone() {
+    let c = Case::one_dead(60);
+    let ReplaceAction::Nothing(why) = c.next() else { panic!("{:?}", c.next()) };
+    assert!(why.contains("demo-2") && why.contains("slow or partitioned"), "{why}");
+    let mut healthy = Case::one_dead(0);
+    healthy.view = view(vec![member(0, false, true, true, 0x100)]);
+    assert_eq!(healthy.next(), ReplaceAction::Nothing("every member is healthy".into()));
+}
+
+#[test]
+fn a_member_dead_past_the_grace_period_is_replaced_step_by_step() {
+    let mut c = Case::one_dead(301);
+    let first = c.next();
+    let ReplaceAction::Record(op) = &first else { panic!("{first:?}") };
+    assert_eq!(
+        (op.type_.as_str(), op.step.as_str(), op.member.as_deref()),
+        (REPLACE_MEMBER, step::REMOVING_MEMBER, Some("demo-2"))
+    );
+    assert_eq!(op.member_id.as_deref(), Some("102"));
+    c.apply(first);
+    assert_eq!(c.next(), ReplaceAction::Remove { id: 0x102 });
+    // Removed: its claim and pod go (the ConfigMap listing it to join an existing cluster) ...
+    c.view.members.pop();
+    let next = c.next();
+    c.apply(next);
+    assert_eq!(
+        c.next(),
+        ReplaceAction::RecreateVolume {
+            claim: "data-demo-2".into(),
+            pod: "demo-2".into(),
+            initial_members: vec!["demo-0".to_owned(), "demo-1".into(), "demo-2".into()]
+        }
+    );
+    // ... and only once the old pod is gone is it re-added as a learner under the same name.
+    c.op.as_mut().unwrap().step = step::ADDING_LEARNER.into();
+    c.pod_terminating = true;
+    assert!(matches!(c.next(), ReplaceAction::Wait { reason, .. } if reason.contains("old pod")));
+    c.pod_terminating = false;
+    let ReplaceAction::AddLearner { member: m, peer_url } = c.next() else { panic!() };
+    assert_eq!(m, "demo-2");
+    assert!(peer_url.starts_with("http://demo-2.demo.prod.svc"), "{peer_url}");
+    // The learner exists (new ID): it starts empty.
+    let mut learner = member(2, true, false, false, 0x100);
+    learner.info.id = 0x202;
+    c.view.members.push(learner);
+    let next = c.next();
+    c.apply(next);
+    assert_eq!(c.op.as_ref().unwrap().member_id.as_deref(), Some("202"));
+    assert_eq!(c.op.as_ref().unwrap().step, step::STARTING_MEMBER);
+    assert!(matches!(c.next(), ReplaceAction::Wait { .. }));
+    let mut started = member(2, true, true, true, 0x100);
+    started.info.id = 0x202;
+    *c.view.members.last_mut().unwrap() = started;
+    let next = c.next();
+    c.apply(next);
+    assert_eq!(c.next(), ReplaceAction::Promote { id: 0x202 });
+    let mut voter = member(2, false, true, true, 0x100);
+    voter.info.id = 0x202;
+    *c.view.members.last_mut().unwrap() = voter;
+    assert_eq!(c.next(), ReplaceAction::Done);
+}
+
+#[test]
+fn a_replacement_that_would_cost_quorum_is_refused() {
+    let mut c = Case::one_dead(301);
+    // Two of three dead: removing one would leave one healthy of two voters.
+    c.view.members[1] = member(1, false, false, true, 0x100);
+    c.unhealthy.insert("demo-1".into(), Duration::from_secs(400));
+    let ReplaceAction::Refuse(why) = c.next() else { panic!("{:?}", c.next()) };
+    assert!(why.contains("cannot be replaced now"), "{why}");
+    // Asked for by name: a healthy member may be replaced (for example corrupt data), if quorum allows.
+    let mut c = Case::one_dead(0);
+    c.requested = Some("demo-1");
+    let ReplaceAction::Refuse(why) = c.next() else { panic!("{:?}", c.next()) };
+    assert!(why.contains("below quorum"), "with demo-2 dead, demo-1 must stay: {why}");
+    c.requested = Some("demo-9");
+    assert!(matches!(c.next(), ReplaceAction::Refuse(m) if m.contains("not a member")));
+}

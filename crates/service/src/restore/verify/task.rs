@@ -1,0 +1,118 @@
+//! One verification: the stored copy read whole and hashed, its progress
+//! published as it goes, and, for an EtcdBackup, recorded in the backup's
+//! status under the backup's Lease.
+
+use crate::{
+    ClusterService, ServiceError,
+    transfer::{REPORT_EVERY, progress as progress_of},
+};
+use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
+use etcd_operator_client::{
+    ClientError,
+    storage::{ObjectStorage, ObjectVersion},
+    transfer::Progress,
+};
+use etcd_operator_common::time::now_rfc3339;
+use etcd_operator_resource::managers::backup_lock_name;
+
+/// What to read, and for whom.
+pub(super) struct Job {
+    pub service: ClusterService,
+    pub storage: ObjectStorage,
+    pub key: String,
+    pub location: String,
+    pub expected_sha256: String,
+    pub backup: Option<(String, String)>,
+}
+
+impl Job {
+    /// Reads the copy (under the backup's Lease, recording in its status, for an EtcdBackup);
+    /// a finished read is remembered by the object version it read.
+    pub(super) async fn run(self, progress: Progress) -> Result<(ObjectVersion, String), ServiceError> {
+        let result = match &self.backup {
+            Some((namespace, name)) => {
+                let what = format!("the verification of EtcdBackup {namespace}/{name}");
+                let work = self.read_recording(&progress, namespace, name);
+                crate::lease::hold(&self.service.lock, namespace, &backup_lock_name(name), &what, work).await
+            }
+            None => self.read(&progress).await,
+        };
+        if let Ok((version, sha256)) = &result {
+            self.service.verified.insert((self.location.clone(), version.clone()), sha256.clone());
+        }
+        tracing::info!(location = self.location, ok = result.is_ok(), "verification finished");
+        result
+    }
+
+    /// Reads the whole object, publishing the bytes read as it goes.
+    async fn read(&self, progress: &Progress) -> Result<(ObjectVersion, String), ServiceError> {
+        match self.storage.digest_version(&self.key, progress).await {
+            Ok((version, _, sha256)) => Ok((version, sha256)),
+            Err(ClientError::ObjectNotFound(_)) => {
+                Err(ServiceError::NotFound { kind: "stored snapshot", name: self.location.clone() })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// [`Self::read`], recording progress and then the outcome in the backup's status.
+    async fn read_recording(
+        &self,
+        progress: &Progress,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(ObjectVersion, String), ServiceError> {
+        let seen = progress.subscribe();
+        let reading = self.read(progress);
+        tokio::pin!(reading);
+        let mut report = tokio::time::interval(REPORT_EVERY);
+        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                done = &mut reading => break done,
+                _ = report.tick() => {
+                    let read = *seen.borrow();
+                    let at = progress_of(read, &now_rfc3339(), &self.service.identity());
+                    let record = BackupVerification {
+                        phase: VerificationPhase::Verifying,
+                        progress: Some(at),
+                        ..BackupVerification::default()
+                    };
+                    self.record(namespace, name, &record).await;
+                }
+            }
+        };
+        let record = match &result {
+            Ok((version, sha256)) => BackupVerification {
+                phase: if *sha256 == self.expected_sha256 {
+                    VerificationPhase::Verified
+                } else {
+                    VerificationPhase::Mismatch
+                },
+                progress: None,
+                size_bytes: Some(version.size_bytes as i64),
+                sha256: Some(sha256.clone()),
+                e_tag: version.e_tag.clone(),
+                last_modified: Some(version.last_modified.clone()),
+                time: Some(now_rfc3339()),
+            },
+            Err(ServiceError::NotFound { .. }) => BackupVerification {
+                phase: VerificationPhase::Missing,
+                time: Some(now_rfc3339()),
+                ..BackupVerification::default()
+            },
+            Err(_) => return result,
+        };
+        self.record(namespace, name, &record).await;
+        result
+    }
+
+    /// Writes `status.verification` (its only writer: a report, so a failure is logged).
+    async fn record(&self, namespace: &str, name: &str, record: &BackupVerification) {
+        let status = serde_json::json!({ "verification": record });
+        let backups = self.service.backups_as_verifier(namespace);
+        if let Err(e) = backups.apply_status(name, &status).await {
+            tracing::warn!(backup = name, "could not record the verification: {e}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Scaling decisions from small fixtures: every step of scale up and down,
+//! resumption after a crash at each point, and the quorum refusals.
+
+use etcd_operator_api::cluster::OperationStatus;
+
+use crate::observe::{EtcdView, MemberView};
+use crate::scaling::decide::{SCALE_DOWN, SCALE_UP, ScalingAction, ScalingInputs, next_scaling_action, step};
+
+const NOW: &str = "2026-11-26T00:00:00Z";
+
+use crate::fixtures::{member, names};
+
+/// `n` healthy voters, member 0 leading.
+fn voters(n: i32) -> Vec<MemberView> {
+    (0..n).map(|i| member(i, false, true, true, 0x100)).collect()
+}
+
+fn op(type_: &str, step: &str, member: &str, id: Option<u64>) -> OperationStatus {
+    OperationStatus {
+        type_: type_.into(),
+        step: step.into(),
+        target: Some(3),
+        member: Some(member.into()),
+        member_id: id.map(|i| format!("{i:x}")),
+        backup_name: None,
+        snapshot: None,
+        started_at: "2026-11-25T23:00:00Z".into(),
+    }
+}
+
+struct Case {
+    target: i32,
+    replicas: i32,
+    pods: i32,
+    members: Vec<MemberView>,
+    op: Option<OperationStatus>,
+    claims: Vec<String>,
+}
+
+impl Case {
+    fn new(target: i32, members: Vec<MemberView>) -> Self {
+        let n = members.len() as i32;
+        Self { target, replicas: n, pods: n, members, op: None, claims: vec![] }
+    }
+    fn replicas(mut self, r: i32, pods: i32) -> Self {
+        self.replicas = r;
+        self.pods = pods;
+        self
+    }
+    fn op(mut self, op: OperationStatus) -> Self {
+        self.op = Some(op);
+        self
+    }
+    fn next(&self) -> ScalingAction {
+        let view = EtcdView { cluster_id: 0xabc, members: self.members.clone(), alarms: vec![] };
+        next_scaling_action(&ScalingInputs {
+            target: self.target,
+            replicas: self.replicas,
+            pods: self.pods,
+            view: &view,
+            operation: self.op.as_ref(),
+            claims: &self.claims,
+            names: &names(),
+            now: NOW,
+        })
+    }
+}
+
+fn recorded(a: ScalingAction) -> OperationStatus {
+    match a {
+        ScalingAction::Record(op) => op,
+        other => panic!("expected a record, got {other:?}"),
+    }
+}
+
+#[test]
+fn scale_up_walks_every_step_for_one_member() {
+    // Intent first.
+    let mut op1 = recorded(Case::new(3, voters(1)).next());
+    assert_eq!(
+        (op1.type_.as_str(), op1.step.as_str(), op1.member.as_deref()),
+        (SCALE_UP, step::ADDING_LEARNER, Some("demo-1"))
+    );
+    assert_eq!(op1.started_at, NOW);
+    op1.started_at = "2026-11-25T23:00:00Z".into();
+    // Then the learner is added.
+    let c = Case::new(3, voters(1)).op(op1.clone());
+    assert_eq!(
+        c.next(),
+        ScalingAction::AddLearner { member: "demo-1".into(), peer_url: names().peer_url("demo-1") }
+    );
+    // It exists in etcd now (not started): its ID is recorded.
+    let mut members = voters(1);
+    members.push(member(1, true, false, false, 0));
+    let op2 = recorded(Case::new(3, members.clone()).replicas(1, 1).op(op1).next());
+    assert_eq!((op2.step.as_str(), op2.member_id.as_deref()), (step::STARTING_MEMBER, Some("101")));
+    assert_eq!(op2.started_at, "2026-11-25T23:00:00Z", "a step keeps the operation's start time");
+    // Its pod is asked for, with the ConfigMap telling it whom to join.
+    let c = Case::new(3, members.clone()).replicas(1, 1).op(op2.clone());
+    assert_eq!(
+        c.next(),
+        ScalingAction::SetReplicas { replicas: 2, initial_members: vec!["demo-0".into(), "demo-1".into()] }
+    );
+    // Starting: wait.
+    let c = Case::new(3, members).replicas(2, 2).op(op2.clone());
+    assert!(matches!(c.next(), ScalingAction::Wait { .. }));
+    // Started and answering: record the promotion, then promote.
+    let mut members = voters(1);
+    members.push(member(1, true, true, true, 0x100));
+    let op3 = recorded(Case::new(3, members.clone()).replicas(2, 2).op(op2).next());
+    assert_eq!(op3.step, step::PROMOTING_MEMBER);
+    let c = Case::new(3, members).replicas(2, 2).op(op3.clone());
+    assert_eq!(c.next(), ScalingAction::Promote { member: "demo-1".into(), id: 0x101 });
+    // A healthy voter: the next member starts.
+    let c = Case::new(3, voters(2)).op(op3.clone());
+    assert_eq!(recorded(c.next()).member.as_deref(), Some("demo-2"));
+    // At the target: done.
+    let c = Case::new(2, voters(2)).op(op3);
+    assert_eq!(c.next(), ScalingAction::Done);
+}
+
+#[test]
+fn scale_up_resumes_after_a_crash_at_any_point() {
+    let intent = op(SCALE_UP, step::ADDING_LEARNER, "demo-1", None);
+    // Crashed after asking for the pod but the member was never added: the pod goes first.
+    let c = Case::new(3, voters(1)).replicas(2, 2).op(intent.clone());
+    assert_eq!(c.next(), ScalingAction::SetReplicas { replicas: 1, initial_members: vec![] });
+    let c = Case::new(3, voters(1)).replicas(1, 2).op(intent.clone());
+    assert!(matches!(c.next(), ScalingAction::Wait { .. }), "the pod is still terminating");
+    // A claim from an earlier attempt holds data of a removed member: deleted before the add.
+    let mut c = Case::new(3, voters(1)).op(intent.clone());
+    c.claims = vec!["data-demo-1".into()];
+    assert_eq!(c.next(), ScalingAction::DeleteStaleClaim { claim: "data-demo-1".into() });
+    // The add went through but its answer was lost: found by peer URL, never added twice.
+    let mut members = voters(1);
+    members.push(member(1, true, false, false, 0));
+    let c = Case::new(3, members).op(intent);
+    assert_eq!(recorded(c.next()).member_id.as_deref(), Some("101"));
+    // A learner nobody recorded is adopted, not orphaned.
+    let mut members = voters(2);
+    members.push(member(2, true, true, true, 0x100));
+    let c = Case::new(3, members).replicas(3, 3);
+    let adopted = recorded(c.next());
+    assert_eq!((adopted.step.as_str(), adopted.member.as_deref()), (step::STARTING_MEMBER, Some("demo-2")));
+    // A recorded member that vanished from etcd is added again from the start.
+    let c = Case::new(3, voters(1)).op(op(SCALE_UP, step::PROMOTING_MEMBER, "demo-1", Some(0x101)));
+    assert_eq!(recorded(c.next()).step, step::ADDING_LEARNER);
+}
+
+#[test]
+fn scale_down_moves_leadership_then_removes_then_shrinks() {
+    let intent = recorded(Case::new(2, voters(3)).next());
+    assert_eq!(
+        (intent.type_.as_str(), intent.member.as_deref(), intent.member_id.as_deref()),
+        (SCALE_DOWN, Some("demo-2"), Some("102"))
+    );
+    // demo-2 leads: leadership goes to the lowest healthy voter first.
+    let leading: Vec<_> = (0..3).map(|i| member(i, false, true, true, 0x102)).collect();
+    let c = Case::new(2, leading).op(intent.clone());
+    assert_eq!(
+        c.next(),
+        ScalingAction::MoveLeader { leader_endpoint: names().client_url("demo-2"), to: 0x100 }
+    );
+    let c = Case::new(2, voters(3)).op(intent.clone());
+    assert_eq!(c.next(), ScalingAction::Remove { member: "demo-2".into(), id: 0x102 });
+    // Removed from etcd, pod still wanted: shrink; then wait for the pod; then done.
+    let c = Case::new(2, voters(2)).replicas(3, 3).op(intent.clone());
+    assert_eq!(c.next(), ScalingAction::SetReplicas { replicas: 2, initial_members: vec![] });
+    let c = Case::new(2, voters(2)).replicas(2, 3).op(intent.clone());
+    assert!(matches!(c.next(), ScalingAction::Wait { .. }));
+    let c = Case::new(2, voters(2)).op(intent.clone());
+    assert_eq!(c.next(), ScalingAction::Done);
+    // Further down: the next member.
+    let c = Case::new(1, voters(2)).op(intent);
+    assert_eq!(recorded(c.next()).member.as_deref(), Some("demo-1"));
+}
+
+#[test]
+fn scale_down_refuses_what_would_cost_quorum() {
+    // demo-0 is down: removing demo-2 would leave demo-1 alone of two voters.
+    let mut members = voters(3);
+    members[0] = member(0, false, false, true, 0);
+    let ScalingAction::Refuse(why) = Case::new(2, members).next() else { panic!("must refuse") };
+    assert!(why.contains("below quorum"), "{why}");
+    // Two members, one down: no quorum to commit anything.
+    let mut members = voters(2);
+    members[1] = member(1, false, false, true, 0);
+    assert!(matches!(Case::new(1, members).next(), ScalingAction::Refuse(_)));
+    // Two healthy members may become one: both vote for the removal.
+    assert_eq!(recorded(Case::new(1, voters(2)).next()).member.as_deref(), Some("demo-1"));
+    // A recorded removal is re-checked before it is carried out.
+    let mut members = voters(3);
+    members[1] = member(1, false, false, true, 0x100);
+    let c = Case::new(2, members).op(op(SCALE_DOWN, step::REMOVING_MEMBER, "demo-2", Some(0x102)));
+    assert!(matches!(c.next(), ScalingAction::Refuse(_)));
+    // Zero is not a scale down.
+    assert!(matches!(Case::new(0, voters(3)).next(), ScalingAction::Refuse(_)));
+}
+
+#[test]
+fn a_changed_target_turns_around_after_the_member_in_flight() {
+    let done_up = op(SCALE_UP, step::PROMOTING_MEMBER, "demo-2", Some(0x102));
+    let c = Case::new(1, voters(3)).op(done_up);
+    let next = recorded(c.next());
+    assert_eq!((next.type_.as_str(), next.member.as_deref()), (SCALE_DOWN, Some("demo-2")));
+    // Pods and membership disagree without a record: wait, never guess.
+    let c = Case::new(3, voters(2)).replicas(3, 3);
+    assert!(matches!(c.next(), ScalingAction::Wait { .. }));
+}

@@ -1,0 +1,265 @@
+//! ScaleToZero and RestartFromZero: carry out the stop decisions one step at
+//! a time under the cluster's lock, recording each intent first (failpoints
+//! `stop::before::<Step>` / `stop::after::<Step>`).
+
+pub mod decide;
+#[cfg(test)]
+mod decide_tests;
+
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{RestorePhase, RestoreTrigger, SnapshotRecord, StoppedStatus},
+};
+use etcd_operator_client::etcd::EtcdClient;
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
+
+use crate::{
+    ClusterOutcome, ClusterService, ServiceError,
+    config::component,
+    observe::{EtcdState, Observation},
+    operation::RESTART_FROM_ZERO,
+    saved_snapshot::snapshot_key,
+    scaling::Gathered,
+    stop::decide::StopAction,
+    stop::decide::StopInputs,
+    stop::decide::next_restart_action,
+    stop::decide::next_stop_action,
+    stop::decide::step,
+};
+
+/// Where a restart's members got their data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartSource {
+    /// Their own claims, kept while stopped.
+    RetainedVolumes,
+    /// The verified stop snapshot (the claims were gone).
+    Snapshot,
+}
+
+impl RestartSource {
+    /// The name the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RetainedVolumes => "RetainedVolumes",
+            Self::Snapshot => "Snapshot",
+        }
+    }
+}
+
+impl ClusterService {
+    /// Takes a verified snapshot, then stops every member keeping its claim.
+    #[tracing::instrument(name = "ScaleToZero", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "ScaleToZero"))]
+    pub async fn scale_to_zero(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        if self.snapshot_store().is_none() {
+            return Err(ServiceError::FailedPrecondition(
+                "no snapshot storage is configured (cluster-service --snapshot-dir): a cluster is never stopped without a snapshot".into(),
+            ));
+        }
+        self.run_steps(r, |_| Box::pin(self.stop_step(r, None))).await
+    }
+
+    /// Starts a stopped cluster's members again on their claims (same cluster ID).
+    #[tracing::instrument(name = "RestartFromZero", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RestartFromZero", target))]
+    pub async fn restart_from_zero(
+        &self,
+        r: &ClusterRef,
+        target: i32,
+    ) -> Result<(ClusterOutcome, RestartSource), ServiceError> {
+        let mut v = etcd_operator_common::Violations::default();
+        v.check((1..=9).contains(&target), "target", "must be between 1 and 9");
+        v.into_result()?;
+        let seen = std::sync::Mutex::new(None);
+        let out = self.run_steps(r, |_| Box::pin(self.stop_step(r, Some((target, &seen))))).await?;
+        let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
+        // A call that found the restart finished already: the restore record says whether it was one.
+        let restored = out.status.restore.as_ref().is_some_and(|r| r.trigger == RestoreTrigger::StopSnapshot);
+        let source = match seen {
+            Some(source) => source,
+            None if restored => RestartSource::Snapshot,
+            None => RestartSource::RetainedVolumes,
+        };
+        Ok((out, source))
+    }
+
+    /// One step of a stop (`restart` None) or a restart to `restart` members, noting where the
+    /// restart's members get their data from.
+    async fn stop_step(
+        &self,
+        r: &ClusterRef,
+        restart: Option<(i32, &std::sync::Mutex<Option<RestartSource>>)>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
+        let status = cluster.status.clone().unwrap_or_default();
+        let operation = status.operation.clone().filter(crate::operation::is_scaling);
+        let names = self.names(r);
+        let now = now_rfc3339();
+        let inputs = StopInputs {
+            operation: operation.as_ref(),
+            stopped: status.stopped.as_ref(),
+            replicas,
+            pods,
+            etcd: &observation.etcd,
+            claims: &claims,
+            names: &names,
+            now: &now,
+            restore_prepared: status
+                .restore
+                .as_ref()
+                .is_some_and(|r| matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed)),
+        };
+        let action = match restart {
+            None => next_stop_action(&inputs),
+            Some((target, _)) => next_restart_action(&inputs, target),
+        };
+        if let Some((_, seen)) = restart {
+            let step = match &action {
+                StopAction::Record(op) => Some(op.step.as_str()),
+                _ => operation.as_ref().filter(|op| op.type_ == RESTART_FROM_ZERO).map(|op| op.step.as_str()),
+            };
+            let source = match step {
+                Some(step::RESTORING_SNAPSHOT) => Some(RestartSource::Snapshot),
+                Some(_) => Some(RestartSource::RetainedVolumes),
+                None => None,
+            };
+            if let Some(source) = source {
+                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+            }
+        }
+        let name = action_name(&action);
+        tracing::info!(step = name, ?action, "stop/restart");
+        fail::fail_point!(&format!("stop::before::{name}"));
+        let stopped = status.stopped.as_ref();
+        let result = match action {
+            StopAction::Record(op) => {
+                self.record_scaling(&cluster, &observation, Some(&op), stopped).await?;
+                None
+            }
+            StopAction::TakeSnapshot => {
+                let record = self.stop_snapshot(&cluster, &observation).await?;
+                let mut op = operation.clone().unwrap_or_default();
+                op.step = step::STOPPING_MEMBERS.into();
+                self.record_scaling(&cluster, &observation, Some(&op), Some(&record)).await?;
+                None
+            }
+            StopAction::PrepareRestore => {
+                Box::pin(self.prepare_snapshot_restore(&cluster, &observation)).await?;
+                None
+            }
+            StopAction::SetReplicas { replicas, members } => {
+                let m = self.managers_as(&r.namespace, component::SCALING);
+                if !members.is_empty() {
+                    let ctx = self.template(&cluster);
+                    let bootstrap =
+                        BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
+                    m.config_maps.apply(&config_map(&ctx, &bootstrap)?).await?;
+                }
+                if replicas == 0 {
+                    // Stopping keeps every member's data, whatever whenScaled says.
+                    m.statefulsets.retain_claims_on_scale_down(&names.statefulset()).await?;
+                }
+                m.statefulsets.scale(&names.statefulset(), replicas).await?;
+                None
+            }
+            StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
+            StopAction::Done => {
+                // A restart from the stop snapshot: the restore is complete (token gone) before scaling goes on.
+                if !Box::pin(self.finish_restore(&cluster, status.restore.as_ref(), &observation)).await? {
+                    let wait = std::time::Duration::from_secs(1);
+                    return self.wait(&cluster, &observation, "members are restoring", wait).await;
+                }
+                // A finished restart clears the stop record too.
+                let keep = if restart.is_some() { None } else { stopped };
+                let restart = restart.map(|(target, _)| target);
+                let out = self.record_scaling(&cluster, &observation, None, keep).await?;
+                // Back with its old members; if the spec wants another size, scaling goes on at once.
+                let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);
+                Some(ClusterOutcome {
+                    requeue_after: resize.then_some(std::time::Duration::from_secs(1)),
+                    ..out
+                })
+            }
+            StopAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
+        };
+        fail::fail_point!(&format!("stop::after::{name}"));
+        Ok(result)
+    }
+
+    /// Streams a snapshot from a healthy member to storage, reads it back to verify it, and
+    /// returns the stop record.
+    async fn stop_snapshot(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+    ) -> Result<StoppedStatus, ServiceError> {
+        let EtcdState::Reached(view) = &observation.etcd else {
+            return Err(ServiceError::Unavailable("etcd does not answer: no snapshot can be taken".into()));
+        };
+        let source =
+            view.members.iter().find(|m| m.healthy() && !m.info.is_learner).ok_or_else(|| {
+                ServiceError::Unavailable("no healthy member to take a snapshot from".into())
+            })?;
+        let endpoint = source.info.client_urls.first().cloned().unwrap_or_default();
+        let r = crate::core::cluster_ref(cluster);
+        // The same key on every call of this step: the snapshot is saved once, however many calls it takes.
+        let started =
+            cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());
+        let key = snapshot_key(&r.namespace, &r.name, "stop", &started.unwrap_or_else(now_rfc3339));
+        let snapshot = self.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await?;
+        let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
+        members.sort_by_key(|n| self.names(&r).ordinal(n));
+        Ok(StoppedStatus { members, cluster_id: format!("{:x}", view.cluster_id), snapshot: Some(snapshot) })
+    }
+
+    /// Streams a snapshot of the member at `endpoint` to snapshot storage under `key` and reads
+    /// it back: the record once size and sha256 match what etcd streamed. Needs no leader.
+    pub(crate) async fn snapshot_to_store(
+        &self,
+        endpoint: &str,
+        key: &str,
+        progress: &etcd_operator_client::transfer::Progress,
+    ) -> Result<SnapshotRecord, ServiceError> {
+        let store = self
+            .snapshot_store()
+            .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
+        let taken_at = now_rfc3339();
+        let client =
+            EtcdClient::connect(&[endpoint.to_owned()], self.etcd_options(), self.etcd_metrics()).await?;
+        let mut out = store.writer(key)?;
+        let info = match client.snapshot_with_progress(endpoint, &mut out, progress).await {
+            Ok(info) => info,
+            Err(e) => {
+                out.abort().await;
+                return Err(e.into());
+            }
+        };
+        out.commit().await?;
+        let (size, hex) = store.digest(key).await?;
+        if hex != info.sha256 || size != info.size_bytes {
+            return Err(ServiceError::Internal(format!(
+                "snapshot {key} did not verify: stored {size} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
+                info.size_bytes, info.sha256
+            )));
+        }
+        tracing::info!(key, size = info.size_bytes, revision = info.revision, "snapshot stored and verified");
+        Ok(SnapshotRecord {
+            location: key.to_owned(),
+            sha256: info.sha256,
+            size_bytes: info.size_bytes as i64,
+            revision: info.revision,
+            taken_at,
+        })
+    }
+}
+
+fn action_name(action: &StopAction) -> &'static str {
+    match action {
+        StopAction::Record(_) => "Record",
+        StopAction::TakeSnapshot => "TakeSnapshot",
+        StopAction::PrepareRestore => "PrepareRestore",
+        StopAction::SetReplicas { .. } => "SetReplicas",
+        StopAction::Wait { .. } => "Wait",
+        StopAction::Done => "Done",
+        StopAction::Refuse(_) => "Refuse",
+    }
+}
