@@ -15,6 +15,7 @@ step "format";           cargo fmt --all --check
 step "lints";            cargo clippy --workspace --all-targets --locked -- -D warnings
 step "CRD drift";        cargo run -q --locked -p etcd-operator-api --bin crdgen -- --check
 step "duplicate deps";   scripts/check-deps.sh
+step "service layout";   scripts/check-service-layout.sh  # pure decisions, no import circles
 step "manifests";        scripts/check-manifests.sh
 step "helm chart";       python3 scripts/chart.py check
 step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes

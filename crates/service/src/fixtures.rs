@@ -1,6 +1,6 @@
 //! Builders of observed state shared by the decision tests.
 
-use etcd_operator_client::etcd::{EndpointStatus, MemberInfo};
+use crate::observe::{EndpointStatus, MemberInfo};
 use etcd_operator_resource::names::ClusterNames;
 
 use crate::observe::MemberView;

@@ -4,18 +4,28 @@
 use std::time::Duration;
 
 use etcd_operator_api::backup::{BackupVerification, TransferProgress, VerificationPhase};
-use etcd_operator_client::{storage::ObjectVersion, transfer::Transferred};
+
+/// Which version of a stored object a verification read: what its outcome is cached by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredVersion<'a> {
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// The store's entity tag, when it gives one.
+    pub e_tag: Option<&'a str>,
+    /// Last modification (RFC 3339).
+    pub last_modified: &'a str,
+}
 
 /// How often a running transfer records its progress in status.
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
 
-/// The status record of `done` so far, by `replica`, at `now`.
-pub fn progress(done: Transferred, now: &str, replica: &str) -> TransferProgress {
+/// The status record of `bytes` moved so far of `total`, by `replica`, at `now`.
+pub fn progress(bytes: u64, total: Option<u64>, now: &str, replica: &str) -> TransferProgress {
     // etcd's total leaves out the checksum it appends, so bytes may pass it by 32.
-    let percent = done.total.filter(|t| *t > 0).map(|t| (done.bytes.min(t) * 100 / t) as i32);
+    let percent = total.filter(|t| *t > 0).map(|t| (bytes.min(t) * 100 / t) as i32);
     TransferProgress {
-        bytes: done.bytes as i64,
-        total_bytes: done.total.map(|t| t as i64),
+        bytes: bytes as i64,
+        total_bytes: total.map(|t| t as i64),
         percent,
         updated: now.to_owned(),
         replica: replica.to_owned(),
@@ -27,12 +37,12 @@ pub fn progress(done: Transferred, now: &str, replica: &str) -> TransferProgress
 /// checksum expected now.
 pub fn reusable(
     recorded: &BackupVerification,
-    version: &ObjectVersion,
+    version: StoredVersion<'_>,
     expected_sha256: &str,
 ) -> Option<VerificationPhase> {
     let same_object = recorded.size_bytes == Some(version.size_bytes as i64)
-        && recorded.e_tag == version.e_tag
-        && recorded.last_modified.as_deref() == Some(version.last_modified.as_str());
+        && recorded.e_tag.as_deref() == version.e_tag
+        && recorded.last_modified.as_deref() == Some(version.last_modified);
     if !same_object {
         return None;
     }
@@ -50,8 +60,8 @@ pub fn reusable(
 mod tests {
     use super::*;
 
-    fn version(size: u64, e_tag: &str, modified: &str) -> ObjectVersion {
-        ObjectVersion { size_bytes: size, e_tag: Some(e_tag.into()), last_modified: modified.into() }
+    fn version<'a>(size: u64, e_tag: &'a str, modified: &'a str) -> StoredVersion<'a> {
+        StoredVersion { size_bytes: size, e_tag: Some(e_tag), last_modified: modified }
     }
 
     fn verified(sha: &str) -> BackupVerification {
@@ -68,7 +78,7 @@ mod tests {
 
     #[test]
     fn percent_is_bounded_and_absent_without_a_total() {
-        let p = |bytes, total| progress(Transferred { bytes, total }, "now", "r").percent;
+        let p = |bytes, total| progress(bytes, total, "now", "r").percent;
         assert_eq!(p(0, Some(200)), Some(0));
         assert_eq!(p(100, Some(200)), Some(50));
         assert_eq!(p(232, Some(200)), Some(100), "etcd's checksum trailer");
@@ -79,14 +89,14 @@ mod tests {
     #[test]
     fn a_verification_stands_only_for_the_same_object_and_checksum() {
         let v = version(10, "e1", "t1");
-        assert_eq!(reusable(&verified("abc"), &v, "abc"), Some(VerificationPhase::Verified));
-        assert_eq!(reusable(&verified("abc"), &v, "def"), Some(VerificationPhase::Mismatch));
+        assert_eq!(reusable(&verified("abc"), v, "abc"), Some(VerificationPhase::Verified));
+        assert_eq!(reusable(&verified("abc"), v, "def"), Some(VerificationPhase::Mismatch));
         for changed in [version(11, "e1", "t1"), version(10, "e2", "t1"), version(10, "e1", "t9")] {
-            assert_eq!(reusable(&verified("abc"), &changed, "abc"), None, "{changed:?}");
+            assert_eq!(reusable(&verified("abc"), changed, "abc"), None, "{changed:?}");
         }
         let running = BackupVerification { phase: VerificationPhase::Verifying, ..verified("abc") };
-        assert_eq!(reusable(&running, &v, "abc"), None);
+        assert_eq!(reusable(&running, v, "abc"), None);
         let corrupt = BackupVerification { phase: VerificationPhase::Mismatch, ..verified("zzz") };
-        assert_eq!(reusable(&corrupt, &v, "abc"), Some(VerificationPhase::Mismatch));
+        assert_eq!(reusable(&corrupt, v, "abc"), Some(VerificationPhase::Mismatch));
     }
 }

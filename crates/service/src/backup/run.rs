@@ -203,7 +203,8 @@ impl BackupService {
                 }
                 status.phase = BackupPhase::Succeeded;
                 let whole = Transferred { bytes: info.size_bytes, total: Some(info.size_bytes) };
-                status.progress = Some(progress(whole, &now_rfc3339(), &self.clusters.identity()));
+                status.progress =
+                    Some(progress(whole.bytes, whole.total, &now_rfc3339(), &self.clusters.identity()));
                 status.size_bytes = Some(info.size_bytes as i64);
                 status.sha256 = Some(info.sha256);
                 status.revision = Some(info.revision);
@@ -251,7 +252,7 @@ impl BackupService {
                 done = &mut streaming => return done,
                 _ = report.tick() => {
                     let done = *rx.borrow();
-                    status.progress = Some(progress(done, &now_rfc3339(), &self.clusters.identity()));
+                    status.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.clusters.identity()));
                     let namespace = backup.namespace().unwrap_or_default();
                     // Progress is a report: a failed write is logged, never a failed backup.
                     if let Err(e) = self.backups(&namespace).apply_status(&backup.name_any(), &*status).await {

@@ -1,9 +1,9 @@
 //! Maintenance decisions: followers before the leader, thresholds, NOSPACE,
 //! and no repetition within the cooldown.
 
+use crate::observe::Alarm;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{DefragmentationRecord, MaintenanceStatus};
-use etcd_operator_client::etcd::Alarm;
 
 use crate::observe::{EtcdView, MemberView};
 use crate::{
@@ -91,7 +91,7 @@ fn small_or_compact_databases_and_unhealthy_clusters_are_left_alone() {
 fn nospace_recovers_every_member_leader_last_but_not_in_a_loop() {
     let now = at("2026-11-26T12:00:00Z");
     let mut v = view(2 * MIB, 2 * MIB);
-    v.alarms = vec![Alarm { member_id: 0x101, kind: etcd_operator_client::etcd::AlarmType::Nospace }];
+    v.alarms = vec![Alarm { member_id: 0x101, name: "NOSPACE".into() }];
     let Maintenance::RecoverSpace { members } =
         next_maintenance(&v, &policy(), &MaintenanceStatus::default(), now)
     else {

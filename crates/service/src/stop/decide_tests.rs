@@ -1,7 +1,7 @@
 //! Stop and restart decisions from small fixtures.
 
+use crate::observe::{EndpointStatus, MemberInfo};
 use etcd_operator_api::cluster::{OperationStatus, SnapshotRecord, StoppedStatus};
-use etcd_operator_client::etcd::{EndpointStatus, MemberInfo};
 use etcd_operator_resource::names::ClusterNames;
 
 use crate::observe::{EtcdState, EtcdView, MemberView};

@@ -1,11 +1,11 @@
 //! Decisions from small fixtures: observed state in, status and plans out.
 
+use crate::observe::{EndpointStatus, MemberInfo};
 use etcd_operator_api::{
     ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase},
     condition::find,
 };
-use etcd_operator_client::etcd::{EndpointStatus, MemberInfo};
 use etcd_operator_common::{FieldViolation, Violations};
 use etcd_operator_resource::{
     names::ClusterNames,

@@ -24,10 +24,7 @@ use etcd_operator_api::{
     EtcdBackup,
     backup::{TransferProgress, VerificationPhase},
 };
-use etcd_operator_client::{
-    storage::{ObjectStorage, ObjectVersion},
-    transfer::Transferred,
-};
+use etcd_operator_client::storage::{ObjectStorage, ObjectVersion};
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::Manager;
 
@@ -35,7 +32,7 @@ use crate::{
     ClusterService, ServiceError,
     config::component,
     tasks,
-    transfer::{progress, reusable},
+    transfer::{StoredVersion, progress, reusable},
 };
 
 /// How long a call waits for a verification at most, deadline allowing.
@@ -82,7 +79,7 @@ impl ClusterService {
         };
         let recorded = backup.as_ref().and_then(|b| b.status.as_ref()?.verification.clone());
         if let Some(r) = &recorded
-            && let Some(phase) = reusable(r, &version, subject.expected_sha256)
+            && let Some(phase) = reusable(r, stored_version(&version), subject.expected_sha256)
         {
             let sha256 = r.sha256.clone().unwrap_or_default();
             tracing::debug!(location, ?phase, "verification reused from the backup's status");
@@ -104,17 +101,22 @@ impl ClusterService {
         match now.done {
             Some(Ok((read, sha256))) if read == version => Ok(Checked::Read { version, sha256 }),
             // The object changed while it was read: the next poll reads the new one.
-            Some(Ok(_)) => Ok(Checked::Reading(progress(Transferred::default(), &now_rfc3339(), ""))),
+            Some(Ok(_)) => Ok(Checked::Reading(progress(0, None, &now_rfc3339(), ""))),
             // Another replica holds the backup's Lease and is reading it: its recorded progress.
             Some(Err(ServiceError::Aborted(_))) => {
                 let theirs = recorded
                     .filter(|r| r.phase == VerificationPhase::Verifying)
                     .and_then(|r| r.progress)
-                    .unwrap_or_else(|| progress(Transferred::default(), &now_rfc3339(), "another replica"));
+                    .unwrap_or_else(|| progress(0, None, &now_rfc3339(), "another replica"));
                 Ok(Checked::Reading(theirs))
             }
             Some(Err(e)) => Err(e),
-            None => Ok(Checked::Reading(progress(now.progress, &now_rfc3339(), &self.identity()))),
+            None => Ok(Checked::Reading(progress(
+                now.progress.bytes,
+                now.progress.total,
+                &now_rfc3339(),
+                &self.identity(),
+            ))),
         }
     }
 
@@ -122,4 +124,9 @@ impl ClusterService {
         let fm = etcd_operator_client::kubernetes::field_manager(component::VERIFICATION);
         Manager::new(self.kube(), namespace, &fm)
     }
+}
+
+/// The version of a stored object as the decisions see it.
+fn stored_version(v: &ObjectVersion) -> StoredVersion<'_> {
+    StoredVersion { size_bytes: v.size_bytes, e_tag: v.e_tag.as_deref(), last_modified: &v.last_modified }
 }

@@ -72,7 +72,7 @@ impl Job {
                 done = &mut reading => break done,
                 _ = report.tick() => {
                     let read = *seen.borrow();
-                    let at = progress_of(read, &now_rfc3339(), &self.service.identity());
+                    let at = progress_of(read.bytes, read.total, &now_rfc3339(), &self.service.identity());
                     let record = BackupVerification {
                         phase: VerificationPhase::Verifying,
                         progress: Some(at),

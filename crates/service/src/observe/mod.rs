@@ -1,11 +1,11 @@
 //! Observations: what Kubernetes and etcd report about a cluster, gathered
-//! once per call and handed to the pure decisions.
+//! once per call and handed to the pure decisions. The types here are the
+//! service layer's own plain data: what the client layer returns is converted
+//! when it is gathered (`gather`), so decisions never see a client type.
 
-use etcd_operator_client::{
-    etcd::{Alarm, EndpointStatus, EtcdClient, EtcdOptions, MemberInfo},
-    metrics::EtcdMetrics,
-};
-use etcd_operator_resource::names::ClusterNames;
+mod gather;
+
+pub use gather::observe_etcd;
 use k8s_openapi::api::apps::v1::StatefulSet;
 
 /// Everything the decisions need to know about one cluster.
@@ -141,59 +141,71 @@ impl MemberView {
     }
 }
 
-/// The membership from the first endpoint that answers on its own; all are asked at once, so
-/// members whose packets vanish cost one timeout, not one each.
-async fn first_member_list(
-    client: &EtcdClient,
-    endpoints: &[String],
-) -> Option<etcd_operator_client::etcd::Membership> {
-    let asks = endpoints.iter().map(|e| Box::pin(client.member_list_from(e)));
-    futures::future::select_ok(asks).await.ok().map(|(m, _)| m)
+/// A member as etcd's membership lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Member ID.
+    pub id: u64,
+    /// Name (empty until the member first starts).
+    pub name: String,
+    /// Peer URLs.
+    pub peer_urls: Vec<String>,
+    /// Client URLs (empty until the member first starts).
+    pub client_urls: Vec<String>,
+    /// Whether it is a learner (not voting).
+    pub is_learner: bool,
 }
 
-/// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.
-pub async fn observe_etcd(
-    names: &ClusterNames,
-    replicas: i32,
-    options: &EtcdOptions,
-    metrics: &EtcdMetrics,
-) -> EtcdState {
-    if replicas <= 0 {
-        return EtcdState::NotExpected;
+/// What one member says about itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStatus {
+    /// The endpoint that answered.
+    pub endpoint: String,
+    /// Its member ID.
+    pub member_id: u64,
+    /// Its cluster ID.
+    pub cluster_id: u64,
+    /// The leader it knows (0: none).
+    pub leader: u64,
+    /// Database size in bytes.
+    pub db_size: i64,
+    /// Bytes of the database in use.
+    pub db_size_in_use: i64,
+    /// Raft applied index.
+    pub raft_applied_index: u64,
+    /// Raft term.
+    pub raft_term: u64,
+    /// Raft index.
+    pub raft_index: u64,
+    /// Store revision.
+    pub revision: i64,
+    /// etcd version.
+    pub version: String,
+    /// Whether it is a learner.
+    pub is_learner: bool,
+    /// Errors it reports (an alarm, for example).
+    pub errors: Vec<String>,
+}
+
+impl EndpointStatus {
+    /// Whether this member is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.member_id != 0 && self.member_id == self.leader
     }
-    let endpoints: Vec<String> = (0..replicas).map(|i| names.client_url(&names.member(i))).collect();
-    let client = match EtcdClient::connect(&endpoints, options.clone(), metrics.clone()).await {
-        Ok(c) => c,
-        Err(e) => return EtcdState::Unreachable(e.to_string()),
-    };
-    let membership = match client.member_list().await {
-        Ok(m) => m,
-        // The balanced channel may keep routing to members that are cut off; any one member that
-        // answers knows the membership (and lets the others be probed one by one).
-        Err(e) => match first_member_list(&client, &endpoints).await {
-            Some(m) => m,
-            None => return EtcdState::Unreachable(e.to_string()),
-        },
-    };
-    // Every member on its own connection, at once: members that are cut off cost one timeout, not one each.
-    let mut members = futures::future::join_all(membership.members.into_iter().map(|info| {
-        let client = &client;
-        async move {
-            let view = MemberView { info, status: Err(String::new()) };
-            let endpoint =
-                view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
-            let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
-                Err("member has not started yet".to_owned())
-            } else {
-                client.status(&endpoint).await.map_err(|e| e.to_string())
-            };
-            MemberView { status, ..view }
-        }
-    }))
-    .await;
-    members.sort_by_key(MemberView::name);
-    // Alarms go through Raft: without a leader the call could only time out.
-    let leader = members.iter().any(|m| m.status.as_ref().is_ok_and(|s| s.leader != 0));
-    let alarms = if leader { client.alarms().await.unwrap_or_default() } else { Vec::new() };
-    EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms })
+}
+
+/// An active alarm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alarm {
+    /// The member raising it.
+    pub member_id: u64,
+    /// Its name as etcd writes it (`NOSPACE`, `CORRUPT`).
+    pub name: String,
+}
+
+impl Alarm {
+    /// Its name as etcd writes it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }

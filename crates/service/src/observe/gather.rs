@@ -1,0 +1,109 @@
+//! Gathering what etcd says about a cluster through the client layer, and
+//! converting it into the service layer's own types at this edge.
+
+use etcd_operator_client::{
+    etcd::{self as client, EtcdClient, EtcdOptions},
+    metrics::EtcdMetrics,
+};
+use etcd_operator_resource::names::ClusterNames;
+
+use super::{Alarm, EndpointStatus, EtcdState, EtcdView, MemberInfo, MemberView};
+
+impl From<client::MemberInfo> for MemberInfo {
+    fn from(m: client::MemberInfo) -> Self {
+        Self {
+            id: m.id,
+            name: m.name,
+            peer_urls: m.peer_urls,
+            client_urls: m.client_urls,
+            is_learner: m.is_learner,
+        }
+    }
+}
+
+impl From<client::EndpointStatus> for EndpointStatus {
+    fn from(s: client::EndpointStatus) -> Self {
+        Self {
+            endpoint: s.endpoint,
+            member_id: s.member_id,
+            cluster_id: s.cluster_id,
+            leader: s.leader,
+            db_size: s.db_size,
+            db_size_in_use: s.db_size_in_use,
+            raft_applied_index: s.raft_applied_index,
+            raft_term: s.raft_term,
+            raft_index: s.raft_index,
+            revision: s.revision,
+            version: s.version,
+            is_learner: s.is_learner,
+            errors: s.errors,
+        }
+    }
+}
+
+impl From<&client::Alarm> for Alarm {
+    fn from(a: &client::Alarm) -> Self {
+        Self { member_id: a.member_id, name: a.name().to_owned() }
+    }
+}
+
+/// The membership from the first endpoint that answers on its own; all are asked at once, so
+/// members whose packets vanish cost one timeout, not one each.
+async fn first_member_list(
+    client: &EtcdClient,
+    endpoints: &[String],
+) -> Option<etcd_operator_client::etcd::Membership> {
+    let asks = endpoints.iter().map(|e| Box::pin(client.member_list_from(e)));
+    futures::future::select_ok(asks).await.ok().map(|(m, _)| m)
+}
+
+/// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.
+pub async fn observe_etcd(
+    names: &ClusterNames,
+    replicas: i32,
+    options: &EtcdOptions,
+    metrics: &EtcdMetrics,
+) -> EtcdState {
+    if replicas <= 0 {
+        return EtcdState::NotExpected;
+    }
+    let endpoints: Vec<String> = (0..replicas).map(|i| names.client_url(&names.member(i))).collect();
+    let client = match EtcdClient::connect(&endpoints, options.clone(), metrics.clone()).await {
+        Ok(c) => c,
+        Err(e) => return EtcdState::Unreachable(e.to_string()),
+    };
+    let membership = match client.member_list().await {
+        Ok(m) => m,
+        // The balanced channel may keep routing to members that are cut off; any one member that
+        // answers knows the membership (and lets the others be probed one by one).
+        Err(e) => match first_member_list(&client, &endpoints).await {
+            Some(m) => m,
+            None => return EtcdState::Unreachable(e.to_string()),
+        },
+    };
+    // Every member on its own connection, at once: members that are cut off cost one timeout, not one each.
+    let mut members = futures::future::join_all(membership.members.into_iter().map(|info| {
+        let client = &client;
+        async move {
+            let view = MemberView { info: info.into(), status: Err(String::new()) };
+            let endpoint =
+                view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
+            let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
+                Err("member has not started yet".to_owned())
+            } else {
+                client.status(&endpoint).await.map(EndpointStatus::from).map_err(|e| e.to_string())
+            };
+            MemberView { status, ..view }
+        }
+    }))
+    .await;
+    members.sort_by_key(MemberView::name);
+    // Alarms go through Raft: without a leader the call could only time out.
+    let leader = members.iter().any(|m| m.status.as_ref().is_ok_and(|s| s.leader != 0));
+    let alarms = if leader {
+        client.alarms().await.unwrap_or_default().iter().map(Alarm::from).collect()
+    } else {
+        Vec::new()
+    };
+    EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms })
+}
