@@ -4,6 +4,7 @@
 //! patterns, enums) or a CEL rule (`x-kubernetes-validations`), so the API
 //! server refuses bad input before any component sees it.
 
+#![warn(clippy::too_many_lines)]
 // `printcolumn(type_ = ...)` repeats per column by design of kube-derive.
 #![allow(clippy::duplicated_attributes)]
 

@@ -7,6 +7,8 @@
 //! - [`storage`]: where snapshots are stored (a directory or an S3-compatible store).
 //! - [`transfer`]: progress of long transfers.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod error;
 pub mod etcd;
 pub mod kubernetes;

@@ -1,6 +1,8 @@
 //! Shared by every layer: cluster references, field-level validation
 //! errors and time stamps.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod cluster_ref;
 pub mod duration;
 pub mod quorum;

@@ -3,6 +3,8 @@
 //! lives here; the process skeleton (leader election, admin endpoint,
 //! telemetry, shutdown) is shared by every controller binary.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod config;
 pub mod error;
 pub mod leader;

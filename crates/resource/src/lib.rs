@@ -4,6 +4,8 @@
 //! - [`templates`]: pure builders of each object from an EtcdCluster.
 //! - [`managers`]: idempotent server-side apply, get, delete and scale.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod error;
 pub mod managers;
 pub mod names;

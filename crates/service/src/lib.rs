@@ -11,6 +11,8 @@
 //! [`transfer`]. `scripts/test.sh` checks that no `decide` imports kube, tokio
 //! or the client crate, and that no module imports form a circle.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod backup;
 pub mod call_budget;
 pub mod config;

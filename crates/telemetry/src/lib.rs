@@ -3,6 +3,8 @@
 //! gRPC call, Prometheus metrics, and the `/healthz`, `/readyz` and
 //! `/metrics` endpoints.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod admin;
 pub mod grpc;
 pub mod logging;

@@ -1,5 +1,7 @@
 //! backup-controller: takes EtcdBackups and runs EtcdBackupSchedules by calling the cluster-service.
 
+#![warn(clippy::too_many_lines)]
+
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::backup, runtime};
 

@@ -4,5 +4,7 @@
 //! the only one that changes etcd. It is stateless: any replica can serve any
 //! call.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod config;
 pub mod grpc;

@@ -1,5 +1,7 @@
 //! cluster-service binary.
 
+#![warn(clippy::too_many_lines)]
+
 use std::sync::Arc;
 
 use clap::Parser;

@@ -1,5 +1,7 @@
 //! health-controller: probes every etcd cluster through the cluster-service, which records health in status.
 
+#![warn(clippy::too_many_lines)]
+
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::health, runtime};
 

@@ -1,5 +1,7 @@
 //! lifecycle-controller: creates, updates and deletes etcd clusters by calling the cluster-service.
 
+#![warn(clippy::too_many_lines)]
+
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::lifecycle, runtime};
 

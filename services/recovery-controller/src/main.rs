@@ -1,5 +1,7 @@
 //! recovery-controller: has failed etcd members replaced by calling the cluster-service.
 
+#![warn(clippy::too_many_lines)]
+
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::recovery, runtime};
 

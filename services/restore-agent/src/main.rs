@@ -10,6 +10,8 @@
 //! empty data directory starts only once etcd's membership says it never ran
 //! ([`admission`]).
 
+#![warn(clippy::too_many_lines)]
+
 mod admission;
 mod fetch;
 mod tool;

@@ -1,5 +1,7 @@
 //! scaling-controller: changes etcd membership one safe step at a time by calling the cluster-service.
 
+#![warn(clippy::too_many_lines)]
+
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::scaling, runtime};
 

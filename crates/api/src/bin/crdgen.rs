@@ -3,6 +3,8 @@
 //!
 //! `crdgen --check DIR...` fails instead of writing when a file differs.
 
+#![warn(clippy::too_many_lines)]
+
 use std::{path::PathBuf, process::ExitCode};
 
 fn main() -> ExitCode {

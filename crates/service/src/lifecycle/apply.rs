@@ -38,32 +38,22 @@ impl ClusterService {
         }
 
         // Boxed: debug builds keep every await's state inline, and this one is large.
-        let restore =
-            match Box::pin(self.restore_gate(&cluster, existing_sts.is_some(), &observation)).await? {
-                RestoreGate::NotRestoring => None,
-                RestoreGate::Wait(refusal) => {
-                    // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
-                    let later = match refusal.reason.as_str() {
-                        "ClearingRetainedClaims" | "Verifying" => Duration::from_secs(2),
-                        // The user may delete the claims, or the backup may finish, meanwhile.
-                        "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
-                        _ => Duration::from_secs(300),
-                    };
-                    let rollout = RolloutDecision::Proceed;
-                    let out = self
-                        .record_status_full(
-                            &cluster,
-                            &observation,
-                            &spec_check,
-                            &rollout,
-                            Default::default(),
-                            Some(&refusal),
-                        )
-                        .await?;
-                    return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
-                }
-                RestoreGate::Proceed(status) => Some(status),
-            };
+        let restore = match Box::pin(self.restore_gate(&cluster, existing_sts.is_some(), &observation))
+            .await?
+        {
+            RestoreGate::NotRestoring => None,
+            RestoreGate::Wait(refusal) => {
+                // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
+                let later = look_again_after(&refusal.reason);
+                let rollout = RolloutDecision::Proceed;
+                let none = Default::default();
+                let out = self
+                    .record_status_full(&cluster, &observation, &spec_check, &rollout, none, Some(&refusal))
+                    .await?;
+                return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
+            }
+            RestoreGate::Proceed(status) => Some(status),
+        };
         let existing_cm = m.config_maps.get(&ctx.names.config_map()).await?;
         let plan = plan_apply(
             &ctx.names,
@@ -88,23 +78,8 @@ impl ClusterService {
 
         let changed = existing_sts.as_ref().is_some_and(|e| template_changed(e, &desired));
         let rollout = decide_rollout(changed, cluster.formed(), &observation);
-        m.services.apply(&peer_service(&ctx)?).await?;
-        m.services.apply(&client_service(&ctx)?).await?;
-        if rollout == RolloutDecision::Proceed {
-            // The ConfigMap is read when a member starts, so it changes together with the template.
-            m.config_maps.apply(&config_map(&ctx, &plan.bootstrap)?).await?;
-            let applied = m.statefulsets.update(&desired).await?;
-            observation.statefulset = Some(StatefulSetState::of(&applied));
-            if plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {
-                // Pods were only just asked for; etcd cannot have answered yet.
-                observation.etcd = EtcdState::Unreachable("members have just been created".into());
-            }
-        }
-        if plan.replicas > 0 {
-            m.pdbs.apply(&pod_disruption_budget(&ctx, plan.replicas)?).await?;
-        } else {
-            m.pdbs.delete(&ctx.names.pdb()).await?;
-        }
+        let proceed = rollout == RolloutDecision::Proceed;
+        self.apply_objects(&ctx, &plan, proceed.then_some(&desired), &mut observation).await?;
         let mut out = self
             .record_status_full(
                 &cluster,
@@ -121,6 +96,36 @@ impl ClusterService {
                 Some(out.requeue_after.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(5)));
         }
         Ok(out)
+    }
+
+    /// Applies the Services, the PDB and, when the rollout may proceed (`desired`), the ConfigMap
+    /// and StatefulSet, noting in `observation` what was just asked for.
+    async fn apply_objects(
+        &self,
+        ctx: &etcd_operator_resource::templates::TemplateContext<'_>,
+        plan: &crate::plan::ApplyPlan,
+        desired: Option<&StatefulSet>,
+        observation: &mut Observation,
+    ) -> Result<(), ServiceError> {
+        let m = self.managers(&ctx.names.namespace);
+        m.services.apply(&peer_service(ctx)?).await?;
+        m.services.apply(&client_service(ctx)?).await?;
+        if let Some(desired) = desired {
+            // The ConfigMap is read when a member starts, so it changes together with the template.
+            m.config_maps.apply(&config_map(ctx, &plan.bootstrap)?).await?;
+            let applied = m.statefulsets.update(desired).await?;
+            observation.statefulset = Some(StatefulSetState::of(&applied));
+            if plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {
+                // Pods were only just asked for; etcd cannot have answered yet.
+                observation.etcd = EtcdState::Unreachable("members have just been created".into());
+            }
+        }
+        if plan.replicas > 0 {
+            m.pdbs.apply(&pod_disruption_budget(ctx, plan.replicas)?).await?;
+        } else {
+            m.pdbs.delete(&ctx.names.pdb()).await?;
+        }
+        Ok(())
     }
 
     /// Whether the pod template would change, and whether that may roll out now.
@@ -166,4 +171,14 @@ impl ClusterService {
 /// Whether etcd answers now: the cluster has formed, even before its status records the ID.
 fn answered(observation: &Observation) -> bool {
     matches!(&observation.etcd, EtcdState::Reached(view) if view.cluster_id != 0)
+}
+
+/// How soon to look again at a restore that could not start: soon while work is under way,
+/// later while waiting on the user or on a backup, rarely for what only a new spec can fix.
+fn look_again_after(reason: &str) -> Duration {
+    match reason {
+        "ClearingRetainedClaims" | "Verifying" => Duration::from_secs(2),
+        "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
+        _ => Duration::from_secs(300),
+    }
 }

@@ -23,7 +23,7 @@ use etcd_operator_resource::names::ClusterNames;
 use crate::membership::quorum;
 
 use crate::observe::EtcdState;
-use crate::scaling::decide::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
+use crate::operation::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
 
 /// Steps of a stop or restart.
 pub mod step {
@@ -201,5 +201,37 @@ pub fn next_restart_action(i: &StopInputs<'_>, target: i32) -> StopAction {
             StopAction::Done
         }
         _ => StopAction::Wait { reason: "members are starting".into(), after: Duration::from_secs(1) },
+    }
+}
+
+/// Where a restart's members got their data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartSource {
+    /// Their own claims, kept while stopped.
+    RetainedVolumes,
+    /// The verified stop snapshot (the claims were gone).
+    Snapshot,
+}
+
+impl RestartSource {
+    /// The name the API answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RetainedVolumes => "RetainedVolumes",
+            Self::Snapshot => "Snapshot",
+        }
+    }
+}
+
+/// Where a restart's members get their data, as the step at hand says: none while no restart
+/// step is recorded.
+pub fn restart_source(action: &StopAction, operation: Option<&OperationStatus>) -> Option<RestartSource> {
+    let step = match action {
+        StopAction::Record(op) => Some(op.step.as_str()),
+        _ => operation.filter(|op| op.type_ == RESTART_FROM_ZERO).map(|op| op.step.as_str()),
+    };
+    match step? {
+        step::RESTORING_SNAPSHOT => Some(RestartSource::Snapshot),
+        _ => Some(RestartSource::RetainedVolumes),
     }
 }

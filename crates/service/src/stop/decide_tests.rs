@@ -235,3 +235,16 @@ fn a_restart_with_some_claims_lost_is_refused_naming_the_snapshot() {
         "a restart whose stop record is cleared is done"
     );
 }
+
+#[test]
+fn a_restart_says_where_its_members_get_their_data_once_a_step_is_recorded() {
+    use crate::stop::decide::{RestartSource, restart_source};
+    let restoring = op(RESTART_FROM_ZERO, step::RESTORING_SNAPSHOT);
+    let starting = op(RESTART_FROM_ZERO, step::STARTING_MEMBERS);
+    assert_eq!(restart_source(&StopAction::Record(restoring.clone()), None), Some(RestartSource::Snapshot));
+    assert_eq!(restart_source(&StopAction::Done, Some(&starting)), Some(RestartSource::RetainedVolumes));
+    assert_eq!(restart_source(&StopAction::Done, Some(&restoring)), Some(RestartSource::Snapshot));
+    assert_eq!(restart_source(&StopAction::Done, None), None, "nothing recorded yet");
+    let stopping = op(SCALE_TO_ZERO, step::STOPPING_MEMBERS);
+    assert_eq!(restart_source(&StopAction::Done, Some(&stopping)), None, "a stop, not a restart");
+}

@@ -3,6 +3,7 @@
 //! `stop::before::<Step>` / `stop::after::<Step>`).
 
 pub mod decide;
+pub use decide::RestartSource;
 #[cfg(test)]
 mod decide_tests;
 
@@ -18,34 +19,15 @@ use crate::{
     ClusterOutcome, ClusterService, ServiceError,
     config::component,
     observe::{EtcdState, Observation},
-    operation::RESTART_FROM_ZERO,
     saved_snapshot::snapshot_key,
     scaling::Gathered,
     stop::decide::StopAction,
     stop::decide::StopInputs,
     stop::decide::next_restart_action,
     stop::decide::next_stop_action,
+    stop::decide::restart_source,
     stop::decide::step,
 };
-
-/// Where a restart's members got their data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RestartSource {
-    /// Their own claims, kept while stopped.
-    RetainedVolumes,
-    /// The verified stop snapshot (the claims were gone).
-    Snapshot,
-}
-
-impl RestartSource {
-    /// The name the API answers with.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RetainedVolumes => "RetainedVolumes",
-            Self::Snapshot => "Snapshot",
-        }
-    }
-}
 
 impl ClusterService {
     /// Takes a verified snapshot, then stops every member keeping its claim.
@@ -112,19 +94,10 @@ impl ClusterService {
             None => next_stop_action(&inputs),
             Some((target, _)) => next_restart_action(&inputs, target),
         };
-        if let Some((_, seen)) = restart {
-            let step = match &action {
-                StopAction::Record(op) => Some(op.step.as_str()),
-                _ => operation.as_ref().filter(|op| op.type_ == RESTART_FROM_ZERO).map(|op| op.step.as_str()),
-            };
-            let source = match step {
-                Some(step::RESTORING_SNAPSHOT) => Some(RestartSource::Snapshot),
-                Some(_) => Some(RestartSource::RetainedVolumes),
-                None => None,
-            };
-            if let Some(source) = source {
-                *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
-            }
+        if let Some((_, seen)) = restart
+            && let Some(source) = restart_source(&action, operation.as_ref())
+        {
+            *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
         }
         let name = action_name(&action);
         tracing::info!(step = name, ?action, "stop/restart");
@@ -147,18 +120,7 @@ impl ClusterService {
                 None
             }
             StopAction::SetReplicas { replicas, members } => {
-                let m = self.managers_as(&r.namespace, component::SCALING);
-                if !members.is_empty() {
-                    let ctx = self.template(&cluster);
-                    let bootstrap =
-                        BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
-                    m.config_maps.apply(&config_map(&ctx, &bootstrap)?).await?;
-                }
-                if replicas == 0 {
-                    // Stopping keeps every member's data, whatever whenScaled says.
-                    m.statefulsets.retain_claims_on_scale_down(&names.statefulset()).await?;
-                }
-                m.statefulsets.scale(&names.statefulset(), replicas).await?;
+                self.set_stop_replicas(&cluster, replicas, members).await?;
                 None
             }
             StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
@@ -186,6 +148,29 @@ impl ClusterService {
     }
 
     /// Streams a snapshot from a healthy member to storage, reads it back to verify it, and
+    /// Scales the members to `replicas`; `members` (a restart) start as the recorded membership.
+    async fn set_stop_replicas(
+        &self,
+        cluster: &EtcdCluster,
+        replicas: i32,
+        members: Vec<String>,
+    ) -> Result<(), ServiceError> {
+        let r = crate::core::cluster_ref(cluster);
+        let names = self.names(&r);
+        let m = self.managers_as(&r.namespace, component::SCALING);
+        if !members.is_empty() {
+            let bootstrap =
+                BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
+            m.config_maps.apply(&config_map(&self.template(cluster), &bootstrap)?).await?;
+        }
+        if replicas == 0 {
+            // Stopping keeps every member's data, whatever whenScaled says.
+            m.statefulsets.retain_claims_on_scale_down(&names.statefulset()).await?;
+        }
+        m.statefulsets.scale(&names.statefulset(), replicas).await?;
+        Ok(())
+    }
+
     /// returns the stop record.
     async fn stop_snapshot(
         &self,

@@ -68,47 +68,10 @@ fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
 /// Computes the whole status the lifecycle owns.
 pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let previous = i.cluster.status.clone().unwrap_or_default();
-    let spec = &i.cluster.spec;
     let generation = i.cluster.metadata.generation;
     let members = crate::lifecycle::decide::members::members(i.observation, &previous, i.now);
     let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
-    let (phase, mut conditions) = match i.restore {
-        // Nothing is started before the source is usable; verifying it is progress, a refusal is not.
-        Some(r) if matches!(r.phase, RestorePhase::Refused | RestorePhase::Verifying) => {
-            let verifying = r.phase == RestorePhase::Verifying;
-            let why = if verifying { "is being verified" } else { "is unusable" };
-            let available = format!("nothing was started: the restore source {why}");
-            (
-                ClusterPhase::Pending,
-                vec![
-                    cond(CONDITION_AVAILABLE, false, &r.reason, available),
-                    cond(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
-                ],
-            )
-        }
-        _ => phase_and_conditions(i, &members),
-    };
-    crate::lifecycle::decide::quorum_conditions::contradict_unconfirmed_loss(
-        &mut conditions,
-        i.observation,
-        &members,
-    );
-    conditions.push(spec_warning(spec.size, &spec.version));
-    if let Some(r) = i.restore {
-        let status = match r.phase {
-            RestorePhase::Refused => ConditionStatus::False,
-            RestorePhase::Verifying | RestorePhase::Restoring => ConditionStatus::Unknown,
-            RestorePhase::Completed => ConditionStatus::True,
-        };
-        conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
-        let started = matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed);
-        if r.trigger == RestoreTrigger::QuorumLoss && started {
-            conditions.push(crate::lifecycle::decide::quorum_conditions::data_loss_possible(r));
-        }
-    }
-    for c in &mut conditions {
-        c.observed_generation = generation;
-    }
+    let (phase, conditions) = phase_and_all_conditions(i, &members);
     let (cluster_id, current_size) = match &i.observation.etcd {
         EtcdState::Reached(view) => (Some(format!("{:x}", view.cluster_id)), view.members.len() as i32),
         EtcdState::NotExpected => (previous.cluster_id.clone(), 0),
@@ -130,13 +93,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         conditions: merge_conditions(&previous.conditions, conditions, i.now),
         cluster_id,
         ready_members,
-        quorum_margin: match &i.observation.etcd {
-            EtcdState::Reached(view) => {
-                let q = Quorum::of(view);
-                Some(q.healthy_voters as i32 - quorum(q.voters as i32))
-            }
-            _ => None,
-        },
+        quorum_margin: quorum_margin(&i.observation.etcd),
         // Written by the health service alone; others leave it out (server-side apply keeps it).
         maintenance: None,
         current_size,
@@ -159,6 +116,68 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         },
         members,
     }
+}
+
+/// Phase and every condition the lifecycle writes: a restore that has not started decides them,
+/// else the members; then what contradicts an unconfirmed loss, the spec warning and the
+/// restore's own conditions.
+fn phase_and_all_conditions(
+    i: &StatusInputs<'_>,
+    members: &[MemberStatus],
+) -> (ClusterPhase, Vec<Condition>) {
+    let (phase, mut conditions) = match i.restore {
+        // Nothing is started before the source is usable; verifying it is progress, a refusal is not.
+        Some(r) if matches!(r.phase, RestorePhase::Refused | RestorePhase::Verifying) => {
+            let verifying = r.phase == RestorePhase::Verifying;
+            let why = if verifying { "is being verified" } else { "is unusable" };
+            let available = format!("nothing was started: the restore source {why}");
+            (
+                ClusterPhase::Pending,
+                vec![
+                    cond(CONDITION_AVAILABLE, false, &r.reason, available),
+                    cond(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
+                ],
+            )
+        }
+        _ => phase_and_conditions(i, members),
+    };
+    crate::lifecycle::decide::quorum_conditions::contradict_unconfirmed_loss(
+        &mut conditions,
+        i.observation,
+        members,
+    );
+    conditions.push(spec_warning(i.cluster.spec.size, &i.cluster.spec.version));
+    conditions.extend(restore_conditions(i.restore));
+    for c in &mut conditions {
+        c.observed_generation = i.cluster.metadata.generation;
+    }
+    (phase, conditions)
+}
+
+/// The Restored condition (and DataLossPossible after a quorum-loss restore) of a restore record.
+fn restore_conditions(restore: Option<&RestoreStatus>) -> Vec<Condition> {
+    let Some(r) = restore else { return Vec::new() };
+    let mut conditions = Vec::new();
+    {
+        let status = match r.phase {
+            RestorePhase::Refused => ConditionStatus::False,
+            RestorePhase::Verifying | RestorePhase::Restoring => ConditionStatus::Unknown,
+            RestorePhase::Completed => ConditionStatus::True,
+        };
+        conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
+        let started = matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed);
+        if r.trigger == RestoreTrigger::QuorumLoss && started {
+            conditions.push(crate::lifecycle::decide::quorum_conditions::data_loss_possible(r));
+        }
+    }
+    conditions
+}
+
+/// Healthy voters beyond quorum, when etcd answered.
+fn quorum_margin(etcd: &EtcdState) -> Option<i32> {
+    let EtcdState::Reached(view) = etcd else { return None };
+    let q = Quorum::of(view);
+    Some(q.healthy_voters as i32 - quorum(q.voters as i32))
 }
 
 pub(super) fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
@@ -229,7 +248,24 @@ fn reached(
     members: &[MemberStatus],
 ) -> (ClusterPhase, Vec<Condition>) {
     let q = Quorum::of(view);
-    let available = if q.has_quorum() {
+    let available = available_condition(i, &q, members);
+    let degraded = degraded_condition(view, members);
+    let progressing = progressing_condition(i, view, sts);
+    let phase = if !q.has_quorum() {
+        ClusterPhase::Unavailable
+    } else if progressing.is_true() {
+        ClusterPhase::Updating
+    } else if degraded.is_true() {
+        ClusterPhase::Degraded
+    } else {
+        ClusterPhase::Running
+    };
+    (phase, vec![available, progressing, degraded])
+}
+
+/// Available: a leader with a majority of the voters healthy, or why quorum is lost.
+fn available_condition(i: &StatusInputs<'_>, q: &Quorum, members: &[MemberStatus]) -> Condition {
+    if q.has_quorum() {
         cond(
             CONDITION_AVAILABLE,
             true,
@@ -248,7 +284,11 @@ fn reached(
                 i.cluster.spec.recovery.as_ref(),
             ),
         )
-    };
+    }
+}
+
+/// Degraded: members disagreeing on the cluster ID, unhealthy members, or alarms.
+fn degraded_condition(view: &EtcdView, members: &[MemberStatus]) -> Condition {
     let unhealthy: Vec<&str> = members.iter().filter(|m| !m.healthy).map(|m| m.name.as_str()).collect();
     let alarms: Vec<String> =
         members.iter().flat_map(|m| m.alarms.iter().map(move |a| format!("{a} on {}", m.name))).collect();
@@ -257,7 +297,7 @@ fn reached(
         view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.cluster_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let degraded = if ids.len() > 1 {
+    if ids.len() > 1 {
         let who: Vec<String> = view
             .members
             .iter()
@@ -275,10 +315,18 @@ fn reached(
         cond(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))
     } else {
         cond(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
-    };
+    }
+}
+
+/// Progressing: the scaling operation under way, a blocked or running rollout, or a size change.
+fn progressing_condition(
+    i: &StatusInputs<'_>,
+    view: &EtcdView,
+    sts: &crate::observe::StatefulSetState,
+) -> Condition {
     let size = i.cluster.spec.size;
     let scaling = scaling_op(i);
-    let progressing = match i.rollout {
+    match i.rollout {
         _ if let Some(op) = &scaling => cond(
             CONDITION_PROGRESSING,
             true,
@@ -308,17 +356,7 @@ fn reached(
             ),
         ),
         RolloutDecision::Proceed => cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
-    };
-    let phase = if !q.has_quorum() {
-        ClusterPhase::Unavailable
-    } else if progressing.is_true() {
-        ClusterPhase::Updating
-    } else if degraded.is_true() {
-        ClusterPhase::Degraded
-    } else {
-        ClusterPhase::Running
-    };
-    (phase, vec![available, progressing, degraded])
+    }
 }
 
 fn spec_warning(size: i32, version: &str) -> Condition {

@@ -124,6 +124,53 @@ impl ClusterService {
         Ok(None)
     }
 
+    /// Resolves the source (the survivor's saved data, else the accepted backup), prepares every
+    /// member to restore from it as a new cluster, and records the step.
+    async fn prepare_quorum_restore(
+        &self,
+        r: &ClusterRef,
+        cluster: &etcd_operator_api::EtcdCluster,
+        observation: &crate::observe::Observation,
+        op: &mut OperationStatus,
+        members: i32,
+    ) -> Result<(), ServiceError> {
+        let resolved = match &op.snapshot {
+            Some(saved) if op.backup_name.is_none() => self.survivor_source(op, saved)?,
+            _ => self.recorded_or_newest_backup(cluster, op).await?,
+        };
+        let why = format!(
+            "quorum was lost ({}): the members are recreated from {}",
+            op.started_at, resolved.status.source
+        );
+        let bootstrap = BootstrapConfig::new_cluster(&self.names(r), members);
+        Box::pin(self.prepare_restore(cluster, observation, &resolved, Some(bootstrap), &why)).await?;
+        // Re-read: the restore record was just written by the lifecycle's field manager.
+        let cluster = self.get(r).await?;
+        op.step = step::RESTORING_MEMBERS.into();
+        self.record_scaling(&cluster, observation, Some(op), None).await?;
+        Ok(())
+    }
+
+    /// Ends a recovery whose members restored: the record cleared, an Event, the decision told.
+    async fn quorum_recovered(
+        &self,
+        r: &ClusterRef,
+        observation: &crate::observe::Observation,
+        op: &OperationStatus,
+        decision: &Mutex<String>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let cluster = self.get(r).await?;
+        let out = self.record_scaling(&cluster, observation, None, None).await?;
+        let from = op.backup_name.as_deref().map_or_else(|| "a backup".into(), |b| format!("EtcdBackup {b}"));
+        let note = format!(
+            "the cluster serves again, recreated from {from} after quorum was lost (recovery started {})",
+            op.started_at
+        );
+        self.recovery_event_as(&cluster, EventType::Normal, "RecoverQuorum", "QuorumRecovered", &note).await;
+        *decision.lock().unwrap_or_else(|e| e.into_inner()) = note;
+        Ok(ClusterOutcome { requeue_after: None, ..out })
+    }
+
     /// One step of a recorded recovery.
     async fn recovery_step(
         &self,
@@ -136,9 +183,7 @@ impl ClusterService {
         let status = cluster.status.clone().unwrap_or_default();
         let ours = status.restore.as_ref().filter(|s| s.trigger == RestoreTrigger::QuorumLoss);
         let healthy_voters = match &observation.etcd {
-            EtcdState::Reached(view) => {
-                view.members.iter().filter(|m| m.healthy() && !m.info.is_learner).count() as i32
-            }
+            EtcdState::Reached(view) => crate::membership::healthy_voters(view, None) as i32,
             _ => 0,
         };
         let action = next_recovery_action(&RecoveryProgress {
@@ -188,21 +233,7 @@ impl ClusterService {
                 None
             }
             RecoveryAction::PrepareRestore { members } => {
-                let resolved = match &op.snapshot {
-                    Some(saved) if op.backup_name.is_none() => self.survivor_source(&op, saved)?,
-                    _ => self.recorded_or_newest_backup(&cluster, &mut op).await?,
-                };
-                let why = format!(
-                    "quorum was lost ({}): the members are recreated from {}",
-                    op.started_at, resolved.status.source
-                );
-                let bootstrap = BootstrapConfig::new_cluster(&names, members);
-                Box::pin(self.prepare_restore(&cluster, &observation, &resolved, Some(bootstrap), &why))
-                    .await?;
-                // Re-read: the restore record was just written by the lifecycle's field manager.
-                let cluster = self.get(r).await?;
-                op.step = step::RESTORING_MEMBERS.into();
-                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+                Box::pin(self.prepare_quorum_restore(r, &cluster, &observation, &mut op, members)).await?;
                 None
             }
             RecoveryAction::Wait { after, .. } if after <= Duration::from_secs(1) => {
@@ -218,25 +249,7 @@ impl ClusterService {
                         .wait(&cluster, &observation, "members are restoring", Duration::from_secs(1))
                         .await;
                 }
-                let cluster = self.get(r).await?;
-                let out = self.record_scaling(&cluster, &observation, None, None).await?;
-                let note = format!(
-                    "the cluster serves again, recreated from {} after quorum was lost (recovery started {})",
-                    op.backup_name
-                        .as_deref()
-                        .map_or_else(|| "a backup".into(), |b| format!("EtcdBackup {b}")),
-                    op.started_at
-                );
-                self.recovery_event_as(
-                    &cluster,
-                    EventType::Normal,
-                    "RecoverQuorum",
-                    "QuorumRecovered",
-                    &note,
-                )
-                .await;
-                *decision.lock().unwrap_or_else(|e| e.into_inner()) = note;
-                Some(ClusterOutcome { requeue_after: None, ..out })
+                Some(self.quorum_recovered(r, &observation, &op, decision).await?)
             }
             RecoveryAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
         };
