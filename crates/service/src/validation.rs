@@ -2,6 +2,7 @@
 //! rules, enforced again here because a spec may come over gRPC or from a
 //! CRD installed without them. Every violation names its field and rule.
 
+use etcd_operator_api::cluster::MAX_SIZE;
 use etcd_operator_api::{
     EtcdClusterSpec,
     cluster::{AutoCompactionMode, PvcRetention, RecoveryPolicy, StorageType},
@@ -13,7 +14,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 /// Checks a spec; all violations are reported at once.
 pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
     let mut v = Violations::default();
-    v.check((0..=9).contains(&spec.size), "spec.size", "must be between 0 and 9");
+    v.check((0..=MAX_SIZE).contains(&spec.size), "spec.size", format!("must be between 0 and {MAX_SIZE}"));
     if let Err(e) = EtcdVersion::parse_runnable(&spec.version) {
         v.push("spec.version", e.to_string());
     }

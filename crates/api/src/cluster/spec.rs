@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::status::EtcdClusterStatus;
 
+/// The most members a cluster may have (etcd clusters beyond 7 rarely help; 9 is the limit).
+pub const MAX_SIZE: i32 = 9;
+
 /// Desired state of an etcd cluster.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -36,7 +39,7 @@ use super::status::EtcdClusterStatus;
 #[x_kube(validation = Rule::new("self.storage.type != 'Ephemeral' || self.pvcRetentionPolicy.whenDeleted == 'Retain' && self.pvcRetentionPolicy.whenScaled == 'Retain'").message("spec.pvcRetentionPolicy only applies to Persistent storage; leave it at Retain for Ephemeral storage").field_path(".pvcRetentionPolicy"))]
 pub struct EtcdClusterSpec {
     /// Number of members (0 stops the cluster, keeping its data); odd sizes tolerate failures best.
-    #[schemars(range(min = 0, max = 9))]
+    #[schemars(range(min = 0, max = MAX_SIZE))]
     pub size: i32,
     /// etcd version to run, `3.<minor>.<patch>`; 3.5.0–3.5.2 are refused (they can lose committed writes).
     #[x_kube(

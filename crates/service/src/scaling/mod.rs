@@ -13,6 +13,7 @@ pub(crate) mod decide_tests;
 
 use std::time::{Duration, Instant};
 
+use etcd_operator_api::cluster::MAX_SIZE;
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{OperationStatus, StoppedStatus},
@@ -39,9 +40,6 @@ use crate::{
 const SHORT_WAIT: Duration = Duration::from_secs(1);
 /// How often a short wait looks again.
 const POLL: Duration = Duration::from_millis(200);
-
-/// Largest size a cluster may be scaled to (the API's bound).
-const MAX_SIZE: i32 = 9;
 
 /// What a step decides from.
 pub(crate) struct Gathered {
@@ -83,7 +81,11 @@ impl ClusterService {
         direction: Direction,
     ) -> Result<ClusterOutcome, ServiceError> {
         let mut v = Violations::default();
-        v.check((1..=MAX_SIZE).contains(&target), "target", "must be between 1 and 9 (0 is ScaleToZero)");
+        v.check(
+            (1..=MAX_SIZE).contains(&target),
+            "target",
+            format!("must be between 1 and {MAX_SIZE} (0 is ScaleToZero)"),
+        );
         v.into_result()?;
         self.run_steps(r, |first| Box::pin(self.scaling_step(r, target, direction, first))).await
     }

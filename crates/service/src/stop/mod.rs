@@ -7,6 +7,7 @@ pub use decide::RestartSource;
 #[cfg(test)]
 mod decide_tests;
 
+use etcd_operator_api::cluster::MAX_SIZE;
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{RestorePhase, RestoreTrigger, SnapshotRecord, StoppedStatus},
@@ -49,7 +50,7 @@ impl ClusterService {
         target: i32,
     ) -> Result<(ClusterOutcome, RestartSource), ServiceError> {
         let mut v = etcd_operator_common::Violations::default();
-        v.check((1..=9).contains(&target), "target", "must be between 1 and 9");
+        v.check((1..=MAX_SIZE).contains(&target), "target", format!("must be between 1 and {MAX_SIZE}"));
         v.into_result()?;
         let seen = std::sync::Mutex::new(None);
         let out = self.run_steps(r, |_| Box::pin(self.stop_step(r, Some((target, &seen))))).await?;
