@@ -2,6 +2,7 @@
 //! `quorum_conditions`).
 
 pub mod members;
+mod own_operation;
 pub(crate) mod quorum_conditions;
 pub mod status;
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         (ScalingRecord::Unchanged, Some(_)) => None,
         (ScalingRecord::Unchanged, None) => {
             let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
-            operation(phase, progressing, &previous, i.now)
+            super::own_operation::own_operation(phase, progressing, &previous, i.now)
         }
     };
     EtcdClusterStatus {
@@ -375,28 +375,4 @@ fn spec_warning(size: i32, version: &str) -> Condition {
     } else {
         cond(CONDITION_SPEC_WARNING, true, "NotRecommended", warnings.join("; "))
     }
-}
-
-/// The lifecycle's own operations: recorded while creating or rolling out.
-///
-/// A pending size change is not one of them: scaling records its own.
-fn operation(
-    phase: ClusterPhase,
-    progressing: Option<&Condition>,
-    previous: &EtcdClusterStatus,
-    now: &str,
-) -> Option<OperationStatus> {
-    let rolling = progressing.is_some_and(|c| c.reason == "RollingUpdate");
-    let (type_, step) = match phase {
-        ClusterPhase::Pending | ClusterPhase::Creating => ("Create", "Bootstrapping"),
-        ClusterPhase::Updating if rolling => ("RollingUpdate", "RestartingMembers"),
-        ClusterPhase::Deleting => ("Delete", "RemovingObjects"),
-        _ => return None,
-    };
-    let started_at = previous
-        .operation
-        .as_ref()
-        .filter(|op| op.type_ == type_)
-        .map_or_else(|| now.to_owned(), |op| op.started_at.clone());
-    Some(OperationStatus { type_: type_.into(), step: step.into(), started_at, ..OperationStatus::default() })
 }
