@@ -9,16 +9,11 @@
 //! finds the Lease held answers "being saved by <holder>"; if the saving
 //! replica dies, the Lease expires and the next call starts over.
 
-use std::time::Duration;
-
 use etcd_operator_api::cluster::SnapshotRecord;
 use etcd_operator_client::{storage::ObjectStorage, transfer::Transferred};
 use etcd_operator_resource::managers::snapshot_lock_name;
 
 use crate::{ClusterService, ServiceError, tasks};
-
-/// How long a call waits for the snapshot at most, deadline allowing.
-const IN_CALL_WAIT: Duration = Duration::from_secs(20);
 
 /// The key of the snapshot `purpose` of an operation that started at `started_at`.
 pub(crate) fn snapshot_key(namespace: &str, cluster: &str, purpose: &str, started_at: &str) -> String {
@@ -71,7 +66,7 @@ impl ClusterService {
             };
             crate::lease::hold(&this.lock, &namespace, &lease, &what, work).await
         });
-        let now = tasks::wait(running, IN_CALL_WAIT).await;
+        let now = tasks::wait(running).await;
         match now.done {
             Some(result) => result,
             None => {

@@ -16,7 +16,7 @@ use etcd_operator_client::transfer::{Progress, Transferred, forward};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::{ServiceError, call_budget};
+use crate::{ServiceError, call_budget, transfer::REPORT_EVERY};
 
 /// What a task has published: how far it is, and its outcome once it ended.
 #[derive(Clone, Debug)]
@@ -79,14 +79,40 @@ impl<T: Clone + Send + Sync + 'static> Tasks<T> {
     }
 }
 
-/// The state of a task once it ended, or after what the call may wait (at most `longest`).
-pub(crate) async fn wait<T: Clone>(
-    mut task: watch::Receiver<TaskState<T>>,
-    longest: Duration,
-) -> TaskState<T> {
-    let wait = call_budget::wait_for_task(longest);
+/// How long a call waits for a task at most, when its caller's deadline allows.
+const LONGEST_WAIT: Duration = Duration::from_secs(20);
+
+/// The state of a task once it ended, or after what the call may wait (what is left of its
+/// caller's deadline less a margin, at most [`LONGEST_WAIT`]).
+pub(crate) async fn wait<T: Clone>(mut task: watch::Receiver<TaskState<T>>) -> TaskState<T> {
+    let wait = call_budget::wait_for_task(LONGEST_WAIT);
     let _ = tokio::time::timeout(wait, task.wait_for(|s| s.done.is_some())).await;
     task.borrow().clone()
+}
+
+/// Runs `work`, which publishes on `progress`, handing the latest progress to `report` at once
+/// and then every [`REPORT_EVERY`] until it ends: how a task records in status how far it is.
+pub(crate) async fn reporting<T, R>(
+    work: impl Future<Output = T>,
+    progress: &Progress,
+    mut report: impl FnMut(Transferred) -> R,
+) -> T
+where
+    R: Future<Output = ()>,
+{
+    tokio::pin!(work);
+    let mut every = tokio::time::interval(REPORT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = every.tick() => {
+                // Copied out first: the borrow must not live across the await.
+                let now = *progress.borrow();
+                report(now).await;
+            }
+        }
+    }
 }
 
 struct Forget<T>(Arc<Mutex<Table<T>>>, String);
@@ -137,6 +163,13 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
 mod tests {
     use super::*;
 
+    /// [`wait`] bounded by a deadline of `limit`, as a call scoped by the gRPC layer would be.
+    async fn wait_at_most(task: watch::Receiver<TaskState<u32>>, limit: Duration) -> TaskState<u32> {
+        // The margin is at least 500 ms: leave it on top.
+        let deadline = std::time::Instant::now() + limit + Duration::from_millis(500);
+        call_budget::within(Some(deadline), wait(task)).await
+    }
+
     #[tokio::test]
     async fn a_task_is_joined_while_it_runs_and_forgotten_when_it_ends() {
         let tasks = Tasks::<u32>::default();
@@ -147,13 +180,13 @@ mod tests {
             Ok(7)
         });
         let joined = tasks.start_or_join("k", |_| async { Ok(0) });
-        let early = wait(joined, Duration::from_millis(50)).await;
+        let early = wait_at_most(joined, Duration::from_millis(50)).await;
         assert_eq!((early.progress.bytes, early.done.is_none()), (5, true));
         go.send(()).unwrap();
-        let done = wait(first, Duration::from_secs(5)).await;
+        let done = wait_at_most(first, Duration::from_secs(5)).await;
         assert!(matches!(done.done, Some(Ok(7))));
         tokio::task::yield_now().await;
-        let again = wait(tasks.start_or_join("k", |_| async { Ok(9) }), Duration::from_secs(5)).await;
+        let again = wait_at_most(tasks.start_or_join("k", |_| async { Ok(9) }), Duration::from_secs(5)).await;
         assert!(matches!(again.done, Some(Ok(9))), "a new task once the first ended");
     }
 

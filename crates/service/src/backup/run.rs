@@ -31,13 +31,9 @@ use crate::{
     events::{Note, publish},
     observe::observe_etcd,
     tasks::{self, TaskState},
-    transfer::REPORT_EVERY,
     transfer::progress,
 };
 
-/// How long a RunBackup call waits for the snapshot before answering Running, at most: less
-/// when the caller's deadline is nearer (see [`call_budget`]).
-pub const IN_CALL_WAIT: Duration = Duration::from_secs(20);
 /// When to ask again about a backup still running.
 const RUNNING_REQUEUE: Duration = Duration::from_secs(5);
 
@@ -57,7 +53,7 @@ impl BackupService {
     /// Takes (or continues) the backup `namespace/name`.
     ///
     /// The snapshot is streamed by a task of this replica that outlives the call (and the
-    /// caller's deadline); the call waits for it up to [`IN_CALL_WAIT`] and otherwise answers
+    /// caller's deadline); the call waits for it while its caller's deadline allows ([`tasks::wait`]) and otherwise answers
     /// Running with a requeue, as it does while another replica holds the backup.
     #[tracing::instrument(name = "RunBackup", skip_all, fields(backup.namespace = %namespace, backup.name = %name, operation = "RunBackup"))]
     pub async fn run_backup(&self, namespace: &str, name: &str) -> Result<BackupOutcome, ServiceError> {
@@ -67,7 +63,7 @@ impl BackupService {
             return Ok(BackupOutcome { status, requeue_after: None });
         }
         let task = self.start_or_join(namespace, name);
-        match tasks::wait(task, IN_CALL_WAIT).await.done {
+        match tasks::wait(task).await.done {
             // Another replica is taking it: report its progress, not an error.
             Some(Err(ServiceError::Aborted(_))) => self.still_running(namespace, name, status).await,
             Some(result) => result,
@@ -180,7 +176,7 @@ impl BackupService {
     ) -> Result<BackupOutcome, ServiceError> {
         let started = Instant::now();
         let started_at = status.last_attempt_time.clone().unwrap_or_else(now_rfc3339);
-        let streamed = self.stream_reporting(backup, &mut status, storage, dir, source).await;
+        let streamed = self.stream_reporting(backup, &status, storage, dir, source).await;
         match streamed {
             Ok(info) => {
                 let record = BackupRecord {
@@ -236,31 +232,25 @@ impl BackupService {
     async fn stream_reporting(
         &self,
         backup: &EtcdBackup,
-        status: &mut EtcdBackupStatus,
+        status: &EtcdBackupStatus,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
         source: &crate::backup::decide::Source,
     ) -> Result<SnapshotInfo, ServiceError> {
-        let (tx, rx) = watch::channel(Transferred::default());
-        let streaming = self.stream(storage, dir, source, &tx);
-        tokio::pin!(streaming);
-        let mut report = tokio::time::interval(REPORT_EVERY);
-        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        report.tick().await;
-        loop {
-            tokio::select! {
-                done = &mut streaming => return done,
-                _ = report.tick() => {
-                    let done = *rx.borrow();
-                    status.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.clusters.identity()));
-                    let namespace = backup.namespace().unwrap_or_default();
-                    // Progress is a report: a failed write is logged, never a failed backup.
-                    if let Err(e) = self.backups(&namespace).apply_status(&backup.name_any(), &*status).await {
-                        tracing::warn!("could not record the backup's progress: {e}");
-                    }
+        let (streamed, _) = watch::channel(Transferred::default());
+        let streaming = self.stream(storage, dir, source, &streamed);
+        let report = |done: Transferred| {
+            let mut now = status.clone();
+            now.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.clusters.identity()));
+            let (namespace, name) = (backup.namespace().unwrap_or_default(), backup.name_any());
+            async move {
+                // Progress is a report: a failed write is logged, never a failed backup.
+                if let Err(e) = self.backups(&namespace).apply_status(&name, &now).await {
+                    tracing::warn!("could not record the backup's progress: {e}");
                 }
             }
-        }
+        };
+        tasks::reporting(streaming, &streamed, report).await
     }
 
     /// Streams the snapshot to storage and checks the stored copy against what was streamed.

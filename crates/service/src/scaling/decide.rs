@@ -18,10 +18,7 @@ use crate::membership::unsafe_removal;
 
 use crate::observe::{EtcdView, MemberView};
 
-pub use crate::operation::{
-    RESTART_FROM_ZERO, SCALE_DOWN, SCALE_TO_ZERO, SCALE_UP, is_membership_change, is_scaling,
-    member_step as step,
-};
+use crate::operation::{SCALE_DOWN, SCALE_UP, is_membership_change, member_step as step};
 
 /// What the scaling service knows when it decides.
 pub struct ScalingInputs<'a> {

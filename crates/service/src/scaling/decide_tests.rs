@@ -4,7 +4,8 @@
 use etcd_operator_api::cluster::OperationStatus;
 
 use crate::observe::{EtcdView, MemberView};
-use crate::scaling::decide::{SCALE_DOWN, SCALE_UP, ScalingAction, ScalingInputs, next_scaling_action, step};
+use crate::operation::{SCALE_DOWN, SCALE_UP, member_step as step};
+use crate::scaling::decide::{ScalingAction, ScalingInputs, next_scaling_action};
 
 const NOW: &str = "2026-11-26T00:00:00Z";
 

@@ -28,11 +28,10 @@ use crate::{
     config::component,
     lifecycle::decide::status::ScalingRecord,
     observe::{EtcdState, EtcdView, Observation},
+    operation::{is_membership_change, is_scaling},
     plan::RolloutDecision,
     scaling::decide::ScalingAction,
     scaling::decide::ScalingInputs,
-    scaling::decide::is_membership_change,
-    scaling::decide::is_scaling,
     scaling::decide::next_scaling_action,
 };
 

@@ -17,9 +17,9 @@ use kube::runtime::events::EventType;
 
 use crate::{
     ClusterOutcome, ClusterService, ServiceError, config::component, lifecycle::decide::members::members,
-    membership::serving, observe::EtcdState, quorum_evidence::corroborate_observation,
-    recovery::quorum::decide::QuorumAssessment, recovery::quorum::decide::QuorumInputs,
-    recovery::quorum::decide::RECOVER_QUORUM, recovery::quorum::decide::RecoveryAction,
+    membership::serving, observe::EtcdState, operation::RECOVER_QUORUM,
+    quorum_evidence::corroborate_observation, recovery::quorum::decide::QuorumAssessment,
+    recovery::quorum::decide::QuorumInputs, recovery::quorum::decide::RecoveryAction,
     recovery::quorum::decide::RecoveryProgress, recovery::quorum::decide::assess,
     recovery::quorum::decide::next_recovery_action, recovery::quorum::decide::step,
     recovery::quorum::source::LostQuorum, scaling::Gathered, validation::quorum_loss_grace,

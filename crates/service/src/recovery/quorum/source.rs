@@ -19,7 +19,8 @@ use crate::{
     ClusterService, ServiceError,
     config::component,
     observe::{EtcdState, Observation},
-    recovery::quorum::decide::{RECOVER_QUORUM, SourceChoice, SourceInputs, choose_source, step},
+    operation::RECOVER_QUORUM,
+    recovery::quorum::decide::{SourceChoice, SourceInputs, choose_source, step},
     restore::{ResolvedSource, Verification},
     saved_snapshot::snapshot_key,
 };

@@ -22,7 +22,7 @@ use crate::observe::{EtcdView, MemberView};
 use crate::{membership::unsafe_removal, operation::member_step as scaling_step};
 
 /// Operation type of a member replacement.
-pub use crate::operation::REPLACE_MEMBER;
+use crate::operation::REPLACE_MEMBER;
 
 /// Steps of a replacement (shared names with scaling where the step is the same).
 pub mod step {

@@ -7,7 +7,7 @@ use etcd_operator_resource::names::ClusterNames;
 
 use crate::observe::{EtcdView, MemberView};
 use crate::{
-    fixtures::member, recovery::replace::decide::REPLACE_MEMBER, recovery::replace::decide::ReplaceAction,
+    fixtures::member, operation::REPLACE_MEMBER, recovery::replace::decide::ReplaceAction,
     recovery::replace::decide::ReplaceInputs, recovery::replace::decide::next_replace_action,
     recovery::replace::decide::step,
 };

@@ -20,7 +20,8 @@ use crate::{
     ClusterOutcome, ClusterService, ServiceError,
     config::component,
     observe::EtcdView,
-    recovery::replace::decide::{REPLACE_MEMBER, ReplaceAction, ReplaceInputs, next_replace_action, step},
+    operation::REPLACE_MEMBER,
+    recovery::replace::decide::{ReplaceAction, ReplaceInputs, next_replace_action, step},
     scaling::{Gathered, membership_view},
 };
 

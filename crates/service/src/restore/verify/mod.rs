@@ -18,8 +18,6 @@
 
 mod task;
 
-use std::time::Duration;
-
 use etcd_operator_api::{
     EtcdBackup,
     backup::{TransferProgress, VerificationPhase},
@@ -34,9 +32,6 @@ use crate::{
     tasks,
     transfer::{StoredVersion, progress, reusable},
 };
-
-/// How long a call waits for a verification at most, deadline allowing.
-const IN_CALL_WAIT: Duration = Duration::from_secs(20);
 
 /// What a stored copy was found to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +92,7 @@ impl ClusterService {
             backup: subject.backup.map(|(ns, name)| (ns.to_owned(), name.to_owned())),
         };
         let running = self.verifications.start_or_join(&location, |progress| job.run(progress));
-        let now = tasks::wait(running, IN_CALL_WAIT).await;
+        let now = tasks::wait(running).await;
         match now.done {
             Some(Ok((read, sha256))) if read == version => Ok(Checked::Read { version, sha256 }),
             // The object changed while it was read: the next poll reads the new one.

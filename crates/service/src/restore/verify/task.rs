@@ -2,15 +2,12 @@
 //! published as it goes, and, for an EtcdBackup, recorded in the backup's
 //! status under the backup's Lease.
 
-use crate::{
-    ClusterService, ServiceError,
-    transfer::{REPORT_EVERY, progress as progress_of},
-};
+use crate::{ClusterService, ServiceError, tasks, transfer::progress as progress_of};
 use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
 use etcd_operator_client::{
     ClientError,
     storage::{ObjectStorage, ObjectVersion},
-    transfer::Progress,
+    transfer::{Progress, Transferred},
 };
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::backup_lock_name;
@@ -62,26 +59,16 @@ impl Job {
         namespace: &str,
         name: &str,
     ) -> Result<(ObjectVersion, String), ServiceError> {
-        let seen = progress.subscribe();
-        let reading = self.read(progress);
-        tokio::pin!(reading);
-        let mut report = tokio::time::interval(REPORT_EVERY);
-        report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let result = loop {
-            tokio::select! {
-                done = &mut reading => break done,
-                _ = report.tick() => {
-                    let read = *seen.borrow();
-                    let at = progress_of(read.bytes, read.total, &now_rfc3339(), &self.service.identity());
-                    let record = BackupVerification {
-                        phase: VerificationPhase::Verifying,
-                        progress: Some(at),
-                        ..BackupVerification::default()
-                    };
-                    self.record(namespace, name, &record).await;
-                }
-            }
+        let report = |read: Transferred| {
+            let at = progress_of(read.bytes, read.total, &now_rfc3339(), &self.service.identity());
+            let record = BackupVerification {
+                phase: VerificationPhase::Verifying,
+                progress: Some(at),
+                ..Default::default()
+            };
+            async move { self.record(namespace, name, &record).await }
         };
+        let result = tasks::reporting(self.read(progress), progress, report).await;
         let record = match &result {
             Ok((version, sha256)) => BackupVerification {
                 phase: if *sha256 == self.expected_sha256 {

@@ -28,10 +28,10 @@ use crate::membership::quorum;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
-use crate::scaling::decide::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
+use crate::operation::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
 
 /// Operation type of a quorum-loss recovery.
-pub use crate::operation::RECOVER_QUORUM;
+use crate::operation::RECOVER_QUORUM;
 
 /// Steps of a quorum-loss recovery.
 pub mod step {
