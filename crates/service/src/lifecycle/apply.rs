@@ -44,7 +44,7 @@ impl ClusterService {
             RestoreGate::NotRestoring => None,
             RestoreGate::Wait(refusal) => {
                 // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
-                let later = look_again_after(&refusal.reason);
+                let later = crate::restore::decide::look_again_after(&refusal.reason);
                 let rollout = RolloutDecision::Proceed;
                 let none = Default::default();
                 let out = self
@@ -171,14 +171,4 @@ impl ClusterService {
 /// Whether etcd answers now: the cluster has formed, even before its status records the ID.
 fn answered(observation: &Observation) -> bool {
     matches!(&observation.etcd, EtcdState::Reached(view) if view.cluster_id != 0)
-}
-
-/// How soon to look again at a restore that could not start: soon while work is under way,
-/// later while waiting on the user or on a backup, rarely for what only a new spec can fix.
-fn look_again_after(reason: &str) -> Duration {
-    match reason {
-        "ClearingRetainedClaims" | "Verifying" => Duration::from_secs(2),
-        "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
-        _ => Duration::from_secs(300),
-    }
 }

@@ -1,6 +1,8 @@
 //! Restore safety, pure: a restore never starts members on claims an earlier
 //! cluster left, and never reports success over data that was not restored.
 
+use std::time::Duration;
+
 /// A restore's claims check: `Err(reason, message)` when claims an earlier cluster of this name
 /// retained would be started on (the restore agent skips a member whose data directory is not
 /// empty, so it would serve that data).
@@ -57,6 +59,16 @@ pub fn verify_restored(
         ));
     }
     Ok(())
+}
+
+/// How soon to look again at a restore that could not start: soon while work is under way,
+/// later while waiting on the user or on a backup, rarely for what only a new spec can fix.
+pub fn look_again_after(reason: &str) -> Duration {
+    match reason {
+        "ClearingRetainedClaims" | "Verifying" => Duration::from_secs(2),
+        "BackupNotReady" | "StorageUnusable" | "RetainedClaims" => Duration::from_secs(15),
+        _ => Duration::from_secs(300),
+    }
 }
 
 #[cfg(test)]

@@ -10,9 +10,8 @@ mod decide_tests;
 use etcd_operator_api::cluster::MAX_SIZE;
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{RestorePhase, RestoreTrigger, SnapshotRecord, StoppedStatus},
+    cluster::{RestorePhase, RestoreTrigger, StoppedStatus},
 };
-use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 
@@ -195,46 +194,6 @@ impl ClusterService {
         let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
         members.sort_by_key(|n| self.names(&r).ordinal(n));
         Ok(StoppedStatus { members, cluster_id: format!("{:x}", view.cluster_id), snapshot: Some(snapshot) })
-    }
-
-    /// Streams a snapshot of the member at `endpoint` to snapshot storage under `key` and reads
-    /// it back: the record once size and sha256 match what etcd streamed. Needs no leader.
-    pub(crate) async fn snapshot_to_store(
-        &self,
-        endpoint: &str,
-        key: &str,
-        progress: &etcd_operator_client::transfer::Progress,
-    ) -> Result<SnapshotRecord, ServiceError> {
-        let store = self
-            .snapshot_store()
-            .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
-        let taken_at = now_rfc3339();
-        let client =
-            EtcdClient::connect(&[endpoint.to_owned()], self.etcd_options(), self.etcd_metrics()).await?;
-        let mut out = store.writer(key)?;
-        let info = match client.snapshot_with_progress(endpoint, &mut out, progress).await {
-            Ok(info) => info,
-            Err(e) => {
-                out.abort().await;
-                return Err(e.into());
-            }
-        };
-        out.commit().await?;
-        let (size, hex) = store.digest(key).await?;
-        if hex != info.sha256 || size != info.size_bytes {
-            return Err(ServiceError::Internal(format!(
-                "snapshot {key} did not verify: stored {size} bytes with sha256 {hex}, streamed {} bytes with sha256 {}",
-                info.size_bytes, info.sha256
-            )));
-        }
-        tracing::info!(key, size = info.size_bytes, revision = info.revision, "snapshot stored and verified");
-        Ok(SnapshotRecord {
-            location: key.to_owned(),
-            sha256: info.sha256,
-            size_bytes: info.size_bytes as i64,
-            revision: info.revision,
-            taken_at,
-        })
     }
 }
 
