@@ -70,7 +70,21 @@ impl EtcdCluster {
     }
 
     /// Starts members with the given names as a new cluster.
+    ///
+    /// Ports are picked free and then handed to etcd, so a parallel test can take one in
+    /// between: a new cluster that lost that race starts again on other ports.
     pub async fn start_named(names: &[String]) -> Self {
+        for _ in 0..4 {
+            match Self::try_start_named(names).await {
+                Ok(cluster) => return cluster,
+                Err(log) => eprintln!("a port was taken before etcd bound it; starting again: {log}"),
+            }
+        }
+        panic!("etcd members could not bind free ports in 4 attempts");
+    }
+
+    /// One attempt: `Err` (a member's log) when a member could not bind its ports.
+    async fn try_start_named(names: &[String]) -> Result<Self, String> {
         let size = names.len();
         let dir = tempfile::tempdir().expect("temp dir");
         let token = format!("fixture-{}", dir.path().file_name().unwrap().to_string_lossy());
@@ -89,9 +103,11 @@ impl EtcdCluster {
             cluster.spawn(i, &initial, "new");
         }
         for i in 0..size {
-            cluster.wait_listening(i).await;
+            if !cluster.listening_or_bind_failure(i).await {
+                return Err(cluster.log(i));
+            }
         }
-        cluster
+        Ok(cluster)
     }
 
     fn initial_cluster(&self, members: &[&Member]) -> String {
@@ -123,9 +139,18 @@ impl EtcdCluster {
     }
 
     async fn wait_listening(&self, i: usize) {
+        let listening = self.listening_or_bind_failure(i).await;
+        assert!(listening, "etcd member {i} could not bind its ports; log: {}", self.log(i));
+    }
+
+    /// Waits until member `i` accepts connections (true) or says it cannot bind (false).
+    async fn listening_or_bind_failure(&self, i: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = self.members[i].client_addr().to_owned();
         while TcpStream::connect(&addr).await.is_err() {
+            if self.log(i).contains("address already in use") {
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "etcd member {i} did not listen on {addr}; log: {}",
@@ -133,6 +158,7 @@ impl EtcdCluster {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        true
     }
 
     /// The members, in start order.
