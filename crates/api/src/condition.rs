@@ -15,6 +15,13 @@ pub enum ConditionStatus {
     Unknown,
 }
 
+impl From<bool> for ConditionStatus {
+    /// A condition that was determined: it holds or it does not.
+    fn from(holds: bool) -> Self {
+        if holds { Self::True } else { Self::False }
+    }
+}
+
 /// One observation about a resource, as in `metav1.Condition`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -37,11 +44,17 @@ pub struct Condition {
 }
 
 impl Condition {
-    /// A condition observed now; the transition time is fixed by [`merge_conditions`].
-    pub fn new(type_: &str, status: ConditionStatus, reason: &str, message: impl Into<String>) -> Self {
+    /// A condition observed now; the transition time is fixed by [`merge_conditions`]. `status`
+    /// is a [`ConditionStatus`], or a `bool` for one that was determined.
+    pub fn new(
+        type_: &str,
+        status: impl Into<ConditionStatus>,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             type_: type_.to_owned(),
-            status,
+            status: status.into(),
             reason: reason.to_owned(),
             message: message.into(),
             observed_generation: None,

@@ -112,6 +112,7 @@ pub fn keep_claims_while_stopped(cluster: &etcd_operator_api::EtcdCluster) -> bo
     cluster.spec.size == 0
         || status.is_some_and(|s| s.stopped.is_some())
         || status.and_then(|s| s.operation.as_ref()).is_some_and(|op| {
-            op.type_ == crate::operation::SCALE_TO_ZERO || op.type_ == crate::operation::RESTART_FROM_ZERO
+            op.type_ == crate::operation::OperationType::ScaleToZero
+                || op.type_ == crate::operation::OperationType::RestartFromZero
         })
 }

@@ -21,7 +21,7 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
     c.assert_settled(3).await;
     assert_eq!(c.count("before").await, 50);
     let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
-    let scaling = status.operation.as_ref().filter(|op| op.type_.starts_with("Scale"));
+    let scaling = status.operation.as_ref().filter(|op| op.type_.as_str().starts_with("Scale"));
     assert!(scaling.is_none(), "the operation is cleared when done: {scaling:?}");
     assert_eq!((status.current_size, status.ready_members), (3, 3));
     // Each step was announced as an Event on the cluster.
@@ -103,7 +103,7 @@ async fn a_scale_down_that_would_cost_quorum_is_refused_and_changes_nothing() {
     c.sim.node().unwrap().resume("default", "demo-0").unwrap();
     c.assert_settled(3).await;
     let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
-    let scaling = status.operation.as_ref().filter(|op| op.type_.starts_with("Scale"));
+    let scaling = status.operation.as_ref().filter(|op| op.type_.as_str().starts_with("Scale"));
     assert!(scaling.is_none(), "nothing was recorded: {scaling:?}");
     // With the member back, the same request goes through.
     c.converge("3 → 2", LIMIT, || c.service.scale_down(&c.r, 2)).await;

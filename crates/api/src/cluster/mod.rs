@@ -1,8 +1,10 @@
 //! The `EtcdCluster` resource.
 
+pub mod operation;
 mod spec;
 mod status;
 
+pub use operation::{OperationStatus, OperationType};
 pub use spec::*;
 pub use status::*;
 

@@ -3,6 +3,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::OperationStatus;
 use crate::condition::Condition;
 
 /// Coarse lifecycle phase, for humans; conditions carry the detail.
@@ -91,37 +92,6 @@ impl MemberStatus {
     pub fn answered(&self) -> bool {
         self.raft_index.is_some()
     }
-}
-
-/// A multi-step operation the operator has started and not finished.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationStatus {
-    /// Kind of operation (Create, RollingUpdate, ScaleUp, ScaleDown, ...).
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// Step the operation is at.
-    #[serde(default)]
-    pub step: String,
-    /// Target of the operation (for example the size being scaled to).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target: Option<i32>,
-    /// Member the step acts on, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member: Option<String>,
-    /// etcd member ID of that member, once known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub member_id: Option<String>,
-    /// The EtcdBackup the operation restores from (RecoverQuorum), chosen and verified before acting.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_name: Option<String>,
-    /// The data of the most advanced member that still answered (RecoverQuorum), saved and
-    /// verified before any claim is deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<SnapshotRecord>,
-    /// When the operation started (RFC 3339).
-    #[serde(default)]
-    pub started_at: String,
 }
 
 /// Observed state of an etcd cluster.

@@ -18,7 +18,7 @@ use crate::membership::unsafe_removal;
 
 use crate::observe::{EtcdView, MemberView};
 
-use crate::operation::{SCALE_DOWN, SCALE_UP, is_membership_change, member_step as step};
+use crate::operation::{OperationType, is_membership_change, member_step as step};
 
 /// What the scaling service knows when it decides.
 pub struct ScalingInputs<'a> {
@@ -69,20 +69,18 @@ fn wait(reason: impl Into<String>, secs: u64) -> ScalingAction {
     ScalingAction::Wait { reason: reason.into(), after: Duration::from_secs(secs) }
 }
 
-fn record(i: &ScalingInputs<'_>, type_: &str, step: &str, member: String, id: Option<u64>) -> ScalingAction {
-    let started_at = i
-        .operation
-        .filter(|op| op.type_ == type_)
-        .map_or_else(|| i.now.to_owned(), |op| op.started_at.clone());
+fn record(
+    i: &ScalingInputs<'_>,
+    type_: OperationType,
+    step: &str,
+    member: String,
+    id: Option<u64>,
+) -> ScalingAction {
     ScalingAction::Record(OperationStatus {
-        type_: type_.into(),
-        step: step.into(),
         target: Some(i.target),
         member: Some(member),
         member_id: id.map(|id| format!("{id:x}")),
-        backup_name: None,
-        snapshot: None,
-        started_at,
+        ..OperationStatus::at_step(type_, step, i.operation, i.now)
     })
 }
 
@@ -105,7 +103,7 @@ pub fn next_scaling_action(i: &ScalingInputs<'_>) -> ScalingAction {
                 "recorded operation names {member:?}, not a member of this cluster"
             ));
         };
-        return if op.type_ == SCALE_UP {
+        return if op.type_ == OperationType::ScaleUp {
             resume_up(i, op, member, ordinal)
         } else {
             resume_down(i, member, ordinal)
@@ -119,7 +117,13 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
     let count = i.view.members.len() as i32;
     // A learner nobody recorded (an older run's) is adopted and finished, never orphaned.
     if let Some(learner) = i.view.members.iter().find(|m| m.info.is_learner) {
-        return record(i, SCALE_UP, step::STARTING_MEMBER, learner.name(), Some(learner.info.id));
+        return record(
+            i,
+            OperationType::ScaleUp,
+            step::STARTING_MEMBER,
+            learner.name(),
+            Some(learner.info.id),
+        );
     }
     if count != i.replicas {
         return wait(
@@ -131,7 +135,7 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
         );
     }
     if i.target > count {
-        return record(i, SCALE_UP, step::ADDING_LEARNER, i.names.member(count), None);
+        return record(i, OperationType::ScaleUp, step::ADDING_LEARNER, i.names.member(count), None);
     }
     if i.target < count {
         if i.target < 1 {
@@ -146,7 +150,7 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
         if let Some(reason) = unsafe_removal(i.view, last) {
             return ScalingAction::Refuse(reason);
         }
-        return record(i, SCALE_DOWN, step::REMOVING_MEMBER, last.name(), Some(last.info.id));
+        return record(i, OperationType::ScaleDown, step::REMOVING_MEMBER, last.name(), Some(last.info.id));
     }
     if let Some(sick) = i.view.members.iter().find(|m| !m.healthy()) {
         return wait(format!("member {} is not healthy", sick.name()), 5);
@@ -162,7 +166,9 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
             ScalingAction::SetReplicas { replicas: ordinal, initial_members: vec![] }
         }
         None if i.pods > ordinal => wait(format!("pod {member} is terminating"), 1),
-        None if op.step != step::ADDING_LEARNER => record(i, SCALE_UP, step::ADDING_LEARNER, member, None),
+        None if op.step != step::ADDING_LEARNER => {
+            record(i, OperationType::ScaleUp, step::ADDING_LEARNER, member, None)
+        }
         None if i.claims.contains(&i.names.pvc(ordinal)) => {
             ScalingAction::DeleteStaleClaim { claim: i.names.pvc(ordinal) }
         }
@@ -170,7 +176,7 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
         Some(m) if m.info.is_learner => {
             let id = m.info.id;
             if op.member_id.is_none() || op.step == step::ADDING_LEARNER {
-                record(i, SCALE_UP, step::STARTING_MEMBER, member, Some(id))
+                record(i, OperationType::ScaleUp, step::STARTING_MEMBER, member, Some(id))
             } else if i.replicas <= ordinal {
                 let mut initial: Vec<String> = i.view.members.iter().map(MemberView::name).collect();
                 initial.sort_by_key(|n| i.names.ordinal(n));
@@ -178,13 +184,15 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
             } else if !started(m) {
                 wait(format!("learner {member} is starting"), 1)
             } else if op.step != step::PROMOTING_MEMBER {
-                record(i, SCALE_UP, step::PROMOTING_MEMBER, member, Some(id))
+                record(i, OperationType::ScaleUp, step::PROMOTING_MEMBER, member, Some(id))
             } else {
                 ScalingAction::Promote { member, id }
             }
         }
         Some(m) if !m.healthy() => wait(format!("new member {member} is not healthy yet"), 1),
-        Some(_) if count < i.target => record(i, SCALE_UP, step::ADDING_LEARNER, i.names.member(count), None),
+        Some(_) if count < i.target => {
+            record(i, OperationType::ScaleUp, step::ADDING_LEARNER, i.names.member(count), None)
+        }
         Some(_) => {
             // This member is done; a smaller target (changed meanwhile) starts a scale down.
             if i.target < count { start_without_record(i) } else { ScalingAction::Done }

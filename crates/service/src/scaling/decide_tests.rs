@@ -4,7 +4,7 @@
 use etcd_operator_api::cluster::OperationStatus;
 
 use crate::observe::{EtcdView, MemberView};
-use crate::operation::{SCALE_DOWN, SCALE_UP, member_step as step};
+use crate::operation::{OperationType, member_step as step};
 use crate::scaling::decide::{ScalingAction, ScalingInputs, next_scaling_action};
 
 const NOW: &str = "2026-11-26T00:00:00Z";
@@ -16,9 +16,9 @@ fn voters(n: i32) -> Vec<MemberView> {
     (0..n).map(|i| member(i, false, true, true, 0x100)).collect()
 }
 
-fn op(type_: &str, step: &str, member: &str, id: Option<u64>) -> OperationStatus {
+fn op(type_: OperationType, step: &str, member: &str, id: Option<u64>) -> OperationStatus {
     OperationStatus {
-        type_: type_.into(),
+        type_,
         step: step.into(),
         target: Some(3),
         member: Some(member.into()),
@@ -79,8 +79,8 @@ fn scale_up_walks_every_step_for_one_member() {
     // Intent first.
     let mut op1 = recorded(Case::new(3, voters(1)).next());
     assert_eq!(
-        (op1.type_.as_str(), op1.step.as_str(), op1.member.as_deref()),
-        (SCALE_UP, step::ADDING_LEARNER, Some("demo-1"))
+        (op1.type_, op1.step.as_str(), op1.member.as_deref()),
+        (OperationType::ScaleUp, step::ADDING_LEARNER, Some("demo-1"))
     );
     assert_eq!(op1.started_at, NOW);
     op1.started_at = "2026-11-25T23:00:00Z".into();
@@ -122,7 +122,7 @@ fn scale_up_walks_every_step_for_one_member() {
 
 #[test]
 fn scale_up_resumes_after_a_crash_at_any_point() {
-    let intent = op(SCALE_UP, step::ADDING_LEARNER, "demo-1", None);
+    let intent = op(OperationType::ScaleUp, step::ADDING_LEARNER, "demo-1", None);
     // Crashed after asking for the pod but the member was never added: the pod goes first.
     let c = Case::new(3, voters(1)).replicas(2, 2).op(intent.clone());
     assert_eq!(c.next(), ScalingAction::SetReplicas { replicas: 1, initial_members: vec![] });
@@ -144,7 +144,8 @@ fn scale_up_resumes_after_a_crash_at_any_point() {
     let adopted = recorded(c.next());
     assert_eq!((adopted.step.as_str(), adopted.member.as_deref()), (step::STARTING_MEMBER, Some("demo-2")));
     // A recorded member that vanished from etcd is added again from the start.
-    let c = Case::new(3, voters(1)).op(op(SCALE_UP, step::PROMOTING_MEMBER, "demo-1", Some(0x101)));
+    let c =
+        Case::new(3, voters(1)).op(op(OperationType::ScaleUp, step::PROMOTING_MEMBER, "demo-1", Some(0x101)));
     assert_eq!(recorded(c.next()).step, step::ADDING_LEARNER);
 }
 
@@ -152,8 +153,8 @@ fn scale_up_resumes_after_a_crash_at_any_point() {
 fn scale_down_moves_leadership_then_removes_then_shrinks() {
     let intent = recorded(Case::new(2, voters(3)).next());
     assert_eq!(
-        (intent.type_.as_str(), intent.member.as_deref(), intent.member_id.as_deref()),
-        (SCALE_DOWN, Some("demo-2"), Some("102"))
+        (intent.type_, intent.member.as_deref(), intent.member_id.as_deref()),
+        (OperationType::ScaleDown, Some("demo-2"), Some("102"))
     );
     // demo-2 leads: leadership goes to the lowest healthy voter first.
     let leading: Vec<_> = (0..3).map(|i| member(i, false, true, true, 0x102)).collect();
@@ -192,7 +193,8 @@ fn scale_down_refuses_what_would_cost_quorum() {
     // A recorded removal is re-checked before it is carried out.
     let mut members = voters(3);
     members[1] = member(1, false, false, true, 0x100);
-    let c = Case::new(2, members).op(op(SCALE_DOWN, step::REMOVING_MEMBER, "demo-2", Some(0x102)));
+    let c =
+        Case::new(2, members).op(op(OperationType::ScaleDown, step::REMOVING_MEMBER, "demo-2", Some(0x102)));
     assert!(matches!(c.next(), ScalingAction::Refuse(_)));
     // Zero is not a scale down.
     assert!(matches!(Case::new(0, voters(3)).next(), ScalingAction::Refuse(_)));
@@ -200,10 +202,10 @@ fn scale_down_refuses_what_would_cost_quorum() {
 
 #[test]
 fn a_changed_target_turns_around_after_the_member_in_flight() {
-    let done_up = op(SCALE_UP, step::PROMOTING_MEMBER, "demo-2", Some(0x102));
+    let done_up = op(OperationType::ScaleUp, step::PROMOTING_MEMBER, "demo-2", Some(0x102));
     let c = Case::new(1, voters(3)).op(done_up);
     let next = recorded(c.next());
-    assert_eq!((next.type_.as_str(), next.member.as_deref()), (SCALE_DOWN, Some("demo-2")));
+    assert_eq!((next.type_, next.member.as_deref()), (OperationType::ScaleDown, Some("demo-2")));
     // Pods and membership disagree without a record: wait, never guess.
     let c = Case::new(3, voters(2)).replicas(3, 3);
     assert!(matches!(c.next(), ScalingAction::Wait { .. }));

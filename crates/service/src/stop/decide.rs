@@ -23,19 +23,10 @@ use etcd_operator_resource::names::ClusterNames;
 use crate::membership::quorum;
 
 use crate::observe::EtcdState;
-use crate::operation::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
+use crate::operation::OperationType;
 
-/// Steps of a stop or restart.
-pub mod step {
-    /// Streaming, storing and verifying the snapshot.
-    pub const TAKING_SNAPSHOT: &str = "TakingSnapshot";
-    /// Scaling the StatefulSet to zero.
-    pub const STOPPING_MEMBERS: &str = "StoppingMembers";
-    /// Starting the recorded members on their claims.
-    pub const STARTING_MEMBERS: &str = "StartingMembers";
-    /// Starting the recorded members from the stop snapshot (their claims are gone).
-    pub const RESTORING_SNAPSHOT: &str = "RestoringSnapshot";
-}
+/// Steps of a stop or restart (the vocabulary lives with `status.operation`).
+pub use crate::operation::step::stop as step;
 
 /// What a stop or restart decides from.
 pub struct StopInputs<'a> {
@@ -78,19 +69,20 @@ pub enum StopAction {
     Refuse(String),
 }
 
-fn record(type_: &str, step: &str, target: i32, now: &str, previous: Option<&OperationStatus>) -> StopAction {
-    let started_at =
-        previous.filter(|op| op.type_ == type_).map_or_else(|| now.to_owned(), |op| op.started_at.clone());
+fn record(
+    type_: OperationType,
+    step: &str,
+    target: i32,
+    now: &str,
+    previous: Option<&OperationStatus>,
+) -> StopAction {
     StopAction::Record(OperationStatus {
-        type_: type_.into(),
-        step: step.into(),
         target: Some(target),
-        started_at,
-        ..OperationStatus::default()
+        ..OperationStatus::at_step(type_, step, previous, now)
     })
 }
 
-fn other_operation(i: &StopInputs<'_>, mine: &str) -> Option<StopAction> {
+fn other_operation(i: &StopInputs<'_>, mine: OperationType) -> Option<StopAction> {
     i.operation
         .filter(|op| op.type_ != mine)
         .map(|op| StopAction::Refuse(format!("a {} is in progress; it finishes first", op.type_)))
@@ -98,7 +90,7 @@ fn other_operation(i: &StopInputs<'_>, mine: &str) -> Option<StopAction> {
 
 /// Next step of ScaleToZero.
 pub fn next_stop_action(i: &StopInputs<'_>) -> StopAction {
-    if let Some(refusal) = other_operation(i, SCALE_TO_ZERO) {
+    if let Some(refusal) = other_operation(i, OperationType::ScaleToZero) {
         return refusal;
     }
     let Some(op) = i.operation else {
@@ -115,7 +107,7 @@ pub fn next_stop_action(i: &StopInputs<'_>) -> StopAction {
                         "only {healthy} of {voters} voting members are healthy: no consistent snapshot can be taken"
                     ))
                 } else {
-                    record(SCALE_TO_ZERO, step::TAKING_SNAPSHOT, 0, i.now, None)
+                    record(OperationType::ScaleToZero, step::TAKING_SNAPSHOT, 0, i.now, None)
                 }
             }
             EtcdState::Unreachable(e) => {
@@ -126,7 +118,7 @@ pub fn next_stop_action(i: &StopInputs<'_>) -> StopAction {
     };
     match op.step.as_str() {
         step::TAKING_SNAPSHOT if i.stopped.is_some_and(|s| s.snapshot.is_some()) => {
-            record(SCALE_TO_ZERO, step::STOPPING_MEMBERS, 0, i.now, Some(op))
+            record(OperationType::ScaleToZero, step::STOPPING_MEMBERS, 0, i.now, Some(op))
         }
         step::TAKING_SNAPSHOT => StopAction::TakeSnapshot,
         _ if i.replicas > 0 => StopAction::SetReplicas { replicas: 0, members: vec![] },
@@ -140,7 +132,7 @@ pub fn next_stop_action(i: &StopInputs<'_>) -> StopAction {
 
 /// Next step of RestartFromZero.
 pub fn next_restart_action(i: &StopInputs<'_>, target: i32) -> StopAction {
-    if let Some(refusal) = other_operation(i, RESTART_FROM_ZERO) {
+    if let Some(refusal) = other_operation(i, OperationType::RestartFromZero) {
         return refusal;
     }
     let Some(stopped) = i.stopped else {
@@ -161,10 +153,10 @@ pub fn next_restart_action(i: &StopInputs<'_>, target: i32) -> StopAction {
     if i.operation.is_none() {
         let snapshot = stopped.snapshot.as_ref();
         if missing.is_empty() {
-            return record(RESTART_FROM_ZERO, step::STARTING_MEMBERS, target, i.now, None);
+            return record(OperationType::RestartFromZero, step::STARTING_MEMBERS, target, i.now, None);
         }
         if from_snapshot && snapshot.is_some() {
-            return record(RESTART_FROM_ZERO, step::RESTORING_SNAPSHOT, target, i.now, None);
+            return record(OperationType::RestartFromZero, step::RESTORING_SNAPSHOT, target, i.now, None);
         }
         let where_ = snapshot.map_or_else(
             || "no snapshot was recorded".to_owned(),
@@ -228,7 +220,7 @@ impl RestartSource {
 pub fn restart_source(action: &StopAction, operation: Option<&OperationStatus>) -> Option<RestartSource> {
     let step = match action {
         StopAction::Record(op) => Some(op.step.as_str()),
-        _ => operation.filter(|op| op.type_ == RESTART_FROM_ZERO).map(|op| op.step.as_str()),
+        _ => operation.filter(|op| op.type_ == OperationType::RestartFromZero).map(|op| op.step.as_str()),
     };
     match step? {
         step::RESTORING_SNAPSHOT => Some(RestartSource::Snapshot),

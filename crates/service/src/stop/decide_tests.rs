@@ -6,9 +6,8 @@ use etcd_operator_resource::names::ClusterNames;
 
 use crate::observe::{EtcdState, EtcdView, MemberView};
 use crate::{
-    operation::RESTART_FROM_ZERO, operation::SCALE_DOWN, operation::SCALE_TO_ZERO, stop::decide::StopAction,
-    stop::decide::StopInputs, stop::decide::next_restart_action, stop::decide::next_stop_action,
-    stop::decide::step,
+    operation::OperationType, stop::decide::StopAction, stop::decide::StopInputs,
+    stop::decide::next_restart_action, stop::decide::next_stop_action, stop::decide::step,
 };
 
 fn names() -> ClusterNames {
@@ -51,13 +50,8 @@ fn view(healthy: &[bool]) -> EtcdState {
     EtcdState::Reached(EtcdView { cluster_id: 0xabc, members, alarms: vec![] })
 }
 
-fn op(type_: &str, step: &str) -> OperationStatus {
-    OperationStatus {
-        type_: type_.into(),
-        step: step.into(),
-        started_at: "t0".into(),
-        ..OperationStatus::default()
-    }
+fn op(type_: OperationType, step: &str) -> OperationStatus {
+    OperationStatus { type_, step: step.into(), started_at: "t0".into(), ..OperationStatus::default() }
 }
 
 fn stopped(snapshot: bool) -> StoppedStatus {
@@ -131,7 +125,7 @@ fn claims(n: i32) -> Vec<String> {
 fn a_stop_snapshots_first_then_stops_every_pod_keeping_claims() {
     let mut c = Case::running();
     let StopAction::Record(first) = next_stop_action(&c.inputs()) else { panic!("record first") };
-    assert_eq!((first.type_.as_str(), first.step.as_str()), (SCALE_TO_ZERO, step::TAKING_SNAPSHOT));
+    assert_eq!((first.type_, first.step.as_str()), (OperationType::ScaleToZero, step::TAKING_SNAPSHOT));
     let began = first.started_at.clone();
     c.op = Some(first);
     assert_eq!(next_stop_action(&c.inputs()), StopAction::TakeSnapshot);
@@ -156,7 +150,7 @@ fn a_stop_is_refused_without_quorum_or_during_another_change() {
         matches!(next_stop_action(&c.inputs()), StopAction::Refuse(m) if m.contains("no consistent snapshot"))
     );
     let mut c = Case::running();
-    c.op = Some(op(SCALE_DOWN, "RemovingMember"));
+    c.op = Some(op(OperationType::ScaleDown, "RemovingMember"));
     assert!(matches!(next_stop_action(&c.inputs()), StopAction::Refuse(m) if m.contains("ScaleDown")));
 }
 
@@ -164,7 +158,7 @@ fn a_stop_is_refused_without_quorum_or_during_another_change() {
 fn a_restart_brings_the_recorded_members_back_on_their_claims() {
     let mut c = Case::stopped();
     let StopAction::Record(first) = next_restart_action(&c.inputs(), 5) else { panic!("record first") };
-    assert_eq!((first.type_.as_str(), first.target), (RESTART_FROM_ZERO, Some(5)));
+    assert_eq!((first.type_, first.target), (OperationType::RestartFromZero, Some(5)));
     c.op = Some(first);
     let members: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();
     assert_eq!(next_restart_action(&c.inputs(), 5), StopAction::SetReplicas { replicas: 3, members });
@@ -228,7 +222,7 @@ fn a_restart_with_some_claims_lost_is_refused_naming_the_snapshot() {
         matches!(next_restart_action(&c.inputs(), 3), StopAction::Refuse(m) if m.contains("not stopped"))
     );
     c.etcd = view(&[true, true, true]);
-    c.op = Some(op(RESTART_FROM_ZERO, step::STARTING_MEMBERS));
+    c.op = Some(op(OperationType::RestartFromZero, step::STARTING_MEMBERS));
     assert_eq!(
         next_restart_action(&c.inputs(), 3),
         StopAction::Done,
@@ -239,12 +233,12 @@ fn a_restart_with_some_claims_lost_is_refused_naming_the_snapshot() {
 #[test]
 fn a_restart_says_where_its_members_get_their_data_once_a_step_is_recorded() {
     use crate::stop::decide::{RestartSource, restart_source};
-    let restoring = op(RESTART_FROM_ZERO, step::RESTORING_SNAPSHOT);
-    let starting = op(RESTART_FROM_ZERO, step::STARTING_MEMBERS);
+    let restoring = op(OperationType::RestartFromZero, step::RESTORING_SNAPSHOT);
+    let starting = op(OperationType::RestartFromZero, step::STARTING_MEMBERS);
     assert_eq!(restart_source(&StopAction::Record(restoring.clone()), None), Some(RestartSource::Snapshot));
     assert_eq!(restart_source(&StopAction::Done, Some(&starting)), Some(RestartSource::RetainedVolumes));
     assert_eq!(restart_source(&StopAction::Done, Some(&restoring)), Some(RestartSource::Snapshot));
     assert_eq!(restart_source(&StopAction::Done, None), None, "nothing recorded yet");
-    let stopping = op(SCALE_TO_ZERO, step::STOPPING_MEMBERS);
+    let stopping = op(OperationType::ScaleToZero, step::STOPPING_MEMBERS);
     assert_eq!(restart_source(&StopAction::Done, Some(&stopping)), None, "a stop, not a restart");
 }

@@ -169,7 +169,7 @@ pub fn status(
             })
             .collect(),
         operation: s.operation.as_ref().map(|o| pb::Operation {
-            r#type: o.type_.clone(),
+            r#type: o.type_.as_str().to_owned(),
             step: o.step.clone(),
             target: o.target,
             member: o.member.clone(),

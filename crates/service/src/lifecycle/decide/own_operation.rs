@@ -3,8 +3,10 @@
 
 use etcd_operator_api::{
     Condition,
-    cluster::{ClusterPhase, EtcdClusterStatus, OperationStatus},
+    cluster::{ClusterPhase, EtcdClusterStatus},
 };
+
+use crate::operation::{OperationStatus, OperationType, step::lifecycle as step};
 
 /// The lifecycle's own operations: recorded while creating or rolling out.
 ///
@@ -15,17 +17,12 @@ pub(super) fn own_operation(
     previous: &EtcdClusterStatus,
     now: &str,
 ) -> Option<OperationStatus> {
-    let rolling = progressing.is_some_and(|c| c.reason == "RollingUpdate");
+    let rolling = progressing.is_some_and(|c| c.reason == OperationType::RollingUpdate.as_str());
     let (type_, step) = match phase {
-        ClusterPhase::Pending | ClusterPhase::Creating => ("Create", "Bootstrapping"),
-        ClusterPhase::Updating if rolling => ("RollingUpdate", "RestartingMembers"),
-        ClusterPhase::Deleting => ("Delete", "RemovingObjects"),
+        ClusterPhase::Pending | ClusterPhase::Creating => (OperationType::Create, step::BOOTSTRAPPING),
+        ClusterPhase::Updating if rolling => (OperationType::RollingUpdate, step::RESTARTING_MEMBERS),
+        ClusterPhase::Deleting => (OperationType::Delete, step::REMOVING_OBJECTS),
         _ => return None,
     };
-    let started_at = previous
-        .operation
-        .as_ref()
-        .filter(|op| op.type_ == type_)
-        .map_or_else(|| now.to_owned(), |op| op.started_at.clone());
-    Some(OperationStatus { type_: type_.into(), step: step.into(), started_at, ..OperationStatus::default() })
+    Some(OperationStatus::at_step(type_, step, previous.operation.as_ref(), now))
 }

@@ -9,7 +9,7 @@ use etcd_operator_api::{
 use etcd_operator_api::{cluster::CONDITION_AVAILABLE, condition::ConditionStatus};
 
 use crate::observe::Observation;
-use crate::{lifecycle::decide::status::cond, quorum_evidence::corroborate_observation};
+use crate::quorum_evidence::corroborate_observation;
 
 /// When the operator sees no quorum (`Unreachable`, `QuorumLost`) but the kubelet or a member
 /// contradicts it, Available becomes Unknown (`MembersUnreachable`) and says which evidence.
@@ -39,7 +39,7 @@ pub(super) fn data_loss_possible(r: &RestoreStatus) -> Condition {
         RestorePhase::Completed => "RestoredAfterQuorumLoss",
         _ => "RestoringAfterQuorumLoss",
     };
-    cond(
+    Condition::new(
         CONDITION_DATA_LOSS_POSSIBLE,
         true,
         reason,

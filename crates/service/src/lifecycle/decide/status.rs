@@ -15,6 +15,7 @@ use etcd_operator_resource::names::ClusterNames;
 use crate::membership::{Quorum, quorum};
 
 use crate::observe::{EtcdState, EtcdView, Observation};
+use crate::operation::OperationType;
 use crate::plan::RolloutDecision;
 
 /// Condition type: the spec is accepted but not advisable (old version, even size).
@@ -134,8 +135,8 @@ fn phase_and_all_conditions(
             (
                 ClusterPhase::Pending,
                 vec![
-                    cond(CONDITION_AVAILABLE, false, &r.reason, available),
-                    cond(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
+                    Condition::new(CONDITION_AVAILABLE, false, &r.reason, available),
+                    Condition::new(CONDITION_PROGRESSING, verifying, &r.reason, r.message.clone()),
                 ],
             )
         }
@@ -180,29 +181,29 @@ fn quorum_margin(etcd: &EtcdState) -> Option<i32> {
     Some(q.healthy_voters as i32 - quorum(q.voters as i32))
 }
 
-pub(super) fn cond(type_: &str, status: bool, reason: &str, message: impl Into<String>) -> Condition {
-    let s = if status { ConditionStatus::True } else { ConditionStatus::False };
-    Condition::new(type_, s, reason, message)
-}
-
 fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (ClusterPhase, Vec<Condition>) {
     let spec = &i.cluster.spec;
     if i.cluster.metadata.deletion_timestamp.is_some() {
         return (
             ClusterPhase::Deleting,
-            vec![cond(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")],
+            vec![Condition::new(CONDITION_PROGRESSING, true, "Deleting", "removing owned objects")],
         );
     }
     if spec.paused {
         return (
             ClusterPhase::Paused,
-            vec![cond(CONDITION_PROGRESSING, false, "Paused", "reconciliation is paused by spec.paused")],
+            vec![Condition::new(
+                CONDITION_PROGRESSING,
+                false,
+                "Paused",
+                "reconciliation is paused by spec.paused",
+            )],
         );
     }
     if let Err(violations) = i.spec_check {
         return (
             ClusterPhase::Invalid,
-            vec![cond(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())],
+            vec![Condition::new(CONDITION_PROGRESSING, false, "InvalidSpec", violations.to_string())],
         );
     }
     let sts = i.observation.statefulset.as_ref();
@@ -211,30 +212,50 @@ fn phase_and_conditions(i: &StatusInputs<'_>, members: &[MemberStatus]) -> (Clus
         (_, None) => (
             ClusterPhase::Pending,
             vec![
-                cond(CONDITION_AVAILABLE, false, "NotCreated", "the StatefulSet does not exist yet"),
-                cond(CONDITION_PROGRESSING, true, "Creating", "creating objects"),
+                Condition::new(
+                    CONDITION_AVAILABLE,
+                    false,
+                    "NotCreated",
+                    "the StatefulSet does not exist yet",
+                ),
+                Condition::new(CONDITION_PROGRESSING, true, "Creating", "creating objects"),
             ],
         ),
         (EtcdState::NotExpected, Some(_)) => (
             ClusterPhase::Stopped,
             vec![
-                cond(CONDITION_AVAILABLE, false, "Stopped", "the cluster has no members; data is retained"),
-                cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
-                cond(CONDITION_DEGRADED, false, "Stopped", ""),
+                Condition::new(
+                    CONDITION_AVAILABLE,
+                    false,
+                    "Stopped",
+                    "the cluster has no members; data is retained",
+                ),
+                Condition::new(CONDITION_PROGRESSING, false, "Reconciled", ""),
+                Condition::new(CONDITION_DEGRADED, false, "Stopped", ""),
             ],
         ),
         (EtcdState::Unreachable(e), Some(_)) if never_formed => (
             ClusterPhase::Creating,
             vec![
-                cond(CONDITION_AVAILABLE, false, "Bootstrapping", format!("members are starting: {e}")),
-                cond(CONDITION_PROGRESSING, true, "Bootstrapping", "waiting for the first leader election"),
+                Condition::new(
+                    CONDITION_AVAILABLE,
+                    false,
+                    "Bootstrapping",
+                    format!("members are starting: {e}"),
+                ),
+                Condition::new(
+                    CONDITION_PROGRESSING,
+                    true,
+                    "Bootstrapping",
+                    "waiting for the first leader election",
+                ),
             ],
         ),
         (EtcdState::Unreachable(e), Some(_)) => (
             ClusterPhase::Unavailable,
             vec![
-                cond(CONDITION_AVAILABLE, false, "Unreachable", format!("no member answered: {e}")),
-                cond(CONDITION_DEGRADED, true, "Unreachable", "no member answered"),
+                Condition::new(CONDITION_AVAILABLE, false, "Unreachable", format!("no member answered: {e}")),
+                Condition::new(CONDITION_DEGRADED, true, "Unreachable", "no member answered"),
             ],
         ),
         (EtcdState::Reached(view), Some(sts)) => reached(i, view, sts, members),
@@ -266,14 +287,14 @@ fn reached(
 /// Available: a leader with a majority of the voters healthy, or why quorum is lost.
 fn available_condition(i: &StatusInputs<'_>, q: &Quorum, members: &[MemberStatus]) -> Condition {
     if q.has_quorum() {
-        cond(
+        Condition::new(
             CONDITION_AVAILABLE,
             true,
             "QuorumHealthy",
             format!("{}/{} voting members healthy", q.healthy_voters, q.voters),
         )
     } else {
-        cond(
+        Condition::new(
             CONDITION_AVAILABLE,
             false,
             "QuorumLost",
@@ -303,18 +324,23 @@ fn degraded_condition(view: &EtcdView, members: &[MemberStatus]) -> Condition {
             .iter()
             .filter_map(|m| m.status.as_ref().ok().map(|s| format!("{} in {:x}", m.name(), s.cluster_id)))
             .collect();
-        cond(
+        Condition::new(
             CONDITION_DEGRADED,
             true,
             "SplitBrain",
             format!("members disagree on the cluster ID: {}", who.join(", ")),
         )
     } else if !unhealthy.is_empty() {
-        cond(CONDITION_DEGRADED, true, "MembersUnhealthy", format!("unhealthy: {}", unhealthy.join(", ")))
+        Condition::new(
+            CONDITION_DEGRADED,
+            true,
+            "MembersUnhealthy",
+            format!("unhealthy: {}", unhealthy.join(", ")),
+        )
     } else if !alarms.is_empty() {
-        cond(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))
+        Condition::new(CONDITION_DEGRADED, true, "Alarm", alarms.join(", "))
     } else {
-        cond(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
+        Condition::new(CONDITION_DEGRADED, false, "AllMembersHealthy", "")
     }
 }
 
@@ -327,7 +353,7 @@ fn progressing_condition(
     let size = i.cluster.spec.size;
     let scaling = scaling_op(i);
     match i.rollout {
-        _ if let Some(op) = &scaling => cond(
+        _ if let Some(op) = &scaling => Condition::new(
             CONDITION_PROGRESSING,
             true,
             &op.step,
@@ -339,14 +365,16 @@ fn progressing_condition(
                 op.member.as_deref().unwrap_or_default()
             ),
         ),
-        RolloutDecision::Wait(why) => cond(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone()),
-        RolloutDecision::Proceed if sts.rolling() => cond(
+        RolloutDecision::Wait(why) => {
+            Condition::new(CONDITION_PROGRESSING, false, "RolloutBlocked", why.clone())
+        }
+        RolloutDecision::Proceed if sts.rolling() => Condition::new(
             CONDITION_PROGRESSING,
             true,
-            "RollingUpdate",
+            OperationType::RollingUpdate.as_str(),
             format!("{}/{} pods updated", sts.updated, sts.replicas),
         ),
-        RolloutDecision::Proceed if view.members.len() as i32 != size => cond(
+        RolloutDecision::Proceed if view.members.len() as i32 != size => Condition::new(
             CONDITION_PROGRESSING,
             true,
             "SizeChangePending",
@@ -355,7 +383,7 @@ fn progressing_condition(
                 view.members.len()
             ),
         ),
-        RolloutDecision::Proceed => cond(CONDITION_PROGRESSING, false, "Reconciled", ""),
+        RolloutDecision::Proceed => Condition::new(CONDITION_PROGRESSING, false, "Reconciled", ""),
     }
 }
 
@@ -371,8 +399,8 @@ fn spec_warning(size: i32, version: &str) -> Condition {
         warnings.push(format!("etcd {version} is below the production minimum (3.4.22+ / 3.5.6+)"));
     }
     if warnings.is_empty() {
-        cond(CONDITION_SPEC_WARNING, false, "NoWarnings", "")
+        Condition::new(CONDITION_SPEC_WARNING, false, "NoWarnings", "")
     } else {
-        cond(CONDITION_SPEC_WARNING, true, "NotRecommended", warnings.join("; "))
+        Condition::new(CONDITION_SPEC_WARNING, true, "NotRecommended", warnings.join("; "))
     }
 }

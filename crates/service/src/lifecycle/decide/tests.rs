@@ -179,7 +179,7 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
         Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("dns".into()), pods: None };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Creating);
-    assert_eq!(s.operation.as_ref().unwrap().type_, "Create");
+    assert_eq!(s.operation.as_ref().unwrap().type_, crate::operation::OperationType::Create);
 
     c.status = Some(EtcdClusterStatus {
         cluster_id: Some("abc".into()),

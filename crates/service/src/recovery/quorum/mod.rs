@@ -17,7 +17,7 @@ use kube::runtime::events::EventType;
 
 use crate::{
     ClusterOutcome, ClusterService, ServiceError, config::component, lifecycle::decide::members::members,
-    membership::serving, observe::EtcdState, operation::RECOVER_QUORUM,
+    membership::serving, observe::EtcdState, operation::OperationType,
     quorum_evidence::corroborate_observation, recovery::quorum::decide::QuorumAssessment,
     recovery::quorum::decide::QuorumInputs, recovery::quorum::decide::RecoveryAction,
     recovery::quorum::decide::RecoveryProgress, recovery::quorum::decide::assess,
@@ -59,7 +59,7 @@ impl ClusterService {
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let gathered = self.gather(r).await?;
         let status = gathered.cluster.status.clone().unwrap_or_default();
-        match status.operation.filter(|op| op.type_ == RECOVER_QUORUM) {
+        match status.operation.filter(|op| op.type_ == OperationType::RecoverQuorum) {
             Some(op) => self.recovery_step(r, gathered, op, decision).await,
             None => self.assess_step(gathered, decision).await,
         }

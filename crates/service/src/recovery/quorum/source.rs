@@ -19,7 +19,7 @@ use crate::{
     ClusterService, ServiceError,
     config::component,
     observe::{EtcdState, Observation},
-    operation::RECOVER_QUORUM,
+    operation::OperationType,
     recovery::quorum::decide::{SourceChoice, SourceInputs, choose_source, step},
     restore::{ResolvedSource, Verification},
     saved_snapshot::snapshot_key,
@@ -72,7 +72,7 @@ impl ClusterService {
         );
         let voters = current.iter().filter(|m| !m.is_learner).count() as i32;
         let mut op = OperationStatus {
-            type_: RECOVER_QUORUM.into(),
+            type_: OperationType::RecoverQuorum,
             step: step::STOPPING_MEMBERS.into(),
             target: Some(replicas.max(voters)),
             started_at: now_rfc3339(),

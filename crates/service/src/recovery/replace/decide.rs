@@ -18,18 +18,14 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
+use crate::membership::unsafe_removal;
 use crate::observe::{EtcdView, MemberView};
-use crate::{membership::unsafe_removal, operation::member_step as scaling_step};
 
 /// Operation type of a member replacement.
-use crate::operation::REPLACE_MEMBER;
+use crate::operation::OperationType;
 
-/// Steps of a replacement (shared names with scaling where the step is the same).
-pub mod step {
-    pub use super::scaling_step::{ADDING_LEARNER, PROMOTING_MEMBER, REMOVING_MEMBER, STARTING_MEMBER};
-    /// Deleting the member's claim and pod so it starts again with an empty volume.
-    pub const RECREATING_VOLUME: &str = "RecreatingVolume";
-}
+/// Steps of a replacement (the vocabulary lives with `status.operation`).
+pub use crate::operation::step::replace as step;
 
 /// What a replacement decides from.
 pub struct ReplaceInputs<'a> {
@@ -78,16 +74,10 @@ pub enum ReplaceAction {
 }
 
 fn record(i: &ReplaceInputs<'_>, step: &str, member: &str, id: Option<u64>) -> ReplaceAction {
-    let started_at = i.operation.map_or_else(|| i.now.to_owned(), |op| op.started_at.clone());
     ReplaceAction::Record(OperationStatus {
-        type_: REPLACE_MEMBER.into(),
-        step: step.into(),
-        target: None,
         member: Some(member.into()),
         member_id: id.map(|id| format!("{id:x}")),
-        backup_name: None,
-        snapshot: None,
-        started_at,
+        ..OperationStatus::at_step(OperationType::ReplaceMember, step, i.operation, i.now)
     })
 }
 
@@ -97,7 +87,7 @@ fn wait(reason: impl Into<String>, secs: u64) -> ReplaceAction {
 
 /// Decides the next step of a replacement.
 pub fn next_replace_action(i: &ReplaceInputs<'_>) -> ReplaceAction {
-    match i.operation.filter(|op| op.type_ == REPLACE_MEMBER) {
+    match i.operation.filter(|op| op.type_ == OperationType::ReplaceMember) {
         Some(op) => resume(i, op),
         None => start(i),
     }

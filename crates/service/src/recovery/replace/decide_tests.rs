@@ -7,7 +7,7 @@ use etcd_operator_resource::names::ClusterNames;
 
 use crate::observe::{EtcdView, MemberView};
 use crate::{
-    fixtures::member, operation::REPLACE_MEMBER, recovery::replace::decide::ReplaceAction,
+    fixtures::member, operation::OperationType, recovery::replace::decide::ReplaceAction,
     recovery::replace::decide::ReplaceInputs, recovery::replace::decide::next_replace_action,
     recovery::replace::decide::step,
 };
@@ -82,8 +82,8 @@ fn a_member_dead_past_the_grace_period_is_replaced_step_by_step() {
     let first = c.next();
     let ReplaceAction::Record(op) = &first else { panic!("{first:?}") };
     assert_eq!(
-        (op.type_.as_str(), op.step.as_str(), op.member.as_deref()),
-        (REPLACE_MEMBER, step::REMOVING_MEMBER, Some("demo-2"))
+        (op.type_, op.step.as_str(), op.member.as_deref()),
+        (OperationType::ReplaceMember, step::REMOVING_MEMBER, Some("demo-2"))
     );
     assert_eq!(op.member_id.as_deref(), Some("102"));
     c.apply(first);

@@ -20,7 +20,7 @@ use crate::{
     ClusterOutcome, ClusterService, ServiceError,
     config::component,
     observe::EtcdView,
-    operation::REPLACE_MEMBER,
+    operation::OperationType,
     recovery::replace::decide::{ReplaceAction, ReplaceInputs, next_replace_action, step},
     scaling::{Gathered, membership_view},
 };
@@ -43,8 +43,9 @@ impl ClusterService {
         requested: Option<&str>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let gathered = self.gather(r).await?;
-        let (operation, view) =
-            membership_view(r, &gathered.cluster, &gathered.observation, |op| op.type_ == REPLACE_MEMBER)?;
+        let (operation, view) = membership_view(r, &gathered.cluster, &gathered.observation, |op| {
+            op.type_ == OperationType::ReplaceMember
+        })?;
         let at = Step { r, gathered: &gathered, operation: operation.as_ref(), view: &view };
         let action = self.decide_replace(&at, requested).await?;
         let name = action_name(&action);

@@ -28,24 +28,10 @@ use crate::membership::quorum;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
-use crate::operation::{RESTART_FROM_ZERO, SCALE_TO_ZERO};
+use crate::operation::OperationType;
 
-/// Operation type of a quorum-loss recovery.
-use crate::operation::RECOVER_QUORUM;
-
-/// Steps of a quorum-loss recovery.
-pub mod step {
-    /// Streaming the most advanced survivor's data to snapshot storage and verifying it.
-    pub const SAVING_SURVIVOR: &str = "SavingSurvivor";
-    /// Scaling the StatefulSet to zero.
-    pub const STOPPING_MEMBERS: &str = "StoppingMembers";
-    /// Deleting every member's claim.
-    pub const DELETING_VOLUMES: &str = "DeletingVolumes";
-    /// Verifying the backup again, creating the token, putting the restore agent in the pods.
-    pub const PREPARING_RESTORE: &str = "PreparingRestore";
-    /// Starting the members, each restoring from the backup.
-    pub const RESTORING_MEMBERS: &str = "RestoringMembers";
-}
+/// Steps of a quorum-loss recovery (the vocabulary lives with `status.operation`).
+pub use crate::operation::step::quorum as step;
 
 /// What the assessment of a cluster's quorum decides from.
 pub struct QuorumInputs<'a> {
@@ -96,10 +82,10 @@ pub enum QuorumAssessment {
 /// Decides whether quorum is lost for long enough to restore.
 pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
     if let Some(op) = i.operation {
-        if op.type_ == RECOVER_QUORUM {
+        if op.type_ == OperationType::RecoverQuorum {
             return QuorumAssessment::Nothing("a quorum-loss recovery is recorded: it goes on".into());
         }
-        if op.type_ == SCALE_TO_ZERO || op.type_ == RESTART_FROM_ZERO {
+        if op.type_ == OperationType::ScaleToZero || op.type_ == OperationType::RestartFromZero {
             return QuorumAssessment::Nothing(format!("a {} is in progress", op.type_));
         }
     }

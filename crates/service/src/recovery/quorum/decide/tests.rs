@@ -6,9 +6,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
+use crate::operation::OperationType;
 use crate::recovery::quorum::decide::{
-    QuorumAssessment, QuorumInputs, RECOVER_QUORUM, RecoveryAction, RecoveryProgress, SourceChoice,
-    SourceInputs, assess, choose_source, next_recovery_action, step,
+    QuorumAssessment, QuorumInputs, RecoveryAction, RecoveryProgress, SourceChoice, SourceInputs, assess,
+    choose_source, next_recovery_action, step,
 };
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -112,14 +113,14 @@ fn stopped_unformed_and_busy_clusters_are_left_alone() {
     let mut unformed = inputs(&members, true, now);
     unformed.formed = false;
     assert!(matches!(assess(&unformed), QuorumAssessment::Nothing(r) if r.contains("never formed")));
-    for type_ in ["ScaleToZero", "RestartFromZero", RECOVER_QUORUM] {
-        let op = OperationStatus { type_: type_.into(), ..OperationStatus::default() };
+    for type_ in [OperationType::ScaleToZero, OperationType::RestartFromZero, OperationType::RecoverQuorum] {
+        let op = OperationStatus { type_, ..OperationStatus::default() };
         let mut busy = inputs(&members, true, now);
         busy.operation = Some(&op);
         assert!(matches!(assess(&busy), QuorumAssessment::Nothing(_)), "{type_}");
     }
     // A scale or replacement that cannot go on without quorum does not block the recovery.
-    let op = OperationStatus { type_: "ScaleUp".into(), ..OperationStatus::default() };
+    let op = OperationStatus { type_: OperationType::ScaleUp, ..OperationStatus::default() };
     let mut scaling = inputs(&members, true, now);
     scaling.operation = Some(&op);
     assert!(matches!(assess(&scaling), QuorumAssessment::Lost { .. }));
@@ -199,7 +200,12 @@ fn saving_the_survivor_comes_before_anything_is_stopped() {
 }
 
 fn op(step: &str) -> OperationStatus {
-    OperationStatus { type_: RECOVER_QUORUM.into(), step: step.into(), target: Some(3), ..Default::default() }
+    OperationStatus {
+        type_: OperationType::RecoverQuorum,
+        step: step.into(),
+        target: Some(3),
+        ..Default::default()
+    }
 }
 
 fn progress<'a>(op: &'a OperationStatus, claims: &'a [String]) -> RecoveryProgress<'a> {
