@@ -31,6 +31,7 @@ pub mod operation;
 pub mod plan;
 pub mod quorum_evidence;
 pub mod recovery;
+pub mod refusal;
 pub mod restore;
 mod saved_snapshot;
 pub mod scaling;

@@ -60,7 +60,7 @@ impl ClusterService {
                     return Ok(record);
                 }
                 let record = this.snapshot_to_store(&endpoint_owned, &key_owned, &progress).await?;
-                let json = serde_json::to_vec(&record).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let json = serde_json::to_vec(&record)?;
                 // Written last: its presence says the snapshot is complete and verified.
                 store.put(&record_key(&key_owned), json).await?;
                 Ok(record)

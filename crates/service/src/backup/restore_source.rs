@@ -46,10 +46,12 @@ impl BackupService {
         if !same(token.as_bytes(), expected.as_bytes()) {
             return Err(ServiceError::PermissionDenied(format!("wrong restore token for EtcdCluster {r}")));
         }
-        let resolved = match self.clusters.resolve_restore_source(&cluster).await? {
-            Ok(resolved) => resolved,
-            Err(refusal) => return Err(ServiceError::FailedPrecondition(refusal.message)),
-        };
+        let resolved = self
+            .clusters
+            .resolve_restore_source(&cluster)
+            .await?
+            .usable()
+            .map_err(|refusal| ServiceError::FailedPrecondition(refusal.message))?;
         tracing::info!(member, source = header.source, "streaming the restore snapshot");
         let chunks = resolved
             .storage

@@ -65,7 +65,7 @@ impl BackupService {
         let task = self.start_or_join(namespace, name);
         match tasks::wait(task).await.done {
             // Another replica is taking it: report its progress, not an error.
-            Some(Err(ServiceError::Aborted(_))) => self.still_running(namespace, name, status).await,
+            Some(Err(e)) if e.is_aborted() => self.still_running(namespace, name, status).await,
             Some(result) => result,
             // Still streaming here: the progress it recorded so far.
             None => self.still_running(namespace, name, status).await,
@@ -294,7 +294,7 @@ impl BackupService {
         record: &BackupRecord,
     ) -> Result<(), ServiceError> {
         storage.put(&BackupRecord::checksum_key(dir), record.checksum_line().into_bytes()).await?;
-        let json = serde_json::to_vec_pretty(record).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(record)?;
         // Written last: its presence marks the backup complete.
         storage.put(&BackupRecord::metadata_key(dir), json).await?;
         Ok(())

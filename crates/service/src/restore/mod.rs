@@ -26,6 +26,7 @@ pub(crate) mod verify;
 pub use source::ResolvedSource;
 pub(crate) use source::Verification;
 
+use crate::refusal::Refusable;
 use crate::{
     ClusterService, ServiceError,
     config::component,
@@ -81,8 +82,8 @@ impl ClusterService {
             _ => {}
         }
         let resolved = match self.resolve_restore_source(cluster).await? {
-            Ok(r) => r,
-            Err(refusal) => return Ok(RestoreGate::Wait(refusal)),
+            Refusable::Usable(r) => r,
+            Refusable::Refused(refusal) => return Ok(RestoreGate::Wait(refusal)),
         };
         let status = match self.verify_source(&resolved).await? {
             Verification::Verified(status) => status,

@@ -12,6 +12,7 @@ use etcd_operator_client::storage::ObjectStorage;
 use etcd_operator_resource::managers::Manager;
 use kube::ResourceExt;
 
+use crate::refusal::Refusable::{self, Refused, Usable};
 use crate::{
     ClusterService, ServiceError,
     backup::{
@@ -52,7 +53,7 @@ impl ClusterService {
     pub async fn resolve_restore_source(
         &self,
         cluster: &EtcdCluster,
-    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+    ) -> Result<Refusable<ResolvedSource, RestoreStatus>, ServiceError> {
         if let Some(restore) = &cluster.spec.restore {
             return self.resolve_source(cluster, restore, "spec.restore", RestoreTrigger::Spec).await;
         }
@@ -67,13 +68,13 @@ impl ClusterService {
                             "the quorum-loss recovery's saved data is not recorded".into(),
                         )
                     })?;
-                self.survivor_source(op, saved).map(Ok)
+                self.survivor_source(op, saved).map(Usable)
             }
             Some(r) => {
                 let source = RestoreSource { backup_name: r.backup_name.clone(), ..RestoreSource::default() };
                 self.resolve_source(cluster, &source, "status.restore", RestoreTrigger::QuorumLoss).await
             }
-            None => self.stop_snapshot_source(cluster).map(Ok),
+            None => self.stop_snapshot_source(cluster).map(Usable),
         }
     }
 
@@ -84,7 +85,7 @@ impl ClusterService {
         restore: &RestoreSource,
         field: &str,
         trigger: RestoreTrigger,
-    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+    ) -> Result<Refusable<ResolvedSource, RestoreStatus>, ServiceError> {
         let namespace = cluster.namespace().unwrap_or_default();
         if let Some(name) = &restore.backup_name {
             let source = format!("EtcdBackup {name}");
@@ -92,7 +93,7 @@ impl ClusterService {
             let backup = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm).get(name).await?;
             let Some(backup) = backup else {
                 let msg = format!("{field}.backupName: EtcdBackup {namespace}/{name} does not exist");
-                return Ok(Err(refused(&source, "BackupNotFound", msg)));
+                return Ok(Refused(refused(&source, "BackupNotFound", msg)));
             };
             return self.backup_source(&backup, field, trigger).await;
         }
@@ -102,14 +103,14 @@ impl ClusterService {
             )));
         };
         if let Err(msg) = check_restore_key(&namespace, &location.key, &format!("{field}.location.key")) {
-            return Ok(Err(refused(&location.key, "KeyOutsideNamespace", msg)));
+            return Ok(Refused(refused(&location.key, "KeyOutsideNamespace", msg)));
         }
         let storage =
             match open_storage(self, &namespace, &location.storage, &format!("{field}.location.storage"))
                 .await
             {
                 Ok(s) => s,
-                Err(e) => return Ok(Err(refused(&location.key, "StorageUnusable", e.to_string()))),
+                Err(e) => return Ok(Refused(refused(&location.key, "StorageUnusable", e.to_string()))),
             };
         let source = format!("{}/{}", storage.url(), location.key);
         let recorded = recorded_checksum(&storage, &location.key).await?;
@@ -118,7 +119,7 @@ impl ClusterService {
                 "{field}.location.key: no checksum next to {source} (expected {}.sha256 or metadata.json); an unverifiable snapshot is never restored",
                 location.key
             );
-            return Ok(Err(refused(&source, "ChecksumMissing", msg)));
+            return Ok(Refused(refused(&source, "ChecksumMissing", msg)));
         };
         let status = RestoreStatus {
             phase: RestorePhase::Restoring,
@@ -132,7 +133,7 @@ impl ClusterService {
             taken_at: record.map(|r| r.completed_at),
             ..RestoreStatus::default()
         };
-        Ok(Ok(ResolvedSource { storage, key: location.key.clone(), status, backup: None }))
+        Ok(Usable(ResolvedSource { storage, key: location.key.clone(), status, backup: None }))
     }
 
     /// A Succeeded EtcdBackup as a restore source.
@@ -141,7 +142,7 @@ impl ClusterService {
         backup: &EtcdBackup,
         field: &str,
         trigger: RestoreTrigger,
-    ) -> Result<Result<ResolvedSource, RestoreStatus>, ServiceError> {
+    ) -> Result<Refusable<ResolvedSource, RestoreStatus>, ServiceError> {
         let namespace = backup.namespace().unwrap_or_default();
         let name = backup.name_any();
         let source = format!("EtcdBackup {name}");
@@ -153,12 +154,12 @@ impl ClusterService {
                 "{field}.backupName: EtcdBackup {namespace}/{name} is {:?}, not Succeeded",
                 status.phase
             );
-            return Ok(Err(refused(&source, "BackupNotReady", msg)));
+            return Ok(Refused(refused(&source, "BackupNotReady", msg)));
         };
         let storage =
             match open_storage(self, &namespace, &backup.spec.storage, "EtcdBackup spec.storage").await {
                 Ok(s) => s,
-                Err(e) => return Ok(Err(refused(&source, "StorageUnusable", e.to_string()))),
+                Err(e) => return Ok(Refused(refused(&source, "StorageUnusable", e.to_string()))),
             };
         let status = RestoreStatus {
             phase: RestorePhase::Restoring,
@@ -173,7 +174,7 @@ impl ClusterService {
             taken_at: status.completion_time,
             ..RestoreStatus::default()
         };
-        Ok(Ok(ResolvedSource { storage, key, status, backup: Some((namespace, name)) }))
+        Ok(Usable(ResolvedSource { storage, key, status, backup: Some((namespace, name)) }))
     }
 
     /// The stop snapshot as a restore source (RestartFromZero without claims).

@@ -1,22 +1,26 @@
 //! ServiceError → gRPC status, in one place.
 
 use etcd_operator_common::Violations;
-use etcd_operator_service::ServiceError;
+use etcd_operator_service::{ServiceError, error::ErrorCode};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 /// Maps a service error to its documented gRPC code (see proto/…/cluster_service.proto).
 pub fn to_status(err: ServiceError) -> Status {
-    match err {
-        ServiceError::InvalidArgument(violations) => invalid_argument(&violations),
-        ServiceError::NotFound { .. } => Status::not_found(err.to_string()),
-        ServiceError::AlreadyExists(m) => Status::already_exists(m),
-        ServiceError::FailedPrecondition(m) => Status::failed_precondition(m),
-        ServiceError::PermissionDenied(m) => Status::permission_denied(m),
-        ServiceError::Aborted(m) => Status::aborted(m),
-        ServiceError::Unavailable(m) => Status::unavailable(m),
-        ServiceError::Internal(m) => Status::internal(m),
+    if let ServiceError::InvalidArgument(violations) = &err {
+        return invalid_argument(violations);
     }
+    let code = match err.code() {
+        ErrorCode::InvalidArgument => Code::InvalidArgument,
+        ErrorCode::NotFound => Code::NotFound,
+        ErrorCode::AlreadyExists => Code::AlreadyExists,
+        ErrorCode::FailedPrecondition => Code::FailedPrecondition,
+        ErrorCode::PermissionDenied => Code::PermissionDenied,
+        ErrorCode::Aborted => Code::Aborted,
+        ErrorCode::Unavailable => Code::Unavailable,
+        ErrorCode::Internal => Code::Internal,
+    };
+    Status::new(code, err.to_string())
 }
 
 /// INVALID_ARGUMENT with one `google.rpc.BadRequest` field violation per broken rule.

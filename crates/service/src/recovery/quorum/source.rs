@@ -15,6 +15,7 @@ use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::Manager;
 use kube::{ResourceExt, runtime::events::EventType};
 
+use crate::refusal::Refusable;
 use crate::{
     ClusterService, ServiceError,
     config::component,
@@ -54,10 +55,10 @@ impl ClusterService {
         let choice = choose_source(&SourceInputs {
             survivor: lost.survivor.as_ref().map(|(m, rev)| (m.as_str(), *rev)),
             backup: match &backup {
-                Ok((_, verified)) => {
+                Refusable::Usable((_, verified)) => {
                     Ok((verified.backup_name.as_deref().unwrap_or_default(), verified.revision))
                 }
-                Err(why) => Err(why.as_str()),
+                Refusable::Refused(why) => Err(why.as_str()),
             },
             accepted: accepted.as_deref(),
             can_save: self.snapshot_store().is_some(),
@@ -88,7 +89,8 @@ impl ClusterService {
                 )
             }
             SourceChoice::Backup { name, save } => {
-                let (_, verified) = backup.as_ref().map_err(|e| ServiceError::Internal(e.clone()))?;
+                let (_, verified) =
+                    backup.as_ref().usable().map_err(|e| ServiceError::Internal(e.clone()))?;
                 if let Some(member) = &save {
                     op.step = step::SAVING_SURVIVOR.into();
                     op.member = Some(member.clone());
@@ -167,10 +169,12 @@ impl ClusterService {
     ) -> Result<ResolvedSource, ServiceError> {
         let recorded = op.backup_name.clone().unwrap_or_default();
         match self.newest_verified_backup(cluster, Some(&recorded)).await? {
-            Ok((resolved, _)) => return Ok(resolved),
-            Err(why) => tracing::warn!(backup = recorded, why, "the recorded backup is no longer usable"),
+            Refusable::Usable((resolved, _)) => return Ok(resolved),
+            Refusable::Refused(why) => {
+                tracing::warn!(backup = recorded, why, "the recorded backup is no longer usable")
+            }
         }
-        let (resolved, verified) = self.newest_verified_backup(cluster, None).await?.map_err(|why| {
+        let (resolved, verified) = self.newest_verified_backup(cluster, None).await?.usable().map_err(|why| {
             ServiceError::FailedPrecondition(format!(
                 "EtcdBackup {recorded} is no longer usable and {why}: the members stay stopped until a usable backup exists"
             ))
@@ -185,7 +189,7 @@ impl ClusterService {
         &self,
         cluster: &EtcdCluster,
         only: Option<&str>,
-    ) -> Result<Result<(ResolvedSource, RestoreStatus), String>, ServiceError> {
+    ) -> Result<Refusable<(ResolvedSource, RestoreStatus)>, ServiceError> {
         let namespace = cluster.namespace().unwrap_or_default();
         let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
         let backups = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm);
@@ -209,14 +213,14 @@ impl ClusterService {
         for backup in &backups {
             let resolved =
                 match self.backup_source(backup, "status.operation", RestoreTrigger::QuorumLoss).await? {
-                    Ok(resolved) => resolved,
-                    Err(refusal) => {
+                    Refusable::Usable(resolved) => resolved,
+                    Refusable::Refused(refusal) => {
                         skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
                         continue;
                     }
                 };
             match self.verify_source(&resolved).await {
-                Ok(Verification::Verified(verified)) => return Ok(Ok((resolved, verified))),
+                Ok(Verification::Verified(verified)) => return Ok(Refusable::Usable((resolved, verified))),
                 Ok(Verification::Refused(refusal)) => {
                     skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
                 }
@@ -225,7 +229,7 @@ impl ClusterService {
                 Err(e) => skipped.push(format!("{}: {e}", backup.name_any())),
             }
         }
-        Ok(Err(if backups.is_empty() {
+        Ok(Refusable::Refused(if backups.is_empty() {
             format!(
                 "EtcdCluster {namespace}/{} has no Succeeded EtcdBackup{}",
                 cluster.name_any(),

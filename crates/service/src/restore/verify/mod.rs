@@ -98,7 +98,7 @@ impl ClusterService {
             // The object changed while it was read: the next poll reads the new one.
             Some(Ok(_)) => Ok(Checked::Reading(progress(0, None, &now_rfc3339(), ""))),
             // Another replica holds the backup's Lease and is reading it: its recorded progress.
-            Some(Err(ServiceError::Aborted(_))) => {
+            Some(Err(e)) if e.is_aborted() => {
                 let theirs = recorded
                     .filter(|r| r.phase == VerificationPhase::Verifying)
                     .and_then(|r| r.progress)

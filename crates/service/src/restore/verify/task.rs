@@ -83,7 +83,7 @@ impl Job {
                 last_modified: Some(version.last_modified.clone()),
                 time: Some(now_rfc3339()),
             },
-            Err(ServiceError::NotFound { .. }) => BackupVerification {
+            Err(e) if e.code() == crate::error::ErrorCode::NotFound => BackupVerification {
                 phase: VerificationPhase::Missing,
                 time: Some(now_rfc3339()),
                 ..BackupVerification::default()
