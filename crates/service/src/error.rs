@@ -98,6 +98,11 @@ impl ServiceError {
         }
     }
 
+    /// Whether calling again later may succeed (a concurrent change, or something unreachable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.code(), ErrorCode::Aborted | ErrorCode::Unavailable)
+    }
+
     /// Whether another call (or another replica) is changing the same object; retry later.
     pub fn is_aborted(&self) -> bool {
         self.code() == ErrorCode::Aborted

@@ -114,7 +114,7 @@ impl RealCluster {
             let wait = match &result {
                 Ok(out) if out.requeue_after.is_none() => return result.expect("checked"),
                 Ok(out) => out.requeue_after.unwrap_or_default().min(Duration::from_secs(1)),
-                Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => Duration::from_millis(300),
+                Err(e) if e.is_retryable() => Duration::from_millis(300),
                 // A refusal for the cluster's health now (a member not answering) is retried, as the controller does.
                 Err(ServiceError::FailedPrecondition(why)) => {
                     let members = self.service.get_cluster_status(&self.r).await.map(|o| o.status.members);
@@ -284,7 +284,8 @@ impl RealCluster {
                     assert_eq!(out.status.phase, BackupPhase::Succeeded, "{out:?}");
                     return out.status;
                 }
-                Ok(_) | Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => {}
+                Ok(_) => {}
+                Err(e) if e.is_retryable() => {}
                 Err(e) => panic!("backup: {e}"),
             }
             assert!(Instant::now() < deadline, "backup did not finish");

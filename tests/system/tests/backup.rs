@@ -8,7 +8,7 @@ use etcd_operator_api::{
     EtcdBackup, EtcdBackupSchedule, EtcdBackupStatus, backup::BackupPhase, condition::find,
 };
 use etcd_operator_client::storage::{ObjectStorage, S3Settings};
-use etcd_operator_service::{BackupService, ServiceError, backup::BackupRecord};
+use etcd_operator_service::{BackupService, backup::BackupRecord};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{
     Api,
@@ -35,7 +35,7 @@ async fn run_to_end(service: &BackupService, name: &str) -> EtcdBackupStatus {
         match Box::pin(service.run_backup("default", name)).await {
             Ok(out) if out.requeue_after.is_none() => return out.status,
             Ok(out) => assert!(out.requeue_after.unwrap() <= Duration::from_secs(20), "{out:?}"),
-            Err(ServiceError::Aborted(_) | ServiceError::Unavailable(_)) => {}
+            Err(e) if e.is_retryable() => {}
             Err(e) => panic!("RunBackup {name}: {e}"),
         }
         assert!(Instant::now() < deadline, "backup {name} did not finish");

@@ -178,9 +178,9 @@ async fn a_stop_snapshot_longer_than_the_deadline_is_saved_once_over_several_cal
     loop {
         match within_deadline(Box::pin(rc.service.scale_to_zero(&rc.r))).await {
             Ok(out) if out.requeue_after.is_none() => break,
-            Ok(_) | Err(ServiceError::Unavailable(_)) => {}
+            Ok(_) => {}
             Err(ServiceError::Aborted(why)) if why.contains("saving a snapshot") => saving.push(why),
-            Err(ServiceError::Aborted(_)) => {}
+            Err(e) if e.is_retryable() => {}
             Err(e) => panic!("ScaleToZero: {e}"),
         }
         assert!(started.elapsed() < Duration::from_secs(120), "not stopped; saving: {saving:?}");
