@@ -40,6 +40,18 @@ pub struct ClusterOutcome {
     pub requeue_after: Option<Duration>,
 }
 
+impl ClusterOutcome {
+    /// The cluster as recorded, nothing changed; call again after `requeue_after`.
+    pub(crate) fn recorded(cluster: &EtcdCluster, requeue_after: Option<Duration>) -> Self {
+        Self {
+            status: cluster.status.clone().unwrap_or_default(),
+            generation: cluster.metadata.generation.unwrap_or_default(),
+            desired_size: cluster.spec.size,
+            requeue_after,
+        }
+    }
+}
+
 /// Finished verifications kept per replica.
 const VERIFIED_ENTRIES: usize = 256;
 

@@ -5,8 +5,8 @@
 use clap::Parser;
 use etcd_operator_controller::{config::ControllerConfig, reconcilers::scaling, runtime};
 
-/// Watches EtcdClusters and, while spec.size differs from the membership etcd reports or a
-/// scaling operation is in progress, asks the cluster-service's ScalingService for the next steps.
+/// Watches EtcdClusters and asks the cluster-service's ScalingService to converge each one's
+/// membership towards spec.size (the service picks the direction from the live membership).
 /// Only the holder of the Lease `etcd-operator-scaling-controller` reconciles.
 #[derive(Parser)]
 #[command(name = "scaling-controller", version, about, long_about = None)]

@@ -5,9 +5,13 @@
 
 use std::time::Duration;
 
+use etcd_operator_api::{EtcdCluster, cluster::OperationType};
 use etcd_operator_service::{ServiceError, stop::RestartSource};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::{Api, api::ListParams};
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams},
+};
 use system_tests::real::RealCluster;
 
 const LIMIT: Duration = Duration::from_secs(90);
@@ -93,9 +97,7 @@ async fn a_scale_down_that_would_cost_quorum_is_refused_and_changes_nothing() {
         match c.service.scale_down(&c.r, 2).await {
             Err(ServiceError::FailedPrecondition(why)) => break why,
             // Until etcd notices demo-0 is gone the status probe of it just times out.
-            Err(ServiceError::Unavailable(_) | ServiceError::Aborted(_)) => {
-                tokio::time::sleep(Duration::from_millis(500)).await
-            }
+            Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(500)).await,
             other => panic!("a scale down with a member down must be refused, got {other:?}"),
         }
     };
@@ -108,6 +110,34 @@ async fn a_scale_down_that_would_cost_quorum_is_refused_and_changes_nothing() {
     // With the member back, the same request goes through.
     c.converge("3 → 2", LIMIT, || c.service.scale_down(&c.r, 2)).await;
     c.assert_settled(2).await;
+}
+
+/// Converge reads the live membership: a `status.currentSize` gone stale neither hides a needed
+/// scale up nor causes a scale down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converge_follows_the_live_membership_not_a_stale_status() {
+    let c = RealCluster::start(1, Duration::from_secs(30)).await;
+    c.write("before", 10).await;
+    let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), &c.r.namespace);
+    let pp = PatchParams::default();
+    let stale = |n: i32| Patch::Merge(serde_json::json!({"status": {"currentSize": n}}));
+    clusters.patch(&c.r.name, &pp, &Patch::Merge(serde_json::json!({"spec": {"size": 2}}))).await.unwrap();
+    // As if the cluster had grown already.
+    clusters.patch_status(&c.r.name, &pp, &stale(2)).await.unwrap();
+    c.converge("converge 1 → 2", LIMIT, || async {
+        let done = c.service.converge(&c.r).await?;
+        assert!(done.operation.is_none_or(|t| t == OperationType::ScaleUp), "{done:?}");
+        Ok(done.outcome)
+    })
+    .await;
+    c.assert_settled(2).await;
+    assert_eq!(c.count("before").await, 10);
+
+    // As if the cluster were bigger than it is: nothing shrinks.
+    clusters.patch_status(&c.r.name, &pp, &stale(5)).await.unwrap();
+    let done = c.service.converge(&c.r).await.unwrap();
+    assert!(done.operation.is_none() && done.reason.contains("2 members"), "{done:?}");
+    assert_eq!(c.members().await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,3 +242,71 @@ fn resume_down(i: &ScalingInputs<'_>, member: String, ordinal: i32) -> ScalingAc
         None => start_without_record(i),
     }
 }
+
+/// What deciding the direction of a convergence reads.
+pub struct ConvergeInputs<'a> {
+    /// `spec.size`.
+    pub size: i32,
+    /// `spec.paused`.
+    pub paused: bool,
+    /// The object is being deleted.
+    pub deleting: bool,
+    /// etcd reported a cluster ID once.
+    pub formed: bool,
+    /// The operation recorded in status, if any.
+    pub operation: Option<&'a OperationStatus>,
+    /// The cluster is stopped (a stop record).
+    pub stopped: bool,
+    /// Members etcd lists now (learners included); `None` when it did not answer.
+    pub members: Option<i32>,
+}
+
+/// Which way a cluster's membership moves now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Converge {
+    /// Nothing to do; why.
+    Nothing(String),
+    /// Not yet; why, and look again later.
+    Later(String),
+    /// ScaleUp to `spec.size`.
+    Up,
+    /// ScaleDown to `spec.size`.
+    Down,
+    /// ScaleToZero.
+    ToZero,
+    /// RestartFromZero with `spec.size` members.
+    FromZero,
+}
+
+/// The direction from the live membership, not from `status.currentSize` (which may be stale):
+/// a recorded operation of scaling's goes on as itself; a recovery in progress goes first.
+pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
+    if i.deleting {
+        return Converge::Nothing("the cluster is being deleted".into());
+    }
+    if i.paused {
+        return Converge::Nothing("spec.paused: nothing changes until it is unpaused".into());
+    }
+    if !i.formed {
+        return Converge::Later("the cluster has not formed yet".into());
+    }
+    match i.operation.map(|op| op.type_) {
+        Some(OperationType::ScaleUp) => return Converge::Up,
+        Some(OperationType::ScaleDown) => return Converge::Down,
+        Some(OperationType::ScaleToZero) => return Converge::ToZero,
+        Some(OperationType::RestartFromZero) => return Converge::FromZero,
+        Some(t @ (OperationType::ReplaceMember | OperationType::RecoverQuorum)) => {
+            return Converge::Later(format!("a {t} is in progress; it finishes first"));
+        }
+        _ => {}
+    }
+    match (i.size, i.stopped, i.members) {
+        (0, true, _) => Converge::Nothing("stopped, as spec.size 0 asks".into()),
+        (0, false, _) => Converge::ToZero,
+        (_, true, _) => Converge::FromZero,
+        (_, false, None) => Converge::Later("etcd did not answer: the membership is unknown".into()),
+        (size, false, Some(n)) if size > n => Converge::Up,
+        (size, false, Some(n)) if size < n => Converge::Down,
+        (size, false, Some(_)) => Converge::Nothing(format!("{size} members, as spec.size asks")),
+    }
+}

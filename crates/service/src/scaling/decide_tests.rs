@@ -210,3 +210,69 @@ fn a_changed_target_turns_around_after_the_member_in_flight() {
     let c = Case::new(3, voters(2)).replicas(3, 3);
     assert!(matches!(c.next(), ScalingAction::Wait { .. }));
 }
+
+mod converge {
+    use crate::operation::OperationType;
+    use crate::scaling::decide::{Converge, ConvergeInputs, converge};
+
+    fn inputs(size: i32, members: Option<i32>) -> ConvergeInputs<'static> {
+        ConvergeInputs {
+            size,
+            paused: false,
+            deleting: false,
+            formed: true,
+            operation: None,
+            stopped: false,
+            members,
+        }
+    }
+
+    #[test]
+    fn the_direction_comes_from_the_live_membership() {
+        // status.currentSize may say anything: only what etcd lists counts.
+        assert_eq!(converge(&inputs(5, Some(3))), Converge::Up);
+        assert_eq!(converge(&inputs(3, Some(5))), Converge::Down);
+        assert!(matches!(converge(&inputs(3, Some(3))), Converge::Nothing(_)));
+        assert!(matches!(converge(&inputs(3, None)), Converge::Later(r) if r.contains("did not answer")));
+        assert_eq!(converge(&inputs(0, None)), Converge::ToZero);
+        let stopped = |size| ConvergeInputs { stopped: true, ..inputs(size, None) };
+        assert_eq!(converge(&stopped(3)), Converge::FromZero);
+        assert!(matches!(converge(&stopped(0)), Converge::Nothing(_)));
+    }
+
+    #[test]
+    fn a_recorded_operation_goes_on_and_a_recovery_goes_first() {
+        let cases = [
+            (OperationType::ScaleUp, Some(Converge::Up)),
+            (OperationType::ScaleDown, Some(Converge::Down)),
+            (OperationType::ScaleToZero, Some(Converge::ToZero)),
+            (OperationType::RestartFromZero, Some(Converge::FromZero)),
+            (OperationType::ReplaceMember, None),
+            (OperationType::RecoverQuorum, None),
+            // The lifecycle's own operations do not block a size change.
+            (OperationType::RollingUpdate, Some(Converge::Down)),
+        ];
+        for (type_, expected) in cases {
+            let op = etcd_operator_api::cluster::OperationStatus { type_, ..Default::default() };
+            // Whatever the membership says, the recorded operation decides.
+            let i = ConvergeInputs { operation: Some(&op), ..inputs(3, Some(4)) };
+            match expected {
+                Some(e) => assert_eq!(converge(&i), e, "{type_}"),
+                None => assert!(
+                    matches!(converge(&i), Converge::Later(r) if r.contains("finishes first")),
+                    "{type_}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_moves_while_paused_deleting_or_unformed() {
+        let paused = ConvergeInputs { paused: true, ..inputs(5, Some(3)) };
+        assert!(matches!(converge(&paused), Converge::Nothing(r) if r.contains("spec.paused")));
+        let deleting = ConvergeInputs { deleting: true, ..inputs(5, Some(3)) };
+        assert!(matches!(converge(&deleting), Converge::Nothing(_)));
+        let unformed = ConvergeInputs { formed: false, ..inputs(5, Some(3)) };
+        assert!(matches!(converge(&unformed), Converge::Later(_)));
+    }
+}

@@ -7,6 +7,8 @@
 //! the named failpoints `scaling::before::<Step>` and `scaling::after::<Step>`
 //! (feature `failpoints`) let tests crash the service between any two steps.
 
+mod converge;
+pub use converge::Converged;
 pub mod decide;
 #[cfg(test)]
 pub(crate) mod decide_tests;

@@ -25,6 +25,22 @@ fn answer(r: &etcd_operator_common::ClusterRef, out: &ClusterOutcome) -> (pb::Cl
 
 #[tonic::async_trait]
 impl ScalingRpc for ScalingApi {
+    async fn converge(
+        &self,
+        request: Request<pb::ConvergeRequest>,
+    ) -> Result<Response<pb::ConvergeResponse>, Status> {
+        let req = request.into_inner();
+        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let done = self.service.converge(&r).await.map_err(to_status)?;
+        let (status, requeue) = answer(&r, &done.outcome);
+        Ok(Response::new(pb::ConvergeResponse {
+            status: Some(status),
+            requeue: Some(requeue),
+            operation: done.operation.map(|t| t.as_str().to_owned()).unwrap_or_default(),
+            reason: done.reason,
+        }))
+    }
+
     async fn scale_up(
         &self,
         request: Request<pb::ScaleUpRequest>,

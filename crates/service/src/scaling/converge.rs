@@ -1,0 +1,76 @@
+//! Converge: the one call the scaling controller makes. The direction (up,
+//! down, stop, restart) is derived here from the membership etcd lists now,
+//! not from `status.currentSize`, which a controller reads stale.
+
+use std::time::Duration;
+
+use etcd_operator_api::cluster::OperationType;
+use etcd_operator_common::ClusterRef;
+
+use crate::{
+    ClusterOutcome, ClusterService, ServiceError,
+    config::component,
+    observe::EtcdState,
+    operation::is_scaling,
+    scaling::decide::{Converge, ConvergeInputs, converge},
+};
+
+/// How soon a cluster that cannot be scaled yet is looked at again.
+const NOT_YET: Duration = Duration::from_secs(10);
+
+/// What a convergence did.
+#[derive(Clone, Debug)]
+pub struct Converged {
+    /// The cluster afterwards.
+    pub outcome: ClusterOutcome,
+    /// The operation it carried on, if any.
+    pub operation: Option<OperationType>,
+    /// Why it did nothing, when it did nothing.
+    pub reason: String,
+}
+
+impl ClusterService {
+    /// Moves the cluster's membership towards `spec.size`: continues a recorded scaling
+    /// operation, or starts the one that the live membership calls for.
+    #[tracing::instrument(name = "Converge", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "Converge"))]
+    pub async fn converge(&self, r: &ClusterRef) -> Result<Converged, ServiceError> {
+        let cluster = self.get(r).await?;
+        let names = self.names(r);
+        let sts =
+            self.managers_as(&r.namespace, component::SCALING).statefulsets.get(&names.statefulset()).await?;
+        let members = match sts.as_ref() {
+            Some(sts) => match self.observe_with(r, Some(sts)).await.etcd {
+                EtcdState::Reached(view) => Some(view.members.len() as i32),
+                EtcdState::Unreachable(_) | EtcdState::NotExpected => None,
+            },
+            None => None,
+        };
+        let status = cluster.status.as_ref();
+        let decision = converge(&ConvergeInputs {
+            size: cluster.spec.size,
+            paused: cluster.spec.paused,
+            deleting: cluster.metadata.deletion_timestamp.is_some(),
+            formed: cluster.formed(),
+            operation: status.and_then(|s| s.operation.as_ref()).filter(|op| is_scaling(op)),
+            stopped: status.is_some_and(|s| s.stopped.is_some()),
+            members,
+        });
+        tracing::info!(?decision, members, "converging");
+        let size = cluster.spec.size;
+        let (outcome, operation) = match &decision {
+            Converge::Up => (self.scale_up(r, size).await?, OperationType::ScaleUp),
+            Converge::Down => (self.scale_down(r, size).await?, OperationType::ScaleDown),
+            Converge::ToZero => (self.scale_to_zero(r).await?, OperationType::ScaleToZero),
+            Converge::FromZero => (self.restart_from_zero(r, size).await?.0, OperationType::RestartFromZero),
+            Converge::Nothing(reason) => {
+                let outcome = ClusterOutcome::recorded(&cluster, None);
+                return Ok(Converged { outcome, operation: None, reason: reason.clone() });
+            }
+            Converge::Later(reason) => {
+                let outcome = ClusterOutcome::recorded(&cluster, Some(NOT_YET));
+                return Ok(Converged { outcome, operation: None, reason: reason.clone() });
+            }
+        };
+        Ok(Converged { outcome, operation: Some(operation), reason: String::new() })
+    }
+}
