@@ -63,14 +63,18 @@ def expand(prefix, body):
     return out
 
 
-def imports(text):
-    text = strip_comments(text)
+def imports(text, module):
+    """Absolute paths a file imports; `super::` and `self::` resolve against `module`. Inline
+    test modules (from the first `#[cfg(test)]` on) are left out: their `super` is the file."""
+    text = strip_comments(text).split("#[cfg(test)]")[0]
     paths = []
-    for m in re.finditer(r"\buse\s+crate::(.*?);", text, flags=re.S):
-        paths += expand([], m.group(1))
-    for m in re.finditer(r"(?<![\w:])crate::((?:\w+::)*\w+)", text):
-        paths.append(m.group(1).split("::"))
-    return paths
+    anchors = {"crate": [], "super": list(module[:-1]), "self": list(module)}
+    for anchor, base in anchors.items():
+        for m in re.finditer(rf"\buse\s+{anchor}::(.*?);", text, flags=re.S):
+            paths += [base + p for p in expand([], m.group(1))]
+        for m in re.finditer(rf"(?<![\w:]){anchor}::((?:\w+::)*\w+)", text):
+            paths.append(base + m.group(1).split("::"))
+    return [p for p in paths if p and p[-1] != "*"]
 
 
 def main():
@@ -96,7 +100,7 @@ def main():
         here = mod[:depth]
         if not here:
             continue
-        for p in imports(open(path).read()):
+        for p in imports(open(path).read(), mod):
             if p and p[0] in reexports and (p[0],) not in known:
                 p = reexports[p[0]] + p[1:]
             target = ()
@@ -108,7 +112,7 @@ def main():
             if not there or there == here or there[: len(here)] == here or here[: len(there)] == there:
                 continue
             graph.setdefault(here, set()).add(there)
-            why.setdefault((here, there), f"{os.path.relpath(path)} uses crate::{'::'.join(p)}")
+            why.setdefault((here, there), f"{os.path.relpath(path)} uses {'::'.join(p)}")
     # Tarjan's strongly connected components.
     index, low, stack, on, sccs, counter = {}, {}, [], set(), [], [0]
 

@@ -2,6 +2,7 @@
 
 mod authz;
 mod discovery;
+mod read;
 mod request;
 mod resources;
 mod scale;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiState,
+    read::{get, matching, not_found},
     request::{Query, Target},
     scale, table, watch,
 };
@@ -17,7 +18,6 @@ use crate::{
     error::ApiError,
     objects::{self, Part, Propagation},
     patch,
-    selectors::{FieldSelector, LabelSelector},
     store::Txn,
     validation,
 };
@@ -86,25 +86,6 @@ fn check_media(headers: &HeaderMap) -> Result<(), ApiError> {
 fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
-}
-
-/// Reads one object.
-pub fn get(state: &ApiState, t: &Target, name: &str) -> Result<Value, ApiError> {
-    let key = objects::key(&t.rt, &t.namespace, name);
-    state.store.read(|txn| txn.get(&key).cloned()).ok_or_else(|| not_found(t, name))
-}
-
-fn not_found(t: &Target, name: &str) -> ApiError {
-    let group = if t.rt.group.is_empty() { String::new() } else { format!(".{}", t.rt.group) };
-    ApiError::not_found(format!("{}{group} \"{name}\"", t.rt.plural))
-}
-
-/// Objects of the target matching the query's selectors.
-pub fn matching(txn: &Txn<'_>, t: &Target, q: &Query) -> Result<Vec<Value>, ApiError> {
-    let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or_default())?;
-    let ns = (t.rt.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
-    Ok(txn.list(&t.rt.key(), ns).into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
 }
 
 fn list(

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{ApiState, request::Target, resources};
+use super::{ApiState, read, request::Target};
 use crate::{
     error::ApiError,
     objects::{self, Part},
@@ -61,7 +61,7 @@ fn scale_of(t: &Target, object: &Value) -> Value {
 pub fn dispatch(state: &ApiState, method: &Method, t: &Target, body: &Bytes) -> Result<Response, ApiError> {
     let name = t.name.as_deref().ok_or_else(|| ApiError::not_found("scale of a collection"))?;
     if *method == Method::GET {
-        return Ok(Json(scale_of(t, &resources::get(state, t, name)?)).into_response());
+        return Ok(Json(scale_of(t, &read::get(state, t, name)?)).into_response());
     }
     let change: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;

@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    ApiState,
+    ApiState, read,
     request::{Query, Target},
-    resources,
     table::{self, Include},
 };
 use crate::{
@@ -53,8 +52,7 @@ pub fn stream(
     let requested = q.get("resourceVersion").unwrap_or_default();
     // Unset or "0" (or sendInitialEvents): the current state first, then changes.
     let (initial, since) = if requested.is_empty() || requested == "0" || send_initial {
-        let (items, rv) =
-            state.store.read(|txn| resources::matching(txn, t, q).map(|items| (items, txn.rv())))?;
+        let (items, rv) = state.store.read(|txn| read::matching(txn, t, q).map(|items| (items, txn.rv())))?;
         (items, rv)
     } else {
         let rv = requested

@@ -17,12 +17,30 @@ use tokio::sync::{Notify, watch};
 use super::{
     NodeCtx,
     status::{ContainerRuntime, PodRuntime},
-    supervisor::{Outcome, Slot},
     volumes,
 };
 use crate::{objects, store::Key};
 
-/// What a pod's tasks share.
+/// Which container of the pod.
+#[derive(Clone, Copy, Debug)]
+pub enum Slot {
+    /// `spec.initContainers[i]`.
+    Init(usize),
+    /// `spec.containers[i]`.
+    Main(usize),
+}
+
+/// How one run of a container ended.
+pub enum Outcome {
+    /// The process exited (by itself or killed after a failed liveness probe).
+    Exited { code: i32, ran: Duration },
+    /// It could not be created; the waiting reason says why.
+    NotCreated,
+    /// The pod is being deleted.
+    Terminating,
+}
+
+/// What a pod's tasks share (the supervisor runs each container of it).
 #[derive(Clone)]
 pub struct PodCtx {
     /// The node.

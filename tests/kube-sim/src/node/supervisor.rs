@@ -12,30 +12,11 @@ use tokio::sync::mpsc;
 use super::{
     container::{Launch, Signal, signal},
     env::PodFacts,
-    pod::PodCtx,
+    pod::{Outcome, PodCtx, Slot},
     probes::{ProbeSpec, attempt},
     status::{ContainerRuntime, State},
 };
 use crate::objects::now;
-
-/// Which container of the pod.
-#[derive(Clone, Copy, Debug)]
-pub enum Slot {
-    /// `spec.initContainers[i]`.
-    Init(usize),
-    /// `spec.containers[i]`.
-    Main(usize),
-}
-
-/// How one run of a container ended.
-pub enum Outcome {
-    /// The process exited (by itself or killed after a failed liveness probe).
-    Exited { code: i32, ran: Duration },
-    /// It could not be created; the waiting reason says why.
-    NotCreated,
-    /// The pod is being deleted.
-    Terminating,
-}
 
 impl PodCtx {
     /// The address the kubelet's probes come from.
