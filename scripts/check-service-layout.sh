@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 src=crates/service/src
-shared=(membership.rs operation.rs plan.rs quorum_evidence.rs refusal.rs transfer.rs observe/mod.rs)
+shared=(membership.rs operation.rs plan/mod.rs quorum_evidence.rs refusal.rs transfer.rs observe/mod.rs)
 mapfile -t pure < <(
   { find "$src" -name decide.rs; find "$src" -path '*/decide/*.rs' ! -name 'tests.rs'
     for f in "${shared[@]}"; do echo "$src/$f"; done; } | sort -u

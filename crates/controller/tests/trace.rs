@@ -13,7 +13,7 @@ use etcd_operator_controller::{
     rpc::{RpcClient, RpcOptions},
     runtime::Context,
 };
-use etcd_operator_service::{ClusterService, ServiceConfig};
+use etcd_operator_service::{ServiceConfig, Services};
 use etcd_operator_telemetry::{
     admin::Readiness,
     metrics::{ControllerMetrics, RpcMetrics},
@@ -70,7 +70,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     ]);
     let mut config = ServiceConfig::default();
     config.etcd.rewrite = rewrite;
-    let service = ClusterService::new(kube.clone(), config, EtcdMetrics::default());
+    let service = Services::new(kube.clone(), config, EtcdMetrics::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server_metrics = RpcMetrics::register(&mut Default::default());

@@ -1,8 +1,9 @@
-//! The core every capability shares: the Kubernetes client and settings,
-//! the per-cluster lock, the managers and names of a cluster's objects, the
-//! observation of a cluster, and this replica's long-running tasks. Each
-//! capability adds its calls to [`ClusterService`] in its own folder; this
-//! module depends on none of them.
+//! The core every capability's service holds: the Kubernetes client and
+//! settings, the per-cluster lock, the managers and names of a cluster's
+//! objects, the observation of a cluster, and this replica's long-running
+//! tasks. Shared effects extend it in their own modules (`status` writes the
+//! status, `steps` runs the state machines, `saved_snapshot` saves snapshots);
+//! it depends on no capability.
 
 use std::time::Duration;
 
@@ -55,9 +56,8 @@ impl ClusterOutcome {
 /// Finished verifications kept per replica.
 const VERIFIED_ENTRIES: usize = 256;
 
-/// The service every capability extends (its calls live in each capability's folder).
-#[derive(Clone)]
-pub struct ClusterService {
+/// What every capability's service shares: one per replica, behind an `Arc`.
+pub(crate) struct Core {
     client: Client,
     config: ServiceConfig,
     metrics: EtcdMetrics,
@@ -87,7 +87,7 @@ pub(crate) struct Managers {
     pub secrets: SecretManager,
 }
 
-impl ClusterService {
+impl Core {
     /// A service using `client` for Kubernetes.
     pub fn new(client: Client, config: ServiceConfig, metrics: EtcdMetrics) -> Self {
         let lifecycle = field_manager(component::LIFECYCLE);
@@ -240,7 +240,7 @@ impl ClusterService {
     }
 }
 
-impl ClusterService {
+impl Core {
     /// Member pods (read by observations; deleted only by member replacement).
     pub(crate) fn member_pods(
         &self,

@@ -1,15 +1,23 @@
 //! Service layer: every business rule of the operator, one folder per
-//! capability.
+//! capability, and the design's services as types.
 //!
-//! Each capability (`lifecycle`, `scaling`, `stop`, `recovery::{replace,
+//! Each capability (`lifecycle`, `scaling` with `stop`, `recovery::{replace,
 //! quorum}`, `health`, `backup`, `restore`) keeps its pure decisions in
 //! `decide.rs` (or `decide/`), functions of plain observed data tested without
 //! any server, beside the effects in `mod.rs` that gather what they need
-//! through the resource and client layers and carry them out. What they share
-//! has its own home: [`core`](crate::ClusterService) (client, settings, lock,
-//! observation, tasks), [`membership`], [`operation`], [`observe`],
-//! [`transfer`]. `scripts/test.sh` checks that no `decide` imports kube, tokio
-//! or the client crate, and that no module imports form a circle.
+//! through the resource and client layers and carry them out. The effects are
+//! methods of the capability's service ([`LifecycleService`],
+//! [`ScalingService`], [`RecoveryService`], [`HealthService`],
+//! [`BackupService`], [`RestoreService`]); each holds the shared core and only
+//! the services it hands work to, and [`Services`] builds them all over one.
+//!
+//! What they share has its own home: `core` (client, settings, lock,
+//! observation, task tables), [`status`] (the status every capability records),
+//! `steps` (the state machines' step loop and one executor of their effects),
+//! [`plan`] (the objects the spec asks for: `desire`), [`membership`],
+//! [`operation`], [`observe`], [`transfer`], [`refusal`].
+//! `scripts/check-service-layout.sh` checks that no `decide` imports kube,
+//! tokio or the client crate, and that no module imports form a circle.
 
 #![warn(clippy::too_many_lines)]
 
@@ -35,12 +43,21 @@ pub mod refusal;
 pub mod restore;
 mod saved_snapshot;
 pub mod scaling;
+mod services;
+pub mod status;
+pub(crate) mod steps;
 pub mod stop;
 mod tasks;
 pub mod transfer;
 pub mod validation;
 
-pub use crate::core::{ClusterOutcome, ClusterService};
+pub use crate::core::ClusterOutcome;
+pub use crate::services::Services;
 pub use backup::BackupService;
 pub use config::ServiceConfig;
 pub use error::ServiceError;
+pub use health::HealthService;
+pub use lifecycle::LifecycleService;
+pub use recovery::RecoveryService;
+pub use restore::RestoreService;
+pub use scaling::ScalingService;

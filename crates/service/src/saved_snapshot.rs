@@ -9,12 +9,14 @@
 //! finds the Lease held answers "being saved by <holder>"; if the saving
 //! replica dies, the Lease expires and the next call starts over.
 
+use std::sync::Arc;
+
 use etcd_operator_api::cluster::SnapshotRecord;
 use etcd_operator_client::{etcd::EtcdClient, storage::ObjectStorage, transfer::Transferred};
 use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::snapshot_lock_name;
 
-use crate::{ClusterService, ServiceError, tasks};
+use crate::{ServiceError, core::Core, tasks};
 
 /// The key of the snapshot `purpose` of an operation that started at `started_at`.
 pub(crate) fn snapshot_key(namespace: &str, cluster: &str, purpose: &str, started_at: &str) -> String {
@@ -32,12 +34,12 @@ async fn recorded(store: &ObjectStorage, key: &str) -> Result<Option<SnapshotRec
     Ok(Some(record).filter(|r| r.location == key))
 }
 
-impl ClusterService {
+impl Core {
     /// The snapshot of the member at `endpoint` saved and verified under `key`: at once when
     /// saved before (by any replica), else once this replica's task has saved it; ABORTED
     /// ("retry") with how far it is when that takes longer than the call can wait.
     pub(crate) async fn save_snapshot(
-        &self,
+        self: &Arc<Self>,
         namespace: &str,
         cluster: &str,
         endpoint: &str,
@@ -51,7 +53,7 @@ impl ClusterService {
         }
         let lease = snapshot_lock_name(cluster);
         let (this, namespace, endpoint_owned, key_owned) =
-            (self.clone(), namespace.to_owned(), endpoint.to_owned(), key.to_owned());
+            (Arc::clone(self), namespace.to_owned(), endpoint.to_owned(), key.to_owned());
         let running = self.saved_snapshots.start_or_join(key, |progress| async move {
             let what = format!("the snapshot {key_owned}");
             let work = async {

@@ -1,11 +1,11 @@
-//! ClusterService end to end over a scripted Kubernetes API, and against
+//! Services end to end over a scripted Kubernetes API, and against
 //! real etcd members for the status.
 
 use etcd_fixture::EtcdCluster as Etcd;
 use etcd_operator_api::cluster::ClusterPhase;
 use etcd_operator_client::{etcd::EndpointRewrite, metrics::EtcdMetrics};
 use etcd_operator_common::ClusterRef;
-use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
+use etcd_operator_service::{LifecycleService, ServiceConfig, ServiceError, Services};
 use scripted_api::*;
 use serde_json::json;
 
@@ -15,8 +15,8 @@ fn demo() -> ClusterRef {
 
 const HOLDER: &str = "cluster-service";
 
-fn service(client: kube::Client, config: ServiceConfig) -> ClusterService {
-    ClusterService::new(client, config, EtcdMetrics::default())
+fn service(client: kube::Client, config: ServiceConfig) -> LifecycleService {
+    Services::new(client, config, EtcdMetrics::default()).lifecycle
 }
 
 #[tokio::test]

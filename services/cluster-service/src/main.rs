@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use cluster_service::{config::Config, grpc};
 use etcd_operator_client::metrics::EtcdMetrics;
-use etcd_operator_service::ClusterService;
+use etcd_operator_service::Services;
 use etcd_operator_telemetry::{admin, admin::Readiness, metrics::RpcMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -56,7 +56,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let etcd_metrics = EtcdMetrics::register(&mut registry);
     let client = etcd_operator_client::kubernetes::connect().await?;
-    let clusters = ClusterService::new(client.clone(), service_config, etcd_metrics);
+    let services = Services::new(client.clone(), service_config, etcd_metrics);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -86,7 +86,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
         tracing::info!("shutting down: finishing in-flight calls");
         let _ = stop_tx.send(true);
     });
-    grpc::serve(listener, clusters, rpc_metrics, stopped()).await?;
+    grpc::serve(listener, services, rpc_metrics, stopped()).await?;
     admin.await??;
     tracing::info!("stopped");
     Ok(())

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use cluster_service::grpc;
 use etcd_operator_client::metrics::EtcdMetrics;
 use etcd_operator_proto::v1alpha1::{self as pb, cluster_service_client::ClusterServiceClient};
-use etcd_operator_service::{ClusterService, ServiceConfig};
+use etcd_operator_service::{ServiceConfig, Services};
 use scripted_api::{CLUSTER, Reply, scripted_api, step};
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
@@ -14,7 +14,7 @@ use tonic_types::StatusExt;
 async fn start(client: kube::Client) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let service = ClusterService::new(client, ServiceConfig::default(), EtcdMetrics::default());
+    let service = Services::new(client, ServiceConfig::default(), EtcdMetrics::default());
     let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(&mut Default::default());
     tokio::spawn(grpc::serve(listener, service, metrics, std::future::pending()));
     addr

@@ -82,3 +82,34 @@ impl IntoResponse for ApiError {
         (code, axum::Json(self.status())).into_response()
     }
 }
+
+/// Why kube-sim did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listening address could not be bound.
+    #[error("bind {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The serving certificate could not be made.
+    #[error("serving certificate: {0}")]
+    Tls(String),
+    /// The kubeconfig could not be written.
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(#[source] std::io::Error),
+    /// A built-in namespace could not be created.
+    #[error("namespace {namespace}: {}", .answer.message)]
+    Namespace {
+        /// Which one.
+        namespace: &'static str,
+        /// The API's answer.
+        answer: ApiError,
+    },
+    /// The node (network namespace, directories) could not be set up.
+    #[error("node: {0}")]
+    Node(String),
+}

@@ -17,6 +17,7 @@ pub mod server;
 pub mod store;
 pub mod validation;
 
+pub use error::StartError;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -43,7 +44,7 @@ pub struct KubeSim {
 
 impl KubeSim {
     /// Starts a server on `addr` (port 0 picks one) and writes `dir/kubeconfig`; pods are not run.
-    pub async fn start(addr: SocketAddr, dir: &Path) -> Result<Self, String> {
+    pub async fn start(addr: SocketAddr, dir: &Path) -> Result<Self, StartError> {
         Self::start_with(addr, dir, None).await
     }
 
@@ -52,7 +53,7 @@ impl KubeSim {
         addr: SocketAddr,
         dir: &Path,
         node: node::NodeConfig,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartError> {
         Self::start_with(addr, dir, Some(node)).await
     }
 
@@ -60,12 +61,12 @@ impl KubeSim {
         addr: SocketAddr,
         dir: &Path,
         node: Option<node::NodeConfig>,
-    ) -> Result<Self, String> {
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("bind {addr}: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let tls = server::Tls::generate()?;
-        let kubeconfig =
-            server::write_kubeconfig(dir, addr, &tls.ca_pem).map_err(|e| format!("kubeconfig: {e}"))?;
+    ) -> Result<Self, StartError> {
+        let bind = |source| StartError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind)?;
+        let addr = listener.local_addr().map_err(bind)?;
+        let tls = server::Tls::generate().map_err(StartError::Tls)?;
+        let kubeconfig = server::write_kubeconfig(dir, addr, &tls.ca_pem).map_err(StartError::Kubeconfig)?;
         let state = Arc::new(ApiState {
             registry: registry::Registry::default(),
             store: store::Store::default(),
@@ -79,12 +80,13 @@ impl KubeSim {
                 name: None,
                 sub: None,
             };
-            api::create_object(&state, &t, json!({"metadata": {"name": ns}})).map_err(|e| e.message)?;
+            api::create_object(&state, &t, json!({"metadata": {"name": ns}}))
+                .map_err(|answer| StartError::Namespace { namespace: ns, answer })?;
         }
         let router = axum::Router::new().fallback(api::handle).with_state(state.clone());
         let node = match node {
             Some(config) => {
-                let node = node::Node::create(state.clone(), config)?;
+                let node = node::Node::create(state.clone(), config).map_err(StartError::Node)?;
                 Some((node.clone(), tokio::spawn(node.run())))
             }
             None => None,

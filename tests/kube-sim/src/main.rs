@@ -73,8 +73,10 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let started = match args.node_config() {
-        Ok(Some(node)) => kube_sim::KubeSim::start_with_node(args.listen, &args.dir, node).await,
-        Ok(None) => kube_sim::KubeSim::start(args.listen, &args.dir).await,
+        Ok(Some(node)) => {
+            kube_sim::KubeSim::start_with_node(args.listen, &args.dir, node).await.map_err(|e| e.to_string())
+        }
+        Ok(None) => kube_sim::KubeSim::start(args.listen, &args.dir).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("--image: {e}")),
     };
     let sim = match started {

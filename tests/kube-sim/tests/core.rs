@@ -286,3 +286,15 @@ async fn deleting_a_namespace_empties_it_first() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn a_start_that_cannot_bind_says_which_address_and_why() {
+    let s = support::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let Err(err) = kube_sim::KubeSim::start(s.sim.addr, dir.path()).await else {
+        panic!("a second server bound {} too", s.sim.addr)
+    };
+    assert!(matches!(err, kube_sim::StartError::Bind { addr, .. } if addr == s.sim.addr), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some(), "the system's reason is kept");
+    assert!(err.to_string().contains(&s.sim.addr.to_string()), "{err}");
+}

@@ -93,7 +93,7 @@ fn main() {
         }
         let root = c.backup_volume_root().join("bench");
         std::fs::create_dir_all(&root).expect("claim dir");
-        let service = BackupService::new(c.service.clone());
+        let service = c.services.backup.clone();
         let ip = c.sim.node().expect("node").pod_ip("default", "demo-0").expect("pod ip");
         let endpoint = format!("http://{ip}:2379");
         let scratch = tempfile::tempdir().expect("scratch");

@@ -90,7 +90,7 @@ async fn bare_replace(c: &RealCluster) -> Duration {
 /// until a member promoted has been active for 5 s, which otherwise lands on whichever side runs
 /// right after a promotion (seen: 5 s of the operator's 6).
 async fn settle(c: &RealCluster) {
-    c.converge("the cluster settled", LIMIT, || c.service.get_cluster_status(&c.r)).await;
+    c.converge("the cluster settled", LIMIT, || c.services.lifecycle.get_cluster_status(&c.r)).await;
     c.assert_settled(3).await;
     tokio::time::sleep(Duration::from_secs(6)).await;
 }
@@ -107,8 +107,10 @@ fn main() {
             bare.push(bare_replace(&c).await);
             settle(&c).await;
             let t = Instant::now();
-            c.converge("operator replacement", LIMIT, || c.service.replace_member(&c.r, Some("demo-2")))
-                .await;
+            c.converge("operator replacement", LIMIT, || {
+                c.services.recovery.replace_member(&c.r, Some("demo-2"))
+            })
+            .await;
             operator.push(t.elapsed());
             settle(&c).await;
             eprintln!("round {round} done");

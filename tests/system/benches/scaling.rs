@@ -109,11 +109,11 @@ fn main() {
 
             clear_claim(&c).await;
             let t = Instant::now();
-            c.converge("operator scale up", LIMIT, || c.service.scale_up(&c.r, 3)).await;
+            c.converge("operator scale up", LIMIT, || c.services.scaling.scale_up(&c.r, 3)).await;
             op_ups.push(t.elapsed());
             c.assert_settled(3).await;
             let t = Instant::now();
-            c.converge("operator scale down", LIMIT, || c.service.scale_down(&c.r, 2)).await;
+            c.converge("operator scale down", LIMIT, || c.services.scaling.scale_down(&c.r, 2)).await;
             op_downs.push(t.elapsed());
             c.assert_settled(2).await;
             eprintln!("round {round} done");

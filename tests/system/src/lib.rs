@@ -109,7 +109,7 @@ impl Sim {
         let mut config = etcd_operator_service::ServiceConfig::default();
         config.etcd.connect_timeout = std::time::Duration::from_millis(200);
         let metrics = etcd_operator_client::metrics::EtcdMetrics::default();
-        let service = etcd_operator_service::ClusterService::new(self.client().await, config, metrics);
+        let service = etcd_operator_service::Services::new(self.client().await, config, metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let rpc_metrics = RpcMetrics::register(&mut Default::default());

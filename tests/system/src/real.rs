@@ -1,6 +1,6 @@
 //! A real etcd cluster for service-level tests: kube-sim with its node runs
 //! the member pods (real etcd processes, their own IPs, cluster DNS), and an
-//! in-process ClusterService reaches them through the node's hosts file.
+//! in-process Services reaches them through the node's hosts file.
 
 use std::time::{Duration, Instant};
 
@@ -12,19 +12,19 @@ use etcd_operator_client::{
 };
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::RestoreAgent;
-use etcd_operator_service::{ClusterOutcome, ClusterService, ServiceConfig, ServiceError};
+use etcd_operator_service::{ClusterOutcome, ServiceConfig, ServiceError, Services};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
 use kube_sim::KubeSim;
 
-/// kube-sim with a node, the CRDs, a ClusterService, and one cluster `default/demo`.
+/// kube-sim with a node, the CRDs, a Services, and one cluster `default/demo`.
 pub struct RealCluster {
     /// The API server and node.
     pub sim: KubeSim,
     /// A client for the test's own reads.
     pub client: Client,
-    /// The service under test.
-    pub service: ClusterService,
+    /// The services under test (one replica).
+    pub services: Services,
     /// The cluster.
     pub r: ClusterRef,
     /// How cluster DNS names reach the pods from the test process.
@@ -80,7 +80,7 @@ impl RealCluster {
         config.etcd.rewrite = rewrite.clone();
         config.etcd.connect_timeout = Duration::from_secs(1);
         config.etcd.request_timeout = Duration::from_secs(3);
-        let service = ClusterService::new(client.clone(), config, EtcdMetrics::default());
+        let service = Services::new(client.clone(), config, EtcdMetrics::default());
         let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(
             &mut prometheus_client::registry::Registry::default(),
         );
@@ -92,10 +92,10 @@ impl RealCluster {
         ));
         let r = ClusterRef { namespace: "default".into(), name: "demo".into() };
         let grpc_endpoint = format!("http://127.0.0.1:{port}");
-        let this = Self { sim, client, service, r, rewrite, grpc_endpoint, dir };
-        Box::pin(this.service.create_cluster(&this.r, Some(spec))).await.expect("CreateCluster");
+        let this = Self { sim, client, services: service, r, rewrite, grpc_endpoint, dir };
+        Box::pin(this.services.lifecycle.create_cluster(&this.r, Some(spec))).await.expect("CreateCluster");
         this.converge("the cluster running", Duration::from_secs(60), || {
-            this.service.update_cluster(&this.r, None)
+            this.services.lifecycle.update_cluster(&this.r, None)
         })
         .await;
         this
@@ -117,7 +117,8 @@ impl RealCluster {
                 Err(e) if e.is_retryable() => Duration::from_millis(300),
                 // A refusal for the cluster's health now (a member not answering) is retried, as the controller does.
                 Err(ServiceError::FailedPrecondition(why)) => {
-                    let members = self.service.get_cluster_status(&self.r).await.map(|o| o.status.members);
+                    let members =
+                        self.services.lifecycle.get_cluster_status(&self.r).await.map(|o| o.status.members);
                     eprintln!("{what}: refused: {why}; members: {members:?}");
                     Duration::from_secs(1)
                 }
@@ -229,13 +230,13 @@ impl RealCluster {
     /// leaving the cluster lock to expire as a dead replica's would); fails if it converges first.
     pub async fn crash_at<F, Fut>(&self, point: &str, nth: usize, call: F)
     where
-        F: Fn(ClusterService, ClusterRef) -> Fut,
+        F: Fn(Services, ClusterRef) -> Fut,
         Fut: Future<Output = Result<ClusterOutcome, ServiceError>> + Send + 'static,
     {
         let skip = if nth > 0 { format!("{nth}*off->") } else { String::new() };
         fail::cfg(point, &format!("{skip}1*panic(crash at {point})")).expect("failpoint");
         loop {
-            let task = tokio::spawn(call(self.service.clone(), self.r.clone()));
+            let task = tokio::spawn(call(self.services.clone(), self.r.clone()));
             match task.await {
                 Err(e) if e.is_panic() => break,
                 Ok(Ok(out)) if out.requeue_after.is_none() => {
@@ -276,7 +277,7 @@ impl RealCluster {
             .create(&kube::api::PostParams::default(), &backup)
             .await
             .expect("create EtcdBackup");
-        let service = etcd_operator_service::BackupService::new(self.service.clone());
+        let service = self.services.backup.clone();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match Box::pin(service.run_backup("default", name)).await {

@@ -110,7 +110,7 @@ async fn backups_stream_to_a_volume_and_to_s3_verified_with_checksum_and_metadat
     s3.create_bucket("etcd-backups").await;
     credentials(&rc).await;
     std::fs::create_dir_all(rc.backup_volume_root().join("backups")).unwrap();
-    let service = BackupService::new(rc.service.clone());
+    let service = rc.services.backup.clone();
 
     create_backup(&rc, "to-volume", serde_json::json!({"volume": {"claimName": "backups", "path": "etcd"}}))
         .await;
@@ -131,7 +131,7 @@ async fn backups_stream_to_a_volume_and_to_s3_verified_with_checksum_and_metadat
     let local = ObjectStorage::local(&rc.backup_volume_root().join("backups/etcd")).unwrap();
     let record = check_stored(&local, &volume, 300).await;
     // A follower serves the snapshot, so the leader is not loaded by it.
-    let leader = rc.service.get_cluster_status(&rc.r).await.unwrap().status.members;
+    let leader = rc.services.lifecycle.get_cluster_status(&rc.r).await.unwrap().status.members;
     let leader = leader.iter().find(|m| m.is_leader).map(|m| m.name.clone());
     assert_ne!(Some(record.member), leader);
 
@@ -160,7 +160,7 @@ async fn backups_stream_to_a_volume_and_to_s3_verified_with_checksum_and_metadat
 #[tokio::test]
 async fn failures_are_reported_retried_with_backoff_and_finally_failed() {
     let rc = RealCluster::start(1, Duration::from_secs(10)).await;
-    let service = BackupService::new(rc.service.clone());
+    let service = rc.services.backup.clone();
     create_backup(
         &rc,
         "no-creds",
@@ -212,7 +212,7 @@ async fn a_crash_after_recording_intent_is_retried_as_a_new_attempt() {
     let rc = RealCluster::start(1, Duration::from_secs(3)).await;
     rc.write("data", 20).await;
     std::fs::create_dir_all(rc.backup_volume_root().join("backups")).unwrap();
-    let service = BackupService::new(rc.service.clone());
+    let service = rc.services.backup.clone();
     create_backup(&rc, "crashy", serde_json::json!({"volume": {"claimName": "backups"}})).await;
     fail::cfg("backup::after::RecordIntent", "1*panic(crash)").unwrap();
     let out = service.run_backup("default", "crashy").await.unwrap();
@@ -237,7 +237,7 @@ async fn schedules_start_due_backups_and_prune_by_count_keeping_the_newest() {
     let rc = RealCluster::start(1, Duration::from_secs(10)).await;
     rc.write("data", 10).await;
     std::fs::create_dir_all(rc.backup_volume_root().join("backups")).unwrap();
-    let service = BackupService::new(rc.service.clone());
+    let service = rc.services.backup.clone();
     let api: Api<EtcdBackupSchedule> = Api::namespaced(rc.client.clone(), "default");
     let schedule: EtcdBackupSchedule = serde_json::from_value(serde_json::json!({
         "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackupSchedule",

@@ -11,7 +11,7 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_client::metrics::EtcdMetrics;
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::managers::{Acquired, ClusterLock};
-use etcd_operator_service::{ClusterService, ServiceConfig, ServiceError};
+use etcd_operator_service::{ServiceConfig, ServiceError, Services};
 use kube::{Api, api::PostParams};
 use serde_json::json;
 use system_tests::Sim;
@@ -29,10 +29,10 @@ async fn with_paused_cluster(sim: &Sim) {
     Api::<EtcdCluster>::namespaced(client, "default").create(&PostParams::default(), &cluster).await.unwrap();
 }
 
-async fn replica(sim: &Sim, identity: &str, lock: Duration) -> ClusterService {
+async fn replica(sim: &Sim, identity: &str, lock: Duration) -> Services {
     let config =
         ServiceConfig { holder_identity: identity.into(), lock_duration: lock, ..ServiceConfig::default() };
-    ClusterService::new(sim.client().await, config, EtcdMetrics::default())
+    Services::new(sim.client().await, config, EtcdMetrics::default())
 }
 
 fn demo() -> ClusterRef {
@@ -65,10 +65,10 @@ async fn a_busy_cluster_answers_aborted_until_its_holder_is_done_or_expired() {
     // Replica A is in the middle of a change.
     let a = ClusterLock::new(sim.client().await, "replica-a", Duration::from_secs(30));
     assert_eq!(a.try_acquire("default", "demo").await.unwrap(), Acquired::Yes);
-    let err = b.update_cluster(&demo(), None).await.unwrap_err();
+    let err = b.lifecycle.update_cluster(&demo(), None).await.unwrap_err();
     assert!(matches!(err, ServiceError::Aborted(ref m) if m.contains("replica-a")), "{err:?}");
     a.release("default", "demo").await.unwrap();
-    let done = b.update_cluster(&demo(), None).await.unwrap();
+    let done = b.lifecycle.update_cluster(&demo(), None).await.unwrap();
     assert_eq!(format!("{:?}", done.status.phase), "Paused");
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(sim.client().await, "default");
@@ -77,9 +77,9 @@ async fn a_busy_cluster_answers_aborted_until_its_holder_is_done_or_expired() {
     // Replica C crashes holding a short lock: B is refused until it expires, then proceeds.
     let crashed = ClusterLock::new(sim.client().await, "replica-c", Duration::from_secs(2));
     assert_eq!(crashed.try_acquire("default", "demo").await.unwrap(), Acquired::Yes);
-    assert!(matches!(b.update_cluster(&demo(), None).await, Err(ServiceError::Aborted(_))));
+    assert!(matches!(b.lifecycle.update_cluster(&demo(), None).await, Err(ServiceError::Aborted(_))));
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    b.update_cluster(&demo(), None).await.expect("the crashed holder's lock expired");
+    b.lifecycle.update_cluster(&demo(), None).await.expect("the crashed holder's lock expired");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,16 +91,16 @@ async fn two_calls_to_one_replica_are_kept_apart_too() {
     fail::cfg("cluster::locked", "1*return(1500)").unwrap();
     let first = tokio::spawn({
         let b = b.clone();
-        async move { b.update_cluster(&demo(), None).await }
+        async move { b.lifecycle.update_cluster(&demo(), None).await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = b.update_cluster(&demo(), None).await;
+    let second = b.lifecycle.update_cluster(&demo(), None).await;
     assert!(
         matches!(second, Err(ServiceError::Aborted(ref m)) if m.contains("another call to this replica")),
         "{second:?}"
     );
     first.await.unwrap().expect("the first call finishes");
-    b.update_cluster(&demo(), None).await.expect("free again once the first call left");
+    b.lifecycle.update_cluster(&demo(), None).await.expect("free again once the first call left");
     fail::remove("cluster::locked");
 }
 
@@ -115,13 +115,13 @@ async fn a_call_longer_than_the_lease_keeps_it_while_another_replica_keeps_tryin
     fail::cfg("cluster::locked", "1*return(6000)").unwrap();
     let long = tokio::spawn({
         let a = a.clone();
-        async move { a.update_cluster(&demo(), None).await }
+        async move { a.lifecycle.update_cluster(&demo(), None).await }
     });
     let started = std::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut attempts = 0;
     loop {
-        let answer = b.update_cluster(&demo(), None).await;
+        let answer = b.lifecycle.update_cluster(&demo(), None).await;
         attempts += 1;
         match answer {
             Err(ServiceError::Aborted(m)) if m.contains("replica-a") => {}
@@ -153,7 +153,7 @@ async fn a_call_whose_lock_cannot_be_renewed_is_stopped_before_it_could_expire()
     fail::cfg("cluster::locked", "1*return(10000)").unwrap();
     fail::cfg("lease::renew", "return").unwrap();
     let started = std::time::Instant::now();
-    let stopped = a.update_cluster(&demo(), None).await;
+    let stopped = a.lifecycle.update_cluster(&demo(), None).await;
     assert!(
         matches!(stopped, Err(ServiceError::Aborted(ref m)) if m.contains("renewing the lock failed")),
         "{stopped:?}"

@@ -110,7 +110,7 @@ fn restore_spec(backup: &str) -> etcd_operator_api::EtcdClusterSpec {
 /// until the gate lets the restore start or refuses it; the restore phases seen on the way.
 async fn gate(rc: &RealCluster, name: &str, backup: &str) -> Vec<(RestorePhase, String)> {
     let r = ClusterRef { namespace: "default".into(), name: name.into() };
-    let create = rc.service.create_cluster(&r, Some(restore_spec(backup)));
+    let create = rc.services.lifecycle.create_cluster(&r, Some(restore_spec(backup)));
     within_deadline(Box::pin(create)).await.expect("accepted");
     let clusters: Api<EtcdCluster> = Api::namespaced(rc.client.clone(), "default");
     let mut seen = Vec::new();
@@ -124,7 +124,7 @@ async fn gate(rc: &RealCluster, name: &str, backup: &str) -> Vec<(RestorePhase, 
         }
         assert!(started.elapsed() < Duration::from_secs(120), "still verifying: {seen:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let _ = within_deadline(Box::pin(rc.service.update_cluster(&r, None))).await;
+        let _ = within_deadline(Box::pin(rc.services.lifecycle.update_cluster(&r, None))).await;
     }
 }
 
@@ -176,7 +176,7 @@ async fn a_stop_snapshot_longer_than_the_deadline_is_saved_once_over_several_cal
     fail::cfg("transfer::chunk", STREAM_PACE).unwrap();
     let (mut saving, started) = (Vec::new(), Instant::now());
     loop {
-        match within_deadline(Box::pin(rc.service.scale_to_zero(&rc.r))).await {
+        match within_deadline(Box::pin(rc.services.scaling.scale_to_zero(&rc.r))).await {
             Ok(out) if out.requeue_after.is_none() => break,
             Ok(_) => {}
             Err(ServiceError::Aborted(why)) if why.contains("saving a snapshot") => saving.push(why),
@@ -190,7 +190,7 @@ async fn a_stop_snapshot_longer_than_the_deadline_is_saved_once_over_several_cal
     assert!(saving.len() >= 2, "saved over several calls: {saving:?}");
     assert!(saving.iter().any(|m| m.contains("bytes so far")), "{saving:?}");
     assert_eq!(rc.replicas().await, 0);
-    let status = rc.service.get_cluster_status(&rc.r).await.unwrap().status;
+    let status = rc.services.lifecycle.get_cluster_status(&rc.r).await.unwrap().status;
     let snapshot = status.stopped.and_then(|s| s.snapshot).expect("stop snapshot recorded");
     assert!(snapshot.size_bytes > 1 << 20, "{snapshot:?}");
     // Saved once, however many calls it took: one snapshot and its record.

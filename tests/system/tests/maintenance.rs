@@ -23,7 +23,8 @@ async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown()
     etcd.compact(revision, Some(etcd_client::CompactionOptions::new().with_physical())).await.unwrap();
 
     let leader = c
-        .service
+        .services
+        .lifecycle
         .get_cluster_status(&c.r)
         .await
         .unwrap()
@@ -36,7 +37,7 @@ async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown()
     // etcd frees the compacted pages in the background: wait until the members report it.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let members = c.service.get_cluster_status(&c.r).await.unwrap().status.members;
+        let members = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status.members;
         let freed =
             members.iter().all(|m| m.db_size_in_use_bytes.unwrap_or(0) * 2 < m.db_size_bytes.unwrap_or(0));
         if freed {
@@ -50,7 +51,7 @@ async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown()
     Box::pin(paused_changes_nothing(&c, &leader)).await;
     let mut order = Vec::new();
     for _ in 0..4 {
-        let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+        let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
         let done = status.maintenance.unwrap_or_default().defragmentations;
         for d in &done {
             if !order.contains(&d.member) {
@@ -62,8 +63,13 @@ async fn fragmented_members_are_defragmented_followers_first_once_per_cooldown()
     assert_eq!(order.len(), 3, "every member once: {order:?}");
     assert_eq!(order.last(), Some(&leader), "the leader last: {order:?}");
     // A fourth probe found nothing to do: the records did not change.
-    let again =
-        Box::pin(c.service.check_health(&c.r)).await.unwrap().status.maintenance.unwrap().defragmentations;
+    let again = Box::pin(c.services.health.check_health(&c.r))
+        .await
+        .unwrap()
+        .status
+        .maintenance
+        .unwrap()
+        .defragmentations;
     assert_eq!(again.len(), 3);
 }
 
@@ -91,7 +97,7 @@ async fn a_nospace_alarm_is_recovered_and_writes_succeed_again() {
             .is_empty()
     );
 
-    let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+    let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
     let maintenance = status.maintenance.expect("recorded");
     assert!(maintenance.last_space_recovery.is_some(), "{maintenance:?}");
     assert!(status.members.iter().all(|m| m.alarms.is_empty()), "{:?}", status.members);
@@ -111,7 +117,7 @@ async fn paused_changes_nothing(c: &RealCluster, member: &str) {
     let pause = |paused: bool| serde_json::json!({"spec": {"paused": paused}});
     clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&pause(true))).await.unwrap();
     for _ in 0..2 {
-        let status = Box::pin(c.service.check_health(&c.r)).await.unwrap().status;
+        let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
         assert!(
             status.maintenance.unwrap_or_default().defragmentations.is_empty(),
             "a paused cluster is not maintained"
@@ -123,16 +129,16 @@ async fn paused_changes_nothing(c: &RealCluster, member: &str) {
             "{what}: {result:?}"
         );
     };
-    let s = &c.service;
-    refused("ScaleUp", Box::pin(s.scale_up(&c.r, 5)).await.map(drop));
-    refused("ScaleDown", Box::pin(s.scale_down(&c.r, 1)).await.map(drop));
-    refused("ScaleToZero", Box::pin(s.scale_to_zero(&c.r)).await.map(drop));
-    refused("RestartFromZero", Box::pin(s.restart_from_zero(&c.r, 3)).await.map(drop));
-    refused("ReplaceMember", Box::pin(s.replace_member(&c.r, Some(member))).await.map(drop));
-    refused("RecoverQuorum", Box::pin(s.recover_quorum(&c.r)).await.map(drop));
-    refused("DefragmentMember", Box::pin(s.defragment_member(&c.r, member)).await.map(drop));
+    let s = &c.services;
+    refused("ScaleUp", Box::pin(s.scaling.scale_up(&c.r, 5)).await.map(drop));
+    refused("ScaleDown", Box::pin(s.scaling.scale_down(&c.r, 1)).await.map(drop));
+    refused("ScaleToZero", Box::pin(s.scaling.scale_to_zero(&c.r)).await.map(drop));
+    refused("RestartFromZero", Box::pin(s.scaling.restart_from_zero(&c.r, 3)).await.map(drop));
+    refused("ReplaceMember", Box::pin(s.recovery.replace_member(&c.r, Some(member))).await.map(drop));
+    refused("RecoverQuorum", Box::pin(s.recovery.recover_quorum(&c.r)).await.map(drop));
+    refused("DefragmentMember", Box::pin(s.health.defragment_member(&c.r, member)).await.map(drop));
     // The lifecycle applies nothing either; the status says why.
-    let out = Box::pin(s.update_cluster(&c.r, None)).await.unwrap();
+    let out = Box::pin(s.lifecycle.update_cluster(&c.r, None)).await.unwrap();
     assert_eq!(out.status.phase, etcd_operator_api::cluster::ClusterPhase::Paused);
     assert_eq!(c.members().await.len(), 3, "membership unchanged");
     clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&pause(false))).await.unwrap();

@@ -28,7 +28,7 @@ async fn cut_off_past_the_grace_period(cut: HostCut) {
     c.backup("nightly").await;
     c.write("after", 5).await;
     let claims = c.claim_uids().await;
-    let cluster_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id;
+    let cluster_id = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status.cluster_id;
     let node = c.sim.node().unwrap();
     node.cut_host_path(Some(cut)).unwrap();
 
@@ -36,7 +36,7 @@ async fn cut_off_past_the_grace_period(cut: HostCut) {
     let until = Instant::now() + Duration::from_secs(35);
     let mut last = None;
     while Instant::now() < until {
-        let answer = Box::pin(c.service.recover_quorum(&c.r)).await;
+        let answer = Box::pin(c.services.recovery.recover_quorum(&c.r)).await;
         match &answer {
             Ok(out) => {
                 assert!(
@@ -76,11 +76,13 @@ async fn cut_off_past_the_grace_period(cut: HostCut) {
     );
 
     node.cut_host_path(None).unwrap();
-    c.converge("the operator's path back", Duration::from_secs(60), || c.service.get_cluster_status(&c.r))
-        .await;
+    c.converge("the operator's path back", Duration::from_secs(60), || {
+        c.services.lifecycle.get_cluster_status(&c.r)
+    })
+    .await;
     c.assert_settled(3).await;
     assert_eq!((c.count("before").await, c.count("after").await), (20, 5), "{cut:?}: every write is there");
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     assert_eq!(status.cluster_id, cluster_id, "{cut:?}: the same cluster, never recreated");
 }
 

@@ -45,7 +45,7 @@ async fn lose_quorum(c: &RealCluster) {
 async fn await_majority_down(c: &RealCluster) {
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+        let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
         let down = |name: &str| status.members.iter().any(|m| m.name == name && m.raft_index.is_none());
         if down("demo-1") && down("demo-2") {
             return;
@@ -56,7 +56,7 @@ async fn await_majority_down(c: &RealCluster) {
 }
 
 async fn recover(c: &RealCluster) -> Result<ClusterOutcome, ServiceError> {
-    Box::pin(c.service.recover_quorum(&c.r)).await.map(|o| o.cluster)
+    Box::pin(c.services.recovery.recover_quorum(&c.r)).await.map(|o| o.cluster)
 }
 
 /// Where a recovery restored from.
@@ -79,7 +79,10 @@ async fn assert_recovered(c: &RealCluster, old_cluster_id: &str, source: Source)
     assert_eq!(c.count("after").await, after, "writes after the source are lost, and only those");
     c.write("again", 5).await;
     // The StatefulSet's status catches up with the new pods.
-    let status = c.converge("the cluster settled", LIMIT, || c.service.get_cluster_status(&c.r)).await.status;
+    let status = c
+        .converge("the cluster settled", LIMIT, || c.services.lifecycle.get_cluster_status(&c.r))
+        .await
+        .status;
     assert!(status.operation.is_none(), "{status:?}");
     let restore = status.restore.clone().expect("restore record");
     assert_eq!((restore.phase, restore.trigger), (RestorePhase::Completed, RestoreTrigger::QuorumLoss));
@@ -100,7 +103,7 @@ async fn assert_recovered(c: &RealCluster, old_cluster_id: &str, source: Source)
         }
     }
     // Members may be replaced again.
-    let again = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
+    let again = Box::pin(c.services.recovery.recover_quorum(&c.r)).await.unwrap();
     assert!(again.quorum_holds, "{}", again.decision);
 }
 
@@ -136,12 +139,12 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
     c.write("before", 50).await;
     c.backup("nightly").await;
     c.write("after", 20).await;
-    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    let old_id = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
     let claims = c.claim_uids().await;
     lose_quorum(&c).await;
 
     // Within the grace period nothing is touched; the answer says when to look again.
-    let early = Box::pin(c.service.recover_quorum(&c.r)).await.unwrap();
+    let early = Box::pin(c.services.recovery.recover_quorum(&c.r)).await.unwrap();
     assert!(
         early.cluster.requeue_after.is_some()
             && early.cluster.status.operation.is_none()
@@ -187,7 +190,8 @@ async fn without_a_survivor_or_a_usable_backup_nothing_is_touched_and_the_member
     for member in ["demo-0", "demo-1", "demo-2"] {
         node.heal("default", member).unwrap();
     }
-    c.converge("the cluster healing by itself", LIMIT, || c.service.get_cluster_status(&c.r)).await;
+    c.converge("the cluster healing by itself", LIMIT, || c.services.lifecycle.get_cluster_status(&c.r))
+        .await;
     c.assert_settled(3).await;
     assert_eq!(c.count("before").await, 50);
 }
@@ -198,7 +202,7 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
     c.write("before", 50).await;
     c.backup("nightly").await;
     c.write("after", 20).await;
-    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    let old_id = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
     lose_quorum(&c).await;
     // Record(SavingSurvivor) | SaveSurvivor (+ StoppingMembers) | SetReplicas(0) | Record(DeletingVolumes)
     // | DeleteClaims | Record(PreparingRestore) | PrepareRestore (+ Record(RestoringMembers)) | SetReplicas(3)
@@ -213,7 +217,8 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
         "quorum::after::SetReplicas",
     ];
     for point in points {
-        c.crash_at(point, 0, |s, r| async move { s.recover_quorum(&r).await.map(|o| o.cluster) }).await;
+        c.crash_at(point, 0, |s, r| async move { s.recovery.recover_quorum(&r).await.map(|o| o.cluster) })
+            .await;
     }
     c.converge("the recovery after the crashes", LIMIT, || recover(&c)).await;
     assert_recovered(&c, &old_id, Source::Survivor).await;
@@ -245,7 +250,7 @@ async fn volumes_lost(lost: &[&str], why: impl Fn(&str) -> String, source: Sourc
     c.write("before", 50).await;
     c.backup("nightly").await;
     c.write("after", 20).await;
-    let old_id = c.service.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
+    let old_id = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status.cluster_id.unwrap();
     // Once formed, a member never bootstraps again.
     let cm = Api::<ConfigMap>::namespaced(c.client.clone(), "default").get("demo-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["ETCD_INITIAL_CLUSTER_STATE"], "existing");

@@ -30,7 +30,7 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
     // etcd stops hearing from it; right away, nothing is replaced (it may only be slow).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+        let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
         let dead = status.members.iter().find(|m| m.name == "demo-2").and_then(|m| m.unhealthy_since.clone());
         if dead.is_some() {
             break;
@@ -38,20 +38,20 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
         assert!(Instant::now() < deadline, "demo-2 never looked unhealthy: {status:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let early = Box::pin(c.service.replace_member(&c.r, None)).await.unwrap();
+    let early = Box::pin(c.services.recovery.replace_member(&c.r, None)).await.unwrap();
     assert!(early.requeue_after.is_none() && early.status.operation.is_none(), "{early:?}");
 
     // Past the grace period (2 s in these tests) it is replaced, picked without being named.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    c.service.get_cluster_status(&c.r).await.unwrap();
-    c.converge("the replacement", LIMIT, || c.service.replace_member(&c.r, None)).await;
+    c.services.lifecycle.get_cluster_status(&c.r).await.unwrap();
+    c.converge("the replacement", LIMIT, || c.services.recovery.replace_member(&c.r, None)).await;
     c.assert_settled(3).await;
     assert_ne!(member_id(&c, "demo-2").await, old_id, "it rejoined as a new member under the same name");
     let init = std::fs::read_to_string(node.log_path("default", "demo-2", "prepare-data").unwrap()).unwrap();
     assert!(init.contains("demo-2 is a learner that has not run yet: it joins empty"), "{init}");
     assert_eq!(c.count("before").await, 100);
     c.write("after", 10).await;
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     assert!(status.members.iter().all(|m| m.healthy && m.unhealthy_since.is_none()), "{status:?}");
 }
 
@@ -62,7 +62,7 @@ async fn a_replacement_that_would_cost_quorum_is_refused_and_changes_nothing() {
     let before = c.members().await;
     node.pause("default", "demo-2").unwrap();
     // demo-2 does not answer: replacing demo-1 as well would leave one healthy voter of two.
-    let refused = Box::pin(c.service.replace_member(&c.r, Some("demo-1"))).await;
+    let refused = Box::pin(c.services.recovery.replace_member(&c.r, Some("demo-1"))).await;
     assert!(
         matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("quorum")),
         "{refused:?}"
@@ -89,13 +89,14 @@ async fn a_replacement_resumes_after_a_crash_between_any_two_steps() {
     ];
     for (point, nth) in points {
         let old = member_id(&c, "demo-2").await;
-        c.crash_at(point, nth, |s, r| async move { s.replace_member(&r, Some("demo-2")).await }).await;
+        c.crash_at(point, nth, |s, r| async move { s.recovery.replace_member(&r, Some("demo-2")).await })
+            .await;
         // The next calls go on from the record (the member is named again, as an operator would).
         c.converge(&format!("after a crash at {point} #{nth}"), LIMIT, || async {
-            let status = c.service.get_cluster_status(&c.r).await?.status;
+            let status = c.services.lifecycle.get_cluster_status(&c.r).await?.status;
             match status.operation {
-                Some(_) => c.service.replace_member(&c.r, Some("demo-2")).await,
-                None => Ok(c.service.get_cluster_status(&c.r).await?),
+                Some(_) => c.services.recovery.replace_member(&c.r, Some("demo-2")).await,
+                None => Ok(c.services.lifecycle.get_cluster_status(&c.r).await?),
             }
         })
         .await;

@@ -50,10 +50,10 @@ async fn a_backup_restores_into_a_new_cluster_key_by_key() {
 
     let restored = ClusterRef { namespace: "default".into(), name: "restored".into() };
     let spec = restore_spec(3, serde_json::json!({"backupName": "before"}));
-    Box::pin(rc.service.create_cluster(&restored, Some(spec))).await.expect("CreateCluster");
+    Box::pin(rc.services.lifecycle.create_cluster(&restored, Some(spec))).await.expect("CreateCluster");
     let out = rc
         .converge("the restored cluster running", Duration::from_secs(120), || {
-            rc.service.update_cluster(&restored, None)
+            rc.services.lifecycle.update_cluster(&restored, None)
         })
         .await;
     let status = out.status;
@@ -64,7 +64,7 @@ async fn a_backup_restores_into_a_new_cluster_key_by_key() {
     assert_eq!(record.revision, taken.revision);
     assert!(record.message.contains("restored from EtcdBackup before"), "{}", record.message);
     assert_eq!(find(&status.conditions, CONDITION_RESTORED).map(|c| c.reason.as_str()), Some("Completed"));
-    let demo_id = rc.service.get_cluster_status(&rc.r).await.unwrap().status.cluster_id;
+    let demo_id = rc.services.lifecycle.get_cluster_status(&rc.r).await.unwrap().status.cluster_id;
     assert_ne!(status.cluster_id, demo_id, "a restore is a new cluster, not a member of the old one");
     let secrets: Api<Secret> = Api::namespaced(rc.client.clone(), "default");
     assert!(secrets.get_opt("restored-restore").await.unwrap().is_none(), "the token is gone once restored");
@@ -105,8 +105,9 @@ async fn an_unusable_backup_starts_nothing_and_says_why() {
             std::fs::write(&path, bytes).unwrap();
         }
         let r = ClusterRef { namespace: "default".into(), name: name.into() };
-        let out =
-            Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, restore)))).await.expect("accepted");
+        let out = Box::pin(rc.services.lifecycle.create_cluster(&r, Some(restore_spec(1, restore))))
+            .await
+            .expect("accepted");
         let record = out.status.restore.clone().expect("restore recorded");
         assert_eq!(
             (record.phase, record.reason.as_str()),
@@ -128,15 +129,19 @@ async fn retained_claims_of(rc: &RealCluster, name: &str) -> Vec<String> {
     let r = ClusterRef { namespace: "default".into(), name: name.into() };
     let mut spec = serde_json::to_value(spec(1)).unwrap();
     spec["pvcRetentionPolicy"]["whenDeleted"] = "Retain".into();
-    Box::pin(rc.service.create_cluster(&r, Some(serde_json::from_value(spec).unwrap()))).await.unwrap();
-    rc.converge("the old cluster running", Duration::from_secs(60), || rc.service.update_cluster(&r, None))
-        .await;
+    Box::pin(rc.services.lifecycle.create_cluster(&r, Some(serde_json::from_value(spec).unwrap())))
+        .await
+        .unwrap();
+    rc.converge("the old cluster running", Duration::from_secs(60), || {
+        rc.services.lifecycle.update_cluster(&r, None)
+    })
+    .await;
     let mut etcd = rc.etcd_of(name, 1).await;
     for i in 0..5 {
         etcd.put(format!("old/{i}"), "stale", None).await.unwrap();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !Box::pin(rc.service.delete_cluster(&r)).await.unwrap().done {
+    while !Box::pin(rc.services.lifecycle.delete_cluster(&r)).await.unwrap().done {
         assert!(std::time::Instant::now() < deadline, "the old cluster was never deleted");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -168,7 +173,8 @@ async fn a_restore_onto_claims_an_earlier_cluster_left_is_refused_or_clears_them
 
     // Refused, naming the claims and both ways out; nothing starts.
     let restore = serde_json::json!({"backupName": "good"});
-    let out = Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
+    let out =
+        Box::pin(rc.services.lifecycle.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
     let record = out.status.restore.clone().expect("restore recorded");
     assert_eq!(
         (record.phase, record.reason.as_str()),
@@ -188,10 +194,10 @@ async fn a_restore_onto_claims_an_earlier_cluster_left_is_refused_or_clears_them
     let patch = serde_json::json!({"metadata": {"finalizers": null}});
     let _ = clusters.patch("again", &Default::default(), &kube::api::Patch::Merge(&patch)).await;
     let restore = serde_json::json!({"backupName": "good", "clearRetainedClaims": true});
-    Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
+    Box::pin(rc.services.lifecycle.create_cluster(&r, Some(restore_spec(1, restore)))).await.unwrap();
     let out = rc
         .converge("the restored cluster running", Duration::from_secs(120), || {
-            rc.service.update_cluster(&r, None)
+            rc.services.lifecycle.update_cluster(&r, None)
         })
         .await;
     let record = out.status.restore.expect("restore recorded");
@@ -230,8 +236,9 @@ async fn a_namespace_never_reaches_another_namespaces_backups() {
         let r = ClusterRef { namespace: "team-b".into(), name: name.into() };
         let location =
             serde_json::json!({"location": {"storage": {"volume": {"claimName": "backups"}}, "key": key}});
-        let out =
-            Box::pin(rc.service.create_cluster(&r, Some(restore_spec(1, location)))).await.expect("accepted");
+        let out = Box::pin(rc.services.lifecycle.create_cluster(&r, Some(restore_spec(1, location))))
+            .await
+            .expect("accepted");
         let record = out.status.restore.expect("restore recorded");
         assert_eq!(
             (record.phase, record.reason.as_str()),

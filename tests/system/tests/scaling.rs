@@ -21,10 +21,10 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
     let c = RealCluster::start(1, Duration::from_secs(30)).await;
     c.write("before", 50).await;
 
-    c.converge("1 → 3", LIMIT, || c.service.scale_up(&c.r, 3)).await;
+    c.converge("1 → 3", LIMIT, || c.services.scaling.scale_up(&c.r, 3)).await;
     c.assert_settled(3).await;
     assert_eq!(c.count("before").await, 50);
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     let scaling = status.operation.as_ref().filter(|op| op.type_.as_str().starts_with("Scale"));
     assert!(scaling.is_none(), "the operation is cleared when done: {scaling:?}");
     assert_eq!((status.current_size, status.ready_members), (3, 3));
@@ -59,7 +59,7 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
     }
     assert_eq!(c.etcd().await.status().await.unwrap().leader(), last, "demo-2 leads before the scale down");
     c.write("during", 20).await;
-    c.converge("3 → 1", LIMIT, || c.service.scale_down(&c.r, 1)).await;
+    c.converge("3 → 1", LIMIT, || c.services.scaling.scale_down(&c.r, 1)).await;
     c.assert_settled(1).await;
     assert_eq!((c.count("before").await, c.count("during").await), (50, 20));
     // whenScaled: Retain keeps the removed members' claims.
@@ -76,7 +76,7 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
         .unwrap()
         .metadata
         .uid;
-    c.converge("1 → 2", LIMIT, || c.service.scale_up(&c.r, 2)).await;
+    c.converge("1 → 2", LIMIT, || c.services.scaling.scale_up(&c.r, 2)).await;
     c.assert_settled(2).await;
     let new = Api::<PersistentVolumeClaim>::namespaced(c.client.clone(), "default")
         .get("data-demo-1")
@@ -94,7 +94,7 @@ async fn a_scale_down_that_would_cost_quorum_is_refused_and_changes_nothing() {
     // demo-0 freezes: removing demo-2 would leave demo-1 the only healthy voter of two.
     c.sim.node().unwrap().pause("default", "demo-0").unwrap();
     let err = loop {
-        match c.service.scale_down(&c.r, 2).await {
+        match c.services.scaling.scale_down(&c.r, 2).await {
             Err(ServiceError::FailedPrecondition(why)) => break why,
             // Until etcd notices demo-0 is gone the status probe of it just times out.
             Err(e) if e.is_retryable() => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -104,11 +104,11 @@ async fn a_scale_down_that_would_cost_quorum_is_refused_and_changes_nothing() {
     assert!(err.contains("quorum"), "{err}");
     c.sim.node().unwrap().resume("default", "demo-0").unwrap();
     c.assert_settled(3).await;
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     let scaling = status.operation.as_ref().filter(|op| op.type_.as_str().starts_with("Scale"));
     assert!(scaling.is_none(), "nothing was recorded: {scaling:?}");
     // With the member back, the same request goes through.
-    c.converge("3 → 2", LIMIT, || c.service.scale_down(&c.r, 2)).await;
+    c.converge("3 → 2", LIMIT, || c.services.scaling.scale_down(&c.r, 2)).await;
     c.assert_settled(2).await;
 }
 
@@ -125,7 +125,7 @@ async fn converge_follows_the_live_membership_not_a_stale_status() {
     // As if the cluster had grown already.
     clusters.patch_status(&c.r.name, &pp, &stale(2)).await.unwrap();
     c.converge("converge 1 → 2", LIMIT, || async {
-        let done = c.service.converge(&c.r).await?;
+        let done = c.services.scaling.converge(&c.r).await?;
         assert!(done.operation.is_none_or(|t| t == OperationType::ScaleUp), "{done:?}");
         Ok(done.outcome)
     })
@@ -135,7 +135,7 @@ async fn converge_follows_the_live_membership_not_a_stale_status() {
 
     // As if the cluster were bigger than it is: nothing shrinks.
     clusters.patch_status(&c.r.name, &pp, &stale(5)).await.unwrap();
-    let done = c.service.converge(&c.r).await.unwrap();
+    let done = c.services.scaling.converge(&c.r).await.unwrap();
     assert!(done.operation.is_none() && done.reason.contains("2 members"), "{done:?}");
     assert_eq!(c.members().await.len(), 2);
 }
@@ -144,14 +144,14 @@ async fn converge_follows_the_live_membership_not_a_stale_status() {
 async fn requests_in_the_wrong_direction_or_out_of_range_are_refused() {
     let c = RealCluster::start(1, Duration::from_secs(30)).await;
     assert!(
-        matches!(c.service.scale_down(&c.r, 3).await, Err(ServiceError::FailedPrecondition(m)) if m.contains("use ScaleUp"))
+        matches!(c.services.scaling.scale_down(&c.r, 3).await, Err(ServiceError::FailedPrecondition(m)) if m.contains("use ScaleUp"))
     );
     assert!(
-        matches!(c.service.scale_up(&c.r, 10).await, Err(ServiceError::InvalidArgument(v)) if v.to_string().contains("target"))
+        matches!(c.services.scaling.scale_up(&c.r, 10).await, Err(ServiceError::InvalidArgument(v)) if v.to_string().contains("target"))
     );
-    assert!(matches!(c.service.scale_down(&c.r, 0).await, Err(ServiceError::InvalidArgument(_))));
+    assert!(matches!(c.services.scaling.scale_down(&c.r, 0).await, Err(ServiceError::InvalidArgument(_))));
     // Already there: done at once.
-    let out = c.service.scale_up(&c.r, 1).await.unwrap();
+    let out = c.services.scaling.scale_up(&c.r, 1).await.unwrap();
     assert!(out.requeue_after.is_none());
 }
 
@@ -194,7 +194,7 @@ async fn a_lagging_learner_is_promoted_only_once_it_has_caught_up() {
         }
     })
     .unwrap();
-    c.converge("1 → 2 with a lagging learner", LIMIT, || c.service.scale_up(&c.r, 2)).await;
+    c.converge("1 → 2 with a lagging learner", LIMIT, || c.services.scaling.scale_up(&c.r, 2)).await;
     writing.store(false, Ordering::SeqCst);
     let written = writer.await.unwrap();
     let tries = attempts.load(Ordering::SeqCst);
@@ -209,9 +209,9 @@ async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id_or_restores_th
     c.write("kept", 100).await;
     let id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
 
-    c.converge("3 → 0", LIMIT, || c.service.scale_to_zero(&c.r)).await;
+    c.converge("3 → 0", LIMIT, || c.services.scaling.scale_to_zero(&c.r)).await;
     assert_eq!(c.replicas().await, 0);
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     assert_eq!(status.phase, etcd_operator_api::cluster::ClusterPhase::Stopped);
     let stopped = status.stopped.expect("the stop is recorded");
     assert_eq!(stopped.members, ["demo-0", "demo-1", "demo-2"]);
@@ -231,13 +231,13 @@ async fn scale_to_zero_and_back_keeps_the_data_and_the_cluster_id_or_restores_th
         "the same cluster came back"
     );
     assert_eq!(c.count("kept").await, 100);
-    let status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     assert!(status.stopped.is_none() && status.operation.is_none(), "{status:?}");
 
     // Stopped again and a claim lost: nothing starts half-way, and the snapshot is named.
-    c.converge("3 → 0 again", LIMIT, || c.service.scale_to_zero(&c.r)).await;
+    c.converge("3 → 0 again", LIMIT, || c.services.scaling.scale_to_zero(&c.r)).await;
     claims.delete("data-demo-2", &Default::default()).await.unwrap();
-    let refused = c.service.restart_from_zero(&c.r, 3).await.map(|(o, _)| o);
+    let refused = c.services.scaling.restart_from_zero(&c.r, 3).await.map(|(o, _)| o);
     assert!(
         matches!(&refused, Err(ServiceError::FailedPrecondition(m)) if m.contains("data-demo-2") && m.contains("snapshot")),
         "{refused:?}"
@@ -255,7 +255,7 @@ async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeCl
     let source = std::sync::Mutex::new(None);
     let out = c
         .converge("0 → 3 from the snapshot", LIMIT, || async {
-            let (out, from) = c.service.restart_from_zero(&c.r, 3).await?;
+            let (out, from) = c.services.scaling.restart_from_zero(&c.r, 3).await?;
             *source.lock().unwrap() = Some(from);
             Ok(out)
         })
@@ -266,13 +266,13 @@ async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeCl
     let new_id = c.etcd().await.status().await.unwrap().header().unwrap().cluster_id();
     assert_ne!(new_id, id, "restored members form a new cluster that old data can never join");
     // The pod template gained the restore agent while stopped; the StatefulSet settles its revisions.
-    let mut status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+    let mut status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     for _ in 0..50 {
         if status.operation.is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        status = c.service.get_cluster_status(&c.r).await.unwrap().status;
+        status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
     }
     let restore = status.restore.clone().expect("the restore is recorded");
     assert_eq!(restore.phase, etcd_operator_api::cluster::RestorePhase::Completed, "{status:?} {out:?}");
@@ -286,7 +286,7 @@ async fn restart_without_claims(c: &RealCluster, claims: &Api<PersistentVolumeCl
 async fn restart(c: &RealCluster, target: i32, what: &str) -> RestartSource {
     let source = std::sync::Mutex::new(None);
     c.converge(what, LIMIT, || async {
-        let (out, from) = c.service.restart_from_zero(&c.r, target).await?;
+        let (out, from) = c.services.scaling.restart_from_zero(&c.r, target).await?;
         *source.lock().unwrap() = Some(from);
         Ok(out)
     })

@@ -25,8 +25,8 @@ async fn converge(c: &RealCluster, scale: Scale) {
     };
     c.converge(&what, LIMIT, || async {
         match scale {
-            Scale::Up(t) => c.service.scale_up(&c.r, t).await,
-            Scale::Down(t) => c.service.scale_down(&c.r, t).await,
+            Scale::Up(t) => c.services.scaling.scale_up(&c.r, t).await,
+            Scale::Down(t) => c.services.scaling.scale_down(&c.r, t).await,
         }
     })
     .await;
@@ -46,7 +46,7 @@ async fn scale_up_resumes_after_a_crash_between_any_two_steps() {
         ("scaling::after::Promote", 0),
     ];
     for (point, nth) in points {
-        c.crash_at(point, nth, |s, r| async move { s.scale_up(&r, 2).await }).await;
+        c.crash_at(point, nth, |s, r| async move { s.scaling.scale_up(&r, 2).await }).await;
         converge(&c, Scale::Up(2)).await;
         c.assert_settled(2).await;
         assert_eq!(c.count("k").await, 30, "after a crash at {point} #{nth}");
@@ -79,7 +79,7 @@ async fn scale_down_resumes_after_a_crash_between_any_two_steps() {
                 etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
             on_leader.move_leader(demo1).await.unwrap();
         }
-        c.crash_at(point, nth, |s, r| async move { s.scale_down(&r, 1).await }).await;
+        c.crash_at(point, nth, |s, r| async move { s.scaling.scale_down(&r, 1).await }).await;
         converge(&c, Scale::Down(1)).await;
         c.assert_settled(1).await;
         assert_eq!(c.count("k").await, 30, "after a crash at {point} #{nth}");

@@ -19,13 +19,17 @@ async fn stop_and_restart_resume_after_a_crash_between_any_two_steps() {
     let stop_points = ["stop::after::Record", "stop::after::TakeSnapshot", "stop::after::SetReplicas"];
     let restart_points = ["stop::after::Record", "stop::after::SetReplicas", "stop::after::Done"];
     for (stop_point, restart_point) in stop_points.into_iter().zip(restart_points) {
-        c.crash_at(stop_point, 0, |s, r| async move { s.scale_to_zero(&r).await }).await;
-        c.converge("stop", LIMIT, || c.service.scale_to_zero(&c.r)).await;
+        c.crash_at(stop_point, 0, |s, r| async move { s.scaling.scale_to_zero(&r).await }).await;
+        c.converge("stop", LIMIT, || c.services.scaling.scale_to_zero(&c.r)).await;
         assert_eq!(c.replicas().await, 0, "after a crash at {stop_point}");
-        c.crash_at(restart_point, 0, |s, r| async move { s.restart_from_zero(&r, 2).await.map(|(o, _)| o) })
-            .await;
-        c.converge("restart", LIMIT, || async { c.service.restart_from_zero(&c.r, 2).await.map(|(o, _)| o) })
-            .await;
+        c.crash_at(restart_point, 0, |s, r| async move {
+            s.scaling.restart_from_zero(&r, 2).await.map(|(o, _)| o)
+        })
+        .await;
+        c.converge("restart", LIMIT, || async {
+            c.services.scaling.restart_from_zero(&c.r, 2).await.map(|(o, _)| o)
+        })
+        .await;
         c.assert_settled(2).await;
         assert_eq!(
             c.etcd().await.status().await.unwrap().header().unwrap().cluster_id(),

@@ -8,7 +8,7 @@ use etcd_operator_client::storage::{ObjectStorage, S3Settings};
 use etcd_operator_resource::managers::SecretManager;
 
 use super::BackupService;
-use crate::{ClusterService, ServiceError};
+use crate::{ServiceError, core::Core};
 
 /// Keys read from the credentials Secret.
 pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
@@ -23,13 +23,13 @@ impl BackupService {
         location: &BackupLocation,
         field: &str,
     ) -> Result<ObjectStorage, ServiceError> {
-        open_storage(&self.clusters, namespace, location, field).await
+        open_storage(&self.core, namespace, location, field).await
     }
 }
 
 /// The storage behind `location` (`field` is its path in the object, for errors).
 pub(crate) async fn open_storage(
-    clusters: &ClusterService,
+    clusters: &Core,
     namespace: &str,
     location: &BackupLocation,
     field: &str,

@@ -17,30 +17,33 @@ use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule};
 use etcd_operator_client::kubernetes::field_manager;
 use etcd_operator_resource::managers::{ClusterLock, Manager};
 
-use crate::{ClusterService, ServiceError, config::component, tasks::Tasks};
+use std::sync::Arc;
+
+use crate::{ServiceError, config::component, core::Core, restore::RestoreService, tasks::Tasks};
 
 /// Takes backups, runs schedules and applies retention.
 #[derive(Clone)]
 pub struct BackupService {
-    clusters: ClusterService,
+    core: Arc<Core>,
+    /// Restore sources, which the restore agent's snapshot stream reads.
+    restore: RestoreService,
     lock: ClusterLock,
     /// Backups being taken by this replica, by `namespace/name`.
     running: Tasks<BackupOutcome>,
 }
 
 impl BackupService {
-    /// A backup service sharing `clusters`' connections and settings.
-    pub fn new(clusters: ClusterService) -> Self {
-        let lock = ClusterLock::new(clusters.kube(), clusters.identity(), clusters.lock_duration());
-        Self { clusters, lock, running: Tasks::default() }
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        let lock = ClusterLock::new(core.kube(), core.identity(), core.lock_duration());
+        Self { restore: RestoreService::new(core.clone()), core, lock, running: Tasks::default() }
     }
 
     fn backups(&self, namespace: &str) -> Manager<EtcdBackup> {
-        Manager::new(self.clusters.kube(), namespace, &field_manager(component::BACKUP))
+        Manager::new(self.core.kube(), namespace, &field_manager(component::BACKUP))
     }
 
     fn schedules(&self, namespace: &str) -> Manager<EtcdBackupSchedule> {
-        Manager::new(self.clusters.kube(), namespace, &field_manager(component::BACKUP))
+        Manager::new(self.core.kube(), namespace, &field_manager(component::BACKUP))
     }
 
     /// Runs `work` holding the Lease `lease` (renewed while it runs); ABORTED when another replica holds it.

@@ -30,7 +30,7 @@ impl BackupService {
         token: &str,
     ) -> Result<RestoreStream, ServiceError> {
         let cluster = self
-            .clusters
+            .core
             .find(r)
             .await?
             .ok_or_else(|| ServiceError::NotFound { kind: "EtcdCluster", name: r.to_string() })?;
@@ -38,7 +38,7 @@ impl BackupService {
         let Some(header) = header.filter(|h| h.phase == RestorePhase::Restoring) else {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is not being restored")));
         };
-        let expected = self.clusters.restore_token(&cluster).await?.ok_or_else(|| {
+        let expected = self.restore.restore_token(&cluster).await?.ok_or_else(|| {
             ServiceError::FailedPrecondition(format!(
                 "EtcdCluster {r} has no restore token (restore finished?)"
             ))
@@ -47,7 +47,7 @@ impl BackupService {
             return Err(ServiceError::PermissionDenied(format!("wrong restore token for EtcdCluster {r}")));
         }
         let resolved = self
-            .clusters
+            .restore
             .resolve_restore_source(&cluster)
             .await?
             .usable()

@@ -200,7 +200,7 @@ impl BackupService {
                 status.phase = BackupPhase::Succeeded;
                 let whole = Transferred { bytes: info.size_bytes, total: Some(info.size_bytes) };
                 status.progress =
-                    Some(progress(whole.bytes, whole.total, &now_rfc3339(), &self.clusters.identity()));
+                    Some(progress(whole.bytes, whole.total, &now_rfc3339(), &self.core.identity()));
                 status.size_bytes = Some(info.size_bytes as i64);
                 status.sha256 = Some(info.sha256);
                 status.revision = Some(info.revision);
@@ -241,7 +241,7 @@ impl BackupService {
         let streaming = self.stream(storage, dir, source, &streamed);
         let report = |done: Transferred| {
             let mut now = status.clone();
-            now.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.clusters.identity()));
+            now.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.core.identity()));
             let (namespace, name) = (backup.namespace().unwrap_or_default(), backup.name_any());
             async move {
                 // Progress is a report: a failed write is logged, never a failed backup.
@@ -264,8 +264,7 @@ impl BackupService {
         let key = BackupRecord::snapshot_key(dir);
         let endpoints = std::slice::from_ref(&source.endpoint);
         let client =
-            EtcdClient::connect(endpoints, self.clusters.etcd_options(), self.clusters.etcd_metrics())
-                .await?;
+            EtcdClient::connect(endpoints, self.core.etcd_options(), self.core.etcd_metrics()).await?;
         let mut writer = storage.writer(&key)?;
         let info = match client.snapshot_with_progress(&source.endpoint, &mut writer, progress).await {
             Ok(info) => info,
@@ -333,30 +332,20 @@ impl BackupService {
     }
 
     async fn source_cluster(&self, r: &ClusterRef) -> Result<SourceCluster, ServiceError> {
-        let Some(cluster) = self.clusters.find(r).await? else { return Ok(SourceCluster::Missing) };
+        let Some(cluster) = self.core.find(r).await? else { return Ok(SourceCluster::Missing) };
         if cluster.spec.size == 0 {
             return Ok(SourceCluster::NotRunning);
         }
-        let names = self.clusters.names(r);
-        let state = observe_etcd(
-            &names,
-            cluster.spec.size,
-            &self.clusters.etcd_options(),
-            &self.clusters.etcd_metrics(),
-        )
-        .await;
+        let names = self.core.names(r);
+        let state =
+            observe_etcd(&names, cluster.spec.size, &self.core.etcd_options(), &self.core.etcd_metrics())
+                .await;
         Ok(SourceCluster::Etcd(state))
     }
 
     async fn event(&self, backup: &EtcdBackup, type_: EventType, reason: &str, note: &str) {
         let note = Note { type_, reason, action: "Backup", note };
-        publish(
-            self.clusters.kube(),
-            component::BACKUP,
-            self.clusters.identity(),
-            &backup.object_ref(&()),
-            note,
-        )
-        .await;
+        publish(self.core.kube(), component::BACKUP, self.core.identity(), &backup.object_ref(&()), note)
+            .await;
     }
 }

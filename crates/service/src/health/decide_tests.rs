@@ -2,34 +2,21 @@
 //! and no repetition within the cooldown.
 
 use crate::observe::Alarm;
-use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{DefragmentationRecord, MaintenanceStatus};
 
-use crate::observe::{EtcdView, MemberView};
+use crate::observe::EtcdView;
 use crate::{
-    fixtures::member, health::decide::Maintenance, health::decide::MaintenancePolicy,
+    fixtures::{at, member},
+    health::decide::Maintenance,
+    health::decide::MaintenancePolicy,
     health::decide::next_maintenance,
 };
 
 const MIB: i64 = 1 << 20;
 
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
-
 /// Three members, demo-0 leading, each with `size` bytes of which `in_use` are used.
 fn view(size: i64, in_use: i64) -> EtcdView {
-    let members: Vec<MemberView> = (0..3)
-        .map(|i| {
-            let mut m = member(i, false, true, true, 0x100);
-            if let Ok(s) = &mut m.status {
-                s.db_size = size;
-                s.db_size_in_use = in_use;
-            }
-            m
-        })
-        .collect();
-    EtcdView { cluster_id: 0xabc, members, alarms: vec![] }
+    crate::fixtures::view(&[true, true, true]).db_size(size, in_use).build()
 }
 
 fn policy() -> MaintenancePolicy {
@@ -103,4 +90,34 @@ fn nospace_recovers_every_member_leader_last_but_not_in_a_loop() {
         MaintenanceStatus { last_space_recovery: Some("2026-11-26T11:55:00Z".into()), ..Default::default() };
     let Maintenance::Nothing(why) = next_maintenance(&v, &policy(), &recent, now) else { panic!() };
     assert!(why.contains("quotaBackendBytes"), "{why}");
+}
+
+#[test]
+fn defragmentation_needs_every_other_member_healthy() {
+    use crate::ServiceError;
+    use crate::fixtures::sts;
+    use crate::health::decide::may_defragment;
+    use crate::observe::{EtcdState, Observation};
+    let healthy = Observation {
+        statefulset: Some(sts(3, 3)),
+        etcd: EtcdState::Reached(crate::fixtures::view(&[true; 3]).build()),
+        pods: None,
+    };
+    assert!(may_defragment(&healthy, "demo-1").is_ok());
+    let one_down = Observation {
+        statefulset: Some(sts(3, 2)),
+        etcd: EtcdState::Reached(crate::fixtures::view(&[true, false, true]).build()),
+        pods: None,
+    };
+    assert!(
+        may_defragment(&one_down, "demo-1").is_ok(),
+        "the member being defragmented may itself be unhealthy"
+    );
+    assert!(
+        matches!(may_defragment(&one_down, "demo-0"), Err(ServiceError::FailedPrecondition(m)) if m.contains("demo-1"))
+    );
+    assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
+    let unreachable =
+        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
+    assert!(may_defragment(&unreachable, "demo-0").is_err());
 }

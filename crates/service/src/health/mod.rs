@@ -7,6 +7,10 @@ pub use decide::MaintenancePolicy;
 #[cfg(test)]
 mod decide_tests;
 
+use std::sync::Arc;
+
+use crate::core::Core;
+
 use chrono::Utc;
 use etcd_operator_api::{
     EtcdCluster,
@@ -18,7 +22,7 @@ use etcd_operator_resource::managers::Manager;
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError,
+    ClusterOutcome, ServiceError,
     config::component,
     health::decide::{Maintenance, may_defragment, next_maintenance},
     observe::EtcdState,
@@ -33,19 +37,31 @@ pub struct DefragmentOutcome {
     pub after: i64,
 }
 
-impl ClusterService {
+/// Health: members' health recorded, and the maintenance it calls for.
+#[derive(Clone)]
+pub struct HealthService {
+    pub(crate) core: Arc<Core>,
+}
+
+impl HealthService {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+impl HealthService {
     /// Probes every member on its own connection, records the result, and does the
     /// maintenance the answers call for.
     #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        let (out, observation) = self.status_and_observation(r).await?;
+        let (out, observation) = self.core.status_and_observation(r).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
         if out.status.phase == ClusterPhase::Paused {
             // Observed and recorded, never maintained: spec.paused means nothing changes.
             return Ok(out);
         }
         let done = out.status.maintenance.clone().unwrap_or_default();
-        match next_maintenance(view, &self.maintenance_policy(), &done, Utc::now()) {
+        match next_maintenance(view, &self.core.maintenance_policy(), &done, Utc::now()) {
             Maintenance::Nothing(reason) => {
                 tracing::debug!(reason, "no maintenance");
                 return Ok(out);
@@ -61,10 +77,11 @@ impl ClusterService {
             Maintenance::RecoverSpace { members } => {
                 let revision =
                     view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.revision).max();
-                let note = Box::pin(self.locked(r, async {
+                let note = Box::pin(self.core.locked(r, async {
                     let endpoints: Vec<String> = members.iter().map(|(_, e)| e.clone()).collect();
                     let client =
-                        EtcdClient::connect(&endpoints, self.etcd_options(), self.etcd_metrics()).await?;
+                        EtcdClient::connect(&endpoints, self.core.etcd_options(), self.core.etcd_metrics())
+                            .await?;
                     let revision = revision.unwrap_or_default();
                     // History is what fills a quota most often; compacting it frees pages for the defragmentation.
                     client.compact(revision).await?;
@@ -90,7 +107,7 @@ impl ClusterService {
                 self.health_event(r, EventType::Warning, "SpaceRecovered", &note).await;
             }
         }
-        self.get_cluster_status(r).await
+        self.core.current_status(r).await
     }
 
     /// Defragments one member, holding the cluster lock so no other change runs meanwhile.
@@ -100,25 +117,26 @@ impl ClusterService {
         r: &ClusterRef,
         member: &str,
     ) -> Result<DefragmentOutcome, ServiceError> {
-        self.locked(r, async {
-            crate::core::ensure_not_paused(&self.get(r).await?)?;
-            let observation = self.observe(r).await?;
-            may_defragment(&observation, member)?;
-            let names = self.names(r);
-            let endpoint = names.client_url(member);
-            let client = EtcdClient::connect(
-                std::slice::from_ref(&endpoint),
-                self.etcd_options(),
-                self.etcd_metrics(),
-            )
-            .await?;
-            let before = client.status(&endpoint).await?.db_size;
-            client.defragment(&endpoint).await?;
-            let after = client.status(&endpoint).await?.db_size;
-            tracing::info!(member, before, after, "defragmented");
-            Ok(DefragmentOutcome { before, after })
-        })
-        .await
+        self.core
+            .locked(r, async {
+                crate::core::ensure_not_paused(&self.core.get(r).await?)?;
+                let observation = self.core.observe(r).await?;
+                may_defragment(&observation, member)?;
+                let names = self.core.names(r);
+                let endpoint = names.client_url(member);
+                let client = EtcdClient::connect(
+                    std::slice::from_ref(&endpoint),
+                    self.core.etcd_options(),
+                    self.core.etcd_metrics(),
+                )
+                .await?;
+                let before = client.status(&endpoint).await?.db_size;
+                client.defragment(&endpoint).await?;
+                let after = client.status(&endpoint).await?.db_size;
+                tracing::info!(member, before, after, "defragmented");
+                Ok(DefragmentOutcome { before, after })
+            })
+            .await
     }
 
     /// Writes `status.maintenance` as the health component (other status fields untouched).
@@ -128,19 +146,19 @@ impl ClusterService {
         record: &MaintenanceStatus,
     ) -> Result<(), ServiceError> {
         let fm = etcd_operator_client::kubernetes::field_manager(component::HEALTH);
-        let clusters: Manager<EtcdCluster> = Manager::new(self.kube(), &r.namespace, &fm);
+        let clusters: Manager<EtcdCluster> = Manager::new(self.core.kube(), &r.namespace, &fm);
         clusters.apply_status(&r.name, &serde_json::json!({ "maintenance": record })).await?;
         Ok(())
     }
 
     async fn health_event(&self, r: &ClusterRef, type_: EventType, reason: &str, note: &str) {
         use kube::Resource;
-        let Ok(cluster) = self.get(r).await else { return };
+        let Ok(cluster) = self.core.get(r).await else { return };
         let note = crate::events::Note { type_, reason, action: "Maintain", note };
         crate::events::publish(
-            self.kube(),
+            self.core.kube(),
             component::HEALTH,
-            self.identity(),
+            self.core.identity(),
             &cluster.object_ref(&()),
             note,
         )

@@ -4,8 +4,8 @@ use etcd_operator_api::cluster::{PvcRetention, StorageType};
 use etcd_operator_common::ClusterRef;
 use kube::ResourceExt;
 
-use crate::ClusterService;
 use crate::ServiceError;
+use crate::lifecycle::LifecycleService;
 
 /// What a delete call achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,17 +16,17 @@ pub struct DeleteOutcome {
     pub retained_pvcs: Vec<String>,
 }
 
-impl ClusterService {
+impl LifecycleService {
     /// Removes the cluster's objects. Safe to repeat until `done`.
     #[tracing::instrument(name = "DeleteCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "DeleteCluster"))]
     pub async fn delete_cluster(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
-        self.locked(r, self.delete_owned(r)).await
+        self.core.locked(r, self.delete_owned(r)).await
     }
 
     async fn delete_owned(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
-        let names = self.names(r);
-        let m = self.managers(&r.namespace);
-        let cluster = self.clusters.get(&r.namespace, &r.name).await?;
+        let names = self.core.names(r);
+        let m = self.core.managers(&r.namespace);
+        let cluster = self.core.clusters.get(&r.namespace, &r.name).await?;
         // Without the object the policy is unknown: keep the data (the safe default).
         let delete_pvcs = cluster.as_ref().is_some_and(|c| {
             c.spec.storage.type_ == StorageType::Persistent

@@ -20,6 +20,14 @@ pub struct Observation {
     pub pods: Option<Vec<PodState>>,
 }
 
+impl Observation {
+    /// Whether etcd answers now with a cluster ID: the cluster has formed, even before its
+    /// status records the ID.
+    pub fn etcd_answered(&self) -> bool {
+        matches!(&self.etcd, EtcdState::Reached(view) if view.cluster_id != 0)
+    }
+}
+
 /// One member pod as its kubelet reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodState {

@@ -9,13 +9,17 @@
 //! sha256 again and restores its data directory with etcdutl. When the new
 //! cluster has formed the token is deleted, so members added later start empty.
 
+use std::sync::Arc;
+
+use crate::core::Core;
+
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{RestorePhase, RestoreStatus},
 };
 use etcd_operator_client::ClientError;
 use etcd_operator_common::time::now_rfc3339;
-use etcd_operator_resource::templates::{BootstrapConfig, config_map};
+use etcd_operator_resource::templates::BootstrapConfig;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Resource, runtime::events::EventType};
 
@@ -26,9 +30,10 @@ pub(crate) mod verify;
 pub use source::ResolvedSource;
 pub(crate) use source::Verification;
 
+use crate::plan::{ApplyPlan, DesireInputs, desire};
 use crate::refusal::Refusable;
 use crate::{
-    ClusterService, ServiceError,
+    ServiceError,
     config::component,
     events::{Note, publish},
     observe::{EtcdState, Observation},
@@ -55,7 +60,19 @@ pub(crate) enum RestoreGate {
     Proceed(RestoreStatus),
 }
 
-impl ClusterService {
+/// Restoring: resolving and verifying a source, and preparing and finishing a restore.
+#[derive(Clone)]
+pub struct RestoreService {
+    pub(crate) core: Arc<Core>,
+}
+
+impl RestoreService {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        Self { core }
+    }
+}
+
+impl RestoreService {
     /// Decides (and prepares) the restore of a cluster that has `spec.restore`.
     pub(crate) async fn restore_gate(
         &self,
@@ -107,13 +124,13 @@ impl ClusterService {
         status: &RestoreStatus,
     ) -> Result<Option<RestoreStatus>, ServiceError> {
         let r = crate::core::cluster_ref(cluster);
-        let claims = self.live_claims(&r).await?;
+        let claims = self.core.live_claims(&r).await?;
         let clear = cluster.spec.restore.as_ref().is_some_and(|s| s.clear_retained_claims);
         let Err((reason, message)) = retained_claims(&r.name, &r.namespace, &claims, clear) else {
             return Ok(None);
         };
         if clear {
-            let pvcs = self.managers(&r.namespace).pvcs;
+            let pvcs = self.core.managers(&r.namespace).pvcs;
             for claim in &claims {
                 pvcs.delete(claim).await?;
             }
@@ -169,7 +186,7 @@ impl ClusterService {
             return Ok(Completion::Wrong(wrong));
         }
         let r = crate::core::cluster_ref(cluster);
-        self.managers(&r.namespace).secrets.delete(&self.names(&r).restore_secret()).await?;
+        self.core.managers(&r.namespace).secrets.delete(&self.core.names(&r).restore_secret()).await?;
         let mut status = status.clone();
         status.phase = RestorePhase::Completed;
         status.reason = "Completed".into();
@@ -183,7 +200,8 @@ impl ClusterService {
         );
         let note =
             Note { type_: EventType::Normal, reason: "Restored", action: "Restore", note: &status.message };
-        publish(self.kube(), component::LIFECYCLE, self.identity(), &cluster.object_ref(&()), note).await;
+        publish(self.core.kube(), component::LIFECYCLE, self.core.identity(), &cluster.object_ref(&()), note)
+            .await;
         Ok(Completion::Done(status))
     }
 
@@ -202,7 +220,7 @@ impl ClusterService {
             Completion::Done(done) => (done, true),
         };
         let (check, proceed) = (Ok(()), crate::plan::RolloutDecision::Proceed);
-        Box::pin(self.record_status_full(
+        Box::pin(self.core.record_status_full(
             cluster,
             observation,
             &check,
@@ -252,43 +270,41 @@ impl ClusterService {
         restore.message = format!("{why} ({} bytes verified)", restore.size_bytes.unwrap_or_default());
         let check = Ok(());
         let proceed = crate::plan::RolloutDecision::Proceed;
-        self.record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
+        self.core
+            .record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
             .await?;
         // The pod template gains the restore agent before any member starts.
         let mut updated = cluster.clone();
         updated.status.get_or_insert_with(Default::default).restore = Some(restore);
         let r = crate::core::cluster_ref(cluster);
-        let names = self.names(&r);
-        let m = self.managers(&r.namespace);
-        let bootstrap = match bootstrap {
-            Some(b) => {
-                m.config_maps.apply(&config_map(&self.template(&updated), &b)?).await?;
-                b
-            }
-            None => {
-                let existing_cm = m.config_maps.get(&names.config_map()).await?;
-                let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
-                crate::plan::plan_apply(
-                    &names,
-                    0,
-                    cluster.formed(),
-                    existing_sts.as_ref(),
-                    existing_cm.as_ref(),
-                )
-                .bootstrap
-            }
-        };
-        let desired =
-            etcd_operator_resource::templates::statefulset(&self.template(&updated), 0, &bootstrap)?;
-        m.statefulsets.update(&desired).await?;
+        let names = self.core.names(&r);
+        let m = self.core.managers(&r.namespace);
+        let existing_cm = m.config_maps.get(&names.config_map()).await?;
+        let existing_sts = m.statefulsets.get(&names.statefulset()).await?;
+        // No member runs yet: the pods start only once the agent is in their template.
+        let new_bootstrap = bootstrap.is_some();
+        let desired = desire(&DesireInputs {
+            ctx: &self.core.template(&updated),
+            cluster: &updated,
+            existing: (existing_sts.as_ref(), existing_cm.as_ref()),
+            observation,
+            fixed: bootstrap.map(|bootstrap| ApplyPlan { replicas: 0, bootstrap }),
+        })?;
+        let desired = desired.usable().map_err(|v| {
+            ServiceError::FailedPrecondition(format!("the restore cannot start: the spec breaks rules: {v}"))
+        })?;
+        if new_bootstrap {
+            m.config_maps.apply(&desired.config_map).await?;
+        }
+        m.statefulsets.update(&desired.statefulset).await?;
         Ok(())
     }
 
     /// Creates the restore token Secret once (owned by the cluster).
     pub(crate) async fn ensure_restore_token(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
         let r = crate::core::cluster_ref(cluster);
-        let name = self.names(&r).restore_secret();
-        let secrets = self.managers(&r.namespace).secrets;
+        let name = self.core.names(&r).restore_secret();
+        let secrets = self.core.managers(&r.namespace).secrets;
         if secrets.get(&name).await?.is_some() {
             return Ok(());
         }
@@ -298,7 +314,7 @@ impl ClusterService {
             &mut token,
         )
         .map_err(ClientError::from)?;
-        let ctx = self.template(cluster);
+        let ctx = self.core.template(cluster);
         let secret = Secret {
             metadata: ctx.metadata(name, "Secret")?,
             data: Some([("token".to_owned(), ByteString(hex::encode(token).into_bytes()))].into()),
@@ -311,7 +327,8 @@ impl ClusterService {
     /// The restore token of a cluster, if a restore is in progress.
     pub(crate) async fn restore_token(&self, cluster: &EtcdCluster) -> Result<Option<String>, ServiceError> {
         let r = crate::core::cluster_ref(cluster);
-        let secret = self.managers(&r.namespace).secrets.get(&self.names(&r).restore_secret()).await?;
+        let secret =
+            self.core.managers(&r.namespace).secrets.get(&self.core.names(&r).restore_secret()).await?;
         Ok(secret
             .and_then(|s| s.data)
             .and_then(|d| d.get("token").cloned())

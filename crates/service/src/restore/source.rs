@@ -14,12 +14,13 @@ use kube::ResourceExt;
 
 use crate::refusal::Refusable::{self, Refused, Usable};
 use crate::{
-    ClusterService, ServiceError,
+    ServiceError,
     backup::{
         BackupRecord,
         location::{check_restore_key, open_storage},
     },
     config::component,
+    restore::RestoreService,
     restore::verify::{Checked, Subject},
 };
 
@@ -46,7 +47,7 @@ pub(crate) fn refused(source: &str, reason: &str, message: String) -> RestoreSta
     }
 }
 
-impl ClusterService {
+impl RestoreService {
     /// Resolves the source the cluster is restored from to the stored snapshot and its recorded
     /// checksum (not yet read): `spec.restore`, else the backup a quorum-loss recovery recorded,
     /// else the stop snapshot (RestartFromZero without claims).
@@ -90,7 +91,7 @@ impl ClusterService {
         if let Some(name) = &restore.backup_name {
             let source = format!("EtcdBackup {name}");
             let fm = etcd_operator_client::kubernetes::field_manager(component::LIFECYCLE);
-            let backup = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm).get(name).await?;
+            let backup = Manager::<EtcdBackup>::new(self.core.kube(), &namespace, &fm).get(name).await?;
             let Some(backup) = backup else {
                 let msg = format!("{field}.backupName: EtcdBackup {namespace}/{name} does not exist");
                 return Ok(Refused(refused(&source, "BackupNotFound", msg)));
@@ -105,13 +106,17 @@ impl ClusterService {
         if let Err(msg) = check_restore_key(&namespace, &location.key, &format!("{field}.location.key")) {
             return Ok(Refused(refused(&location.key, "KeyOutsideNamespace", msg)));
         }
-        let storage =
-            match open_storage(self, &namespace, &location.storage, &format!("{field}.location.storage"))
-                .await
-            {
-                Ok(s) => s,
-                Err(e) => return Ok(Refused(refused(&location.key, "StorageUnusable", e.to_string()))),
-            };
+        let storage = match open_storage(
+            &self.core,
+            &namespace,
+            &location.storage,
+            &format!("{field}.location.storage"),
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Refused(refused(&location.key, "StorageUnusable", e.to_string()))),
+        };
         let source = format!("{}/{}", storage.url(), location.key);
         let recorded = recorded_checksum(&storage, &location.key).await?;
         let Some((sha256, record)) = recorded else {
@@ -157,7 +162,8 @@ impl ClusterService {
             return Ok(Refused(refused(&source, "BackupNotReady", msg)));
         };
         let storage =
-            match open_storage(self, &namespace, &backup.spec.storage, "EtcdBackup spec.storage").await {
+            match open_storage(&self.core, &namespace, &backup.spec.storage, "EtcdBackup spec.storage").await
+            {
                 Ok(s) => s,
                 Err(e) => return Ok(Refused(refused(&source, "StorageUnusable", e.to_string()))),
             };
@@ -189,6 +195,17 @@ impl ClusterService {
         self.saved_snapshot_source(&snapshot, RestoreTrigger::StopSnapshot, source)
     }
 
+    /// The saved survivor's data as the restore source.
+    pub(crate) fn survivor_source(
+        &self,
+        op: &etcd_operator_api::cluster::OperationStatus,
+        saved: &SnapshotRecord,
+    ) -> Result<ResolvedSource, ServiceError> {
+        let member = op.member.as_deref().unwrap_or("?");
+        let source = format!("the data of surviving member {member} saved as {}", saved.location);
+        self.saved_snapshot_source(saved, RestoreTrigger::QuorumLoss, source)
+    }
+
     /// A snapshot this service saved in its snapshot storage (a stop snapshot, a survivor's data)
     /// as a restore source.
     pub(crate) fn saved_snapshot_source(
@@ -197,7 +214,7 @@ impl ClusterService {
         trigger: RestoreTrigger,
         source: String,
     ) -> Result<ResolvedSource, ServiceError> {
-        let storage = self.snapshot_store().ok_or_else(|| {
+        let storage = self.core.snapshot_store().ok_or_else(|| {
             ServiceError::FailedPrecondition("no snapshot storage is configured (--snapshot-dir)".into())
         })?;
         let status = RestoreStatus {
@@ -225,7 +242,7 @@ pub(crate) enum Verification {
     Verifying(RestoreStatus),
 }
 
-impl ClusterService {
+impl RestoreService {
     /// Checks the stored copy against the recorded sha256 — read whole by a task that outlives
     /// the call, or an earlier outcome on the same object version (see [`crate::restore::verify`]).
     pub(crate) async fn verify_source(

@@ -8,10 +8,11 @@ use etcd_operator_api::cluster::OperationType;
 use etcd_operator_common::ClusterRef;
 
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError,
+    ClusterOutcome, ServiceError,
     config::component,
     observe::EtcdState,
     operation::is_scaling,
+    scaling::ScalingService,
     scaling::decide::{Converge, ConvergeInputs, converge},
 };
 
@@ -29,17 +30,21 @@ pub struct Converged {
     pub reason: String,
 }
 
-impl ClusterService {
+impl ScalingService {
     /// Moves the cluster's membership towards `spec.size`: continues a recorded scaling
     /// operation, or starts the one that the live membership calls for.
     #[tracing::instrument(name = "Converge", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "Converge"))]
     pub async fn converge(&self, r: &ClusterRef) -> Result<Converged, ServiceError> {
-        let cluster = self.get(r).await?;
-        let names = self.names(r);
-        let sts =
-            self.managers_as(&r.namespace, component::SCALING).statefulsets.get(&names.statefulset()).await?;
+        let cluster = self.core.get(r).await?;
+        let names = self.core.names(r);
+        let sts = self
+            .core
+            .managers_as(&r.namespace, component::SCALING)
+            .statefulsets
+            .get(&names.statefulset())
+            .await?;
         let members = match sts.as_ref() {
-            Some(sts) => match self.observe_with(r, Some(sts)).await.etcd {
+            Some(sts) => match self.core.observe_with(r, Some(sts)).await.etcd {
                 EtcdState::Reached(view) => Some(view.members.len() as i32),
                 EtcdState::Unreachable(_) | EtcdState::NotExpected => None,
             },

@@ -1,53 +1,17 @@
 //! Stop and restart decisions from small fixtures.
 
-use crate::observe::{EndpointStatus, MemberInfo};
 use etcd_operator_api::cluster::{OperationStatus, SnapshotRecord, StoppedStatus};
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::observe::{EtcdState, EtcdView, MemberView};
+use crate::fixtures::names;
+use crate::observe::EtcdState;
 use crate::{
     operation::OperationType, stop::decide::StopAction, stop::decide::StopInputs,
     stop::decide::next_restart_action, stop::decide::next_stop_action, stop::decide::step,
 };
 
-fn names() -> ClusterNames {
-    ClusterNames::new("prod", "demo", "cluster.local")
-}
-
 fn view(healthy: &[bool]) -> EtcdState {
-    let members = healthy
-        .iter()
-        .enumerate()
-        .map(|(i, ok)| {
-            let name = format!("demo-{i}");
-            let info = MemberInfo {
-                id: 0x100 + i as u64,
-                name: name.clone(),
-                peer_urls: vec![names().peer_url(&name)],
-                client_urls: vec![names().client_url(&name)],
-                is_learner: false,
-            };
-            let status = ok
-                .then(|| EndpointStatus {
-                    db_size_in_use: 1,
-                    raft_applied_index: 10,
-                    endpoint: names().client_url(&name),
-                    member_id: 0x100 + i as u64,
-                    cluster_id: 0xabc,
-                    leader: 0x100,
-                    db_size: 1,
-                    raft_term: 2,
-                    raft_index: 10,
-                    revision: 3,
-                    version: "3.4.23".into(),
-                    is_learner: false,
-                    errors: vec![],
-                })
-                .ok_or_else(|| "down".to_owned());
-            MemberView { info, status }
-        })
-        .collect();
-    EtcdState::Reached(EtcdView { cluster_id: 0xabc, members, alarms: vec![] })
+    EtcdState::Reached(crate::fixtures::view(healthy).build())
 }
 
 fn op(type_: OperationType, step: &str) -> OperationStatus {

@@ -13,14 +13,13 @@ use etcd_operator_api::{
     cluster::{RestorePhase, RestoreTrigger, StoppedStatus},
 };
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError,
-    config::component,
+    ClusterOutcome, ServiceError,
     observe::{EtcdState, Observation},
     saved_snapshot::snapshot_key,
-    scaling::Gathered,
+    scaling::ScalingService,
+    steps::{At, Effect, Gathered, Named},
     stop::decide::StopAction,
     stop::decide::StopInputs,
     stop::decide::next_restart_action,
@@ -29,16 +28,16 @@ use crate::{
     stop::decide::step,
 };
 
-impl ClusterService {
+impl ScalingService {
     /// Takes a verified snapshot, then stops every member keeping its claim.
     #[tracing::instrument(name = "ScaleToZero", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "ScaleToZero"))]
     pub async fn scale_to_zero(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        if self.snapshot_store().is_none() {
+        if self.core.snapshot_store().is_none() {
             return Err(ServiceError::FailedPrecondition(
                 "no snapshot storage is configured (cluster-service --snapshot-dir): a cluster is never stopped without a snapshot".into(),
             ));
         }
-        self.run_steps(r, |_| Box::pin(self.stop_step(r, None))).await
+        self.core.run_steps(r, |_| Box::pin(self.stop_step(r, None))).await
     }
 
     /// Starts a stopped cluster's members again on their claims (same cluster ID).
@@ -52,7 +51,7 @@ impl ClusterService {
         v.check((1..=MAX_SIZE).contains(&target), "target", format!("must be between 1 and {MAX_SIZE}"));
         v.into_result()?;
         let seen = std::sync::Mutex::new(None);
-        let out = self.run_steps(r, |_| Box::pin(self.stop_step(r, Some((target, &seen))))).await?;
+        let out = self.core.run_steps(r, |_| Box::pin(self.stop_step(r, Some((target, &seen))))).await?;
         let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
         // A call that found the restart finished already: the restore record says whether it was one.
         let restored = out.status.restore.as_ref().is_some_and(|r| r.trigger == RestoreTrigger::StopSnapshot);
@@ -71,10 +70,10 @@ impl ClusterService {
         r: &ClusterRef,
         restart: Option<(i32, &std::sync::Mutex<Option<RestartSource>>)>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, claims, replicas, pods } = self.gather(r).await?;
+        let Gathered { cluster, observation, claims, replicas, pods } = self.core.gather(r).await?;
         let status = cluster.status.clone().unwrap_or_default();
         let operation = status.operation.clone().filter(crate::operation::is_scaling);
-        let names = self.names(r);
+        let names = self.core.names(r);
         let now = now_rfc3339();
         let inputs = StopInputs {
             operation: operation.as_ref(),
@@ -99,78 +98,54 @@ impl ClusterService {
         {
             *seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
         }
-        let name = action_name(&action);
-        tracing::info!(step = name, ?action, "stop/restart");
-        fail::fail_point!(&format!("stop::before::{name}"));
         let stopped = status.stopped.as_ref();
-        let result = match action {
-            StopAction::Record(op) => {
-                self.record_scaling(&cluster, &observation, Some(&op), stopped).await?;
-                None
-            }
-            StopAction::TakeSnapshot => {
-                let record = self.stop_snapshot(&cluster, &observation).await?;
-                let mut op = operation.clone().unwrap_or_default();
-                op.step = step::STOPPING_MEMBERS.into();
-                self.record_scaling(&cluster, &observation, Some(&op), Some(&record)).await?;
-                None
-            }
-            StopAction::PrepareRestore => {
-                Box::pin(self.prepare_snapshot_restore(&cluster, &observation)).await?;
-                None
-            }
-            StopAction::SetReplicas { replicas, members } => {
-                self.set_stop_replicas(&cluster, replicas, members).await?;
-                None
-            }
-            StopAction::Wait { reason, after } => self.wait(&cluster, &observation, &reason, after).await?,
-            StopAction::Done => {
-                // A restart from the stop snapshot: the restore is complete (token gone) before scaling goes on.
-                if !Box::pin(self.finish_restore(&cluster, status.restore.as_ref(), &observation)).await? {
-                    let wait = std::time::Duration::from_secs(1);
-                    return self.wait(&cluster, &observation, "members are restoring", wait).await;
-                }
-                // A finished restart clears the stop record too.
-                let keep = if restart.is_some() { None } else { stopped };
-                let restart = restart.map(|(target, _)| target);
-                let out = self.record_scaling(&cluster, &observation, None, keep).await?;
-                // Back with its old members; if the spec wants another size, scaling goes on at once.
-                let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);
-                Some(ClusterOutcome {
-                    requeue_after: resize.then_some(std::time::Duration::from_secs(1)),
-                    ..out
-                })
-            }
-            StopAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
+        let view = match &observation.etcd {
+            EtcdState::Reached(view) => Some(view),
+            _ => None,
         };
-        fail::fail_point!(&format!("stop::after::{name}"));
-        Ok(result)
+        let at = At { machine: "stop", cluster: &cluster, observation: &observation, view, stopped };
+        let own = |own| async {
+            match own {
+                Own::TakeSnapshot => {
+                    let record = self.stop_snapshot(&cluster, &observation).await?;
+                    let mut op = operation.clone().unwrap_or_default();
+                    op.step = step::STOPPING_MEMBERS.into();
+                    self.core.record_scaling(&cluster, &observation, Some(&op), Some(&record)).await?;
+                    Ok(None)
+                }
+                Own::PrepareRestore => {
+                    Box::pin(self.restore.prepare_snapshot_restore(&cluster, &observation)).await?;
+                    Ok(None)
+                }
+                Own::Done => self.stop_done(&cluster, &observation, restart.map(|(target, _)| target)).await,
+                Own::Refuse(reason) => Err(ServiceError::FailedPrecondition(reason)),
+            }
+        };
+        Box::pin(self.core.step(&at, effect_of(action), own)).await
+    }
+
+    /// A stop or restart finished: the record cleared (a restart clears the stop record too).
+    async fn stop_done(
+        &self,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        restart: Option<i32>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let status = cluster.status.clone().unwrap_or_default();
+        let stopped = status.stopped.as_ref();
+        // A restart from the stop snapshot: the restore is complete (token gone) before scaling goes on.
+        if !Box::pin(self.restore.finish_restore(cluster, status.restore.as_ref(), observation)).await? {
+            let wait = std::time::Duration::from_secs(1);
+            return self.core.wait(cluster, observation, "members are restoring", wait).await;
+        }
+        let keep = if restart.is_some() { None } else { stopped };
+        let out = self.core.record_scaling(cluster, observation, None, keep).await?;
+        // Back with its old members; if the spec wants another size, scaling goes on at once.
+        let resize = restart.zip(stopped).is_some_and(|(t, s)| t != s.members.len() as i32);
+        Ok(Some(ClusterOutcome { requeue_after: resize.then_some(std::time::Duration::from_secs(1)), ..out }))
     }
 
     /// Streams a snapshot from a healthy member to storage, reads it back to verify it, and
-    /// Scales the members to `replicas`; `members` (a restart) start as the recorded membership.
-    async fn set_stop_replicas(
-        &self,
-        cluster: &EtcdCluster,
-        replicas: i32,
-        members: Vec<String>,
-    ) -> Result<(), ServiceError> {
-        let r = crate::core::cluster_ref(cluster);
-        let names = self.names(&r);
-        let m = self.managers_as(&r.namespace, component::SCALING);
-        if !members.is_empty() {
-            let bootstrap =
-                BootstrapConfig { initial_members: members, state: InitialClusterState::Existing };
-            m.config_maps.apply(&config_map(&self.template(cluster), &bootstrap)?).await?;
-        }
-        if replicas == 0 {
-            // Stopping keeps every member's data, whatever whenScaled says.
-            m.statefulsets.retain_claims_on_scale_down(&names.statefulset()).await?;
-        }
-        m.statefulsets.scale(&names.statefulset(), replicas).await?;
-        Ok(())
-    }
-
     /// returns the stop record.
     async fn stop_snapshot(
         &self,
@@ -190,21 +165,50 @@ impl ClusterService {
         let started =
             cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());
         let key = snapshot_key(&r.namespace, &r.name, "stop", &started.unwrap_or_else(now_rfc3339));
-        let snapshot = self.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await?;
+        let snapshot = self.core.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await?;
         let mut members: Vec<String> = view.members.iter().map(|m| m.name()).collect();
-        members.sort_by_key(|n| self.names(&r).ordinal(n));
+        members.sort_by_key(|n| self.core.names(&r).ordinal(n));
         Ok(StoppedStatus { members, cluster_id: format!("{:x}", view.cluster_id), snapshot: Some(snapshot) })
     }
 }
 
-fn action_name(action: &StopAction) -> &'static str {
+/// The stop's and restart's own effects; every other effect is a shared one.
+#[derive(Debug)]
+enum Own {
+    /// Stream, store and verify the snapshot, then record it with the next step.
+    TakeSnapshot,
+    /// Put the restore agent in the pods (a restart without claims).
+    PrepareRestore,
+    /// Finished: clear the record.
+    Done,
+    /// Refused; nothing was done.
+    Refuse(String),
+}
+
+impl Named for Own {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::TakeSnapshot => "TakeSnapshot",
+            Self::PrepareRestore => "PrepareRestore",
+            Self::Done => "Done",
+            Self::Refuse(_) => "Refuse",
+        }
+    }
+}
+
+/// The effect that carries out a stop or restart decision.
+fn effect_of(action: StopAction) -> Effect<Own> {
     match action {
-        StopAction::Record(_) => "Record",
-        StopAction::TakeSnapshot => "TakeSnapshot",
-        StopAction::PrepareRestore => "PrepareRestore",
-        StopAction::SetReplicas { .. } => "SetReplicas",
-        StopAction::Wait { .. } => "Wait",
-        StopAction::Done => "Done",
-        StopAction::Refuse(_) => "Refuse",
+        StopAction::Record(op) => Effect::Record(op),
+        StopAction::TakeSnapshot => Effect::Own(Own::TakeSnapshot),
+        StopAction::PrepareRestore => Effect::Own(Own::PrepareRestore),
+        // Stopping keeps every member's data, whatever whenScaled says; a restart starts the
+        // recorded membership.
+        StopAction::SetReplicas { replicas, members } => {
+            Effect::SetReplicas { replicas, initial_members: members, keep_claims: true }
+        }
+        StopAction::Wait { reason, after } => Effect::Wait { reason, after },
+        StopAction::Done => Effect::Own(Own::Done),
+        StopAction::Refuse(reason) => Effect::Own(Own::Refuse(reason)),
     }
 }

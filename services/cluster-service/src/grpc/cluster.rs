@@ -1,21 +1,21 @@
-//! ClusterService over gRPC: validate the request, call the service layer, map the answer.
+//! ClusterService over gRPC (the lifecycle): validate the request, call the service layer, map the answer.
 
 use etcd_operator_common::Violations;
 use etcd_operator_proto::v1alpha1::{self as pb, cluster_service_server::ClusterService as ClusterRpc};
-use etcd_operator_service::{ClusterOutcome, ClusterService, ServiceError};
+use etcd_operator_service::{ClusterOutcome, LifecycleService, ServiceError};
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};
 
-/// The gRPC face of [`ClusterService`].
+/// The gRPC face of [`LifecycleService`].
 #[derive(Clone)]
 pub struct ClusterApi {
-    service: ClusterService,
+    service: LifecycleService,
 }
 
 impl ClusterApi {
     /// Wraps the service layer.
-    pub fn new(service: ClusterService) -> Self {
+    pub fn new(service: LifecycleService) -> Self {
         Self { service }
     }
 }

@@ -2,7 +2,7 @@
 
 use etcd_operator_common::Violations;
 use etcd_operator_proto::v1alpha1::{self as pb, health_service_server::HealthService as HealthRpc};
-use etcd_operator_service::{ClusterService, ServiceError};
+use etcd_operator_service::{HealthService, ServiceError};
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
@@ -10,12 +10,12 @@ use super::{cluster::status_of, convert, status::to_status};
 /// The gRPC face of the health operations of the service layer.
 #[derive(Clone)]
 pub struct HealthApi {
-    service: ClusterService,
+    service: HealthService,
 }
 
 impl HealthApi {
     /// Wraps the service layer.
-    pub fn new(service: ClusterService) -> Self {
+    pub fn new(service: HealthService) -> Self {
         Self { service }
     }
 }

@@ -21,7 +21,7 @@ use etcd_operator_proto::v1alpha1::{
     cluster_service_server::ClusterServiceServer, health_service_server::HealthServiceServer,
     recovery_service_server::RecoveryServiceServer, scaling_service_server::ScalingServiceServer,
 };
-use etcd_operator_service::{BackupService, ClusterService};
+use etcd_operator_service::Services;
 use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -29,7 +29,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// Serves every gRPC service on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    clusters: ClusterService,
+    services: Services,
     metrics: RpcMetrics,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -48,11 +48,11 @@ pub async fn serve(
         .layer(deadline::DeadlineLayer)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(HealthServiceServer::new(HealthApi::new(clusters.clone())))
-        .add_service(ScalingServiceServer::new(ScalingApi::new(clusters.clone())))
-        .add_service(RecoveryServiceServer::new(RecoveryApi::new(clusters.clone())))
-        .add_service(BackupServiceServer::new(BackupApi::new(BackupService::new(clusters.clone()))))
-        .add_service(ClusterServiceServer::new(ClusterApi::new(clusters)))
+        .add_service(HealthServiceServer::new(HealthApi::new(services.health)))
+        .add_service(ScalingServiceServer::new(ScalingApi::new(services.scaling)))
+        .add_service(RecoveryServiceServer::new(RecoveryApi::new(services.recovery)))
+        .add_service(BackupServiceServer::new(BackupApi::new(services.backup)))
+        .add_service(ClusterServiceServer::new(ClusterApi::new(services.lifecycle)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             // Tell load balancers first, then stop accepting calls.

@@ -1,7 +1,7 @@
 //! RecoveryService over gRPC.
 
 use etcd_operator_proto::v1alpha1::{self as pb, recovery_service_server::RecoveryService as RecoveryRpc};
-use etcd_operator_service::ClusterService;
+use etcd_operator_service::RecoveryService;
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
@@ -9,12 +9,12 @@ use super::{cluster::status_of, convert, status::to_status};
 /// The gRPC face of member replacement and quorum-loss recovery.
 #[derive(Clone)]
 pub struct RecoveryApi {
-    service: ClusterService,
+    service: RecoveryService,
 }
 
 impl RecoveryApi {
     /// Wraps the service layer.
-    pub fn new(service: ClusterService) -> Self {
+    pub fn new(service: RecoveryService) -> Self {
         Self { service }
     }
 }

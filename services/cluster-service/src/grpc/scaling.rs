@@ -1,7 +1,7 @@
 //! ScalingService over gRPC.
 
 use etcd_operator_proto::v1alpha1::{self as pb, scaling_service_server::ScalingService as ScalingRpc};
-use etcd_operator_service::{ClusterOutcome, ClusterService};
+use etcd_operator_service::{ClusterOutcome, ScalingService};
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
@@ -9,12 +9,12 @@ use super::{cluster::status_of, convert, status::to_status};
 /// The gRPC face of the scaling operations of the service layer.
 #[derive(Clone)]
 pub struct ScalingApi {
-    service: ClusterService,
+    service: ScalingService,
 }
 
 impl ScalingApi {
     /// Wraps the service layer.
-    pub fn new(service: ClusterService) -> Self {
+    pub fn new(service: ScalingService) -> Self {
         Self { service }
     }
 }

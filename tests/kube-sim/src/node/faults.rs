@@ -5,9 +5,9 @@
 use std::{net::Ipv4Addr, path::PathBuf, sync::atomic::Ordering, time::Duration};
 
 use super::{
-    Node, container,
-    network::{HostCut, Sandbox},
-    pod, volumes,
+    Node,
+    net::network::{HostCut, Sandbox},
+    runtime::{container, pod, volumes},
 };
 
 impl Node {

@@ -4,19 +4,13 @@
 //! limits), reports pod status, serves cluster DNS through hosts files, and
 //! offers fault injection for tests.
 
-mod container;
-pub mod dns;
-mod env;
 mod faults;
-pub mod images;
-pub mod network;
-pub use network::HostCut;
-mod pod;
-mod probes;
-pub mod service_account;
-mod status;
-mod supervisor;
-mod volumes;
+mod net;
+mod runtime;
+
+pub use net::{dns, network, network::HostCut};
+use runtime::{container, pod, volumes};
+pub use runtime::{images, service_account};
 
 use std::{
     collections::HashMap,
@@ -31,7 +25,7 @@ use std::{
 use serde_json::{Value, json};
 use tokio::{sync::watch, task::JoinHandle};
 
-use self::{dns::Dns, images::ImageTable, network::Network, network::Sandbox, status::PodRuntime};
+use self::{dns::Dns, images::ImageTable, network::Network, network::Sandbox, runtime::status::PodRuntime};
 use crate::{api::ApiState, objects};
 
 /// How often the agent looks at the pods.

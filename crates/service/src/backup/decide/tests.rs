@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::fixtures::at;
 use etcd_operator_api::{Condition, ConditionStatus, EtcdBackupStatus, backup::BackupPhase};
 
 use crate::observe::{EtcdState, EtcdView};
@@ -12,10 +12,6 @@ use crate::{
     backup::decide::retention::BackupEntry, backup::decide::retry_delay, backup::decide::schedule,
     fixtures::member,
 };
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 fn reached(members: Vec<crate::observe::MemberView>) -> SourceCluster {
     SourceCluster::Etcd(EtcdState::Reached(EtcdView { cluster_id: 0xabc, members, alarms: vec![] }))

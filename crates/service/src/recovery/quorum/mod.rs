@@ -10,19 +10,32 @@ mod source;
 use std::{sync::Mutex, time::Duration};
 
 use chrono::Utc;
-use etcd_operator_api::cluster::{OperationStatus, RestorePhase, RestoreTrigger};
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{OperationStatus, RestorePhase, RestoreTrigger},
+};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::BootstrapConfig;
 use kube::runtime::events::EventType;
 
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError, config::component, lifecycle::decide::members::members,
-    membership::serving, observe::EtcdState, operation::OperationType,
-    quorum_evidence::corroborate_observation, recovery::quorum::decide::QuorumAssessment,
-    recovery::quorum::decide::QuorumInputs, recovery::quorum::decide::RecoveryAction,
-    recovery::quorum::decide::RecoveryProgress, recovery::quorum::decide::assess,
-    recovery::quorum::decide::next_recovery_action, recovery::quorum::decide::step,
-    recovery::quorum::source::LostQuorum, scaling::Gathered, validation::quorum_loss_grace,
+    ClusterOutcome, ServiceError,
+    membership::serving,
+    observe::{EtcdState, Observation},
+    operation::OperationType,
+    quorum_evidence::corroborate_observation,
+    recovery::RecoveryService,
+    recovery::quorum::decide::QuorumAssessment,
+    recovery::quorum::decide::QuorumInputs,
+    recovery::quorum::decide::RecoveryAction,
+    recovery::quorum::decide::RecoveryProgress,
+    recovery::quorum::decide::assess,
+    recovery::quorum::decide::next_recovery_action,
+    recovery::quorum::decide::step,
+    recovery::quorum::source::LostQuorum,
+    status::decide::members::members,
+    steps::{At, Effect, Gathered, Named},
+    validation::quorum_loss_grace,
 };
 
 /// The answer of RecoverQuorum: the cluster's status and what was decided.
@@ -35,13 +48,13 @@ pub struct QuorumOutcome {
     pub quorum_holds: bool,
 }
 
-impl ClusterService {
+impl RecoveryService {
     /// Recovers a cluster whose quorum has been lost for longer than its grace period, when
     /// `spec.recovery.restoreOnQuorumLoss` allows it: from the newest verified backup.
     #[tracing::instrument(name = "RecoverQuorum", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RecoverQuorum"))]
     pub async fn recover_quorum(&self, r: &ClusterRef) -> Result<QuorumOutcome, ServiceError> {
         let decision = Mutex::new(String::new());
-        let cluster = self.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?;
+        let cluster = self.core.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?;
         let decision = decision.into_inner().unwrap_or_else(|e| e.into_inner());
         let available = etcd_operator_api::condition::find(
             &cluster.status.conditions,
@@ -57,7 +70,7 @@ impl ClusterService {
         r: &ClusterRef,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let gathered = self.gather(r).await?;
+        let gathered = self.core.gather(r).await?;
         let status = gathered.cluster.status.clone().unwrap_or_default();
         match status.operation.filter(|op| op.type_ == OperationType::RecoverQuorum) {
             Some(op) => self.recovery_step(r, gathered, op, decision).await,
@@ -93,19 +106,19 @@ impl ClusterService {
             QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
                 tracing::debug!(why, "no quorum recovery");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.get_cluster_status(&r).await?;
+                let out = self.core.current_status(&r).await?;
                 return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
             }
             QuorumAssessment::Unconfirmed(why) => {
                 tracing::warn!(why, "quorum loss not corroborated");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.get_cluster_status(&r).await?;
+                let out = self.core.current_status(&r).await?;
                 return Ok(Some(ClusterOutcome { requeue_after: Some(Duration::from_secs(10)), ..out }));
             }
             QuorumAssessment::WithinGrace { reason, after } => {
                 tracing::info!(reason, "quorum lost, within the grace period");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = reason;
-                let out = self.get_cluster_status(&r).await?;
+                let out = self.core.current_status(&r).await?;
                 return Ok(Some(ClusterOutcome {
                     requeue_after: Some(after.max(Duration::from_secs(1))),
                     ..out
@@ -116,7 +129,7 @@ impl ClusterService {
         fail::fail_point!("quorum::before::Record");
         let lost = LostQuorum { down, since, evidence, survivor, policy };
         let (op, msg) = self.plan_recovery(&cluster, &current, replicas, &lost).await?;
-        self.record_scaling(&cluster, &observation, Some(&op), None).await?;
+        self.core.record_scaling(&cluster, &observation, Some(&op), None).await?;
         self.recovery_event_as(&cluster, EventType::Warning, "RecoverQuorum", "QuorumLossRecovery", &msg)
             .await;
         *decision.lock().unwrap_or_else(|e| e.into_inner()) = msg;
@@ -135,19 +148,20 @@ impl ClusterService {
         members: i32,
     ) -> Result<(), ServiceError> {
         let resolved = match &op.snapshot {
-            Some(saved) if op.backup_name.is_none() => self.survivor_source(op, saved)?,
+            Some(saved) if op.backup_name.is_none() => self.restore.survivor_source(op, saved)?,
             _ => self.recorded_or_newest_backup(cluster, op).await?,
         };
         let why = format!(
             "quorum was lost ({}): the members are recreated from {}",
             op.started_at, resolved.status.source
         );
-        let bootstrap = BootstrapConfig::new_cluster(&self.names(r), members);
-        Box::pin(self.prepare_restore(cluster, observation, &resolved, Some(bootstrap), &why)).await?;
+        let bootstrap = BootstrapConfig::new_cluster(&self.core.names(r), members);
+        Box::pin(self.restore.prepare_restore(cluster, observation, &resolved, Some(bootstrap), &why))
+            .await?;
         // Re-read: the restore record was just written by the lifecycle's field manager.
-        let cluster = self.get(r).await?;
+        let cluster = self.core.get(r).await?;
         op.step = step::RESTORING_MEMBERS.into();
-        self.record_scaling(&cluster, observation, Some(op), None).await?;
+        self.core.record_scaling(&cluster, observation, Some(op), None).await?;
         Ok(())
     }
 
@@ -159,8 +173,8 @@ impl ClusterService {
         op: &OperationStatus,
         decision: &Mutex<String>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        let cluster = self.get(r).await?;
-        let out = self.record_scaling(&cluster, observation, None, None).await?;
+        let cluster = self.core.get(r).await?;
+        let out = self.core.record_scaling(&cluster, observation, None, None).await?;
         let from = op.backup_name.as_deref().map_or_else(|| "a backup".into(), |b| format!("EtcdBackup {b}"));
         let note = format!(
             "the cluster serves again, recreated from {from} after quorum was lost (recovery started {})",
@@ -176,7 +190,7 @@ impl ClusterService {
         &self,
         r: &ClusterRef,
         g: Gathered,
-        mut op: OperationStatus,
+        op: OperationStatus,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, claims, replicas, pods } = g;
@@ -194,79 +208,93 @@ impl ClusterService {
             restore_completed: ours.is_some_and(|s| s.phase == RestorePhase::Completed),
             healthy_voters,
         });
-        let name = action_name(&action);
-        tracing::info!(step = name, ?action, "recover quorum");
-        *decision.lock().unwrap_or_else(|e| e.into_inner()) = format!("{}: {name}", op.step);
-        fail::fail_point!(&format!("quorum::before::{name}"));
-        let names = self.names(r);
-        let m = self.managers_as(&r.namespace, component::SCALING);
-        let result = match action {
-            RecoveryAction::Record(next) => {
-                op.step = next;
-                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
-                None
-            }
-            RecoveryAction::SetReplicas(n) => {
-                m.statefulsets.scale(&names.statefulset(), n).await?;
-                None
-            }
-            RecoveryAction::SaveSurvivor(member) => {
-                let Some(record) = self.save_survivor(&cluster, &observation, &member).await? else {
-                    return self
-                        .wait(
-                            &cluster,
-                            &observation,
-                            &format!("{member} must answer to save its data"),
-                            Duration::from_secs(5),
-                        )
-                        .await;
+        let effect = effect_of(action, &op);
+        *decision.lock().unwrap_or_else(|e| e.into_inner()) = format!("{}: {}", op.step, effect.name());
+        let at =
+            At { machine: "quorum", cluster: &cluster, observation: &observation, view: None, stopped: None };
+        let (c, o) = (&cluster, &observation);
+        let own = move |own| self.quorum_own(r, c, o, op, own, decision);
+        Box::pin(self.core.step(&at, effect, own)).await
+    }
+
+    /// Carries out quorum recovery's own effects.
+    async fn quorum_own(
+        &self,
+        r: &ClusterRef,
+        cluster: &EtcdCluster,
+        observation: &Observation,
+        mut op: OperationStatus,
+        own: Own,
+        decision: &Mutex<String>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let ours = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.restore.as_ref())
+            .filter(|s| s.trigger == RestoreTrigger::QuorumLoss);
+        match own {
+            Own::SaveSurvivor(member) => {
+                let Some(record) = self.save_survivor(cluster, observation, &member).await? else {
+                    let reason = format!("{member} must answer to save its data");
+                    return self.core.wait(cluster, observation, &reason, Duration::from_secs(5)).await;
                 };
                 op.snapshot = Some(record);
                 op.step = step::STOPPING_MEMBERS.into();
-                self.record_scaling(&cluster, &observation, Some(&op), None).await?;
-                None
+                self.core.record_scaling(cluster, observation, Some(&op), None).await?;
+                Ok(None)
             }
-            RecoveryAction::DeleteClaims(claims) => {
-                for claim in &claims {
-                    m.pvcs.delete(claim).await?;
+            Own::PrepareRestore { members } => {
+                Box::pin(self.prepare_quorum_restore(r, cluster, observation, &mut op, members)).await?;
+                Ok(None)
+            }
+            Own::Done => {
+                if !Box::pin(self.restore.finish_restore(cluster, ours, observation)).await? {
+                    let reason = "members are restoring";
+                    return self.core.wait(cluster, observation, reason, Duration::from_secs(1)).await;
                 }
-                None
+                Ok(Some(self.quorum_recovered(r, observation, &op, decision).await?))
             }
-            RecoveryAction::PrepareRestore { members } => {
-                Box::pin(self.prepare_quorum_restore(r, &cluster, &observation, &mut op, members)).await?;
-                None
-            }
-            RecoveryAction::Wait { after, .. } if after <= Duration::from_secs(1) => {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                None
-            }
-            RecoveryAction::Wait { reason, after } => {
-                self.wait(&cluster, &observation, &reason, after).await?
-            }
-            RecoveryAction::Done => {
-                if !Box::pin(self.finish_restore(&cluster, ours, &observation)).await? {
-                    return self
-                        .wait(&cluster, &observation, "members are restoring", Duration::from_secs(1))
-                        .await;
-                }
-                Some(self.quorum_recovered(r, &observation, &op, decision).await?)
-            }
-            RecoveryAction::Refuse(reason) => return Err(ServiceError::FailedPrecondition(reason)),
-        };
-        fail::fail_point!(&format!("quorum::after::{name}"));
-        Ok(result)
+            Own::Refuse(reason) => Err(ServiceError::FailedPrecondition(reason)),
+        }
     }
 }
 
-fn action_name(action: &RecoveryAction) -> &'static str {
+/// Quorum recovery's own effects; every other effect is a shared one.
+#[derive(Debug)]
+enum Own {
+    /// Stream the survivor's data to snapshot storage, verify it, record it.
+    SaveSurvivor(String),
+    /// Verify the source again, create the token, put the restore agent in the pods.
+    PrepareRestore { members: i32 },
+    /// Finished: complete the restore record and clear the operation.
+    Done,
+    /// Refused; nothing was done.
+    Refuse(String),
+}
+
+impl Named for Own {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::SaveSurvivor(_) => "SaveSurvivor",
+            Self::PrepareRestore { .. } => "PrepareRestore",
+            Self::Done => "Done",
+            Self::Refuse(_) => "Refuse",
+        }
+    }
+}
+
+/// The effect that carries out a recovery decision on the recorded operation `op`.
+fn effect_of(action: RecoveryAction, op: &OperationStatus) -> Effect<Own> {
     match action {
-        RecoveryAction::Record(_) => "Record",
-        RecoveryAction::SetReplicas(_) => "SetReplicas",
-        RecoveryAction::SaveSurvivor(_) => "SaveSurvivor",
-        RecoveryAction::DeleteClaims(_) => "DeleteClaims",
-        RecoveryAction::PrepareRestore { .. } => "PrepareRestore",
-        RecoveryAction::Wait { .. } => "Wait",
-        RecoveryAction::Done => "Done",
-        RecoveryAction::Refuse(_) => "Refuse",
+        RecoveryAction::Record(next) => Effect::Record(OperationStatus { step: next, ..op.clone() }),
+        RecoveryAction::SetReplicas(replicas) => {
+            Effect::SetReplicas { replicas, initial_members: vec![], keep_claims: false }
+        }
+        RecoveryAction::SaveSurvivor(member) => Effect::Own(Own::SaveSurvivor(member)),
+        RecoveryAction::DeleteClaims(claims) => Effect::DeleteClaims(claims),
+        RecoveryAction::PrepareRestore { members } => Effect::Own(Own::PrepareRestore { members }),
+        RecoveryAction::Wait { reason, after } => Effect::Wait { reason, after },
+        RecoveryAction::Done => Effect::Own(Own::Done),
+        RecoveryAction::Refuse(reason) => Effect::Own(Own::Refuse(reason)),
     }
 }

@@ -17,11 +17,11 @@ use kube::{ResourceExt, runtime::events::EventType};
 
 use crate::refusal::Refusable;
 use crate::{
-    ClusterService, ServiceError,
+    ServiceError,
     config::component,
     observe::{EtcdState, Observation},
-    operation::OperationType,
-    recovery::quorum::decide::{SourceChoice, SourceInputs, choose_source, step},
+    recovery::RecoveryService,
+    recovery::quorum::decide::{PlanInputs, SourceInputs, choose_source, plan},
     restore::{ResolvedSource, Verification},
     saved_snapshot::snapshot_key,
 };
@@ -35,7 +35,7 @@ pub(crate) struct LostQuorum {
     pub policy: etcd_operator_api::cluster::RecoveryPolicy,
 }
 
-impl ClusterService {
+impl RecoveryService {
     /// Chooses the source of a corroborated recovery: the operation to record and the Event's
     /// message, or a refusal (an Event and FAILED_PRECONDITION; nothing is changed).
     pub(crate) async fn plan_recovery(
@@ -61,67 +61,29 @@ impl ClusterService {
                 Refusable::Refused(why) => Err(why.as_str()),
             },
             accepted: accepted.as_deref(),
-            can_save: self.snapshot_store().is_some(),
+            can_save: self.core.snapshot_store().is_some(),
             how_to_accept: &how_to_accept,
         });
-        let head = format!(
-            "quorum lost since {} ({} down, longer than spec.recovery.quorumLossGracePeriod {}; {})",
-            lost.since,
-            lost.down.join(", "),
-            lost.policy.quorum_loss_grace_period,
-            lost.evidence
-        );
         let voters = current.iter().filter(|m| !m.is_learner).count() as i32;
-        let mut op = OperationStatus {
-            type_: OperationType::RecoverQuorum,
-            step: step::STOPPING_MEMBERS.into(),
-            target: Some(replicas.max(voters)),
-            started_at: now_rfc3339(),
-            ..OperationStatus::default()
-        };
-        let msg = match choice {
-            SourceChoice::Survivor { member, revision } => {
-                op.step = step::SAVING_SURVIVOR.into();
-                op.member = Some(member.clone());
-                format!(
-                    "{head}: saving the data of {member} (revision {revision}, the most advanced member that answers), \
-                     then recreating the cluster from it; writes only the members that are down held are lost"
-                )
+        let verified = backup.as_ref().usable().ok().map(|(_, v)| (v.revision, v.taken_at.as_deref()));
+        let planned = plan(PlanInputs {
+            choice,
+            since: &lost.since,
+            down: &lost.down,
+            grace: &lost.policy.quorum_loss_grace_period,
+            evidence: &lost.evidence,
+            backup: verified,
+            target: replicas.max(voters),
+            now: &now_rfc3339(),
+        });
+        match planned {
+            Ok(planned) => Ok(planned),
+            Err(msg) => {
+                let (warning, action) = (EventType::Warning, "RecoverQuorum");
+                self.recovery_event_as(cluster, warning, action, "QuorumRecoveryRefused", &msg).await;
+                Err(ServiceError::FailedPrecondition(msg))
             }
-            SourceChoice::Backup { name, save } => {
-                let (_, verified) =
-                    backup.as_ref().usable().map_err(|e| ServiceError::Internal(e.clone()))?;
-                if let Some(member) = &save {
-                    op.step = step::SAVING_SURVIVOR.into();
-                    op.member = Some(member.clone());
-                }
-                op.backup_name = Some(name.clone());
-                // Chosen only when no member that answers is as new as it: what is lost is every
-                // write after its revision that only the members that are down held.
-                format!(
-                    "{head}: recreating the cluster from EtcdBackup {name} (revision {}, taken {}, sha256 verified), \
-                     as accepted by annotation{}; writes after it are lost",
-                    verified.revision.map_or_else(|| "unknown".into(), |v| v.to_string()),
-                    verified.taken_at.as_deref().unwrap_or("at an unknown time"),
-                    save.map_or_else(String::new, |m| format!(" (the data of {m} is saved first)")),
-                )
-            }
-            SourceChoice::NeedsAcceptance(why) | SourceChoice::Refuse(why) => {
-                let msg = format!(
-                    "{head} and spec.recovery.restoreOnQuorumLoss is on, but {why}; nothing was changed"
-                );
-                self.recovery_event_as(
-                    cluster,
-                    EventType::Warning,
-                    "RecoverQuorum",
-                    "QuorumRecoveryRefused",
-                    &msg,
-                )
-                .await;
-                return Err(ServiceError::FailedPrecondition(msg));
-            }
-        };
-        Ok((op, msg))
+        }
     }
 
     /// Streams `member`'s data to snapshot storage and verifies it; `None` while it does not answer.
@@ -146,18 +108,7 @@ impl ClusterService {
             cluster.status.as_ref().and_then(|s| s.operation.as_ref()).map(|op| op.started_at.clone());
         let purpose = format!("quorum-loss-{member}");
         let key = snapshot_key(&r.namespace, &r.name, &purpose, &started.unwrap_or_else(now_rfc3339));
-        self.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await.map(Some)
-    }
-
-    /// The saved survivor's data as the restore source.
-    pub(crate) fn survivor_source(
-        &self,
-        op: &OperationStatus,
-        saved: &SnapshotRecord,
-    ) -> Result<ResolvedSource, ServiceError> {
-        let member = op.member.as_deref().unwrap_or("?");
-        let source = format!("the data of surviving member {member} saved as {}", saved.location);
-        self.saved_snapshot_source(saved, RestoreTrigger::QuorumLoss, source)
+        self.core.save_snapshot(&r.namespace, &r.name, &endpoint, &key).await.map(Some)
     }
 
     /// The backup the operation recorded, verified again; if it became unusable since (the
@@ -192,7 +143,7 @@ impl ClusterService {
     ) -> Result<Refusable<(ResolvedSource, RestoreStatus)>, ServiceError> {
         let namespace = cluster.namespace().unwrap_or_default();
         let fm = etcd_operator_client::kubernetes::field_manager(component::RECOVERY);
-        let backups = Manager::<EtcdBackup>::new(self.kube(), &namespace, &fm);
+        let backups = Manager::<EtcdBackup>::new(self.core.kube(), &namespace, &fm);
         let found = match only {
             Some(name) => backups.get(name).await?.into_iter().collect(),
             None => backups.list("").await?,
@@ -211,15 +162,18 @@ impl ClusterService {
         backups.sort_by_key(|b| std::cmp::Reverse(completed(b)));
         let mut skipped = Vec::new();
         for backup in &backups {
-            let resolved =
-                match self.backup_source(backup, "status.operation", RestoreTrigger::QuorumLoss).await? {
-                    Refusable::Usable(resolved) => resolved,
-                    Refusable::Refused(refusal) => {
-                        skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
-                        continue;
-                    }
-                };
-            match self.verify_source(&resolved).await {
+            let resolved = match self
+                .restore
+                .backup_source(backup, "status.operation", RestoreTrigger::QuorumLoss)
+                .await?
+            {
+                Refusable::Usable(resolved) => resolved,
+                Refusable::Refused(refusal) => {
+                    skipped.push(format!("{}: {}", backup.name_any(), refusal.message));
+                    continue;
+                }
+            };
+            match self.restore.verify_source(&resolved).await {
                 Ok(Verification::Verified(verified)) => return Ok(Refusable::Usable((resolved, verified))),
                 Ok(Verification::Refused(refusal)) => {
                     skipped.push(format!("{}: {}", backup.name_any(), refusal.message));

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use etcd_operator_resource::names::ClusterNames;
+use crate::fixtures::names;
 
 use crate::observe::{EtcdView, MemberView};
 use crate::{
@@ -11,10 +11,6 @@ use crate::{
     recovery::replace::decide::ReplaceInputs, recovery::replace::decide::next_replace_action,
     recovery::replace::decide::step,
 };
-
-fn names() -> ClusterNames {
-    ClusterNames::new("prod", "demo", "cluster.local")
-}
 
 fn view(members: Vec<MemberView>) -> EtcdView {
     EtcdView { cluster_id: 0xabc, members, alarms: vec![] }

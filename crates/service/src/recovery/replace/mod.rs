@@ -9,7 +9,6 @@ mod decide_tests;
 use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
-use etcd_operator_client::ClientError;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 use kube::runtime::events::EventType;
@@ -17,15 +16,16 @@ use kube::runtime::events::EventType;
 use etcd_operator_api::cluster::OperationStatus;
 
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError,
+    ClusterOutcome, ServiceError,
     config::component,
     observe::EtcdView,
     operation::OperationType,
+    recovery::RecoveryService,
     recovery::replace::decide::{ReplaceAction, ReplaceInputs, next_replace_action, step},
-    scaling::{Gathered, membership_view},
+    steps::{At, Effect, Gathered, Named, membership_view},
 };
 
-impl ClusterService {
+impl RecoveryService {
     /// Replaces `member` (or, when `None`, a member etcd has not heard from for longer than the
     /// grace period): remove, re-add as a learner under the same name, empty volume, promote.
     #[tracing::instrument(name = "ReplaceMember", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "ReplaceMember", member = ?member))]
@@ -34,7 +34,7 @@ impl ClusterService {
         r: &ClusterRef,
         member: Option<&str>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        self.run_steps(r, |_| Box::pin(self.replace_step(r, member))).await
+        self.core.run_steps(r, |_| Box::pin(self.replace_step(r, member))).await
     }
 
     async fn replace_step(
@@ -42,17 +42,30 @@ impl ClusterService {
         r: &ClusterRef,
         requested: Option<&str>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let gathered = self.gather(r).await?;
+        let gathered = self.core.gather(r).await?;
         let (operation, view) = membership_view(r, &gathered.cluster, &gathered.observation, |op| {
             op.type_ == OperationType::ReplaceMember
         })?;
         let at = Step { r, gathered: &gathered, operation: operation.as_ref(), view: &view };
         let action = self.decide_replace(&at, requested).await?;
-        let name = action_name(&action);
-        tracing::info!(step = name, ?action, "replace member");
-        fail::fail_point!(&format!("recovery::before::{name}"));
-        let result = self.carry_out_replace(&at, action).await?;
-        fail::fail_point!(&format!("recovery::after::{name}"));
+        let cluster = &gathered.cluster;
+        let step_at = At {
+            machine: "recovery",
+            cluster,
+            observation: &gathered.observation,
+            view: Some(&view),
+            stopped: cluster.status.as_ref().and_then(|s| s.stopped.as_ref()),
+        };
+        let announce = match &action {
+            ReplaceAction::Record(op) => {
+                Some((op.step.clone(), format!("{}: {}", op.step, op.member.as_deref().unwrap_or_default())))
+            }
+            _ => None,
+        };
+        let result = self.core.step(&step_at, effect_of(action), |own| self.replace_own(&at, own)).await?;
+        if let Some((reason, note)) = announce {
+            self.recovery_event_as(cluster, EventType::Normal, "Recover", &reason, &note).await;
+        }
         Ok(result)
     }
 
@@ -78,6 +91,7 @@ impl ClusterService {
         let replaced = operation.and_then(|op| op.member.clone()).or(requested.map(str::to_owned));
         let pod_terminating = match replaced {
             Some(name) => self
+                .core
                 .member_pods(&r.namespace)
                 .get(&name)
                 .await?
@@ -89,81 +103,47 @@ impl ClusterService {
             operation,
             requested,
             unhealthy_for: &unhealthy_for,
-            grace: self.replace_grace(),
+            grace: self.core.replace_grace(),
             replicas: gathered.replicas,
             pod_terminating,
-            names: &self.names(r),
+            names: &self.core.names(r),
             now: &now_text,
         }))
     }
 
-    /// Carries out one step of the replacement: `Some` answer when it ended (done or nothing to do).
-    async fn carry_out_replace(
-        &self,
-        at: &Step<'_>,
-        action: ReplaceAction,
-    ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Step { r, gathered, operation, view } = *at;
+    /// Carries out the replacement's own effects: `Some` answer when it ended (done or nothing to do).
+    async fn replace_own(&self, at: &Step<'_>, own: Own) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let Step { r, gathered, operation, .. } = *at;
         let (cluster, observation) = (&gathered.cluster, &gathered.observation);
         let stopped = cluster.status.as_ref().and_then(|s| s.stopped.as_ref());
-        let m = self.managers_as(&r.namespace, component::SCALING);
-        Ok(match action {
-            ReplaceAction::Nothing(reason) => {
-                let out = self.get_cluster_status(r).await?;
+        let m = self.core.managers_as(&r.namespace, component::SCALING);
+        Ok(match own {
+            Own::Nothing(reason) => {
+                let out = self.core.current_status(r).await?;
                 tracing::debug!(reason, "nothing to replace");
                 Some(ClusterOutcome { requeue_after: None, ..out })
             }
-            ReplaceAction::Record(op) => {
-                self.record_scaling(cluster, observation, Some(&op), stopped).await?;
-                let note = format!("{}: {}", op.step, op.member.as_deref().unwrap_or_default());
-                self.recovery_event_as(cluster, EventType::Normal, "Recover", &op.step, &note).await;
-                None
-            }
-            ReplaceAction::Remove { id } => match self.etcd(view).await?.remove(id).await {
-                Ok(()) | Err(ClientError::MemberNotFound(_)) | Err(ClientError::Timeout { .. }) => None,
-                Err(ClientError::UnsafeMembershipChange(why)) => {
-                    self.wait(cluster, observation, &why, Duration::from_secs(5)).await?
-                }
-                Err(e) => return Err(e.into()),
-            },
-            ReplaceAction::AddLearner { peer_url, .. } => {
-                self.etcd(view).await?.add_learner(std::slice::from_ref(&peer_url)).await?;
-                None
-            }
-            ReplaceAction::RecreateVolume { claim, pod, initial_members } => {
+            Own::RecreateVolume { claim, pod, initial_members } => {
                 // The new pod may only join: its init container holds it until the learner exists.
                 let bootstrap = BootstrapConfig { initial_members, state: InitialClusterState::Existing };
-                m.config_maps.apply(&config_map(&self.template(cluster), &bootstrap)?).await?;
+                m.config_maps.apply(&config_map(&self.core.template(cluster), &bootstrap)?).await?;
                 // The claim first: the StatefulSet recreates the pod with a new, empty claim.
                 m.pvcs.delete(&claim).await?;
                 // Removed from etcd already and its volume gone: nothing to shut down cleanly.
-                self.member_pods(&r.namespace).delete_now(&pod).await?;
+                self.core.member_pods(&r.namespace).delete_now(&pod).await?;
                 let mut op = operation.cloned().unwrap_or_default();
                 op.step = step::ADDING_LEARNER.into();
-                self.record_scaling(cluster, observation, Some(&op), stopped).await?;
+                self.core.record_scaling(cluster, observation, Some(&op), stopped).await?;
                 None
             }
-            ReplaceAction::Promote { id } => match self.etcd(view).await?.promote(id).await {
-                Ok(()) | Err(ClientError::Timeout { .. }) => None,
-                Err(ClientError::LearnerNotInSync(_)) => {
-                    self.wait(cluster, observation, "the new member is catching up", Duration::from_secs(2))
-                        .await?
-                }
-                Err(e) => return Err(e.into()),
-            },
-            ReplaceAction::Wait { after, .. } if after <= Duration::from_secs(1) => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                None
-            }
-            ReplaceAction::Wait { reason, after } => self.wait(cluster, observation, &reason, after).await?,
-            ReplaceAction::Done => {
+            Own::Done => {
                 let member = operation.and_then(|op| op.member.clone()).unwrap_or_default();
-                let out = self.record_scaling(cluster, observation, None, stopped).await?;
+                let out = self.core.record_scaling(cluster, observation, None, stopped).await?;
                 let note = format!("{member} was replaced: it rejoined empty and caught up");
                 self.recovery_event_as(cluster, EventType::Normal, "Recover", "MemberReplaced", &note).await;
                 Some(ClusterOutcome { requeue_after: None, ..out })
             }
-            ReplaceAction::Refuse(reason) => {
+            Own::Refuse(reason) => {
                 self.recovery_event_as(cluster, EventType::Warning, "Recover", "ReplaceRefused", &reason)
                     .await;
                 return Err(ServiceError::FailedPrecondition(reason));
@@ -183,9 +163,9 @@ impl ClusterService {
         use kube::Resource;
         let note = crate::events::Note { type_, reason, action, note };
         crate::events::publish(
-            self.kube(),
+            self.core.kube(),
             component::RECOVERY,
-            self.identity(),
+            self.core.identity(),
             &cluster.object_ref(&()),
             note,
         )
@@ -193,17 +173,44 @@ impl ClusterService {
     }
 }
 
-fn action_name(action: &ReplaceAction) -> &'static str {
+/// The replacement's own effects; every other effect is a shared one.
+#[derive(Debug)]
+enum Own {
+    /// Nothing needs replacing (the reason says why).
+    Nothing(String),
+    /// Write the ConfigMap (`existing`), delete the member's claim and pod, record the next step.
+    RecreateVolume { claim: String, pod: String, initial_members: Vec<String> },
+    /// Finished: clear the record.
+    Done,
+    /// Unsafe now; nothing was done.
+    Refuse(String),
+}
+
+impl Named for Own {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Nothing(_) => "Nothing",
+            Self::RecreateVolume { .. } => "RecreateVolume",
+            Self::Done => "Done",
+            Self::Refuse(_) => "Refuse",
+        }
+    }
+}
+
+/// The effect that carries out a replacement decision.
+fn effect_of(action: ReplaceAction) -> Effect<Own> {
     match action {
-        ReplaceAction::Nothing(_) => "Nothing",
-        ReplaceAction::Record(_) => "Record",
-        ReplaceAction::Remove { .. } => "Remove",
-        ReplaceAction::AddLearner { .. } => "AddLearner",
-        ReplaceAction::RecreateVolume { .. } => "RecreateVolume",
-        ReplaceAction::Promote { .. } => "Promote",
-        ReplaceAction::Wait { .. } => "Wait",
-        ReplaceAction::Done => "Done",
-        ReplaceAction::Refuse(_) => "Refuse",
+        ReplaceAction::Nothing(reason) => Effect::Own(Own::Nothing(reason)),
+        ReplaceAction::Record(op) => Effect::Record(op),
+        ReplaceAction::Remove { id } => Effect::Remove { id },
+        ReplaceAction::AddLearner { peer_url, .. } => Effect::AddLearner { peer_url },
+        ReplaceAction::RecreateVolume { claim, pod, initial_members } => {
+            Effect::Own(Own::RecreateVolume { claim, pod, initial_members })
+        }
+        ReplaceAction::Promote { id } => Effect::Promote { id },
+        ReplaceAction::Wait { reason, after } => Effect::Wait { reason, after },
+        ReplaceAction::Done => Effect::Own(Own::Done),
+        ReplaceAction::Refuse(reason) => Effect::Own(Own::Refuse(reason)),
     }
 }
 

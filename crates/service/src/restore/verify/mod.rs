@@ -27,8 +27,9 @@ use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::Manager;
 
 use crate::{
-    ClusterService, ServiceError,
+    ServiceError,
     config::component,
+    restore::RestoreService,
     tasks,
     transfer::{StoredVersion, progress, reusable},
 };
@@ -60,7 +61,7 @@ impl Subject<'_> {
     }
 }
 
-impl ClusterService {
+impl RestoreService {
     /// Checks a stored copy: a standing outcome when the object is unchanged since, else the
     /// outcome of a reading task if it finishes within this call's budget, else how far it is.
     pub(crate) async fn check_stored(&self, subject: &Subject<'_>) -> Result<Checked, ServiceError> {
@@ -80,7 +81,7 @@ impl ClusterService {
             tracing::debug!(location, ?phase, "verification reused from the backup's status");
             return Ok(Checked::Read { version, sha256 });
         }
-        if let Some(sha256) = self.verified.get(&(location.clone(), version.clone())) {
+        if let Some(sha256) = self.core.verified.get(&(location.clone(), version.clone())) {
             return Ok(Checked::Read { version, sha256 });
         }
         let job = task::Job {
@@ -91,7 +92,7 @@ impl ClusterService {
             expected_sha256: subject.expected_sha256.to_owned(),
             backup: subject.backup.map(|(ns, name)| (ns.to_owned(), name.to_owned())),
         };
-        let running = self.verifications.start_or_join(&location, |progress| job.run(progress));
+        let running = self.core.verifications.start_or_join(&location, |progress| job.run(progress));
         let now = tasks::wait(running).await;
         match now.done {
             Some(Ok((read, sha256))) if read == version => Ok(Checked::Read { version, sha256 }),
@@ -110,14 +111,14 @@ impl ClusterService {
                 now.progress.bytes,
                 now.progress.total,
                 &now_rfc3339(),
-                &self.identity(),
+                &self.core.identity(),
             ))),
         }
     }
 
     fn backups_as_verifier(&self, namespace: &str) -> Manager<EtcdBackup> {
         let fm = etcd_operator_client::kubernetes::field_manager(component::VERIFICATION);
-        Manager::new(self.kube(), namespace, &fm)
+        Manager::new(self.core.kube(), namespace, &fm)
     }
 }
 

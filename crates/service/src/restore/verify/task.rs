@@ -2,7 +2,7 @@
 //! published as it goes, and, for an EtcdBackup, recorded in the backup's
 //! status under the backup's Lease.
 
-use crate::{ClusterService, ServiceError, tasks, transfer::progress as progress_of};
+use crate::{ServiceError, restore::RestoreService, tasks, transfer::progress as progress_of};
 use etcd_operator_api::backup::{BackupVerification, VerificationPhase};
 use etcd_operator_client::{
     ClientError,
@@ -14,7 +14,7 @@ use etcd_operator_resource::managers::backup_lock_name;
 
 /// What to read, and for whom.
 pub(super) struct Job {
-    pub service: ClusterService,
+    pub service: RestoreService,
     pub storage: ObjectStorage,
     pub key: String,
     pub location: String,
@@ -30,12 +30,13 @@ impl Job {
             Some((namespace, name)) => {
                 let what = format!("the verification of EtcdBackup {namespace}/{name}");
                 let work = self.read_recording(&progress, namespace, name);
-                crate::lease::hold(&self.service.lock, namespace, &backup_lock_name(name), &what, work).await
+                crate::lease::hold(&self.service.core.lock, namespace, &backup_lock_name(name), &what, work)
+                    .await
             }
             None => self.read(&progress).await,
         };
         if let Ok((version, sha256)) = &result {
-            self.service.verified.insert((self.location.clone(), version.clone()), sha256.clone());
+            self.service.core.verified.insert((self.location.clone(), version.clone()), sha256.clone());
         }
         tracing::info!(location = self.location, ok = result.is_ok(), "verification finished");
         result
@@ -60,7 +61,7 @@ impl Job {
         name: &str,
     ) -> Result<(ObjectVersion, String), ServiceError> {
         let report = |read: Transferred| {
-            let at = progress_of(read.bytes, read.total, &now_rfc3339(), &self.service.identity());
+            let at = progress_of(read.bytes, read.total, &now_rfc3339(), &self.service.core.identity());
             let record = BackupVerification {
                 phase: VerificationPhase::Verifying,
                 progress: Some(at),

@@ -19,8 +19,11 @@
 //! grace period is left alone: the clock is the time the last member needed
 //! for quorum stopped answering, as the health probes recorded it.
 
+mod plan;
 #[cfg(test)]
 mod tests;
+
+pub use plan::{PlanInputs, plan};
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::fixtures::at;
 use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
 use crate::operation::OperationType;
@@ -11,10 +11,6 @@ use crate::recovery::quorum::decide::{
     QuorumAssessment, QuorumInputs, RecoveryAction, RecoveryProgress, SourceChoice, SourceInputs, assess,
     choose_source, next_recovery_action, step,
 };
-
-fn at(s: &str) -> DateTime<Utc> {
-    s.parse().unwrap()
-}
 
 /// A member that answers (at `revision`, with no leader: not healthy either) or, with `down_since`, does not.
 fn member(n: u8, down_since: Option<&str>, revision: i64) -> MemberStatus {

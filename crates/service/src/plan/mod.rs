@@ -1,12 +1,25 @@
-//! What the lifecycle applies: replicas, bootstrap configuration, rollouts.
+//! What the lifecycle applies: every object the spec asks for ([`desire`]),
+//! with replicas, bootstrap configuration and whether a rollout may start.
+//! Pure; the lifecycle, the status and a restore's preparation all read it.
 
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_common::Violations;
 use etcd_operator_resource::{
+    ResourceError,
     names::ClusterNames,
-    templates::{BootstrapConfig, InitialClusterState, TEMPLATE_HASH_ANNOTATION},
+    templates::{self, BootstrapConfig, InitialClusterState, TEMPLATE_HASH_ANNOTATION, TemplateContext},
 };
-use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
+use k8s_openapi::api::{
+    apps::v1::StatefulSet,
+    core::v1::{ConfigMap, Service},
+    policy::v1::PodDisruptionBudget,
+};
 
-use crate::observe::{EtcdState, Observation};
+use crate::{
+    observe::{EtcdState, Observation},
+    refusal::Refusable,
+    validation::{immutable_violations, validate_spec},
+};
 
 /// The objects' shape the lifecycle decided on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +120,7 @@ pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) ->
 
 /// Whether the StatefulSet must keep claims on scale down whatever `whenScaled` says: while a
 /// cluster is being stopped or is stopped (size 0), every member's data is kept for its restart.
-pub fn keep_claims_while_stopped(cluster: &etcd_operator_api::EtcdCluster) -> bool {
+pub fn keep_claims_while_stopped(cluster: &EtcdCluster) -> bool {
     let status = cluster.status.as_ref();
     cluster.spec.size == 0
         || status.is_some_and(|s| s.stopped.is_some())
@@ -116,3 +129,75 @@ pub fn keep_claims_while_stopped(cluster: &etcd_operator_api::EtcdCluster) -> bo
                 || op.type_ == crate::operation::OperationType::RestartFromZero
         })
 }
+
+/// Every object the lifecycle wants the cluster to have, as the spec says now.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// Replicas and bootstrap configuration.
+    pub plan: ApplyPlan,
+    /// The StatefulSet.
+    pub statefulset: StatefulSet,
+    /// The bootstrap ConfigMap (read by members when they start).
+    pub config_map: ConfigMap,
+    /// The headless peer Service and the client Service.
+    pub services: [Service; 2],
+    /// The PodDisruptionBudget; `None` when there are no members to protect (it is deleted).
+    pub pdb: Option<PodDisruptionBudget>,
+    /// Whether a change of the pod template may roll out now.
+    pub rollout: RolloutDecision,
+}
+
+/// What the desired objects are computed from.
+pub struct DesireInputs<'a> {
+    /// The cluster's template settings (its spec and recorded restore included).
+    pub ctx: &'a TemplateContext<'a>,
+    /// The cluster.
+    pub cluster: &'a EtcdCluster,
+    /// The StatefulSet and the ConfigMap as they are, if they exist.
+    pub existing: (Option<&'a StatefulSet>, Option<&'a ConfigMap>),
+    /// What was observed (whether etcd answers, and whether a rollout is safe now).
+    pub observation: &'a Observation,
+    /// Replicas and bootstrap fixed by the caller (a restore starts from none, as a new cluster).
+    pub fixed: Option<ApplyPlan>,
+}
+
+/// The objects the spec asks for, or the rules it breaks: the spec's own, and the fields an
+/// existing StatefulSet cannot change. Nothing is applied from a refused spec.
+pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, ResourceError> {
+    let cluster = i.cluster;
+    if let Err(v) = validate_spec(&cluster.spec) {
+        return Ok(Refusable::Refused(v));
+    }
+    let (existing_sts, existing_cm) = i.existing;
+    let formed = cluster.formed() || i.observation.etcd_answered();
+    let plan = i
+        .fixed
+        .clone()
+        .unwrap_or_else(|| plan_apply(&i.ctx.names, cluster.spec.size, formed, existing_sts, existing_cm));
+    let mut statefulset = templates::statefulset(i.ctx, plan.replicas, &plan.bootstrap)?;
+    if keep_claims_while_stopped(cluster)
+        && let Some(policy) =
+            statefulset.spec.as_mut().and_then(|s| s.persistent_volume_claim_retention_policy.as_mut())
+    {
+        policy.when_scaled = Some("Retain".into());
+    }
+    if let Some(existing) = existing_sts
+        && let Err(v) = immutable_violations(existing, &statefulset)
+    {
+        return Ok(Refusable::Refused(v));
+    }
+    let changed = existing_sts.is_some_and(|e| template_changed(e, &statefulset));
+    let pdb =
+        (plan.replicas > 0).then(|| templates::pod_disruption_budget(i.ctx, plan.replicas)).transpose()?;
+    Ok(Refusable::Usable(Desired {
+        config_map: templates::config_map(i.ctx, &plan.bootstrap)?,
+        services: [templates::peer_service(i.ctx)?, templates::client_service(i.ctx)?],
+        rollout: decide_rollout(changed, cluster.formed(), i.observation),
+        statefulset,
+        pdb,
+        plan,
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -105,7 +105,7 @@ pub struct PodRuntime {
     /// Set when the node went down: the pod is reported NotReady with this reason.
     pub node_down: bool,
     /// The pod's network namespace once created.
-    pub sandbox: Option<super::network::Sandbox>,
+    pub sandbox: Option<crate::node::net::network::Sandbox>,
     /// Host directories of its volumes (PVC data is not collected while in use).
     pub volume_dirs: Vec<std::path::PathBuf>,
 }

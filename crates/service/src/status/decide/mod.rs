@@ -1,5 +1,11 @@
 //! Status from observations: phase, conditions, members. Pure.
 
+pub mod members;
+mod own_operation;
+pub(crate) mod quorum_conditions;
+#[cfg(test)]
+mod tests;
+
 use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
@@ -70,7 +76,7 @@ fn scaling_op(i: &StatusInputs<'_>) -> Option<OperationStatus> {
 pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let previous = i.cluster.status.clone().unwrap_or_default();
     let generation = i.cluster.metadata.generation;
-    let members = crate::lifecycle::decide::members::members(i.observation, &previous, i.now);
+    let members = members::members(i.observation, &previous, i.now);
     let ready_members = members.iter().filter(|m| m.healthy && !m.is_learner).count() as i32;
     let (phase, conditions) = phase_and_all_conditions(i, &members);
     let (cluster_id, current_size) = match &i.observation.etcd {
@@ -85,7 +91,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         (ScalingRecord::Unchanged, Some(_)) => None,
         (ScalingRecord::Unchanged, None) => {
             let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
-            super::own_operation::own_operation(phase, progressing, &previous, i.now)
+            own_operation::own_operation(phase, progressing, &previous, i.now)
         }
     };
     EtcdClusterStatus {
@@ -142,11 +148,7 @@ fn phase_and_all_conditions(
         }
         _ => phase_and_conditions(i, members),
     };
-    crate::lifecycle::decide::quorum_conditions::contradict_unconfirmed_loss(
-        &mut conditions,
-        i.observation,
-        members,
-    );
+    quorum_conditions::contradict_unconfirmed_loss(&mut conditions, i.observation, members);
     conditions.push(spec_warning(i.cluster.spec.size, &i.cluster.spec.version));
     conditions.extend(restore_conditions(i.restore));
     for c in &mut conditions {
@@ -168,7 +170,7 @@ fn restore_conditions(restore: Option<&RestoreStatus>) -> Vec<Condition> {
         conditions.push(Condition::new(CONDITION_RESTORED, status, &r.reason, r.message.clone()));
         let started = matches!(r.phase, RestorePhase::Restoring | RestorePhase::Completed);
         if r.trigger == RestoreTrigger::QuorumLoss && started {
-            conditions.push(crate::lifecycle::decide::quorum_conditions::data_loss_possible(r));
+            conditions.push(quorum_conditions::data_loss_possible(r));
         }
     }
     conditions
@@ -298,7 +300,7 @@ fn available_condition(i: &StatusInputs<'_>, q: &Quorum, members: &[MemberStatus
             CONDITION_AVAILABLE,
             false,
             "QuorumLost",
-            crate::lifecycle::decide::quorum_conditions::quorum_lost(
+            quorum_conditions::quorum_lost(
                 q.healthy_voters,
                 q.voters,
                 members,

@@ -1,86 +1,24 @@
-//! Decisions from small fixtures: observed state in, status and plans out.
+//! Status from small fixtures: observed state in, phase, conditions and members out.
 
-use crate::observe::{EndpointStatus, MemberInfo};
 use etcd_operator_api::{
     ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, ClusterPhase},
     condition::find,
 };
 use etcd_operator_common::{FieldViolation, Violations};
-use etcd_operator_resource::{
-    names::ClusterNames,
-    templates::{BootstrapConfig, InitialClusterState, TemplateContext, config_map, statefulset},
-};
 
-use crate::observe::{EtcdState, EtcdView, MemberView, Observation, StatefulSetState};
+use crate::fixtures::{cluster, names, sts};
+use crate::observe::{EtcdState, EtcdView, Observation};
 use crate::{
-    lifecycle::decide::status::CONDITION_SPEC_WARNING, lifecycle::decide::status::StatusInputs,
-    lifecycle::decide::status::compute_status, plan::RolloutDecision, plan::decide_rollout, plan::plan_apply,
-    plan::template_changed,
+    plan::RolloutDecision, status::decide::CONDITION_SPEC_WARNING, status::decide::StatusInputs,
+    status::decide::compute_status,
 };
 
 const NOW: &str = "2026-11-25T12:00:00Z";
 
-fn cluster(spec: &str) -> EtcdCluster {
-    let yaml = format!(
-        "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata:\n  name: demo\n  namespace: prod\n  uid: 11111111-2222-3333-4444-555555555555\n  generation: 4\nspec:\n{}",
-        spec.lines().map(|l| format!("  {l}\n")).collect::<String>()
-    );
-    serde_yaml_ng::from_str(&yaml).unwrap()
-}
-
-fn names() -> ClusterNames {
-    ClusterNames::new("prod", "demo", "cluster.local")
-}
-
-fn sts(replicas: i32, ready: i32) -> StatefulSetState {
-    StatefulSetState {
-        replicas,
-        ready,
-        updated: replicas,
-        current_revision: "r1".into(),
-        update_revision: "r1".into(),
-        up_to_date: true,
-    }
-}
-
 /// A view of `healthy.len()` members where member i answers when `healthy[i]`; member 0 leads.
 fn view(healthy: &[bool]) -> EtcdView {
-    let members = healthy
-        .iter()
-        .enumerate()
-        .map(|(i, ok)| {
-            let id = 0x100 + i as u64;
-            let info = MemberInfo {
-                id,
-                name: format!("demo-{i}"),
-                peer_urls: vec![names().peer_url(&format!("demo-{i}"))],
-                client_urls: vec![names().client_url(&format!("demo-{i}"))],
-                is_learner: false,
-            };
-            let status = if *ok {
-                Ok(EndpointStatus {
-                    db_size_in_use: 1,
-                    raft_applied_index: 10,
-                    endpoint: info.client_urls[0].clone(),
-                    member_id: id,
-                    cluster_id: 0xabc,
-                    leader: 0x100,
-                    db_size: 20480,
-                    raft_term: 2,
-                    raft_index: 10,
-                    revision: 7,
-                    version: "3.5.17".into(),
-                    is_learner: false,
-                    errors: vec![],
-                })
-            } else {
-                Err("connection refused".into())
-            };
-            MemberView { info, status }
-        })
-        .collect();
-    EtcdView { cluster_id: 0xabc, members, alarms: vec![] }
+    crate::fixtures::view(healthy).version("3.5.17").db_size(20480, 1).revision(7).build()
 }
 
 fn status_of(
@@ -256,104 +194,6 @@ fn transition_time_survives_an_unchanged_condition() {
     c.status = Some(first);
     let second = status_of(&c, &obs, &Ok(()));
     assert!(second.conditions.iter().all(|c| c.last_transition_time == "2026-01-01T00:00:00Z"));
-}
-
-#[test]
-fn a_new_cluster_bootstraps_every_member_and_an_existing_one_keeps_its_membership() {
-    let c = cluster("size: 5\nversion: 3.5.17");
-    let plan = plan_apply(&names(), 5, false, None, None);
-    assert_eq!(plan.replicas, 5);
-    assert_eq!(plan.bootstrap.initial_members.len(), 5);
-
-    let ctx = TemplateContext::new(&c, "cluster.local");
-    let three = BootstrapConfig::new_cluster(&names(), 3);
-    let existing_sts = statefulset(&ctx, 3, &three).unwrap();
-    let existing_cm =
-        config_map(&ctx, &BootstrapConfig { state: InitialClusterState::Existing, ..three.clone() }).unwrap();
-    let plan = plan_apply(&names(), 5, true, Some(&existing_sts), Some(&existing_cm));
-    assert_eq!(plan.replicas, 3, "size changes are the scaling service's job");
-    assert_eq!(plan.bootstrap.state, InitialClusterState::Existing);
-    assert_eq!(plan.bootstrap.initial_members, three.initial_members);
-}
-
-#[test]
-fn a_formed_cluster_never_lets_a_member_bootstrap_again() {
-    let c = cluster("size: 3\nversion: 3.5.17");
-    let ctx = TemplateContext::new(&c, "cluster.local");
-    let three = BootstrapConfig::new_cluster(&names(), 3);
-    let sts = statefulset(&ctx, 3, &three).unwrap();
-    let cm = config_map(&ctx, &three).unwrap();
-    // Still bootstrapping: members that have not started yet bootstrap with the others.
-    let forming = plan_apply(&names(), 3, false, Some(&sts), Some(&cm));
-    assert_eq!(forming.bootstrap, three);
-    // Formed: a member starting on an empty volume must join, never bootstrap anew.
-    let formed = plan_apply(&names(), 3, true, Some(&sts), Some(&cm));
-    assert_eq!(formed.bootstrap.state, InitialClusterState::Existing);
-    assert_eq!(formed.bootstrap.initial_members, three.initial_members);
-    // Recording it restarts no member: etcd reads ETCD_INITIAL_* only on an empty data directory.
-    let after = statefulset(&ctx, 3, &formed.bootstrap).unwrap();
-    assert!(!template_changed(&sts, &after));
-}
-
-#[test]
-fn rollouts_wait_for_every_member_to_be_healthy() {
-    let old = cluster("size: 3\nversion: 3.5.16");
-    let new = cluster("size: 3\nversion: 3.5.17");
-    let b = BootstrapConfig::new_cluster(&names(), 3);
-    let existing = statefulset(&TemplateContext::new(&old, "cluster.local"), 3, &b).unwrap();
-    let desired = statefulset(&TemplateContext::new(&new, "cluster.local"), 3, &b).unwrap();
-    assert!(template_changed(&existing, &desired));
-    assert!(!template_changed(&existing, &existing));
-
-    let healthy =
-        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
-    assert_eq!(decide_rollout(true, true, &healthy), RolloutDecision::Proceed);
-    let degraded = Observation {
-        statefulset: Some(sts(3, 2)),
-        etcd: EtcdState::Reached(view(&[true, true, false])),
-        pods: None,
-    };
-    assert!(
-        matches!(decide_rollout(true, true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2"))
-    );
-    assert_eq!(
-        decide_rollout(false, true, &degraded),
-        RolloutDecision::Proceed,
-        "no change, nothing to wait for"
-    );
-    let unreachable =
-        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
-    assert!(matches!(decide_rollout(true, true, &unreachable), RolloutDecision::Wait(_)));
-    assert_eq!(
-        decide_rollout(true, false, &unreachable),
-        RolloutDecision::Proceed,
-        "a cluster that never formed can always take a fixed spec"
-    );
-}
-
-#[test]
-fn defragmentation_needs_every_other_member_healthy() {
-    use crate::ServiceError;
-    use crate::health::decide::may_defragment;
-    let healthy =
-        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
-    assert!(may_defragment(&healthy, "demo-1").is_ok());
-    let one_down = Observation {
-        statefulset: Some(sts(3, 2)),
-        etcd: EtcdState::Reached(view(&[true, false, true])),
-        pods: None,
-    };
-    assert!(
-        may_defragment(&one_down, "demo-1").is_ok(),
-        "the member being defragmented may itself be unhealthy"
-    );
-    assert!(
-        matches!(may_defragment(&one_down, "demo-0"), Err(ServiceError::FailedPrecondition(m)) if m.contains("demo-1"))
-    );
-    assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
-    let unreachable =
-        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
-    assert!(may_defragment(&unreachable, "demo-0").is_err());
 }
 
 #[test]

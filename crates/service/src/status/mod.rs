@@ -1,18 +1,29 @@
-//! Recording a cluster's status: computed from an observation by the pure
-//! status decisions and applied under the lifecycle's (or, for scaling records,
-//! scaling's) field manager.
+//! A cluster's status, the one record every capability writes through:
+//! computed from an observation by the pure decisions in `decide/` and applied
+//! under the lifecycle's (or, for scaling records, scaling's) field manager.
+
+pub mod decide;
+
+use std::time::Duration;
 
 use etcd_operator_api::EtcdCluster;
-use etcd_operator_common::time::now_rfc3339;
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 
-use super::CONVERGING_REQUEUE;
 use crate::{
-    ClusterOutcome, ClusterService, ServiceError, core::cluster_ref,
-    lifecycle::decide::status::ScalingRecord, lifecycle::decide::status::StatusInputs,
-    lifecycle::decide::status::compute_status, observe::Observation, plan::RolloutDecision,
+    ClusterOutcome, ServiceError,
+    core::Core,
+    core::cluster_ref,
+    observe::Observation,
+    plan::{DesireInputs, RolloutDecision, desire},
+    refusal::Refusable,
+    status::decide::{ScalingRecord, StatusInputs, compute_status},
+    validation::validate_spec,
 };
 
-impl ClusterService {
+/// How soon to look again while a cluster is converging.
+const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
+
+impl Core {
     /// Computes the status from an observation and applies it.
     pub(crate) async fn record_status(
         &self,
@@ -52,7 +63,7 @@ impl ClusterService {
     }
 
     /// Computes the status and applies it (as scaling when scaling records, else as the lifecycle).
-    pub(super) async fn write_status(
+    pub(crate) async fn write_status(
         &self,
         cluster: &EtcdCluster,
         observation: &Observation,
@@ -117,13 +128,64 @@ impl ClusterService {
             status,
         })
     }
+
+    /// Observes the cluster and records its status (what GetClusterStatus answers).
+    pub(crate) async fn current_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        Ok(self.status_and_observation(r).await?.0)
+    }
+
+    /// Observes the cluster and records its status (what GetClusterStatus answers), also returning
+    /// what was observed (for decisions that follow).
+    pub(crate) async fn status_and_observation(
+        &self,
+        r: &ClusterRef,
+    ) -> Result<(ClusterOutcome, Observation), ServiceError> {
+        // NOT_FOUND for an unknown cluster before anything is observed.
+        self.get(r).await?;
+        let m = self.managers(&r.namespace);
+        let names = self.names(r);
+        let sts = m.statefulsets.get(&names.statefulset()).await?;
+        let existing_cm = m.config_maps.get(&names.config_map()).await?;
+        let observation = self.observe_with(r, sts.as_ref()).await;
+        // Observing takes seconds while members are down: decide from what was recorded meanwhile,
+        // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
+        let cluster = self.get(r).await?;
+        // The spec's own rules, and the rollout decision of what the lifecycle desires, so both
+        // report the same progress. (What the running StatefulSet cannot change is reported by
+        // the lifecycle only, as before.)
+        let spec_check = validate_spec(&cluster.spec);
+        let desired = match (&sts, &spec_check) {
+            (Some(sts), Ok(())) => Some(desire(&DesireInputs {
+                ctx: &self.template(&cluster),
+                cluster: &cluster,
+                existing: (Some(sts), existing_cm.as_ref()),
+                observation: &observation,
+                fixed: None,
+            })?),
+            _ => None,
+        };
+        let rollout = match desired {
+            Some(Refusable::Usable(desired)) => desired.rollout,
+            _ => RolloutDecision::Proceed,
+        };
+        let restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        let write = crate::status::StatusWrite {
+            spec_check: &spec_check,
+            rollout: &rollout,
+            scaling: ScalingRecord::Unchanged,
+            restore,
+            only_onto_read: true,
+        };
+        let out = self.write_status(&cluster, &observation, write).await?;
+        Ok((out, observation))
+    }
 }
 
 /// What a status write is computed from, and whether it may only land on the object as read.
-pub(super) struct StatusWrite<'a> {
-    pub(super) spec_check: &'a Result<(), etcd_operator_common::Violations>,
-    pub(super) rollout: &'a RolloutDecision,
-    pub(super) scaling: ScalingRecord<'a>,
-    pub(super) restore: Option<&'a etcd_operator_api::cluster::RestoreStatus>,
-    pub(super) only_onto_read: bool,
+pub(crate) struct StatusWrite<'a> {
+    pub(crate) spec_check: &'a Result<(), etcd_operator_common::Violations>,
+    pub(crate) rollout: &'a RolloutDecision,
+    pub(crate) scaling: ScalingRecord<'a>,
+    pub(crate) restore: Option<&'a etcd_operator_api::cluster::RestoreStatus>,
+    pub(crate) only_onto_read: bool,
 }

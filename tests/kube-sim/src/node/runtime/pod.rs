@@ -15,10 +15,10 @@ use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
 use super::{
-    NodeCtx,
     status::{ContainerRuntime, PodRuntime},
     volumes,
 };
+use crate::node::NodeCtx;
 use crate::{objects, store::Key};
 
 /// Which container of the pod.
@@ -200,7 +200,7 @@ async fn lifecycle(
     write_status(&node, &pod, &rt);
     let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     if let Err(e) =
-        node.dns.write_resolv_conf(&super::network::Network::resolv_conf_path(&sandbox), namespace)
+        node.dns.write_resolv_conf(&crate::node::net::network::Network::resolv_conf_path(&sandbox), namespace)
     {
         tracing::warn!("resolv.conf of {}: {e}", sandbox.netns);
     }
