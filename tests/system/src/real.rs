@@ -69,7 +69,9 @@ impl RealCluster {
                 ..RestoreAgent::default()
             },
             // Tests replace a dead member after seconds, not minutes.
-            replace_grace: Duration::from_secs(2),
+            // Longer than observing a member that is gone can take (a connect and a request
+            // timeout), so a call right after a member is seen down is still within it.
+            replace_grace: Duration::from_secs(6),
             // And defragment databases of a few MiB.
             maintenance: etcd_operator_service::health::MaintenancePolicy {
                 min_db_size: 1 << 20,
@@ -177,6 +179,22 @@ impl RealCluster {
             assert!(Instant::now() < deadline, "no member of {name} got an address");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Moves leadership to member `name` of `demo`, if another member leads (etcd moves it only
+    /// when asked through the leader).
+    pub async fn lead_from(&self, name: &str) {
+        let to = self.members().await.iter().find(|m| m.name == name).map(|m| m.id).expect("member");
+        let leader = self.etcd().await.status().await.expect("status").leader();
+        if leader == to {
+            return;
+        }
+        let members = self.members().await;
+        let leader_name = &members.iter().find(|m| m.id == leader).expect("the leader is a member").name;
+        let endpoint =
+            self.rewrite.apply(&format!("http://{leader_name}.demo.default.svc.cluster.local:2379"));
+        let mut on_leader = etcd_client::Client::connect([endpoint], None).await.expect("leader connects");
+        on_leader.move_leader(to).await.expect("leadership moves");
     }
 
     /// Membership as etcd reports it.

@@ -20,6 +20,9 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
     let c = RealCluster::start(3, Duration::from_secs(10)).await;
     c.write("before", 100).await;
     let old_id = member_id(&c, "demo-2").await;
+    // A follower is lost: losing the leader would add an election, during which the early call
+    // below rightly refuses (no quorum of healthy voters) instead of answering "nothing yet".
+    c.lead_from("demo-0").await;
     let node = c.sim.node().unwrap();
     // Its node is lost with the volume: the pod comes back on an empty one, and its init container
     // refuses to start it empty (etcd's membership shows it ran).
@@ -41,8 +44,8 @@ async fn a_member_that_lost_its_data_is_replaced_and_no_write_is_lost() {
     let early = Box::pin(c.services.recovery.replace_member(&c.r, None)).await.unwrap();
     assert!(early.requeue_after.is_none() && early.status.operation.is_none(), "{early:?}");
 
-    // Past the grace period (2 s in these tests) it is replaced, picked without being named.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the grace period (6 s in these tests) it is replaced, picked without being named.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     c.services.lifecycle.get_cluster_status(&c.r).await.unwrap();
     c.converge("the replacement", LIMIT, || c.services.recovery.replace_member(&c.r, None)).await;
     c.assert_settled(3).await;

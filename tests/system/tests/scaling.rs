@@ -39,24 +39,8 @@ async fn scale_up_to_three_then_down_to_one_keeps_every_write() {
     }
 
     // The member to remove leads: leadership moves away first.
-    let members = c.members().await;
-    let mut etcd = c.etcd().await;
-    let leader = etcd.status().await.unwrap().leader();
-    let last = members.iter().find(|m| m.name == "demo-2").unwrap().id;
-    if leader != last {
-        let mut to_leader = etcd_client::Client::connect(
-            [c.sim
-                .node()
-                .unwrap()
-                .pod_ip("default", &members.iter().find(|m| m.id == leader).unwrap().name)
-                .map(|ip| format!("http://{ip}:2379"))
-                .unwrap()],
-            None,
-        )
-        .await
-        .unwrap();
-        to_leader.move_leader(last).await.unwrap();
-    }
+    c.lead_from("demo-2").await;
+    let last = c.members().await.iter().find(|m| m.name == "demo-2").unwrap().id;
     assert_eq!(c.etcd().await.status().await.unwrap().leader(), last, "demo-2 leads before the scale down");
     c.write("during", 20).await;
     c.converge("3 → 1", LIMIT, || c.services.scaling.scale_down(&c.r, 1)).await;

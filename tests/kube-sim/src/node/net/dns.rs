@@ -175,16 +175,26 @@ impl Dns {
             files.push((v.path.clone(), render(&records, Some(v.pod), &self.domain, api)));
         }
         for (path, content) in files {
-            if written.get(&path) == Some(&content) {
+            // A pod recreated within one sync gets a new, empty namespace directory under the
+            // same path: what was written for its predecessor is not there any more.
+            if written.get(&path) == Some(&content) && path.exists() {
                 continue;
             }
-            // In place: the file is bind-mounted, a rename would not be seen.
-            let result = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(content.as_bytes()));
+            let result = if path == self.host_file {
+                // Replaced whole: host processes re-read it on every lookup, and a file truncated
+                // in place reads empty for a moment, so every member looked unreachable at once
+                // (cluster DNS never answers nothing for the pods that are still there).
+                let tmp = path.with_extension("tmp");
+                std::fs::write(&tmp, content.as_bytes()).and_then(|()| std::fs::rename(&tmp, &path))
+            } else {
+                // In place: the pod's file is bind-mounted, a rename would not be seen.
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(true)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(content.as_bytes()))
+            };
             match result {
                 Ok(()) => {
                     written.insert(path, content);
