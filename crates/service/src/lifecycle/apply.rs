@@ -2,13 +2,10 @@
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
-use std::time::Duration;
-
-use etcd_operator_api::cluster::RestorePhase;
 
 use crate::{
     ClusterOutcome, ServiceError,
-    lifecycle::LifecycleService,
+    lifecycle::{LifecycleService, decide::look_again},
     observe::{EtcdState, Observation, StatefulSetState},
     plan::{DesireInputs, Desired, RolloutDecision, desire},
     refusal::Refusable,
@@ -79,13 +76,8 @@ impl LifecycleService {
             none,
             restore.as_ref(),
         );
-        let mut out = record.await?;
-        if restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
-            // Members restoring: come back to record completion (and remove the token).
-            out.requeue_after =
-                Some(out.requeue_after.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(5)));
-        }
-        Ok(out)
+        let out = record.await?;
+        Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref()), ..out })
     }
 
     /// Applies the Services, the PDB and, when the rollout may proceed, the ConfigMap and

@@ -1,11 +1,13 @@
 //! Delete: remove every owned object; PVCs follow the retention policy.
 
-use etcd_operator_api::cluster::{PvcRetention, StorageType};
 use etcd_operator_common::ClusterRef;
 use kube::ResourceExt;
 
 use crate::ServiceError;
-use crate::lifecycle::LifecycleService;
+use crate::lifecycle::{
+    LifecycleService,
+    decide::{ClaimPlan, claim_plan, deletes_claims},
+};
 
 /// What a delete call achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,11 +29,7 @@ impl LifecycleService {
         let names = self.core.names(r);
         let m = self.core.managers(&r.namespace);
         let cluster = self.core.clusters.get(&r.namespace, &r.name).await?;
-        // Without the object the policy is unknown: keep the data (the safe default).
-        let delete_pvcs = cluster.as_ref().is_some_and(|c| {
-            c.spec.storage.type_ == StorageType::Persistent
-                && c.spec.pvc_retention_policy.when_deleted == PvcRetention::Delete
-        });
+        let delete_pvcs = deletes_claims(cluster.as_ref());
 
         m.pdbs.delete(&names.pdb()).await?;
         m.statefulsets.delete(&names.statefulset()).await?;
@@ -40,19 +38,12 @@ impl LifecycleService {
         m.config_maps.delete(&names.config_map()).await?;
 
         let pvcs = m.pvcs.list(&names.selector_string()).await?;
-        let mut retained_pvcs = Vec::new();
-        let mut pvcs_left = false;
-        for pvc in pvcs {
-            if delete_pvcs {
-                if pvc.metadata.deletion_timestamp.is_none() {
-                    m.pvcs.delete(&pvc.name_any()).await?;
-                }
-                pvcs_left = true;
-            } else {
-                retained_pvcs.push(pvc.name_any());
-            }
+        let claims: Vec<(String, bool)> =
+            pvcs.iter().map(|p| (p.name_any(), p.metadata.deletion_timestamp.is_some())).collect();
+        let ClaimPlan { delete, retained: retained_pvcs, left: pvcs_left } = claim_plan(&claims, delete_pvcs);
+        for claim in &delete {
+            m.pvcs.delete(claim).await?;
         }
-        retained_pvcs.sort();
         let sts_left = m.statefulsets.get(&names.statefulset()).await?.is_some();
         tracing::info!(cluster = %r, sts_left, pvcs_left, retained = retained_pvcs.len(), "delete");
         Ok(DeleteOutcome { done: !sts_left && !pvcs_left, retained_pvcs })

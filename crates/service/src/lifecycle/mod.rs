@@ -1,6 +1,7 @@
 //! The lifecycle: create, update, delete and observe clusters.
 
 pub(crate) mod apply;
+pub mod decide;
 mod delete;
 
 pub use delete::DeleteOutcome;

@@ -1,0 +1,99 @@
+//! The lifecycle's own pure decisions. What the objects should be is
+//! [`crate::plan::desire`], shared with the status and with restores; what is
+//! left here is how a delete treats the claims and when an apply looks again.
+
+use std::time::Duration;
+
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{PvcRetention, RestorePhase, RestoreStatus, StorageType},
+};
+
+/// How soon an apply looks again while members restore (to record completion and remove the token).
+const RESTORING: Duration = Duration::from_secs(5);
+
+/// Whether a delete removes the claims: only when the policy says so. Without the object the
+/// policy is unknown, and the data is kept (the safe default).
+pub fn deletes_claims(cluster: Option<&EtcdCluster>) -> bool {
+    cluster.is_some_and(|c| {
+        c.spec.storage.type_ == StorageType::Persistent
+            && c.spec.pvc_retention_policy.when_deleted == PvcRetention::Delete
+    })
+}
+
+/// What a delete does with the claims it found (`(name, being deleted)`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClaimPlan {
+    /// Claims to delete now.
+    pub delete: Vec<String>,
+    /// Claims kept by the policy, sorted.
+    pub retained: Vec<String>,
+    /// Whether claims being deleted are still there (the delete is not done).
+    pub left: bool,
+}
+
+/// The claims a delete removes or keeps.
+pub fn claim_plan(claims: &[(String, bool)], delete: bool) -> ClaimPlan {
+    let mut plan = ClaimPlan::default();
+    for (name, deleting) in claims {
+        match (delete, deleting) {
+            (true, false) => plan.delete.push(name.clone()),
+            (true, true) => {}
+            (false, _) => plan.retained.push(name.clone()),
+        }
+    }
+    plan.left = delete && !claims.is_empty();
+    plan.retained.sort();
+    plan
+}
+
+/// When an apply looks again: as the status says, and within a few seconds while members restore.
+pub fn look_again(recorded: Option<Duration>, restore: Option<&RestoreStatus>) -> Option<Duration> {
+    if restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
+        return Some(recorded.unwrap_or(RESTORING).min(RESTORING));
+    }
+    recorded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::cluster;
+
+    #[test]
+    fn claims_are_deleted_only_when_the_policy_says_so() {
+        let keep = cluster("size: 3\nversion: 3.5.17");
+        let delete = cluster("size: 3\nversion: 3.5.17\npvcRetentionPolicy:\n  whenDeleted: Delete");
+        let ephemeral = cluster(
+            "size: 3\nversion: 3.5.17\npvcRetentionPolicy:\n  whenDeleted: Delete\nstorage:\n  type: Ephemeral",
+        );
+        assert!(!deletes_claims(Some(&keep)));
+        assert!(deletes_claims(Some(&delete)));
+        assert!(!deletes_claims(Some(&ephemeral)));
+        assert!(!deletes_claims(None), "without the object the data is kept");
+
+        let claims = [("data-demo-1".to_owned(), false), ("data-demo-0".to_owned(), true)];
+        let kept = claim_plan(&claims, false);
+        assert_eq!(
+            (kept.delete.len(), kept.retained.as_slice(), kept.left),
+            (0, &["data-demo-0".to_owned(), "data-demo-1".to_owned()][..], false)
+        );
+        let removed = claim_plan(&claims, true);
+        assert_eq!(
+            (removed.delete, removed.retained.len(), removed.left),
+            (vec!["data-demo-1".to_owned()], 0, true)
+        );
+        assert!(!claim_plan(&[], true).left, "nothing left: the delete is done");
+    }
+
+    #[test]
+    fn a_restoring_cluster_is_looked_at_again_within_seconds() {
+        let restoring = RestoreStatus { phase: RestorePhase::Restoring, ..RestoreStatus::default() };
+        let done = RestoreStatus { phase: RestorePhase::Completed, ..RestoreStatus::default() };
+        assert_eq!(look_again(None, Some(&restoring)), Some(RESTORING));
+        assert_eq!(look_again(Some(Duration::from_secs(1)), Some(&restoring)), Some(Duration::from_secs(1)));
+        assert_eq!(look_again(Some(Duration::from_secs(30)), Some(&restoring)), Some(RESTORING));
+        assert_eq!(look_again(None, Some(&done)), None);
+        assert_eq!(look_again(Some(Duration::from_secs(5)), None), Some(Duration::from_secs(5)));
+    }
+}
