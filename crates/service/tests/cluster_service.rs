@@ -5,6 +5,10 @@ use etcd_fixture::EtcdCluster as Etcd;
 use etcd_operator_api::cluster::ClusterPhase;
 use etcd_operator_client::{etcd::EndpointRewrite, metrics::EtcdMetrics};
 use etcd_operator_common::ClusterRef;
+use etcd_operator_resource::{
+    names::ClusterNames,
+    templates::{BootstrapConfig, TemplateContext, statefulset},
+};
 use etcd_operator_service::{LifecycleService, ServiceConfig, ServiceError, Services};
 use scripted_api::*;
 use serde_json::json;
@@ -211,10 +215,15 @@ async fn status_tells_the_truth_from_real_etcd() {
     }
     config.etcd.rewrite = rewrite;
 
-    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "demo", "namespace": "prod", "generation": 1},
-        "spec": {"replicas": 3, "serviceName": "demo", "selector": {}, "template": {}},
-        "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1}});
     let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    // The StatefulSet the lifecycle would have applied for this spec, settled.
+    let typed: etcd_operator_api::EtcdCluster = serde_json::from_value(cluster.clone()).unwrap();
+    let cluster_names = ClusterNames::new("prod", "demo", "cluster.local");
+    let ctx = TemplateContext::new(&typed, "cluster.local");
+    let bootstrap = BootstrapConfig::new_cluster(&cluster_names, 3);
+    let mut sts = serde_json::to_value(statefulset(&ctx, 3, &bootstrap).unwrap()).unwrap();
+    sts["metadata"]["generation"] = json!(1);
+    sts["status"] = json!({"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1});
     let (client, record, api) = scripted_api(vec![
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
@@ -243,4 +252,39 @@ async fn status_tells_the_truth_from_real_etcd() {
     assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
     assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
     assert_eq!(record.lock().unwrap()[5].body["status"]["phase"], "Running");
+}
+
+/// A spec the running StatefulSet cannot take (admission's CEL stops it; a CRD installed without
+/// those rules does not) reads InvalidSpec from GetClusterStatus as from the lifecycle, so the
+/// health probes never report a refused change as accepted.
+#[tokio::test]
+async fn status_reports_what_the_statefulset_cannot_change_as_the_lifecycle_does() {
+    let running = cluster_object(json!({"size": 3, "version": "3.4.23", "storage": {"size": "1Gi"}}), None);
+    let typed: etcd_operator_api::EtcdCluster = serde_json::from_value(running).unwrap();
+    let cluster_names = ClusterNames::new("prod", "demo", "cluster.local");
+    let ctx = TemplateContext::new(&typed, "cluster.local");
+    let sts = statefulset(&ctx, 3, &BootstrapConfig::new_cluster(&cluster_names, 3)).unwrap();
+    let grown = cluster_object(json!({"size": 3, "version": "3.4.23", "storage": {"size": "2Gi"}}), None);
+    let mut config = ServiceConfig::default();
+    config.etcd.connect_timeout = std::time::Duration::from_millis(200);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(grown.clone())),
+        step("GET", STS, Reply::Ok(serde_json::to_value(sts).unwrap())),
+        step("GET", CM, Reply::NotFound),
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
+        ),
+        step("GET", CLUSTER, Reply::Ok(grown.clone())),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(grown)),
+    ]);
+    let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(outcome.status.phase, ClusterPhase::Invalid, "{:#?}", outcome.status);
+    let status = &record.lock().unwrap()[5].body["status"];
+    let progressing =
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
+    assert_eq!(progressing["reason"], "InvalidSpec");
+    assert!(progressing["message"].as_str().unwrap().contains("spec.storage.size"), "{progressing}");
 }

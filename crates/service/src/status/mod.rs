@@ -150,23 +150,21 @@ impl Core {
         // Observing takes seconds while members are down: decide from what was recorded meanwhile,
         // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
         let cluster = self.get(r).await?;
-        // The spec's own rules, and the rollout decision of what the lifecycle desires, so both
-        // report the same progress. (What the running StatefulSet cannot change is reported by
-        // the lifecycle only, as before.)
-        let spec_check = validate_spec(&cluster.spec);
-        let desired = match (&sts, &spec_check) {
-            (Some(sts), Ok(())) => Some(desire(&DesireInputs {
+        // What the lifecycle desires, so both report the same spec check (its rules, and what
+        // the running StatefulSet cannot change) and the same rollout progress; otherwise a
+        // refused change would read as Invalid after a reconcile and as Running after a probe.
+        let (spec_check, rollout) = match (&sts, validate_spec(&cluster.spec)) {
+            (Some(sts), Ok(())) => match desire(&DesireInputs {
                 ctx: &self.template(&cluster),
                 cluster: &cluster,
                 existing: (Some(sts), existing_cm.as_ref()),
                 observation: &observation,
                 fixed: None,
-            })?),
-            _ => None,
-        };
-        let rollout = match desired {
-            Some(Refusable::Usable(desired)) => desired.rollout,
-            _ => RolloutDecision::Proceed,
+            })? {
+                Refusable::Usable(desired) => (Ok(()), desired.rollout),
+                Refusable::Refused(v) => (Err(v), RolloutDecision::Proceed),
+            },
+            (_, check) => (check, RolloutDecision::Proceed),
         };
         let restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
         let write = crate::status::StatusWrite {
