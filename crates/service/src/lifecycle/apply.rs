@@ -10,6 +10,7 @@ use crate::{
     plan::{DesireInputs, Desired, RolloutDecision, desire},
     refusal::Refusable,
     restore::RestoreGate,
+    status::StatusWrite,
     validation::validate_spec,
 };
 
@@ -38,16 +39,10 @@ impl LifecycleService {
             RestoreGate::Wait(refusal) => {
                 // Nothing is created from an unusable backup; look again later (it may finish meanwhile).
                 let later = crate::restore::decide::look_again_after(&refusal.reason);
-                let (check, none) = (Ok(()), Default::default());
-                let out = self.core.record_status_full(
-                    &cluster,
-                    &observation,
-                    &check,
-                    &proceed,
-                    none,
-                    Some(&refusal),
-                );
-                return Ok(ClusterOutcome { requeue_after: Some(later), ..out.await? });
+                let check = Ok(());
+                let write = StatusWrite::new(&cluster, &check, &proceed).restore(Some(&refusal));
+                let out = self.core.write_status(&cluster, &observation, write).await?;
+                return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
             }
             RestoreGate::Proceed(status) => Some(status),
         };
@@ -67,16 +62,9 @@ impl LifecycleService {
             Refusable::Usable(desired) => desired,
         };
         self.apply_objects(r, &desired, &mut observation).await?;
-        let (check, none) = (Ok(()), Default::default());
-        let record = self.core.record_status_full(
-            &cluster,
-            &observation,
-            &check,
-            &desired.rollout,
-            none,
-            restore.as_ref(),
-        );
-        let out = record.await?;
+        let check = Ok(());
+        let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
+        let out = self.core.write_status(&cluster, &observation, write).await?;
         Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref()), ..out })
     }
 

@@ -32,6 +32,7 @@ pub(crate) use source::Verification;
 
 use crate::plan::{ApplyPlan, DesireInputs, desire};
 use crate::refusal::Refusable;
+use crate::status::StatusWrite;
 use crate::{
     ServiceError,
     config::component,
@@ -220,15 +221,8 @@ impl RestoreService {
             Completion::Done(done) => (done, true),
         };
         let (check, proceed) = (Ok(()), crate::plan::RolloutDecision::Proceed);
-        Box::pin(self.core.record_status_full(
-            cluster,
-            observation,
-            &check,
-            &proceed,
-            Default::default(),
-            Some(&done),
-        ))
-        .await?;
+        let write = StatusWrite::new(cluster, &check, &proceed).restore(Some(&done));
+        Box::pin(self.core.write_status(cluster, observation, write)).await?;
         Ok(finished)
     }
 
@@ -270,9 +264,8 @@ impl RestoreService {
         restore.message = format!("{why} ({} bytes verified)", restore.size_bytes.unwrap_or_default());
         let check = Ok(());
         let proceed = crate::plan::RolloutDecision::Proceed;
-        self.core
-            .record_status_full(cluster, observation, &check, &proceed, Default::default(), Some(&restore))
-            .await?;
+        let write = StatusWrite::new(cluster, &check, &proceed).restore(Some(&restore));
+        self.core.write_status(cluster, observation, write).await?;
         // The pod template gains the restore agent before any member starts.
         let mut updated = cluster.clone();
         updated.status.get_or_insert_with(Default::default).restore = Some(restore);

@@ -32,34 +32,7 @@ impl Core {
         spec_check: &Result<(), etcd_operator_common::Violations>,
         rollout: &RolloutDecision,
     ) -> Result<ClusterOutcome, ServiceError> {
-        self.record_status_with(cluster, observation, spec_check, rollout, ScalingRecord::Unchanged).await
-    }
-
-    /// [`Self::record_status`], saying what scaling's operation is; scaling writes as its own field manager.
-    pub(crate) async fn record_status_with(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        spec_check: &Result<(), etcd_operator_common::Violations>,
-        rollout: &RolloutDecision,
-        scaling: ScalingRecord<'_>,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        let previous_restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
-        self.record_status_full(cluster, observation, spec_check, rollout, scaling, previous_restore).await
-    }
-
-    /// [`Self::record_status_with`], with the restore record the lifecycle decided on.
-    pub(crate) async fn record_status_full(
-        &self,
-        cluster: &EtcdCluster,
-        observation: &Observation,
-        spec_check: &Result<(), etcd_operator_common::Violations>,
-        rollout: &RolloutDecision,
-        scaling: ScalingRecord<'_>,
-        restore: Option<&etcd_operator_api::cluster::RestoreStatus>,
-    ) -> Result<ClusterOutcome, ServiceError> {
-        let write = StatusWrite { spec_check, rollout, scaling, restore, only_onto_read: false };
-        self.write_status(cluster, observation, write).await
+        self.write_status(cluster, observation, StatusWrite::new(cluster, spec_check, rollout)).await
     }
 
     /// Computes the status and applies it (as scaling when scaling records, else as the lifecycle).
@@ -166,24 +139,45 @@ impl Core {
             },
             (_, check) => (check, RolloutDecision::Proceed),
         };
-        let restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
-        let write = crate::status::StatusWrite {
-            spec_check: &spec_check,
-            rollout: &rollout,
-            scaling: ScalingRecord::Unchanged,
-            restore,
-            only_onto_read: true,
-        };
+        let write = StatusWrite::new(&cluster, &spec_check, &rollout).only_onto_read();
         let out = self.write_status(&cluster, &observation, write).await?;
         Ok((out, observation))
     }
 }
 
 /// What a status write is computed from, and whether it may only land on the object as read.
+#[must_use]
 pub(crate) struct StatusWrite<'a> {
     pub(crate) spec_check: &'a Result<(), etcd_operator_common::Violations>,
     pub(crate) rollout: &'a RolloutDecision,
     pub(crate) scaling: ScalingRecord<'a>,
     pub(crate) restore: Option<&'a etcd_operator_api::cluster::RestoreStatus>,
     pub(crate) only_onto_read: bool,
+}
+
+impl<'a> StatusWrite<'a> {
+    /// A write of `cluster`'s status, its restore record and scaling's fields as recorded.
+    pub(crate) fn new(
+        cluster: &'a EtcdCluster,
+        spec_check: &'a Result<(), etcd_operator_common::Violations>,
+        rollout: &'a RolloutDecision,
+    ) -> Self {
+        let restore = cluster.status.as_ref().and_then(|s| s.restore.as_ref());
+        Self { spec_check, rollout, scaling: ScalingRecord::Unchanged, restore, only_onto_read: false }
+    }
+
+    /// Scaling's operation and stop record as they are now (written as scaling).
+    pub(crate) fn scaling(self, scaling: ScalingRecord<'a>) -> Self {
+        Self { scaling, ..self }
+    }
+
+    /// The restore record the caller decided on.
+    pub(crate) fn restore(self, restore: Option<&'a etcd_operator_api::cluster::RestoreStatus>) -> Self {
+        Self { restore, ..self }
+    }
+
+    /// Only onto the object as read: a write in between makes it fail (409) instead of undoing it.
+    pub(crate) fn only_onto_read(self) -> Self {
+        Self { only_onto_read: true, ..self }
+    }
 }

@@ -22,7 +22,7 @@ use crate::{
     observe::{EtcdState, EtcdView, Observation},
     operation::is_scaling,
     plan::RolloutDecision,
-    status::decide::ScalingRecord,
+    status::{StatusWrite, decide::ScalingRecord},
 };
 
 /// What a step decides from.
@@ -97,7 +97,9 @@ impl Core {
         stopped: Option<&StoppedStatus>,
     ) -> Result<ClusterOutcome, ServiceError> {
         let record = ScalingRecord::Now { operation, stopped };
-        self.record_status_with(cluster, observation, &Ok(()), &RolloutDecision::Proceed, record).await
+        let (check, proceed) = (Ok(()), RolloutDecision::Proceed);
+        let write = StatusWrite::new(cluster, &check, &proceed).scaling(record);
+        self.write_status(cluster, observation, write).await
     }
 
     /// Records status as it is and returns with a requeue.
