@@ -168,11 +168,6 @@ impl OperationStatus {
             .map_or_else(|| now.to_owned(), |op| op.started_at.clone());
         Self { type_, step: step.to_owned(), started_at, ..Self::default() }
     }
-
-    /// Whether scaling owns the operation.
-    pub fn is_scaling(&self) -> bool {
-        self.type_.is_scaling()
-    }
 }
 
 #[cfg(test)]
