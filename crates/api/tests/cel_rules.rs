@@ -200,3 +200,48 @@ fn a_quota_larger_than_the_volume_and_an_image_with_spaces_are_refused() {
         "spec.image must be an image reference without whitespace",
     );
 }
+
+#[test]
+fn tls_sets_exactly_one_mode_with_sound_durations_and_secret_names() {
+    let with = |tls: Value| cluster(json!({"size": 3, "version": "3.5.17", "tls": tls}));
+    assert_eq!(errors::<EtcdCluster>(&with(json!({"operatorManaged": {}})), None), Vec::<String>::new());
+    let provided =
+        json!({"provided": {"clientSecretName": "c", "peerSecretName": "p", "operatorSecretName": "o"}});
+    assert_eq!(errors::<EtcdCluster>(&with(provided.clone()), None), Vec::<String>::new());
+    assert_refused(&errors::<EtcdCluster>(&with(json!({})), None), "exactly one of operatorManaged");
+    let both = json!({"operatorManaged": {}, "provided": provided["provided"]});
+    assert_refused(&errors::<EtcdCluster>(&with(both), None), "exactly one of operatorManaged");
+    let short = json!({"operatorManaged": {"validity": "5m", "renewBefore": "1m"}});
+    assert_refused(&errors::<EtcdCluster>(&with(short), None), "validity must be at least 10m");
+    let late = json!({"operatorManaged": {"validity": "1h", "renewBefore": "2h"}});
+    assert_refused(&errors::<EtcdCluster>(&with(late), None), "renewBefore must be shorter than");
+    let bad =
+        json!({"provided": {"clientSecretName": "C_1", "peerSecretName": "p", "operatorSecretName": "o"}});
+    assert_refused(
+        &errors::<EtcdCluster>(&with(bad), None),
+        "spec.tls.provided.clientSecretName must be a Secret name",
+    );
+}
+
+#[test]
+fn tls_is_not_switched_on_or_off_or_to_another_mode_on_an_existing_cluster() {
+    let plain = cluster(json!({"size": 3, "version": "3.5.17"}));
+    let managed = cluster(json!({"size": 3, "version": "3.5.17", "tls": {"operatorManaged": {}}}));
+    let provided = cluster(json!({"size": 3, "version": "3.5.17", "tls": {"provided": {
+        "clientSecretName": "c", "peerSecretName": "p", "operatorSecretName": "o"}}}));
+    assert_refused(&errors::<EtcdCluster>(&managed, Some(&plain)), "cannot be added to or removed");
+    assert_refused(&errors::<EtcdCluster>(&plain, Some(&managed)), "cannot be added to or removed");
+    assert_refused(
+        &errors::<EtcdCluster>(&provided, Some(&managed)),
+        "the mode and the provided Secret names",
+    );
+    let mut renamed = provided.clone();
+    renamed["spec"]["tls"]["provided"]["peerSecretName"] = json!("p2");
+    assert_refused(
+        &errors::<EtcdCluster>(&renamed, Some(&provided)),
+        "the mode and the provided Secret names",
+    );
+    let mut longer = managed.clone();
+    longer["spec"]["tls"]["operatorManaged"]["validity"] = json!("4320h");
+    assert_eq!(errors::<EtcdCluster>(&longer, Some(&managed)), Vec::<String>::new());
+}

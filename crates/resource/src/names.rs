@@ -23,17 +23,51 @@ pub struct ClusterNames {
     pub name: String,
     /// Cluster DNS domain (`cluster.local`).
     pub cluster_domain: String,
+    /// Whether the client and peer ports speak TLS (`spec.tls`): the scheme of every URL.
+    pub tls: bool,
 }
 
 impl ClusterNames {
     /// Names for a cluster object.
     pub fn of(cluster: &EtcdCluster, cluster_domain: &str) -> Self {
         Self::new(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), cluster_domain)
+            .with_tls(cluster.spec.tls.is_some())
     }
 
     /// Names from a namespace and name.
     pub fn new(namespace: &str, name: &str, cluster_domain: &str) -> Self {
-        Self { namespace: namespace.into(), name: name.into(), cluster_domain: cluster_domain.into() }
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            cluster_domain: cluster_domain.into(),
+            tls: false,
+        }
+    }
+
+    /// The same names with URLs for a cluster whose ports do (or do not) speak TLS.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// Secret with the operator-managed CA (`ca.crt`, `ca.key`); never mounted into pods.
+    pub fn ca_secret(&self) -> String {
+        format!("{}-ca", self.name)
+    }
+
+    /// Operator-managed Secret of a certificate purpose (`client`, `peer` or `operator`).
+    pub fn tls_secret(&self, purpose: &str) -> String {
+        format!("{}-{purpose}-tls", self.name)
+    }
+
+    /// DNS name of the client Service.
+    pub fn client_service_host(&self) -> String {
+        format!("{}.{}.svc.{}", self.client_service(), self.namespace, self.cluster_domain)
     }
 
     /// StatefulSet name.
@@ -88,22 +122,17 @@ impl ClusterNames {
 
     /// Peer URL of a member.
     pub fn peer_url(&self, member: &str) -> String {
-        format!("http://{}:{PEER_PORT}", self.member_host(member))
+        format!("{}://{}:{PEER_PORT}", self.scheme(), self.member_host(member))
     }
 
     /// Client URL of a member.
     pub fn client_url(&self, member: &str) -> String {
-        format!("http://{}:{CLIENT_PORT}", self.member_host(member))
+        format!("{}://{}:{CLIENT_PORT}", self.scheme(), self.member_host(member))
     }
 
     /// Client URL of the client Service.
     pub fn service_client_url(&self) -> String {
-        format!(
-            "http://{}.{}.svc.{}:{CLIENT_PORT}",
-            self.client_service(),
-            self.namespace,
-            self.cluster_domain
-        )
+        format!("{}://{}:{CLIENT_PORT}", self.scheme(), self.client_service_host())
     }
 
     /// Labels selecting this cluster's member pods.

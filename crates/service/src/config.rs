@@ -60,6 +60,8 @@ pub mod component {
     pub const VERIFICATION: &str = "verification";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
+    /// Certificates: the operator-managed CA and the certificates it issues.
+    pub const SECURITY: &str = "security";
 }
 
 /// When health-driven maintenance acts.

@@ -148,8 +148,13 @@ impl Core {
         self.client.clone()
     }
 
-    pub(crate) fn etcd_options(&self) -> etcd_operator_client::etcd::EtcdOptions {
+    /// Settings of etcd connections before a cluster's TLS is added (`etcd_options` adds it).
+    pub(crate) fn plain_etcd_options(&self) -> etcd_operator_client::etcd::EtcdOptions {
         self.config.etcd.clone()
+    }
+
+    pub(crate) fn cluster_domain(&self) -> String {
+        self.config.cluster_domain.clone()
     }
 
     pub(crate) fn etcd_metrics(&self) -> EtcdMetrics {
@@ -214,29 +219,42 @@ impl Core {
     }
 
     /// Reads what Kubernetes and etcd say about a cluster.
-    pub(crate) async fn observe(&self, r: &ClusterRef) -> Result<Observation, ServiceError> {
-        let sts = self.managers(&r.namespace).statefulsets.get(&self.names(r).statefulset()).await?;
-        Ok(self.observe_with(r, sts.as_ref()).await)
+    pub(crate) async fn observe(&self, cluster: &EtcdCluster) -> Result<Observation, ServiceError> {
+        let r = cluster_ref(cluster);
+        let sts = self.managers(&r.namespace).statefulsets.get(&self.names(&r).statefulset()).await?;
+        Ok(self.observe_with(cluster, sts.as_ref()).await)
     }
 
     /// Asks etcd about a cluster whose StatefulSet was already read.
-    pub(crate) async fn observe_with(&self, r: &ClusterRef, sts: Option<&StatefulSet>) -> Observation {
+    pub(crate) async fn observe_with(&self, cluster: &EtcdCluster, sts: Option<&StatefulSet>) -> Observation {
         let statefulset = sts.map(StatefulSetState::of);
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
-        let names = self.names(r);
-        let pods = self.member_pods(&r.namespace);
+        let names = self.names_of(cluster);
+        let pods = self.member_pods(&names.namespace);
         let selector = names.selector_string();
         // Pods only matter where members are expected (evidence for a quorum that looks lost).
         let listed = async { if replicas > 0 { Some(pods.list(&selector).await) } else { None } };
-        let (etcd, pods) =
-            tokio::join!(observe_etcd(&names, replicas, &self.config.etcd, &self.metrics), listed);
+        let certificates = self
+            .certificates(cluster)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "certificate Secrets could not be read"))
+            .ok()
+            .flatten();
+        let etcd = async {
+            match self.etcd_options(cluster).await {
+                Ok(options) => observe_etcd(&names, replicas, &options, &self.metrics).await,
+                Err(e) if replicas > 0 => crate::observe::EtcdState::Unreachable(e.to_string()),
+                Err(_) => crate::observe::EtcdState::NotExpected,
+            }
+        };
+        let (etcd, pods) = tokio::join!(etcd, listed);
         // Corroborating evidence only: unknown (None) corroborates nothing.
         let pods = pods
             .and_then(|listed| {
                 listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()
             })
             .map(|p| p.iter().map(PodState::of).collect());
-        Observation { statefulset, etcd, pods }
+        Observation { statefulset, etcd, pods, certificates }
     }
 }
 

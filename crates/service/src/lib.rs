@@ -43,6 +43,7 @@ pub mod refusal;
 pub mod restore;
 mod saved_snapshot;
 pub mod scaling;
+pub mod security;
 mod services;
 pub mod status;
 pub(crate) mod steps;

@@ -17,6 +17,7 @@ use etcd_operator_common::time::now_rfc3339;
 use etcd_operator_resource::managers::snapshot_lock_name;
 
 use crate::{ServiceError, core::Core, tasks};
+use etcd_operator_common::ClusterRef;
 
 /// The key of the snapshot `purpose` of an operation that started at `started_at`.
 pub(crate) fn snapshot_key(namespace: &str, cluster: &str, purpose: &str, started_at: &str) -> String {
@@ -52,6 +53,9 @@ impl Core {
             return Ok(record);
         }
         let lease = snapshot_lock_name(cluster);
+        let source =
+            self.get(&ClusterRef { namespace: namespace.to_owned(), name: cluster.to_owned() }).await?;
+        let options = self.etcd_options(&source).await?;
         let (this, namespace, endpoint_owned, key_owned) =
             (Arc::clone(self), namespace.to_owned(), endpoint.to_owned(), key.to_owned());
         let running = self.saved_snapshots.start_or_join(key, |progress| async move {
@@ -61,7 +65,7 @@ impl Core {
                 if let Some(record) = recorded(&store, &key_owned).await? {
                     return Ok(record);
                 }
-                let record = this.snapshot_to_store(&endpoint_owned, &key_owned, &progress).await?;
+                let record = this.snapshot_to_store(&endpoint_owned, options, &key_owned, &progress).await?;
                 let json = serde_json::to_vec(&record)?;
                 // Written last: its presence says the snapshot is complete and verified.
                 store.put(&record_key(&key_owned), json).await?;
@@ -87,6 +91,7 @@ impl Core {
     pub(crate) async fn snapshot_to_store(
         &self,
         endpoint: &str,
+        options: etcd_operator_client::etcd::EtcdOptions,
         key: &str,
         progress: &etcd_operator_client::transfer::Progress,
     ) -> Result<SnapshotRecord, ServiceError> {
@@ -94,8 +99,7 @@ impl Core {
             .snapshot_store()
             .ok_or_else(|| ServiceError::FailedPrecondition("no snapshot storage".into()))?;
         let taken_at = now_rfc3339();
-        let client =
-            EtcdClient::connect(&[endpoint.to_owned()], self.etcd_options(), self.etcd_metrics()).await?;
+        let client = EtcdClient::connect(&[endpoint.to_owned()], options, self.etcd_metrics()).await?;
         let mut out = store.writer(key)?;
         let info = match client.snapshot_with_progress(endpoint, &mut out, progress).await {
             Ok(info) => info,

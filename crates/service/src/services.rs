@@ -9,7 +9,7 @@ use kube::Client;
 
 use crate::{
     ServiceConfig, backup::BackupService, core::Core, health::HealthService, lifecycle::LifecycleService,
-    recovery::RecoveryService, restore::RestoreService, scaling::ScalingService,
+    recovery::RecoveryService, restore::RestoreService, scaling::ScalingService, security::SecurityService,
 };
 
 /// The services of one replica, sharing one core (client, settings, lock, task tables).
@@ -27,6 +27,8 @@ pub struct Services {
     pub backup: BackupService,
     /// Restore sources and their verification.
     pub restore: RestoreService,
+    /// Certificates of clusters with spec.tls.
+    pub security: SecurityService,
 }
 
 impl Services {
@@ -39,7 +41,8 @@ impl Services {
             recovery: RecoveryService::new(core.clone()),
             health: HealthService::new(core.clone()),
             backup: BackupService::new(core.clone()),
-            restore: RestoreService::new(core),
+            restore: RestoreService::new(core.clone()),
+            security: SecurityService::new(core),
         }
     }
 }

@@ -53,6 +53,9 @@ pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
         "only applies to Persistent storage; leave it at Retain for Ephemeral storage",
     );
     validate_tuning(spec, &mut v);
+    if let Some(tls) = &spec.tls {
+        crate::security::decide::validate(tls, &mut v);
+    }
     if let Some(restore) = &spec.restore {
         v.check(
             restore.backup_name.is_some() != restore.location.is_some(),
@@ -209,7 +212,51 @@ pub fn immutable_violations(existing: &StatefulSet, desired: &StatefulSet) -> Re
         (None, None) => {}
         _ => v.push("spec.storage.type", "is immutable"),
     }
+    tls_violations(existing, desired, &mut v);
     v.into_result()
+}
+
+/// TLS cannot be switched on or off, nor its Secrets swapped, under running members: every member
+/// would have to move at once, and they would no longer reach each other.
+fn tls_violations(existing: &StatefulSet, desired: &StatefulSet, v: &mut Violations) {
+    let pod = |sts: &StatefulSet| sts.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
+    let https = |sts: &StatefulSet| {
+        pod(sts)
+            .containers
+            .iter()
+            .flat_map(|c| c.args.iter().flatten())
+            .any(|a| a.starts_with("--advertise-client-urls=https"))
+    };
+    let secrets = |sts: &StatefulSet| {
+        pod(sts)
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|vol| vol.name.starts_with("tls-"))
+            .filter_map(|vol| vol.secret.and_then(|s| s.secret_name))
+            .collect::<Vec<_>>()
+    };
+    let (was, is) = (https(existing), https(desired));
+    v.check(
+        was == is,
+        "spec.tls",
+        format!(
+            "cannot be {} for a running cluster yet: its members would have to move between HTTP and HTTPS one at a \
+             time, which the operator does not do yet; create a new cluster and restore a backup into it",
+            if is { "added" } else { "removed" }
+        ),
+    );
+    if was && is {
+        v.check(
+            secrets(existing) == secrets(desired),
+            "spec.tls",
+            format!(
+                "the running members use the certificate Secrets {:?}; they cannot be swapped for others yet (a new CA \
+                 needs a phased rotation): renew the certificates in place in the same Secrets",
+                secrets(existing)
+            ),
+        );
+    }
 }
 
 #[cfg(test)]

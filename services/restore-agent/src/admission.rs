@@ -83,14 +83,28 @@ pub fn decide(member: &str, peer_url: &str, state: &str, answers: Option<&[PeerM
 
 /// Asks every other member in `ETCD_INITIAL_CLUSTER` for the membership; every answer counts, so a
 /// member that any of them saw run is refused.
-pub async fn membership(initial_cluster: &str, member: &str) -> Result<Option<Vec<PeerMember>>, String> {
-    // Peer URLs are plain HTTP here, but reqwest's TLS is built with the client and needs a provider.
+pub async fn membership(
+    initial_cluster: &str,
+    member: &str,
+    peer_tls: Option<&std::path::Path>,
+) -> Result<Option<Vec<PeerMember>>, String> {
+    // reqwest's TLS is built with the client (even for plain peer URLs) and needs a provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(3))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let mut http =
+        reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).timeout(Duration::from_secs(3));
+    if let Some(dir) = peer_tls {
+        // Only the cluster's peer CA is trusted, and this member's peer certificate is presented:
+        // members require one on the peer port.
+        let read =
+            |key: &str| std::fs::read(dir.join(key)).map_err(|e| format!("{}: {e}", dir.join(key).display()));
+        let ca = reqwest::Certificate::from_pem(&read("ca.crt")?).map_err(|e| format!("ca.crt: {e}"))?;
+        let identity = reqwest::Identity::from_pem(&[read("tls.crt")?, read("tls.key")?].concat())
+            .map_err(|e| format!("tls.crt/tls.key: {e}"))?;
+        // HTTP/1.1: etcd 3.4 hands HTTP/2 connections on a TLS peer port to its gRPC server,
+        // which then fails the (already finished) TLS handshake.
+        http = http.tls_certs_only([ca]).identity(identity).http1_only();
+    }
+    let http = http.build().map_err(|e| format!("HTTP client: {e}"))?;
     let mut asks = tokio::task::JoinSet::new();
     for (name, url) in initial_cluster.split(',').filter_map(|e| e.split_once('=')) {
         if name == member {
@@ -104,8 +118,11 @@ pub async fn membership(initial_cluster: &str, member: &str) -> Result<Option<Ve
     }
     let mut answered: Option<Vec<PeerMember>> = None;
     while let Some(joined) = asks.join_next().await {
-        if let Ok(Ok(Some(list))) = joined {
-            answered.get_or_insert_with(Vec::new).extend(list);
+        match joined {
+            Ok(Ok(Some(list))) => answered.get_or_insert_with(Vec::new).extend(list),
+            // Why a member did not answer is what an operator needs when none does.
+            Ok(Err(e)) => tracing::debug!(error = %e, "a member did not answer"),
+            Ok(Ok(None)) | Err(_) => {}
         }
     }
     Ok(answered)

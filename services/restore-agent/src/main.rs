@@ -62,6 +62,10 @@ pub struct Args {
     /// restarted by the kubelet): a stalled connection never hangs a member's start forever.
     #[arg(long, env = "READ_IDLE_TIMEOUT", default_value = "60s", value_parser = etcd_operator_common::duration::parse_duration)]
     pub read_idle_timeout: std::time::Duration,
+    /// Directory with this member's peer certificate (`tls.crt`, `tls.key`, `ca.crt`) when the
+    /// peer port speaks TLS: the other members are asked for the membership as this member.
+    #[arg(long)]
+    pub peer_tls_dir: Option<PathBuf>,
     /// Restore tool to use instead of searching for etcdutl/etcdctl.
     #[arg(long, env = "RESTORE_TOOL")]
     pub tool: Option<PathBuf>,
@@ -146,7 +150,8 @@ async fn admit(args: &Args) -> Result<String, String> {
     let peer_url = tool::peer_url(&args.initial_cluster, &args.member)?;
     let mut said = String::new();
     loop {
-        let answers = admission::membership(&args.initial_cluster, &args.member).await?;
+        let answers =
+            admission::membership(&args.initial_cluster, &args.member, args.peer_tls_dir.as_deref()).await?;
         let state = &args.initial_cluster_state;
         match admission::decide(&args.member, &peer_url, state, answers.as_deref()) {
             admission::Verdict::Start(why) => return Ok(why),

@@ -2,6 +2,7 @@
 //! cluster-service and controller contexts running in-process on real sockets.
 
 pub mod real;
+pub mod secure;
 
 /// The median of benchmark samples.
 pub fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {

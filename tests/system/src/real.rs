@@ -35,12 +35,15 @@ pub struct RealCluster {
 }
 
 /// Spec of the test cluster: etcd 3.4.23 (the local binary), claims kept on scale down.
+/// With operator-managed TLS in the TLS variant ([`crate::secure`]).
 pub fn spec(size: i32) -> EtcdClusterSpec {
-    serde_json::from_value(serde_json::json!({
-        "size": size, "version": "3.4.23", "storage": {"size": "1Gi"},
-        "pvcRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"}
-    }))
-    .expect("spec")
+    crate::secure::variant(
+        serde_json::from_value(serde_json::json!({
+            "size": size, "version": "3.4.23", "storage": {"size": "1Gi"},
+            "pvcRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"}
+        }))
+        .expect("spec"),
+    )
 }
 
 impl RealCluster {
@@ -51,6 +54,7 @@ impl RealCluster {
 
     /// [`RealCluster::start`] with a spec of the test's own.
     pub async fn start_with(spec: EtcdClusterSpec, lock_duration: Duration) -> Self {
+        let spec = crate::secure::variant(spec);
         let dir = tempfile::tempdir().expect("temp dir");
         let (sim, client) = crate::sim_with_node(dir.path()).await;
         let hosts = sim.node().expect("node").hosts_file().to_path_buf();
@@ -164,21 +168,40 @@ impl RealCluster {
     /// An etcd-client connection to `members` members of cluster `name` in `default`.
     pub async fn etcd_of(&self, name: &str, members: i32) -> etcd_client::Client {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let scheme = crate::secure::scheme(&self.client, name).await;
         loop {
             let endpoints: Vec<String> = (0..members)
                 .map(|i| {
-                    self.rewrite.apply(&format!("http://{name}-{i}.{name}.default.svc.cluster.local:2379"))
+                    self.rewrite
+                        .apply(&format!("{scheme}://{name}-{i}.{name}.default.svc.cluster.local:2379"))
                 })
                 // A pod without an address yet maps to a refusing port; the balanced client would pick it.
                 .filter(|e| !e.ends_with("127.0.0.1:1"))
                 .collect();
             // Right after pods restart none may have an address yet: wait for one.
             if !endpoints.is_empty() {
-                return etcd_client::Client::connect(endpoints, None).await.expect("etcd connects");
+                return self.connect(name, endpoints).await.expect("etcd connects");
             }
             assert!(Instant::now() < deadline, "no member of {name} got an address");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// A connection to `endpoints` of cluster `name`, over TLS with the operator's client
+    /// certificate when the cluster has spec.tls.
+    pub async fn connect(
+        &self,
+        name: &str,
+        endpoints: Vec<String>,
+    ) -> Result<etcd_client::Client, etcd_client::Error> {
+        let options = crate::secure::connect_options(&self.client, name).await;
+        etcd_client::Client::connect(endpoints, options).await
+    }
+
+    /// The client endpoint of `member` of cluster `name`, rewritten to its pod's address.
+    pub async fn member_endpoint(&self, name: &str, member: &str) -> String {
+        let scheme = crate::secure::scheme(&self.client, name).await;
+        self.rewrite.apply(&format!("{scheme}://{member}.{name}.default.svc.cluster.local:2379"))
     }
 
     /// Moves leadership to member `name` of `demo`, if another member leads (etcd moves it only
@@ -191,9 +214,8 @@ impl RealCluster {
         }
         let members = self.members().await;
         let leader_name = &members.iter().find(|m| m.id == leader).expect("the leader is a member").name;
-        let endpoint =
-            self.rewrite.apply(&format!("http://{leader_name}.demo.default.svc.cluster.local:2379"));
-        let mut on_leader = etcd_client::Client::connect([endpoint], None).await.expect("leader connects");
+        let endpoint = self.member_endpoint("demo", leader_name).await;
+        let mut on_leader = self.connect("demo", vec![endpoint]).await.expect("leader connects");
         on_leader.move_leader(to).await.expect("leadership moves");
     }
 

@@ -228,9 +228,9 @@ async fn a_recovery_resumes_after_a_crash_between_any_two_steps() {
 async fn reads(c: &RealCluster, prefix: &str) -> Vec<(String, Result<i64, String>)> {
     let mut out = Vec::new();
     for name in ["demo-0", "demo-1", "demo-2"] {
-        let endpoint = c.rewrite.apply(&format!("http://{name}.demo.default.svc.cluster.local:2379"));
+        let endpoint = c.member_endpoint("demo", name).await;
         let read = async {
-            let mut etcd = etcd_client::Client::connect([endpoint], None).await.map_err(|e| e.to_string())?;
+            let mut etcd = c.connect("demo", vec![endpoint]).await.map_err(|e| e.to_string())?;
             let options = etcd_client::GetOptions::new().with_prefix().with_count_only();
             etcd.get(format!("{prefix}/"), Some(options)).await.map(|r| r.count()).map_err(|e| e.to_string())
         };

@@ -72,12 +72,7 @@ async fn scale_down_resumes_after_a_crash_between_any_two_steps() {
         let members = c.members().await;
         let demo1 = members.iter().find(|m| m.name == "demo-1").unwrap().id;
         if etcd.status().await.unwrap().leader() != demo1 {
-            let leader = etcd.status().await.unwrap().leader();
-            let name = &members.iter().find(|m| m.id == leader).unwrap().name;
-            let ip = c.sim.node().unwrap().pod_ip("default", name).unwrap();
-            let mut on_leader =
-                etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
-            on_leader.move_leader(demo1).await.unwrap();
+            c.lead_from("demo-1").await;
         }
         c.crash_at(point, nth, |s, r| async move { s.scaling.scale_down(&r, 1).await }).await;
         converge(&c, Scale::Down(1)).await;

@@ -3,10 +3,12 @@
 pub mod operation;
 mod spec;
 mod status;
+pub mod tls;
 
 pub use operation::{OperationStatus, OperationType};
 pub use spec::*;
 pub use status::*;
+pub use tls::{CertificateStatus, TlsSpec};
 
 /// Condition type: the cluster serves requests (quorum with a leader).
 pub const CONDITION_AVAILABLE: &str = "Available";
@@ -14,6 +16,9 @@ pub const CONDITION_AVAILABLE: &str = "Available";
 pub const CONDITION_PROGRESSING: &str = "Progressing";
 /// Condition type: some members are unhealthy or missing.
 pub const CONDITION_DEGRADED: &str = "Degraded";
+/// Condition type: every certificate the members and the operator use is present, valid and not
+/// about to expire (clusters with spec.tls only).
+pub const CONDITION_CERTIFICATES_READY: &str = "CertificatesReady";
 /// Condition type: the cluster was bootstrapped from a backup (spec.restore).
 pub const CONDITION_RESTORED: &str = "Restored";
 /// Condition type: the cluster was recreated from a backup after losing quorum; later writes are gone.

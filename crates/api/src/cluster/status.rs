@@ -142,6 +142,10 @@ pub struct EtcdClusterStatus {
     /// Bootstrapping from a backup (`spec.restore`): the verified source and how far it got.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreStatus>,
+    /// Certificates of the client and peer ports and the operator's client certificate, with
+    /// their expiry (clusters with spec.tls only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<super::tls::CertificateStatus>,
 }
 
 /// Progress of a restore.

@@ -7,6 +7,7 @@
 
 mod endpoints;
 mod snapshot;
+mod tls;
 mod types;
 
 use std::{
@@ -22,6 +23,7 @@ use tracing::Instrument;
 pub use endpoints::EndpointRewrite;
 /// Kinds of etcd alarms.
 pub use etcd_client::AlarmType;
+pub use tls::EtcdTls;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 
 use crate::{ClientError, metrics::EtcdMetrics};
@@ -37,6 +39,8 @@ pub struct EtcdOptions {
     pub snapshot_timeout: Duration,
     /// Host rewrites applied to every endpoint (DNS stand-in for local runs).
     pub rewrite: EndpointRewrite,
+    /// TLS for `https` endpoints: the CA to trust, the client certificate, the name to verify.
+    pub tls: Option<EtcdTls>,
 }
 
 impl Default for EtcdOptions {
@@ -46,6 +50,7 @@ impl Default for EtcdOptions {
             request_timeout: Duration::from_secs(5),
             snapshot_timeout: Duration::from_secs(600),
             rewrite: EndpointRewrite::default(),
+            tls: None,
         }
     }
 }
@@ -294,10 +299,13 @@ fn outcome<T>(result: &Result<T, ClientError>) -> &'static str {
 }
 
 async fn connect_client(endpoints: &[String], options: &EtcdOptions) -> Result<Client, ClientError> {
-    let opts = ConnectOptions::new()
+    let mut opts = ConnectOptions::new()
         .with_connect_timeout(options.connect_timeout)
         .with_timeout(options.request_timeout)
         .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
+    if let Some(tls) = &options.tls {
+        opts = opts.with_tls(tls.options());
+    }
     let target = endpoints.join(",");
     match tokio::time::timeout(options.connect_timeout, Client::connect(endpoints, Some(opts))).await {
         Ok(Ok(c)) => Ok(c),

@@ -9,6 +9,7 @@ mod probes;
 mod security;
 mod services;
 mod statefulset;
+pub mod tls;
 
 pub use config_map::{BootstrapConfig, InitialClusterState, config_map};
 pub use pdb::pod_disruption_budget;

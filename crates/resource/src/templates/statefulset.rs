@@ -124,16 +124,21 @@ fn pod_template(
     labels.extend(ctx.labels());
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), restart_hash(&config_data(ctx, bootstrap)));
-    let volumes = (spec.storage.type_ == StorageType::Ephemeral).then(|| {
-        vec![Volume {
+    let mut volumes: Vec<Volume> = (spec.storage.type_ == StorageType::Ephemeral)
+        .then(|| Volume {
             name: DATA_VOLUME.into(),
             empty_dir: Some(EmptyDirVolumeSource {
                 size_limit: Some(Quantity(spec.storage.size.clone())),
                 ..EmptyDirVolumeSource::default()
             }),
             ..Volume::default()
-        }]
-    });
+        })
+        .into_iter()
+        .collect();
+    if let Some(tls) = &spec.tls {
+        volumes.extend(super::tls::volumes(ctx, tls));
+    }
+    let volumes = (!volumes.is_empty()).then_some(volumes);
     Ok(PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -208,8 +213,8 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         // Per-pod values come from the downward API; the rest from the ConfigMap.
         args: Some(vec![
             "--name=$(POD_NAME)".into(),
-            format!("--initial-advertise-peer-urls=http://{host}:{PEER_PORT}"),
-            format!("--advertise-client-urls=http://{host}:{CLIENT_PORT}"),
+            format!("--initial-advertise-peer-urls={}://{host}:{PEER_PORT}", ctx.names.scheme()),
+            format!("--advertise-client-urls={}://{host}:{CLIENT_PORT}", ctx.names.scheme()),
         ]),
         env: Some(vec![
             field_env("POD_NAME", "metadata.name"),
@@ -228,13 +233,22 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         liveness_probe: Some(super::probes::liveness(version)),
         resources: ctx.cluster.spec.resources.clone(),
         security_context: Some(super::security::container()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: DATA_VOLUME.into(),
-            mount_path: DATA_MOUNT.into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(mounts(ctx, false)),
         ..Container::default()
     }
+}
+
+/// The data volume, and the certificates with spec.tls (`peer_only`: the restore agent's).
+fn mounts(ctx: &TemplateContext<'_>, peer_only: bool) -> Vec<VolumeMount> {
+    let mut out = vec![VolumeMount {
+        name: DATA_VOLUME.into(),
+        mount_path: DATA_MOUNT.into(),
+        ..VolumeMount::default()
+    }];
+    if ctx.cluster.spec.tls.is_some() {
+        out.extend(super::tls::mounts(peer_only));
+    }
+    out
 }
 
 /// The restore agent, before etcd in every member: exits at once when the member has data; while
@@ -259,14 +273,25 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
         name: "prepare-data".into(),
         image: Some(ctx.restore_agent.image.clone()),
         command: Some(vec!["/usr/local/bin/restore-agent".into()]),
-        args: Some(vec![
-            format!("--endpoint={}", ctx.restore_agent.endpoint),
-            "--namespace=$(POD_NAMESPACE)".into(),
-            format!("--cluster={}", ctx.names.name),
-            "--member=$(POD_NAME)".into(),
-            format!("--data-dir={DATA_MOUNT}/data"),
-            format!("--etcd-version={}", ctx.cluster.spec.version),
-        ]),
+        args: Some(
+            [
+                format!("--endpoint={}", ctx.restore_agent.endpoint),
+                "--namespace=$(POD_NAMESPACE)".into(),
+                format!("--cluster={}", ctx.names.name),
+                "--member=$(POD_NAME)".into(),
+                format!("--data-dir={DATA_MOUNT}/data"),
+                format!("--etcd-version={}", ctx.cluster.spec.version),
+            ]
+            .into_iter()
+            .chain(
+                ctx.cluster
+                    .spec
+                    .tls
+                    .is_some()
+                    .then(|| format!("--peer-tls-dir={}", super::tls::PEER_TLS_DIR)),
+            )
+            .collect(),
+        ),
         env: Some(vec![
             field_env("POD_NAME", "metadata.name"),
             field_env("POD_NAMESPACE", "metadata.namespace"),
@@ -277,11 +302,7 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
             config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
             ..EnvFromSource::default()
         }]),
-        volume_mounts: Some(vec![VolumeMount {
-            name: DATA_VOLUME.into(),
-            mount_path: DATA_MOUNT.into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(mounts(ctx, true)),
         security_context: Some(super::security::container()),
         ..Container::default()
     }

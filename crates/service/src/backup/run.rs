@@ -238,7 +238,11 @@ impl BackupService {
         source: &crate::backup::decide::Source,
     ) -> Result<SnapshotInfo, ServiceError> {
         let (streamed, _) = watch::channel(Transferred::default());
-        let streaming = self.stream(storage, dir, source, &streamed);
+        let r = ClusterRef {
+            namespace: backup.namespace().unwrap_or_default(),
+            name: backup.spec.cluster_name.clone(),
+        };
+        let streaming = self.stream(&r, storage, dir, source, &streamed);
         let report = |done: Transferred| {
             let mut now = status.clone();
             now.progress = Some(progress(done.bytes, done.total, &now_rfc3339(), &self.core.identity()));
@@ -256,6 +260,7 @@ impl BackupService {
     /// Streams the snapshot to storage and checks the stored copy against what was streamed.
     async fn stream(
         &self,
+        r: &ClusterRef,
         storage: &etcd_operator_client::storage::ObjectStorage,
         dir: &str,
         source: &crate::backup::decide::Source,
@@ -263,8 +268,8 @@ impl BackupService {
     ) -> Result<SnapshotInfo, ServiceError> {
         let key = BackupRecord::snapshot_key(dir);
         let endpoints = std::slice::from_ref(&source.endpoint);
-        let client =
-            EtcdClient::connect(endpoints, self.core.etcd_options(), self.core.etcd_metrics()).await?;
+        let options = self.core.etcd_options(&self.core.get(r).await?).await?;
+        let client = EtcdClient::connect(endpoints, options, self.core.etcd_metrics()).await?;
         let mut writer = storage.writer(&key)?;
         let info = match client.snapshot_with_progress(&source.endpoint, &mut writer, progress).await {
             Ok(info) => info,
@@ -336,10 +341,11 @@ impl BackupService {
         if cluster.spec.size == 0 {
             return Ok(SourceCluster::NotRunning);
         }
-        let names = self.core.names(r);
-        let state =
-            observe_etcd(&names, cluster.spec.size, &self.core.etcd_options(), &self.core.etcd_metrics())
-                .await;
+        let names = self.core.names_of(&cluster);
+        let state = match self.core.etcd_options(&cluster).await {
+            Ok(options) => observe_etcd(&names, cluster.spec.size, &options, &self.core.etcd_metrics()).await,
+            Err(e) => crate::observe::EtcdState::Unreachable(e.to_string()),
+        };
         Ok(SourceCluster::Etcd(state))
     }
 

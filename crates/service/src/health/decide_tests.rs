@@ -99,12 +99,14 @@ fn defragmentation_needs_every_other_member_healthy() {
     use crate::health::decide::may_defragment;
     use crate::observe::{EtcdState, Observation};
     let healthy = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true; 3]).build()),
         pods: None,
     };
     assert!(may_defragment(&healthy, "demo-1").is_ok());
     let one_down = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true, false, true]).build()),
         pods: None,
@@ -117,7 +119,11 @@ fn defragmentation_needs_every_other_member_healthy() {
         matches!(may_defragment(&one_down, "demo-0"), Err(ServiceError::FailedPrecondition(m)) if m.contains("demo-1"))
     );
     assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
-    let unreachable =
-        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("x".into()), pods: None };
+    let unreachable = Observation {
+        certificates: None,
+        statefulset: Some(sts(3, 0)),
+        etcd: EtcdState::Unreachable("x".into()),
+        pods: None,
+    };
     assert!(may_defragment(&unreachable, "demo-0").is_err());
 }

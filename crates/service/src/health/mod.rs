@@ -41,11 +41,13 @@ pub struct DefragmentOutcome {
 #[derive(Clone)]
 pub struct HealthService {
     pub(crate) core: Arc<Core>,
+    /// Certificates, renewed as the health probe comes by.
+    security: crate::security::SecurityService,
 }
 
 impl HealthService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        Self { core }
+        Self { security: crate::security::SecurityService::new(core.clone()), core }
     }
 }
 
@@ -54,6 +56,13 @@ impl HealthService {
     /// maintenance the answers call for.
     #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        let cluster = self.core.get(r).await?;
+        if !cluster.spec.paused && cluster.metadata.deletion_timestamp.is_none() {
+            // Renewal failures show in CertificatesReady; the probe goes on regardless.
+            if let Err(e) = self.security.ensure(&cluster).await {
+                tracing::warn!(error = %e, "certificates could not be renewed");
+            }
+        }
         let (out, observation) = self.core.status_and_observation(r).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
         if out.status.phase == ClusterPhase::Paused {
@@ -79,9 +88,8 @@ impl HealthService {
                     view.members.iter().filter_map(|m| m.status.as_ref().ok()).map(|s| s.revision).max();
                 let note = Box::pin(self.core.locked(r, async {
                     let endpoints: Vec<String> = members.iter().map(|(_, e)| e.clone()).collect();
-                    let client =
-                        EtcdClient::connect(&endpoints, self.core.etcd_options(), self.core.etcd_metrics())
-                            .await?;
+                    let options = self.core.etcd_options(&self.core.get(r).await?).await?;
+                    let client = EtcdClient::connect(&endpoints, options, self.core.etcd_metrics()).await?;
                     let revision = revision.unwrap_or_default();
                     // History is what fills a quota most often; compacting it frees pages for the defragmentation.
                     client.compact(revision).await?;
@@ -119,17 +127,15 @@ impl HealthService {
     ) -> Result<DefragmentOutcome, ServiceError> {
         self.core
             .locked(r, async {
-                crate::core::ensure_not_paused(&self.core.get(r).await?)?;
-                let observation = self.core.observe(r).await?;
+                let cluster = self.core.get(r).await?;
+                crate::core::ensure_not_paused(&cluster)?;
+                let observation = self.core.observe(&cluster).await?;
                 may_defragment(&observation, member)?;
-                let names = self.core.names(r);
-                let endpoint = names.client_url(member);
-                let client = EtcdClient::connect(
-                    std::slice::from_ref(&endpoint),
-                    self.core.etcd_options(),
-                    self.core.etcd_metrics(),
-                )
-                .await?;
+                let endpoint = self.core.names_of(&cluster).client_url(member);
+                let options = self.core.etcd_options(&cluster).await?;
+                let client =
+                    EtcdClient::connect(std::slice::from_ref(&endpoint), options, self.core.etcd_metrics())
+                        .await?;
                 let before = client.status(&endpoint).await?.db_size;
                 client.defragment(&endpoint).await?;
                 let after = client.status(&endpoint).await?.db_size;

@@ -25,10 +25,14 @@ impl LifecycleService {
         let m = self.core.managers(&r.namespace);
         let ctx = self.core.template(&cluster);
         let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
-        let mut observation = self.core.observe_with(r, existing_sts.as_ref()).await;
+        let spec_check = validate_spec(&cluster.spec);
+        if !cluster.spec.paused && spec_check.is_ok() {
+            // Before the members that mount them; renewals too, so the status reads them fresh.
+            self.security.ensure(&cluster).await?;
+        }
+        let mut observation = self.core.observe_with(&cluster, existing_sts.as_ref()).await;
         let proceed = RolloutDecision::Proceed;
         // Nothing is read or applied for a paused or invalid spec; the status says why.
-        let spec_check = validate_spec(&cluster.spec);
         if cluster.spec.paused || spec_check.is_err() {
             return self.core.record_status(&cluster, &observation, &spec_check, &proceed).await;
         }
@@ -109,7 +113,7 @@ impl LifecycleService {
         let Some(current) = m.statefulsets.get(&names.statefulset()).await? else { return Ok(()) };
         let proposed = EtcdCluster { spec: spec.clone(), ..existing.clone() };
         // Nothing observed: only what the StatefulSet cannot change is asked here.
-        let observation = Observation { statefulset: None, etcd: EtcdState::NotExpected, pods: None };
+        let observation = Observation::default();
         let desired = desire(&DesireInputs {
             ctx: &self.core.template(&proposed),
             cluster: &proposed,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::core::Core;
 use crate::restore::RestoreService;
+use crate::security::SecurityService;
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
@@ -23,11 +24,17 @@ pub struct LifecycleService {
     pub(crate) core: Arc<Core>,
     /// Restoring from a backup or snapshot, which this service hands work to.
     pub(crate) restore: RestoreService,
+    /// Certificates, issued before the members that mount them.
+    pub(crate) security: SecurityService,
 }
 
 impl LifecycleService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        Self { restore: RestoreService::new(core.clone()), core }
+        Self {
+            restore: RestoreService::new(core.clone()),
+            security: SecurityService::new(core.clone()),
+            core,
+        }
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Observation {
     /// The member pods as the kubelet reports them: evidence that does not go through the
     /// operator's own network path to the members; `None` when they could not be listed.
     pub pods: Option<Vec<PodState>>,
+    /// The certificates of a cluster with spec.tls; `None` without it, or when the Secrets could
+    /// not be read.
+    pub certificates: Option<crate::security::decide::CertificateReport>,
 }
 
 impl Observation {

@@ -44,7 +44,7 @@ impl ScalingService {
             .get(&names.statefulset())
             .await?;
         let members = match sts.as_ref() {
-            Some(sts) => match self.core.observe_with(r, Some(sts)).await.etcd {
+            Some(sts) => match self.core.observe_with(&cluster, Some(sts)).await.etcd {
                 EtcdState::Reached(view) => Some(view.members.len() as i32),
                 EtcdState::Unreachable(_) | EtcdState::NotExpected => None,
             },

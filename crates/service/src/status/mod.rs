@@ -44,7 +44,7 @@ impl Core {
     ) -> Result<ClusterOutcome, ServiceError> {
         let StatusWrite { spec_check, rollout, scaling, restore, only_onto_read } = write;
         let r = cluster_ref(cluster);
-        let names = self.names(&r);
+        let names = self.names_of(cluster);
         let now = now_rfc3339();
         let status = compute_status(&StatusInputs {
             restore,
@@ -114,12 +114,12 @@ impl Core {
         r: &ClusterRef,
     ) -> Result<(ClusterOutcome, Observation), ServiceError> {
         // NOT_FOUND for an unknown cluster before anything is observed.
-        self.get(r).await?;
+        let before = self.get(r).await?;
         let m = self.managers(&r.namespace);
         let names = self.names(r);
         let sts = m.statefulsets.get(&names.statefulset()).await?;
         let existing_cm = m.config_maps.get(&names.config_map()).await?;
-        let observation = self.observe_with(r, sts.as_ref()).await;
+        let observation = self.observe_with(&before, sts.as_ref()).await;
         // Observing takes seconds while members are down: decide from what was recorded meanwhile,
         // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
         let cluster = self.get(r).await?;

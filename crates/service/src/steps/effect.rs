@@ -175,6 +175,6 @@ impl Core {
         let view = at.view.ok_or_else(|| {
             ServiceError::Unavailable(format!("etcd of {} did not answer", cluster_ref(at.cluster)))
         })?;
-        self.etcd(view).await
+        self.etcd(at.cluster, view).await
     }
 }

@@ -81,7 +81,7 @@ impl Core {
                 "EtcdCluster {r} has no StatefulSet yet: it is being created"
             ))
         })?;
-        let observation = self.observe_with(r, Some(&sts)).await;
+        let observation = self.observe_with(&cluster, Some(&sts)).await;
         let claims = self.live_claims(r).await?;
         let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let pods = sts.status.as_ref().map_or(0, |s| s.replicas);
@@ -115,10 +115,14 @@ impl Core {
         Ok(Some(ClusterOutcome { requeue_after: Some(after), ..out }))
     }
 
-    pub(crate) async fn etcd(&self, view: &EtcdView) -> Result<EtcdClient, ServiceError> {
+    pub(crate) async fn etcd(
+        &self,
+        cluster: &EtcdCluster,
+        view: &EtcdView,
+    ) -> Result<EtcdClient, ServiceError> {
         let endpoints: Vec<String> =
             view.members.iter().filter_map(|m| m.info.client_urls.first().cloned()).collect();
-        Ok(EtcdClient::connect(&endpoints, self.etcd_options(), self.etcd_metrics()).await?)
+        Ok(EtcdClient::connect(&endpoints, self.etcd_options(cluster).await?, self.etcd_metrics()).await?)
     }
 }
 

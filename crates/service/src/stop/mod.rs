@@ -73,7 +73,7 @@ impl ScalingService {
         let Gathered { cluster, observation, claims, replicas, pods } = self.core.gather(r).await?;
         let status = cluster.status.clone().unwrap_or_default();
         let operation = status.operation.clone().filter(crate::operation::is_scaling);
-        let names = self.core.names(r);
+        let names = self.core.names_of(&cluster);
         let now = now_rfc3339();
         let inputs = StopInputs {
             operation: operation.as_ref(),

@@ -114,6 +114,7 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
                 },
             }
         }),
+        tls: json_field(&s.tls_json, "spec.tls_json", "spec.tls object", &mut v),
     };
     v.into_result().map(|()| spec)
 }

@@ -106,7 +106,7 @@ impl RecoveryService {
             grace: self.core.replace_grace(),
             replicas: gathered.replicas,
             pod_terminating,
-            names: &self.core.names(r),
+            names: &self.core.names_of(&gathered.cluster),
             now: &now_text,
         }))
     }

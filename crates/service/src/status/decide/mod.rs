@@ -12,8 +12,9 @@ use conditions::{reached, spec_warning};
 use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
-        CONDITION_AVAILABLE, CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_RESTORED, ClusterPhase,
-        MemberStatus, OperationStatus, RestorePhase, RestoreStatus, RestoreTrigger, StoppedStatus,
+        CONDITION_AVAILABLE, CONDITION_CERTIFICATES_READY, CONDITION_DEGRADED, CONDITION_PROGRESSING,
+        CONDITION_RESTORED, ClusterPhase, MemberStatus, OperationStatus, RestorePhase, RestoreStatus,
+        RestoreTrigger, StoppedStatus,
     },
     condition::merge_conditions,
     version::EtcdVersion,
@@ -123,6 +124,12 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             ScalingRecord::Now { .. } => None,
             ScalingRecord::Unchanged => i.restore.cloned(),
         },
+        // The Secrets as last read when they could not be read now.
+        certificates: match &i.observation.certificates {
+            Some(report) => report.statuses(),
+            None if i.cluster.spec.tls.is_some() => previous.certificates,
+            None => Vec::new(),
+        },
         members,
     }
 }
@@ -153,6 +160,11 @@ fn phase_and_all_conditions(
     quorum_conditions::contradict_unconfirmed_loss(&mut conditions, i.observation, members);
     conditions.push(spec_warning(i.cluster.spec.size, &i.cluster.spec.version));
     conditions.extend(restore_conditions(i.restore));
+    if let Some(report) = &i.observation.certificates {
+        let now = chrono::DateTime::parse_from_rfc3339(i.now).map(|t| t.to_utc()).unwrap_or_default();
+        let (ready, reason, message) = report.condition(now);
+        conditions.push(Condition::new(CONDITION_CERTIFICATES_READY, ready, reason, message));
+    }
     for c in &mut conditions {
         c.observed_generation = i.cluster.metadata.generation;
     }

@@ -47,6 +47,7 @@ fn condition(s: &EtcdClusterStatus, t: &str) -> (ConditionStatus, String) {
 fn healthy_cluster_is_running_with_truthful_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true, true, true])),
         pods: None,
@@ -74,6 +75,7 @@ fn healthy_cluster_is_running_with_truthful_members() {
 fn one_member_down_is_degraded_two_down_is_unavailable() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let one = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, false, true])),
         pods: None,
@@ -84,6 +86,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
     assert!(find(&s.conditions, CONDITION_DEGRADED).unwrap().message.contains("demo-1"));
 
     let two = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 1)),
         etcd: EtcdState::Reached(view(&[true, false, false])),
         pods: None,
@@ -102,7 +105,11 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
         running: true,
         restarts: 0,
     };
-    let cut = Observation { pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]), ..two };
+    let cut = Observation {
+        certificates: None,
+        pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]),
+        ..two
+    };
     let s = status_of(&c, &cut, &Ok(()));
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::Unknown, "MembersUnreachable".into()));
     let message = &find(&s.conditions, CONDITION_AVAILABLE).unwrap().message;
@@ -113,8 +120,12 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
 #[test]
 fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
-    let obs =
-        Observation { statefulset: Some(sts(3, 0)), etcd: EtcdState::Unreachable("dns".into()), pods: None };
+    let obs = Observation {
+        certificates: None,
+        statefulset: Some(sts(3, 0)),
+        etcd: EtcdState::Unreachable("dns".into()),
+        pods: None,
+    };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Creating);
     assert_eq!(s.operation.as_ref().unwrap().type_, crate::operation::OperationType::Create);
@@ -124,6 +135,7 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
         members: status_of(
             &c,
             &Observation {
+                certificates: None,
                 statefulset: Some(sts(3, 3)),
                 etcd: EtcdState::Reached(view(&[true; 3])),
                 pods: None,
@@ -161,14 +173,22 @@ fn rollout_and_size_change_are_progress() {
     let mut rolling = sts(3, 3);
     rolling.update_revision = "r2".into();
     rolling.updated = 1;
-    let obs =
-        Observation { statefulset: Some(rolling), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
+    let obs = Observation {
+        certificates: None,
+        statefulset: Some(rolling),
+        etcd: EtcdState::Reached(view(&[true; 3])),
+        pods: None,
+    };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Updating);
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "RollingUpdate".into()));
 
-    let obs =
-        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
+    let obs = Observation {
+        certificates: None,
+        statefulset: Some(sts(3, 3)),
+        etcd: EtcdState::Reached(view(&[true; 3])),
+        pods: None,
+    };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "SizeChangePending".into()));
 }
@@ -185,8 +205,12 @@ fn even_sizes_and_old_versions_warn() {
 #[test]
 fn transition_time_survives_an_unchanged_condition() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
-    let obs =
-        Observation { statefulset: Some(sts(3, 3)), etcd: EtcdState::Reached(view(&[true; 3])), pods: None };
+    let obs = Observation {
+        certificates: None,
+        statefulset: Some(sts(3, 3)),
+        etcd: EtcdState::Reached(view(&[true; 3])),
+        pods: None,
+    };
     let mut first = status_of(&c, &obs, &Ok(()));
     for cond in &mut first.conditions {
         cond.last_transition_time = "2026-01-01T00:00:00Z".into();
@@ -200,6 +224,7 @@ fn transition_time_survives_an_unchanged_condition() {
 fn a_blocked_rollout_is_reported_with_its_reason() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
+        certificates: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, true, false])),
         pods: None,

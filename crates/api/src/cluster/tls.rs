@@ -1,0 +1,119 @@
+//! `EtcdCluster.spec.tls` and `status.certificates`: transport security of
+//! the members' client and peer ports.
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+/// Keys every certificate Secret must hold (what cert-manager's Certificates produce).
+pub const SECRET_KEYS: [&str; 3] = ["tls.crt", "tls.key", "ca.crt"];
+
+/// TLS on the client port (2379) and the peer port (2380). The metrics port (2381: `/metrics`,
+/// `/health`, `/livez`, `/readyz`) stays plain HTTP, so probes need no certificate.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.operatorManaged) != has(self.provided)").message("spec.tls must set exactly one of operatorManaged (the operator keeps a CA per cluster) or provided (Secrets you manage, for example with cert-manager)"))]
+pub struct TlsSpec {
+    /// The operator generates a CA for this cluster, keeps it in the Secret `<name>-ca`, and issues
+    /// and renews every certificate itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_managed: Option<OperatorManagedTls>,
+    /// Secrets you provide, each with `tls.crt`, `tls.key` and `ca.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provided: Option<ProvidedTls>,
+    /// Clients must present a certificate signed by the client CA (mutual TLS). Default true.
+    #[serde(default = "default_true")]
+    pub client_cert_auth: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Certificates the operator issues from a CA of its own per cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.validity.matches('^([0-9]+(ms|h|m|s))+$') || !self.renewBefore.matches('^([0-9]+(ms|h|m|s))+$') || duration(self.renewBefore) < duration(self.validity)").message("spec.tls.operatorManaged.renewBefore must be shorter than spec.tls.operatorManaged.validity").field_path(".renewBefore"))]
+pub struct OperatorManagedTls {
+    /// Lifetime of member and client certificates, such as 2160h (90 days, the default); at least 10m.
+    #[serde(default = "default_validity")]
+    #[schemars(length(max = 24))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(ms|h|m|s))+$')").message("spec.tls.operatorManaged.validity must be a duration such as 2160h or 90m"),
+        validation = Rule::new("!self.matches('^([0-9]+(ms|h|m|s))+$') || duration(self) >= duration('10m')").message("spec.tls.operatorManaged.validity must be at least 10m")
+    )]
+    pub validity: String,
+    /// Renew a certificate this long before it expires, such as 720h (30 days, the default).
+    #[serde(default = "default_renew_before")]
+    #[schemars(length(max = 24))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^([0-9]+(ms|h|m|s))+$')").message("spec.tls.operatorManaged.renewBefore must be a duration such as 720h or 5m"),
+        validation = Rule::new("!self.matches('^([0-9]+(ms|h|m|s))+$') || duration(self) >= duration('1m')").message("spec.tls.operatorManaged.renewBefore must be at least 1m")
+    )]
+    pub renew_before: String,
+}
+
+fn default_validity() -> String {
+    "2160h".into()
+}
+
+fn default_renew_before() -> String {
+    "720h".into()
+}
+
+impl Default for OperatorManagedTls {
+    fn default() -> Self {
+        Self { validity: default_validity(), renew_before: default_renew_before() }
+    }
+}
+
+/// Secrets you manage. Each holds `tls.crt`, `tls.key` and `ca.crt`, as a cert-manager
+/// Certificate writes them; a renewed leaf is picked up without a restart.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvidedTls {
+    /// Serving certificate of the client port; its `ca.crt` is the CA clients' certificates must
+    /// chain to. Needs the server auth usage and the members' DNS names (see the README).
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("spec.tls.provided.clientSecretName must be a Secret name: lowercase letters, digits, '-' and '.'"))]
+    pub client_secret_name: String,
+    /// Certificate of the peer port, used both to serve and to dial other members; its `ca.crt` is
+    /// the CA of every member's peer certificate. Needs server and client auth usages.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("spec.tls.provided.peerSecretName must be a Secret name: lowercase letters, digits, '-' and '.'"))]
+    pub peer_secret_name: String,
+    /// Client certificate the operator, its restore agents and its tools present on the client
+    /// port; signed by the client Secret's CA, with the client auth usage.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')").message("spec.tls.provided.operatorSecretName must be a Secret name: lowercase letters, digits, '-' and '.'"))]
+    pub operator_secret_name: String,
+}
+
+/// One certificate the members or the operator use, as found in its Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// What it is for: `client` (serving the client port), `peer` or `operator` (the operator's
+    /// client certificate).
+    pub purpose: String,
+    /// The Secret holding it.
+    pub secret_name: String,
+    /// When it stops being valid (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    /// When the operator renews it (operator-managed certificates only; RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_ninety_days_renewed_thirty_days_ahead_with_client_cert_auth() {
+        let tls: TlsSpec = serde_json::from_str(r#"{"operatorManaged":{}}"#).unwrap();
+        assert!(tls.client_cert_auth);
+        assert_eq!(tls.operator_managed, Some(OperatorManagedTls::default()));
+        assert_eq!(OperatorManagedTls::default().validity, "2160h");
+    }
+}
