@@ -20,8 +20,18 @@ step "manifests";        scripts/check-manifests.sh
 step "helm chart";       python3 scripts/chart.py check
 step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes
 step "tests"
+# The TLS variant: the system tests of membership, replacement, backup, restore and quorum
+# recovery again, every cluster with operator-managed TLS (tests/system/src/secure.rs).
+TLS_TESTS=(scaling scaling_crash recovery backup restore quorum_recovery)
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  status=0
+  cargo nextest run --workspace --locked --no-fail-fast || status=$?
+  step "tests, TLS variant"
+  filter=$(printf 'binary(%s) | ' "${TLS_TESTS[@]}")
+  SYSTEM_TESTS_TLS=1 cargo nextest run -p system-tests --locked --no-fail-fast -E "${filter% | }" || status=$?
+  exit "$status"
 else
   cargo test --workspace --locked --no-fail-fast
+  step "tests, TLS variant"
+  SYSTEM_TESTS_TLS=1 cargo test -p system-tests --locked --no-fail-fast $(printf -- '--test %s ' "${TLS_TESTS[@]}")
 fi

@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "health_service.proto",
     "recovery_service.proto",
     "backup_service.proto",
+    "security_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

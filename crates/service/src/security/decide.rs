@@ -239,6 +239,18 @@ fn warn_within(facts: &Facts, managed: Option<Lifetimes>) -> chrono::Duration {
 }
 
 impl Found {
+    /// Why the certificate cannot be used; `None` when it can.
+    pub fn problem(&self) -> Option<String> {
+        match &self.state {
+            Finding::Usable(_) => None,
+            Finding::Missing => Some(format!("Secret {} does not exist", self.secret)),
+            Finding::KeysMissing(keys) => {
+                Some(format!("Secret {} has no key {}", self.secret, keys.join(", ")))
+            }
+            Finding::Unusable(e) => Some(e.to_string()),
+        }
+    }
+
     fn state_message(&self) -> String {
         match &self.state {
             Finding::Unusable(e) => e.to_string(),

@@ -154,21 +154,7 @@ pub fn status(
         ready_members: s.ready_members,
         current_size: s.current_size,
         desired_size: cluster.map(|c| c.spec.size).unwrap_or_default(),
-        conditions: s
-            .conditions
-            .iter()
-            .map(|c| pb::Condition {
-                r#type: c.type_.clone(),
-                status: match c.status {
-                    ConditionStatus::True => pb::ConditionStatus::True,
-                    ConditionStatus::False => pb::ConditionStatus::False,
-                    ConditionStatus::Unknown => pb::ConditionStatus::Unknown,
-                } as i32,
-                reason: c.reason.clone(),
-                message: c.message.clone(),
-                last_transition_time: c.last_transition_time.clone(),
-            })
-            .collect(),
+        conditions: s.conditions.iter().map(condition).collect(),
         operation: s.operation.as_ref().map(|o| pb::Operation {
             r#type: o.type_.as_str().to_owned(),
             step: o.step.clone(),
@@ -184,6 +170,21 @@ pub fn status(
 /// The requeue advice of an outcome.
 pub fn requeue(after: Option<std::time::Duration>) -> pb::Requeue {
     pb::Requeue { requeue: after.is_some(), after_ms: after.map_or(0, |d| d.as_millis() as i64) }
+}
+
+/// A condition as a proto message.
+pub fn condition(c: &etcd_operator_api::Condition) -> pb::Condition {
+    pb::Condition {
+        r#type: c.type_.clone(),
+        status: match c.status {
+            ConditionStatus::True => pb::ConditionStatus::True,
+            ConditionStatus::False => pb::ConditionStatus::False,
+            ConditionStatus::Unknown => pb::ConditionStatus::Unknown,
+        } as i32,
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        last_transition_time: c.last_transition_time.clone(),
+    }
 }
 
 #[cfg(test)]

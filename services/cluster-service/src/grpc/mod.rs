@@ -7,6 +7,7 @@ mod deadline;
 mod health;
 mod recovery;
 mod scaling;
+mod security;
 mod status;
 
 pub use backup::BackupApi;
@@ -14,12 +15,14 @@ pub use cluster::ClusterApi;
 pub use health::HealthApi;
 pub use recovery::RecoveryApi;
 pub use scaling::ScalingApi;
+pub use security::SecurityApi;
 pub use status::to_status;
 
 use etcd_operator_proto::v1alpha1::{
     FILE_DESCRIPTOR_SET, backup_service_server::BackupServiceServer,
     cluster_service_server::ClusterServiceServer, health_service_server::HealthServiceServer,
     recovery_service_server::RecoveryServiceServer, scaling_service_server::ScalingServiceServer,
+    security_service_server::SecurityServiceServer,
 };
 use etcd_operator_service::Services;
 use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
@@ -39,6 +42,7 @@ pub async fn serve(
     health.set_serving::<ScalingServiceServer<ScalingApi>>().await;
     health.set_serving::<BackupServiceServer<BackupApi>>().await;
     health.set_serving::<RecoveryServiceServer<RecoveryApi>>().await;
+    health.set_serving::<SecurityServiceServer<SecurityApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -52,6 +56,7 @@ pub async fn serve(
         .add_service(ScalingServiceServer::new(ScalingApi::new(services.scaling)))
         .add_service(RecoveryServiceServer::new(RecoveryApi::new(services.recovery)))
         .add_service(BackupServiceServer::new(BackupApi::new(services.backup)))
+        .add_service(SecurityServiceServer::new(SecurityApi::new(services.security)))
         .add_service(ClusterServiceServer::new(ClusterApi::new(services.lifecycle)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
@@ -61,6 +66,7 @@ pub async fn serve(
             health.set_not_serving::<ScalingServiceServer<ScalingApi>>().await;
             health.set_not_serving::<BackupServiceServer<BackupApi>>().await;
             health.set_not_serving::<RecoveryServiceServer<RecoveryApi>>().await;
+            health.set_not_serving::<SecurityServiceServer<SecurityApi>>().await;
         })
         .await?;
     Ok(())

@@ -45,6 +45,12 @@ impl Node {
         self.sandbox(ns, pod).map(|s| s.ip)
     }
 
+    /// The network namespace a pod runs in (`ip netns exec <it> ...` runs a command there, with the
+    /// pod's cluster DNS: the way to reach a pod by name, as `kubectl exec` would).
+    pub fn netns(&self, ns: &str, pod: &str) -> Result<String, String> {
+        self.sandbox(ns, pod).map(|s| s.netns)
+    }
+
     /// Kills a container's process (SIGKILL); the restart policy decides what follows.
     pub fn crash(&self, ns: &str, pod: &str, container: &str) -> Result<(), String> {
         container::signal(self.pid(ns, pod, container)?, container::Signal::KILL);

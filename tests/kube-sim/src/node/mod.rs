@@ -30,6 +30,9 @@ use crate::{api::ApiState, objects};
 
 /// How often the agent looks at the pods.
 const SYNC: Duration = Duration::from_millis(200);
+/// How often running pods' ConfigMap and Secret volumes are brought up to date (the kubelet's
+/// periodic sync plus its cache take up to about a minute; tests need not wait that long).
+const VOLUME_REFRESH: Duration = Duration::from_secs(1);
 
 /// Settings of the node.
 #[derive(Clone, Debug)]
@@ -142,6 +145,7 @@ pub struct Node {
     ctx: Arc<NodeCtx>,
     pods: Mutex<HashMap<String, PodEntry>>,
     up: AtomicBool,
+    refreshed: Mutex<std::time::Instant>,
 }
 
 impl Node {
@@ -165,7 +169,8 @@ impl Node {
         let host_ip = ctx.config.dir.join("host-ip");
         std::fs::write(&host_ip, ctx.host_ip()).map_err(|e| format!("{}: {e}", host_ip.display()))?;
         ctx.refresh_dns();
-        Ok(Arc::new(Self { ctx, pods: Mutex::default(), up: AtomicBool::new(true) }))
+        let refreshed = Mutex::new(std::time::Instant::now());
+        Ok(Arc::new(Self { ctx, pods: Mutex::default(), up: AtomicBool::new(true), refreshed }))
     }
 
     /// Runs the agent until the task is dropped.
@@ -239,10 +244,26 @@ impl Node {
         let in_use: Vec<PathBuf> =
             entries.values().flat_map(|e| e.rt.lock().unwrap().volume_dirs.clone()).collect();
         drop(entries);
+        self.refresh_volumes(&pods);
         ctx.refresh_dns();
         let pvcs: Vec<String> =
             ctx.api.store.read(|t| t.list("/persistentvolumeclaims", None)).iter().map(uid).collect();
         volumes::collect_garbage(&ctx.config.dir, &pvcs, &in_use);
+    }
+
+    /// Brings the ConfigMap and Secret volumes of this node's pods up to date, once a period.
+    fn refresh_volumes(&self, pods: &[Value]) {
+        let mut last = self.refreshed.lock().unwrap();
+        if last.elapsed() < VOLUME_REFRESH {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let node = self.ctx.config.name.as_str();
+        self.ctx.api.store.read(|txn| {
+            for pod in pods.iter().filter(|p| p["spec"]["nodeName"] == node) {
+                volumes::refresh(txn, &self.ctx.pod_dir(pod), pod);
+            }
+        });
     }
 
     /// Removes a deleted pod that has nothing running here.
