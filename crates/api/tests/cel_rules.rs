@@ -245,3 +245,18 @@ fn tls_is_not_switched_on_or_off_or_to_another_mode_on_an_existing_cluster() {
     longer["spec"]["tls"]["operatorManaged"]["validity"] = json!("4320h");
     assert_eq!(errors::<EtcdCluster>(&longer, Some(&managed)), Vec::<String>::new());
 }
+
+#[test]
+fn auth_needs_tls_with_client_certificates() {
+    let refused = |spec: Value| errors::<EtcdCluster>(&cluster(spec), None);
+    let needle = "spec.auth.enabled needs spec.tls with clientCertAuth";
+    assert_refused(&refused(json!({"size": 3, "version": "3.5.17", "auth": {"enabled": true}})), needle);
+    let no_mtls = json!({"operatorManaged": {}, "clientCertAuth": false});
+    assert_refused(
+        &refused(json!({"size": 3, "version": "3.5.17", "tls": no_mtls, "auth": {"enabled": true}})),
+        needle,
+    );
+    let fine =
+        json!({"size": 3, "version": "3.5.17", "tls": {"operatorManaged": {}}, "auth": {"enabled": true}});
+    assert_eq!(refused(fine), Vec::<String>::new());
+}

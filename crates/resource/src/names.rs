@@ -65,6 +65,11 @@ impl ClusterNames {
         format!("{}-{purpose}-tls", self.name)
     }
 
+    /// Secret with etcd's root user and password (`spec.auth`), type `kubernetes.io/basic-auth`.
+    pub fn root_secret(&self) -> String {
+        format!("{}-etcd-root", self.name)
+    }
+
     /// DNS name of the client Service.
     pub fn client_service_host(&self) -> String {
         format!("{}.{}.svc.{}", self.client_service(), self.namespace, self.cluster_domain)

@@ -254,7 +254,7 @@ impl Core {
                 listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()
             })
             .map(|p| p.iter().map(PodState::of).collect());
-        Observation { statefulset, etcd, pods, certificates }
+        Observation { statefulset, etcd, pods, certificates, auth: None }
     }
 }
 

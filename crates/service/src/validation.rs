@@ -56,6 +56,12 @@ pub fn validate_spec(spec: &EtcdClusterSpec) -> Result<(), Violations> {
     if let Some(tls) = &spec.tls {
         crate::security::decide::validate(tls, &mut v);
     }
+    v.check(
+        !spec.auth.as_ref().is_some_and(|a| a.enabled) || spec.tls.as_ref().is_some_and(|t| t.client_cert_auth),
+        "spec.auth.enabled",
+        "needs spec.tls with clientCertAuth: the operator authenticates by its client certificate, and passwords \
+         must not cross the network in clear text",
+    );
     if let Some(restore) = &spec.restore {
         v.check(
             restore.backup_name.is_some() != restore.location.is_some(),

@@ -104,7 +104,36 @@ impl RealCluster {
             this.services.lifecycle.update_cluster(&this.r, None)
         })
         .await;
+        this.wait_for_auth(&this.r.clone()).await;
         this
+    }
+
+    /// With spec.auth, probes health (which turns authentication on) until AuthReady is True.
+    pub async fn wait_for_auth(&self, r: &ClusterRef) {
+        let clusters = Api::<etcd_operator_api::EtcdCluster>::namespaced(self.client.clone(), &r.namespace);
+        let cluster = clusters.get(&r.name).await.expect("cluster");
+        if !cluster.spec.auth.is_some_and(|a| a.enabled) {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = self.services.health.check_health(r).await;
+            let ready = out.as_ref().ok().and_then(|o| {
+                o.status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == etcd_operator_api::cluster::CONDITION_AUTH_READY)
+            });
+            if ready.is_some_and(|c| c.status == etcd_operator_api::ConditionStatus::True) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "authentication of {r} not ready: {ready:?} {:?}",
+                out.as_ref().err()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Calls `call` (retrying ABORTED and UNAVAILABLE) until it answers without a requeue.

@@ -1,7 +1,8 @@
 //! The TLS variant of the system tests: with `SYSTEM_TESTS_TLS=1` every
-//! cluster a test creates through [`crate::real`] has operator-managed TLS,
-//! and the tests' own etcd connections present the operator's client
-//! certificate, as the cluster-service does. CI runs the membership,
+//! cluster a test creates through [`crate::real`] has operator-managed TLS and
+//! etcd's authentication on, and the tests' own etcd connections present the
+//! operator's client certificate (the root user `etcd-operator`), as the
+//! cluster-service does. CI runs the membership,
 //! replacement, backup, restore and quorum-recovery tests both ways.
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, cluster::TlsSpec};
@@ -13,11 +14,12 @@ pub fn enabled() -> bool {
     std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1")
 }
 
-/// `spec` as this variant runs it: with operator-managed TLS when [`enabled`].
+/// `spec` as this variant runs it: with operator-managed TLS and auth when [`enabled`].
 pub fn variant(mut spec: EtcdClusterSpec) -> EtcdClusterSpec {
     if enabled() && spec.tls.is_none() {
         spec.tls =
             Some(serde_json::from_value::<TlsSpec>(serde_json::json!({"operatorManaged": {}})).expect("tls"));
+        spec.auth = Some(etcd_operator_api::cluster::AuthSpec { enabled: true });
     }
     spec
 }

@@ -8,7 +8,7 @@ pub mod tls;
 pub use operation::{OperationStatus, OperationType};
 pub use spec::*;
 pub use status::*;
-pub use tls::{CertificateStatus, TlsSpec};
+pub use tls::{AuthSpec, CertificateStatus, TlsSpec};
 
 /// Condition type: the cluster serves requests (quorum with a leader).
 pub const CONDITION_AVAILABLE: &str = "Available";
@@ -19,6 +19,9 @@ pub const CONDITION_DEGRADED: &str = "Degraded";
 /// Condition type: every certificate the members and the operator use is present, valid and not
 /// about to expire (clusters with spec.tls only).
 pub const CONDITION_CERTIFICATES_READY: &str = "CertificatesReady";
+/// Condition type: etcd's authentication is as spec.auth asks, and root's password is the one in
+/// the Secret `<name>-etcd-root` (clusters with spec.auth only).
+pub const CONDITION_AUTH_READY: &str = "AuthReady";
 /// Condition type: the cluster was bootstrapped from a backup (spec.restore).
 pub const CONDITION_RESTORED: &str = "Restored";
 /// Condition type: the cluster was recreated from a backup after losing quorum; later writes are gone.

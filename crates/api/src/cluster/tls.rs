@@ -105,6 +105,17 @@ pub struct CertificateStatus {
     pub renews_at: Option<String>,
 }
 
+/// etcd's own authentication of its clients.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthSpec {
+    /// Turn etcd's authentication on: the operator creates the user `root` with a random password
+    /// kept in the Secret `<name>-etcd-root`, and its own user `etcd-operator`, known by its client
+    /// certificate. Turning it off again disables authentication; users and roles are kept.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! (status, defragment, snapshot, move-leader) use a cached connection to
 //! that member alone, so the answer cannot come from a different member.
 
+mod auth;
 mod endpoints;
 mod snapshot;
 mod tls;
@@ -20,6 +21,7 @@ use etcd_client::{AlarmAction, Client, ConnectOptions, MemberAddOptions};
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
+pub use auth::{AuthState, ROOT_ROLE};
 pub use endpoints::EndpointRewrite;
 /// Kinds of etcd alarms.
 pub use etcd_client::AlarmType;

@@ -94,6 +94,20 @@ where
             .map_err(|e| self.err("apply", &name, e))
     }
 
+    /// Creates the object unless one of that name exists (then `None`): for values that must never
+    /// be replaced once made, such as a generated password, even when two replicas race.
+    pub async fn create_once(&self, object: &K) -> Result<Option<K>, ResourceError> {
+        let name = object.name_any();
+        let params =
+            kube::api::PostParams { field_manager: Some(self.field_manager.clone()), ..Default::default() };
+        let span = tracing::info_span!("kube.create", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
+        match self.api.create(&params, object).instrument(span).await {
+            Ok(created) => Ok(Some(created)),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+            Err(e) => Err(self.err("create", &name, e)),
+        }
+    }
+
     /// Applies the status fields this manager's component owns (status subresource).
     pub async fn apply_status<S: Serialize>(&self, name: &str, status: &S) -> Result<K, ResourceError> {
         let object = serde_json::json!({

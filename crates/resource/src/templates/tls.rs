@@ -137,6 +137,16 @@ pub fn certificate_secret(
     })
 }
 
+/// The Secret of etcd's root user (`kubernetes.io/basic-auth`: `username`, `password`).
+pub fn root_secret(ctx: &TemplateContext<'_>, password: &str) -> Result<Secret, ResourceError> {
+    Ok(Secret {
+        metadata: ctx.metadata(ctx.names.root_secret(), "Secret")?,
+        type_: Some("kubernetes.io/basic-auth".into()),
+        data: Some(BTreeMap::from([bytes("username", "root"), bytes("password", password)])),
+        ..Secret::default()
+    })
+}
+
 fn bytes(key: &str, value: &str) -> (String, ByteString) {
     (key.to_owned(), ByteString(value.as_bytes().to_vec()))
 }

@@ -100,6 +100,7 @@ fn defragmentation_needs_every_other_member_healthy() {
     use crate::observe::{EtcdState, Observation};
     let healthy = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true; 3]).build()),
         pods: None,
@@ -107,6 +108,7 @@ fn defragmentation_needs_every_other_member_healthy() {
     assert!(may_defragment(&healthy, "demo-1").is_ok());
     let one_down = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true, false, true]).build()),
         pods: None,
@@ -121,6 +123,7 @@ fn defragmentation_needs_every_other_member_healthy() {
     assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
     let unreachable = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("x".into()),
         pods: None,

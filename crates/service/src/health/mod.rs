@@ -57,13 +57,15 @@ impl HealthService {
     #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         let cluster = self.core.get(r).await?;
+        let mut auth = None;
         if !cluster.spec.paused && cluster.metadata.deletion_timestamp.is_none() {
             // Renewal failures show in CertificatesReady; the probe goes on regardless.
             if let Err(e) = self.security.ensure(&cluster).await {
                 tracing::warn!(error = %e, "certificates could not be renewed");
             }
+            auth = self.security.ensure_auth(&cluster).await;
         }
-        let (out, observation) = self.core.status_and_observation(r).await?;
+        let (out, observation) = self.core.status_and_observation(r, auth).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
         if out.status.phase == ClusterPhase::Paused {
             // Observed and recorded, never maintained: spec.paused means nothing changes.

@@ -21,6 +21,9 @@ pub struct Observation {
     /// The certificates of a cluster with spec.tls; `None` without it, or when the Secrets could
     /// not be read.
     pub certificates: Option<crate::security::decide::CertificateReport>,
+    /// etcd's authentication as the health probe found and left it; `None` when not looked at
+    /// (other callers, or a cluster without spec.auth).
+    pub auth: Option<crate::security::decide::auth::AuthReport>,
 }
 
 impl Observation {

@@ -5,9 +5,12 @@
 //! `CertificatesReady` condition says what is wrong, naming the Secret and key.
 //! Nothing here ever deletes a Secret.
 
+mod auth;
 pub mod certs;
 pub mod decide;
 mod read;
+
+pub use decide::auth::AuthReport;
 
 use std::sync::Arc;
 
@@ -29,7 +32,7 @@ use crate::{
 /// Certificates of clusters with spec.tls (the design's SecurityService).
 #[derive(Clone)]
 pub struct SecurityService {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
 }
 
 impl SecurityService {

@@ -104,7 +104,7 @@ impl Core {
 
     /// Observes the cluster and records its status (what GetClusterStatus answers).
     pub(crate) async fn current_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        Ok(self.status_and_observation(r).await?.0)
+        Ok(self.status_and_observation(r, None).await?.0)
     }
 
     /// Observes the cluster and records its status (what GetClusterStatus answers), also returning
@@ -112,6 +112,7 @@ impl Core {
     pub(crate) async fn status_and_observation(
         &self,
         r: &ClusterRef,
+        auth: Option<crate::security::decide::auth::AuthReport>,
     ) -> Result<(ClusterOutcome, Observation), ServiceError> {
         // NOT_FOUND for an unknown cluster before anything is observed.
         let before = self.get(r).await?;
@@ -119,7 +120,8 @@ impl Core {
         let names = self.names(r);
         let sts = m.statefulsets.get(&names.statefulset()).await?;
         let existing_cm = m.config_maps.get(&names.config_map()).await?;
-        let observation = self.observe_with(&before, sts.as_ref()).await;
+        let mut observation = self.observe_with(&before, sts.as_ref()).await;
+        observation.auth = auth;
         // Observing takes seconds while members are down: decide from what was recorded meanwhile,
         // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
         let cluster = self.get(r).await?;

@@ -115,6 +115,7 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
             }
         }),
         tls: json_field(&s.tls_json, "spec.tls_json", "spec.tls object", &mut v),
+        auth: s.auth_enabled.then_some(etcd_operator_api::cluster::AuthSpec { enabled: true }),
     };
     v.into_result().map(|()| spec)
 }

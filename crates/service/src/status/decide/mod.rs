@@ -12,9 +12,9 @@ use conditions::{reached, spec_warning};
 use etcd_operator_api::{
     Condition, ConditionStatus, EtcdCluster, EtcdClusterStatus,
     cluster::{
-        CONDITION_AVAILABLE, CONDITION_CERTIFICATES_READY, CONDITION_DEGRADED, CONDITION_PROGRESSING,
-        CONDITION_RESTORED, ClusterPhase, MemberStatus, OperationStatus, RestorePhase, RestoreStatus,
-        RestoreTrigger, StoppedStatus,
+        CONDITION_AUTH_READY, CONDITION_AVAILABLE, CONDITION_CERTIFICATES_READY, CONDITION_DEGRADED,
+        CONDITION_PROGRESSING, CONDITION_RESTORED, ClusterPhase, MemberStatus, OperationStatus, RestorePhase,
+        RestoreStatus, RestoreTrigger, StoppedStatus,
     },
     condition::merge_conditions,
     version::EtcdVersion,
@@ -164,6 +164,10 @@ fn phase_and_all_conditions(
         let now = chrono::DateTime::parse_from_rfc3339(i.now).map(|t| t.to_utc()).unwrap_or_default();
         let (ready, reason, message) = report.condition(now);
         conditions.push(Condition::new(CONDITION_CERTIFICATES_READY, ready, reason, message));
+    }
+    if let Some(auth) = &i.observation.auth {
+        let (ready, reason, message) = auth.condition();
+        conditions.push(Condition::new(CONDITION_AUTH_READY, ready, reason, message));
     }
     for c in &mut conditions {
         c.observed_generation = i.cluster.metadata.generation;

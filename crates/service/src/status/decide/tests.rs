@@ -48,6 +48,7 @@ fn healthy_cluster_is_running_with_truthful_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true, true, true])),
         pods: None,
@@ -76,6 +77,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let one = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, false, true])),
         pods: None,
@@ -87,6 +89,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
 
     let two = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 1)),
         etcd: EtcdState::Reached(view(&[true, false, false])),
         pods: None,
@@ -107,6 +110,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
     };
     let cut = Observation {
         certificates: None,
+        auth: None,
         pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]),
         ..two
     };
@@ -122,6 +126,7 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("dns".into()),
         pods: None,
@@ -136,6 +141,7 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
             &c,
             &Observation {
                 certificates: None,
+                auth: None,
                 statefulset: Some(sts(3, 3)),
                 etcd: EtcdState::Reached(view(&[true; 3])),
                 pods: None,
@@ -175,6 +181,7 @@ fn rollout_and_size_change_are_progress() {
     rolling.updated = 1;
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(rolling),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
@@ -185,6 +192,7 @@ fn rollout_and_size_change_are_progress() {
 
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
@@ -207,6 +215,7 @@ fn transition_time_survives_an_unchanged_condition() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
@@ -225,6 +234,7 @@ fn a_blocked_rollout_is_reported_with_its_reason() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
         certificates: None,
+        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, true, false])),
         pods: None,

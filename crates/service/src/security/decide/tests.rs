@@ -144,3 +144,13 @@ fn tls_is_not_switched_under_running_members() {
     assert!(refused(&managed, &provided).contains("cannot be swapped for others yet"));
     assert!(immutable_violations(&managed, &managed).is_ok());
 }
+
+#[test]
+fn auth_without_client_certificates_is_refused_by_the_service_too() {
+    let spec: etcd_operator_api::EtcdClusterSpec = serde_json::from_value(serde_json::json!({
+        "size": 3, "version": "3.5.17", "auth": {"enabled": true}
+    }))
+    .unwrap();
+    let v = crate::validation::validate_spec(&spec).unwrap_err();
+    assert!(v.to_string().contains("spec.auth.enabled: needs spec.tls with clientCertAuth"), "{v}");
+}

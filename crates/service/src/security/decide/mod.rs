@@ -325,6 +325,6 @@ pub fn validate(tls: &TlsSpec, v: &mut Violations) {
     }
 }
 
+pub mod auth;
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;
