@@ -266,6 +266,10 @@ fn tls_violations(existing: &StatefulSet, desired: &StatefulSet, v: &mut Violati
 }
 
 #[cfg(test)]
+#[path = "validation_tls_tests.rs"]
+mod tls_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -125,32 +125,3 @@ fn the_service_repeats_the_admission_rules() {
     validate(&tls, &mut v);
     assert!(v.to_string().contains("spec.tls.provided.clientSecretName: must be a Secret name"), "{v}");
 }
-
-#[test]
-fn tls_is_not_switched_under_running_members() {
-    use crate::validation::immutable_violations;
-    use etcd_operator_resource::templates::{BootstrapConfig, TemplateContext, statefulset};
-    let build = |extra: &str| {
-        let c = crate::fixtures::cluster(&format!("size: 3\nversion: 3.4.23\n{extra}"));
-        let ctx = TemplateContext::new(&c, "cluster.local");
-        statefulset(&ctx, 3, &BootstrapConfig::new_cluster(&ctx.names, 3)).unwrap()
-    };
-    let plain = build("");
-    let managed = build("tls:\n  operatorManaged: {}");
-    let provided = build("tls:\n  provided: {clientSecretName: c, peerSecretName: p, operatorSecretName: o}");
-    let refused = |old, new| immutable_violations(old, new).unwrap_err().to_string();
-    assert!(refused(&plain, &managed).contains("spec.tls: cannot be added for a running cluster yet"));
-    assert!(refused(&managed, &plain).contains("spec.tls: cannot be removed for a running cluster yet"));
-    assert!(refused(&managed, &provided).contains("cannot be swapped for others yet"));
-    assert!(immutable_violations(&managed, &managed).is_ok());
-}
-
-#[test]
-fn auth_without_client_certificates_is_refused_by_the_service_too() {
-    let spec: etcd_operator_api::EtcdClusterSpec = serde_json::from_value(serde_json::json!({
-        "size": 3, "version": "3.5.17", "auth": {"enabled": true}
-    }))
-    .unwrap();
-    let v = crate::validation::validate_spec(&spec).unwrap_err();
-    assert!(v.to_string().contains("spec.auth.enabled: needs spec.tls with clientCertAuth"), "{v}");
-}
