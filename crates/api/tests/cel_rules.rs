@@ -260,3 +260,20 @@ fn auth_needs_tls_with_client_certificates() {
         json!({"size": 3, "version": "3.5.17", "tls": {"operatorManaged": {}}, "auth": {"enabled": true}});
     assert_eq!(refused(fine), Vec::<String>::new());
 }
+
+#[test]
+fn every_example_cluster_is_admitted() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let object: Value = serde::Deserialize::deserialize(doc).unwrap();
+            if object["kind"] == "EtcdCluster" {
+                assert_eq!(errors::<EtcdCluster>(&object, None), Vec::<String>::new(), "{:?}", entry.path());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 5, "{checked} example clusters");
+}
