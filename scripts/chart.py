@@ -89,6 +89,7 @@ USES = {
         ("", "persistentvolumeclaims"): READ | {"create", "patch", "delete"},
         ("", "pods"): {"get", "list", "delete"},
         ("policy", "poddisruptionbudgets"): READ | {"create", "patch", "delete"},
+        ("networking.k8s.io", "networkpolicies"): READ | {"create", "patch", "delete"},
         ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch", "delete"},
         ("events.k8s.io", "events"): {"create", "patch"},
     },

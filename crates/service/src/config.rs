@@ -26,6 +26,10 @@ pub struct ServiceConfig {
     pub replace_grace: Duration,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
     pub backup_volume_root: Option<PathBuf>,
+    /// Whether clusters get a members' NetworkPolicy unless their spec says otherwise.
+    pub member_network_policy: bool,
+    /// The cluster-service's own pods, let in on the members' client port by that policy.
+    pub operator_pods: etcd_operator_resource::templates::network_policy::OperatorPods,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +44,8 @@ impl Default for ServiceConfig {
             replace_grace: Duration::from_secs(300),
             maintenance: Default::default(),
             restore_agent: RestoreAgent::default(),
+            member_network_policy: false,
+            operator_pods: Default::default(),
         }
     }
 }

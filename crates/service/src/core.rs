@@ -12,8 +12,8 @@ use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics, stor
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::{
     managers::{
-        ClusterLock, ConfigMapManager, EtcdClusterManager, PdbManager, PvcManager, SecretManager,
-        ServiceManager, StatefulSetManager,
+        ClusterLock, ConfigMapManager, EtcdClusterManager, NetworkPolicyManager, PdbManager, PvcManager,
+        SecretManager, ServiceManager, StatefulSetManager,
     },
     names::ClusterNames,
 };
@@ -85,6 +85,7 @@ pub(crate) struct Managers {
     pub pdbs: PdbManager,
     pub pvcs: PvcManager,
     pub secrets: SecretManager,
+    pub network_policies: NetworkPolicyManager,
 }
 
 impl Core {
@@ -120,6 +121,7 @@ impl Core {
             pdbs: PdbManager::new(self.client.clone(), namespace, &fm),
             pvcs: PvcManager::new(self.client.clone(), namespace, &fm),
             secrets: SecretManager::new(self.client.clone(), namespace, &fm),
+            network_policies: NetworkPolicyManager::new(self.client.clone(), namespace, &fm),
         }
     }
 
@@ -138,6 +140,7 @@ impl Core {
     ) -> etcd_operator_resource::templates::TemplateContext<'a> {
         etcd_operator_resource::templates::TemplateContext::new(cluster, &self.config.cluster_domain)
             .with_restore_agent(self.config.restore_agent.clone())
+            .with_network_policy(self.config.member_network_policy, self.config.operator_pods.clone())
     }
 
     pub(crate) fn identity(&self) -> String {

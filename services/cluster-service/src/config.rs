@@ -67,6 +67,15 @@ pub struct Config {
     /// How member pods reach this service's gRPC API to fetch a restore snapshot (the Service's URL).
     #[arg(long, env = "RESTORE_ENDPOINT", default_value = "http://cluster-service.etcd-operator.svc:9090")]
     pub restore_endpoint: String,
+    /// Give every cluster a members' NetworkPolicy unless its spec.networkPolicy.enabled says otherwise.
+    #[arg(long, env = "MEMBER_NETWORK_POLICY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub member_network_policy: bool,
+    /// Namespace of this service's pods (let in on the members' client port by that policy).
+    #[arg(long, env = "OPERATOR_NAMESPACE", default_value = "etcd-operator")]
+    pub operator_namespace: String,
+    /// Labels of this service's pods, `k=v,...` (let in on the members' client port by that policy).
+    #[arg(long, env = "OPERATOR_POD_LABELS", default_value = "app.kubernetes.io/name=cluster-service")]
+    pub operator_pod_labels: String,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -109,8 +118,26 @@ impl Config {
                 image: self.restore_agent_image.clone(),
                 endpoint: self.restore_endpoint.clone(),
             },
+            member_network_policy: self.member_network_policy,
+            operator_pods: etcd_operator_resource::templates::network_policy::OperatorPods {
+                namespace: self.operator_namespace.clone(),
+                labels: labels(&self.operator_pod_labels)?,
+            },
         })
     }
+}
+
+/// `k=v,...` as a label map; every pair must have a key and a value.
+fn labels(s: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+                Ok((k.trim().to_owned(), v.trim().to_owned()))
+            }
+            _ => Err(format!("--operator-pod-labels: {p:?} is not key=value")),
+        })
+        .collect()
 }
 
 /// Host name and process ID: unique among processes that could run at once.

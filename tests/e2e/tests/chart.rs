@@ -122,6 +122,10 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     stack.kubectl_apply(CLUSTER);
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
     running(&clusters, "the sample cluster running, driven by the chart's pods").await;
+    // The chart turns the members' NetworkPolicy on, and kube-sim enforces it: the cluster-service's
+    // pods reach the members through it because the policy names them (namespace and labels).
+    let policy = stack.kubectl_ok(&["get", "networkpolicy", "demo-members", "-o", "json"]);
+    assert!(policy.contains("\"kubernetes.io/metadata.name\": \"etcd-operator\""), "{policy}");
 
     // Work that needs the widest grants, under kube-sim's RBAC enforcement of the chart's roles:
     // a backup to the mounted claim, and the replacement of a member whose data is lost.

@@ -85,6 +85,10 @@ pub struct EtcdClusterSpec {
     /// etcd's authentication (needs spec.tls with client certificates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<super::tls::AuthSpec>,
+    /// The members' NetworkPolicy: peers only from members, clients from the operator and whom
+    /// you list, metrics from whom you list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<super::tls::NetworkPolicySpec>,
 }
 
 /// Automatic recovery the user opts into.

@@ -116,6 +116,22 @@ pub struct AuthSpec {
     pub enabled: bool,
 }
 
+/// Who may reach the members: a NetworkPolicy the operator keeps for the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Keep the policy (`true`), remove it (`false`), or follow the operator's default (unset:
+    /// the cluster-service's `--member-network-policy`, on in the Helm chart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Who else may use the client port (2379), beside the members and the operator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_from: Vec<k8s_openapi::api::networking::v1::NetworkPolicyPeer>,
+    /// Who may scrape the metrics port (2381); the node (kubelet probes) always may.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics_from: Vec<k8s_openapi::api::networking::v1::NetworkPolicyPeer>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

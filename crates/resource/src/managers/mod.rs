@@ -19,6 +19,7 @@ use k8s_openapi::{
     NamespaceResourceScope,
     api::{
         core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service},
+        networking::v1::NetworkPolicy,
         policy::v1::PodDisruptionBudget,
     },
 };
@@ -41,6 +42,8 @@ pub type SecretManager = Manager<Secret>;
 pub type PvcManager = Manager<PersistentVolumeClaim>;
 /// Manages PodDisruptionBudgets.
 pub type PdbManager = Manager<PodDisruptionBudget>;
+/// Manages NetworkPolicies.
+pub type NetworkPolicyManager = Manager<NetworkPolicy>;
 
 /// Idempotent operations on one kind of namespaced object.
 #[derive(Clone)]

@@ -4,6 +4,7 @@
 //! small fixtures.
 
 mod config_map;
+pub mod network_policy;
 mod pdb;
 mod probes;
 mod security;
@@ -54,6 +55,8 @@ pub struct TemplateContext<'a> {
     pub names: ClusterNames,
     /// The restore agent (used when `spec.restore` is set).
     pub restore_agent: RestoreAgent,
+    /// The operator's pods, and whether clusters get a NetworkPolicy unless their spec says.
+    pub network_policy: (bool, network_policy::OperatorPods),
 }
 
 impl<'a> TemplateContext<'a> {
@@ -63,7 +66,28 @@ impl<'a> TemplateContext<'a> {
             cluster,
             names: ClusterNames::of(cluster, cluster_domain),
             restore_agent: RestoreAgent::default(),
+            network_policy: (false, network_policy::OperatorPods::default()),
         }
+    }
+
+    /// The same context with the operator's NetworkPolicy default and its pods.
+    pub fn with_network_policy(mut self, default: bool, operator: network_policy::OperatorPods) -> Self {
+        self.network_policy = (default, operator);
+        self
+    }
+
+    /// The members' NetworkPolicy, if the spec (or the operator's default) asks for one.
+    pub fn member_network_policy(
+        &self,
+    ) -> Result<Option<k8s_openapi::api::networking::v1::NetworkPolicy>, ResourceError> {
+        let wanted = self
+            .cluster
+            .spec
+            .network_policy
+            .as_ref()
+            .and_then(|p| p.enabled)
+            .unwrap_or(self.network_policy.0);
+        wanted.then(|| network_policy::network_policy(self, &self.network_policy.1)).transpose()
     }
 
     /// The same context with another restore agent.

@@ -65,7 +65,7 @@ impl HealthService {
             }
             auth = self.security.ensure_auth(&cluster).await;
         }
-        let (out, observation) = self.core.status_and_observation(r, auth).await?;
+        let (out, observation) = self.core.status_and_observation_of(cluster, auth).await?;
         let EtcdState::Reached(view) = &observation.etcd else { return Ok(out) };
         if out.status.phase == ClusterPhase::Paused {
             // Observed and recorded, never maintained: spec.paused means nothing changes.

@@ -98,6 +98,14 @@ impl LifecycleService {
             Some(pdb) => drop(m.pdbs.apply(pdb).await?),
             None => drop(m.pdbs.delete(&self.core.names(r).pdb()).await?),
         }
+        match &desired.network_policy {
+            Some(policy) => drop(m.network_policies.apply(policy).await?),
+            // Only where the spec turns it off: the operator's default being off costs no call.
+            None if desired.network_policy_off => {
+                drop(m.network_policies.delete(&self.core.names(r).network_policy()).await?);
+            }
+            None => {}
+        }
         Ok(())
     }
 

@@ -94,7 +94,7 @@ impl LifecycleService {
     /// Observes the cluster, records the status and returns it.
     #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus"))]
     pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        Ok(self.core.status_and_observation(r, None).await?.0)
+        Ok(self.core.status_and_observation(r).await?.0)
     }
 
     /// Recorded status of every cluster in a namespace (all when empty); no etcd calls.

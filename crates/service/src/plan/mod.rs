@@ -143,6 +143,10 @@ pub struct Desired {
     pub services: [Service; 2],
     /// The PodDisruptionBudget; `None` when there are no members to protect (it is deleted).
     pub pdb: Option<PodDisruptionBudget>,
+    /// The members' NetworkPolicy; `None` when neither the spec nor the operator asks.
+    pub network_policy: Option<k8s_openapi::api::networking::v1::NetworkPolicy>,
+    /// The spec turns the policy off: one kept before is deleted.
+    pub network_policy_off: bool,
     /// Whether a change of the pod template may roll out now.
     pub rollout: RolloutDecision,
 }
@@ -190,6 +194,8 @@ pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, Re
     let pdb =
         (plan.replicas > 0).then(|| templates::pod_disruption_budget(i.ctx, plan.replicas)).transpose()?;
     Ok(Refusable::Usable(Desired {
+        network_policy: i.ctx.member_network_policy()?,
+        network_policy_off: cluster.spec.network_policy.as_ref().and_then(|p| p.enabled) == Some(false),
         config_map: templates::config_map(i.ctx, &plan.bootstrap)?,
         services: [templates::peer_service(i.ctx)?, templates::client_service(i.ctx)?],
         rollout: decide_rollout(changed, cluster.formed(), i.observation),

@@ -104,7 +104,7 @@ impl Core {
 
     /// Observes the cluster and records its status (what GetClusterStatus answers).
     pub(crate) async fn current_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        Ok(self.status_and_observation(r, None).await?.0)
+        Ok(self.status_and_observation(r).await?.0)
     }
 
     /// Observes the cluster and records its status (what GetClusterStatus answers), also returning
@@ -112,10 +112,20 @@ impl Core {
     pub(crate) async fn status_and_observation(
         &self,
         r: &ClusterRef,
-        auth: Option<crate::security::decide::auth::AuthReport>,
     ) -> Result<(ClusterOutcome, Observation), ServiceError> {
         // NOT_FOUND for an unknown cluster before anything is observed.
         let before = self.get(r).await?;
+        self.status_and_observation_of(before, None).await
+    }
+
+    /// [`Self::status_and_observation`] of a cluster the caller read, with etcd's authentication
+    /// as the caller found it (the health probe).
+    pub(crate) async fn status_and_observation_of(
+        &self,
+        before: EtcdCluster,
+        auth: Option<crate::security::decide::auth::AuthReport>,
+    ) -> Result<(ClusterOutcome, Observation), ServiceError> {
+        let r = &cluster_ref(&before);
         let m = self.managers(&r.namespace);
         let names = self.names(r);
         let sts = m.statefulsets.get(&names.statefulset()).await?;

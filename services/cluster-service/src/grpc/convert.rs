@@ -41,6 +41,18 @@ fn retention(value: i32, field: &str, v: &mut Violations) -> PvcRetention {
     }
 }
 
+/// spec.recovery, when either of its fields is given.
+fn recovery(s: &pb::ClusterSpec) -> Option<RecoveryPolicy> {
+    (s.restore_on_quorum_loss || !s.quorum_loss_grace_period.is_empty()).then(|| RecoveryPolicy {
+        restore_on_quorum_loss: s.restore_on_quorum_loss,
+        quorum_loss_grace_period: if s.quorum_loss_grace_period.is_empty() {
+            RecoveryPolicy::default().quorum_loss_grace_period
+        } else {
+            s.quorum_loss_grace_period.clone()
+        },
+    })
+}
+
 /// Converts a proto spec; problems of form (enums, JSON) are violations, rules come later.
 pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
     let mut v = Violations::default();
@@ -103,19 +115,15 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
             location: None,
             clear_retained_claims: s.restore_clear_retained_claims,
         }),
-        recovery: (s.restore_on_quorum_loss || !s.quorum_loss_grace_period.is_empty()).then(|| {
-            let default = RecoveryPolicy::default();
-            RecoveryPolicy {
-                restore_on_quorum_loss: s.restore_on_quorum_loss,
-                quorum_loss_grace_period: if s.quorum_loss_grace_period.is_empty() {
-                    default.quorum_loss_grace_period
-                } else {
-                    s.quorum_loss_grace_period.clone()
-                },
-            }
-        }),
+        recovery: recovery(s),
         tls: json_field(&s.tls_json, "spec.tls_json", "spec.tls object", &mut v),
         auth: s.auth_enabled.then_some(etcd_operator_api::cluster::AuthSpec { enabled: true }),
+        network_policy: json_field(
+            &s.network_policy_json,
+            "spec.network_policy_json",
+            "spec.networkPolicy object",
+            &mut v,
+        ),
     };
     v.into_result().map(|()| spec)
 }

@@ -17,10 +17,15 @@ impl Node {
         name: &str,
         f: impl FnOnce(&super::PodEntry) -> Option<T>,
     ) -> Result<T, String> {
+        // The pod of that name now (as `kubectl exec` reaches it), not a predecessor still stopping.
+        let current = self.ctx.api.store.read(|t| {
+            t.get(&("/pods".to_owned(), ns.to_owned(), name.to_owned()))
+                .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
+        });
         let pods = self.pods.lock().unwrap();
-        let entry = pods
-            .values()
-            .find(|e| e.namespace == ns && e.name == name)
+        let entry = current
+            .and_then(|uid| pods.get(&uid))
+            .or_else(|| pods.values().find(|e| e.namespace == ns && e.name == name))
             .ok_or_else(|| format!("pod {ns}/{name} is not running on the node"))?;
         f(entry).ok_or_else(|| format!("pod {ns}/{name}: not started yet"))
     }

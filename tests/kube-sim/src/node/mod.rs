@@ -146,6 +146,7 @@ pub struct Node {
     pods: Mutex<HashMap<String, PodEntry>>,
     up: AtomicBool,
     refreshed: Mutex<std::time::Instant>,
+    policies: net::policy::Loaded,
 }
 
 impl Node {
@@ -170,7 +171,8 @@ impl Node {
         std::fs::write(&host_ip, ctx.host_ip()).map_err(|e| format!("{}: {e}", host_ip.display()))?;
         ctx.refresh_dns();
         let refreshed = Mutex::new(std::time::Instant::now());
-        Ok(Arc::new(Self { ctx, pods: Mutex::default(), up: AtomicBool::new(true), refreshed }))
+        let policies = net::policy::Loaded::default();
+        Ok(Arc::new(Self { ctx, pods: Mutex::default(), up: AtomicBool::new(true), refreshed, policies }))
     }
 
     /// Runs the agent until the task is dropped.
@@ -245,6 +247,7 @@ impl Node {
             entries.values().flat_map(|e| e.rt.lock().unwrap().volume_dirs.clone()).collect();
         drop(entries);
         self.refresh_volumes(&pods);
+        self.enforce_policies();
         ctx.refresh_dns();
         let pvcs: Vec<String> =
             ctx.api.store.read(|t| t.list("/persistentvolumeclaims", None)).iter().map(uid).collect();
@@ -264,6 +267,25 @@ impl Node {
                 volumes::refresh(txn, &self.ctx.pod_dir(pod), pod);
             }
         });
+    }
+
+    /// Loads each running pod's NetworkPolicy ingress rules into its namespace (only changes).
+    fn enforce_policies(&self) {
+        use net::policy::{PolicyPod, allowed, nft_script};
+        let (namespaces, policies) = self
+            .ctx
+            .api
+            .store
+            .read(|t| (t.list("/namespaces", None), t.list("networking.k8s.io/networkpolicies", None)));
+        let sandboxes: Vec<(Value, Sandbox)> = self.ctx.sandboxes.lock().unwrap().values().cloned().collect();
+        let pods: Vec<PolicyPod> =
+            sandboxes.iter().map(|(pod, s)| PolicyPod { pod: pod.clone(), ip: s.ip }).collect();
+        let node = [self.ctx.network.gateway(), self.ctx.network.kubelet_address()];
+        for (target, (_, sandbox)) in pods.iter().zip(&sandboxes) {
+            let script = nft_script(&allowed(target, &pods, &namespaces, &policies), &node);
+            self.policies.ensure(&sandbox.netns, &script);
+        }
+        self.policies.retain(&sandboxes.iter().map(|(_, s)| s.netns.clone()).collect::<Vec<_>>());
     }
 
     /// Removes a deleted pod that has nothing running here.

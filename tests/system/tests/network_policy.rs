@@ -1,0 +1,89 @@
+//! The members' NetworkPolicy, enforced by kube-sim's node as a network
+//! plugin would: the peer port only from members, the client port from
+//! members, the operator and the pods the spec lists, the metrics port from
+//! nobody listed; the node always. Removing the policy opens the ports again.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::{core::v1::Pod, networking::v1::NetworkPolicy};
+use kube::{
+    Api,
+    api::{Patch, PatchParams, PostParams},
+};
+use system_tests::real::{RealCluster, spec};
+
+/// A pod that runs a single etcd of its own: something with a network namespace to dial from.
+fn client_pod(name: &str, app: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+        "spec": {
+            "containers": [{"name": "etcd", "image": "gcr.io/etcd-development/etcd:v3.4.23",
+                            "command": ["/usr/local/bin/etcd"], "args": ["--data-dir=/data/etcd"],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "emptyDir": {}}]
+        }
+    }))
+    .unwrap()
+}
+
+/// Whether a TCP connection from `pod`'s network namespace to `ip:port` opens within a second.
+fn connects(c: &RealCluster, pod: &str, ip: &str, port: u16) -> bool {
+    let netns = c.sim.node().unwrap().netns("default", pod).unwrap();
+    let probe = format!("exec 3<>/dev/tcp/{ip}/{port}");
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &netns, "timeout", "1", "bash", "-c", &probe])
+        .output()
+        .expect("ip netns exec runs")
+        .status
+        .success()
+}
+
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn members_are_reached_only_as_their_network_policy_allows() {
+    let mut s = serde_json::to_value(spec(3)).unwrap();
+    s["networkPolicy"] = serde_json::json!({"enabled": true, "clientFrom": [{"podSelector": {"matchLabels": {"app": "allowed"}}}]});
+    let c = RealCluster::start_with(serde_json::from_value(s).unwrap(), Duration::from_secs(10)).await;
+    let policies = Api::<NetworkPolicy>::namespaced(c.client.clone(), "default");
+    assert!(policies.get_opt("demo-members").await.unwrap().is_some(), "the operator keeps the policy");
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    for (name, app) in [("allowed", "allowed"), ("other", "other")] {
+        pods.create(&PostParams::default(), &client_pod(name, app)).await.unwrap();
+    }
+    let node = c.sim.node().unwrap();
+    until("both client pods have addresses", || {
+        node.pod_ip("default", "allowed").is_ok() && node.pod_ip("default", "other").is_ok()
+    })
+    .await;
+    let demo0 = node.pod_ip("default", "demo-0").unwrap().to_string();
+
+    until("the policy holds other off", || !connects(&c, "other", &demo0, 2379)).await;
+    assert!(!connects(&c, "other", &demo0, 2380), "a stranger reached the peer port");
+    assert!(!connects(&c, "other", &demo0, 2381), "a stranger reached the metrics port");
+    // A policy change reaches the pods within a node sync, as a network plugin applies it eventually.
+    until("a listed client is let in on the client port", || connects(&c, "allowed", &demo0, 2379)).await;
+    assert!(!connects(&c, "allowed", &demo0, 2380), "a listed client reached the peer port");
+    assert!(connects(&c, "demo-1", &demo0, 2380), "members reach each other's peer port");
+    assert!(connects(&c, "demo-1", &demo0, 2379), "members reach each other's client port");
+    // The operator (on the node here) still reaches every member: the cluster keeps working.
+    c.write("behind-policy", 10).await;
+    assert_eq!(c.count("behind-policy").await, 10);
+
+    // Turned off in the spec: the policy goes, and with it the drop.
+    let clusters = Api::<etcd_operator_api::EtcdCluster>::namespaced(c.client.clone(), "default");
+    let off = serde_json::json!({"spec": {"networkPolicy": {"enabled": false}}});
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&off)).await.unwrap();
+    c.converge("the policy removed", Duration::from_secs(30), || {
+        c.services.lifecycle.update_cluster(&c.r, None)
+    })
+    .await;
+    assert!(policies.get_opt("demo-members").await.unwrap().is_none());
+    until("other reaches the client port again", || connects(&c, "other", &demo0, 2379)).await;
+}
