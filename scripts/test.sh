@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server nft; do
+for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server nft grpcurl; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
 done
 python3 -c "import helm_python" 2>/dev/null || { echo "missing helm-python-sdk: run scripts/setup.sh first" >&2; exit 1; }

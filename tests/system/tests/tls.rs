@@ -105,6 +105,18 @@ async fn operator_managed_tls_admits_only_clients_with_the_clusters_certificates
     let health = http_get(&format!("{ip}:2381"), "/health").await.unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 
+    // grpcurl (a client nobody here wrote; it asks reflection v1alpha) finds the SecurityService.
+    let address = c.grpc_endpoint.trim_start_matches("http://");
+    // Asynchronously: the service answering it runs on this test's runtime.
+    let listed = tokio::process::Command::new("grpcurl")
+        .args(["-plaintext", address, "list"])
+        .output()
+        .await
+        .expect("grpcurl runs");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("etcd_operator.v1alpha1.SecurityService"),
+        "{listed:?}"
+    );
     // The SecurityService reports the same, over gRPC.
     let mut grpc = SecurityServiceClient::connect(c.grpc_endpoint.clone()).await.unwrap();
     let cluster_ref =

