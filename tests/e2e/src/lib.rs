@@ -156,7 +156,11 @@ where
     }
 }
 
+/// Copies a directory tree; a missing `from` (no pod ever ran, so the node wrote no logs) copies nothing.
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    if !from.exists() {
+        return Ok(());
+    }
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)?.flatten() {
         let target = to.join(entry.file_name());
