@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e_tests::{Stack, eventually};
 use etcd_operator_api::{EtcdCluster, condition::ConditionStatus};
 use kube::Api;
+use system_tests::secure::etcdctl;
 
 const CLUSTER: &str = include_str!("../../../examples/local-etcdcluster-tls.yaml");
 
@@ -34,29 +35,6 @@ fn secret_key(stack: &Stack, secret: &str, key: &str) -> Vec<u8> {
             child.wait_with_output()
         });
     out.expect("base64 runs").stdout
-}
-
-/// etcdctl in member `pod`'s network namespace, against member `secure-0` by its DNS name.
-fn etcdctl(
-    stack: &Stack,
-    certs: &std::path::Path,
-    user: Option<&str>,
-    args: &[&str],
-) -> std::process::Output {
-    let netns = stack.node().netns("default", "secure-1").expect("pod netns");
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", &netns, "etcdctl", "--dial-timeout=3s", "--command-timeout=5s"])
-        .arg("--endpoints=https://secure-0.secure.default.svc.cluster.local:2379")
-        .arg(format!("--cacert={}", certs.join("ca.crt").display()))
-        .env("ETCDCTL_API", "3");
-    if certs.join("tls.crt").exists() {
-        cmd.arg(format!("--cert={}", certs.join("tls.crt").display()));
-        cmd.arg(format!("--key={}", certs.join("tls.key").display()));
-    }
-    if let Some(user) = user {
-        cmd.arg(format!("--user={user}"));
-    }
-    cmd.args(args).output().expect("etcdctl runs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,9 +68,17 @@ async fn a_tls_cluster_with_auth_runs_from_kubectl_and_admits_only_holders_of_it
     }
     let password = String::from_utf8(secret_key(&stack, "secure-etcd-root", "password")).unwrap();
     let root = format!("root:{password}");
-    let put = etcdctl(&stack, certs.path(), Some(&root), &["put", "greeting", "hello over tls"]);
+    let put = etcdctl(
+        &stack.sim,
+        "secure-1",
+        "secure",
+        certs.path(),
+        Some(&root),
+        &["put", "greeting", "hello over tls"],
+    );
     assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
-    let wrong = etcdctl(&stack, certs.path(), Some("root:guess"), &["get", "greeting"]);
+    let wrong =
+        etcdctl(&stack.sim, "secure-1", "secure", certs.path(), Some("root:guess"), &["get", "greeting"]);
     assert!(!wrong.status.success(), "a wrong root password was accepted");
 
     // Scaled with kubectl: the scaling controller adds learners over TLS, with auth on.
@@ -104,16 +90,24 @@ async fn a_tls_cluster_with_auth_runs_from_kubectl_and_admits_only_holders_of_it
             && table.contains("Running")
     })
     .await;
-    let members = etcdctl(&stack, certs.path(), Some(&root), &["member", "list"]);
+    let members = etcdctl(&stack.sim, "secure-1", "secure", certs.path(), Some(&root), &["member", "list"]);
     let listed = String::from_utf8_lossy(&members.stdout).into_owned();
     assert_eq!(listed.lines().filter(|l| l.contains("started")).count(), 5, "{listed}");
     assert!(listed.lines().all(|l| !l.contains("http://")), "every URL is https: {listed}");
-    let get = etcdctl(&stack, certs.path(), Some(&root), &["get", "greeting", "--print-value-only"]);
+    let get = etcdctl(
+        &stack.sim,
+        "secure-1",
+        "secure",
+        certs.path(),
+        Some(&root),
+        &["get", "greeting", "--print-value-only"],
+    );
     assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "hello over tls");
 
     // Without a client certificate the members refuse, whatever the password.
     std::fs::remove_file(certs.path().join("tls.crt")).unwrap();
     std::fs::remove_file(certs.path().join("tls.key")).unwrap();
-    let anonymous = etcdctl(&stack, certs.path(), Some(&root), &["get", "greeting"]);
+    let anonymous =
+        etcdctl(&stack.sim, "secure-1", "secure", certs.path(), Some(&root), &["get", "greeting"]);
     assert!(!anonymous.status.success(), "served without a client certificate");
 }

@@ -46,6 +46,13 @@ pub fn spec(size: i32) -> EtcdClusterSpec {
     )
 }
 
+/// `spec(size)` with `spec.tls` as given (whatever the variant).
+pub fn tls_spec(size: i32, tls: serde_json::Value) -> EtcdClusterSpec {
+    let mut s = serde_json::to_value(spec(size)).expect("spec");
+    s["tls"] = tls;
+    serde_json::from_value(s).expect("spec with tls")
+}
+
 impl RealCluster {
     /// Starts everything and waits until a cluster of `size` members runs.
     pub async fn start(size: i32, lock_duration: Duration) -> Self {

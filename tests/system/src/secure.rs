@@ -57,3 +57,49 @@ pub async fn connect_options(client: &Client, name: &str) -> Option<etcd_client:
         .domain_name(names.client_service_host());
     Some(etcd_client::ConnectOptions::new().with_tls(options))
 }
+
+/// Secret `name` in `default`, if it exists.
+pub async fn secret(client: &Client, name: &str) -> Option<Secret> {
+    Api::<Secret>::namespaced(client.clone(), "default").get_opt(name).await.expect("get Secret")
+}
+
+/// One key of a Secret (empty when missing).
+pub fn key(s: &Secret, k: &str) -> Vec<u8> {
+    s.data.as_ref().and_then(|d| d.get(k)).map(|b| b.0.clone()).unwrap_or_default()
+}
+
+/// Writes cluster `name`'s operator certificate (`ca.crt`, `tls.crt`, `tls.key`) into `dir`, as a
+/// tool would be given it.
+pub async fn operator_certs(client: &Client, name: &str, dir: &std::path::Path) {
+    let operator = secret(client, &format!("{name}-operator-tls")).await.expect("operator Secret");
+    for k in ["ca.crt", "tls.crt", "tls.key"] {
+        std::fs::write(dir.join(k), key(&operator, k)).expect("certificate written");
+    }
+}
+
+/// Real etcdctl in `pod`'s network namespace (its cluster DNS), against member 0 of cluster
+/// `name` by its DNS name, trusting `certs/ca.crt` and presenting `certs/tls.crt` when it is there,
+/// as `user` (`name:password`) when given.
+pub fn etcdctl(
+    sim: &kube_sim::KubeSim,
+    pod: &str,
+    name: &str,
+    certs: &std::path::Path,
+    user: Option<&str>,
+    args: &[&str],
+) -> std::process::Output {
+    let netns = sim.node().expect("node").netns("default", pod).expect("pod netns");
+    let mut cmd = std::process::Command::new("ip");
+    cmd.args(["netns", "exec", &netns, "etcdctl", "--dial-timeout=3s", "--command-timeout=5s"])
+        .arg(format!("--endpoints=https://{name}-0.{name}.default.svc.cluster.local:2379"))
+        .arg(format!("--cacert={}", certs.join("ca.crt").display()))
+        .env("ETCDCTL_API", "3");
+    if certs.join("tls.crt").exists() {
+        cmd.arg(format!("--cert={}", certs.join("tls.crt").display()));
+        cmd.arg(format!("--key={}", certs.join("tls.key").display()));
+    }
+    if let Some(user) = user {
+        cmd.arg(format!("--user={user}"));
+    }
+    cmd.args(args).output().expect("etcdctl runs")
+}

@@ -39,7 +39,8 @@ fn connects(c: &RealCluster, pod: &str, ip: &str, port: u16) -> bool {
 }
 
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Generous: a policy change waits for a node sync, and a loaded machine stretches each probe.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(300)).await;

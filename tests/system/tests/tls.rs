@@ -20,44 +20,13 @@ use kube::{
     Api,
     api::{Patch, PatchParams, PostParams},
 };
-use system_tests::real::{RealCluster, spec};
-
-fn tls_spec(size: i32, tls: serde_json::Value) -> etcd_operator_api::EtcdClusterSpec {
-    let mut s = serde_json::to_value(spec(size)).unwrap();
-    s["tls"] = tls;
-    serde_json::from_value(s).unwrap()
-}
-
-async fn secret(c: &RealCluster, name: &str) -> Option<Secret> {
-    Api::<Secret>::namespaced(c.client.clone(), "default").get_opt(name).await.unwrap()
-}
-
-fn key(s: &Secret, k: &str) -> Vec<u8> {
-    s.data.as_ref().and_then(|d| d.get(k)).map(|b| b.0.clone()).unwrap_or_default()
-}
+use system_tests::{
+    real::{RealCluster, tls_spec},
+    secure::{etcdctl, key, operator_certs, secret},
+};
 
 async fn cluster(c: &RealCluster, name: &str) -> EtcdCluster {
     Api::<EtcdCluster>::namespaced(c.client.clone(), "default").get(name).await.unwrap()
-}
-
-/// Runs etcdctl in `pod`'s network namespace (its cluster DNS) against demo-0 by name.
-fn etcdctl(
-    c: &RealCluster,
-    pod: &str,
-    certs: Option<&std::path::Path>,
-    args: &[&str],
-) -> std::process::Output {
-    let netns = c.sim.node().unwrap().netns("default", pod).unwrap();
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", &netns, "etcdctl", "--dial-timeout=3s", "--command-timeout=5s"])
-        .arg("--endpoints=https://demo-0.demo.default.svc.cluster.local:2379")
-        .env("ETCDCTL_API", "3");
-    if let Some(dir) = certs {
-        cmd.arg(format!("--cacert={}", dir.join("ca.crt").display()));
-        cmd.arg(format!("--cert={}", dir.join("tls.crt").display()));
-        cmd.arg(format!("--key={}", dir.join("tls.key").display()));
-    }
-    cmd.args(args).output().expect("etcdctl runs")
 }
 
 #[tokio::test]
@@ -67,11 +36,11 @@ async fn operator_managed_tls_admits_only_clients_with_the_clusters_certificates
         Duration::from_secs(10),
     )
     .await;
-    let ca = secret(&c, "demo-ca").await.expect("the CA Secret");
+    let ca = secret(&c.client, "demo-ca").await.expect("the CA Secret");
     assert_eq!(ca.type_.as_deref(), Some("Opaque"));
     assert!(!key(&ca, "ca.key").is_empty());
     for purpose in ["client", "peer", "operator"] {
-        let s = secret(&c, &format!("demo-{purpose}-tls")).await.expect("certificate Secret");
+        let s = secret(&c.client, &format!("demo-{purpose}-tls")).await.expect("certificate Secret");
         assert_eq!(s.type_.as_deref(), Some("kubernetes.io/tls"));
         assert_eq!(key(&s, "ca.crt"), key(&ca, "ca.crt"), "{purpose} carries the cluster's CA");
     }
@@ -83,18 +52,15 @@ async fn operator_managed_tls_admits_only_clients_with_the_clusters_certificates
 
     // etcdctl with the operator's certificate, as a tool would be given it.
     let dir = tempfile::tempdir().unwrap();
-    let operator = secret(&c, "demo-operator-tls").await.unwrap();
-    for k in ["ca.crt", "tls.crt", "tls.key"] {
-        std::fs::write(dir.path().join(k), key(&operator, k)).unwrap();
-    }
-    let put = etcdctl(&c, "demo-1", Some(dir.path()), &["put", "tls-key", "over-tls"]);
+    operator_certs(&c.client, "demo", dir.path()).await;
+    let put = etcdctl(&c.sim, "demo-1", "demo", dir.path(), None, &["put", "tls-key", "over-tls"]);
     assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
-    let get = etcdctl(&c, "demo-2", Some(dir.path()), &["get", "tls-key", "--print-value-only"]);
+    let get = etcdctl(&c.sim, "demo-2", "demo", dir.path(), None, &["get", "tls-key", "--print-value-only"]);
     assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "over-tls");
     // Without a client certificate the member refuses, as it does to plain HTTP.
     std::fs::remove_file(dir.path().join("tls.crt")).unwrap();
     std::fs::remove_file(dir.path().join("tls.key")).unwrap();
-    let anonymous = etcdctl(&c, "demo-1", Some(dir.path()), &["get", "tls-key"]);
+    let anonymous = etcdctl(&c.sim, "demo-1", "demo", dir.path(), None, &["get", "tls-key"]);
     assert!(!anonymous.status.success(), "a client without a certificate was served");
     let ip = c.sim.node().unwrap().pod_ip("default", "demo-0").unwrap();
     assert!(
@@ -157,8 +123,10 @@ impl NotOk for std::io::Result<String> {
 /// The leaf certificate `pod` serves on its client port to a new connection (DER).
 async fn served_certificate(c: &RealCluster, pod: &str) -> Vec<u8> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
-    let (client, operator) =
-        (secret(c, "demo-client-tls").await.unwrap(), secret(c, "demo-operator-tls").await.unwrap());
+    let (client, operator) = (
+        secret(&c.client, "demo-client-tls").await.unwrap(),
+        secret(&c.client, "demo-operator-tls").await.unwrap(),
+    );
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_slice(&key(&client, "ca.crt")).unwrap()).unwrap();
     let chain = vec![CertificateDer::from_pem_slice(&key(&operator, "tls.crt")).unwrap()];
@@ -186,7 +154,7 @@ async fn certificates_are_renewed_before_expiry_and_served_without_a_failed_writ
     // Renewed ten seconds after issue: the window is most of a ten-minute lifetime.
     let tls = serde_json::json!({"operatorManaged": {"validity": "10m", "renewBefore": "9m50s"}});
     let c = RealCluster::start_with(tls_spec(3, tls), Duration::from_secs(10)).await;
-    let first = key(&secret(&c, "demo-client-tls").await.unwrap(), "tls.crt");
+    let first = key(&secret(&c.client, "demo-client-tls").await.unwrap(), "tls.crt");
     assert_eq!(served_certificate(&c, "demo-0").await, der(&first));
 
     // A workload that opens a new connection (a new handshake) for every write, on every member.
@@ -221,7 +189,7 @@ async fn certificates_are_renewed_before_expiry_and_served_without_a_failed_writ
     while renewals < 2 {
         assert!(Instant::now() < deadline, "only {renewals} renewals in 90 s");
         c.services.security.reconcile(&c.r).await.unwrap();
-        let now = key(&secret(&c, "demo-client-tls").await.unwrap(), "tls.crt");
+        let now = key(&secret(&c.client, "demo-client-tls").await.unwrap(), "tls.crt");
         if now != last {
             renewals += 1;
             // The node refreshes the mounted Secret; etcd reads the key pair on each new connection.
@@ -238,7 +206,7 @@ async fn certificates_are_renewed_before_expiry_and_served_without_a_failed_writ
     writer.await.unwrap();
     assert_eq!(failed.load(Ordering::SeqCst), 0, "writes failed during renewal");
     assert!(ok.load(Ordering::SeqCst) > 20, "the workload ran: {} writes", ok.load(Ordering::SeqCst));
-    let peer = key(&secret(&c, "demo-peer-tls").await.unwrap(), "tls.crt");
+    let peer = key(&secret(&c.client, "demo-peer-tls").await.unwrap(), "tls.crt");
     let facts = x509_parser::pem::parse_x509_pem(&peer).unwrap().1;
     let not_after = facts.parse_x509().unwrap().validity().not_after.timestamp();
     assert!(not_after > chrono_now() + 9 * 60, "the peer certificate was renewed too");
@@ -290,7 +258,7 @@ async fn objects_of_mine(c: &RealCluster) -> Vec<String> {
             .unwrap(),
     ];
     for s in ["mine-client", "mine-peer", "mine-operator"] {
-        out.push(secret(c, s).await.unwrap().metadata.uid.unwrap());
+        out.push(secret(&c.client, s).await.unwrap().metadata.uid.unwrap());
     }
     out
 }
@@ -370,100 +338,4 @@ async fn problems_of_provided_secrets_are_named_and_nothing_is_deleted() {
     assert_eq!(objects_of_mine(&c).await, before, "nothing was deleted or recreated");
     let kept = etcd.get("kept", None).await.unwrap();
     assert_eq!(kept.kvs()[0].value_str().unwrap(), "yes");
-}
-
-/// etcdctl against demo-0 with the operator's certificate and `user` (`name:password`).
-fn etcdctl_as(
-    c: &RealCluster,
-    certs: &std::path::Path,
-    endpoint_cluster: &str,
-    user: Option<&str>,
-    args: &[&str],
-) -> std::process::Output {
-    let netns = c.sim.node().unwrap().netns("default", &format!("{endpoint_cluster}-0")).unwrap();
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", &netns, "etcdctl", "--dial-timeout=3s", "--command-timeout=5s"])
-        .arg(format!(
-            "--endpoints=https://{endpoint_cluster}-0.{endpoint_cluster}.default.svc.cluster.local:2379"
-        ))
-        .arg(format!("--cacert={}", certs.join("ca.crt").display()))
-        .arg(format!("--cert={}", certs.join("tls.crt").display()))
-        .arg(format!("--key={}", certs.join("tls.key").display()))
-        .env("ETCDCTL_API", "3");
-    if let Some(user) = user {
-        cmd.arg(format!("--user={user}"));
-    }
-    cmd.args(args).output().expect("etcdctl runs")
-}
-
-async fn certs_of(c: &RealCluster, cluster: &str, dir: &std::path::Path) {
-    let operator = secret(c, &format!("{cluster}-operator-tls")).await.unwrap();
-    for k in ["ca.crt", "tls.crt", "tls.key"] {
-        std::fs::write(dir.join(k), key(&operator, k)).unwrap();
-    }
-}
-
-async fn root_password(c: &RealCluster, cluster: &str) -> String {
-    let s = secret(c, &format!("{cluster}-etcd-root")).await.expect("root Secret");
-    assert_eq!(s.type_.as_deref(), Some("kubernetes.io/basic-auth"));
-    assert_eq!(key(&s, "username"), b"root");
-    String::from_utf8(key(&s, "password")).unwrap()
-}
-
-#[tokio::test]
-async fn auth_admits_root_by_the_secrets_password_and_a_restore_keeps_secret_and_data_consistent() {
-    let mut s = tls_spec(1, serde_json::json!({"operatorManaged": {}}));
-    s.auth = Some(etcd_operator_api::cluster::AuthSpec { enabled: true });
-    let c = RealCluster::start_with(s.clone(), Duration::from_secs(10)).await;
-    let password = root_password(&c, "demo").await;
-    assert_eq!(password.len(), 48, "24 random bytes");
-    let dir = tempfile::tempdir().unwrap();
-    certs_of(&c, "demo", dir.path()).await;
-    let as_root = etcdctl_as(&c, dir.path(), "demo", Some(&format!("root:{password}")), &["user", "list"]);
-    let users = String::from_utf8_lossy(&as_root.stdout).into_owned();
-    assert!(as_root.status.success(), "{}", String::from_utf8_lossy(&as_root.stderr));
-    assert_eq!(users.split_whitespace().collect::<Vec<_>>(), ["etcd-operator", "root"]);
-    let wrong = etcdctl_as(&c, dir.path(), "demo", Some("root:not-the-password"), &["user", "list"]);
-    assert!(
-        !wrong.status.success() && String::from_utf8_lossy(&wrong.stderr).contains("authentication failed")
-    );
-    // An application user without a role is refused what root may do: authentication is really on.
-    let add =
-        etcdctl_as(&c, dir.path(), "demo", Some(&format!("root:{password}")), &["user", "add", "app:app-pw"]);
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
-    let app = etcdctl_as(&c, dir.path(), "demo", Some("app:app-pw"), &["put", "k", "v"]);
-    assert!(String::from_utf8_lossy(&app.stderr).contains("permission denied"), "{app:?}");
-    c.write("auth", 5).await;
-
-    // A restore brings back the source's users and root password; the restored cluster's Secret
-    // is made anew, and the operator sets root's password in the data to it.
-    c.backup("with-auth").await;
-    let restored = ClusterRef { namespace: "default".into(), name: "restored".into() };
-    let mut spec = serde_json::to_value(&s).unwrap();
-    spec["restore"] = serde_json::json!({"backupName": "with-auth"});
-    let spec = serde_json::from_value(spec).unwrap();
-    Box::pin(c.services.lifecycle.create_cluster(&restored, Some(spec))).await.unwrap();
-    c.converge("the restored cluster running", Duration::from_secs(120), || {
-        c.services.lifecycle.update_cluster(&restored, None)
-    })
-    .await;
-    c.wait_for_auth(&restored).await;
-    let restored_password = root_password(&c, "restored").await;
-    assert_ne!(restored_password, password);
-    let rdir = tempfile::tempdir().unwrap();
-    certs_of(&c, "restored", rdir.path()).await;
-    let now = etcdctl_as(
-        &c,
-        rdir.path(),
-        "restored",
-        Some(&format!("root:{restored_password}")),
-        &["user", "list"],
-    );
-    assert!(now.status.success(), "the Secret's password works: {}", String::from_utf8_lossy(&now.stderr));
-    assert!(String::from_utf8_lossy(&now.stdout).contains("app"), "the source's users came back");
-    let old = etcdctl_as(&c, rdir.path(), "restored", Some(&format!("root:{password}")), &["user", "list"]);
-    assert!(!old.status.success(), "the source's root password no longer works");
-    let got = etcdctl_as(&c, rdir.path(), "restored", None, &["get", "auth/", "--prefix", "--keys-only"]);
-    let keys = String::from_utf8_lossy(&got.stdout).lines().filter(|l| !l.is_empty()).count();
-    assert_eq!(keys, 5, "{got:?}");
 }

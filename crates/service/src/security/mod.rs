@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_common::ClusterRef;
-use etcd_operator_resource::templates::tls::{PURPOSES, Purpose, ca_secret, certificate_secret, secret_name};
+use etcd_operator_resource::templates::tls::{Purpose, ca_secret, certificate_secret};
 
 use crate::{
     ServiceError,
@@ -25,7 +25,7 @@ use crate::{
     core::Core,
     security::{
         certs::Pair,
-        decide::{CertificateReport, Issue, Lifetimes, ca_state, examine, plan},
+        decide::{CertificateReport, Issue, Lifetimes, ca_state, plan},
     },
 };
 
@@ -66,25 +66,19 @@ impl SecurityService {
         let ctx = self.core.template(cluster);
         let names = &ctx.names;
         let ca_view = self.core.read_secret(&names.namespace, &names.ca_secret()).await?;
-        let mut leaves = Vec::new();
-        for purpose in PURPOSES {
-            let secret = self.core.read_secret(&names.namespace, &secret_name(names, tls, purpose)).await?;
-            leaves.push(examine(purpose, &secret));
-        }
+        let leaves = self.core.certificate_secrets(names, tls).await?;
         let now = Utc::now();
         let lifetimes = Lifetimes::of(managed);
+        let ca = ca_state(&ca_view);
         // A lost CA is reported by the status (CertificatesReady), so it is not an error here.
-        let Ok(issues) = plan(ca_state(&ca_view), &ca_view.name, &leaves, now, lifetimes) else {
+        let Ok(issues) = plan(&ca, &ca_view.name, &leaves, now, lifetimes) else {
             return Ok(());
         };
         if issues.is_empty() {
             return Ok(());
         }
         let secrets = self.core.managers_as(&names.namespace, component::SECURITY).secrets;
-        let mut ca = ca_view.data.as_ref().map(|d| Pair {
-            crt: String::from_utf8_lossy(d.get("ca.crt").map_or(&[][..], |v| v)).into_owned(),
-            key: String::from_utf8_lossy(d.get("ca.key").map_or(&[][..], |v| v)).into_owned(),
-        });
+        let mut ca = ca.ok();
         for issue in issues {
             match issue {
                 Issue::Ca => {

@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use etcd_operator_api::EtcdCluster;
+use etcd_operator_api::{EtcdCluster, cluster::TlsSpec};
 use etcd_operator_client::etcd::{EtcdOptions, EtcdTls};
 use etcd_operator_resource::{
     names::ClusterNames,
     templates::tls::{PURPOSES, Purpose, secret_name},
 };
 
-use super::decide::{self, CertificateReport, Lifetimes, SecretView, examine};
+use super::decide::{self, CertificateReport, Found, Lifetimes, SecretView, examine};
 use crate::{ServiceError, core::Core};
 
 impl Core {
@@ -30,6 +30,20 @@ impl Core {
         Ok(SecretView { name: name.to_owned(), data })
     }
 
+    /// What the client, peer and operator certificate Secrets hold.
+    pub(crate) async fn certificate_secrets(
+        &self,
+        names: &ClusterNames,
+        tls: &TlsSpec,
+    ) -> Result<Vec<Found>, ServiceError> {
+        let mut found = Vec::new();
+        for purpose in PURPOSES {
+            let secret = self.read_secret(&names.namespace, &secret_name(names, tls, purpose)).await?;
+            found.push(examine(purpose, &secret));
+        }
+        Ok(found)
+    }
+
     /// What each certificate Secret of a cluster with spec.tls holds; `None` without spec.tls.
     pub(crate) async fn certificates(
         &self,
@@ -37,17 +51,13 @@ impl Core {
     ) -> Result<Option<CertificateReport>, ServiceError> {
         let Some(tls) = &cluster.spec.tls else { return Ok(None) };
         let names = self.names_of(cluster);
-        let mut found = Vec::new();
-        for purpose in PURPOSES {
-            let secret = self.read_secret(&names.namespace, &secret_name(&names, tls, purpose)).await?;
-            found.push(examine(purpose, &secret));
-        }
+        let found = self.certificate_secrets(&names, tls).await?;
         let (managed, problem) = match &tls.operator_managed {
             Some(m) => {
                 let ca = self.read_secret(&names.namespace, &names.ca_secret()).await?;
                 let now = chrono::Utc::now();
                 let lifetimes = Lifetimes::of(m);
-                let problem = decide::plan(decide::ca_state(&ca), &ca.name, &found, now, lifetimes).err();
+                let problem = decide::plan(&decide::ca_state(&ca), &ca.name, &found, now, lifetimes).err();
                 (Some(lifetimes), problem)
             }
             None => (None, None),

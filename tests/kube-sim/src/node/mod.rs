@@ -282,8 +282,8 @@ impl Node {
             sandboxes.iter().map(|(pod, s)| PolicyPod { pod: pod.clone(), ip: s.ip }).collect();
         let node = [self.ctx.network.gateway(), self.ctx.network.kubelet_address()];
         for (target, (_, sandbox)) in pods.iter().zip(&sandboxes) {
-            let script = nft_script(&allowed(target, &pods, &namespaces, &policies), &node);
-            self.policies.ensure(&sandbox.netns, &script);
+            let allowed = allowed(target, &pods, &namespaces, &policies);
+            self.policies.ensure(&sandbox.netns, &nft_script(&allowed, &node), allowed.is_none());
         }
         self.policies.retain(&sandboxes.iter().map(|(_, s)| s.netns.clone()).collect::<Vec<_>>());
     }

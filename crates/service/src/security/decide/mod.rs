@@ -90,8 +90,8 @@ impl CertificateReport {
     }
 }
 
-/// Whether the operator-managed CA Secret can sign: `Err` says what is wrong with it.
-pub fn ca_state(ca: &SecretView) -> Result<(), String> {
+/// The operator-managed CA, if its Secret holds one that can sign; `Err` says what is wrong with it.
+pub fn ca_state(ca: &SecretView) -> Result<certs::Pair, String> {
     let data = ca.data.as_ref().ok_or("does not exist")?;
     let crt = data.get("ca.crt").ok_or("has no key ca.crt")?;
     let key = data.get("ca.key").ok_or("has no key ca.key")?;
@@ -99,7 +99,8 @@ pub fn ca_state(ca: &SecretView) -> Result<(), String> {
         crt: String::from_utf8_lossy(crt).into_owned(),
         key: String::from_utf8_lossy(key).into_owned(),
     };
-    certs::ca_usable(&pair).map_err(|e| format!("cannot sign: {e}"))
+    certs::ca_usable(&pair).map_err(|e| format!("cannot sign: {e}"))?;
+    Ok(pair)
 }
 
 /// A change to operator-managed certificates.
@@ -148,9 +149,9 @@ impl Lifetimes {
 }
 
 /// What to issue so that every operator-managed certificate exists, chains to the CA and is
-/// not due for renewal. `ca` is the CA Secret's state: `Ok` when usable.
+/// not due for renewal. `ca` is the CA Secret's state ([`ca_state`]).
 pub fn plan(
-    ca: Result<(), String>,
+    ca: &Result<certs::Pair, String>,
     ca_secret: &str,
     leaves: &[Found],
     now: DateTime<Utc>,
@@ -163,7 +164,7 @@ pub fn plan(
     let mut out = Vec::new();
     if let Err(what) = ca {
         if leaves.iter().any(|f| f.state != Finding::Missing) {
-            return Err(CaProblem::Lost { secret: ca_secret.to_owned(), what });
+            return Err(CaProblem::Lost { secret: ca_secret.to_owned(), what: what.clone() });
         }
         out.push(Issue::Ca);
     }

@@ -26,6 +26,11 @@ fn secret(name: &str, purpose: Purpose, issued: &str) -> SecretView {
     SecretView { name: name.into(), data: Some(data) }
 }
 
+/// A CA that can sign (what the Secret's state is when it is usable).
+fn ca() -> crate::security::certs::Pair {
+    issue_ca(&names(), at("2026-11-30T00:00:00Z")).unwrap()
+}
+
 fn missing(name: &str) -> SecretView {
     SecretView { name: name.into(), data: None }
 }
@@ -35,7 +40,8 @@ fn a_new_cluster_gets_a_ca_and_every_certificate() {
     let leaves: Vec<Found> = [Purpose::Client, Purpose::Peer, Purpose::Operator]
         .map(|p| examine(p, &missing(&format!("demo-{}-tls", p.as_str()))))
         .into();
-    let got = plan(Err("does not exist".into()), "demo-ca", &leaves, at("2026-11-30T00:00:00Z"), lifetimes());
+    let got =
+        plan(&Err("does not exist".into()), "demo-ca", &leaves, at("2026-11-30T00:00:00Z"), lifetimes());
     assert_eq!(
         got.unwrap(),
         [Issue::Ca, Issue::Leaf(Purpose::Client), Issue::Leaf(Purpose::Peer), Issue::Leaf(Purpose::Operator)]
@@ -46,8 +52,9 @@ fn a_new_cluster_gets_a_ca_and_every_certificate() {
 fn a_lost_ca_with_certificates_in_use_issues_nothing_and_says_how_to_recover() {
     let leaves =
         vec![examine(Purpose::Peer, &secret("demo-peer-tls", Purpose::Peer, "2026-11-30T00:00:00Z"))];
-    let err = plan(Err("does not exist".into()), "demo-ca", &leaves, at("2026-11-30T01:00:00Z"), lifetimes())
-        .unwrap_err();
+    let err =
+        plan(&Err("does not exist".into()), "demo-ca", &leaves, at("2026-11-30T01:00:00Z"), lifetimes())
+            .unwrap_err();
     let (ok, reason, message) = condition(&leaves, Some(lifetimes()), Some(&err), at("2026-11-30T01:00:00Z"));
     assert!(!ok);
     assert_eq!(reason, "CALost");
@@ -57,9 +64,9 @@ fn a_lost_ca_with_certificates_in_use_issues_nothing_and_says_how_to_recover() {
 #[test]
 fn certificates_renew_at_renew_before_and_not_earlier() {
     let leaves = vec![examine(Purpose::Client, &secret("c", Purpose::Client, "2026-11-30T00:00:00Z"))];
-    let fresh = plan(Ok(()), "demo-ca", &leaves, at("2026-11-30T05:59:00Z"), lifetimes()).unwrap();
+    let fresh = plan(&Ok(ca()), "demo-ca", &leaves, at("2026-11-30T05:59:00Z"), lifetimes()).unwrap();
     assert_eq!(fresh, []);
-    let due = plan(Ok(()), "demo-ca", &leaves, at("2026-11-30T06:00:00Z"), lifetimes()).unwrap();
+    let due = plan(&Ok(ca()), "demo-ca", &leaves, at("2026-11-30T06:00:00Z"), lifetimes()).unwrap();
     assert_eq!(due, [Issue::Leaf(Purpose::Client)]);
     assert_eq!(leaves[0].status(Some(lifetimes())).renews_at.as_deref(), Some("2026-11-30T06:00:00+00:00"));
 }

@@ -221,10 +221,10 @@ pub fn apply(netns: &str, script: &str) -> Result<(), String> {
 pub struct Loaded(std::sync::Mutex<BTreeMap<String, String>>);
 
 impl Loaded {
-    /// Loads `script` into `netns` unless it is what was loaded there last.
-    pub fn ensure(&self, netns: &str, script: &str) {
+    /// Loads `script` into `netns` unless it is what was loaded there last; `open`: no policy
+    /// selects the pod (the script only flushes).
+    pub fn ensure(&self, netns: &str, script: &str, open: bool) {
         let mut loaded = self.0.lock().unwrap();
-        let open = !script.contains("table");
         // A pod no policy ever selected has nothing to flush: nft is needed only once one does.
         if loaded.get(netns).map(String::as_str) == Some(script) || (open && !loaded.contains_key(netns)) {
             return;
