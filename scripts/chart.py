@@ -100,7 +100,8 @@ USES = {
         ("", "configmaps"): READ,
         ("policy", "poddisruptionbudgets"): READ,
     },
-    "scaling-controller": {("etcd.operator.dev", "etcdclusters"): READ},
+    # Its StatefulSets too: a new pod template (and each pod it restarts becoming ready) drives the roll.
+    "scaling-controller": {("etcd.operator.dev", "etcdclusters"): READ, ("apps", "statefulsets"): READ},
     "health-controller": {("etcd.operator.dev", "etcdclusters"): READ},
     "recovery-controller": {("etcd.operator.dev", "etcdclusters"): READ},
     "backup-controller": {

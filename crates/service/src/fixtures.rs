@@ -98,6 +98,25 @@ impl ViewBuilder {
         self.answering(|s| s.revision = revision)
     }
 
+    /// Every member that answers reports member `i` as its leader.
+    pub(crate) fn leader(self, i: i32) -> Self {
+        self.answering(|s| s.leader = 0x100 + i as u64)
+    }
+
+    /// Member `i` reports raft index `index`.
+    pub(crate) fn raft_index(mut self, i: usize, index: u64) -> Self {
+        if let Ok(s) = self.0.members[i].status.as_mut() {
+            s.raft_index = index;
+        }
+        self
+    }
+
+    /// Member `i` is a learner.
+    pub(crate) fn learner(mut self, i: usize) -> Self {
+        self.0.members[i].info.is_learner = true;
+        self
+    }
+
     fn answering(mut self, change: impl Fn(&mut EndpointStatus)) -> Self {
         self.0.members.iter_mut().filter_map(|m| m.status.as_mut().ok()).for_each(change);
         self
@@ -106,5 +125,18 @@ impl ViewBuilder {
     /// The view.
     pub(crate) fn build(self) -> EtcdView {
         self.0
+    }
+}
+
+/// Pod `demo-i` on StatefulSet revision `revision`, ready when `ready`.
+pub(crate) fn pod(i: i32, revision: &str, ready: bool) -> crate::observe::PodState {
+    crate::observe::PodState {
+        name: names().member(i),
+        ready,
+        running: ready,
+        restarts: 0,
+        revision: revision.into(),
+        uid: format!("uid-{i}-{revision}"),
+        terminating: false,
     }
 }

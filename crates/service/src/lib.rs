@@ -1,8 +1,8 @@
 //! Service layer: every business rule of the operator, one folder per
 //! capability, and the design's services as types.
 //!
-//! Each capability (`lifecycle`, `scaling` with `stop`, `recovery::{replace,
-//! quorum}`, `health`, `backup`, `restore`) keeps its pure decisions in
+//! Each capability (`lifecycle`, `scaling` with `stop` and `roll`,
+//! `recovery::{replace, quorum}`, `health`, `backup`, `restore`, `security`) keeps its pure decisions in
 //! `decide.rs` (or `decide/`), functions of plain observed data tested without
 //! any server, beside the effects in `mod.rs` that gather what they need
 //! through the resource and client layers and carry them out. The effects are
@@ -41,6 +41,7 @@ pub mod quorum_evidence;
 pub mod recovery;
 pub mod refusal;
 pub mod restore;
+pub mod roll;
 mod saved_snapshot;
 pub mod scaling;
 pub mod security;
@@ -61,4 +62,5 @@ pub use health::HealthService;
 pub use lifecycle::LifecycleService;
 pub use recovery::RecoveryService;
 pub use restore::RestoreService;
+pub use roll::RollService;
 pub use scaling::ScalingService;

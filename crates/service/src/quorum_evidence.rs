@@ -92,7 +92,7 @@ mod tests {
     use super::*;
 
     fn pod(name: &str, ready: bool, running: bool) -> PodState {
-        PodState { name: name.into(), ready, running, restarts: 2 }
+        PodState { name: name.into(), ready, running, restarts: 2, ..PodState::default() }
     }
 
     fn voters() -> Vec<String> {

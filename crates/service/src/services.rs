@@ -9,7 +9,8 @@ use kube::Client;
 
 use crate::{
     ServiceConfig, backup::BackupService, core::Core, health::HealthService, lifecycle::LifecycleService,
-    recovery::RecoveryService, restore::RestoreService, scaling::ScalingService, security::SecurityService,
+    recovery::RecoveryService, restore::RestoreService, roll::RollService, scaling::ScalingService,
+    security::SecurityService,
 };
 
 /// The services of one replica, sharing one core (client, settings, lock, task tables).
@@ -27,6 +28,8 @@ pub struct Services {
     pub backup: BackupService,
     /// Restore sources and their verification.
     pub restore: RestoreService,
+    /// Members restarted one at a time on a new pod template (scaling's Converge calls it too).
+    pub roll: RollService,
     /// Certificates of clusters with spec.tls.
     pub security: SecurityService,
 }
@@ -42,6 +45,7 @@ impl Services {
             health: HealthService::new(core.clone()),
             backup: BackupService::new(core.clone()),
             restore: RestoreService::new(core.clone()),
+            roll: RollService::new(core.clone()),
             security: SecurityService::new(core),
         }
     }

@@ -1,8 +1,9 @@
 //! An EtcdCluster's whole life on kube-sim with the operator running as OS
 //! processes: created with kubectl and watched until it runs, etcd answering
 //! on every member; the lifecycle controller's leader killed and its standby
-//! taking over; a configuration change rolled out one member at a time while
-//! a writer keeps writing; deleted with everything it owned.
+//! taking over; a configuration change rolled out by the operator one member
+//! at a time, the leader last, while a writer keeps writing; deleted with
+//! everything it owned.
 
 use std::{
     collections::BTreeMap,
@@ -167,8 +168,16 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
     })
     .await;
 
-    // A restart-relevant change rolls out one member at a time while writes go on.
+    // A restart-relevant change rolls out one member at a time while writes go on, the operator
+    // choosing the order: followers first, the leader last.
     let before: Vec<_> = pods(&stack).await.iter().map(|p| p.metadata.uid.clone()).collect();
+    let leader = {
+        let mut etcd = etcd.clone();
+        let id = etcd.status().await.unwrap().leader();
+        let members = etcd.member_list().await.unwrap();
+        members.members().iter().find(|m| m.id() == id).unwrap().name().to_owned()
+    };
+    let restarted = Mutex::new(Vec::<String>::new());
     let written = Arc::new(Mutex::new(BTreeMap::<u32, Duration>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = tokio::spawn({
@@ -205,6 +214,15 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
         let now = pods(&stack).await;
         let unready = 3 - now.iter().filter(|p| ready(p)).count();
         most_unready.fetch_max(unready, std::sync::atomic::Ordering::SeqCst);
+        {
+            let mut order = restarted.lock().unwrap();
+            for p in now.iter().filter(|p| !before.contains(&p.metadata.uid)) {
+                let name = p.metadata.name.clone().unwrap();
+                if !order.contains(&name) {
+                    order.push(name);
+                }
+            }
+        }
         let replaced = now.len() == 3 && now.iter().all(|p| !before.contains(&p.metadata.uid));
         let settled = clusters
             .get("demo")
@@ -218,6 +236,8 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     writer.await.unwrap();
     let most_unready = most_unready.into_inner();
+    let order = restarted.into_inner().unwrap();
+    assert_eq!(order.last(), Some(&leader), "the leader restarts last: {order:?}");
     assert!(most_unready <= 1, "{most_unready} members were down at once during the rollout");
     let written = written.lock().unwrap().clone();
     let slowest = written.values().max().copied().unwrap_or_default();

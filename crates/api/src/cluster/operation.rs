@@ -15,7 +15,8 @@ pub enum OperationType {
     /// Members are starting for the first time.
     #[default]
     Create,
-    /// Members restart one at a time with a new spec.
+    /// Members restart one at a time on a new pod template, driven by the operator (followers
+    /// first, the leader last after leadership moved).
     RollingUpdate,
     /// The cluster's objects are being removed.
     Delete,
@@ -49,10 +50,11 @@ impl OperationType {
         }
     }
 
-    /// Whether scaling owns the operation (membership changes, stop and restart, and the
-    /// recoveries, which change membership too); the lifecycle owns the others.
+    /// Whether scaling owns the operation (membership changes, stop and restart, the
+    /// recoveries, which change membership too, and the roll, which restarts members one at a
+    /// time); the lifecycle owns the others.
     pub fn is_scaling(self) -> bool {
-        !matches!(self, Self::Create | Self::RollingUpdate | Self::Delete)
+        !matches!(self, Self::Create | Self::Delete)
     }
 
     /// Whether the operation adds or removes one member at a time.
@@ -117,12 +119,17 @@ pub mod step {
         pub const RESTORING_MEMBERS: &str = "RestoringMembers";
     }
 
+    /// Steps of a roll: one member restarts on the new pod template.
+    pub mod roll {
+        pub use super::member::MOVING_LEADER;
+        /// The member's pod is deleted; the StatefulSet recreates it on the new template.
+        pub const RESTARTING_MEMBER: &str = "RestartingMember";
+    }
+
     /// Steps of the lifecycle's own operations.
     pub mod lifecycle {
         /// Members are starting for the first time.
         pub const BOOTSTRAPPING: &str = "Bootstrapping";
-        /// Members restart one at a time.
-        pub const RESTARTING_MEMBERS: &str = "RestartingMembers";
         /// The cluster's objects are being removed.
         pub const REMOVING_OBJECTS: &str = "RemovingObjects";
     }
@@ -193,7 +200,7 @@ mod tests {
             assert_eq!(serde_json::from_value::<OperationType>(wire).unwrap(), t);
         }
         let scaling: Vec<_> = all.into_iter().filter(|t| t.is_scaling()).collect();
-        assert_eq!(scaling.len(), 6, "{scaling:?}");
+        assert_eq!(scaling.len(), 7, "{scaling:?}");
     }
 
     #[test]

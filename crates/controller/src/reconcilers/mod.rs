@@ -71,9 +71,22 @@ where
     if ns.is_empty() { Api::all(ctx.kube.clone()) } else { Api::namespaced(ctx.kube.clone(), ns) }
 }
 
+/// Which of a cluster's objects bring it back when they change, besides the EtcdCluster's own
+/// spec (generation) and finalizers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owns {
+    /// None.
+    Nothing,
+    /// Its StatefulSet: a new template to roll out, a pod that became ready.
+    StatefulSets,
+    /// Every object it owns: the lifecycle repairs them.
+    All,
+}
+
 /// Runs a Controller on EtcdClusters, triggered on spec (generation) and
-/// finalizer changes only, so status writes do not retrigger it.
-pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns_objects: bool)
+/// finalizer changes only, so status writes do not retrigger it, and on changes
+/// of the objects it `owns`.
+pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns: Owns)
 where
     R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, ControllerError>> + Send + 'static,
@@ -89,11 +102,13 @@ where
     let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
         .graceful_shutdown_on(ctx.stopping());
-    if owns_objects {
+    let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator");
+    if owns != Owns::Nothing {
+        controller = controller.owns(scoped::<StatefulSet>(&ctx), owned());
+    }
+    if owns == Owns::All {
         // A change to (or deletion of) any owned object brings its cluster back for repair.
-        let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator");
         controller = controller
-            .owns(scoped::<StatefulSet>(&ctx), owned())
             .owns(scoped::<Service>(&ctx), owned())
             .owns(scoped::<ConfigMap>(&ctx), owned())
             .owns(scoped::<PodDisruptionBudget>(&ctx), owned());

@@ -151,6 +151,25 @@ where
         self.delete_with_grace(name, Some(0)).await
     }
 
+    /// Deletes the object only if it is still the one with `uid` (not a successor of the same
+    /// name); returns whether that one existed.
+    pub async fn delete_uid(&self, name: &str, uid: &str) -> Result<bool, ResourceError> {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(name, &params).await {
+            Ok(_) => Ok(true),
+            // Gone, or replaced by a successor (the UID precondition failed).
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
+            Err(e) => Err(self.err("delete", name, e)),
+        }
+    }
+
     async fn delete_with_grace(
         &self,
         name: &str,

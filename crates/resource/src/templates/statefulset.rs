@@ -73,10 +73,13 @@ pub fn statefulset(
                 match_labels: Some(ctx.names.selector_labels()),
                 ..LabelSelector::default()
             },
-            // Members must start together to elect a leader; updates still go one pod at a time.
+            // Members must start together to elect a leader.
             pod_management_policy: Some("Parallel".into()),
+            // The operator rolls members itself (followers first, the leader last after handing
+            // leadership over, each one healthy before the next); the StatefulSet controller would
+            // go by ordinal and ignore etcd.
             update_strategy: Some(StatefulSetUpdateStrategy {
-                type_: Some("RollingUpdate".into()),
+                type_: Some("OnDelete".into()),
                 ..StatefulSetUpdateStrategy::default()
             }),
             template,

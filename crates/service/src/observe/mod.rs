@@ -45,6 +45,12 @@ pub struct PodState {
     pub running: bool,
     /// Restarts of the etcd container.
     pub restarts: i32,
+    /// The StatefulSet revision it was created from (`controller-revision-hash`).
+    pub revision: String,
+    /// Its UID: a delete aimed at this pod never reaches its successor.
+    pub uid: String,
+    /// It is being deleted.
+    pub terminating: bool,
 }
 
 impl PodState {
@@ -58,6 +64,15 @@ impl PodState {
             ready: ready && pod.metadata.deletion_timestamp.is_none(),
             running: etcd.and_then(|c| c.state.as_ref()).is_some_and(|s| s.running.is_some()),
             restarts: etcd.map_or(0, |c| c.restart_count),
+            revision: pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("controller-revision-hash"))
+                .cloned()
+                .unwrap_or_default(),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
         }
     }
 }

@@ -43,12 +43,16 @@ impl ScalingService {
             .statefulsets
             .get(&names.statefulset())
             .await?;
-        let members = match sts.as_ref() {
-            Some(sts) => match self.core.observe_with(&cluster, Some(sts)).await.etcd {
-                EtcdState::Reached(view) => Some(view.members.len() as i32),
-                EtcdState::Unreachable(_) | EtcdState::NotExpected => None,
-            },
-            None => None,
+        let (members, rolling) = match sts.as_ref() {
+            Some(sts) => {
+                let observation = self.core.observe_with(&cluster, Some(sts)).await;
+                let rolling = observation.statefulset.as_ref().is_some_and(|s| s.rolling());
+                match observation.etcd {
+                    EtcdState::Reached(view) => (Some(view.members.len() as i32), rolling),
+                    EtcdState::Unreachable(_) | EtcdState::NotExpected => (None, rolling),
+                }
+            }
+            None => (None, false),
         };
         let status = cluster.status.as_ref();
         let decision = converge(&ConvergeInputs {
@@ -59,6 +63,7 @@ impl ScalingService {
             operation: status.and_then(|s| s.operation.as_ref()).filter(|op| is_scaling(op)),
             stopped: status.is_some_and(|s| s.stopped.is_some()),
             members,
+            rolling,
         });
         tracing::info!(?decision, members, "converging");
         let size = cluster.spec.size;
@@ -67,6 +72,7 @@ impl ScalingService {
             Converge::Down => (self.scale_down(r, size).await?, OperationType::ScaleDown),
             Converge::ToZero => (self.scale_to_zero(r).await?, OperationType::ScaleToZero),
             Converge::FromZero => (self.restart_from_zero(r, size).await?.0, OperationType::RestartFromZero),
+            Converge::Roll => (self.roll.roll(r).await?, OperationType::RollingUpdate),
             Converge::Nothing(reason) => {
                 let outcome = ClusterOutcome::recorded(&cluster, None);
                 return Ok(Converged { outcome, operation: None, reason: reason.clone() });

@@ -259,6 +259,8 @@ pub struct ConvergeInputs<'a> {
     pub stopped: bool,
     /// Members etcd lists now (learners included); `None` when it did not answer.
     pub members: Option<i32>,
+    /// Pods are not all on the StatefulSet's newest template.
+    pub rolling: bool,
 }
 
 /// Which way a cluster's membership moves now.
@@ -276,10 +278,13 @@ pub enum Converge {
     ToZero,
     /// RestartFromZero with `spec.size` members.
     FromZero,
+    /// Restart members one at a time on the new pod template.
+    Roll,
 }
 
 /// The direction from the live membership, not from `status.currentSize` (which may be stale):
-/// a recorded operation of scaling's goes on as itself; a recovery in progress goes first.
+/// a recorded operation of scaling's goes on as itself; a recovery in progress goes first. A roll
+/// onto a new pod template waits until the membership is what `spec.size` asks.
 pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
     if i.deleting {
         return Converge::Nothing("the cluster is being deleted".into());
@@ -295,6 +300,7 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
         Some(OperationType::ScaleDown) => return Converge::Down,
         Some(OperationType::ScaleToZero) => return Converge::ToZero,
         Some(OperationType::RestartFromZero) => return Converge::FromZero,
+        Some(OperationType::RollingUpdate) => return Converge::Roll,
         Some(t @ (OperationType::ReplaceMember | OperationType::RecoverQuorum)) => {
             return Converge::Later(format!("a {t} is in progress; it finishes first"));
         }
@@ -307,6 +313,7 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
         (_, false, None) => Converge::Later("etcd did not answer: the membership is unknown".into()),
         (size, false, Some(n)) if size > n => Converge::Up,
         (size, false, Some(n)) if size < n => Converge::Down,
+        (_, false, Some(_)) if i.rolling => Converge::Roll,
         (size, false, Some(_)) => Converge::Nothing(format!("{size} members, as spec.size asks")),
     }
 }

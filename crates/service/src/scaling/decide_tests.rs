@@ -224,6 +224,7 @@ mod converge {
             operation: None,
             stopped: false,
             members,
+            rolling: false,
         }
     }
 
@@ -249,8 +250,10 @@ mod converge {
             (OperationType::RestartFromZero, Some(Converge::FromZero)),
             (OperationType::ReplaceMember, None),
             (OperationType::RecoverQuorum, None),
+            // A member mid-restart finishes before membership changes.
+            (OperationType::RollingUpdate, Some(Converge::Roll)),
             // The lifecycle's own operations do not block a size change.
-            (OperationType::RollingUpdate, Some(Converge::Down)),
+            (OperationType::Create, Some(Converge::Down)),
         ];
         for (type_, expected) in cases {
             let op = etcd_operator_api::cluster::OperationStatus { type_, ..Default::default() };
@@ -264,6 +267,18 @@ mod converge {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_new_template_rolls_once_the_membership_is_settled() {
+        let rolling = |size, members| ConvergeInputs { rolling: true, ..inputs(size, members) };
+        assert_eq!(converge(&rolling(3, Some(3))), Converge::Roll);
+        // A size change goes first: the members it adds start on the new template anyway.
+        assert_eq!(converge(&rolling(5, Some(3))), Converge::Up);
+        assert_eq!(converge(&rolling(1, Some(3))), Converge::Down);
+        assert!(matches!(converge(&rolling(3, None)), Converge::Later(_)));
+        let stopped = ConvergeInputs { stopped: true, ..rolling(0, None) };
+        assert!(matches!(converge(&stopped), Converge::Nothing(_)));
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::core::Core;
 use crate::restore::RestoreService;
+use crate::roll::RollService;
 
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_api::cluster::{MAX_SIZE, OperationStatus};
@@ -47,11 +48,13 @@ pub struct ScalingService {
     pub(crate) core: Arc<Core>,
     /// Restoring from a backup or snapshot, which this service hands work to.
     pub(crate) restore: RestoreService,
+    /// Restarting members on a new pod template, once the membership is settled.
+    pub(crate) roll: RollService,
 }
 
 impl ScalingService {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        Self { restore: RestoreService::new(core.clone()), core }
+        Self { restore: RestoreService::new(core.clone()), roll: RollService::new(core.clone()), core }
     }
 }
 

@@ -92,10 +92,7 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
     let operation = match (i.scaling, scaling_op(i)) {
         (ScalingRecord::Now { .. }, op) => op,
         (ScalingRecord::Unchanged, Some(_)) => None,
-        (ScalingRecord::Unchanged, None) => {
-            let progressing = conditions.iter().find(|c| c.type_ == CONDITION_PROGRESSING);
-            own_operation::own_operation(phase, progressing, &previous, i.now)
-        }
+        (ScalingRecord::Unchanged, None) => own_operation::own_operation(phase, &previous, i.now),
     };
     EtcdClusterStatus {
         observed_generation: generation,

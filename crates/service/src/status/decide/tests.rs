@@ -106,7 +106,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
         name: format!("demo-{n}"),
         ready,
         running: true,
-        restarts: 0,
+        ..crate::observe::PodState::default()
     };
     let cut = Observation {
         certificates: None,

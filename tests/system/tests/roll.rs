@@ -1,0 +1,181 @@
+//! The operator's roll on real etcd: a new pod template restarts members one
+//! at a time, followers first, the leader last after it handed leadership
+//! over; never two members down at once; every acknowledged write kept. The
+//! roll is crashed (a panic at a named failpoint, its lock left to expire)
+//! between every pair of its steps and resumes from what status records.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use etcd_operator_api::EtcdCluster;
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
+use kube::{
+    Api,
+    api::{ListParams, Patch, PatchParams},
+};
+use system_tests::real::RealCluster;
+
+const LOCK: Duration = Duration::from_secs(3);
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// What a watcher of the pods saw during a roll.
+#[derive(Default)]
+struct Seen {
+    /// Members in the order their pods were replaced.
+    restarted: Vec<String>,
+    /// The most members not ready at once.
+    most_down: usize,
+}
+
+/// Samples the member pods every 100 ms until `stop`.
+fn watch_pods(c: &RealCluster, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Seen> {
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    tokio::spawn(async move {
+        let mut seen = Seen::default();
+        let mut uids = BTreeMap::<String, String>::new();
+        let selector = ListParams::default().labels("app.kubernetes.io/instance=demo");
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(list) = pods.list(&selector).await {
+                let ready = list.items.iter().filter(|p| is_ready(p)).count();
+                seen.most_down = seen.most_down.max(3usize.saturating_sub(ready));
+                for p in &list.items {
+                    let (name, uid) = (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap());
+                    if uids.insert(name.clone(), uid.clone()).is_some_and(|old| old != uid) {
+                        seen.restarted.push(name);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    })
+}
+
+fn is_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Writes keys under `prefix` until `stop`, retrying each until acknowledged; returns how many.
+async fn write_on(
+    c: &RealCluster,
+    prefix: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    let mut etcd = c.etcd().await;
+    tokio::spawn(async move {
+        let mut i = 0usize;
+        while !stop.load(Ordering::SeqCst) {
+            let put = etcd.put(format!("{prefix}/{i:05}"), "v", None);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), put).await {
+                i += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        i
+    })
+}
+
+/// A new pod template (an annotation), applied by the lifecycle; the pods stay as they are.
+async fn new_template(c: &RealCluster, n: usize) -> String {
+    let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), "default");
+    let patch = serde_json::json!({"spec": {"podTemplate": {"annotations": {"roll": n.to_string()}}}});
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    Box::pin(c.services.lifecycle.update_cluster(&c.r, None)).await.expect("UpdateCluster");
+    let sts = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
+    let mut revision = String::new();
+    for _ in 0..50 {
+        let s = sts.get("demo").await.expect("sts").status.unwrap_or_default();
+        revision = s.update_revision.unwrap_or_default();
+        if s.current_revision.as_deref() != Some(revision.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    revision
+}
+
+/// Every member pod's template revision.
+async fn revisions(c: &RealCluster) -> Vec<String> {
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=demo")).await.unwrap();
+    list.items
+        .iter()
+        .map(|p| p.metadata.labels.as_ref().unwrap()["controller-revision-hash"].clone())
+        .collect()
+}
+
+/// Waits until every member pod passes readiness (a cluster just started may not yet).
+async fn all_ready(c: &RealCluster) {
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    let selector = ListParams::default().labels("app.kubernetes.io/instance=demo");
+    for _ in 0..300 {
+        let list = pods.list(&selector).await.expect("pods");
+        if list.items.len() == 3 && list.items.iter().all(is_ready) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("member pods never all ready");
+}
+
+/// The name of the member that leads now.
+async fn leader(c: &RealCluster) -> String {
+    let id = c.etcd().await.status().await.expect("status").leader();
+    c.members().await.into_iter().find(|m| m.id == id).expect("leader is a member").name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_restarts_followers_first_and_the_leader_last_and_resumes_after_any_crash() {
+    let c = RealCluster::start(3, LOCK).await;
+    // Record | MoveLeader | Restart | Restarted: a crash after each, and one plain roll first.
+    let points = [
+        None,
+        Some(("roll::after::Record", 0)),
+        Some(("roll::after::Restart", 1)),
+        Some(("roll::after::Restarted", 0)),
+        Some(("roll::after::MoveLeader", 0)),
+    ];
+    for (n, point) in points.into_iter().enumerate() {
+        // Not the highest ordinal: the StatefulSet's own order would restart it first.
+        all_ready(&c).await;
+        c.lead_from("demo-1").await;
+        let led_by = leader(&c).await;
+        let update = new_template(&c, n).await;
+        assert!(revisions(&c).await.iter().all(|r| *r != update), "OnDelete: nothing restarted by itself");
+        let stop = Arc::new(AtomicBool::new(false));
+        let prefix = ["a", "b", "c", "d", "e"][n];
+        let (watcher, writer) = (watch_pods(&c, stop.clone()), write_on(&c, prefix, stop.clone()).await);
+        if let Some((point, nth)) = point {
+            c.crash_at(point, nth, |s, r| async move { s.roll.roll(&r).await }).await;
+        }
+        c.converge("the roll", LIMIT, || c.services.roll.roll(&c.r)).await;
+        stop.store(true, Ordering::SeqCst);
+        let (seen, written) = (watcher.await.unwrap(), writer.await.unwrap());
+        let at = point.map_or("no crash", |p| p.0);
+        assert!(revisions(&c).await.iter().all(|r| *r == update), "every pod on the new template ({at})");
+        c.assert_settled(3).await;
+        assert!(seen.most_down <= 1, "{} members down at once ({at})", seen.most_down);
+        assert_eq!(seen.restarted.len(), 3, "each member restarted once ({at}): {:?}", seen.restarted);
+        assert_eq!(
+            seen.restarted.last(),
+            Some(&led_by),
+            "the leader restarts last ({at}): {:?}",
+            seen.restarted
+        );
+        assert_eq!(c.count(prefix).await, written, "every acknowledged write kept ({at})");
+        assert!(written > 5, "the workload wrote {written} keys ({at})");
+        let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
+        assert!(status.operation.is_none(), "the record is cleared ({at}): {:?}", status.operation);
+        eprintln!("roll {n} ({at}): order {:?}, {written} writes", seen.restarted);
+    }
+}
