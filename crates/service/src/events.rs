@@ -41,3 +41,31 @@ pub(crate) async fn publish(
         tracing::warn!("could not publish event {}: {e}", note.reason);
     }
 }
+
+impl crate::core::Core {
+    /// Publishes `note` on `cluster` as `component` of this replica.
+    pub(crate) async fn announce(
+        &self,
+        cluster: &etcd_operator_api::EtcdCluster,
+        component: &str,
+        note: Note<'_>,
+    ) {
+        use kube::Resource;
+        publish(self.kube(), component, self.identity(), &cluster.object_ref(&()), note).await;
+    }
+
+    /// Writes one field of a cluster's status as `component`, leaving every other field to its
+    /// writer (server-side apply).
+    pub(crate) async fn apply_status_field(
+        &self,
+        r: &etcd_operator_common::ClusterRef,
+        component: &str,
+        field: serde_json::Value,
+    ) -> Result<(), crate::ServiceError> {
+        let fm = etcd_operator_client::kubernetes::field_manager(component);
+        let clusters: etcd_operator_resource::managers::Manager<etcd_operator_api::EtcdCluster> =
+            etcd_operator_resource::managers::Manager::new(self.kube(), &r.namespace, &fm);
+        clusters.apply_status(&r.name, &field).await?;
+        Ok(())
+    }
+}

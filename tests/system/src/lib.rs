@@ -1,6 +1,7 @@
 //! Shared setup of the system tests: a kube-sim, clients for it, and the
 //! cluster-service and controller contexts running in-process on real sockets.
 
+pub mod pods;
 pub mod real;
 pub mod secure;
 

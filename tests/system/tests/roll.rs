@@ -5,7 +5,6 @@
 //! between every pair of its steps and resumes from what status records.
 
 use std::{
-    collections::BTreeMap,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,51 +18,10 @@ use kube::{
     Api,
     api::{ListParams, Patch, PatchParams},
 };
-use system_tests::real::RealCluster;
+use system_tests::{pods, real::RealCluster};
 
 const LOCK: Duration = Duration::from_secs(3);
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// What a watcher of the pods saw during a roll.
-#[derive(Default)]
-struct Seen {
-    /// Members in the order their pods were replaced.
-    restarted: Vec<String>,
-    /// The most members not ready at once.
-    most_down: usize,
-}
-
-/// Samples the member pods every 100 ms until `stop`.
-fn watch_pods(c: &RealCluster, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Seen> {
-    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
-    tokio::spawn(async move {
-        let mut seen = Seen::default();
-        let mut uids = BTreeMap::<String, String>::new();
-        let selector = ListParams::default().labels("app.kubernetes.io/instance=demo");
-        while !stop.load(Ordering::SeqCst) {
-            if let Ok(list) = pods.list(&selector).await {
-                let ready = list.items.iter().filter(|p| is_ready(p)).count();
-                seen.most_down = seen.most_down.max(3usize.saturating_sub(ready));
-                for p in &list.items {
-                    let (name, uid) = (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap());
-                    if uids.insert(name.clone(), uid.clone()).is_some_and(|old| old != uid) {
-                        seen.restarted.push(name);
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        seen
-    })
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none()
-        && p.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
 
 /// Writes keys under `prefix` until `stop`, retrying each until acknowledged; returns how many.
 async fn write_on(
@@ -114,20 +72,6 @@ async fn revisions(c: &RealCluster) -> Vec<String> {
         .collect()
 }
 
-/// Waits until every member pod passes readiness (a cluster just started may not yet).
-async fn all_ready(c: &RealCluster) {
-    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
-    let selector = ListParams::default().labels("app.kubernetes.io/instance=demo");
-    for _ in 0..300 {
-        let list = pods.list(&selector).await.expect("pods");
-        if list.items.len() == 3 && list.items.iter().all(is_ready) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("member pods never all ready");
-}
-
 /// The name of the member that leads now.
 async fn leader(c: &RealCluster) -> String {
     let id = c.etcd().await.status().await.expect("status").leader();
@@ -147,14 +91,15 @@ async fn a_roll_restarts_followers_first_and_the_leader_last_and_resumes_after_a
     ];
     for (n, point) in points.into_iter().enumerate() {
         // Not the highest ordinal: the StatefulSet's own order would restart it first.
-        all_ready(&c).await;
+        pods::all_ready(&c.client, "demo", 3).await;
         c.lead_from("demo-1").await;
         let led_by = leader(&c).await;
         let update = new_template(&c, n).await;
         assert!(revisions(&c).await.iter().all(|r| *r != update), "OnDelete: nothing restarted by itself");
         let stop = Arc::new(AtomicBool::new(false));
         let prefix = ["a", "b", "c", "d", "e"][n];
-        let (watcher, writer) = (watch_pods(&c, stop.clone()), write_on(&c, prefix, stop.clone()).await);
+        let (watcher, writer) =
+            (pods::watch(&c.client, "demo", 3, stop.clone()), write_on(&c, prefix, stop.clone()).await);
         if let Some((point, nth)) = point {
             c.crash_at(point, nth, |s, r| async move { s.roll.roll(&r).await }).await;
         }

@@ -12,7 +12,9 @@ use std::{
 
 use etcd_operator_api::{ConditionStatus, EtcdCluster, cluster::CONDITION_CERTIFICATES_READY};
 use etcd_operator_common::ClusterRef;
-use etcd_operator_proto::v1alpha1::{GetCertificatesRequest, security_service_client::SecurityServiceClient};
+use etcd_operator_proto::v1alpha1::{
+    GetCertificatesRequest, RotateCertificateAuthorityRequest, security_service_client::SecurityServiceClient,
+};
 use etcd_operator_resource::{names::ClusterNames, templates::tls::Purpose};
 use etcd_operator_service::security::certs::{Pair, issue, issue_ca};
 use k8s_openapi::{ByteString, api::core::v1::Secret};
@@ -338,4 +340,15 @@ async fn problems_of_provided_secrets_are_named_and_nothing_is_deleted() {
     assert_eq!(objects_of_mine(&c).await, before, "nothing was deleted or recreated");
     let kept = etcd.get("kept", None).await.unwrap();
     assert_eq!(kept.kvs()[0].value_str().unwrap(), "yes");
+
+    // The operator rotates only a CA it keeps; the refusal says so over gRPC.
+    let mut grpc = SecurityServiceClient::connect(c.grpc_endpoint.clone()).await.unwrap();
+    let cluster =
+        etcd_operator_proto::v1alpha1::ClusterRef { namespace: "default".into(), name: "mine".into() };
+    let refused = grpc
+        .rotate_certificate_authority(RotateCertificateAuthorityRequest { cluster: Some(cluster) })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    assert!(refused.message().contains("spec.tls.operatorManaged"), "{}", refused.message());
 }

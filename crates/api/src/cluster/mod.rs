@@ -8,7 +8,10 @@ pub mod tls;
 pub use operation::{OperationStatus, OperationType};
 pub use spec::*;
 pub use status::*;
-pub use tls::{AuthSpec, CertificateStatus, NetworkPolicySpec, TlsSpec};
+pub use tls::{
+    AuthSpec, CaRotationPhase, CaRotationStatus, CertificateAuthorityStatus, CertificateStatus,
+    NetworkPolicySpec, TlsSpec,
+};
 
 /// Condition type: the cluster serves requests (quorum with a leader).
 pub const CONDITION_AVAILABLE: &str = "Available";

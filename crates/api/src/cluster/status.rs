@@ -146,6 +146,10 @@ pub struct EtcdClusterStatus {
     /// their expiry (clusters with spec.tls only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<super::tls::CertificateStatus>,
+    /// The CAs the members trust and a rotation in progress (operator-managed TLS; written by
+    /// the security service alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_authority: Option<super::tls::CertificateAuthorityStatus>,
 }
 
 /// Progress of a restore.

@@ -105,6 +105,57 @@ pub struct CertificateStatus {
     pub renews_at: Option<String>,
 }
 
+/// The cluster's certificate authority, as far as the members' trust goes (operator-managed
+/// TLS; written by the security service alone).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateAuthorityStatus {
+    /// SHA-256 fingerprints (first 16 hex digits) of the CAs the members trust. Recorded from the
+    /// first rotation on and copied into the pod template: etcd reads its trusted CAs only when
+    /// it starts, so a change here restarts the members, one at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted: Vec<String>,
+    /// The rotation in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<CaRotationStatus>,
+}
+
+/// A CA rotation in progress.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaRotationStatus {
+    /// The phase it is in.
+    pub phase: CaRotationPhase,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Why it started: requested, or the CA expires soon.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The phases of a CA rotation; each of the two trust changes restarts every member.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+pub enum CaRotationPhase {
+    /// Every certificate Secret's `ca.crt` holds the old and the new CA; members restart to trust both.
+    #[default]
+    TrustingNewCA,
+    /// The new CA issues every certificate again; nothing restarts (etcd rereads its key pair).
+    IssuingFromNewCA,
+    /// `ca.crt` holds the new CA only; members restart to stop trusting the old one.
+    DroppingOldCA,
+}
+
+impl CaRotationPhase {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TrustingNewCA => "TrustingNewCA",
+            Self::IssuingFromNewCA => "IssuingFromNewCA",
+            Self::DroppingOldCA => "DroppingOldCA",
+        }
+    }
+}
+
 /// etcd's own authentication of its clients.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
 #[serde(rename_all = "camelCase")]

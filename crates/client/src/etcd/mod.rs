@@ -7,6 +7,7 @@
 
 mod auth;
 mod endpoints;
+mod served;
 mod snapshot;
 mod tls;
 mod types;
@@ -25,6 +26,7 @@ pub use auth::{AuthState, ROOT_ROLE};
 pub use endpoints::EndpointRewrite;
 /// Kinds of etcd alarms.
 pub use etcd_client::AlarmType;
+pub use served::served_certificate;
 pub use tls::EtcdTls;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 

@@ -39,6 +39,10 @@ pub const CONFIG_HASH_ANNOTATION: &str = "etcd.operator.dev/config-hash";
 /// so a changed template is detected without comparing server-defaulted fields.
 pub const TEMPLATE_HASH_ANNOTATION: &str = "etcd.operator.dev/template-hash";
 
+/// Pod annotation naming the CAs the members trust (`status.certificateAuthority.trusted`):
+/// etcd reads its trusted CA files only at start, so a change must restart every member.
+pub const TRUSTED_CAS_ANNOTATION: &str = "etcd.operator.dev/trusted-cas";
+
 const DATA_VOLUME: &str = "data";
 const DATA_MOUNT: &str = "/var/lib/etcd";
 
@@ -127,6 +131,11 @@ fn pod_template(
     labels.extend(ctx.labels());
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), restart_hash(&config_data(ctx, bootstrap)));
+    // Absent until a first CA rotation, so clusters from before it are not restarted for it.
+    let trusted = ctx.cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
+    if let Some(trusted) = trusted.filter(|t| !t.trusted.is_empty() && spec.tls.is_some()) {
+        annotations.insert(TRUSTED_CAS_ANNOTATION.into(), trusted.trusted.join(","));
+    }
     let mut volumes: Vec<Volume> = (spec.storage.type_ == StorageType::Ephemeral)
         .then(|| Volume {
             name: DATA_VOLUME.into(),

@@ -112,11 +112,21 @@ fn volume_name(purpose: Purpose) -> String {
 }
 
 /// The operator-managed CA's Secret (owned by the cluster, so it goes with it).
-pub fn ca_secret(ctx: &TemplateContext<'_>, ca_crt: &str, ca_key: &str) -> Result<Secret, ResourceError> {
+///
+/// During a CA rotation it holds the other CA too: `next.crt` and `next.key` (the CA that issues
+/// next) or `previous.crt` (the one that issued before, still trusted).
+pub fn ca_secret(
+    ctx: &TemplateContext<'_>,
+    ca_crt: &str,
+    ca_key: &str,
+    rotating: &[(&str, &str)],
+) -> Result<Secret, ResourceError> {
+    let mut data = BTreeMap::from([bytes("ca.crt", ca_crt), bytes("ca.key", ca_key)]);
+    data.extend(rotating.iter().map(|(k, v)| bytes(k, v)));
     Ok(Secret {
         metadata: ctx.metadata(ctx.names.ca_secret(), "Secret")?,
         type_: Some("Opaque".into()),
-        data: Some(BTreeMap::from([bytes("ca.crt", ca_crt), bytes("ca.key", ca_key)])),
+        data: Some(data),
         ..Secret::default()
     })
 }

@@ -12,13 +12,9 @@ use std::sync::Arc;
 use crate::core::Core;
 
 use chrono::Utc;
-use etcd_operator_api::{
-    EtcdCluster,
-    cluster::{ClusterPhase, DefragmentationRecord, MaintenanceStatus},
-};
+use etcd_operator_api::cluster::{ClusterPhase, DefragmentationRecord, MaintenanceStatus};
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
-use etcd_operator_resource::managers::Manager;
 use kube::runtime::events::EventType;
 
 use crate::{
@@ -153,24 +149,13 @@ impl HealthService {
         r: &ClusterRef,
         record: &MaintenanceStatus,
     ) -> Result<(), ServiceError> {
-        let fm = etcd_operator_client::kubernetes::field_manager(component::HEALTH);
-        let clusters: Manager<EtcdCluster> = Manager::new(self.core.kube(), &r.namespace, &fm);
-        clusters.apply_status(&r.name, &serde_json::json!({ "maintenance": record })).await?;
-        Ok(())
+        self.core.apply_status_field(r, component::HEALTH, serde_json::json!({ "maintenance": record })).await
     }
 
     async fn health_event(&self, r: &ClusterRef, type_: EventType, reason: &str, note: &str) {
-        use kube::Resource;
         let Ok(cluster) = self.core.get(r).await else { return };
         let note = crate::events::Note { type_, reason, action: "Maintain", note };
-        crate::events::publish(
-            self.core.kube(),
-            component::HEALTH,
-            self.core.identity(),
-            &cluster.object_ref(&()),
-            note,
-        )
-        .await;
+        self.core.announce(&cluster, component::HEALTH, note).await;
     }
 }
 

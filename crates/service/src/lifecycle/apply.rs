@@ -18,18 +18,22 @@ impl LifecycleService {
     /// Brings the owned objects in line with the spec, one safe step per call: read, desire
     /// (pure), apply, record.
     pub(crate) async fn reconcile(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        let cluster = self.core.get(r).await?;
+        let mut cluster = self.core.get(r).await?;
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }
-        let m = self.core.managers(&r.namespace);
-        let ctx = self.core.template(&cluster);
-        let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
         let spec_check = validate_spec(&cluster.spec);
         if !cluster.spec.paused && spec_check.is_ok() {
             // Before the members that mount them; renewals too, so the status reads them fresh.
             self.security.ensure(&cluster).await?;
+            // A CA rotation's next steps; a new trust recorded in status goes into the pod template.
+            if self.security.rotate(&cluster, false).await? {
+                cluster = self.core.get(r).await?;
+            }
         }
+        let m = self.core.managers(&r.namespace);
+        let ctx = self.core.template(&cluster);
+        let existing_sts = m.statefulsets.get(&ctx.names.statefulset()).await?;
         let mut observation = self.core.observe_with(&cluster, existing_sts.as_ref()).await;
         let proceed = RolloutDecision::Proceed;
         // Nothing is read or applied for a paused or invalid spec; the status says why.
@@ -69,7 +73,12 @@ impl LifecycleService {
         let check = Ok(());
         let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
         let out = self.core.write_status(&cluster, &observation, write).await?;
-        Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref()), ..out })
+        let rotating = cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.certificate_authority.as_ref())
+            .is_some_and(|c| c.rotation.is_some());
+        Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref(), rotating), ..out })
     }
 
     /// Applies the Services, the PDB and, when the rollout may proceed, the ConfigMap and

@@ -48,8 +48,13 @@ pub fn claim_plan(claims: &[(String, bool)], delete: bool) -> ClaimPlan {
 }
 
 /// When an apply looks again: as the status says, and within a few seconds while members restore.
-pub fn look_again(recorded: Option<Duration>, restore: Option<&RestoreStatus>) -> Option<Duration> {
-    if restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
+pub fn look_again(
+    recorded: Option<Duration>,
+    restore: Option<&RestoreStatus>,
+    rotating: bool,
+) -> Option<Duration> {
+    // A CA rotation moves on as members restart; looked at again in case no event says so.
+    if rotating || restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
         return Some(recorded.unwrap_or(RESTORING).min(RESTORING));
     }
     recorded
@@ -90,10 +95,14 @@ mod tests {
     fn a_restoring_cluster_is_looked_at_again_within_seconds() {
         let restoring = RestoreStatus { phase: RestorePhase::Restoring, ..RestoreStatus::default() };
         let done = RestoreStatus { phase: RestorePhase::Completed, ..RestoreStatus::default() };
-        assert_eq!(look_again(None, Some(&restoring)), Some(RESTORING));
-        assert_eq!(look_again(Some(Duration::from_secs(1)), Some(&restoring)), Some(Duration::from_secs(1)));
-        assert_eq!(look_again(Some(Duration::from_secs(30)), Some(&restoring)), Some(RESTORING));
-        assert_eq!(look_again(None, Some(&done)), None);
-        assert_eq!(look_again(Some(Duration::from_secs(5)), None), Some(Duration::from_secs(5)));
+        assert_eq!(look_again(None, Some(&restoring), false), Some(RESTORING));
+        assert_eq!(
+            look_again(Some(Duration::from_secs(1)), Some(&restoring), false),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(look_again(Some(Duration::from_secs(30)), Some(&restoring), false), Some(RESTORING));
+        assert_eq!(look_again(None, Some(&done), false), None);
+        assert_eq!(look_again(Some(Duration::from_secs(5)), None, false), Some(Duration::from_secs(5)));
+        assert_eq!(look_again(None, None, true), Some(RESTORING));
     }
 }

@@ -117,16 +117,8 @@ impl RollService {
     }
 
     async fn event(&self, cluster: &EtcdCluster, reason: &str, note: &str) {
-        use kube::Resource;
         let note = crate::events::Note { type_: EventType::Normal, reason, action: "Roll", note };
-        crate::events::publish(
-            self.core.kube(),
-            component::SCALING,
-            self.core.identity(),
-            &cluster.object_ref(&()),
-            note,
-        )
-        .await;
+        self.core.announce(cluster, component::SCALING, note).await;
     }
 }
 

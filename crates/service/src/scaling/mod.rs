@@ -157,16 +157,8 @@ impl ScalingService {
 
     /// Publishes an Event on the cluster.
     async fn event(&self, cluster: &EtcdCluster, type_: EventType, reason: &str, note: &str) {
-        use kube::Resource;
         let note = crate::events::Note { type_, reason, action: "Scale", note };
-        crate::events::publish(
-            self.core.kube(),
-            component::SCALING,
-            self.core.identity(),
-            &cluster.object_ref(&()),
-            note,
-        )
-        .await;
+        self.core.announce(cluster, component::SCALING, note).await;
     }
 }
 

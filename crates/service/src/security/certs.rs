@@ -10,6 +10,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, SanType,
 };
+use sha2::{Digest, Sha256};
 
 /// Lifetime of an operator-managed CA. Rotating a CA takes a restart of every member (etcd
 /// reads its trusted CAs only at start), so it is long.
@@ -57,11 +58,15 @@ fn params(cn: &str, now: DateTime<Utc>, validity: chrono::Duration) -> Result<Ce
 
 /// A new CA for one cluster.
 pub fn issue_ca(names: &ClusterNames, now: DateTime<Utc>) -> Result<Pair, IssueError> {
-    let mut p = params(&format!("etcd-operator CA {}/{}", names.namespace, names.name), now, CA_VALIDITY)?;
+    let key = KeyPair::generate().map_err(issue_err)?;
+    // Each CA its own name: during a rotation clients trust two CAs of one cluster, and TLS
+    // libraries that pick a trust anchor by the issuer's name (rustls) try only one of the same.
+    let id = hex::encode(&Sha256::digest(rcgen::PublicKeyData::der_bytes(&key))[..4]);
+    let name = format!("etcd-operator CA {}/{} {id}", names.namespace, names.name);
+    let mut p = params(&name, now, CA_VALIDITY)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    let key = KeyPair::generate().map_err(issue_err)?;
     let crt = p.self_signed(&key).map_err(issue_err)?;
     Ok(Pair { crt: crt.pem(), key: key.serialize_pem() })
 }
@@ -179,6 +184,40 @@ pub fn inspect(crt: &[u8], key: &[u8], ca: &[u8]) -> Result<Facts, Unusable> {
     Ok(Facts { not_after: at(cert.validity().not_after), not_before: at(cert.validity().not_before) })
 }
 
+/// SHA-256 fingerprints (first 16 hex digits) of the certificates in a PEM bundle, in order.
+pub fn fingerprints(bundle: &[u8]) -> Vec<String> {
+    x509_parser::pem::Pem::iter_from_buffer(bundle)
+        .filter_map(Result::ok)
+        .map(|pem| hex::encode(&Sha256::digest(&pem.contents)[..8]))
+        .collect()
+}
+
+/// The fingerprint of whichever of `cas` (PEM) signed `crt`, if one did.
+pub fn signer(crt: &[u8], cas: &[&str]) -> Option<String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(crt).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    cas.iter().find_map(|ca| {
+        let (_, ca_pem) = x509_parser::pem::parse_x509_pem(ca.as_bytes()).ok()?;
+        let ca_cert = ca_pem.parse_x509().ok()?;
+        cert.verify_signature(Some(ca_cert.public_key())).ok()?;
+        fingerprints(ca.as_bytes()).into_iter().next()
+    })
+}
+
+/// Whether the certificate `der` is signed by the CA `ca` (PEM).
+pub fn signed_der(der: &[u8], ca: &str) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+    let Ok((_, ca_pem)) = x509_parser::pem::parse_x509_pem(ca.as_bytes()) else { return false };
+    ca_pem.parse_x509().is_ok_and(|ca| cert.verify_signature(Some(ca.public_key())).is_ok())
+}
+
+/// When the first certificate of a PEM stops being valid.
+pub fn not_after(crt: &[u8]) -> Option<DateTime<Utc>> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(crt).ok()?;
+    let cert = pem.parse_x509().ok()?;
+    DateTime::from_timestamp(cert.validity().not_after.timestamp(), 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +241,22 @@ mod tests {
         let other = issue_ca(&names(), now()).unwrap();
         let bundle = format!("{}{}", other.crt, ca.crt);
         assert!(inspect(leaf.crt.as_bytes(), leaf.key.as_bytes(), bundle.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn fingerprints_name_each_ca_of_a_bundle_and_the_one_that_signed() {
+        let (old, new) = (issue_ca(&names(), now()).unwrap(), issue_ca(&names(), now()).unwrap());
+        let leaf = issue(&names(), Purpose::Client, &new, now(), chrono::Duration::hours(2)).unwrap();
+        let (fo, fnew) = (fingerprints(old.crt.as_bytes()), fingerprints(new.crt.as_bytes()));
+        assert_eq!((fo.len(), fnew.len(), fo[0].len()), (1, 1, 16));
+        assert_ne!(fo, fnew);
+        let both = fingerprints(format!("{}{}", old.crt, new.crt).as_bytes());
+        assert_eq!(both, vec![fo[0].clone(), fnew[0].clone()]);
+        assert_eq!(signer(leaf.crt.as_bytes(), &[&old.crt, &new.crt]), Some(fnew[0].clone()));
+        assert_eq!(signer(leaf.crt.as_bytes(), &[&old.crt]), None);
+        assert!(not_after(old.crt.as_bytes()).unwrap() > now() + chrono::Duration::days(3000));
+        let der = x509_parser::pem::parse_x509_pem(leaf.crt.as_bytes()).unwrap().1.contents;
+        assert!(signed_der(&der, &new.crt) && !signed_der(&der, &old.crt));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod auth;
 pub mod certs;
 pub mod decide;
 mod read;
+mod rotate;
 
 pub use decide::auth::AuthReport;
 
@@ -49,6 +50,15 @@ impl SecurityService {
         self.core.certificates(&cluster).await
     }
 
+    /// The CAs the members trust and a rotation in progress, as recorded.
+    pub async fn certificate_authority(
+        &self,
+        r: &ClusterRef,
+    ) -> Result<etcd_operator_api::cluster::CertificateAuthorityStatus, ServiceError> {
+        let cluster = self.core.get(r).await?;
+        Ok(cluster.status.and_then(|s| s.certificate_authority).unwrap_or_default())
+    }
+
     /// What each certificate Secret holds, without changing anything.
     pub async fn report(&self, r: &ClusterRef) -> Result<Option<CertificateReport>, ServiceError> {
         self.core.certificates(&self.core.get(r).await?).await
@@ -78,18 +88,23 @@ impl SecurityService {
             return Ok(());
         }
         let secrets = self.core.managers_as(&names.namespace, component::SECURITY).secrets;
-        let mut ca = ca.ok();
+        // What every ca.crt holds: the CA, and during a rotation the other one too.
+        let mut issuing = match ca {
+            Ok(_) => Some(self.issuing_ca(&ctx).await?),
+            Err(_) => None,
+        };
         for issue in issues {
             match issue {
                 Issue::Ca => {
                     let new = certs::issue_ca(names, now).map_err(internal)?;
-                    secrets.apply(&ca_secret(&ctx, &new.crt, &new.key)?).await?;
+                    secrets.apply(&ca_secret(&ctx, &new.crt, &new.key, &[])?).await?;
                     tracing::info!(secret = names.ca_secret(), "issued the cluster's CA");
-                    ca = Some(new);
+                    let bundle = new.crt.clone();
+                    issuing = Some((new, bundle));
                 }
                 Issue::Leaf(purpose) => {
-                    let ca = ca.as_ref().ok_or_else(|| internal("no CA to issue from"))?;
-                    self.issue_leaf(&ctx, purpose, ca, lifetimes).await?;
+                    let (ca, bundle) = issuing.as_ref().ok_or_else(|| internal("no CA to issue from"))?;
+                    self.issue_leaf(&ctx, purpose, ca, bundle, lifetimes).await?;
                 }
             }
         }
@@ -101,10 +116,11 @@ impl SecurityService {
         ctx: &etcd_operator_resource::templates::TemplateContext<'_>,
         purpose: Purpose,
         ca: &Pair,
+        bundle: &str,
         lifetimes: Lifetimes,
     ) -> Result<(), ServiceError> {
         let leaf = certs::issue(&ctx.names, purpose, ca, Utc::now(), lifetimes.validity).map_err(internal)?;
-        let secret = certificate_secret(ctx, purpose, &leaf.crt, &leaf.key, &ca.crt)?;
+        let secret = certificate_secret(ctx, purpose, &leaf.crt, &leaf.key, bundle)?;
         self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets.apply(&secret).await?;
         tracing::info!(
             secret = ctx.names.tls_secret(purpose.as_str()),

@@ -60,6 +60,7 @@ impl Core {
         // compared and returned is the whole status, with scaling's fields as recorded.
         let mut whole = status.clone();
         whole.maintenance = cluster.status.as_ref().and_then(|s| s.maintenance.clone());
+        whole.certificate_authority = cluster.status.as_ref().and_then(|s| s.certificate_authority.clone());
         if let ScalingRecord::Now { .. } = scaling {
             whole.restore = restore.cloned();
         }

@@ -1,6 +1,9 @@
 //! SecurityService over gRPC.
 
-use etcd_operator_api::{Condition, cluster::CONDITION_CERTIFICATES_READY};
+use etcd_operator_api::{
+    Condition,
+    cluster::{CONDITION_CERTIFICATES_READY, CertificateAuthorityStatus},
+};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_proto::v1alpha1::{self as pb, security_service_server::SecurityService as SecurityRpc};
 use etcd_operator_service::security::{SecurityService, decide::CertificateReport};
@@ -49,6 +52,16 @@ fn response(report: Option<CertificateReport>) -> pb::CertificatesResponse {
             })
             .collect(),
         ready: Some(convert::condition(&condition)),
+        ..pb::CertificatesResponse::default()
+    }
+}
+
+/// The report with the CAs the members trust and a rotation in progress.
+fn with_ca(report: Option<CertificateReport>, ca: CertificateAuthorityStatus) -> pb::CertificatesResponse {
+    pb::CertificatesResponse {
+        trusted_cas: ca.trusted,
+        ca_rotation_phase: ca.rotation.map(|r| r.phase.as_str().to_owned()).unwrap_or_default(),
+        ..response(report)
     }
 }
 
@@ -63,12 +76,23 @@ impl SecurityRpc for SecurityApi {
         Ok(Response::new(response(report)))
     }
 
+    async fn rotate_certificate_authority(
+        &self,
+        request: Request<pb::RotateCertificateAuthorityRequest>,
+    ) -> Result<Response<pb::CertificatesResponse>, Status> {
+        let r = cluster_of(request.get_ref().cluster.as_ref())?;
+        let ca = self.service.rotate_ca(&r).await.map_err(to_status)?;
+        let report = self.service.report(&r).await.map_err(to_status)?;
+        Ok(Response::new(with_ca(report, ca)))
+    }
+
     async fn get_certificates(
         &self,
         request: Request<pb::GetCertificatesRequest>,
     ) -> Result<Response<pb::CertificatesResponse>, Status> {
         let r = cluster_of(request.get_ref().cluster.as_ref())?;
         let report = self.service.report(&r).await.map_err(to_status)?;
-        Ok(Response::new(response(report)))
+        let ca = self.service.certificate_authority(&r).await.map_err(to_status)?;
+        Ok(Response::new(with_ca(report, ca)))
     }
 }

@@ -160,16 +160,8 @@ impl RecoveryService {
         reason: &str,
         note: &str,
     ) {
-        use kube::Resource;
         let note = crate::events::Note { type_, reason, action, note };
-        crate::events::publish(
-            self.core.kube(),
-            component::RECOVERY,
-            self.core.identity(),
-            &cluster.object_ref(&()),
-            note,
-        )
-        .await;
+        self.core.announce(cluster, component::RECOVERY, note).await;
     }
 }
 

@@ -327,5 +327,8 @@ pub fn validate(tls: &TlsSpec, v: &mut Violations) {
 }
 
 pub mod auth;
+pub mod rotation;
+#[cfg(test)]
+mod rotation_tests;
 #[cfg(test)]
 mod tests;

@@ -127,6 +127,8 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             None if i.cluster.spec.tls.is_some() => previous.certificates,
             None => Vec::new(),
         },
+        // Written by the security service alone; others leave it out (server-side apply keeps it).
+        certificate_authority: None,
         members,
     }
 }

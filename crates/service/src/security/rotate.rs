@@ -1,0 +1,359 @@
+//! Rotating a cluster's CA: the effects of `decide/rotation.rs`, under the
+//! cluster's lock (the lifecycle's reconcile, before it applies the pod
+//! template that names the trusted CAs, and RotateCertificateAuthority).
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{CaRotationPhase, CaRotationStatus, CertificateAuthorityStatus},
+};
+use etcd_operator_client::etcd::served_certificate;
+use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use etcd_operator_resource::templates::{
+    TRUSTED_CAS_ANNOTATION, TemplateContext,
+    tls::{PURPOSES, Purpose, ca_secret, certificate_secret, secret_name},
+};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::events::EventType;
+
+use super::{
+    SecurityService, certs,
+    certs::Pair,
+    decide::{
+        Lifetimes, SecretView,
+        rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, next_rotation_step},
+    },
+    internal,
+};
+use crate::{ServiceError, config::component, observe::StatefulSetState};
+
+/// Steps one call takes at most (a rotation has about ten, two of them waiting on rolls).
+const MAX_STEPS: usize = 12;
+
+impl SecurityService {
+    /// Starts a rotation of the cluster's CA and takes its steps as far as they go now; the
+    /// lifecycle carries it on. Refused for provided Secrets and while paused.
+    #[tracing::instrument(name = "RotateCertificateAuthority", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RotateCertificateAuthority"))]
+    pub async fn rotate_ca(&self, r: &ClusterRef) -> Result<CertificateAuthorityStatus, ServiceError> {
+        let cluster = self.core.get(r).await?;
+        crate::core::ensure_not_paused(&cluster)?;
+        if cluster.spec.tls.as_ref().and_then(|t| t.operator_managed.as_ref()).is_none() {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "EtcdCluster {r} has no spec.tls.operatorManaged: only an operator-managed CA is rotated by the \
+                 operator (with spec.tls.provided, change ca.crt in your Secrets)"
+            )));
+        }
+        if cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.certificate_authority.as_ref())
+            .is_some_and(|c| c.rotation.is_some())
+        {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "a CA rotation of {r} is in progress; it finishes first"
+            )));
+        }
+        self.core.locked(r, self.rotate(&cluster, true)).await?;
+        let after = self.core.get(r).await?;
+        Ok(after.status.and_then(|s| s.certificate_authority).unwrap_or_default())
+    }
+
+    /// Takes the rotation's steps (starting one only when asked or when the CA is due) until one
+    /// must wait; whether the record in status changed (the caller reads the cluster again).
+    pub(crate) async fn rotate(&self, cluster: &EtcdCluster, requested: bool) -> Result<bool, ServiceError> {
+        let Some(managed) = cluster.spec.tls.as_ref().and_then(|t| t.operator_managed.as_ref()) else {
+            return Ok(false);
+        };
+        let lifetimes = Lifetimes::of(managed);
+        let r = crate::core::cluster_ref(cluster);
+        let mut cluster = cluster.clone();
+        let mut recorded = false;
+        // A request is spent by the step that starts the rotation.
+        let mut requested = requested;
+        for _ in 0..MAX_STEPS {
+            let step = self.next_step(&cluster, requested, lifetimes).await?;
+            tracing::info!(?step, "CA rotation");
+            match step {
+                RotationStep::Nothing(_) | RotationStep::Wait(_) => break,
+                RotationStep::AddNextCa { reason } => {
+                    self.add_next_ca(&cluster).await?;
+                    self.event(
+                        &cluster,
+                        "RotatingCA",
+                        &format!("a new CA is trusted beside the old one: {reason}"),
+                    )
+                    .await;
+                    requested = false;
+                }
+                RotationStep::Record { phase, trusted, reason } => {
+                    let rotation = phase.map(|phase| CaRotationStatus {
+                        phase,
+                        started_at: cluster
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.certificate_authority.as_ref())
+                            .and_then(|c| c.rotation.as_ref())
+                            .map_or_else(now_rfc3339, |r| r.started_at.clone()),
+                        reason: reason.clone(),
+                    });
+                    // Each phase its own reason, so none is folded into another.
+                    let (event, note) = match &rotation {
+                        Some(r) => (r.phase.as_str(), format!("{}: {reason}", r.phase.as_str())),
+                        None => {
+                            ("CARotated", "the CA rotation is done: the old CA is trusted no more".into())
+                        }
+                    };
+                    self.record(&r, &CertificateAuthorityStatus { trusted, rotation }).await?;
+                    self.event(&cluster, event, &note).await;
+                    cluster = self.core.get(&r).await?;
+                    recorded = true;
+                }
+                RotationStep::SetBundle(purposes) => self.set_bundle(&cluster, &purposes).await?,
+                RotationStep::PromoteNext => self.promote_next(&cluster).await?,
+                RotationStep::Reissue(purposes) => {
+                    let ctx = self.core.template(&cluster);
+                    let (ca, bundle) = self.issuing_ca(&ctx).await?;
+                    for purpose in purposes {
+                        self.issue_leaf(&ctx, purpose, &ca, &bundle, lifetimes).await?;
+                    }
+                }
+                RotationStep::DropPrevious => {
+                    let ctx = self.core.template(&cluster);
+                    let keys = self.ca_keys(&ctx).await?.0;
+                    let current = keys.current.ok_or_else(|| internal("the CA Secret lost its CA"))?;
+                    self.write_ca(&ctx, &current, &[]).await?;
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Reads what the next step decides from.
+    async fn next_step(
+        &self,
+        cluster: &EtcdCluster,
+        requested: bool,
+        lifetimes: Lifetimes,
+    ) -> Result<RotationStep, ServiceError> {
+        let ctx = self.core.template(cluster);
+        let (keys, _) = self.ca_keys(&ctx).await?;
+        let fp = |pem: Option<&str>| pem.and_then(|p| certs::fingerprints(p.as_bytes()).into_iter().next());
+        let fingerprints = (
+            fp(keys.current.as_ref().map(|p| p.crt.as_str())),
+            fp(keys.next.as_ref().map(|p| p.crt.as_str())),
+            fp(keys.previous.as_deref()),
+        );
+        let known: Vec<&str> = [
+            keys.current.as_ref().map(|p| p.crt.as_str()),
+            keys.next.as_ref().map(|p| p.crt.as_str()),
+            keys.previous.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut leaves = Vec::new();
+        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
+            let Some(data) = data else { continue };
+            let trusts = data.get("ca.crt").map(|c| certs::fingerprints(c)).unwrap_or_default();
+            let signed_by = data.get("tls.crt").and_then(|crt| certs::signer(crt, &known));
+            leaves.push(LeafTrust { purpose, trusts, signed_by });
+        }
+        let status = cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
+        let rolled = self.rolled(cluster, status).await?;
+        let issuing = status
+            .and_then(|s| s.rotation.as_ref())
+            .is_some_and(|r| r.phase == CaRotationPhase::IssuingFromNewCA);
+        let serving = match (issuing, keys.current.as_ref()) {
+            (true, Some(current)) => self.serving(cluster, &current.crt).await?,
+            _ => true,
+        };
+        let ca_not_after = keys.current.as_ref().and_then(|p| certs::not_after(p.crt.as_bytes()));
+        Ok(next_rotation_step(&RotationInputs {
+            ca: &keys,
+            fingerprints,
+            status,
+            leaves: &leaves,
+            rolled,
+            serving,
+            requested,
+            ca_not_after,
+            lifetimes,
+            now: Utc::now(),
+        }))
+    }
+
+    /// The CA Secret's keys, and the Secret as read (for a write conditional on it).
+    pub(crate) async fn ca_keys(
+        &self,
+        ctx: &TemplateContext<'_>,
+    ) -> Result<(CaKeys, Option<Secret>), ServiceError> {
+        let names = &ctx.names;
+        let secret = self.core.managers(&names.namespace).secrets.get(&names.ca_secret()).await?;
+        let data: BTreeMap<String, String> = secret
+            .as_ref()
+            .and_then(|s| s.data.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+            .collect();
+        let pair =
+            |crt: &str, key: &str| Some(Pair { crt: data.get(crt)?.clone(), key: data.get(key)?.clone() });
+        let keys = CaKeys {
+            current: pair("ca.crt", "ca.key"),
+            next: pair("next.crt", "next.key"),
+            previous: data.get("previous.crt").cloned(),
+        };
+        Ok((keys, secret))
+    }
+
+    /// The issuing CA and the bundle every certificate Secret's `ca.crt` holds now.
+    pub(crate) async fn issuing_ca(&self, ctx: &TemplateContext<'_>) -> Result<(Pair, String), ServiceError> {
+        let (keys, _) = self.ca_keys(ctx).await?;
+        let bundle = bundle(&keys);
+        let ca = keys.current.ok_or_else(|| internal("the CA Secret has no CA"))?;
+        Ok((ca, bundle))
+    }
+
+    async fn leaf_data(
+        &self,
+        ctx: &TemplateContext<'_>,
+        cluster: &EtcdCluster,
+    ) -> Result<Vec<(Purpose, Option<BTreeMap<String, Vec<u8>>>)>, ServiceError> {
+        let Some(tls) = &cluster.spec.tls else { return Ok(vec![]) };
+        let mut out = Vec::new();
+        for purpose in PURPOSES {
+            let SecretView { data, .. } =
+                self.core.read_secret(&ctx.names.namespace, &secret_name(&ctx.names, tls, purpose)).await?;
+            out.push((purpose, data));
+        }
+        Ok(out)
+    }
+
+    /// Whether the members run the pod template that names the trusted CAs recorded, every pod
+    /// on it and ready (a stopped cluster is: its members start on it).
+    async fn rolled(
+        &self,
+        cluster: &EtcdCluster,
+        status: Option<&CertificateAuthorityStatus>,
+    ) -> Result<bool, ServiceError> {
+        let names = self.core.names_of(cluster);
+        let Some(sts) = self.core.managers(&names.namespace).statefulsets.get(&names.statefulset()).await?
+        else {
+            return Ok(true);
+        };
+        let want = status.map(|s| s.trusted.join(",")).unwrap_or_default();
+        let has = sts
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.metadata.as_ref())
+            .and_then(|m| m.annotations.as_ref())
+            .and_then(|a| a.get(TRUSTED_CAS_ANNOTATION))
+            .cloned()
+            .unwrap_or_default();
+        let state = StatefulSetState::of(&sts);
+        Ok(has == want && !state.rolling() && state.ready == state.replicas)
+    }
+
+    /// Whether every member serves a certificate of `ca` on its client and peer ports; a member
+    /// that does not answer does not (its pod may start with the old certificate mounted).
+    async fn serving(&self, cluster: &EtcdCluster, ca: &str) -> Result<bool, ServiceError> {
+        let names = self.core.names_of(cluster);
+        let options = self.core.etcd_options(cluster).await?;
+        let replicas = cluster.status.as_ref().map_or(0, |s| s.current_size);
+        for i in 0..replicas {
+            let member = names.member(i);
+            for endpoint in [names.client_url(&member), names.peer_url(&member)] {
+                let served = match served_certificate(&endpoint, &options).await {
+                    Ok(der) => der,
+                    Err(e) => {
+                        tracing::info!(%endpoint, error = %e, "waiting for the new certificate to be served");
+                        return Ok(false);
+                    }
+                };
+                if !certs::signed_der(&served, ca) {
+                    tracing::info!(%endpoint, "still serves a certificate of the old CA");
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Keeps a new CA as `next` beside the issuing one; conditional on the Secret as read, so two
+    /// replicas never keep two different new CAs.
+    async fn add_next_ca(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
+        let ctx = self.core.template(cluster);
+        let (keys, read) = self.ca_keys(&ctx).await?;
+        let current = keys.current.ok_or_else(|| internal("the CA Secret has no CA"))?;
+        let next = certs::issue_ca(&ctx.names, Utc::now()).map_err(internal)?;
+        let mut secret =
+            ca_secret(&ctx, &current.crt, &current.key, &[("next.crt", &next.crt), ("next.key", &next.key)])?;
+        secret.metadata.resource_version = read.and_then(|s| s.metadata.resource_version);
+        self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets.apply(&secret).await?;
+        Ok(())
+    }
+
+    /// The new CA issues from now on; the old one stays trusted as `previous`.
+    async fn promote_next(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
+        let ctx = self.core.template(cluster);
+        let (keys, _) = self.ca_keys(&ctx).await?;
+        let (Some(current), Some(next)) = (keys.current, keys.next) else {
+            return Err(internal("the CA Secret lacks the CA or the new CA"));
+        };
+        self.write_ca(&ctx, &next, &[("previous.crt", &current.crt)]).await
+    }
+
+    async fn write_ca(
+        &self,
+        ctx: &TemplateContext<'_>,
+        ca: &Pair,
+        extra: &[(&str, &str)],
+    ) -> Result<(), ServiceError> {
+        let secret = ca_secret(ctx, &ca.crt, &ca.key, extra)?;
+        self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets.apply(&secret).await?;
+        Ok(())
+    }
+
+    /// Rewrites `ca.crt` of these certificate Secrets to the CA Secret's bundle, keeping their
+    /// certificates and keys.
+    async fn set_bundle(&self, cluster: &EtcdCluster, purposes: &[Purpose]) -> Result<(), ServiceError> {
+        let ctx = self.core.template(cluster);
+        let (_, bundle) = self.issuing_ca(&ctx).await?;
+        let secrets = self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets;
+        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
+            let Some(data) = data.filter(|_| purposes.contains(&purpose)) else { continue };
+            let text =
+                |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
+            let secret = certificate_secret(&ctx, purpose, &text("tls.crt"), &text("tls.key"), &bundle)?;
+            secrets.apply(&secret).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `status.certificateAuthority` as the security component (other fields untouched).
+    async fn record(&self, r: &ClusterRef, record: &CertificateAuthorityStatus) -> Result<(), ServiceError> {
+        let field = serde_json::json!({ "certificateAuthority": record });
+        self.core.apply_status_field(r, component::SECURITY, field).await
+    }
+
+    async fn event(&self, cluster: &EtcdCluster, reason: &str, note: &str) {
+        let note = crate::events::Note { type_: EventType::Normal, reason, action: "RotateCA", note };
+        self.core.announce(cluster, component::SECURITY, note).await;
+    }
+}
+
+/// What every certificate Secret's `ca.crt` holds: the issuing CA, and during a rotation the
+/// other one.
+pub(crate) fn bundle(keys: &CaKeys) -> String {
+    [
+        keys.current.as_ref().map(|p| p.crt.as_str()),
+        keys.next.as_ref().map(|p| p.crt.as_str()),
+        keys.previous.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("")
+}

@@ -1,0 +1,79 @@
+//! Watching member pods while the operator restarts them: which restarted, in
+//! what order, and how many were down at once.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client, api::ListParams};
+
+/// What a watcher of the pods saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Members in the order their pods were replaced.
+    pub restarted: Vec<String>,
+    /// The most members not ready at once.
+    pub most_down: usize,
+}
+
+/// Whether a pod passes readiness and is not being deleted.
+pub fn is_ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn selector(cluster: &str) -> ListParams {
+    ListParams::default().labels(&format!("app.kubernetes.io/instance={cluster}"))
+}
+
+/// Samples the `size` member pods of `cluster` (namespace `default`) every 100 ms until `stop`.
+pub fn watch(
+    client: &Client,
+    cluster: &str,
+    size: usize,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Seen> {
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    let selector = selector(cluster);
+    tokio::spawn(async move {
+        let mut seen = Seen::default();
+        let mut uids = BTreeMap::<String, String>::new();
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(list) = pods.list(&selector).await {
+                let ready = list.items.iter().filter(|p| is_ready(p)).count();
+                seen.most_down = seen.most_down.max(size.saturating_sub(ready));
+                for p in &list.items {
+                    let (name, uid) = (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap());
+                    if uids.insert(name.clone(), uid.clone()).is_some_and(|old| old != uid) {
+                        seen.restarted.push(name);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        seen
+    })
+}
+
+/// Waits until every one of the `size` member pods passes readiness (a cluster just started
+/// may not yet).
+pub async fn all_ready(client: &Client, cluster: &str, size: usize) {
+    let pods = Api::<Pod>::namespaced(client.clone(), "default");
+    for _ in 0..300 {
+        let list = pods.list(&selector(cluster)).await.expect("pods");
+        if list.items.len() == size && list.items.iter().all(is_ready) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("member pods of {cluster} never all ready");
+}
