@@ -103,3 +103,17 @@ pub fn etcdctl(
     }
     cmd.args(args).output().expect("etcdctl runs")
 }
+
+/// A Secret as cert-manager writes it: the leaf, its key, and the CA that issued it.
+pub fn provided(secret: &str, ca: &str, leaf: &etcd_operator_service::security::certs::Pair) -> Secret {
+    let data = [("tls.crt", &leaf.crt), ("tls.key", &leaf.key), ("ca.crt", &ca.to_owned())]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), k8s_openapi::ByteString(v.as_bytes().to_vec())))
+        .collect();
+    Secret {
+        metadata: kube::api::ObjectMeta { name: Some(secret.into()), ..Default::default() },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(data),
+        ..Default::default()
+    }
+}

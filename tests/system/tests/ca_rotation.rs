@@ -3,7 +3,8 @@
 //! every certificate, then the old one is dropped (members restart again).
 //! A client that opens a new TLS connection for every write never meets a
 //! certificate it cannot verify, and after the rotation a certificate of the
-//! old CA is refused.
+//! old CA is refused. With provided Secrets, a new CA in `ca.crt` restarts the
+//! members to trust it.
 
 use std::{
     sync::{
@@ -14,16 +15,24 @@ use std::{
 };
 
 use etcd_operator_api::cluster::CaRotationPhase;
+use etcd_operator_common::ClusterRef as Ref;
 use etcd_operator_proto::v1alpha1::{
     ClusterRef, GetCertificatesRequest, security_service_client::SecurityServiceClient,
 };
+use etcd_operator_resource::{names::ClusterNames, templates::tls::Purpose};
 use etcd_operator_service::security::certs;
-use k8s_openapi::api::events::v1::Event;
-use kube::{Api, api::ListParams};
+use k8s_openapi::api::{
+    core::v1::{Pod, Secret},
+    events::v1::Event,
+};
+use kube::{
+    Api,
+    api::{ListParams, PostParams},
+};
 use system_tests::{
     pods,
     real::{RealCluster, tls_spec},
-    secure::{key, secret},
+    secure::{key, provided, secret},
 };
 
 /// Whether an error is the TLS layer refusing a certificate (what a broken rotation causes),
@@ -176,4 +185,61 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
         grpc.get_certificates(GetCertificatesRequest { cluster: Some(cluster) }).await.unwrap().into_inner();
     assert_eq!(answer.trusted_cas, certs::fingerprints(&new_ca));
     assert_eq!(answer.ca_rotation_phase, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_ca_in_provided_secrets_restarts_the_members_to_trust_it() {
+    let c = RealCluster::start(1, Duration::from_secs(10)).await;
+    let mine = Ref { namespace: "default".into(), name: "mine".into() };
+    let names = ClusterNames::new("default", "mine", "cluster.local").with_tls(true);
+    let now = chrono::Utc::now();
+    let (old, new) = (certs::issue_ca(&names, now).unwrap(), certs::issue_ca(&names, now).unwrap());
+    let purposes = [
+        ("mine-client", Purpose::Client),
+        ("mine-peer", Purpose::Peer),
+        ("mine-operator", Purpose::Operator),
+    ];
+    let leaves: Vec<_> = purposes
+        .iter()
+        .map(|(_, p)| certs::issue(&names, *p, &old, now, chrono::Duration::days(90)).unwrap())
+        .collect();
+    let secrets = Api::<Secret>::namespaced(c.client.clone(), "default");
+    for ((name, _), leaf) in purposes.iter().zip(&leaves) {
+        secrets.create(&PostParams::default(), &provided(name, &old.crt, leaf)).await.unwrap();
+    }
+    let tls = serde_json::json!({"provided": {"clientSecretName": "mine-client", "peerSecretName": "mine-peer",
+                                              "operatorSecretName": "mine-operator"}});
+    Box::pin(c.services.lifecycle.create_cluster(&mine, Some(tls_spec(1, tls)))).await.unwrap();
+    c.converge("mine running", Duration::from_secs(60), || c.services.lifecycle.update_cluster(&mine, None))
+        .await;
+    pods::all_ready(&c.client, "mine", 1).await;
+    c.etcd_of("mine", 1).await.put("kept", "yes", None).await.unwrap();
+    let pods_api = Api::<Pod>::namespaced(c.client.clone(), "default");
+    let before = pods_api.get("mine-0").await.unwrap().metadata.uid;
+
+    // The user's CA changes (trust-manager's bundle: the old CA and the new one in ca.crt).
+    let bundle = format!("{}{}", old.crt, new.crt);
+    for ((name, _), leaf) in purposes.iter().zip(&leaves) {
+        secrets.replace(name, &PostParams::default(), &provided(name, &bundle, leaf)).await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "the member never restarted to trust the new CA");
+        let _ = Box::pin(c.services.lifecycle.update_cluster(&mine, None)).await;
+        let _ = c.services.scaling.converge(&mine).await;
+        let pod = pods_api.get("mine-0").await.unwrap();
+        if pod.metadata.uid != before && pods::is_ready(&pod) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let status = c.services.lifecycle.get_cluster_status(&mine).await.unwrap().status;
+    let mut trusted = certs::fingerprints(bundle.as_bytes());
+    trusted.sort();
+    assert_eq!(status.certificate_authority.unwrap().trusted, trusted, "both CAs recorded");
+    let events =
+        Api::<Event>::namespaced(c.client.clone(), "default").list(&ListParams::default()).await.unwrap();
+    assert!(events.items.iter().any(|e| e.reason.as_deref() == Some("TrustChanged")), "announced");
+    let kept = c.etcd_of("mine", 1).await.get("kept", None).await.unwrap();
+    assert_eq!(kept.kvs()[0].value_str().unwrap(), "yes");
 }

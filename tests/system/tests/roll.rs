@@ -13,6 +13,7 @@ use std::{
 };
 
 use etcd_operator_api::EtcdCluster;
+use etcd_operator_common::ClusterRef;
 use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::Pod};
 use kube::{
     Api,
@@ -123,4 +124,40 @@ async fn a_roll_restarts_followers_first_and_the_leader_last_and_resumes_after_a
         assert!(status.operation.is_none(), "the record is cleared ({at}): {:?}", status.operation);
         eprintln!("roll {n} ({at}): order {:?}, {written} writes", seen.restarted);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_first_spec_that_is_fixed_replaces_its_pods_at_once() {
+    let c = RealCluster::start(1, LOCK).await;
+    let broken = ClusterRef { namespace: "default".into(), name: "broken".into() };
+    let mut spec = system_tests::real::spec(3);
+    spec.image = Some("registry.invalid/no-such-etcd:v0".into());
+    Box::pin(c.services.lifecycle.create_cluster(&broken, Some(spec.clone()))).await.expect("CreateCluster");
+    let _ = Box::pin(c.services.lifecycle.update_cluster(&broken, None)).await;
+    let pods = Api::<Pod>::namespaced(c.client.clone(), "default");
+    let names = |list: &[Pod]| list.iter().map(|p| p.metadata.uid.clone().unwrap()).collect::<Vec<_>>();
+    let selector = ListParams::default().labels("app.kubernetes.io/instance=broken");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listed = pods.list(&selector).await.unwrap().items;
+    let first = names(&listed);
+    assert_eq!(first.len(), 3, "the members' pods exist");
+    assert!(listed.iter().all(|p| !pods::is_ready(p)), "no member starts from an image that does not exist");
+    // Fixed: the lifecycle applies the template; the cluster never formed, so converging replaces
+    // every pod at once instead of waiting for healthy members that never come.
+    spec.image = None;
+    Box::pin(c.services.lifecycle.update_cluster(&broken, Some(spec))).await.expect("UpdateCluster");
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        assert!(std::time::Instant::now() < deadline, "the fixed spec never ran");
+        let _ = c.services.scaling.converge(&broken).await;
+        let _ = Box::pin(c.services.lifecycle.update_cluster(&broken, None)).await;
+        let now = pods.list(&selector).await.unwrap().items;
+        let replaced = now.len() == 3 && names(&now).iter().all(|u| !first.contains(u));
+        if replaced && now.iter().all(pods::is_ready) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut etcd = c.etcd_of("broken", 3).await;
+    etcd.put("fixed", "yes", None).await.expect("the fixed cluster serves");
 }

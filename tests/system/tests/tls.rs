@@ -16,15 +16,15 @@ use etcd_operator_proto::v1alpha1::{
     GetCertificatesRequest, RotateCertificateAuthorityRequest, security_service_client::SecurityServiceClient,
 };
 use etcd_operator_resource::{names::ClusterNames, templates::tls::Purpose};
-use etcd_operator_service::security::certs::{Pair, issue, issue_ca};
-use k8s_openapi::{ByteString, api::core::v1::Secret};
+use etcd_operator_service::security::certs::{issue, issue_ca};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api,
     api::{Patch, PatchParams, PostParams},
 };
 use system_tests::{
     real::{RealCluster, tls_spec},
-    secure::{etcdctl, key, operator_certs, secret},
+    secure::{etcdctl, key, operator_certs, provided, secret},
 };
 
 async fn cluster(c: &RealCluster, name: &str) -> EtcdCluster {
@@ -218,20 +218,6 @@ fn chrono_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-/// A Secret as cert-manager writes it: the leaf, its key, and the CA that issued it.
-fn provided(secret: &str, ca: &Pair, leaf: &Pair) -> Secret {
-    let data = [("tls.crt", &leaf.crt), ("tls.key", &leaf.key), ("ca.crt", &ca.crt)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
-        .collect();
-    Secret {
-        metadata: kube::api::ObjectMeta { name: Some(secret.into()), ..Default::default() },
-        type_: Some("kubernetes.io/tls".into()),
-        data: Some(data),
-        ..Default::default()
-    }
-}
-
 /// The CertificatesReady condition of `name` after a status call: (status, reason, message).
 async fn certificates_ready(c: &RealCluster, r: &ClusterRef) -> (ConditionStatus, String, String) {
     let out = c.services.lifecycle.get_cluster_status(r).await.unwrap();
@@ -289,7 +275,7 @@ async fn problems_of_provided_secrets_are_named_and_nothing_is_deleted() {
     for (name, purpose) in
         [("mine-client", Purpose::Client), ("mine-peer", Purpose::Peer), ("mine-operator", Purpose::Operator)]
     {
-        secrets.create(&PostParams::default(), &provided(name, &ca, &leaf(purpose))).await.unwrap();
+        secrets.create(&PostParams::default(), &provided(name, &ca.crt, &leaf(purpose))).await.unwrap();
     }
     c.converge("mine running", Duration::from_secs(60), || c.services.lifecycle.update_cluster(&mine, None))
         .await;

@@ -5,7 +5,10 @@ use etcd_operator_common::ClusterRef;
 
 use crate::{
     ClusterOutcome, ServiceError,
-    lifecycle::{LifecycleService, decide::look_again},
+    lifecycle::{
+        LifecycleService,
+        decide::{PROVIDED_SECRETS, look_again, waits_for_provided_secrets},
+    },
     observe::{EtcdState, Observation, StatefulSetState},
     plan::{DesireInputs, Desired, RolloutDecision, desire},
     refusal::Refusable,
@@ -39,6 +42,11 @@ impl LifecycleService {
         // Nothing is read or applied for a paused or invalid spec; the status says why.
         if cluster.spec.paused || spec_check.is_err() {
             return self.core.record_status(&cluster, &observation, &spec_check, &proceed).await;
+        }
+        if existing_sts.is_none() && waits_for_provided_secrets(&cluster) {
+            // CertificatesReady says which Secret or key is missing.
+            let out = self.core.record_status(&cluster, &observation, &spec_check, &proceed).await?;
+            return Ok(ClusterOutcome { requeue_after: Some(PROVIDED_SECRETS), ..out });
         }
         // Boxed: debug builds keep every await's state inline, and this one is large.
         let gate = self.restore.restore_gate(&cluster, existing_sts.is_some(), &observation);

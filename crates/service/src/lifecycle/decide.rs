@@ -60,10 +60,45 @@ pub fn look_again(
     recorded
 }
 
+/// How soon a cluster waiting for its provided certificate Secrets looks again.
+pub const PROVIDED_SECRETS: Duration = Duration::from_secs(10);
+
+/// Members of a cluster with provided certificate Secrets are created only once those Secrets
+/// are usable and their CAs recorded: a pod would wait for its Secrets anyway, and its template
+/// names the CAs it trusts, so members created earlier would restart once at the first record.
+pub fn waits_for_provided_secrets(cluster: &EtcdCluster) -> bool {
+    let provided = cluster.spec.tls.as_ref().is_some_and(|t| t.provided.is_some());
+    let recorded = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.certificate_authority.as_ref())
+        .is_some_and(|c| !c.trusted.is_empty());
+    provided && !recorded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::cluster;
+
+    #[test]
+    fn members_of_provided_secrets_wait_for_the_secrets_cas_to_be_recorded() {
+        let provided = "size: 3\nversion: 3.5.17\ntls:\n  provided: {clientSecretName: c, peerSecretName: p, operatorSecretName: o}";
+        let mut c = cluster(provided);
+        assert!(waits_for_provided_secrets(&c));
+        c.status = Some(etcd_operator_api::cluster::EtcdClusterStatus {
+            certificate_authority: Some(etcd_operator_api::cluster::CertificateAuthorityStatus {
+                trusted: vec!["ab".into()],
+                rotation: None,
+            }),
+            ..Default::default()
+        });
+        assert!(!waits_for_provided_secrets(&c));
+        assert!(!waits_for_provided_secrets(&cluster(
+            "size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}"
+        )));
+        assert!(!waits_for_provided_secrets(&cluster("size: 3\nversion: 3.5.17")));
+    }
 
     #[test]
     fn claims_are_deleted_only_when_the_policy_says_so() {

@@ -8,6 +8,9 @@
 //! broken template is mended by a fixed one). The leader goes last, after it
 //! handed leadership to a member on the new template.
 //!
+//! A cluster that never formed has no data to protect: its outdated pods all
+//! go at once, as a broken first spec that was fixed needs.
+//!
 //! The intent is recorded before the pod is deleted, and cleared as soon as
 //! the pod is back on the new revision: a crash in between resumes with the
 //! same member, and a member that then stays down is free for the recovery's
@@ -35,6 +38,8 @@ pub struct RollInputs<'a> {
     pub view: &'a EtcdView,
     /// The roll recorded in status, if any.
     pub operation: Option<&'a OperationStatus>,
+    /// etcd formed a cluster once (else there is no data to protect).
+    pub formed: bool,
     /// The cluster's names.
     pub names: &'a ClusterNames,
     /// Now, RFC 3339.
@@ -54,6 +59,9 @@ pub enum RollAction {
     Restart { member: String, uid: String },
     /// The recorded member's pod is back on the new template: clear the record and go on.
     Restarted { member: String },
+    /// A cluster that never formed: every outdated pod (name, UID) goes at once, so a broken first
+    /// spec that was fixed takes effect.
+    RestartUnformed(Vec<(String, String)>),
     /// Not now; why, and when to look again.
     Wait { reason: String, after: Duration },
 }
@@ -68,6 +76,15 @@ pub fn next_roll_action(i: &RollInputs<'_>) -> RollAction {
         return wait("the StatefulSet controller has not taken up the new template yet", 1);
     }
     let update = i.sts.update_revision.as_str();
+    if !i.formed {
+        let outdated: Vec<(String, String)> = i
+            .pods
+            .iter()
+            .filter(|p| p.revision != update && !p.terminating)
+            .map(|p| (p.name.clone(), p.uid.clone()))
+            .collect();
+        return if outdated.is_empty() { RollAction::Done } else { RollAction::RestartUnformed(outdated) };
+    }
     if let Some(op) = i.operation.filter(|op| op.type_ == OperationType::RollingUpdate)
         && let Some(member) = op.member.as_deref()
     {

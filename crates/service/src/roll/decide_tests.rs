@@ -15,7 +15,15 @@ fn updated_sts() -> StatefulSetState {
 
 fn decide(s: &StatefulSetState, pods: &[PodState], v: &EtcdView, op: Option<&OperationStatus>) -> RollAction {
     let names = names();
-    next_roll_action(&RollInputs { sts: s, pods, view: v, operation: op, names: &names, now: "t" })
+    next_roll_action(&RollInputs {
+        sts: s,
+        pods,
+        view: v,
+        operation: op,
+        formed: true,
+        names: &names,
+        now: "t",
+    })
 }
 
 fn restarting(member: &str) -> OperationStatus {
@@ -145,4 +153,26 @@ fn a_single_member_restarts_without_a_handover() {
         decide(&s, &pods, &alone, Some(&restarting("demo-0"))),
         RollAction::Restart { member: "demo-0".into(), uid: "uid-0-r1".into() }
     );
+}
+
+#[test]
+fn a_cluster_that_never_formed_replaces_every_outdated_pod_at_once() {
+    let names = names();
+    let s = updated_sts();
+    let pods = [pod(0, "r1", false), pod(1, "r2", false), pod(2, "r1", false)];
+    let nobody = EtcdView::default();
+    let i = RollInputs {
+        sts: &s,
+        pods: &pods,
+        view: &nobody,
+        operation: None,
+        formed: false,
+        names: &names,
+        now: "t",
+    };
+    let expected =
+        vec![("demo-0".to_owned(), "uid-0-r1".to_owned()), ("demo-2".to_owned(), "uid-2-r1".to_owned())];
+    assert_eq!(next_roll_action(&i), RollAction::RestartUnformed(expected));
+    let new = [pod(0, "r2", false), pod(1, "r2", false), pod(2, "r2", false)];
+    assert_eq!(next_roll_action(&RollInputs { pods: &new, ..i }), RollAction::Done);
 }

@@ -21,7 +21,7 @@ use crate::{
     ClusterOutcome, ServiceError,
     config::component,
     core::Core,
-    observe::Observation,
+    observe::{EtcdView, Observation},
     operation::OperationType,
     roll::decide::{RollAction, RollInputs, next_roll_action},
     steps::{At, Effect, Gathered, Named, membership_view, stopped_of},
@@ -47,8 +47,12 @@ impl RollService {
 
     async fn roll_step(&self, r: &ClusterRef) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, .. } = self.core.gather(r).await?;
-        let (operation, view) =
-            membership_view(r, &cluster, &observation, |op| op.type_ == OperationType::RollingUpdate)?;
+        let formed = cluster.formed() || observation.etcd_answered();
+        let (operation, view) = if formed {
+            membership_view(r, &cluster, &observation, |op| op.type_ == OperationType::RollingUpdate)?
+        } else {
+            (None, EtcdView::default())
+        };
         let names = self.core.names_of(&cluster);
         let now = now_rfc3339();
         let sts = observation.statefulset.clone().unwrap_or_default();
@@ -60,6 +64,7 @@ impl RollService {
             pods,
             view: &view,
             operation: operation.as_ref(),
+            formed,
             names: &names,
             now: &now,
         });
@@ -99,6 +104,13 @@ impl RollService {
                 self.core.member_pods(&r.namespace).delete_uid(&member, &uid).await?;
                 Ok(None)
             }
+            Own::RestartUnformed(pods) => {
+                for (member, uid) in pods {
+                    self.core.member_pods(&r.namespace).delete_uid(&member, &uid).await?;
+                }
+                let out = self.core.current_status(r).await?;
+                Ok(Some(ClusterOutcome { requeue_after: Some(SOON), ..out }))
+            }
             Own::Restarted { member } => {
                 self.core.record_scaling(cluster, observation, None, stopped_of(cluster)).await?;
                 self.event(cluster, "MemberRestarted", &format!("{member} runs the new template")).await;
@@ -129,6 +141,7 @@ const SOON: std::time::Duration = std::time::Duration::from_secs(2);
 #[derive(Debug)]
 enum Own {
     Restart { member: String, uid: String },
+    RestartUnformed(Vec<(String, String)>),
     Restarted { member: String },
     Done,
 }
@@ -137,6 +150,7 @@ impl Named for Own {
     fn name(&self) -> &'static str {
         match self {
             Self::Restart { .. } => "Restart",
+            Self::RestartUnformed(_) => "RestartUnformed",
             Self::Restarted { .. } => "Restarted",
             Self::Done => "Done",
         }
@@ -150,6 +164,7 @@ fn effect_of(action: RollAction) -> Effect<Own> {
         RollAction::MoveLeader { leader_endpoint, to } => Effect::MoveLeader { leader_endpoint, to },
         RollAction::Restart { member, uid } => Effect::Own(Own::Restart { member, uid }),
         RollAction::Restarted { member } => Effect::Own(Own::Restarted { member }),
+        RollAction::RestartUnformed(pods) => Effect::Own(Own::RestartUnformed(pods)),
         RollAction::Wait { reason, after } => Effect::Wait { reason, after },
     }
 }

@@ -293,6 +293,10 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
         return Converge::Nothing("spec.paused: nothing changes until it is unpaused".into());
     }
     if !i.formed {
+        // No data to protect yet, and a broken first spec must stay fixable: its pods go at once.
+        if i.rolling {
+            return Converge::Roll;
+        }
         return Converge::Later("the cluster has not formed yet".into());
     }
     match i.operation.map(|op| op.type_) {

@@ -289,5 +289,8 @@ mod converge {
         assert!(matches!(converge(&deleting), Converge::Nothing(_)));
         let unformed = ConvergeInputs { formed: false, ..inputs(5, Some(3)) };
         assert!(matches!(converge(&unformed), Converge::Later(_)));
+        // A first spec fixed before the cluster formed replaces its pods at once.
+        let fixed = ConvergeInputs { rolling: true, ..unformed };
+        assert_eq!(converge(&fixed), Converge::Roll);
     }
 }

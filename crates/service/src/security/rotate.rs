@@ -22,8 +22,8 @@ use super::{
     SecurityService, certs,
     certs::Pair,
     decide::{
-        Lifetimes, SecretView,
-        rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, next_rotation_step},
+        Finding, Lifetimes, SecretView, examine,
+        rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, next_rotation_step, provided_trust},
     },
     internal,
 };
@@ -63,9 +63,8 @@ impl SecurityService {
     /// Takes the rotation's steps (starting one only when asked or when the CA is due) until one
     /// must wait; whether the record in status changed (the caller reads the cluster again).
     pub(crate) async fn rotate(&self, cluster: &EtcdCluster, requested: bool) -> Result<bool, ServiceError> {
-        let Some(managed) = cluster.spec.tls.as_ref().and_then(|t| t.operator_managed.as_ref()) else {
-            return Ok(false);
-        };
+        let Some(tls) = &cluster.spec.tls else { return Ok(false) };
+        let Some(managed) = &tls.operator_managed else { return self.follow_provided(cluster).await };
         let lifetimes = Lifetimes::of(managed);
         let r = crate::core::cluster_ref(cluster);
         let mut cluster = cluster.clone();
@@ -128,6 +127,36 @@ impl SecurityService {
             }
         }
         Ok(recorded)
+    }
+
+    /// With provided Secrets: records the CAs their `ca.crt` holds when the user changed them
+    /// (cert-manager, trust-manager), so the pod template changes and the members restart, one at a
+    /// time, to trust them; whether the record changed.
+    async fn follow_provided(&self, cluster: &EtcdCluster) -> Result<bool, ServiceError> {
+        let ctx = self.core.template(cluster);
+        let mut in_secrets = Vec::new();
+        let mut usable = true;
+        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
+            let examined = examine(purpose, &SecretView { name: String::new(), data: data.clone() });
+            usable &= matches!(examined.state, Finding::Usable(_));
+            // The operator's own certificate is not mounted by the members.
+            if purpose != Purpose::Operator {
+                in_secrets.extend(
+                    data.and_then(|d| d.get("ca.crt").map(|c| certs::fingerprints(c))).unwrap_or_default(),
+                );
+            }
+        }
+        let recorded = cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
+        let was = recorded.map(|c| c.trusted.clone()).unwrap_or_default();
+        let Some(trusted) = provided_trust(&was, &in_secrets, usable) else { return Ok(false) };
+        let r = crate::core::cluster_ref(cluster);
+        self.record(&r, &CertificateAuthorityStatus { trusted: trusted.clone(), rotation: None }).await?;
+        if !was.is_empty() {
+            let note =
+                format!("ca.crt now holds {}: members restart one at a time to trust it", trusted.join(", "));
+            self.event(cluster, "TrustChanged", &note).await;
+        }
+        Ok(true)
     }
 
     /// Reads what the next step decides from.

@@ -211,3 +211,16 @@ fn stale(leaves: &[LeafTrust], trusted: &[String]) -> Vec<Purpose> {
         .map(|l| l.purpose)
         .collect()
 }
+
+/// With provided Secrets the user changes the CAs: when the CAs in the client and peer Secrets'
+/// `ca.crt` differ from those recorded, the new set is to be recorded (and the members restart
+/// to read it). Only once every certificate Secret is usable: a wrong or half-written `ca.crt`
+/// must never restart a member into a trust it cannot use.
+pub fn provided_trust(recorded: &[String], in_secrets: &[String], all_usable: bool) -> Option<Vec<String>> {
+    let mut now = in_secrets.to_vec();
+    now.sort();
+    now.dedup();
+    let mut was = recorded.to_vec();
+    was.sort();
+    (all_usable && !now.is_empty() && now != was).then_some(now)
+}

@@ -6,7 +6,7 @@ use etcd_operator_resource::templates::tls::{PURPOSES, Purpose};
 
 use super::{
     Lifetimes,
-    rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, due, next_rotation_step},
+    rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, due, next_rotation_step, provided_trust},
 };
 use crate::security::certs::Pair;
 
@@ -187,4 +187,18 @@ fn a_ca_that_would_expire_before_a_new_certificate_is_rotated_unasked() {
     });
     assert!(matches!(step, RotationStep::AddNextCa { reason } if reason.contains("expires")));
     s.requested = false;
+}
+
+#[test]
+fn provided_secrets_restart_the_members_only_for_a_usable_change_of_their_cas() {
+    let fp = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // First seen (a cluster created before this was kept, or a new one): recorded.
+    assert_eq!(provided_trust(&[], &fp(&["a"]), true), Some(fp(&["a"])));
+    assert_eq!(provided_trust(&fp(&["a"]), &fp(&["a", "a"]), true), None);
+    // A bundle while the user's CA changes, in any order.
+    assert_eq!(provided_trust(&fp(&["a"]), &fp(&["b", "a"]), true), Some(fp(&["a", "b"])));
+    assert_eq!(provided_trust(&fp(&["b", "a"]), &fp(&["a", "b"]), true), None);
+    // A Secret that is not usable (wrong CA, key missing) restarts nothing.
+    assert_eq!(provided_trust(&fp(&["a"]), &fp(&["b"]), false), None);
+    assert_eq!(provided_trust(&fp(&["a"]), &[], true), None);
 }
