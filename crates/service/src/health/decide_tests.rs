@@ -99,19 +99,17 @@ fn defragmentation_needs_every_other_member_healthy() {
     use crate::health::decide::may_defragment;
     use crate::observe::{EtcdState, Observation};
     let healthy = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true; 3]).build()),
         pods: None,
+        ..Observation::default()
     };
     assert!(may_defragment(&healthy, "demo-1").is_ok());
     let one_down = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(crate::fixtures::view(&[true, false, true]).build()),
         pods: None,
+        ..Observation::default()
     };
     assert!(
         may_defragment(&one_down, "demo-1").is_ok(),
@@ -122,11 +120,10 @@ fn defragmentation_needs_every_other_member_healthy() {
     );
     assert!(matches!(may_defragment(&healthy, "demo-7"), Err(ServiceError::InvalidArgument(_))));
     let unreachable = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("x".into()),
         pods: None,
+        ..Observation::default()
     };
     assert!(may_defragment(&unreachable, "demo-0").is_err());
 }

@@ -17,11 +17,10 @@ fn observed(healthy: &[bool]) -> Observation {
     let ready = healthy.iter().filter(|h| **h).count() as i32;
     let statefulset = Some(sts(healthy.len() as i32, ready));
     Observation {
-        certificates: None,
-        auth: None,
         statefulset,
         etcd: EtcdState::Reached(view(healthy).build()),
         pods: None,
+        ..Observation::default()
     }
 }
 
@@ -45,13 +44,8 @@ fn desired_of(
 #[test]
 fn a_new_cluster_desires_every_object_and_a_pdb_only_with_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
-    let nothing = Observation {
-        certificates: None,
-        auth: None,
-        statefulset: None,
-        etcd: EtcdState::NotExpected,
-        pods: None,
-    };
+    let nothing =
+        Observation { statefulset: None, etcd: EtcdState::NotExpected, pods: None, ..Observation::default() };
     let Refusable::Usable(d) = desired_of(&c, None, &nothing) else { panic!("a valid spec") };
     assert_eq!(d.plan.replicas, 3);
     assert_eq!(d.plan.bootstrap.initial_members.len(), 3);
@@ -69,13 +63,8 @@ fn a_new_cluster_desires_every_object_and_a_pdb_only_with_members() {
 
 #[test]
 fn a_spec_is_refused_for_its_rules_and_for_what_a_statefulset_cannot_change() {
-    let nothing = Observation {
-        certificates: None,
-        auth: None,
-        statefulset: None,
-        etcd: EtcdState::NotExpected,
-        pods: None,
-    };
+    let nothing =
+        Observation { statefulset: None, etcd: EtcdState::NotExpected, pods: None, ..Observation::default() };
     let bad = cluster("size: 3\nversion: 3.5.17\netcd:\n  snapshotCount: -1");
     assert!(
         matches!(desired_of(&bad, None, &nothing), Refusable::Refused(v) if v.to_string().contains("snapshotCount"))
@@ -96,13 +85,8 @@ fn a_new_version_rolls_out_only_onto_healthy_voters_and_a_restore_fixes_the_shap
     let mut formed = cluster("size: 3\nversion: 3.5.17");
     formed.status =
         Some(etcd_operator_api::EtcdClusterStatus { cluster_id: Some("abc".into()), ..Default::default() });
-    let nothing = Observation {
-        certificates: None,
-        auth: None,
-        statefulset: None,
-        etcd: EtcdState::NotExpected,
-        pods: None,
-    };
+    let nothing =
+        Observation { statefulset: None, etcd: EtcdState::NotExpected, pods: None, ..Observation::default() };
     let Refusable::Usable(running) = desired_of(&old, None, &nothing) else { panic!("a valid spec") };
     let Refusable::Usable(healthy) = desired_of(&formed, Some(&running), &observed(&[true; 3])) else {
         panic!()
@@ -177,19 +161,17 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
     assert!(!template_changed(&existing, &existing));
 
     let healthy = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true; 3]).build()),
         pods: None,
+        ..Observation::default()
     };
     assert_eq!(decide_rollout(true, true, &healthy), RolloutDecision::Proceed);
     let degraded = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, true, false]).build()),
         pods: None,
+        ..Observation::default()
     };
     assert!(
         matches!(decide_rollout(true, true, &degraded), RolloutDecision::Wait(why) if why.contains("demo-2"))
@@ -200,11 +182,10 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
         "no change, nothing to wait for"
     );
     let unreachable = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("x".into()),
         pods: None,
+        ..Observation::default()
     };
     assert!(matches!(decide_rollout(true, true, &unreachable), RolloutDecision::Wait(_)));
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Rotating a cluster's CA: the effects of `decide/rotation.rs`, under the
 //! cluster's lock (the lifecycle's reconcile, before it applies the pod
 //! template that names the trusted CAs, and RotateCertificateAuthority).
+//! Failpoints `rotation::before::<Step>` and `rotation::after::<Step>`
+//! (feature `failpoints`) let tests crash it between any two steps.
 
 use std::collections::BTreeMap;
 
@@ -74,6 +76,8 @@ impl SecurityService {
         for _ in 0..MAX_STEPS {
             let step = self.next_step(&cluster, requested, lifetimes).await?;
             tracing::info!(?step, "CA rotation");
+            let name = step.name();
+            fail::fail_point!(&format!("rotation::before::{name}"));
             match step {
                 RotationStep::Nothing(_) | RotationStep::Wait(_) => break,
                 RotationStep::AddNextCa { reason } => {
@@ -125,6 +129,7 @@ impl SecurityService {
                     self.write_ca(&ctx, &current, &[]).await?;
                 }
             }
+            fail::fail_point!(&format!("rotation::after::{name}"));
         }
         Ok(recorded)
     }

@@ -91,6 +91,22 @@ pub enum RotationStep {
     DropPrevious,
 }
 
+impl RotationStep {
+    /// The step's name, in logs and failpoints.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Nothing(_) => "Nothing",
+            Self::AddNextCa { .. } => "AddNextCa",
+            Self::Record { .. } => "Record",
+            Self::SetBundle(_) => "SetBundle",
+            Self::Wait(_) => "Wait",
+            Self::PromoteNext => "PromoteNext",
+            Self::Reissue(_) => "Reissue",
+            Self::DropPrevious => "DropPrevious",
+        }
+    }
+}
+
 /// Whether the CA should be rotated without being asked: a certificate issued now would
 /// outlive it (counting the renewal margin).
 pub fn due(ca_not_after: DateTime<Utc>, lifetimes: Lifetimes, now: DateTime<Utc>) -> bool {

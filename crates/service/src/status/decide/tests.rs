@@ -47,11 +47,10 @@ fn condition(s: &EtcdClusterStatus, t: &str) -> (ConditionStatus, String) {
 fn healthy_cluster_is_running_with_truthful_members() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true, true, true])),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Running);
@@ -76,11 +75,10 @@ fn healthy_cluster_is_running_with_truthful_members() {
 fn one_member_down_is_degraded_two_down_is_unavailable() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let one = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, false, true])),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &one, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Degraded);
@@ -88,11 +86,10 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
     assert!(find(&s.conditions, CONDITION_DEGRADED).unwrap().message.contains("demo-1"));
 
     let two = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 1)),
         etcd: EtcdState::Reached(view(&[true, false, false])),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &two, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Unavailable);
@@ -108,12 +105,7 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
         running: true,
         ..crate::observe::PodState::default()
     };
-    let cut = Observation {
-        certificates: None,
-        auth: None,
-        pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]),
-        ..two
-    };
+    let cut = Observation { pods: Some(vec![pod(0, true), pod(1, true), pod(2, false)]), ..two };
     let s = status_of(&c, &cut, &Ok(()));
     assert_eq!(condition(&s, CONDITION_AVAILABLE), (ConditionStatus::Unknown, "MembersUnreachable".into()));
     let message = &find(&s.conditions, CONDITION_AVAILABLE).unwrap().message;
@@ -125,11 +117,10 @@ fn one_member_down_is_degraded_two_down_is_unavailable() {
 fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("dns".into()),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Creating);
@@ -140,11 +131,10 @@ fn unreachable_before_first_contact_is_creating_after_is_unavailable() {
         members: status_of(
             &c,
             &Observation {
-                certificates: None,
-                auth: None,
                 statefulset: Some(sts(3, 3)),
                 etcd: EtcdState::Reached(view(&[true; 3])),
                 pods: None,
+                ..Observation::default()
             },
             &Ok(()),
         )
@@ -180,22 +170,20 @@ fn rollout_and_size_change_are_progress() {
     rolling.update_revision = "r2".into();
     rolling.updated = 1;
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(rolling),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(s.phase, ClusterPhase::Updating);
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "RollingUpdate".into()));
 
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
+        ..Observation::default()
     };
     let s = status_of(&c, &obs, &Ok(()));
     assert_eq!(condition(&s, CONDITION_PROGRESSING), (ConditionStatus::True, "SizeChangePending".into()));
@@ -214,11 +202,10 @@ fn even_sizes_and_old_versions_warn() {
 fn transition_time_survives_an_unchanged_condition() {
     let mut c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 3)),
         etcd: EtcdState::Reached(view(&[true; 3])),
         pods: None,
+        ..Observation::default()
     };
     let mut first = status_of(&c, &obs, &Ok(()));
     for cond in &mut first.conditions {
@@ -233,11 +220,10 @@ fn transition_time_survives_an_unchanged_condition() {
 fn a_blocked_rollout_is_reported_with_its_reason() {
     let c = cluster("size: 3\nversion: 3.5.17");
     let obs = Observation {
-        certificates: None,
-        auth: None,
         statefulset: Some(sts(3, 2)),
         etcd: EtcdState::Reached(view(&[true, true, false])),
         pods: None,
+        ..Observation::default()
     };
     let rollout = RolloutDecision::Wait("waiting for members demo-2".into());
     let s = compute_status(&StatusInputs {
