@@ -62,6 +62,19 @@ impl Stack {
 
     /// Starts a cluster-service replica and waits until it is healthy; returns its gRPC endpoint.
     pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
+        // A port picked free can be taken before the process binds it: start again on others.
+        for _ in 0..3 {
+            let (i, endpoint) = self.launch_cluster_service(name, extra);
+            match self.processes[i].wait_up().await {
+                Ok(()) => return endpoint,
+                Err(why) if OperatorProcess::lost_its_port(&why) => drop(self.processes.remove(i)),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        panic!("{name} lost its ports three times");
+    }
+
+    fn launch_cluster_service(&mut self, name: &str, extra: &[String]) -> (usize, String) {
         let port = process_harness::free_port();
         let snapshots = self.dir.path().join("snapshots");
         // Claim `local` of the backup examples is a directory under the volume root.
@@ -80,8 +93,7 @@ impl Stack {
         ];
         args.extend_from_slice(extra);
         let i = self.start_process(name, "cluster-service", args);
-        self.processes[i].wait_healthy().await;
-        format!("http://127.0.0.1:{port}")
+        (i, format!("http://127.0.0.1:{port}"))
     }
 
     /// Where the cluster-service finds the claims mounted for namespace `default`
@@ -104,9 +116,16 @@ impl Stack {
             "--lease-renew-grace=1s".to_owned(),
         ];
         args.extend_from_slice(extra);
-        let i = self.start_process(name, &format!("{kind}-controller"), args);
-        self.processes[i].wait_healthy().await;
-        i
+        for _ in 0..3 {
+            let i = self.start_process(name, &format!("{kind}-controller"), args.clone());
+            match self.processes[i].wait_up().await {
+                Ok(()) => return i,
+                // Its admin port was taken before it bound it: again, on another.
+                Err(why) if OperatorProcess::lost_its_port(&why) => drop(self.processes.remove(i)),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        panic!("{name} lost its admin port three times");
     }
 
     /// Runs kubectl against kube-sim (its own HOME, so no discovery cache is shared).

@@ -78,18 +78,27 @@ impl OperatorProcess {
         Self { name: l.name.to_owned(), admin, log, child: Some(child) }
     }
 
-    /// Waits until `/healthz` answers.
-    pub async fn wait_healthy(&self) {
+    /// Waits until `/healthz` answers; `Err` when it exits first or does not answer in time.
+    pub async fn wait_up(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_get(&self.admin, "/healthz").await.is_none_or(|(code, _)| code != 200) {
-            assert!(
-                Instant::now() < deadline,
-                "{} never answered /healthz; see {}",
-                self.name,
-                self.log.display()
-            );
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                return Err(format!("{} exited ({status}) before answering /healthz: {log}", self.name));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} never answered /healthz; see {}", self.name, self.log.display()));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(())
+    }
+
+    /// Whether it exited because a port it was given was taken meanwhile (ports are picked free
+    /// and bound later by the process, so a concurrent test can take one in between).
+    pub fn lost_its_port(why: &str) -> bool {
+        why.contains("Address already in use")
     }
 
     /// The Prometheus metrics text (empty when it does not answer).
