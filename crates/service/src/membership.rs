@@ -10,6 +10,20 @@ pub fn healthy_voters(view: &EtcdView, except: Option<u64>) -> usize {
     view.members.iter().filter(|m| !m.info.is_learner && m.healthy() && Some(m.info.id) != except).count()
 }
 
+/// A healthy voter other than `leader` to hand leadership to: one `preferred` says first, then
+/// the lowest ordinal.
+pub fn successor<'a>(
+    view: &'a EtcdView,
+    names: &etcd_operator_resource::names::ClusterNames,
+    leader: u64,
+    preferred: impl Fn(&MemberView) -> bool,
+) -> Option<&'a MemberView> {
+    view.members
+        .iter()
+        .filter(|o| o.info.id != leader && !o.info.is_learner && o.healthy())
+        .min_by_key(|o| (!preferred(o), names.ordinal(&o.name()).unwrap_or(i32::MAX)))
+}
+
 /// Voting members.
 pub fn voters(view: &EtcdView) -> usize {
     view.members.iter().filter(|m| !m.info.is_learner).count()

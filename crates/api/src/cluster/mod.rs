@@ -40,4 +40,9 @@ impl EtcdCluster {
     pub fn formed(&self) -> bool {
         self.status.as_ref().is_some_and(|s| s.cluster_id.is_some())
     }
+
+    /// The CAs the members trust and a CA rotation in progress, as the security service recorded.
+    pub fn certificate_authority(&self) -> Option<&CertificateAuthorityStatus> {
+        self.status.as_ref().and_then(|s| s.certificate_authority.as_ref())
+    }
 }

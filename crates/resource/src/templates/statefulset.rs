@@ -132,7 +132,7 @@ fn pod_template(
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), restart_hash(&config_data(ctx, bootstrap)));
     // Absent until a first CA rotation, so clusters from before it are not restarted for it.
-    let trusted = ctx.cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
+    let trusted = ctx.cluster.certificate_authority();
     if let Some(trusted) = trusted.filter(|t| !t.trusted.is_empty() && spec.tls.is_some()) {
         annotations.insert(TRUSTED_CAS_ANNOTATION.into(), trusted.trusted.join(","));
     }

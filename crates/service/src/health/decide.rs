@@ -72,7 +72,7 @@ pub fn next_maintenance(
         return Maintenance::Nothing(format!("{} is unhealthy: maintenance waits", sick.name()));
     }
     let mut ordered: Vec<&crate::observe::MemberView> = view.members.iter().collect();
-    ordered.sort_by_key(|m| (m.status.as_ref().is_ok_and(|s| s.is_leader()), m.name()));
+    ordered.sort_by_key(|m| (m.leads(), m.name()));
     let endpoint = |m: &crate::observe::MemberView| m.info.client_urls.first().cloned().unwrap_or_default();
     if view.alarms.iter().any(|a| a.name() == "NOSPACE") {
         let recent = done.last_space_recovery.as_deref().and_then(|t| ago(t, now));

@@ -81,11 +81,7 @@ impl LifecycleService {
         let check = Ok(());
         let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
         let out = self.core.write_status(&cluster, &observation, write).await?;
-        let rotating = cluster
-            .status
-            .as_ref()
-            .and_then(|s| s.certificate_authority.as_ref())
-            .is_some_and(|c| c.rotation.is_some());
+        let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some());
         Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref(), rotating), ..out })
     }
 

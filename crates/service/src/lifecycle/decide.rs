@@ -68,11 +68,7 @@ pub const PROVIDED_SECRETS: Duration = Duration::from_secs(10);
 /// names the CAs it trusts, so members created earlier would restart once at the first record.
 pub fn waits_for_provided_secrets(cluster: &EtcdCluster) -> bool {
     let provided = cluster.spec.tls.as_ref().is_some_and(|t| t.provided.is_some());
-    let recorded = cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.certificate_authority.as_ref())
-        .is_some_and(|c| !c.trusted.is_empty());
+    let recorded = cluster.certificate_authority().is_some_and(|c| !c.trusted.is_empty());
     provided && !recorded
 }
 

@@ -168,6 +168,16 @@ impl MemberView {
     pub fn healthy(&self) -> bool {
         self.status.as_ref().is_ok_and(|s| s.errors.is_empty())
     }
+
+    /// Whether it answered and reports itself as the leader.
+    pub fn leads(&self) -> bool {
+        self.status.as_ref().is_ok_and(EndpointStatus::is_leader)
+    }
+
+    /// Its client endpoint: the URL it advertises, or the one its name gives before it ever ran.
+    pub fn client_endpoint(&self, names: &etcd_operator_resource::names::ClusterNames) -> String {
+        self.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&self.name()))
+    }
 }
 
 /// A member as etcd's membership lists it.

@@ -21,6 +21,7 @@ use std::time::Duration;
 use etcd_operator_resource::names::ClusterNames;
 
 use crate::{
+    membership::successor,
     observe::{EtcdView, MemberView, PodState, StatefulSetState},
     operation::{OperationStatus, OperationType, step::roll as step},
 };
@@ -76,13 +77,12 @@ pub fn next_roll_action(i: &RollInputs<'_>) -> RollAction {
         return wait("the StatefulSet controller has not taken up the new template yet", 1);
     }
     let update = i.sts.update_revision.as_str();
+    // Pods on an older template that are not already going.
+    let mut outdated: Vec<&PodState> =
+        i.pods.iter().filter(|p| p.revision != update && !p.terminating).collect();
     if !i.formed {
-        let outdated: Vec<(String, String)> = i
-            .pods
-            .iter()
-            .filter(|p| p.revision != update && !p.terminating)
-            .map(|p| (p.name.clone(), p.uid.clone()))
-            .collect();
+        let outdated: Vec<(String, String)> =
+            outdated.iter().map(|p| (p.name.clone(), p.uid.clone())).collect();
         return if outdated.is_empty() { RollAction::Done } else { RollAction::RestartUnformed(outdated) };
     }
     if let Some(op) = i.operation.filter(|op| op.type_ == OperationType::RollingUpdate)
@@ -95,8 +95,6 @@ pub fn next_roll_action(i: &RollInputs<'_>) -> RollAction {
             Some(p) => restart(i, p),
         };
     }
-    let mut outdated: Vec<&PodState> =
-        i.pods.iter().filter(|p| p.revision != update && !p.terminating).collect();
     if outdated.is_empty() && i.pods.iter().all(|p| !p.terminating) {
         return RollAction::Done;
     }
@@ -107,7 +105,7 @@ pub fn next_roll_action(i: &RollInputs<'_>) -> RollAction {
     outdated.sort_by_key(|p| {
         let member = find(i.view, &p.name);
         let down = !p.ready || member.is_none_or(|m| !m.healthy());
-        let leads = member.is_some_and(leads);
+        let leads = member.is_some_and(MemberView::leads);
         (!down, leads, std::cmp::Reverse(i.names.ordinal(&p.name).unwrap_or(0)))
     });
     let next = outdated[0];
@@ -128,24 +126,12 @@ fn restart(i: &RollInputs<'_>, pod: &PodState) -> RollAction {
         return wait(reason, 2);
     }
     let voters = i.view.members.len();
-    if let Some(m) = find(i.view, &pod.name).filter(|m| leads(m) && voters > 1) {
+    if let Some(m) = find(i.view, &pod.name).filter(|m| m.leads() && voters > 1) {
         // Prefer a member already on the new template: it will not restart in this roll.
-        let to = i
-            .view
-            .members
-            .iter()
-            .filter(|o| o.info.id != m.info.id && o.healthy())
-            .min_by_key(|o| (!on_revision(i, &o.name()), i.names.ordinal(&o.name()).unwrap_or(i32::MAX)));
-        return match to {
-            Some(to) => RollAction::MoveLeader {
-                leader_endpoint: m
-                    .info
-                    .client_urls
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| i.names.client_url(&pod.name)),
-                to: to.info.id,
-            },
+        return match successor(i.view, i.names, m.info.id, |o| on_revision(i, &o.name())) {
+            Some(to) => {
+                RollAction::MoveLeader { leader_endpoint: m.client_endpoint(i.names), to: to.info.id }
+            }
             None => wait(format!("{} leads and no other healthy voter can take over", pod.name), 2),
         };
     }
@@ -200,10 +186,6 @@ fn others_ready(i: &RollInputs<'_>, restarting: &str) -> Result<(), String> {
 
 fn find<'a>(view: &'a EtcdView, name: &str) -> Option<&'a MemberView> {
     view.members.iter().find(|m| m.name() == name)
-}
-
-fn leads(m: &MemberView) -> bool {
-    m.status.as_ref().is_ok_and(|s| s.is_leader())
 }
 
 fn on_revision(i: &RollInputs<'_>, name: &str) -> bool {

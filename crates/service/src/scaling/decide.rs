@@ -14,7 +14,7 @@ use std::time::Duration;
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::unsafe_removal;
+use crate::membership::{successor, unsafe_removal};
 
 use crate::observe::{EtcdView, MemberView};
 
@@ -207,22 +207,10 @@ fn start_without_record(i: &ScalingInputs<'_>) -> ScalingAction {
 fn resume_down(i: &ScalingInputs<'_>, member: String, ordinal: i32) -> ScalingAction {
     match find(i, &member) {
         Some(m) => {
-            let leads = m.status.as_ref().is_ok_and(|s| s.is_leader());
-            if leads {
-                let to = i
-                    .view
-                    .members
-                    .iter()
-                    .filter(|o| o.info.id != m.info.id && !o.info.is_learner && o.healthy())
-                    .min_by_key(|o| i.names.ordinal(&o.name()).unwrap_or(i32::MAX));
-                return match to {
+            if m.leads() {
+                return match successor(i.view, i.names, m.info.id, |_| false) {
                     Some(to) => ScalingAction::MoveLeader {
-                        leader_endpoint: m
-                            .info
-                            .client_urls
-                            .first()
-                            .cloned()
-                            .unwrap_or_else(|| i.names.client_url(&member)),
+                        leader_endpoint: m.client_endpoint(i.names),
                         to: to.info.id,
                     },
                     None => ScalingAction::Refuse(format!(

@@ -26,7 +26,7 @@ use crate::{
     core::Core,
     security::{
         certs::Pair,
-        decide::{CertificateReport, Issue, Lifetimes, ca_state, plan},
+        decide::{CertificateReport, Issue, Lifetimes, ca_state, plan, rotation::CaKeys},
     },
 };
 
@@ -90,7 +90,7 @@ impl SecurityService {
         let secrets = self.core.managers_as(&names.namespace, component::SECURITY).secrets;
         // What every ca.crt holds: the CA, and during a rotation the other one too.
         let mut issuing = match ca {
-            Ok(_) => Some(self.issuing_ca(&ctx).await?),
+            Ok(_) => Some(rotate::issuing(CaKeys::of(ca_view.data.as_ref()))?),
             Err(_) => None,
         };
         for issue in issues {

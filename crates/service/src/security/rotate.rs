@@ -17,7 +17,6 @@ use etcd_operator_resource::templates::{
     TRUSTED_CAS_ANNOTATION, TemplateContext,
     tls::{PURPOSES, Purpose, ca_secret, certificate_secret, secret_name},
 };
-use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::events::EventType;
 
 use super::{
@@ -47,12 +46,7 @@ impl SecurityService {
                  operator (with spec.tls.provided, change ca.crt in your Secrets)"
             )));
         }
-        if cluster
-            .status
-            .as_ref()
-            .and_then(|s| s.certificate_authority.as_ref())
-            .is_some_and(|c| c.rotation.is_some())
-        {
+        if cluster.certificate_authority().is_some_and(|c| c.rotation.is_some()) {
             return Err(ServiceError::FailedPrecondition(format!(
                 "a CA rotation of {r} is in progress; it finishes first"
             )));
@@ -75,8 +69,8 @@ impl SecurityService {
         let mut requested = requested;
         for _ in 0..MAX_STEPS {
             let step = self.next_step(&cluster, requested, lifetimes).await?;
-            tracing::info!(?step, "CA rotation");
             let name = step.name();
+            tracing::info!(step = name, detail = ?step, "CA rotation");
             fail::fail_point!(&format!("rotation::before::{name}"));
             match step {
                 RotationStep::Nothing(_) | RotationStep::Wait(_) => break,
@@ -94,9 +88,7 @@ impl SecurityService {
                     let rotation = phase.map(|phase| CaRotationStatus {
                         phase,
                         started_at: cluster
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.certificate_authority.as_ref())
+                            .certificate_authority()
                             .and_then(|c| c.rotation.as_ref())
                             .map_or_else(now_rfc3339, |r| r.started_at.clone()),
                         reason: reason.clone(),
@@ -124,7 +116,7 @@ impl SecurityService {
                 }
                 RotationStep::DropPrevious => {
                     let ctx = self.core.template(&cluster);
-                    let keys = self.ca_keys(&ctx).await?.0;
+                    let keys = self.ca_keys(&ctx).await?;
                     let current = keys.current.ok_or_else(|| internal("the CA Secret lost its CA"))?;
                     self.write_ca(&ctx, &current, &[]).await?;
                 }
@@ -141,18 +133,15 @@ impl SecurityService {
         let ctx = self.core.template(cluster);
         let mut in_secrets = Vec::new();
         let mut usable = true;
-        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
-            let examined = examine(purpose, &SecretView { name: String::new(), data: data.clone() });
-            usable &= matches!(examined.state, Finding::Usable(_));
+        for (purpose, secret) in self.leaf_data(&ctx, cluster).await? {
+            usable &= matches!(examine(purpose, &secret).state, Finding::Usable(_));
             // The operator's own certificate is not mounted by the members.
             if purpose != Purpose::Operator {
-                in_secrets.extend(
-                    data.and_then(|d| d.get("ca.crt").map(|c| certs::fingerprints(c))).unwrap_or_default(),
-                );
+                let ca = secret.data.as_ref().and_then(|d| d.get("ca.crt"));
+                in_secrets.extend(ca.map(|c| certs::fingerprints(c)).unwrap_or_default());
             }
         }
-        let recorded = cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
-        let was = recorded.map(|c| c.trusted.clone()).unwrap_or_default();
+        let was = cluster.certificate_authority().map(|c| c.trusted.clone()).unwrap_or_default();
         let Some(trusted) = provided_trust(&was, &in_secrets, usable) else { return Ok(false) };
         let r = crate::core::cluster_ref(cluster);
         self.record(&r, &CertificateAuthorityStatus { trusted: trusted.clone(), rotation: None }).await?;
@@ -172,29 +161,16 @@ impl SecurityService {
         lifetimes: Lifetimes,
     ) -> Result<RotationStep, ServiceError> {
         let ctx = self.core.template(cluster);
-        let (keys, _) = self.ca_keys(&ctx).await?;
-        let fp = |pem: Option<&str>| pem.and_then(|p| certs::fingerprints(p.as_bytes()).into_iter().next());
-        let fingerprints = (
-            fp(keys.current.as_ref().map(|p| p.crt.as_str())),
-            fp(keys.next.as_ref().map(|p| p.crt.as_str())),
-            fp(keys.previous.as_deref()),
-        );
-        let known: Vec<&str> = [
-            keys.current.as_ref().map(|p| p.crt.as_str()),
-            keys.next.as_ref().map(|p| p.crt.as_str()),
-            keys.previous.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let keys = self.ca_keys(&ctx).await?;
+        let known = keys.certificates();
         let mut leaves = Vec::new();
-        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
-            let Some(data) = data else { continue };
+        for (purpose, secret) in self.leaf_data(&ctx, cluster).await? {
+            let Some(data) = secret.data else { continue };
             let trusts = data.get("ca.crt").map(|c| certs::fingerprints(c)).unwrap_or_default();
             let signed_by = data.get("tls.crt").and_then(|crt| certs::signer(crt, &known));
             leaves.push(LeafTrust { purpose, trusts, signed_by });
         }
-        let status = cluster.status.as_ref().and_then(|s| s.certificate_authority.as_ref());
+        let status = cluster.certificate_authority();
         let rolled = self.rolled(cluster, status).await?;
         let issuing = status
             .and_then(|s| s.rotation.as_ref())
@@ -206,7 +182,6 @@ impl SecurityService {
         let ca_not_after = keys.current.as_ref().and_then(|p| certs::not_after(p.crt.as_bytes()));
         Ok(next_rotation_step(&RotationInputs {
             ca: &keys,
-            fingerprints,
             status,
             leaves: &leaves,
             rolled,
@@ -218,49 +193,28 @@ impl SecurityService {
         }))
     }
 
-    /// The CA Secret's keys, and the Secret as read (for a write conditional on it).
-    pub(crate) async fn ca_keys(
-        &self,
-        ctx: &TemplateContext<'_>,
-    ) -> Result<(CaKeys, Option<Secret>), ServiceError> {
-        let names = &ctx.names;
-        let secret = self.core.managers(&names.namespace).secrets.get(&names.ca_secret()).await?;
-        let data: BTreeMap<String, String> = secret
-            .as_ref()
-            .and_then(|s| s.data.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-            .collect();
-        let pair =
-            |crt: &str, key: &str| Some(Pair { crt: data.get(crt)?.clone(), key: data.get(key)?.clone() });
-        let keys = CaKeys {
-            current: pair("ca.crt", "ca.key"),
-            next: pair("next.crt", "next.key"),
-            previous: data.get("previous.crt").cloned(),
-        };
-        Ok((keys, secret))
+    /// The CA Secret's keys.
+    async fn ca_keys(&self, ctx: &TemplateContext<'_>) -> Result<CaKeys, ServiceError> {
+        let view = self.core.read_secret(&ctx.names.namespace, &ctx.names.ca_secret()).await?;
+        Ok(CaKeys::of(view.data.as_ref()))
     }
 
     /// The issuing CA and the bundle every certificate Secret's `ca.crt` holds now.
-    pub(crate) async fn issuing_ca(&self, ctx: &TemplateContext<'_>) -> Result<(Pair, String), ServiceError> {
-        let (keys, _) = self.ca_keys(ctx).await?;
-        let bundle = bundle(&keys);
-        let ca = keys.current.ok_or_else(|| internal("the CA Secret has no CA"))?;
-        Ok((ca, bundle))
+    async fn issuing_ca(&self, ctx: &TemplateContext<'_>) -> Result<(Pair, String), ServiceError> {
+        issuing(self.ca_keys(ctx).await?)
     }
 
+    /// Each certificate Secret as read.
     async fn leaf_data(
         &self,
         ctx: &TemplateContext<'_>,
         cluster: &EtcdCluster,
-    ) -> Result<Vec<(Purpose, Option<BTreeMap<String, Vec<u8>>>)>, ServiceError> {
+    ) -> Result<Vec<(Purpose, SecretView)>, ServiceError> {
         let Some(tls) = &cluster.spec.tls else { return Ok(vec![]) };
         let mut out = Vec::new();
         for purpose in PURPOSES {
-            let SecretView { data, .. } =
-                self.core.read_secret(&ctx.names.namespace, &secret_name(&ctx.names, tls, purpose)).await?;
-            out.push((purpose, data));
+            let name = secret_name(&ctx.names, tls, purpose);
+            out.push((purpose, self.core.read_secret(&ctx.names.namespace, &name).await?));
         }
         Ok(out)
     }
@@ -319,8 +273,13 @@ impl SecurityService {
     /// replicas never keep two different new CAs.
     async fn add_next_ca(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
         let ctx = self.core.template(cluster);
-        let (keys, read) = self.ca_keys(&ctx).await?;
-        let current = keys.current.ok_or_else(|| internal("the CA Secret has no CA"))?;
+        // Keys and version from one read: the write is conditional on exactly what was decided from.
+        let read = self.core.managers(&ctx.names.namespace).secrets.get(&ctx.names.ca_secret()).await?;
+        let data = read
+            .as_ref()
+            .and_then(|s| s.data.as_ref())
+            .map(|d| d.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect::<BTreeMap<_, _>>());
+        let current = CaKeys::of(data.as_ref()).current.ok_or_else(|| internal("the CA Secret has no CA"))?;
         let next = certs::issue_ca(&ctx.names, Utc::now()).map_err(internal)?;
         let mut secret =
             ca_secret(&ctx, &current.crt, &current.key, &[("next.crt", &next.crt), ("next.key", &next.key)])?;
@@ -332,7 +291,7 @@ impl SecurityService {
     /// The new CA issues from now on; the old one stays trusted as `previous`.
     async fn promote_next(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
         let ctx = self.core.template(cluster);
-        let (keys, _) = self.ca_keys(&ctx).await?;
+        let keys = self.ca_keys(&ctx).await?;
         let (Some(current), Some(next)) = (keys.current, keys.next) else {
             return Err(internal("the CA Secret lacks the CA or the new CA"));
         };
@@ -356,8 +315,8 @@ impl SecurityService {
         let ctx = self.core.template(cluster);
         let (_, bundle) = self.issuing_ca(&ctx).await?;
         let secrets = self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets;
-        for (purpose, data) in self.leaf_data(&ctx, cluster).await? {
-            let Some(data) = data.filter(|_| purposes.contains(&purpose)) else { continue };
+        for (purpose, secret) in self.leaf_data(&ctx, cluster).await? {
+            let Some(data) = secret.data.filter(|_| purposes.contains(&purpose)) else { continue };
             let text =
                 |k: &str| data.get(k).map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
             let secret = certificate_secret(&ctx, purpose, &text("tls.crt"), &text("tls.key"), &bundle)?;
@@ -378,16 +337,9 @@ impl SecurityService {
     }
 }
 
-/// What every certificate Secret's `ca.crt` holds: the issuing CA, and during a rotation the
-/// other one.
-pub(crate) fn bundle(keys: &CaKeys) -> String {
-    [
-        keys.current.as_ref().map(|p| p.crt.as_str()),
-        keys.next.as_ref().map(|p| p.crt.as_str()),
-        keys.previous.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("")
+/// The issuing CA and the bundle every certificate Secret's `ca.crt` holds with these keys.
+pub(crate) fn issuing(keys: CaKeys) -> Result<(Pair, String), ServiceError> {
+    let bundle = keys.bundle();
+    let ca = keys.current.ok_or_else(|| internal("the CA Secret has no CA"))?;
+    Ok((ca, bundle))
 }

@@ -20,8 +20,10 @@ use chrono::{DateTime, Utc};
 use etcd_operator_api::cluster::{CaRotationPhase, CertificateAuthorityStatus};
 use etcd_operator_resource::templates::tls::Purpose;
 
+use std::collections::BTreeMap;
+
 use super::Lifetimes;
-use crate::security::certs::Pair;
+use crate::security::{certs, certs::Pair};
 
 /// The CA Secret's keys.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +34,41 @@ pub struct CaKeys {
     pub next: Option<Pair>,
     /// The CA that issued before (`previous.crt`), still trusted during `IssuingFromNewCA`.
     pub previous: Option<String>,
+}
+
+impl CaKeys {
+    /// The keys in the CA Secret's data (`None`: no Secret).
+    pub fn of(data: Option<&BTreeMap<String, Vec<u8>>>) -> Self {
+        let text = |k: &str| data.and_then(|d| d.get(k)).map(|v| String::from_utf8_lossy(v).into_owned());
+        let pair = |crt: &str, key: &str| Some(Pair { crt: text(crt)?, key: text(key)? });
+        Self {
+            current: pair("ca.crt", "ca.key"),
+            next: pair("next.crt", "next.key"),
+            previous: text("previous.crt"),
+        }
+    }
+
+    /// The CA certificates it holds (PEM): issuing, next, previous.
+    pub fn certificates(&self) -> Vec<&str> {
+        [
+            self.current.as_ref().map(|p| p.crt.as_str()),
+            self.next.as_ref().map(|p| p.crt.as_str()),
+            self.previous.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// What every certificate Secret's `ca.crt` holds: the issuing CA, and during a rotation the
+    /// other one.
+    pub fn bundle(&self) -> String {
+        self.certificates().concat()
+    }
+}
+
+fn fingerprint(pem: Option<&str>) -> Option<String> {
+    certs::fingerprints(pem?.as_bytes()).into_iter().next()
 }
 
 /// What one certificate Secret trusts and who signed it.
@@ -49,8 +86,6 @@ pub struct LeafTrust {
 pub struct RotationInputs<'a> {
     /// The CA Secret.
     pub ca: &'a CaKeys,
-    /// Fingerprints: of `ca.current`, `ca.next` and `ca.previous`.
-    pub fingerprints: (Option<String>, Option<String>, Option<String>),
     /// The record in status.
     pub status: Option<&'a CertificateAuthorityStatus>,
     /// Every certificate Secret.
@@ -115,11 +150,12 @@ pub fn due(ca_not_after: DateTime<Utc>, lifetimes: Lifetimes, now: DateTime<Utc>
 
 /// Decides the next step of a rotation.
 pub fn next_rotation_step(i: &RotationInputs<'_>) -> RotationStep {
-    let (Some(_), Some(cur)) = (&i.ca.current, i.fingerprints.0.clone()) else {
+    let Some(cur) = fingerprint(i.ca.current.as_ref().map(|p| p.crt.as_str())) else {
         return RotationStep::Nothing("no CA yet".into());
     };
     let rotation = i.status.and_then(|s| s.rotation.as_ref());
-    let (next, previous) = (i.fingerprints.1.clone(), i.fingerprints.2.clone());
+    let next = fingerprint(i.ca.next.as_ref().map(|p| p.crt.as_str()));
+    let previous = fingerprint(i.ca.previous.as_deref());
     match rotation.map(|r| r.phase) {
         None => start(i, cur, next),
         Some(CaRotationPhase::TrustingNewCA) => trusting(i, cur, next, previous),

@@ -8,7 +8,7 @@ use super::{
     Lifetimes,
     rotation::{CaKeys, LeafTrust, RotationInputs, RotationStep, due, next_rotation_step, provided_trust},
 };
-use crate::security::certs::Pair;
+use crate::security::{certs, certs::Pair};
 
 fn now() -> DateTime<Utc> {
     "2026-11-30T00:00:00Z".parse().unwrap()
@@ -18,8 +18,18 @@ fn lifetimes() -> Lifetimes {
     Lifetimes { validity: Duration::days(90), renew_before: Duration::days(30) }
 }
 
+/// The CAs `old` and `new` (real ones: the decisions read their fingerprints).
 fn pair(name: &str) -> Pair {
-    Pair { crt: format!("{name}.crt"), key: format!("{name}.key") }
+    static CAS: std::sync::LazyLock<[Pair; 2]> = std::sync::LazyLock::new(|| {
+        let names = etcd_operator_resource::names::ClusterNames::new("prod", "demo", "cluster.local");
+        [certs::issue_ca(&names, now()).unwrap(), certs::issue_ca(&names, now()).unwrap()]
+    });
+    CAS[usize::from(name == "new")].clone()
+}
+
+/// The fingerprint of CA `old` or `new`.
+fn fp(name: &str) -> String {
+    certs::fingerprints(pair(name).crt.as_bytes()).remove(0)
 }
 
 /// Every certificate Secret trusting `trusts`, signed by `signer`.
@@ -28,15 +38,15 @@ fn leaves(trusts: &[&str], signer: &str) -> Vec<LeafTrust> {
         .into_iter()
         .map(|purpose| LeafTrust {
             purpose,
-            trusts: trusts.iter().map(|t| t.to_string()).collect(),
-            signed_by: Some(signer.into()),
+            trusts: trusts.iter().map(|t| fp(t)).collect(),
+            signed_by: Some(fp(signer)),
         })
         .collect()
 }
 
 fn recorded(phase: Option<CaRotationPhase>, trusted: &[&str]) -> CertificateAuthorityStatus {
     CertificateAuthorityStatus {
-        trusted: trusted.iter().map(|t| t.to_string()).collect(),
+        trusted: trusted.iter().map(|t| fp(t)).collect(),
         rotation: phase.map(|phase| CaRotationStatus {
             phase,
             started_at: "t0".into(),
@@ -47,7 +57,6 @@ fn recorded(phase: Option<CaRotationPhase>, trusted: &[&str]) -> CertificateAuth
 
 struct State {
     keys: CaKeys,
-    fps: (Option<String>, Option<String>, Option<String>),
     status: Option<CertificateAuthorityStatus>,
     leaves: Vec<LeafTrust>,
     rolled: bool,
@@ -60,7 +69,6 @@ impl State {
     fn settled() -> Self {
         Self {
             keys: CaKeys { current: Some(pair("old")), next: None, previous: None },
-            fps: (Some("old".into()), None, None),
             status: None,
             leaves: leaves(&["old"], "old"),
             rolled: true,
@@ -72,7 +80,6 @@ impl State {
     fn step(&self) -> RotationStep {
         next_rotation_step(&RotationInputs {
             ca: &self.keys,
-            fingerprints: self.fps.clone(),
             status: self.status.as_ref(),
             leaves: &self.leaves,
             rolled: self.rolled,
@@ -86,7 +93,7 @@ impl State {
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
+    v.iter().map(|s| fp(s)).collect()
 }
 
 #[test]
@@ -98,7 +105,6 @@ fn a_requested_rotation_goes_through_its_three_phases() {
     // The new CA is in the Secret: the phase is recorded with both CAs trusted.
     s.requested = false;
     s.keys.next = Some(pair("new"));
-    s.fps.1 = Some("new".into());
     let RotationStep::Record { phase, trusted, .. } = s.step() else { panic!("{:?}", s.step()) };
     assert_eq!((phase, trusted), (Some(CaRotationPhase::TrustingNewCA), strings(&["old", "new"])));
     s.status = Some(recorded(Some(CaRotationPhase::TrustingNewCA), &["old", "new"]));
@@ -111,8 +117,7 @@ fn a_requested_rotation_goes_through_its_three_phases() {
     assert_eq!(s.step(), RotationStep::PromoteNext);
     // Promoted: the new CA issues, the old one stays trusted; the trusted set is unchanged, so
     // nothing restarts for this phase.
-    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some("old.crt".into()) };
-    s.fps = (Some("new".into()), None, Some("old".into()));
+    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some(pair("old").crt) };
     let RotationStep::Record { phase, trusted, .. } = s.step() else { panic!("{:?}", s.step()) };
     assert_eq!((phase, trusted), (Some(CaRotationPhase::IssuingFromNewCA), strings(&["old", "new"])));
     s.status = Some(recorded(Some(CaRotationPhase::IssuingFromNewCA), &["old", "new"]));
@@ -128,7 +133,6 @@ fn a_requested_rotation_goes_through_its_three_phases() {
     s.rolled = false;
     assert_eq!(s.step(), RotationStep::DropPrevious);
     s.keys.previous = None;
-    s.fps.2 = None;
     assert_eq!(s.step(), RotationStep::SetBundle(PURPOSES.to_vec()));
     s.leaves = leaves(&["new"], "new");
     assert!(matches!(s.step(), RotationStep::Wait(_)));
@@ -142,11 +146,10 @@ fn a_requested_rotation_goes_through_its_three_phases() {
 #[test]
 fn only_the_certificates_that_lag_are_touched() {
     let mut s = State::settled();
-    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some("old.crt".into()) };
-    s.fps = (Some("new".into()), None, Some("old".into()));
+    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some(pair("old").crt) };
     s.status = Some(recorded(Some(CaRotationPhase::IssuingFromNewCA), &["old", "new"]));
     s.leaves = leaves(&["new", "old"], "new");
-    s.leaves[1].signed_by = Some("old".into());
+    s.leaves[1].signed_by = Some(fp("old"));
     assert_eq!(s.step(), RotationStep::Reissue(vec![Purpose::Peer]));
 }
 
@@ -155,12 +158,10 @@ fn a_crash_between_a_secret_write_and_its_record_resumes_without_a_second_new_ca
     // After AddNextCa, before the record: the Secret's new CA is recorded, not replaced.
     let mut s = State::settled();
     s.keys.next = Some(pair("new"));
-    s.fps.1 = Some("new".into());
     assert!(matches!(s.step(), RotationStep::Record { phase: Some(CaRotationPhase::TrustingNewCA), .. }));
     // After PromoteNext, before the record of IssuingFromNewCA.
     s.status = Some(recorded(Some(CaRotationPhase::TrustingNewCA), &["old", "new"]));
-    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some("old.crt".into()) };
-    s.fps = (Some("new".into()), None, Some("old".into()));
+    s.keys = CaKeys { current: Some(pair("new")), next: None, previous: Some(pair("old").crt) };
     s.leaves = leaves(&["new", "old"], "old");
     let RotationStep::Record { phase, trusted, .. } = s.step() else { panic!("{:?}", s.step()) };
     assert_eq!((phase, trusted), (Some(CaRotationPhase::IssuingFromNewCA), strings(&["old", "new"])));
@@ -175,7 +176,6 @@ fn a_ca_that_would_expire_before_a_new_certificate_is_rotated_unasked() {
     s.keys.current = Some(pair("old"));
     let step = next_rotation_step(&RotationInputs {
         ca: &s.keys,
-        fingerprints: s.fps.clone(),
         status: None,
         leaves: &s.leaves,
         rolled: true,
