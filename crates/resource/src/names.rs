@@ -23,7 +23,8 @@ pub struct ClusterNames {
     pub name: String,
     /// Cluster DNS domain (`cluster.local`).
     pub cluster_domain: String,
-    /// Whether the client and peer ports speak TLS (`spec.tls`): the scheme of every URL.
+    /// Whether the client and peer ports speak TLS (as the members run: `status.transport`, see
+    /// `EtcdCluster::member_transport`): the scheme of every URL.
     pub tls: bool,
 }
 
@@ -31,7 +32,7 @@ impl ClusterNames {
     /// Names for a cluster object.
     pub fn of(cluster: &EtcdCluster, cluster_domain: &str) -> Self {
         Self::new(&cluster.namespace().unwrap_or_default(), &cluster.name_any(), cluster_domain)
-            .with_tls(cluster.spec.tls.is_some())
+            .with_tls(cluster.member_transport().listen_tls)
     }
 
     /// Names from a namespace and name.

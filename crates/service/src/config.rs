@@ -68,6 +68,10 @@ pub mod component {
     pub const API: &str = "api";
     /// Certificates: the operator-managed CA and the certificates it issues.
     pub const SECURITY: &str = "security";
+    /// Moves between plaintext and TLS (`status.transport`). A manager of its own: a server-side
+    /// apply replaces everything its manager applied before, and the security component applies
+    /// `status.certificateAuthority` alone.
+    pub const TRANSPORT: &str = "transport";
 }
 
 /// When health-driven maintenance acts.

@@ -245,7 +245,10 @@ impl Core {
             .flatten();
         let etcd = async {
             match self.etcd_options(cluster).await {
-                Ok(options) => observe_etcd(&names, replicas, &options, &self.metrics).await,
+                Ok(options) => {
+                    let moving = cluster.transport_move().is_some();
+                    observe_etcd(&names, replicas, &options, &self.metrics, moving).await
+                }
                 Err(e) if replicas > 0 => crate::observe::EtcdState::Unreachable(e.to_string()),
                 Err(_) => crate::observe::EtcdState::NotExpected,
             }

@@ -222,19 +222,15 @@ pub fn immutable_violations(existing: &StatefulSet, desired: &StatefulSet) -> Re
     v.into_result()
 }
 
-/// TLS cannot be switched on or off, nor its Secrets swapped, under running members: every member
-/// would have to move at once, and they would no longer reach each other.
+/// The certificate Secrets cannot be swapped for others under running members that mount them:
+/// every member would trust another CA at once, and they would no longer reach each other. (TLS
+/// on or off changes the template only through the security service's move, one phase at a time.)
 fn tls_violations(existing: &StatefulSet, desired: &StatefulSet, v: &mut Violations) {
-    let pod = |sts: &StatefulSet| sts.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
-    let https = |sts: &StatefulSet| {
-        pod(sts)
-            .containers
-            .iter()
-            .flat_map(|c| c.args.iter().flatten())
-            .any(|a| a.starts_with("--advertise-client-urls=https"))
-    };
     let secrets = |sts: &StatefulSet| {
-        pod(sts)
+        sts.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.clone())
+            .unwrap_or_default()
             .volumes
             .unwrap_or_default()
             .into_iter()
@@ -242,27 +238,15 @@ fn tls_violations(existing: &StatefulSet, desired: &StatefulSet, v: &mut Violati
             .filter_map(|vol| vol.secret.and_then(|s| s.secret_name))
             .collect::<Vec<_>>()
     };
-    let (was, is) = (https(existing), https(desired));
+    let (was, is) = (secrets(existing), secrets(desired));
     v.check(
-        was == is,
+        was.is_empty() || is.is_empty() || was == is,
         "spec.tls",
         format!(
-            "cannot be {} for a running cluster yet: its members would have to move between HTTP and HTTPS one at a \
-             time, which the operator does not do yet; create a new cluster and restore a backup into it",
-            if is { "added" } else { "removed" }
+            "the running members use the certificate Secrets {was:?}; they cannot be swapped for others while TLS \
+             is on: remove spec.tls, wait until status.transport shows plaintext, then add the new spec.tls"
         ),
     );
-    if was && is {
-        v.check(
-            secrets(existing) == secrets(desired),
-            "spec.tls",
-            format!(
-                "the running members use the certificate Secrets {:?}; they cannot be swapped for others yet (a new CA \
-                 needs a phased rotation): renew the certificates in place in the same Secrets",
-                secrets(existing)
-            ),
-        );
-    }
 }
 
 #[cfg(test)]

@@ -26,9 +26,15 @@ fn service(client: kube::Client, config: ServiceConfig) -> LifecycleService {
 #[tokio::test]
 async fn create_applies_every_owned_object_then_records_status() {
     let cluster = cluster_object(json!({"size": 3, "version": "3.5.17"}), None);
+    // First seen: the security service records how its members speak (plaintext) before anything
+    // mounts or listens, so a spec.tls added later is a move, not a surprise.
+    let recorded = cluster_object(json!({"size": 3, "version": "3.5.17"}), Some(json!({"transport": {}})));
     let mut steps = lock_acquire();
     steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())),
+        step("GET", CLUSTER, Reply::Ok(recorded.clone())),
+        step("GET", CLUSTER, Reply::Ok(recorded.clone())),
         step("GET", STS, Reply::NotFound),
         step("GET", CM, Reply::NotFound),
         step("PATCH", PEER_SVC, Reply::Echo),
@@ -36,7 +42,7 @@ async fn create_applies_every_owned_object_then_records_status() {
         step("PATCH", CM, Reply::Echo),
         step("PATCH", STS, Reply::Echo),
         step("PATCH", PDB, Reply::Echo),
-        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
+        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(recorded)),
     ]);
     steps.extend(lock_release(HOLDER));
     let (client, record, api) = scripted_api(steps);
@@ -46,6 +52,10 @@ async fn create_applies_every_owned_object_then_records_status() {
     assert!(outcome.requeue_after.is_some(), "a new cluster is not converged yet");
     // Skip the two lock requests at the start.
     let record: Vec<_> = record.lock().unwrap().iter().skip(2).cloned().collect();
+    let transport = &record[1];
+    assert!(transport.query.contains("fieldManager=etcd-operator%2Ftransport"), "{}", transport.query);
+    assert_eq!(transport.body["status"], json!({"transport": {}}), "only its own field");
+    let record: Vec<_> = record.into_iter().skip(3).collect();
     for write in record.iter().filter(|r| r.method == "PATCH" && !r.path.contains("/leases/")) {
         assert!(
             write.query.contains("fieldManager=etcd-operator%2Flifecycle"),

@@ -61,8 +61,10 @@ pub fn decide(member: &str, peer_url: &str, state: &str, answers: Option<&[PeerM
             ))
         };
     };
+    // Either scheme: while the cluster moves between plaintext and TLS a member's peer URL in the
+    // membership may still be in the other one.
     let entries: Vec<&PeerMember> =
-        members.iter().filter(|m| m.peer_urls.iter().any(|u| u == peer_url)).collect();
+        members.iter().filter(|m| m.peer_urls.iter().any(|u| same_host(u, peer_url))).collect();
     if entries.iter().any(|m| !m.client_urls.is_empty()) {
         return Verdict::Refuse(format!(
             "{member} ran before (etcd's membership lists it with client URLs) but its data directory is empty: its \
@@ -79,6 +81,19 @@ pub fn decide(member: &str, peer_url: &str, state: &str, answers: Option<&[PeerM
         "{member} is not a member of the cluster: waiting until it is added (a scale-up or a replacement adds it as a \
          learner before it starts)"
     ))
+}
+
+/// Whether two URLs name the same host and port, whatever their scheme.
+fn same_host(a: &str, b: &str) -> bool {
+    let rest = |u: &str| u.split_once("://").map_or(u, |(_, r)| r).trim_end_matches('/').to_owned();
+    rest(a) == rest(b)
+}
+
+/// Both schemes of a peer URL when the member has certificates to dial TLS peers: while the
+/// cluster moves between plaintext and TLS, each member listens in one or the other.
+fn peer_urls_to_ask(url: &str, tls: bool) -> Vec<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r).trim_end_matches('/');
+    if tls { vec![format!("https://{rest}"), format!("http://{rest}")] } else { vec![url.to_owned()] }
 }
 
 /// Asks every other member in `ETCD_INITIAL_CLUSTER` for the membership; every answer counts, so a
@@ -110,11 +125,13 @@ pub async fn membership(
         if name == member {
             continue;
         }
-        let (http, url) = (http.clone(), format!("{}/members", url.trim_end_matches('/')));
-        asks.spawn(async move {
-            let body = http.get(&url).send().await.and_then(|r| r.error_for_status())?.bytes().await?;
-            Ok::<_, reqwest::Error>(serde_json::from_slice::<Vec<PeerMember>>(&body).ok())
-        });
+        for url in peer_urls_to_ask(url, peer_tls.is_some()) {
+            let (http, url) = (http.clone(), format!("{url}/members"));
+            asks.spawn(async move {
+                let body = http.get(&url).send().await.and_then(|r| r.error_for_status())?.bytes().await?;
+                Ok::<_, reqwest::Error>(serde_json::from_slice::<Vec<PeerMember>>(&body).ok())
+            });
+        }
     }
     let mut answered: Option<Vec<PeerMember>> = None;
     while let Some(joined) = asks.join_next().await {
@@ -186,5 +203,18 @@ mod tests {
         let others = [member("demo-0", "http://x", true)];
         let Verdict::Wait(why) = decide("demo-1", URL, "existing", Some(&others)) else { panic!() };
         assert!(why.contains("not a member"), "{why}");
+    }
+
+    #[test]
+    fn a_member_is_found_in_the_membership_whatever_the_scheme_of_its_peer_url() {
+        // Moving to TLS: its peer URL became https before it restarted and lost its data.
+        let ran = [member("demo-1", &URL.replace("http:", "https:"), true)];
+        assert!(matches!(decide("demo-1", URL, "existing", Some(&ran)), Verdict::Refuse(_)));
+        assert_eq!(peer_urls_to_ask(URL, false), vec![URL.to_owned()]);
+        assert_eq!(
+            peer_urls_to_ask(URL, true),
+            vec![URL.replace("http:", "https:"), URL.to_owned()],
+            "a member with certificates asks both"
+        );
     }
 }

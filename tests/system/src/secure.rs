@@ -24,14 +24,18 @@ pub fn variant(mut spec: EtcdClusterSpec) -> EtcdClusterSpec {
     spec
 }
 
-/// `http` or `https`, as cluster `name` in `default` serves its client port.
+/// `http` or `https`, as cluster `name` in `default` serves its client port (as the operator
+/// recorded it: a spec.tls just added or removed changes it only once the members moved).
 pub async fn scheme(client: &Client, name: &str) -> &'static str {
     if tls_of(client, name).await.is_some() { "https" } else { "http" }
 }
 
+/// The TLS settings of the members' client port, if they speak TLS.
 async fn tls_of(client: &Client, name: &str) -> Option<TlsSpec> {
     let clusters = Api::<EtcdCluster>::namespaced(client.clone(), "default");
-    clusters.get_opt(name).await.ok().flatten().and_then(|c| c.spec.tls)
+    let cluster = clusters.get_opt(name).await.ok().flatten()?;
+    let transport = cluster.member_transport();
+    transport.certificates.filter(|_| transport.listen_tls).cloned()
 }
 
 /// Connection options for cluster `name`: its CA and the operator's client certificate, checked

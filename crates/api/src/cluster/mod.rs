@@ -4,6 +4,7 @@ pub mod operation;
 mod spec;
 mod status;
 pub mod tls;
+mod transport;
 
 pub use operation::{OperationStatus, OperationType};
 pub use spec::*;
@@ -12,6 +13,7 @@ pub use tls::{
     AuthSpec, CaRotationPhase, CaRotationStatus, CertificateAuthorityStatus, CertificateStatus,
     NetworkPolicySpec, TlsSpec,
 };
+pub use transport::{MemberTransport, TransportMove, TransportPhase, TransportStatus};
 
 /// Condition type: the cluster serves requests (quorum with a leader).
 pub const CONDITION_AVAILABLE: &str = "Available";

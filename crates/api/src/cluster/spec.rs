@@ -37,8 +37,7 @@ pub const MAX_SIZE: i32 = 9;
 #[x_kube(validation = Rule::new("has(self.restore) == has(oldSelf.restore) && (!has(self.restore) || self.restore == oldSelf.restore)").message("spec.restore is immutable: it only applies when the cluster is first created").field_path(".restore"))]
 #[x_kube(validation = Rule::new("!has(self.etcd) || !has(self.etcd.quotaBackendBytes) || !isQuantity(self.storage.size) || quantity(self.storage.size).isGreaterThan(quantity(string(self.etcd.quotaBackendBytes)))").message("spec.etcd.quotaBackendBytes must be smaller than spec.storage.size: etcd would fill the volume before reaching its quota").field_path(".etcd.quotaBackendBytes"))]
 #[x_kube(validation = Rule::new("self.storage.type != 'Ephemeral' || self.pvcRetentionPolicy.whenDeleted == 'Retain' && self.pvcRetentionPolicy.whenScaled == 'Retain'").message("spec.pvcRetentionPolicy only applies to Persistent storage; leave it at Retain for Ephemeral storage").field_path(".pvcRetentionPolicy"))]
-#[x_kube(validation = Rule::new("has(self.tls) == has(oldSelf.tls)").message("spec.tls cannot be added to or removed from an existing cluster yet: every member would have to move between HTTP and HTTPS one at a time, which the operator does not do yet; create a new cluster with spec.tls and restore a backup into it").field_path(".tls"))]
-#[x_kube(validation = Rule::new("!has(self.tls) || !has(oldSelf.tls) || (has(self.tls.operatorManaged) == has(oldSelf.tls.operatorManaged) && (!has(self.tls.provided) || self.tls.provided == oldSelf.tls.provided))").message("spec.tls: the mode and the provided Secret names cannot change on an existing cluster yet (a new CA needs a phased rotation); renew certificates in place in the same Secrets").field_path(".tls"))]
+#[x_kube(validation = Rule::new("!has(self.tls) || !has(oldSelf.tls) || (has(self.tls.operatorManaged) == has(oldSelf.tls.operatorManaged) && (!has(self.tls.provided) || self.tls.provided == oldSelf.tls.provided))").message("spec.tls: the mode and the provided Secret names cannot change while TLS is on (the members would trust another CA at once); remove spec.tls, wait until status.transport shows plaintext, then add the new spec.tls").field_path(".tls"))]
 #[x_kube(validation = Rule::new("!has(self.auth) || !self.auth.enabled || (has(self.tls) && self.tls.clientCertAuth)").message("spec.auth.enabled needs spec.tls with clientCertAuth: the operator authenticates by its client certificate, and passwords must not cross the network in clear text").field_path(".auth.enabled"))]
 pub struct EtcdClusterSpec {
     /// Number of members (0 stops the cluster, keeping its data); odd sizes tolerate failures best.
@@ -79,7 +78,8 @@ pub struct EtcdClusterSpec {
     /// What the operator may do by itself when the cluster cannot heal on its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryPolicy>,
-    /// TLS on the members' client and peer ports; off when absent.
+    /// TLS on the members' client and peer ports; off when absent. Adding or removing it on a
+    /// running cluster moves the members one at a time (see status.transport).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<super::tls::TlsSpec>,
     /// etcd's authentication (needs spec.tls with client certificates).

@@ -150,6 +150,10 @@ pub struct EtcdClusterStatus {
     /// the security service alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_authority: Option<super::tls::CertificateAuthorityStatus>,
+    /// Whether the members' client and peer ports speak TLS, and a move between plaintext and
+    /// TLS in progress (written by the security service alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<super::transport::TransportStatus>,
 }
 
 /// Progress of a restore.

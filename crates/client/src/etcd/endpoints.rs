@@ -73,6 +73,20 @@ impl EndpointRewrite {
     }
 }
 
+/// The endpoints of one scheme, for one connection: etcd-client takes TLS settings for all of a
+/// connection's endpoints or for none. While a cluster moves between plaintext and TLS its
+/// members speak either; the larger group is taken (at most one member is restarting, so it
+/// holds a live member), TLS on a tie when its settings are given. Plain URLs without settings
+/// for TLS keep only the plain ones.
+pub(super) fn one_scheme(endpoints: &[String], tls: bool) -> Vec<String> {
+    let (secure, plain): (Vec<String>, Vec<String>) =
+        endpoints.iter().cloned().partition(|e| e.starts_with("https://"));
+    if !tls && !plain.is_empty() {
+        return plain;
+    }
+    if secure.len() >= plain.len() { secure } else { plain }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +123,18 @@ mod tests {
     #[test]
     fn refuses_malformed_pairs() {
         assert!(EndpointRewrite::parse(&["nope".into()]).unwrap_err().contains("host[:port]=host:port"));
+    }
+
+    #[test]
+    fn one_connection_speaks_one_scheme() {
+        let urls = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let mixed = urls(&["https://a:2379", "http://b:2379", "http://c:2379"]);
+        assert_eq!(one_scheme(&mixed, true), urls(&["http://b:2379", "http://c:2379"]));
+        assert_eq!(one_scheme(&mixed, false), urls(&["http://b:2379", "http://c:2379"]));
+        let tie = urls(&["https://a:2379", "http://b:2379"]);
+        assert_eq!(one_scheme(&tie, true), urls(&["https://a:2379"]));
+        assert_eq!(one_scheme(&tie, false), urls(&["http://b:2379"]));
+        let secure = urls(&["https://a:2379"]);
+        assert_eq!(one_scheme(&secure, false), secure, "refused later with a clear error");
     }
 }

@@ -204,6 +204,17 @@ impl EtcdClient {
         .map(drop)
     }
 
+    /// Sets a member's peer URLs (as `etcdctl member update`); the other members dial it there.
+    pub async fn update_peer_urls(&self, id: u64, peer_urls: &[String]) -> Result<(), ClientError> {
+        let urls = peer_urls.to_vec();
+        self.call("member_update", Some(id), Idempotent::Yes, |mut c| {
+            let urls = urls.clone();
+            async move { c.member_update(id, urls).await }
+        })
+        .await
+        .map(drop)
+    }
+
     /// Removes a member from the cluster.
     pub async fn remove(&self, id: u64) -> Result<(), ClientError> {
         self.call("member_remove", Some(id), Idempotent::No, |mut c| async move { c.member_remove(id).await })
@@ -307,11 +318,12 @@ async fn connect_client(endpoints: &[String], options: &EtcdOptions) -> Result<C
         .with_connect_timeout(options.connect_timeout)
         .with_timeout(options.request_timeout)
         .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-    if let Some(tls) = &options.tls {
+    let endpoints = endpoints::one_scheme(endpoints, options.tls.is_some());
+    if let Some(tls) = options.tls.as_ref().filter(|_| endpoints.iter().all(|e| e.starts_with("https://"))) {
         opts = opts.with_tls(tls.options());
     }
     let target = endpoints.join(",");
-    match tokio::time::timeout(options.connect_timeout, Client::connect(endpoints, Some(opts))).await {
+    match tokio::time::timeout(options.connect_timeout, Client::connect(&endpoints, Some(opts))).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(ClientError::from_etcd(&target, None, e)),
         Err(_) => Err(ClientError::Timeout { operation: "connect", timeout: options.connect_timeout }),

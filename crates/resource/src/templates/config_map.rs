@@ -96,14 +96,6 @@ pub(crate) fn config_data(
             format!("{}-{}", names.name, ctx.cluster.metadata.uid.as_deref().unwrap_or_default()),
         ),
         ("ETCD_DATA_DIR".to_owned(), "/var/lib/etcd/data".to_owned()),
-        (
-            "ETCD_LISTEN_PEER_URLS".to_owned(),
-            format!("{}://0.0.0.0:{}", names.scheme(), crate::names::PEER_PORT),
-        ),
-        (
-            "ETCD_LISTEN_CLIENT_URLS".to_owned(),
-            format!("{}://0.0.0.0:{}", names.scheme(), crate::names::CLIENT_PORT),
-        ),
         // Plain HTTP even with spec.tls: probes carry no certificate, and it serves only metrics and health.
         ("ETCD_LISTEN_METRICS_URLS".to_owned(), format!("http://0.0.0.0:{}", crate::names::METRICS_PORT)),
         (
@@ -129,9 +121,6 @@ pub(crate) fn config_data(
         if let Some(v) = value {
             data.insert(key.to_owned(), v.to_string());
         }
-    }
-    if let Some(tls) = &spec.tls {
-        data.extend(super::tls::config(tls));
     }
     data
 }

@@ -16,7 +16,8 @@ pub use config_map::{BootstrapConfig, InitialClusterState, config_map};
 pub use pdb::pod_disruption_budget;
 pub use services::{client_service, peer_service};
 pub use statefulset::{
-    CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, TRUSTED_CAS_ANNOTATION, statefulset,
+    CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, TRANSPORT_ANNOTATION, TRUSTED_CAS_ANNOTATION,
+    statefulset,
 };
 
 use std::collections::BTreeMap;

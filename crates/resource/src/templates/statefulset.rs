@@ -43,6 +43,10 @@ pub const TEMPLATE_HASH_ANNOTATION: &str = "etcd.operator.dev/template-hash";
 /// etcd reads its trusted CA files only at start, so a change must restart every member.
 pub const TRUSTED_CAS_ANNOTATION: &str = "etcd.operator.dev/trusted-cas";
 
+/// Pod annotation naming how the member's ports speak (`plaintext`, `plaintext-with-certificates`
+/// or `tls`): a move between plaintext and TLS goes on once every pod runs its phase's template.
+pub const TRANSPORT_ANNOTATION: &str = "etcd.operator.dev/transport";
+
 const DATA_VOLUME: &str = "data";
 const DATA_MOUNT: &str = "/var/lib/etcd";
 
@@ -132,8 +136,10 @@ fn pod_template(
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), restart_hash(&config_data(ctx, bootstrap)));
     // Absent until a first CA rotation, so clusters from before it are not restarted for it.
+    let transport = ctx.cluster.member_transport();
+    annotations.insert(TRANSPORT_ANNOTATION.into(), transport.as_str().into());
     let trusted = ctx.cluster.certificate_authority();
-    if let Some(trusted) = trusted.filter(|t| !t.trusted.is_empty() && spec.tls.is_some()) {
+    if let Some(trusted) = trusted.filter(|t| !t.trusted.is_empty() && transport.certificates.is_some()) {
         annotations.insert(TRUSTED_CAS_ANNOTATION.into(), trusted.trusted.join(","));
     }
     let mut volumes: Vec<Volume> = (spec.storage.type_ == StorageType::Ephemeral)
@@ -147,7 +153,7 @@ fn pod_template(
         })
         .into_iter()
         .collect();
-    if let Some(tls) = &spec.tls {
+    if let Some(tls) = transport.certificates {
         volumes.extend(super::tls::volumes(ctx, tls));
     }
     let volumes = (!volumes.is_empty()).then_some(volumes);
@@ -223,11 +229,16 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
         image: Some(ctx.image()),
         command: Some(vec!["/usr/local/bin/etcd".into()]),
         // Per-pod values come from the downward API; the rest from the ConfigMap.
-        args: Some(vec![
-            "--name=$(POD_NAME)".into(),
-            format!("--initial-advertise-peer-urls={}://{host}:{PEER_PORT}", ctx.names.scheme()),
-            format!("--advertise-client-urls={}://{host}:{CLIENT_PORT}", ctx.names.scheme()),
-        ]),
+        args: Some(
+            [
+                "--name=$(POD_NAME)".into(),
+                format!("--initial-advertise-peer-urls={}://{host}:{PEER_PORT}", ctx.names.scheme()),
+                format!("--advertise-client-urls={}://{host}:{CLIENT_PORT}", ctx.names.scheme()),
+            ]
+            .into_iter()
+            .chain(super::tls::args(&ctx.cluster.member_transport()))
+            .collect(),
+        ),
         env: Some(vec![
             field_env("POD_NAME", "metadata.name"),
             field_env("POD_NAMESPACE", "metadata.namespace"),
@@ -250,14 +261,14 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
     }
 }
 
-/// The data volume, and the certificates with spec.tls (`peer_only`: the restore agent's).
+/// The data volume, and the certificates the members mount (`peer_only`: the restore agent's).
 fn mounts(ctx: &TemplateContext<'_>, peer_only: bool) -> Vec<VolumeMount> {
     let mut out = vec![VolumeMount {
         name: DATA_VOLUME.into(),
         mount_path: DATA_MOUNT.into(),
         ..VolumeMount::default()
     }];
-    if ctx.cluster.spec.tls.is_some() {
+    if ctx.cluster.member_transport().certificates.is_some() {
         out.extend(super::tls::mounts(peer_only));
     }
     out
@@ -297,8 +308,8 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
             .into_iter()
             .chain(
                 ctx.cluster
-                    .spec
-                    .tls
+                    .member_transport()
+                    .certificates
                     .is_some()
                     .then(|| format!("--peer-tls-dir={}", super::tls::PEER_TLS_DIR)),
             )

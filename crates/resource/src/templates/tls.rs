@@ -4,14 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use etcd_operator_api::cluster::TlsSpec;
+use etcd_operator_api::cluster::{MemberTransport, TlsSpec};
 use k8s_openapi::{
     ByteString,
     api::core::v1::{Secret, SecretVolumeSource, Volume, VolumeMount},
 };
 
 use super::TemplateContext;
-use crate::{ResourceError, names::ClusterNames};
+use crate::{
+    ResourceError,
+    names::{CLIENT_PORT, ClusterNames, PEER_PORT},
+};
 
 /// Where the client port's certificate is mounted in the etcd container.
 pub const CLIENT_TLS_DIR: &str = "/etc/etcd/tls/client";
@@ -53,24 +56,35 @@ pub fn secret_name(names: &ClusterNames, tls: &TlsSpec, purpose: Purpose) -> Str
     }
 }
 
-/// etcd's TLS settings (`ETCD_*`) for the ConfigMap. A renewed key pair is read on the next
-/// connection, so these never change while certificates renew.
-pub(crate) fn config(tls: &TlsSpec) -> Vec<(String, String)> {
+/// etcd's listeners and TLS flags, in the pod template (not the shared ConfigMap: during a move
+/// between plaintext and TLS each pod runs its own template, also when its container restarts in
+/// place). Members that listen in plaintext but have certificates can dial members that speak
+/// TLS. A renewed key pair is read on the next connection, so these never change as
+/// certificates renew.
+pub(crate) fn args(transport: &MemberTransport<'_>) -> Vec<String> {
+    let scheme = if transport.listen_tls { "https" } else { "http" };
+    let mut out = vec![
+        format!("--listen-peer-urls={scheme}://0.0.0.0:{PEER_PORT}"),
+        format!("--listen-client-urls={scheme}://0.0.0.0:{CLIENT_PORT}"),
+    ];
+    let Some(tls) = transport.certificates else { return out };
     let file = |dir: &str, key: &str| format!("{dir}/{key}");
-    [
-        ("ETCD_CERT_FILE", file(CLIENT_TLS_DIR, "tls.crt")),
-        ("ETCD_KEY_FILE", file(CLIENT_TLS_DIR, "tls.key")),
-        ("ETCD_TRUSTED_CA_FILE", file(CLIENT_TLS_DIR, "ca.crt")),
-        ("ETCD_CLIENT_CERT_AUTH", tls.client_cert_auth.to_string()),
-        ("ETCD_PEER_CERT_FILE", file(PEER_TLS_DIR, "tls.crt")),
-        ("ETCD_PEER_KEY_FILE", file(PEER_TLS_DIR, "tls.key")),
-        ("ETCD_PEER_TRUSTED_CA_FILE", file(PEER_TLS_DIR, "ca.crt")),
+    if transport.listen_tls {
+        out.extend([
+            format!("--cert-file={}", file(CLIENT_TLS_DIR, "tls.crt")),
+            format!("--key-file={}", file(CLIENT_TLS_DIR, "tls.key")),
+            format!("--trusted-ca-file={}", file(CLIENT_TLS_DIR, "ca.crt")),
+            format!("--client-cert-auth={}", tls.client_cert_auth),
+        ]);
+    }
+    out.extend([
+        format!("--peer-cert-file={}", file(PEER_TLS_DIR, "tls.crt")),
+        format!("--peer-key-file={}", file(PEER_TLS_DIR, "tls.key")),
+        format!("--peer-trusted-ca-file={}", file(PEER_TLS_DIR, "ca.crt")),
         // Only members (certificates of the peer CA) may join or talk Raft.
-        ("ETCD_PEER_CLIENT_CERT_AUTH", "true".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+        "--peer-client-cert-auth=true".to_owned(),
+    ]);
+    out
 }
 
 /// The certificate volumes of a member pod.
@@ -185,10 +199,31 @@ mod tests {
     #[test]
     fn etcd_requires_peer_certificates_and_client_certificates_unless_turned_off() {
         let c = cluster("size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}\n  clientCertAuth: false");
-        let env: BTreeMap<_, _> = config(c.spec.tls.as_ref().unwrap()).into_iter().collect();
-        assert_eq!(env["ETCD_CLIENT_CERT_AUTH"], "false");
-        assert_eq!(env["ETCD_PEER_CLIENT_CERT_AUTH"], "true");
-        assert_eq!(env["ETCD_TRUSTED_CA_FILE"], "/etc/etcd/tls/client/ca.crt");
-        assert_eq!(env["ETCD_PEER_KEY_FILE"], "/etc/etcd/tls/peer/tls.key");
+        let tls = c.spec.tls.as_ref();
+        let args = args(&MemberTransport { listen_tls: true, certificates: tls });
+        for want in [
+            "--listen-client-urls=https://0.0.0.0:2379",
+            "--listen-peer-urls=https://0.0.0.0:2380",
+            "--client-cert-auth=false",
+            "--peer-client-cert-auth=true",
+            "--trusted-ca-file=/etc/etcd/tls/client/ca.crt",
+            "--peer-key-file=/etc/etcd/tls/peer/tls.key",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} in {args:?}");
+        }
+    }
+
+    #[test]
+    fn a_plaintext_member_with_certificates_listens_in_plaintext_and_can_dial_tls_peers() {
+        let c = cluster("size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}");
+        let args = args(&MemberTransport { listen_tls: false, certificates: c.spec.tls.as_ref() });
+        assert!(args.contains(&"--listen-peer-urls=http://0.0.0.0:2380".to_owned()), "{args:?}");
+        assert!(args.contains(&"--peer-cert-file=/etc/etcd/tls/peer/tls.crt".to_owned()), "{args:?}");
+        assert!(!args.iter().any(|a| a.starts_with("--cert-file")), "the client port is plaintext: {args:?}");
+        let plain = super::args(&MemberTransport { listen_tls: false, certificates: None });
+        assert_eq!(
+            plain,
+            ["--listen-peer-urls=http://0.0.0.0:2380", "--listen-client-urls=http://0.0.0.0:2379"]
+        );
     }
 }

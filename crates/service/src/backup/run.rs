@@ -343,7 +343,10 @@ impl BackupService {
         }
         let names = self.core.names_of(&cluster);
         let state = match self.core.etcd_options(&cluster).await {
-            Ok(options) => observe_etcd(&names, cluster.spec.size, &options, &self.core.etcd_metrics()).await,
+            Ok(options) => {
+                let moving = cluster.transport_move().is_some();
+                observe_etcd(&names, cluster.spec.size, &options, &self.core.etcd_metrics(), moving).await
+            }
             Err(e) => crate::observe::EtcdState::Unreachable(e.to_string()),
         };
         Ok(SourceCluster::Etcd(state))

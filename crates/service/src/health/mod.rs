@@ -129,7 +129,15 @@ impl HealthService {
                 crate::core::ensure_not_paused(&cluster)?;
                 let observation = self.core.observe(&cluster).await?;
                 may_defragment(&observation, member)?;
-                let endpoint = self.core.names_of(&cluster).client_url(member);
+                // Its advertised URL: while the cluster moves between plaintext and TLS, its own scheme.
+                let names = self.core.names_of(&cluster);
+                let endpoint = match &observation.etcd {
+                    crate::observe::EtcdState::Reached(view) => {
+                        view.members.iter().find(|m| m.name() == member)
+                    }
+                    _ => None,
+                }
+                .map_or_else(|| names.client_url(member), |m| m.client_endpoint(&names));
                 let options = self.core.etcd_options(&cluster).await?;
                 let client =
                     EtcdClient::connect(std::slice::from_ref(&endpoint), options, self.core.etcd_metrics())

@@ -33,6 +33,10 @@ impl LifecycleService {
             if self.security.rotate(&cluster, false).await? {
                 cluster = self.core.get(r).await?;
             }
+            // A move between plaintext and TLS: the phase recorded decides the pod template.
+            if self.security.move_transport(&cluster).await? {
+                cluster = self.core.get(r).await?;
+            }
         }
         let m = self.core.managers(&r.namespace);
         let ctx = self.core.template(&cluster);
@@ -81,7 +85,8 @@ impl LifecycleService {
         let check = Ok(());
         let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
         let out = self.core.write_status(&cluster, &observation, write).await?;
-        let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some());
+        let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some())
+            || cluster.transport_move().is_some();
         Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref(), rotating), ..out })
     }
 

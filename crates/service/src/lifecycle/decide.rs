@@ -53,7 +53,8 @@ pub fn look_again(
     restore: Option<&RestoreStatus>,
     rotating: bool,
 ) -> Option<Duration> {
-    // A CA rotation moves on as members restart; looked at again in case no event says so.
+    // A CA rotation or a move between plaintext and TLS moves on as members restart; looked at
+    // again in case no event says so.
     if rotating || restore.is_some_and(|r| r.phase == RestorePhase::Restoring) {
         return Some(recorded.unwrap_or(RESTORING).min(RESTORING));
     }

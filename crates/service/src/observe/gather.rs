@@ -57,17 +57,24 @@ async fn first_member_list(
     futures::future::select_ok(asks).await.ok().map(|(m, _)| m)
 }
 
-/// Asks etcd about a cluster whose StatefulSet runs `replicas` pods.
+/// Asks etcd about a cluster whose StatefulSet runs `replicas` pods; `both_schemes` while it moves
+/// between plaintext and TLS (each member speaks one or the other, and only the membership says
+/// which).
 pub async fn observe_etcd(
     names: &ClusterNames,
     replicas: i32,
     options: &EtcdOptions,
     metrics: &EtcdMetrics,
+    both_schemes: bool,
 ) -> EtcdState {
     if replicas <= 0 {
         return EtcdState::NotExpected;
     }
-    let endpoints: Vec<String> = (0..replicas).map(|i| names.client_url(&names.member(i))).collect();
+    let mut endpoints: Vec<String> = (0..replicas).map(|i| names.client_url(&names.member(i))).collect();
+    if both_schemes {
+        let other = names.clone().with_tls(!names.tls);
+        endpoints.extend((0..replicas).map(|i| other.client_url(&other.member(i))));
+    }
     let client = match EtcdClient::connect(&endpoints, options.clone(), metrics.clone()).await {
         Ok(c) => c,
         Err(e) => return EtcdState::Unreachable(e.to_string()),

@@ -56,6 +56,9 @@ pub enum RollAction {
     Record(OperationStatus),
     /// Hand leadership from `leader_endpoint` to member `to` (the member about to restart leads).
     MoveLeader { leader_endpoint: String, to: u64 },
+    /// Set the member's peer URL to the scheme the new template listens with: before it restarts
+    /// onto it, or when it runs it already (moving between plaintext and TLS).
+    UpdatePeerUrl { member: String, id: u64, peer_url: String },
     /// Delete the member's pod (this one, by UID); the StatefulSet recreates it on the new template.
     Restart { member: String, uid: String },
     /// The recorded member's pod is back on the new template: clear the record and go on.
@@ -94,6 +97,9 @@ pub fn next_roll_action(i: &RollInputs<'_>) -> RollAction {
             Some(p) if p.revision == update => RollAction::Restarted { member: member.to_owned() },
             Some(p) => restart(i, p),
         };
+    }
+    if let Some(action) = stale_peer_url(i) {
+        return action;
     }
     if outdated.is_empty() && i.pods.iter().all(|p| !p.terminating) {
         return RollAction::Done;
@@ -135,7 +141,27 @@ fn restart(i: &RollInputs<'_>, pod: &PodState) -> RollAction {
             None => wait(format!("{} leads and no other healthy voter can take over", pod.name), 2),
         };
     }
+    // The others dial it in the scheme it will listen with (for a moment they cannot, as while
+    // it restarts); the membership is the record, so a crash in between repeats nothing.
+    if let Some(m) = find(i.view, &pod.name).filter(|m| !speaks(m, i.names)) {
+        let peer_url = i.names.peer_url(&pod.name);
+        return RollAction::UpdatePeerUrl { member: pod.name.clone(), id: m.info.id, peer_url };
+    }
     RollAction::Restart { member: pod.name.clone(), uid: pod.uid.clone() }
+}
+
+/// Whether the member's peer URLs are in the scheme the StatefulSet's template listens with.
+pub fn speaks(m: &MemberView, names: &ClusterNames) -> bool {
+    let scheme = format!("{}://", names.scheme());
+    m.info.peer_urls.iter().all(|u| u.starts_with(&scheme))
+}
+
+/// A member that runs the new template but whose peer URL is in the other scheme (its pod was
+/// recreated before the roll reached it): the others cannot dial it until it is set.
+fn stale_peer_url(i: &RollInputs<'_>) -> Option<RollAction> {
+    let m = i.view.members.iter().find(|m| on_revision(i, &m.name()) && !speaks(m, i.names))?;
+    let member = m.name();
+    Some(RollAction::UpdatePeerUrl { peer_url: i.names.peer_url(&member), id: m.info.id, member })
 }
 
 /// Whether every member but `restarting` is a healthy, caught-up voter with a ready pod, and the

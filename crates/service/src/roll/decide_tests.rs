@@ -176,3 +176,57 @@ fn a_cluster_that_never_formed_replaces_every_outdated_pod_at_once() {
     let new = [pod(0, "r2", false), pod(1, "r2", false), pod(2, "r2", false)];
     assert_eq!(next_roll_action(&RollInputs { pods: &new, ..i }), RollAction::Done);
 }
+
+/// The same roll with the template listening with TLS (a move between plaintext and TLS).
+fn decide_tls(
+    s: &StatefulSetState,
+    pods: &[PodState],
+    v: &EtcdView,
+    op: Option<&OperationStatus>,
+) -> RollAction {
+    let names = names().with_tls(true);
+    next_roll_action(&RollInputs {
+        sts: s,
+        pods,
+        view: v,
+        operation: op,
+        formed: true,
+        names: &names,
+        now: "t",
+    })
+}
+
+#[test]
+fn a_member_moving_to_the_other_scheme_gets_its_peer_url_set_just_before_it_restarts() {
+    let s = updated_sts();
+    let plain = view(&[true; 3]).build();
+    let old = [pod(0, "r1", true), pod(1, "r1", true), pod(2, "r1", true)];
+    assert_eq!(recorded(decide_tls(&s, &old, &plain, None)), "demo-2");
+    let update = decide_tls(&s, &old, &plain, Some(&restarting("demo-2")));
+    let peer_url = names().with_tls(true).peer_url("demo-2");
+    assert!(peer_url.starts_with("https://"), "{peer_url}");
+    assert_eq!(
+        update,
+        RollAction::UpdatePeerUrl { member: "demo-2".into(), id: 0x102, peer_url: peer_url.clone() }
+    );
+    // Set (the membership is the record): now it restarts.
+    let mut set = view(&[true; 3]).build();
+    set.members[2].info.peer_urls = vec![peer_url];
+    let restart = decide_tls(&s, &old, &set, Some(&restarting("demo-2")));
+    assert_eq!(restart, RollAction::Restart { member: "demo-2".into(), uid: "uid-2-r1".into() });
+}
+
+#[test]
+fn a_member_that_runs_the_new_template_with_a_peer_url_of_the_other_scheme_gets_it_set() {
+    // demo-1's pod was recreated (a node restart) before the roll reached it.
+    let s = updated_sts();
+    let plain = view(&[true; 3]).build();
+    let pods = [pod(0, "r1", true), pod(1, "r2", true), pod(2, "r1", true)];
+    let fix = decide_tls(&s, &pods, &plain, None);
+    assert!(
+        matches!(fix, RollAction::UpdatePeerUrl { ref member, id: 0x101, .. } if member == "demo-1"),
+        "{fix:?}"
+    );
+    // Nothing of the kind outside a move: the scheme matches.
+    assert_eq!(recorded(decide(&s, &pods, &plain, None)), "demo-2");
+}

@@ -162,6 +162,9 @@ fn effect_of(action: RollAction) -> Effect<Own> {
         RollAction::Done => Effect::Own(Own::Done),
         RollAction::Record(op) => Effect::Record(op),
         RollAction::MoveLeader { leader_endpoint, to } => Effect::MoveLeader { leader_endpoint, to },
+        RollAction::UpdatePeerUrl { id, peer_url, .. } => {
+            Effect::UpdatePeerUrls { id, peer_urls: vec![peer_url] }
+        }
         RollAction::Restart { member, uid } => Effect::Own(Own::Restart { member, uid }),
         RollAction::Restarted { member } => Effect::Own(Own::Restarted { member }),
         RollAction::RestartUnformed(pods) => Effect::Own(Own::RestartUnformed(pods)),

@@ -48,7 +48,12 @@ impl ScalingService {
                 let observation = self.core.observe_with(&cluster, Some(sts)).await;
                 let rolling = observation.statefulset.as_ref().is_some_and(|s| s.rolling());
                 match observation.etcd {
-                    EtcdState::Reached(view) => (Some(view.members.len() as i32), rolling),
+                    EtcdState::Reached(view) => {
+                        // A member whose pod runs a template of the other scheme than its peer URL.
+                        let names = self.core.names_of(&cluster);
+                        let stale = view.members.iter().any(|m| !crate::roll::decide::speaks(m, &names));
+                        (Some(view.members.len() as i32), rolling || stale)
+                    }
                     EtcdState::Unreachable(_) | EtcdState::NotExpected => (None, rolling),
                 }
             }
@@ -64,6 +69,7 @@ impl ScalingService {
             stopped: status.is_some_and(|s| s.stopped.is_some()),
             members,
             rolling,
+            moving_transport: cluster.transport_move().is_some(),
         });
         tracing::info!(?decision, members, "converging");
         let size = cluster.spec.size;

@@ -247,8 +247,12 @@ pub struct ConvergeInputs<'a> {
     pub stopped: bool,
     /// Members etcd lists now (learners included); `None` when it did not answer.
     pub members: Option<i32>,
-    /// Pods are not all on the StatefulSet's newest template.
+    /// Pods are not all on the StatefulSet's newest template (or a member's peer URL is not in
+    /// the scheme it runs).
     pub rolling: bool,
+    /// A move between plaintext and TLS is in progress: new members would join in one scheme
+    /// while the others move, so the size waits.
+    pub moving_transport: bool,
 }
 
 /// Which way a cluster's membership moves now.
@@ -297,6 +301,15 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
             return Converge::Later(format!("a {t} is in progress; it finishes first"));
         }
         _ => {}
+    }
+    let resize = i.stopped || i.size == 0 || i.members.is_some_and(|n| n != i.size);
+    if i.moving_transport && resize {
+        if i.rolling {
+            return Converge::Roll;
+        }
+        return Converge::Later(
+            "a move between plaintext and TLS is in progress; spec.size is applied when it ends".into(),
+        );
     }
     match (i.size, i.stopped, i.members) {
         (0, true, _) => Converge::Nothing("stopped, as spec.size 0 asks".into()),

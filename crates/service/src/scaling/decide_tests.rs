@@ -225,6 +225,7 @@ mod converge {
             stopped: false,
             members,
             rolling: false,
+            moving_transport: false,
         }
     }
 
@@ -279,6 +280,25 @@ mod converge {
         assert!(matches!(converge(&rolling(3, None)), Converge::Later(_)));
         let stopped = ConvergeInputs { stopped: true, ..rolling(0, None) };
         assert!(matches!(converge(&stopped), Converge::Nothing(_)));
+    }
+
+    #[test]
+    fn the_size_waits_for_a_move_between_plaintext_and_tls_but_its_roll_goes_on() {
+        let moving = |size, members| ConvergeInputs { moving_transport: true, ..inputs(size, members) };
+        assert!(
+            matches!(converge(&moving(5, Some(3))), Converge::Later(r) if r.contains("plaintext and TLS"))
+        );
+        assert!(matches!(converge(&moving(0, Some(3))), Converge::Later(_)));
+        assert_eq!(converge(&ConvergeInputs { rolling: true, ..moving(5, Some(3)) }), Converge::Roll);
+        assert_eq!(converge(&ConvergeInputs { rolling: true, ..moving(3, Some(3)) }), Converge::Roll);
+        // A scale-up recorded before the move started goes on.
+        let op = etcd_operator_api::cluster::OperationStatus::at_step(
+            OperationType::ScaleUp,
+            "AddLearner",
+            None,
+            "now",
+        );
+        assert_eq!(converge(&ConvergeInputs { operation: Some(&op), ..moving(5, Some(3)) }), Converge::Up);
     }
 
     #[test]

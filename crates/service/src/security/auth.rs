@@ -22,6 +22,13 @@ impl SecurityService {
             return None;
         }
         let secret = self.core.names_of(cluster).root_secret();
+        // The operator authenticates by its client certificate: only once every member speaks TLS.
+        let moving = cluster.transport_move().is_some();
+        if moving || !cluster.member_transport().listen_tls {
+            let why = "waits until every member speaks TLS (see status.transport): the operator authenticates by \
+                       its client certificate";
+            return wanted.then(|| AuthReport { wanted, now: Err(why.to_owned()), secret });
+        }
         let now = self.auth_steps(cluster, wanted).await.map_err(|e| e.to_string());
         if let Err(e) = &now {
             tracing::warn!(error = %e, "etcd's authentication could not be brought in line with spec.auth");

@@ -3,6 +3,7 @@
 //! certificate from it; with provided Secrets it checks what the user keeps
 //! there. Either way the status shows each certificate's expiry and the
 //! `CertificatesReady` condition says what is wrong, naming the Secret and key.
+//! It also moves a live cluster between plaintext and TLS (`transport`).
 //! Nothing here ever deletes a Secret.
 
 mod auth;
@@ -10,6 +11,7 @@ pub mod certs;
 pub mod decide;
 mod read;
 mod rotate;
+mod transport;
 
 pub use decide::auth::AuthReport;
 
@@ -68,7 +70,8 @@ impl SecurityService {
     /// (the lifecycle calls it before members that mount them are created). A CA is only ever
     /// created for a cluster none of whose certificates exist: a lost CA is reported, not replaced.
     pub(crate) async fn ensure(&self, cluster: &EtcdCluster) -> Result<(), ServiceError> {
-        let Some(tls) = &cluster.spec.tls else { return Ok(()) };
+        // Also for a spec.tls about to be turned on: members mount its certificates once they exist.
+        let Some(tls) = cluster.tls_in_use() else { return Ok(()) };
         let Some(managed) = &tls.operator_managed else { return Ok(()) };
         if cluster.metadata.deletion_timestamp.is_some() {
             return Ok(());

@@ -44,12 +44,13 @@ impl Core {
         Ok(found)
     }
 
-    /// What each certificate Secret of a cluster with spec.tls holds; `None` without spec.tls.
+    /// What each certificate Secret of a cluster with TLS (on, or being turned on or off) holds;
+    /// `None` without.
     pub(crate) async fn certificates(
         &self,
         cluster: &EtcdCluster,
     ) -> Result<Option<CertificateReport>, ServiceError> {
-        let Some(tls) = &cluster.spec.tls else { return Ok(None) };
+        let Some(tls) = cluster.tls_in_use() else { return Ok(None) };
         let names = self.names_of(cluster);
         let found = self.certificate_secrets(&names, tls).await?;
         let (managed, problem) = match &tls.operator_managed {
@@ -69,7 +70,9 @@ impl Core {
     /// client certificate, trusting the CA of the members' serving certificate.
     pub(crate) async fn etcd_options(&self, cluster: &EtcdCluster) -> Result<EtcdOptions, ServiceError> {
         let mut options = self.plain_etcd_options();
-        let Some(tls) = &cluster.spec.tls else { return Ok(options) };
+        // Used for the members that speak TLS; while a move is in progress, the others are
+        // reached in plaintext (the client layer picks by each endpoint's scheme).
+        let Some(tls) = cluster.member_transport().certificates else { return Ok(options) };
         let names = self.names_of(cluster);
         let key = |view: &SecretView, key: &str| {
             view.data.as_ref().and_then(|d| d.get(key)).cloned().ok_or_else(|| {

@@ -46,6 +46,12 @@ impl SecurityService {
                  operator (with spec.tls.provided, change ca.crt in your Secrets)"
             )));
         }
+        if cluster.transport_move().is_some() || !cluster.member_transport().listen_tls {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "EtcdCluster {r}'s members do not all speak TLS yet (see status.transport): its CA is rotated once \
+                 they do"
+            )));
+        }
         if cluster.certificate_authority().is_some_and(|c| c.rotation.is_some()) {
             return Err(ServiceError::FailedPrecondition(format!(
                 "a CA rotation of {r} is in progress; it finishes first"
@@ -59,8 +65,14 @@ impl SecurityService {
     /// Takes the rotation's steps (starting one only when asked or when the CA is due) until one
     /// must wait; whether the record in status changed (the caller reads the cluster again).
     pub(crate) async fn rotate(&self, cluster: &EtcdCluster, requested: bool) -> Result<bool, ServiceError> {
-        let Some(tls) = &cluster.spec.tls else { return Ok(false) };
+        let Some(tls) = cluster.tls_in_use() else { return Ok(false) };
         let Some(managed) = &tls.operator_managed else { return self.follow_provided(cluster).await };
+        // Only while the members speak TLS: a rotation in progress finishes even if spec.tls was
+        // removed meanwhile (the move to plaintext waits for it), and none starts during a move.
+        let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some());
+        if !cluster.member_transport().listen_tls || (cluster.transport_move().is_some() && !rotating) {
+            return Ok(false);
+        }
         let lifetimes = Lifetimes::of(managed);
         let r = crate::core::cluster_ref(cluster);
         let mut cluster = cluster.clone();
@@ -171,7 +183,8 @@ impl SecurityService {
             leaves.push(LeafTrust { purpose, trusts, signed_by });
         }
         let status = cluster.certificate_authority();
-        let rolled = self.rolled(cluster, status).await?;
+        let want = status.map(|s| s.trusted.join(",")).unwrap_or_default();
+        let rolled = self.rolled_onto(cluster, TRUSTED_CAS_ANNOTATION, &want).await?;
         let issuing = status
             .and_then(|s| s.rotation.as_ref())
             .is_some_and(|r| r.phase == CaRotationPhase::IssuingFromNewCA);
@@ -210,7 +223,7 @@ impl SecurityService {
         ctx: &TemplateContext<'_>,
         cluster: &EtcdCluster,
     ) -> Result<Vec<(Purpose, SecretView)>, ServiceError> {
-        let Some(tls) = &cluster.spec.tls else { return Ok(vec![]) };
+        let Some(tls) = cluster.tls_in_use() else { return Ok(vec![]) };
         let mut out = Vec::new();
         for purpose in PURPOSES {
             let name = secret_name(&ctx.names, tls, purpose);
@@ -219,25 +232,25 @@ impl SecurityService {
         Ok(out)
     }
 
-    /// Whether the members run the pod template that names the trusted CAs recorded, every pod
-    /// on it and ready (a stopped cluster is: its members start on it).
-    async fn rolled(
+    /// Whether the members run a pod template whose `annotation` is `want`, every pod on it and
+    /// ready (a stopped cluster is: its members start on it).
+    pub(super) async fn rolled_onto(
         &self,
         cluster: &EtcdCluster,
-        status: Option<&CertificateAuthorityStatus>,
+        annotation: &str,
+        want: &str,
     ) -> Result<bool, ServiceError> {
         let names = self.core.names_of(cluster);
         let Some(sts) = self.core.managers(&names.namespace).statefulsets.get(&names.statefulset()).await?
         else {
             return Ok(true);
         };
-        let want = status.map(|s| s.trusted.join(",")).unwrap_or_default();
         let has = sts
             .spec
             .as_ref()
             .and_then(|s| s.template.metadata.as_ref())
             .and_then(|m| m.annotations.as_ref())
-            .and_then(|a| a.get(TRUSTED_CAS_ANNOTATION))
+            .and_then(|a| a.get(annotation))
             .cloned()
             .unwrap_or_default();
         let state = StatefulSetState::of(&sts);

@@ -61,6 +61,7 @@ impl Core {
         let mut whole = status.clone();
         whole.maintenance = cluster.status.as_ref().and_then(|s| s.maintenance.clone());
         whole.certificate_authority = cluster.status.as_ref().and_then(|s| s.certificate_authority.clone());
+        whole.transport = cluster.status.as_ref().and_then(|s| s.transport.clone());
         if let ScalingRecord::Now { .. } = scaling {
             whole.restore = restore.cloned();
         }

@@ -38,6 +38,8 @@ pub(crate) enum Effect<O> {
     Promote { id: u64 },
     /// Hand leadership from `leader_endpoint` to member `to`.
     MoveLeader { leader_endpoint: String, to: u64 },
+    /// Set a member's peer URLs (the scheme it listens with after its restart, or now).
+    UpdatePeerUrls { id: u64, peer_urls: Vec<String> },
     /// Remove a member from etcd; gone already is done, refused as unsafe now is waited for.
     Remove { id: u64 },
     /// Scale the StatefulSet. Non-empty `initial_members` are written to the ConfigMap first
@@ -64,6 +66,7 @@ impl<O: Named> Named for Effect<O> {
             Self::AddLearner { .. } => "AddLearner",
             Self::Promote { .. } => "Promote",
             Self::MoveLeader { .. } => "MoveLeader",
+            Self::UpdatePeerUrls { .. } => "UpdatePeerUrls",
             Self::Remove { .. } => "Remove",
             Self::SetReplicas { .. } => "SetReplicas",
             Self::DeleteClaims(_) => "DeleteClaims",
@@ -137,6 +140,9 @@ impl Core {
             },
             Effect::MoveLeader { leader_endpoint, to } => {
                 self.member_calls(at).await?.move_leader(&leader_endpoint, to).await?;
+            }
+            Effect::UpdatePeerUrls { id, peer_urls } => {
+                self.member_calls(at).await?.update_peer_urls(id, &peer_urls).await?;
             }
             Effect::Remove { id } => match self.member_calls(at).await?.remove(id).await {
                 Ok(()) | Err(ClientError::MemberNotFound(_)) | Err(ClientError::Timeout { .. }) => {}

@@ -332,3 +332,6 @@ pub mod rotation;
 mod rotation_tests;
 #[cfg(test)]
 mod tests;
+pub mod transport;
+#[cfg(test)]
+mod transport_tests;

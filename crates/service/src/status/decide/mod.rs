@@ -124,11 +124,12 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
         // The Secrets as last read when they could not be read now.
         certificates: match &i.observation.certificates {
             Some(report) => report.statuses(),
-            None if i.cluster.spec.tls.is_some() => previous.certificates,
+            None if i.cluster.tls_in_use().is_some() => previous.certificates,
             None => Vec::new(),
         },
         // Written by the security service alone; others leave it out (server-side apply keeps it).
         certificate_authority: None,
+        transport: None,
         members,
     }
 }
