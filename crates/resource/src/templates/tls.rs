@@ -56,20 +56,35 @@ pub fn secret_name(names: &ClusterNames, tls: &TlsSpec, purpose: Purpose) -> Str
     }
 }
 
+/// The schemes of the client port: TLS or plaintext, and both side by side while a plaintext
+/// member has certificates (moving between plaintext and TLS) when its etcd serves both on one
+/// port, so that clients can change scheme before any member stops serving theirs.
+pub(crate) fn client_schemes(transport: &MemberTransport<'_>, side_by_side: bool) -> &'static [&'static str] {
+    match (transport.listen_tls, transport.certificates.is_some() && side_by_side) {
+        (true, _) => &["https"],
+        (false, true) => &["http", "https"],
+        (false, false) => &["http"],
+    }
+}
+
 /// etcd's listeners and TLS flags, in the pod template (not the shared ConfigMap: during a move
 /// between plaintext and TLS each pod runs its own template, also when its container restarts in
 /// place). Members that listen in plaintext but have certificates can dial members that speak
 /// TLS. A renewed key pair is read on the next connection, so these never change as
 /// certificates renew.
-pub(crate) fn args(transport: &MemberTransport<'_>) -> Vec<String> {
-    let scheme = if transport.listen_tls { "https" } else { "http" };
+pub(crate) fn args(transport: &MemberTransport<'_>, side_by_side: bool) -> Vec<String> {
+    let peer = if transport.listen_tls { "https" } else { "http" };
+    let client = client_schemes(transport, side_by_side);
     let mut out = vec![
-        format!("--listen-peer-urls={scheme}://0.0.0.0:{PEER_PORT}"),
-        format!("--listen-client-urls={scheme}://0.0.0.0:{CLIENT_PORT}"),
+        format!("--listen-peer-urls={peer}://0.0.0.0:{PEER_PORT}"),
+        format!(
+            "--listen-client-urls={}",
+            client.iter().map(|s| format!("{s}://0.0.0.0:{CLIENT_PORT}")).collect::<Vec<_>>().join(",")
+        ),
     ];
     let Some(tls) = transport.certificates else { return out };
     let file = |dir: &str, key: &str| format!("{dir}/{key}");
-    if transport.listen_tls {
+    if client.contains(&"https") {
         out.extend([
             format!("--cert-file={}", file(CLIENT_TLS_DIR, "tls.crt")),
             format!("--key-file={}", file(CLIENT_TLS_DIR, "tls.key")),
@@ -200,7 +215,7 @@ mod tests {
     fn etcd_requires_peer_certificates_and_client_certificates_unless_turned_off() {
         let c = cluster("size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}\n  clientCertAuth: false");
         let tls = c.spec.tls.as_ref();
-        let args = args(&MemberTransport { listen_tls: true, certificates: tls });
+        let args = args(&MemberTransport { listen_tls: true, certificates: tls }, true);
         for want in [
             "--listen-client-urls=https://0.0.0.0:2379",
             "--listen-peer-urls=https://0.0.0.0:2380",
@@ -216,14 +231,27 @@ mod tests {
     #[test]
     fn a_plaintext_member_with_certificates_listens_in_plaintext_and_can_dial_tls_peers() {
         let c = cluster("size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}");
-        let args = args(&MemberTransport { listen_tls: false, certificates: c.spec.tls.as_ref() });
+        let args = args(&MemberTransport { listen_tls: false, certificates: c.spec.tls.as_ref() }, false);
         assert!(args.contains(&"--listen-peer-urls=http://0.0.0.0:2380".to_owned()), "{args:?}");
         assert!(args.contains(&"--peer-cert-file=/etc/etcd/tls/peer/tls.crt".to_owned()), "{args:?}");
         assert!(!args.iter().any(|a| a.starts_with("--cert-file")), "the client port is plaintext: {args:?}");
-        let plain = super::args(&MemberTransport { listen_tls: false, certificates: None });
+        let plain = super::args(&MemberTransport { listen_tls: false, certificates: None }, true);
         assert_eq!(
             plain,
             ["--listen-peer-urls=http://0.0.0.0:2380", "--listen-client-urls=http://0.0.0.0:2379"]
+        );
+    }
+
+    #[test]
+    fn where_etcd_serves_both_a_plaintext_member_with_certificates_serves_tls_beside_on_its_client_port() {
+        let c = cluster("size: 3\nversion: 3.5.17\ntls:\n  operatorManaged: {}");
+        let args = args(&MemberTransport { listen_tls: false, certificates: c.spec.tls.as_ref() }, true);
+        let want = "--listen-client-urls=http://0.0.0.0:2379,https://0.0.0.0:2379";
+        assert!(args.iter().any(|a| a == want), "{args:?}");
+        assert!(args.contains(&"--cert-file=/etc/etcd/tls/client/tls.crt".to_owned()), "{args:?}");
+        assert!(
+            args.contains(&"--listen-peer-urls=http://0.0.0.0:2380".to_owned()),
+            "one scheme per peer port"
         );
     }
 }

