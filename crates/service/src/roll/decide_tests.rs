@@ -14,7 +14,18 @@ fn updated_sts() -> StatefulSetState {
 }
 
 fn decide(s: &StatefulSetState, pods: &[PodState], v: &EtcdView, op: Option<&OperationStatus>) -> RollAction {
-    let names = names();
+    decide_with(false, s, pods, v, op)
+}
+
+/// The same roll; `tls`: the template listens with TLS (a move between plaintext and TLS).
+fn decide_with(
+    tls: bool,
+    s: &StatefulSetState,
+    pods: &[PodState],
+    v: &EtcdView,
+    op: Option<&OperationStatus>,
+) -> RollAction {
+    let names = names().with_tls(tls);
     next_roll_action(&RollInputs {
         sts: s,
         pods,
@@ -177,23 +188,13 @@ fn a_cluster_that_never_formed_replaces_every_outdated_pod_at_once() {
     assert_eq!(next_roll_action(&RollInputs { pods: &new, ..i }), RollAction::Done);
 }
 
-/// The same roll with the template listening with TLS (a move between plaintext and TLS).
 fn decide_tls(
     s: &StatefulSetState,
     pods: &[PodState],
     v: &EtcdView,
     op: Option<&OperationStatus>,
 ) -> RollAction {
-    let names = names().with_tls(true);
-    next_roll_action(&RollInputs {
-        sts: s,
-        pods,
-        view: v,
-        operation: op,
-        formed: true,
-        names: &names,
-        now: "t",
-    })
+    decide_with(true, s, pods, v, op)
 }
 
 #[test]
