@@ -110,20 +110,39 @@ impl EtcdClient {
         operation: &'static str,
         id: Option<u64>,
         idempotent: Idempotent,
+        f: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        self.call_to(&self.endpoints.join(","), operation, id, idempotent, f).await
+    }
+
+    /// [`Self::call`] on a connection to `target` alone (one member): errors and spans name it,
+    /// not every endpoint of the cluster.
+    async fn call_to<T, F, Fut>(
+        &self,
+        target: &str,
+        operation: &'static str,
+        id: Option<u64>,
+        idempotent: Idempotent,
         mut f: F,
     ) -> Result<T, ClientError>
     where
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        let span = tracing::info_span!("etcd", otel.name = %format!("etcd.{operation}"), otel.kind = "client", etcd.operation = operation, etcd.endpoints = %self.endpoints.join(","), etcd.outcome = tracing::field::Empty);
-        let result = self.call_attempts(operation, id, idempotent, &mut f).instrument(span.clone()).await;
+        let span = tracing::info_span!("etcd", otel.name = %format!("etcd.{operation}"), otel.kind = "client", etcd.operation = operation, etcd.endpoints = %target, etcd.outcome = tracing::field::Empty);
+        let result =
+            self.call_attempts(target, operation, id, idempotent, &mut f).instrument(span.clone()).await;
         span.record("etcd.outcome", outcome(&result));
         result
     }
 
     async fn call_attempts<T, F, Fut>(
         &self,
+        target: &str,
         operation: &'static str,
         id: Option<u64>,
         idempotent: Idempotent,
@@ -134,7 +153,6 @@ impl EtcdClient {
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
         let attempts = if idempotent == Idempotent::Yes { READ_ATTEMPTS } else { 1 };
-        let target = self.endpoints.join(",");
         let mut result = Err(ClientError::Etcd("not attempted".into()));
         for attempt in 0..attempts {
             if attempt > 0 {
@@ -142,7 +160,7 @@ impl EtcdClient {
             }
             let started = Instant::now();
             result = match tokio::time::timeout(self.options.request_timeout, f(self.cluster.clone())).await {
-                Ok(r) => r.map_err(|e| ClientError::from_etcd(&target, id, e)),
+                Ok(r) => r.map_err(|e| ClientError::from_etcd(target, id, e)),
                 Err(_) => Err(ClientError::Timeout { operation, timeout: self.options.request_timeout }),
             };
             self.metrics.observe(operation, outcome(&result), started);
@@ -170,7 +188,7 @@ impl EtcdClient {
     pub async fn member_list_from(&self, endpoint: &str) -> Result<Membership, ClientError> {
         let member = self.member_client(endpoint).await?;
         let resp = self
-            .call("member_list", None, Idempotent::Yes, |_| {
+            .call_to(endpoint, "member_list", None, Idempotent::Yes, |_| {
                 let mut c = member.clone();
                 async move { c.member_list().await }
             })
@@ -226,7 +244,7 @@ impl EtcdClient {
     pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, ClientError> {
         let member = self.member_client(endpoint).await?;
         let resp = self
-            .call("status", None, Idempotent::Yes, |_| {
+            .call_to(endpoint, "status", None, Idempotent::Yes, |_| {
                 let mut c = member.clone();
                 async move { c.status().await }
             })
@@ -237,7 +255,7 @@ impl EtcdClient {
     /// Asks the leader (reached through `leader_endpoint`) to hand leadership to `to`.
     pub async fn move_leader(&self, leader_endpoint: &str, to: u64) -> Result<(), ClientError> {
         let leader = self.member_client(leader_endpoint).await?;
-        self.call("move_leader", Some(to), Idempotent::No, |_| {
+        self.call_to(leader_endpoint, "move_leader", Some(to), Idempotent::No, |_| {
             let mut c = leader.clone();
             async move { c.move_leader(to).await }
         })

@@ -100,6 +100,11 @@ pub async fn observe_etcd(
             } else {
                 client.status(&endpoint).await.map(EndpointStatus::from).map_err(|e| e.to_string())
             };
+            if let Err(error) = &status {
+                // Why a member counts as unhealthy: the status records only that it does.
+                let dialled = options.rewrite.apply(&endpoint);
+                tracing::debug!(member = %view.name(), dialled, error, "a member did not answer its status");
+            }
             MemberView { status, ..view }
         }
     }))
