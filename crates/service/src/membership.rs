@@ -24,6 +24,13 @@ pub fn successor<'a>(
         .min_by_key(|o| (!preferred(o), names.ordinal(&o.name()).unwrap_or(i32::MAX)))
 }
 
+/// Whether the member's peer URLs are in the scheme of `names` (the one the members' template
+/// listens with): while the cluster moves between plaintext and TLS, a member's may not be yet.
+pub fn speaks(m: &MemberView, names: &etcd_operator_resource::names::ClusterNames) -> bool {
+    let scheme = format!("{}://", names.scheme());
+    m.info.peer_urls.iter().all(|u| u.starts_with(&scheme))
+}
+
 /// Voting members.
 pub fn voters(view: &EtcdView) -> usize {
     view.members.iter().filter(|m| !m.info.is_learner).count()

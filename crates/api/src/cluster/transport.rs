@@ -128,6 +128,12 @@ impl EtcdCluster {
         self.member_transport().certificates.or(self.spec.tls.as_ref())
     }
 
+    /// Whether every member speaks TLS and no move is under way (what etcd auth and a CA
+    /// rotation need to start).
+    pub fn members_speak_tls(&self) -> bool {
+        self.transport_move().is_none() && self.member_transport().listen_tls
+    }
+
     /// The move between plaintext and TLS in progress, if any.
     pub fn transport_move(&self) -> Option<&TransportMove> {
         self.status.as_ref().and_then(|s| s.transport.as_ref()).and_then(|t| t.moving.as_ref())

@@ -21,7 +21,7 @@ use std::time::Duration;
 use etcd_operator_resource::names::ClusterNames;
 
 use crate::{
-    membership::successor,
+    membership::{speaks, successor},
     observe::{EtcdView, MemberView, PodState, StatefulSetState},
     operation::{OperationStatus, OperationType, step::roll as step},
 };
@@ -148,12 +148,6 @@ fn restart(i: &RollInputs<'_>, pod: &PodState) -> RollAction {
         return RollAction::UpdatePeerUrl { member: pod.name.clone(), id: m.info.id, peer_url };
     }
     RollAction::Restart { member: pod.name.clone(), uid: pod.uid.clone() }
-}
-
-/// Whether the member's peer URLs are in the scheme the StatefulSet's template listens with.
-pub fn speaks(m: &MemberView, names: &ClusterNames) -> bool {
-    let scheme = format!("{}://", names.scheme());
-    m.info.peer_urls.iter().all(|u| u.starts_with(&scheme))
 }
 
 /// A member that runs the new template but whose peer URL is in the other scheme (its pod was

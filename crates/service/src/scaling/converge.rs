@@ -51,7 +51,7 @@ impl ScalingService {
                     EtcdState::Reached(view) => {
                         // A member whose pod runs a template of the other scheme than its peer URL.
                         let names = self.core.names_of(&cluster);
-                        let stale = view.members.iter().any(|m| !crate::roll::decide::speaks(m, &names));
+                        let stale = view.members.iter().any(|m| !crate::membership::speaks(m, &names));
                         (Some(view.members.len() as i32), rolling || stale)
                     }
                     EtcdState::Unreachable(_) | EtcdState::NotExpected => (None, rolling),

@@ -23,8 +23,7 @@ impl SecurityService {
         }
         let secret = self.core.names_of(cluster).root_secret();
         // The operator authenticates by its client certificate: only once every member speaks TLS.
-        let moving = cluster.transport_move().is_some();
-        if moving || !cluster.member_transport().listen_tls {
+        if !cluster.members_speak_tls() {
             let why = "waits until every member speaks TLS (see status.transport): the operator authenticates by \
                        its client certificate";
             return wanted.then(|| AuthReport { wanted, now: Err(why.to_owned()), secret });

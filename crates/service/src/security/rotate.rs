@@ -46,7 +46,7 @@ impl SecurityService {
                  operator (with spec.tls.provided, change ca.crt in your Secrets)"
             )));
         }
-        if cluster.transport_move().is_some() || !cluster.member_transport().listen_tls {
+        if !cluster.members_speak_tls() {
             return Err(ServiceError::FailedPrecondition(format!(
                 "EtcdCluster {r}'s members do not all speak TLS yet (see status.transport): its CA is rotated once \
                  they do"
@@ -70,7 +70,7 @@ impl SecurityService {
         // Only while the members speak TLS: a rotation in progress finishes even if spec.tls was
         // removed meanwhile (the move to plaintext waits for it), and none starts during a move.
         let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some());
-        if !cluster.member_transport().listen_tls || (cluster.transport_move().is_some() && !rotating) {
+        if !(cluster.members_speak_tls() || (rotating && cluster.member_transport().listen_tls)) {
             return Ok(false);
         }
         let lifetimes = Lifetimes::of(managed);

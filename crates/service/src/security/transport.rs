@@ -82,11 +82,8 @@ impl SecurityService {
     /// Whether every member's peer URL is in the scheme the members' template listens with.
     async fn peers_match(&self, cluster: &EtcdCluster) -> Result<bool, ServiceError> {
         let names = self.core.names_of(cluster);
-        let scheme = format!("{}://", names.scheme());
         Ok(match self.core.observe(cluster).await?.etcd {
-            EtcdState::Reached(view) => {
-                view.members.iter().all(|m| m.info.peer_urls.iter().all(|u| u.starts_with(&scheme)))
-            }
+            EtcdState::Reached(view) => view.members.iter().all(|m| crate::membership::speaks(m, &names)),
             EtcdState::Unreachable(_) | EtcdState::NotExpected => false,
         })
     }
