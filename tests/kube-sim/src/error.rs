@@ -52,6 +52,17 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 401 Unauthorized: the credentials are not valid (the reason stays in the server's log, as
+    /// kube-apiserver's answer is only "Unauthorized").
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 500 InternalError.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
     /// 403 Forbidden.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "Forbidden", message)
@@ -98,6 +109,9 @@ pub enum StartError {
     /// The serving certificate could not be made.
     #[error("serving certificate: {0}")]
     Tls(String),
+    /// The key that signs service account tokens could not be made.
+    #[error("token signing key: {0}")]
+    TokenKey(String),
     /// The kubeconfig could not be written.
     #[error("kubeconfig: {0}")]
     Kubeconfig(#[source] std::io::Error),

@@ -6,6 +6,7 @@
 //! it approximates Kubernetes.
 
 pub mod api;
+pub mod auth;
 pub mod controllers;
 pub mod error;
 pub mod node;
@@ -72,6 +73,7 @@ impl KubeSim {
             store: store::Store::default(),
             address: addr.to_string(),
             ca_pem: tls.ca_pem.clone(),
+            tokens: auth::Tokens::generate().map_err(StartError::TokenKey)?,
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let t = api::Target {

@@ -110,12 +110,21 @@ impl Default for Registry {
             sts,
             short(t("apps", "v1", "Deployment", "deployments", true, true), &["deploy"]),
             t("coordination.k8s.io", "v1", "Lease", "leases", true, false),
-            // Stored and served, not enforced: every client of kube-sim acts with full rights.
+            // Enforced for every request (api/authz.rs); the reviews answer and store nothing.
             t("rbac.authorization.k8s.io", "v1", "Role", "roles", true, false),
             t("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, false),
             t("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, false),
             t("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, false),
-            // Stored, not enforced: pods on the node reach each other regardless.
+            t("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, false),
+            t("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, false),
+            t(
+                "authorization.k8s.io",
+                "v1",
+                "SelfSubjectAccessReview",
+                "selfsubjectaccessreviews",
+                false,
+                false,
+            ),
             short(t("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, false), &["netpol"]),
             short(t("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, true), &["pdb"]),
             short(t("events.k8s.io", "v1", "Event", "events", true, false), &["ev"]),

@@ -33,6 +33,10 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: prod}
 ---
+apiVersion: v1
+kind: Namespace
+metadata: {name: ops}
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: read-configmaps}

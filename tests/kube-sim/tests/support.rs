@@ -39,12 +39,42 @@ async fn connect(sim: KubeSim, dir: tempfile::TempDir) -> Sim {
 }
 
 impl Sim {
-    /// A client that authenticates as service account `namespace/name` (the token pods get).
+    /// A client that authenticates as service account `namespace/name` (created when missing)
+    /// with a token from the TokenRequest API.
     pub async fn client_as(&self, namespace: &str, name: &str) -> Client {
+        let token = self.token_for(namespace, name, &[]).await;
+        self.client_with_token(&token).await
+    }
+
+    /// A token of service account `namespace/name` (created when missing) for `audiences` (the
+    /// API server's when empty).
+    pub async fn token_for(&self, namespace: &str, name: &str, audiences: &[&str]) -> String {
+        use k8s_openapi::api::{
+            authentication::v1::{TokenRequest, TokenRequestSpec},
+            core::v1::ServiceAccount,
+        };
+        let accounts: kube::Api<ServiceAccount> = kube::Api::namespaced(self.client.clone(), namespace);
+        let account = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        match accounts.create(&Default::default(), &account).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => panic!("service account {namespace}/{name}: {e}"),
+        }
+        let spec = TokenRequestSpec {
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
+            ..Default::default()
+        };
+        let request = TokenRequest { spec, ..Default::default() };
+        let answer = accounts.create_token_request(name, &Default::default(), &request).await.unwrap();
+        answer.status.unwrap().token
+    }
+
+    /// A client that presents `token`.
+    pub async fn client_with_token(&self, token: &str) -> Client {
         let kubeconfig = Kubeconfig::read_from(&self.sim.kubeconfig).unwrap();
         let mut config =
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
-        config.auth_info.token = Some(format!("kube-sim:serviceaccount:{namespace}:{name}").into());
+        config.auth_info.token = Some(token.to_owned().into());
         Client::try_from(config).unwrap()
     }
 }

@@ -20,6 +20,21 @@ pub struct Seen {
     pub restarted: Vec<String>,
     /// The most members not ready at once.
     pub most_down: usize,
+    /// The pods not ready when the most were, and why (for the failure message).
+    pub worst: Vec<String>,
+}
+
+/// Why a pod is not ready: being deleted, not running, or its Ready condition's reason.
+fn why_not_ready(p: &Pod) -> String {
+    let name = p.metadata.name.clone().unwrap_or_default();
+    if p.metadata.deletion_timestamp.is_some() {
+        return format!("{name}: deleting");
+    }
+    let status = p.status.as_ref();
+    let phase = status.and_then(|s| s.phase.clone()).unwrap_or_default();
+    let containers = status.and_then(|s| s.container_statuses.as_ref());
+    let restarts: i32 = containers.map(|cs| cs.iter().map(|c| c.restart_count).sum()).unwrap_or_default();
+    format!("{name}: phase {phase}, {restarts} container restarts")
 }
 
 /// Whether a pod passes readiness and is not being deleted.
@@ -50,7 +65,17 @@ pub fn watch(
         while !stop.load(Ordering::SeqCst) {
             if let Ok(list) = pods.list(&selector).await {
                 let ready = list.items.iter().filter(|p| is_ready(p)).count();
-                seen.most_down = seen.most_down.max(size.saturating_sub(ready));
+                let down = size.saturating_sub(ready);
+                if down > seen.most_down {
+                    seen.most_down = down;
+                    let at = chrono_now();
+                    seen.worst = list
+                        .items
+                        .iter()
+                        .filter(|p| !is_ready(p))
+                        .map(|p| format!("{at} {}", why_not_ready(p)))
+                        .collect();
+                }
                 for p in &list.items {
                     let (name, uid) = (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap());
                     if uids.insert(name.clone(), uid.clone()).is_some_and(|old| old != uid) {
@@ -62,6 +87,11 @@ pub fn watch(
         }
         seen
     })
+}
+
+fn chrono_now() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("t={}.{:03}", t.as_secs(), t.subsec_millis())
 }
 
 /// Waits until every one of the `size` member pods passes readiness (a cluster just started

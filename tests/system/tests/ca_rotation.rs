@@ -134,7 +134,7 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
         assert!(reasons.iter().any(|r| r == reason), "no {reason} event in {reasons:?}");
     }
     assert_eq!(seen.restarted.len(), 6, "two rolls, each member once in each: {:?}", seen.restarted);
-    assert!(seen.most_down <= 1, "{} members down at once", seen.most_down);
+    assert!(seen.most_down <= 1, "{} members down at once: {:?}", seen.most_down, seen.worst);
     let (ok, lost, refused) = (
         counts.ok.load(Ordering::SeqCst),
         counts.lost.load(Ordering::SeqCst),

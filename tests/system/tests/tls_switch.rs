@@ -161,7 +161,7 @@ async fn on_and_off(version: &str) {
     let (phases, seen) = switch(&c, true, &counts).await;
     assert_eq!(phases, [MountingCertificates, EnablingTls]);
     assert_eq!(seen.restarted.len(), 6, "two rolls, each member once in each: {:?}", seen.restarted);
-    assert!(seen.most_down <= 1, "{} members down at once", seen.most_down);
+    assert!(seen.most_down <= 1, "{} members down at once: {:?}", seen.most_down, seen.worst);
     let all = urls(&c).await;
     assert!(all.iter().all(|u| u.starts_with("https://")), "every peer and client URL is https: {all:?}");
     assert!(put(&c, "demo-0", "http", "plain").await.is_err(), "plaintext is refused once TLS is on");
@@ -170,7 +170,7 @@ async fn on_and_off(version: &str) {
     let (phases, seen) = switch(&c, false, &counts).await;
     assert_eq!(phases, [DisablingTls, UnmountingCertificates]);
     assert_eq!(seen.restarted.len(), 6, "two rolls, each member once in each: {:?}", seen.restarted);
-    assert!(seen.most_down <= 1, "{} members down at once", seen.most_down);
+    assert!(seen.most_down <= 1, "{} members down at once: {:?}", seen.most_down, seen.worst);
     let all = urls(&c).await;
     assert!(all.iter().all(|u| u.starts_with("http://")), "every peer and client URL is http: {all:?}");
     put(&c, "demo-0", "http", "plain").await.expect("plaintext is taken again");

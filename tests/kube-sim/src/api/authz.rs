@@ -1,27 +1,46 @@
-//! Authorization of pods' service accounts, as kube-apiserver's RBAC
-//! authorizer decides it: a request carrying a service account token (the
-//! files the node mounts into pods) is allowed only when a Role or
-//! ClusterRole bound to that account grants the verb on the resource
+//! Authorization, as kube-apiserver's RBAC authorizer decides it: a request
+//! is allowed only when a Role or ClusterRole bound to its user, one of its
+//! groups or its service account grants the verb on the resource
 //! (`resource/subresource` for subresources, `resourceNames` honoured, a
 //! RoleBinding only in its namespace); otherwise 403 Forbidden with
-//! Kubernetes' message. Requests with other credentials (the kubeconfig's)
-//! are allowed, as for a cluster admin.
+//! Kubernetes' message. Members of `system:masters` (the kubeconfig's admin)
+//! may do anything, as the API server's superuser group.
 
-use axum::http::{HeaderMap, Method};
+use axum::http::Method;
 use serde_json::Value;
 
 use super::request::{Query, Target};
-use crate::{error::ApiError, store::Txn};
+use crate::{auth::UserInfo, error::ApiError, store::Txn};
 
-/// Prefix of the tokens the node writes for service accounts.
-pub const TOKEN_PREFIX: &str = "kube-sim:serviceaccount:";
+/// What a request (or a SubjectAccessReview) asks to do.
+#[derive(Clone, Debug, Default)]
+pub struct Attributes {
+    /// RBAC verb.
+    pub verb: String,
+    /// API group (empty: core).
+    pub group: String,
+    /// Resource, `resource/subresource` for subresources.
+    pub resource: String,
+    /// Namespace (empty: cluster scope).
+    pub namespace: String,
+    /// Object name, when the request names one.
+    pub name: Option<String>,
+}
 
-/// The service account a request acts as, from its bearer token.
-fn service_account(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
-    let (ns, name) = token.strip_prefix(TOKEN_PREFIX)?.split_once(':')?;
-    Some((ns.to_owned(), name.to_owned()))
+impl Attributes {
+    /// The attributes of an API request.
+    pub fn of(method: &Method, target: &Target, query: &Query) -> Self {
+        Self {
+            verb: verb(method, target, query).into(),
+            group: target.rt.group.clone(),
+            resource: match &target.sub {
+                Some(sub) => format!("{}/{sub}", target.rt.plural),
+                None => target.rt.plural.clone(),
+            },
+            namespace: target.namespace.clone(),
+            name: target.name.clone(),
+        }
+    }
 }
 
 /// The RBAC verb of a request.
@@ -43,20 +62,27 @@ fn strings(v: &Value) -> Vec<&str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
-fn grants(rule: &Value, group: &str, resource: &str, verb: &str, name: Option<&str>) -> bool {
+fn grants(rule: &Value, a: &Attributes) -> bool {
     let any = |list: Vec<&str>, want: &str| list.iter().any(|x| *x == "*" || *x == want);
     let names = strings(&rule["resourceNames"]);
-    any(strings(&rule["apiGroups"]), group)
-        && any(strings(&rule["resources"]), resource)
-        && any(strings(&rule["verbs"]), verb)
-        && (names.is_empty() || name.is_some_and(|n| names.contains(&n)))
+    any(strings(&rule["apiGroups"]), &a.group)
+        && any(strings(&rule["resources"]), &a.resource)
+        && any(strings(&rule["verbs"]), &a.verb)
+        && (names.is_empty() || a.name.as_deref().is_some_and(|n| names.contains(&n)))
 }
 
-fn binds(binding: &Value, ns: &str, account: &str) -> bool {
+fn binds(binding: &Value, user: &UserInfo) -> bool {
     binding["subjects"].as_array().into_iter().flatten().any(|s| {
-        s["kind"] == "ServiceAccount"
-            && s["name"] == account
-            && s["namespace"].as_str().unwrap_or_default() == ns
+        let name = s["name"].as_str().unwrap_or_default();
+        match s["kind"].as_str() {
+            Some("ServiceAccount") => {
+                let ns = s["namespace"].as_str().unwrap_or_default();
+                user.username == format!("system:serviceaccount:{ns}:{name}")
+            }
+            Some("User") => user.username == name,
+            Some("Group") => user.groups.iter().any(|g| g == name),
+            _ => false,
+        }
     })
 }
 
@@ -70,47 +96,48 @@ fn rules_of<'a>(txn: &'a Txn<'_>, role_ref: &Value, namespace: &str) -> Vec<&'a 
     txn.get(&key).map(|r| r["rules"].as_array().into_iter().flatten().collect()).unwrap_or_default()
 }
 
-/// Allows or forbids a request.
+/// Whether RBAC allows `user` to do `a`.
+pub fn allowed(txn: &Txn<'_>, user: &UserInfo, a: &Attributes) -> bool {
+    if user.is_master() {
+        return true;
+    }
+    let cluster_wide = txn
+        .list("rbac.authorization.k8s.io/clusterrolebindings", None)
+        .into_iter()
+        .any(|b| binds(&b, user) && rules_of(txn, &b["roleRef"], "").iter().any(|r| grants(r, a)));
+    cluster_wide
+        || (!a.namespace.is_empty()
+            && txn.list("rbac.authorization.k8s.io/rolebindings", Some(&a.namespace)).into_iter().any(|b| {
+                binds(&b, user) && rules_of(txn, &b["roleRef"], &a.namespace).iter().any(|r| grants(r, a))
+            }))
+}
+
+/// Kubernetes' message when RBAC refuses `user` `a`.
+pub fn refusal(user: &UserInfo, a: &Attributes) -> String {
+    let what = match &a.name {
+        Some(n) => format!("{} \"{n}\" is forbidden", a.resource),
+        None => format!("{} is forbidden", a.resource),
+    };
+    let group = if a.group.is_empty() { "\"\"".to_owned() } else { format!("\"{}\"", a.group) };
+    let scope = if a.namespace.is_empty() {
+        "at the cluster scope".to_owned()
+    } else {
+        format!("in the namespace \"{}\"", a.namespace)
+    };
+    format!(
+        "{what}: User \"{}\" cannot {} resource \"{}\" in API group {group} {scope}",
+        user.username, a.verb, a.resource
+    )
+}
+
+/// Allows or forbids a request of `user`.
 pub fn authorize(
     txn: &Txn<'_>,
-    headers: &HeaderMap,
+    user: &UserInfo,
     method: &Method,
     target: &Target,
     query: &Query,
 ) -> Result<(), ApiError> {
-    let Some((sa_ns, sa)) = service_account(headers) else { return Ok(()) };
-    let verb = verb(method, target, query);
-    let group = target.rt.group.as_str();
-    let resource = match &target.sub {
-        Some(sub) => format!("{}/{sub}", target.rt.plural),
-        None => target.rt.plural.clone(),
-    };
-    let name = target.name.as_deref();
-    let cluster_wide = txn.list("rbac.authorization.k8s.io/clusterrolebindings", None).into_iter().any(|b| {
-        binds(&b, &sa_ns, &sa)
-            && rules_of(txn, &b["roleRef"], "").iter().any(|r| grants(r, group, &resource, verb, name))
-    });
-    let in_namespace = !target.namespace.is_empty()
-        && txn.list("rbac.authorization.k8s.io/rolebindings", Some(&target.namespace)).into_iter().any(|b| {
-            binds(&b, &sa_ns, &sa)
-                && rules_of(txn, &b["roleRef"], &target.namespace)
-                    .iter()
-                    .any(|r| grants(r, group, &resource, verb, name))
-        });
-    if cluster_wide || in_namespace {
-        return Ok(());
-    }
-    let what = match name {
-        Some(n) => format!("{resource} \"{n}\" is forbidden"),
-        None => format!("{resource} is forbidden"),
-    };
-    let group_text = if group.is_empty() { "\"\"".to_owned() } else { format!("\"{group}\"") };
-    let scope = if target.namespace.is_empty() {
-        "at the cluster scope".to_owned()
-    } else {
-        format!("in the namespace \"{}\"", target.namespace)
-    };
-    Err(ApiError::forbidden(format!(
-        "{what}: User \"system:serviceaccount:{sa_ns}:{sa}\" cannot {verb} resource \"{resource}\" in API group {group_text} {scope}"
-    )))
+    let a = Attributes::of(method, target, query);
+    if allowed(txn, user, &a) { Ok(()) } else { Err(ApiError::forbidden(refusal(user, &a))) }
 }

@@ -5,6 +5,7 @@ mod discovery;
 mod read;
 mod request;
 mod resources;
+mod reviews;
 mod scale;
 mod table;
 mod watch;
@@ -18,7 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{error::ApiError, registry::Registry, store::Store};
+use crate::{auth::Tokens, error::ApiError, registry::Registry, store::Store};
 
 pub use request::Target;
 pub use resources::create as create_object;
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub address: String,
     /// PEM of the CA that signed the server's certificate (pods' service account `ca.crt`).
     pub ca_pem: String,
+    /// Signs and verifies service account tokens.
+    pub tokens: Tokens,
 }
 
 /// Every request enters here.
@@ -49,10 +52,7 @@ pub async fn handle(
         Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
         Ok(request::Route::Discovery(_)) => Err(ApiError::method_not_allowed("discovery is read-only")),
         Ok(request::Route::Resource(target)) => {
-            match state.store.read(|txn| authz::authorize(txn, &headers, &method, &target, &query)) {
-                Ok(()) => resources::dispatch(&state, &method, &target, &query, &headers, &body).await,
-                Err(e) => Err(e),
-            }
+            resource(&state, &method, &target, &query, &headers, &body).await
         }
     };
     match result {
@@ -62,4 +62,35 @@ pub async fn handle(
             e.into_response()
         }
     }
+}
+
+/// Authenticates, authorizes, then serves a resource request.
+async fn resource(
+    state: &ApiState,
+    method: &Method,
+    target: &Target,
+    query: &request::Query,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let user = state
+        .store
+        .read(|txn| {
+            let user = crate::auth::authenticate(&state.tokens, txn, headers).map_err(|why| (why, None))?;
+            authz::authorize(txn, &user, method, target, query).map_err(|e| (String::new(), Some(e)))?;
+            Ok(user)
+        })
+        .map_err(|(why, refused): (String, Option<ApiError>)| {
+            refused.unwrap_or_else(|| {
+                tracing::info!(%method, "unauthenticated request: {why}");
+                ApiError::unauthorized()
+            })
+        })?;
+    if reviews::handles(target) {
+        return match *method {
+            Method::POST => reviews::answer(state, &user, target, body),
+            _ => Err(ApiError::method_not_allowed(format!("{} only takes POST", target.rt.plural))),
+        };
+    }
+    resources::dispatch(state, method, target, query, headers, body).await
 }

@@ -22,6 +22,7 @@ pub async fn run(state: Arc<ApiState>) {
             statefulset::reconcile_all(&state.registry, txn);
             deployment::reconcile_all(&state.registry, txn);
             namespace::reconcile_all(txn);
+            namespace::ensure_default_accounts(&state.registry, txn);
             Ok(())
         });
         if let Err(e) = result {

@@ -264,7 +264,7 @@ impl Node {
         let node = self.ctx.config.name.as_str();
         self.ctx.api.store.read(|txn| {
             for pod in pods.iter().filter(|p| p["spec"]["nodeName"] == node) {
-                volumes::refresh(txn, &self.ctx.pod_dir(pod), pod);
+                volumes::refresh(txn, &self.ctx.api.tokens, &self.ctx.pod_dir(pod), pod);
             }
         });
     }

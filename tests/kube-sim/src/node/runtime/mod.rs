@@ -7,6 +7,7 @@ pub(crate) mod env;
 pub mod images;
 pub(crate) mod pod;
 pub(crate) mod probes;
+mod projected;
 pub mod service_account;
 pub(crate) mod status;
 pub(crate) mod supervisor;

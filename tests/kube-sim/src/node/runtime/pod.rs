@@ -208,13 +208,14 @@ async fn lifecycle(
     node.refresh_dns();
     let pod_dir = node.pod_dir(&pod);
     let volumes = loop {
-        let prepared = node.api.store.read(|txn| volumes::prepare(txn, &node.config.dir, &pod_dir, &pod));
-        let with_account = prepared.and_then(|mut v| {
+        let with_account = node.api.store.read(|txn| {
+            let mut v = volumes::prepare(txn, &node.api.tokens, &node.config.dir, &pod_dir, &pod)?;
             if super::service_account::automount(&pod) {
-                let dir = super::service_account::write_files(&pod_dir, &pod, &node.api.ca_pem)?;
+                let api = &node.api;
+                let dir = super::service_account::write_files(txn, &api.tokens, &pod_dir, &pod, &api.ca_pem)?;
                 v.insert(super::service_account::VOLUME.to_owned(), dir);
             }
-            Ok(v)
+            Ok::<_, String>(v)
         });
         match with_account {
             Ok(v) => break v,

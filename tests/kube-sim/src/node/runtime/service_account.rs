@@ -6,12 +6,26 @@
 //! mounted read-only at `/var/run/secrets/kubernetes.io/serviceaccount`
 //! unless `automountServiceAccountToken` is false.
 //!
-//! kube-sim authenticates nobody, so the token only names the account.
+//! The token is signed by the API server and bound to the pod: it stops
+//! working when the pod or its account goes. It is valid for a year, as
+//! kube-apiserver's `--service-account-extend-token-expiration` makes the
+//! default mount's tokens for clients that do not reread them.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::{
+    auth::{API_AUDIENCE, Tokens, tokens},
+    store::Txn,
+};
+
+/// Lifetime of the default mount's token.
+const EXTENDED_EXPIRATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Where the files are mounted in containers.
 pub const MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -25,13 +39,44 @@ pub fn automount(pod: &Value) -> bool {
     pod["spec"]["automountServiceAccountToken"] != false
 }
 
+/// A token for `pod`'s service account, bound to the pod, for `audiences` during `ttl`; an error
+/// (the kubelet's) when the account does not exist.
+pub fn token(
+    txn: &Txn<'_>,
+    signer: &Tokens,
+    pod: &Value,
+    audiences: Vec<String>,
+    ttl: Duration,
+) -> Result<String, String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default");
+    let found = txn.get(&("/serviceaccounts".into(), ns.into(), account.into()));
+    let found =
+        found.ok_or_else(|| format!("failed to fetch token: serviceaccounts \"{account}\" not found"))?;
+    let uid = |o: &Value| o["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+    let claim = tokens::KubernetesClaim {
+        namespace: ns.into(),
+        serviceaccount: tokens::Bound { name: account.into(), uid: uid(found) },
+        pod: Some(tokens::Bound {
+            name: pod["metadata"]["name"].as_str().unwrap_or_default().into(),
+            uid: uid(pod),
+        }),
+    };
+    signer.issue(claim, audiences, ttl).map(|(token, _)| token)
+}
+
 /// Writes the service account files of `pod` under its directory; returns the directory.
-pub fn write_files(pod_dir: &Path, pod: &Value, ca_pem: &str) -> Result<PathBuf, String> {
+pub fn write_files(
+    txn: &Txn<'_>,
+    signer: &Tokens,
+    pod_dir: &Path,
+    pod: &Value,
+    ca_pem: &str,
+) -> Result<PathBuf, String> {
     let dir = pod_dir.join("serviceaccount");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
-    let account = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default");
-    let token = format!("kube-sim:serviceaccount:{ns}:{account}");
+    let token = token(txn, signer, pod, vec![API_AUDIENCE.into()], EXTENDED_EXPIRATION)?;
     for (name, content) in [("token", token.as_str()), ("ca.crt", ca_pem), ("namespace", ns)] {
         std::fs::write(dir.join(name), content).map_err(|e| format!("service account {name}: {e}"))?;
     }

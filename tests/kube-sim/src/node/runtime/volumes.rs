@@ -3,7 +3,10 @@
 //! the pod's directory and dies with it; ConfigMap and Secret volumes are
 //! written as the kubelet's atomic writer does (each key a symlink through
 //! `..data` to a timestamped directory) when the pod starts and again whenever
-//! their object changes ([`refresh`]); hostPath is used as is.
+//! their object changes ([`refresh`]); projected volumes combine service
+//! account tokens, ConfigMaps, Secrets and the pod's own fields the same way
+//! (their tokens renewed at 80% of their lifetime, [`super::projected`]);
+//! hostPath is used as is.
 
 use std::{
     collections::HashMap,
@@ -14,7 +17,10 @@ use std::{
 use base64::Engine;
 use serde_json::Value;
 
-use crate::store::Txn;
+use crate::{auth::Tokens, store::Txn};
+
+/// A volume's files: path in the volume → bytes.
+pub(super) type Files = Vec<(String, Vec<u8>)>;
 
 /// Where a PVC's data lives on the node.
 pub fn pvc_dir(node_dir: &Path, pvc_uid: &str) -> PathBuf {
@@ -27,6 +33,7 @@ pub fn pvc_dir(node_dir: &Path, pvc_uid: &str) -> PathBuf {
 /// Pending with the message, as the kubelet does.
 pub fn prepare(
     txn: &Txn<'_>,
+    tokens: &Tokens,
     node_dir: &Path,
     pod_dir: &Path,
     pod: &Value,
@@ -51,9 +58,14 @@ pub fn prepare(
             let dir = pod_dir.join("volumes").join(&name);
             write_keys(txn, ns, v, &dir)?;
             dir
+        } else if v["projected"].is_object() {
+            let dir = pod_dir.join("volumes").join(&name);
+            let (files, mode) = super::projected::files(txn, tokens, pod, &v["projected"], None)?;
+            publish(&dir, &files, mode)?;
+            dir
         } else {
             return Err(format!(
-                "volume {name:?}: kube-sim's node supports persistentVolumeClaim, emptyDir, hostPath, configMap and secret volumes"
+                "volume {name:?}: kube-sim's node supports persistentVolumeClaim, emptyDir, hostPath, configMap, secret and projected volumes"
             ));
         };
         std::fs::create_dir_all(&path).map_err(|e| format!("volume {name:?}: {}: {e}", path.display()))?;
@@ -63,50 +75,64 @@ pub fn prepare(
 }
 
 fn write_keys(txn: &Txn<'_>, ns: &str, volume: &Value, dir: &Path) -> Result<(), String> {
-    let Some((files, mode)) = projected(txn, ns, volume)? else { return Ok(()) };
+    let Some((files, mode)) = object_volume(txn, ns, volume)? else { return Ok(()) };
     publish(dir, &files, mode).map(drop)
 }
 
 /// Rewrites the ConfigMap and Secret volumes of a running pod whose objects changed, as the
 /// kubelet does on its periodic sync (it takes up to a minute or so; kube-sim takes one refresh
 /// period). Volumes whose object is gone keep their last contents, as in Kubernetes.
-pub fn refresh(txn: &Txn<'_>, pod_dir: &Path, pod: &Value) {
+pub fn refresh(txn: &Txn<'_>, tokens: &Tokens, pod_dir: &Path, pod: &Value) {
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     for v in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-        if !(v["configMap"].is_object() || v["secret"].is_object()) {
-            continue;
-        }
         let dir = pod_dir.join("volumes").join(v["name"].as_str().unwrap_or_default());
         if !dir.exists() {
             continue;
         }
-        if let Ok(Some((files, mode))) = projected(txn, ns, v) {
+        let files = if v["configMap"].is_object() || v["secret"].is_object() {
+            object_volume(txn, ns, v).ok().flatten()
+        } else if v["projected"].is_object() {
+            super::projected::files(txn, tokens, pod, &v["projected"], Some(&dir)).ok()
+        } else {
+            None
+        };
+        if let Some((files, mode)) = files {
             let _ = publish(&dir, &files, mode);
         }
     }
 }
 
-/// The files a ConfigMap or Secret volume projects (path → bytes) and their mode; `None` for
-/// an optional volume whose object does not exist.
+/// A ConfigMap or Secret volume's files and mode.
 #[allow(clippy::type_complexity)]
-fn projected(
+fn object_volume(
     txn: &Txn<'_>,
     ns: &str,
     volume: &Value,
 ) -> Result<Option<(Vec<(String, Vec<u8>)>, u32)>, String> {
-    let (kind, source, name) = if volume["configMap"].is_object() {
-        ("configmaps", &volume["configMap"], volume["configMap"]["name"].as_str())
-    } else {
-        ("secrets", &volume["secret"], volume["secret"]["secretName"].as_str())
+    let (kind, source) = match volume["configMap"].is_object() {
+        true => ("configmaps", &volume["configMap"]),
+        false => ("secrets", &volume["secret"]),
     };
-    let name = name.unwrap_or_default();
+    let mode = source["defaultMode"].as_u64().unwrap_or(0o644) as u32;
+    Ok(object_files(txn, ns, kind, source)?.map(|files| (files, mode)))
+}
+
+/// The files a ConfigMap or Secret (`kind`) source projects (path → bytes); `None` for an
+/// optional source whose object does not exist.
+pub(super) fn object_files(
+    txn: &Txn<'_>,
+    ns: &str,
+    kind: &str,
+    source: &Value,
+) -> Result<Option<Files>, String> {
+    // A secret volume names it `secretName`; a projected secret source, `name`.
+    let name = source["name"].as_str().or(source["secretName"].as_str()).unwrap_or_default();
     let Some(object) = txn.get(&(format!("/{kind}"), ns.to_owned(), name.to_owned())) else {
         if source["optional"] == true {
             return Ok(None);
         }
         return Err(format!("{kind} \"{name}\" not found"));
     };
-    let mode = source["defaultMode"].as_u64().unwrap_or(0o644) as u32;
     let items: Option<Vec<(String, String)>> = source["items"].as_array().map(|items| {
         items
             .iter()
@@ -134,13 +160,13 @@ fn projected(
         files.push((target, bytes));
     }
     files.sort();
-    Ok(Some((files, mode)))
+    Ok(Some(files))
 }
 
 /// The kubelet's atomic writer: the files go into a new timestamped directory, `..data` is
 /// switched to it with one rename, and every top-level name is a symlink through `..data`, so a
 /// reader sees the old set or the new one, never a mix. Returns whether anything changed.
-fn publish(dir: &Path, files: &[(String, Vec<u8>)], mode: u32) -> Result<bool, String> {
+pub(super) fn publish(dir: &Path, files: &[(String, Vec<u8>)], mode: u32) -> Result<bool, String> {
     let data = dir.join("..data");
     let current = files.iter().all(|(path, bytes)| std::fs::read(data.join(path)).is_ok_and(|b| &b == bytes));
     let listed = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
