@@ -41,7 +41,8 @@ VALUE_SETS = {
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4317"},
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
         "networkPolicy": {"enabled": True},
-        "clusterService": {"backupClaims": [{"claim": "etcd-backups", "namespace": "prod"}], "snapshotClaimName": "etcd-snapshots"},
+        "clusterService": {"backupClaims": [{"claim": "etcd-backups", "namespace": "prod"}], "snapshotClaimName": "etcd-snapshots",
+                           "s3Endpoints": ["https://minio.storage.svc:9000"]},
         "logging": {"format": "text", "level": "debug"},
     },
     "single-replica-custom-images": {
@@ -65,6 +66,7 @@ BAD_VALUES = [
     ({"tracing": {"otlpEndpoint": "collector:4317"}}, "/tracing/otlpEndpoint"),
     ({"controllers": {"sharding": {"enabled": True}}}, "/controllers"),
     ({"clusterService": {"service": {"port": 70000}}}, "/clusterService/service/port"),
+    ({"clusterService": {"s3Endpoints": ["minio:9000"]}}, "/clusterService/s3Endpoints/0"),
     # A backup claim is always mapped to exactly one namespace.
     ({"clusterService": {"backupClaims": [{"claim": "etcd-backups"}]}}, "/clusterService/backupClaims/0"),
 ]
@@ -92,24 +94,56 @@ USES = {
         ("networking.k8s.io", "networkpolicies"): READ | {"create", "patch", "delete"},
         ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch", "delete"},
         ("events.k8s.io", "events"): {"create", "patch"},
+        # Reviews of every gRPC caller (its own ClusterRole, "-auth-delegator").
+        ("authentication.k8s.io", "tokenreviews"): {"create"},
+        ("authorization.k8s.io", "subjectaccessreviews"): {"create"},
     },
+    # Controllers: what they watch, and the permissions of the RPCs they call (the cluster-service's
+    # table, services/cluster-service/src/auth/rpc.rs).
     "lifecycle-controller": {
         ("etcd.operator.dev", "etcdclusters"): READ | {"patch", "update"},
+        ("etcd.operator.dev", "etcdclusters/finalizers"): {"update"},
         ("apps", "statefulsets"): READ,
         ("", "services"): READ,
         ("", "configmaps"): READ,
         ("policy", "poddisruptionbudgets"): READ,
     },
     # Its StatefulSets too: a new pod template (and each pod it restarts becoming ready) drives the roll.
-    "scaling-controller": {("etcd.operator.dev", "etcdclusters"): READ, ("apps", "statefulsets"): READ},
-    "health-controller": {("etcd.operator.dev", "etcdclusters"): READ},
-    "recovery-controller": {("etcd.operator.dev", "etcdclusters"): READ},
+    "scaling-controller": {
+        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters/scale"): {"update"},
+        ("apps", "statefulsets"): READ,
+    },
+    "health-controller": {
+        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters/status"): {"update"},
+    },
+    "recovery-controller": {
+        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters/members"): {"update"},
+    },
     "backup-controller": {
         ("etcd.operator.dev", "etcdbackups"): READ,
         ("etcd.operator.dev", "etcdbackupschedules"): READ,
+        ("etcd.operator.dev", "etcdbackups/status"): {"update"},
+        ("etcd.operator.dev", "etcdbackupschedules/status"): {"update"},
     },
 }
 LEASE_VERBS = {(None, "create"), ("name", "get"), ("name", "watch"), ("name", "update"), ("name", "patch")}
+
+
+# Values each valid alone that contradict each other: rendering fails with Helm's `fail`,
+# naming them.
+CONTRADICTIONS = [
+    ({"leaderElection": {"leaseDuration": "2s", "renewGrace": "5s"}},
+     [": leaderElection.renewGrace (5s)", "than leaderElection.leaseDuration (2s)"]),
+    ({"controllers": {"health": {"leaderElection": {"leaseDuration": "10s", "renewGrace": "10s"}}}},
+     [": controllers.health.leaderElection.renewGrace (10s)"]),
+    ({"clusterService": {"replicas": 1, "podDisruptionBudget": {"enabled": True, "minAvailable": 2}}},
+     ["clusterService.podDisruptionBudget.minAvailable (2)", "clusterService.replicas (1)"]),
+    ({"clusterService": {"replicas": 3, "podDisruptionBudget": {"enabled": True, "minAvailable": 3}}},
+     ["clusterService.podDisruptionBudget.minAvailable (3)"]),
+]
 
 
 def render(values, namespace=NAMESPACE):
@@ -166,7 +200,9 @@ def check_rbac(name, objects, watch_namespace):
             continue
         comp = component_of(obj)
         leader_election = obj["metadata"]["name"].endswith("-leader-election")
-        if obj["kind"] == "ClusterRole" and watch_namespace:
+        # The reviews of gRPC callers are cluster-scoped APIs, whatever the install's scope.
+        auth_delegator = obj["metadata"]["name"].endswith("-auth-delegator")
+        if obj["kind"] == "ClusterRole" and watch_namespace and not auth_delegator:
             problems.append(f"{name}: ClusterRole {obj['metadata']['name']} in a namespace-scoped install")
         if obj["kind"] == "Role" and not leader_election and obj["metadata"]["namespace"] != (watch_namespace or NAMESPACE):
             problems.append(f"{name}: Role {obj['metadata']['name']} outside the watched namespace")
@@ -255,6 +291,14 @@ def check_bad_values():
                     problems.append(f"{json.dumps(values)}: the message does not name {path}: {e}")
     fail(problems, "values.schema.json rejections")
     print(f"values.schema.json rejects {len(BAD_VALUES)} bad value sets, naming each field")
+    for values, named in CONTRADICTIONS:
+        try:
+            render(values)
+            problems.append(f"{json.dumps(values)} renders without complaint")
+        except helm.HelmError as e:
+            problems.extend(f"{json.dumps(values)}: the message does not name {n}: {e}" for n in named if n not in str(e))
+    fail(problems, "contradictory values")
+    print(f"the chart refuses {len(CONTRADICTIONS)} contradictory value sets, naming the values")
 
 
 def generated_deploy():

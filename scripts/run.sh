@@ -36,6 +36,20 @@ if [ -z "${KUBECONFIG:-}" ]; then
       --restore-endpoint "http://$(cat .kube-sim/node/host-ip):9090")
   fi
 fi
+# Identities, as the chart gives them: its ServiceAccounts and roles (not its Deployments: these
+# processes run here), a token of each controller's account for the cluster-service's audience,
+# and an account for tooling (examples/api-tooling.yaml).
+python3 - <<'PY' | kubectl apply -f - >/dev/null
+import yaml
+kinds = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+docs = [d for d in yaml.safe_load_all(open("deploy/etcd-operator.yaml")) if d and d["kind"] in kinds]
+print(yaml.safe_dump_all(docs))
+PY
+kubectl apply -f examples/api-tooling.yaml >/dev/null
+mkdir -p .tokens
+for c in lifecycle health scaling backup recovery; do
+  kubectl -n etcd-operator create token "etcd-operator-$c-controller" --audience etcd-operator --duration 24h >".tokens/$c"
+done
 "${with_cluster_dns[@]}" target/debug/cluster-service --listen "$listen" --admin-listen 127.0.0.1:8080 \
   --snapshot-dir "$PWD/.snapshots" --backup-volume-root "$PWD/.backups" "${service_flags[@]}" & pids+=($!)
 # Claim "local" of examples/local-etcdbackup.yaml, mounted for namespace default.
@@ -43,7 +57,7 @@ mkdir -p .backups/default/local
 port=8081
 for c in lifecycle health scaling backup recovery; do
   POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
-    --admin-listen "127.0.0.1:$port" & pids+=($!)
+    --token-file ".tokens/$c" --admin-listen "127.0.0.1:$port" & pids+=($!)
   port=$((port + 1))
 done
 cat <<MSG
@@ -59,10 +73,11 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl get etcdbackups,etcdbackupschedules     # phase, size, revision; last success, next run
   kubectl apply -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
-  grpcurl -plaintext -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
+  TOKEN=\$(kubectl create token etcd-tooling --audience etcd-operator)   # tooling's identity (examples/api-tooling.yaml)
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
   kubectl apply --validate=false -f examples/local-etcdcluster-tls.yaml  # cluster "secure": operator-managed TLS, etcd auth
   kubectl get etcd secure -o jsonpath='{.status.certificates}'          # each certificate, its Secret and expiry
-  grpcurl -plaintext -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
   curl -s 127.0.0.1:8081/metrics
 Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG

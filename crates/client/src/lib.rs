@@ -1,5 +1,7 @@
 //! Client layer: everything that talks to the outside world.
 //!
+//! - [`access`]: who a caller of the gRPC API is and what RBAC lets it do (TokenReview,
+//!   SubjectAccessReview).
 //! - [`etcd`]: the etcd cluster (membership, maintenance, snapshots), with
 //!   per-member connections where a per-member answer is needed.
 //! - [`kubernetes`]: building the Kubernetes client.
@@ -9,6 +11,7 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod access;
 pub mod error;
 pub mod etcd;
 pub mod kubernetes;

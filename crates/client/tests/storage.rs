@@ -98,3 +98,20 @@ fn sha256_of_known_bytes() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[tokio::test]
+async fn small_objects_are_read_whole_only_up_to_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = ObjectStorage::local(&dir.path().join("backups")).unwrap();
+    let cap = etcd_operator_client::storage::SMALL_OBJECT_MAX as usize;
+    storage.put("demo/ok/snapshot.db.sha256", vec![b'a'; cap]).await.unwrap();
+    assert_eq!(storage.get("demo/ok/snapshot.db.sha256").await.unwrap().unwrap().len(), cap);
+    // Anyone who can write to the bucket could put a huge "checksum" there: refused unread.
+    storage.put("demo/big/snapshot.db.sha256", vec![b'a'; cap + 1]).await.unwrap();
+    match storage.get("demo/big/snapshot.db.sha256").await {
+        Err(ClientError::StorageRefused(why)) => {
+            assert!(why.starts_with("demo/big/snapshot.db.sha256 is 65537 bytes"), "{why}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

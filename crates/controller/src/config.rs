@@ -12,6 +12,10 @@ pub struct ControllerConfig {
     /// gRPC endpoint of the cluster-service.
     #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT", default_value = "http://cluster-service:9090")]
     pub cluster_service_endpoint: String,
+    /// File holding the bearer token sent with every call to the cluster-service (a projected
+    /// service-account token for its audience, reread as the kubelet renews it).
+    #[arg(long, env = "TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// Deadline of each call to the cluster-service.
     #[arg(long, env = "RPC_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub rpc_timeout: Duration,

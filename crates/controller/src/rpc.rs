@@ -1,8 +1,13 @@
 //! The cluster-service client of a controller: one reused connection,
 //! a deadline on every call, retries with backoff on UNAVAILABLE and
-//! ABORTED, trace context on every request, and client-side metrics.
+//! ABORTED, trace context and the bearer token on every request, and
+//! client-side metrics.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use etcd_operator_proto::v1alpha1::{
     backup_service_client::BackupServiceClient, cluster_service_client::ClusterServiceClient,
@@ -20,7 +25,51 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-type Traced = InterceptedService<Channel, TraceContextInterceptor>;
+type Traced = InterceptedService<Channel, CallInterceptor>;
+
+/// How long a token read from its file is used before the file is read again: the kubelet
+/// renews projected tokens long before they expire.
+const TOKEN_REREAD: Duration = Duration::from_secs(30);
+
+/// Adds the trace context and, when a token file is set, `authorization: Bearer <token>`.
+#[derive(Clone, Default)]
+pub struct CallInterceptor {
+    token: Option<TokenFile>,
+}
+
+/// A token file and its last reading.
+#[derive(Clone)]
+struct TokenFile {
+    path: PathBuf,
+    read: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl TokenFile {
+    fn token(&self) -> Result<String, Status> {
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, token)) = read.as_ref().filter(|(at, _)| at.elapsed() < TOKEN_REREAD) {
+            return Ok(token.clone());
+        }
+        let token = std::fs::read_to_string(&self.path).map(|t| t.trim().to_owned()).map_err(|e| {
+            Status::unauthenticated(format!("cannot read the token file {}: {e}", self.path.display()))
+        })?;
+        *read = Some((Instant::now(), token.clone()));
+        Ok(token)
+    }
+}
+
+impl tonic::service::Interceptor for CallInterceptor {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let mut request = tonic::service::Interceptor::call(&mut TraceContextInterceptor, request)?;
+        if let Some(file) = &self.token {
+            let value = format!("Bearer {}", file.token()?).parse().map_err(|_| {
+                Status::unauthenticated("the token file holds characters a header cannot carry")
+            })?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
 
 /// How calls are made.
 #[derive(Clone, Debug)]
@@ -33,6 +82,8 @@ pub struct RpcOptions {
     pub initial_backoff: Duration,
     /// Longest backoff.
     pub max_backoff: Duration,
+    /// File of the bearer token to send; none sends no token.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for RpcOptions {
@@ -42,6 +93,7 @@ impl Default for RpcOptions {
             attempts: 4,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            token_file: None,
         }
     }
 }
@@ -52,6 +104,7 @@ pub struct RpcClient {
     channel: Channel,
     options: RpcOptions,
     metrics: RpcMetrics,
+    interceptor: CallInterceptor,
 }
 
 /// Whether a failed call may succeed when repeated.
@@ -67,32 +120,33 @@ impl RpcClient {
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Some(Duration::from_secs(30)))
             .connect_lazy();
-        Ok(Self { channel, options, metrics })
+        let token = options.token_file.clone().map(|path| TokenFile { path, read: Arc::default() });
+        Ok(Self { channel, options, metrics, interceptor: CallInterceptor { token } })
     }
 
     /// The ClusterService client.
     pub fn clusters(&self) -> ClusterServiceClient<Traced> {
-        ClusterServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        ClusterServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// The HealthService client.
     pub fn health(&self) -> HealthServiceClient<Traced> {
-        HealthServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        HealthServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// The BackupService client.
     pub fn backup(&self) -> BackupServiceClient<Traced> {
-        BackupServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        BackupServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// The RecoveryService client.
     pub fn recovery(&self) -> RecoveryServiceClient<Traced> {
-        RecoveryServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        RecoveryServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// The ScalingService client.
     pub fn scaling(&self) -> ScalingServiceClient<Traced> {
-        ScalingServiceClient::with_interceptor(self.channel.clone(), TraceContextInterceptor)
+        ScalingServiceClient::with_interceptor(self.channel.clone(), self.interceptor.clone())
     }
 
     /// A request carrying the call deadline.

@@ -88,7 +88,11 @@ where
     let metrics = ControllerMetrics::register(&mut registry);
     let kube =
         Client::try_default().await.map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
-    let rpc_options = RpcOptions { timeout: config.rpc_timeout, ..RpcOptions::default() };
+    let rpc_options = RpcOptions {
+        timeout: config.rpc_timeout,
+        token_file: config.token_file.clone(),
+        ..RpcOptions::default()
+    };
     let rpc = RpcClient::new(&config.cluster_service_endpoint, rpc_options, rpc_metrics)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);

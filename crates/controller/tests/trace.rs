@@ -20,7 +20,9 @@ use etcd_operator_telemetry::{
 };
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use scripted_api::{CLUSTER, CM, Reply, STS, cluster_object, scripted_api, step};
+use scripted_api::{
+    CLUSTER, CM, Reply, STS, access_allowed, cluster_object, scripted_api, step, token_accepted,
+};
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -55,6 +57,9 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
         "spec": {"replicas": 3, "serviceName": "demo", "selector": {}, "template": {}},
         "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r", "updateRevision": "r", "observedGeneration": 1}});
     let (kube, _record, api) = scripted_api(vec![
+        // The controller's token reviewed, its call authorized.
+        token_accepted("health-controller"),
+        access_allowed(true),
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
         step("GET", CM, Reply::NotFound),
@@ -74,13 +79,26 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server_metrics = RpcMetrics::register(&mut Default::default());
-    tokio::spawn(cluster_service::grpc::serve(listener, service, server_metrics, std::future::pending()));
+    let reviews =
+        etcd_operator_client::access::AccessReviews::new(kube.clone(), vec!["etcd-operator".into()]);
+    let auth = cluster_service::auth::Auth::new(reviews, None);
+    tokio::spawn(cluster_service::grpc::serve(
+        listener,
+        service,
+        auth,
+        Default::default(),
+        server_metrics,
+        std::future::pending(),
+    ));
 
     // The health controller's reconcile, as its Controller would call it.
     let mut registry = Default::default();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "scripted\n").unwrap();
+    let options = RpcOptions { token_file: Some(token_file), ..RpcOptions::default() };
     let rpc =
-        RpcClient::new(&format!("http://{addr}"), RpcOptions::default(), RpcMetrics::register(&mut registry))
-            .unwrap();
+        RpcClient::new(&format!("http://{addr}"), options, RpcMetrics::register(&mut registry)).unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(Context {
         name: "health",

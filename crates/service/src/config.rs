@@ -30,6 +30,8 @@ pub struct ServiceConfig {
     pub member_network_policy: bool,
     /// The cluster-service's own pods, let in on the members' client port by that policy.
     pub operator_pods: etcd_operator_resource::templates::network_policy::OperatorPods,
+    /// S3 endpoint origins EtcdBackups may name (none: only AWS's own endpoints).
+    pub s3_endpoints: Vec<crate::backup::decide::endpoint::AllowedEndpoint>,
 }
 
 impl Default for ServiceConfig {
@@ -46,6 +48,7 @@ impl Default for ServiceConfig {
             restore_agent: RestoreAgent::default(),
             member_network_policy: false,
             operator_pods: Default::default(),
+            s3_endpoints: Vec::new(),
         }
     }
 }

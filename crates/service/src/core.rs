@@ -176,6 +176,10 @@ impl Core {
         self.config.replace_grace
     }
 
+    pub(crate) fn s3_endpoints(&self) -> &[crate::backup::decide::endpoint::AllowedEndpoint] {
+        &self.config.s3_endpoints
+    }
+
     pub(crate) fn backup_volume_root(&self) -> Option<&std::path::Path> {
         self.config.backup_volume_root.as_deref()
     }

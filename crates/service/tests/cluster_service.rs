@@ -123,6 +123,21 @@ async fn a_spec_from_the_api_is_validated_before_anything_is_written() {
 }
 
 #[tokio::test]
+async fn delete_of_a_cluster_not_being_deleted_is_refused_unless_forced_and_touches_nothing() {
+    let live = cluster_object(json!({"size": 2, "version": "3.5.17"}), None);
+    let mut steps = lock_acquire();
+    steps.push(step("GET", CLUSTER, Reply::Ok(live)));
+    steps.extend(lock_release(HOLDER));
+    let (client, record, api) = scripted_api(steps);
+    let err = service(client, ServiceConfig::default()).delete_cluster(&demo(), false).await.unwrap_err();
+    api.await.unwrap();
+    let ServiceError::FailedPrecondition(why) = err else { panic!("{err:?}") };
+    assert!(why.contains("is not being deleted") && why.contains("force"), "{why}");
+    // The only DELETE is of its own lock.
+    assert!(record.lock().unwrap().iter().all(|r| r.method != "DELETE" || r.path == LOCK));
+}
+
+#[tokio::test]
 async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
     let pvcs = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaimList", "metadata": {}, "items": [
         {"metadata": {"name": "data-demo-0", "namespace": "prod"}},
@@ -141,15 +156,18 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
     ]);
     steps.extend(lock_release(HOLDER));
     let (client, _, api) = scripted_api(steps);
-    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
+    // Forced: the EtcdCluster is not being deleted.
+    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo(), true).await.unwrap();
     api.await.unwrap();
     assert!(outcome.done);
     assert_eq!(outcome.retained_pvcs, ["data-demo-0", "data-demo-1"]);
 
-    let delete = cluster_object(
+    let mut delete = cluster_object(
         json!({"size": 2, "version": "3.5.17", "pvcRetentionPolicy": {"whenDeleted": "Delete"}}),
         None,
     );
+    delete["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    delete["metadata"]["finalizers"] = json!(["etcd.operator.dev/cleanup"]);
     let mut steps = lock_acquire();
     steps.extend([
         step("GET", CLUSTER, Reply::Ok(delete)),
@@ -165,7 +183,7 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
     ]);
     steps.extend(lock_release(HOLDER));
     let (client, record, api) = scripted_api(steps);
-    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo()).await.unwrap();
+    let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo(), false).await.unwrap();
     api.await.unwrap();
     assert!(!outcome.done, "claims being deleted must be seen gone before the delete is done");
     assert!(outcome.retained_pvcs.is_empty());

@@ -114,3 +114,21 @@ subjects:
     name: {{ $name }}
     namespace: {{ .root.Release.Namespace }}
 {{- end -}}
+
+{{- /* A duration of the schema's form (500ms, 15s, 5m, 1h) in milliseconds. */ -}}
+{{- define "etcd-operator.millis" -}}
+{{- $n := int64 (regexFind "^[0-9]+" .) -}}
+{{- $unit := regexFind "(ms|s|m|h)$" . -}}
+{{- $per := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 -}}
+{{- mul $n (index $per $unit) -}}
+{{- end -}}
+
+{{- /* Fails on leader-election settings a Lease cannot work with: the leader must renew before it
+       expires, so the grace must be shorter than the lease. `where` names the values. */ -}}
+{{- define "etcd-operator.checkLease" -}}
+{{- $lease := int64 (include "etcd-operator.millis" .lease.leaseDuration) -}}
+{{- $grace := int64 (include "etcd-operator.millis" .lease.renewGrace) -}}
+{{- if ge $grace $lease -}}
+{{- fail (printf "%s.renewGrace (%s) must be shorter than %s.leaseDuration (%s): a leader that renews only that late has already lost its Lease" .where .lease.renewGrace .where .lease.leaseDuration) -}}
+{{- end -}}
+{{- end -}}

@@ -6,7 +6,7 @@ use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
 use etcd_operator_client::storage::ObjectStorage;
 use etcd_operator_common::duration::parse_duration;
-use etcd_operator_service::ServiceConfig;
+use etcd_operator_service::{ServiceConfig, backup::decide::endpoint::AllowedEndpoint};
 use etcd_operator_telemetry::TelemetryConfig;
 
 /// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
@@ -76,6 +76,26 @@ pub struct Config {
     /// Labels of this service's pods, `k=v,...` (let in on the members' client port by that policy).
     #[arg(long, env = "OPERATOR_POD_LABELS", default_value = "app.kubernetes.io/name=cluster-service")]
     pub operator_pod_labels: String,
+    /// Audiences a caller's bearer token must be meant for (TokenReview): the projected
+    /// service-account tokens of the operator's pods and tooling ask for `etcd-operator`.
+    #[arg(long, env = "AUTH_AUDIENCES", value_delimiter = ',', default_value = "etcd-operator")]
+    pub auth_audiences: Vec<String>,
+    /// Serve calls for this namespace only (a namespace-scoped install); others are refused.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    /// An S3 endpoint origin EtcdBackups may name, `scheme://host[:port]` (repeatable; without
+    /// any, only AWS's own endpoints): a tenant must not point the operator at any address.
+    #[arg(long = "s3-endpoint", env = "S3_ENDPOINTS", value_delimiter = ',')]
+    pub s3_endpoints: Vec<String>,
+    /// Largest gRPC message taken or sent, in bytes.
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// Longest any call runs, whatever deadline its caller set.
+    #[arg(long, env = "CALL_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub call_timeout: Duration,
+    /// Calls served at once on one connection; more get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CALLS_PER_CONNECTION", default_value_t = 64)]
+    pub calls_per_connection: usize,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -85,6 +105,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The gRPC server's limits these flags describe.
+    pub fn limits(&self) -> crate::grpc::Limits {
+        crate::grpc::Limits {
+            max_message_bytes: self.max_message_bytes,
+            call_timeout: self.call_timeout,
+            calls_per_connection: self.calls_per_connection,
+        }
+    }
+
     /// The service-layer settings these flags describe.
     pub fn service_config(&self) -> Result<ServiceConfig, String> {
         if !(0.0..=1.0).contains(&self.defrag_threshold) {
@@ -123,6 +152,11 @@ impl Config {
                 namespace: self.operator_namespace.clone(),
                 labels: labels(&self.operator_pod_labels)?,
             },
+            s3_endpoints: self
+                .s3_endpoints
+                .iter()
+                .map(|e| AllowedEndpoint::parse(e).map_err(|why| format!("--s3-endpoint: {why}")))
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -166,5 +200,10 @@ mod tests {
         assert_eq!(s.etcd.rewrite.apply("http://a:2379"), "http://127.0.0.1:1");
         let bad = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "nonsense"]);
         assert!(bad.service_config().unwrap_err().contains("host[:port]=host:port"));
+        let s3 =
+            Config::parse_from(["cluster-service", "--s3-endpoint", "https://minio:9000,http://10.0.0.1"]);
+        assert_eq!(s3.service_config().unwrap().s3_endpoints.len(), 2);
+        let bad = Config::parse_from(["cluster-service", "--s3-endpoint", "minio:9000"]);
+        assert!(bad.service_config().unwrap_err().starts_with("--s3-endpoint: \"minio:9000\" is not"));
     }
 }

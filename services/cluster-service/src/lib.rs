@@ -6,5 +6,6 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod auth;
 pub mod config;
 pub mod grpc;

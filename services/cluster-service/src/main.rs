@@ -69,9 +69,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
     let admin_listener = tokio::net::TcpListener::bind(config.admin_listen).await?;
     let admin = tokio::spawn(admin::serve(admin_listener, Arc::new(registry), ready.clone(), stopped()));
     // Ready once the Kubernetes API answers: every call needs it.
+    let api = client.clone();
     tokio::spawn(async move {
         loop {
-            match client.apiserver_version().await {
+            match api.apiserver_version().await {
                 Ok(_) => break ready.set(true),
                 Err(e) => tracing::warn!("kubernetes API not reachable yet: {e}"),
             }
@@ -86,7 +87,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
         tracing::info!("shutting down: finishing in-flight calls");
         let _ = stop_tx.send(true);
     });
-    grpc::serve(listener, services, rpc_metrics, stopped()).await?;
+    let reviews =
+        etcd_operator_client::access::AccessReviews::new(client.clone(), config.auth_audiences.clone());
+    let auth = cluster_service::auth::Auth::new(reviews, config.watch_namespace.clone());
+    grpc::serve(listener, services, auth, config.limits(), rpc_metrics, stopped()).await?;
     admin.await??;
     tracing::info!("stopped");
     Ok(())

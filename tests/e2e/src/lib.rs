@@ -102,7 +102,8 @@ impl Stack {
         self.dir.path().join("backup-volumes/default")
     }
 
-    /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease.
+    /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease, calling
+    /// as service account `etcd-operator/<kind>-controller` (allowed the RPCs it calls).
     pub async fn start_controller(
         &mut self,
         kind: &str,
@@ -110,10 +111,15 @@ impl Stack {
         endpoint: &str,
         extra: &[String],
     ) -> usize {
+        // Its own identity, as its pod's projected token would give it.
+        let account = format!("{kind}-controller");
+        let rpcs = system_tests::identity::controller_rpcs(kind);
+        let token = system_tests::identity::token_file(&self.client, self.dir.path(), &account, rpcs).await;
         let mut args = vec![
             format!("--cluster-service-endpoint={endpoint}"),
             "--lease-duration=3s".to_owned(),
             "--lease-renew-grace=1s".to_owned(),
+            format!("--token-file={}", token.display()),
         ];
         args.extend_from_slice(extra);
         for _ in 0..3 {

@@ -159,3 +159,24 @@ pub fn lock_release(holder: &str) -> Vec<Step> {
         step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
     ]
 }
+
+/// Path of the TokenReview API.
+pub const TOKEN_REVIEWS: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+/// Path of the SubjectAccessReview API.
+pub const ACCESS_REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+
+/// The API server accepting a token as service account `etcd-operator/<account>`.
+pub fn token_accepted(account: &str) -> Step {
+    let user = json!({"username": format!("system:serviceaccount:etcd-operator:{account}"), "uid": "u-1",
+                      "groups": ["system:serviceaccounts", "system:serviceaccounts:etcd-operator", "system:authenticated"]});
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "metadata": {},
+                        "spec": {}, "status": {"authenticated": true, "user": user, "audiences": ["etcd-operator"]}});
+    step("POST", TOKEN_REVIEWS, Reply::Ok(review))
+}
+
+/// The API server answering an access review.
+pub fn access_allowed(allowed: bool) -> Step {
+    let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "metadata": {},
+                        "spec": {}, "status": {"allowed": allowed, "reason": "scripted"}});
+    step("POST", ACCESS_REVIEWS, Reply::Ok(review))
+}

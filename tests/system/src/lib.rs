@@ -1,6 +1,7 @@
 //! Shared setup of the system tests: a kube-sim, clients for it, and the
 //! cluster-service and controller contexts running in-process on real sockets.
 
+pub mod identity;
 pub mod pods;
 pub mod real;
 pub mod secure;
@@ -107,15 +108,31 @@ impl Sim {
     ///
     /// No pods run in kube-sim yet, so etcd never answers; connects give up fast.
     pub async fn start_cluster_service(&self) -> String {
+        self.start_cluster_service_for(None).await
+    }
+
+    /// [`Sim::start_cluster_service`] of a namespace-scoped install serving `namespace` only.
+    pub async fn start_cluster_service_for(&self, namespace: Option<&str>) -> String {
         use etcd_operator_telemetry::metrics::RpcMetrics;
         let mut config = etcd_operator_service::ServiceConfig::default();
         config.etcd.connect_timeout = std::time::Duration::from_millis(200);
         let metrics = etcd_operator_client::metrics::EtcdMetrics::default();
-        let service = etcd_operator_service::Services::new(self.client().await, config, metrics);
+        let client = self.client().await;
+        let service = etcd_operator_service::Services::new(client.clone(), config, metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let rpc_metrics = RpcMetrics::register(&mut Default::default());
-        tokio::spawn(cluster_service::grpc::serve(listener, service, rpc_metrics, std::future::pending()));
+        let reviews =
+            etcd_operator_client::access::AccessReviews::new(client, vec![identity::AUDIENCE.into()]);
+        let auth = cluster_service::auth::Auth::new(reviews, namespace.map(String::from));
+        tokio::spawn(cluster_service::grpc::serve(
+            listener,
+            service,
+            auth,
+            Default::default(),
+            rpc_metrics,
+            std::future::pending(),
+        ));
         format!("http://{addr}")
     }
 
@@ -127,15 +144,16 @@ impl Sim {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> std::sync::Arc<etcd_operator_controller::runtime::Context> {
         let timeout = etcd_operator_controller::rpc::RpcOptions::default().timeout;
-        controller_context(name, self.client().await, endpoint, timeout, shutdown)
+        controller_context(name, self.client().await, self._dir.path(), endpoint, timeout, shutdown).await
     }
 }
 
 /// The context a controller process named `name` would build with `kube`, calling `endpoint`
-/// with `rpc_timeout` as each call's deadline.
-pub fn controller_context(
+/// with `rpc_timeout` as each call's deadline, as its own service account (token file in `dir`).
+pub async fn controller_context(
     name: &'static str,
     kube: Client,
+    dir: &std::path::Path,
     endpoint: &str,
     rpc_timeout: std::time::Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -144,7 +162,10 @@ pub fn controller_context(
     use etcd_operator_controller::rpc::{RpcClient, RpcOptions};
     use etcd_operator_telemetry::metrics::{ControllerMetrics, RpcMetrics};
     let mut registry = Default::default();
-    let options = RpcOptions { timeout: rpc_timeout, ..RpcOptions::default() };
+    let token_file =
+        identity::token_file(&kube, dir, &format!("{name}-controller"), identity::controller_rpcs(name))
+            .await;
+    let options = RpcOptions { timeout: rpc_timeout, token_file: Some(token_file), ..RpcOptions::default() };
     let rpc = RpcClient::new(endpoint, options, RpcMetrics::register(&mut registry)).expect("endpoint");
     let mut config = ControllerArgs::parse_from([format!("{name}-controller")]).controller;
     config.rpc_timeout = rpc_timeout;

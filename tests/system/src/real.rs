@@ -12,6 +12,7 @@ use etcd_operator_client::{
 };
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::RestoreAgent;
+use etcd_operator_service::backup::decide::endpoint::AllowedEndpoint;
 use etcd_operator_service::{ClusterOutcome, ServiceConfig, ServiceError, Services};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
@@ -88,6 +89,8 @@ impl RealCluster {
                 min_db_size: 1 << 20,
                 ..Default::default()
             },
+            // The tests' S3 servers (moto) listen on loopback ports.
+            s3_endpoints: vec![AllowedEndpoint::parse("http://127.0.0.1").expect("origin")],
             ..ServiceConfig::default()
         };
         config.etcd.rewrite = rewrite.clone();
@@ -100,6 +103,8 @@ impl RealCluster {
         tokio::spawn(cluster_service::grpc::serve(
             listener,
             service.clone(),
+            crate::identity::auth(&client),
+            Default::default(),
             metrics,
             std::future::pending(),
         ));
@@ -328,7 +333,7 @@ impl RealCluster {
 impl RealCluster {
     /// The context controller `name` would run with against this service's gRPC API, its calls
     /// bounded by `rpc_timeout`.
-    pub fn controller_context(
+    pub async fn controller_context(
         &self,
         name: &'static str,
         rpc_timeout: Duration,
@@ -336,7 +341,8 @@ impl RealCluster {
         let (stop, shutdown) = tokio::sync::watch::channel(false);
         // Never asked to stop: a dropped sender would read as shutdown.
         std::mem::forget(stop);
-        crate::controller_context(name, self.client.clone(), &self.grpc_endpoint, rpc_timeout, shutdown)
+        let (client, dir) = (self.client.clone(), self.dir.path());
+        crate::controller_context(name, client, dir, &self.grpc_endpoint, rpc_timeout, shutdown).await
     }
 
     /// Takes backup `name` of `demo` into claim directory `backups` and waits until it succeeded.

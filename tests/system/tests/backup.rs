@@ -191,6 +191,24 @@ async fn failures_are_reported_retried_with_backoff_and_finally_failed() {
     assert_eq!(c.reason, "AttemptsExhausted");
     assert!(c.message.contains("credentialsSecret"), "the last cause is kept: {}", c.message);
 
+    // An endpoint the operator admin did not allow is never called, whatever the credentials.
+    create_backup(
+        &rc,
+        "metadata-service",
+        serde_json::json!({"s3": {"bucket": "etcd-backups", "endpoint": "http://169.254.169.254", "credentialsSecret": "missing"}}),
+    )
+    .await;
+    let out = service.run_backup("default", "metadata-service").await.unwrap();
+    let c = find(&out.status.conditions, "Succeeded").unwrap();
+    assert_eq!(c.reason, "StorageUnusable");
+    assert!(
+        c.message.contains(
+            "spec.storage.s3.endpoint: http://169.254.169.254 is not an S3 endpoint this operator may call"
+        ),
+        "{}",
+        c.message
+    );
+
     // A backup of a cluster that does not exist says so.
     let other: EtcdBackup = serde_json::from_value(serde_json::json!({
         "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",

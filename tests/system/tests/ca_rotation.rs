@@ -14,6 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use cluster_service::auth::Rpc;
 use etcd_operator_api::cluster::CaRotationPhase;
 use etcd_operator_common::ClusterRef as Ref;
 use etcd_operator_proto::v1alpha1::{
@@ -181,8 +182,10 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
     // The gRPC API reports the one CA trusted now, and no rotation.
     let mut grpc = SecurityServiceClient::connect(c.grpc_endpoint.clone()).await.unwrap();
     let cluster = ClusterRef { namespace: "default".into(), name: "demo".into() };
-    let answer =
-        grpc.get_certificates(GetCertificatesRequest { cluster: Some(cluster) }).await.unwrap().into_inner();
+    let token = system_tests::identity::token(&c.client, "tooling", &[Rpc::GetCertificates]).await;
+    let mut request = tonic::Request::new(GetCertificatesRequest { cluster: Some(cluster) });
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let answer = grpc.get_certificates(request).await.unwrap().into_inner();
     assert_eq!(answer.trusted_cas, certs::fingerprints(&new_ca));
     assert_eq!(answer.ca_rotation_phase, "");
 }

@@ -49,7 +49,7 @@ async fn back_up_through_the_controller(rc: &RealCluster, name: &str) -> (EtcdBa
     .expect("backup");
     let backups: Api<EtcdBackup> = Api::namespaced(rc.client.clone(), "default");
     let created = backups.create(&Default::default(), &backup).await.expect("create");
-    let ctx = rc.controller_context("backup", DEADLINE);
+    let ctx = rc.controller_context("backup", DEADLINE).await;
     let mut percents = Vec::new();
     let started = Instant::now();
     loop {

@@ -141,7 +141,7 @@ async fn retained_claims_of(rc: &RealCluster, name: &str) -> Vec<String> {
         etcd.put(format!("old/{i}"), "stale", None).await.unwrap();
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !Box::pin(rc.services.lifecycle.delete_cluster(&r)).await.unwrap().done {
+    while !Box::pin(rc.services.lifecycle.delete_cluster(&r, true)).await.unwrap().done {
         assert!(std::time::Instant::now() < deadline, "the old cluster was never deleted");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

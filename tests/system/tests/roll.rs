@@ -49,18 +49,21 @@ async fn new_template(c: &RealCluster, n: usize) -> String {
     let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), "default");
     let patch = serde_json::json!({"spec": {"podTemplate": {"annotations": {"roll": n.to_string()}}}});
     clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
-    Box::pin(c.services.lifecycle.update_cluster(&c.r, None)).await.expect("UpdateCluster");
     let sts = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
-    let mut revision = String::new();
-    for _ in 0..50 {
+    // Until the StatefulSet has a new revision: a loaded machine can take a while to reconcile it,
+    // and a revision read too early is the current one (every pod would look updated).
+    for attempt in 0..300 {
+        if attempt % 10 == 0 {
+            Box::pin(c.services.lifecycle.update_cluster(&c.r, None)).await.expect("UpdateCluster");
+        }
         let s = sts.get("demo").await.expect("sts").status.unwrap_or_default();
-        revision = s.update_revision.unwrap_or_default();
+        let revision = s.update_revision.unwrap_or_default();
         if s.current_revision.as_deref() != Some(revision.as_str()) {
-            break;
+            return revision;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    revision
+    panic!("the StatefulSet never got the template of roll {n}");
 }
 
 /// Every member pod's template revision.

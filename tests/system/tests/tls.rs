@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use cluster_service::auth::Rpc;
 use etcd_operator_api::{ConditionStatus, EtcdCluster, cluster::CONDITION_CERTIFICATES_READY};
 use etcd_operator_common::ClusterRef;
 use etcd_operator_proto::v1alpha1::{
@@ -76,8 +77,10 @@ async fn operator_managed_tls_admits_only_clients_with_the_clusters_certificates
     // grpcurl (a client nobody here wrote; it asks reflection v1alpha) finds the SecurityService.
     let address = c.grpc_endpoint.trim_start_matches("http://");
     // Asynchronously: the service answering it runs on this test's runtime.
+    let token = system_tests::identity::token(&c.client, "tooling", &[Rpc::GetCertificates]).await;
+    let header = format!("authorization: Bearer {token}");
     let listed = tokio::process::Command::new("grpcurl")
-        .args(["-plaintext", address, "list"])
+        .args(["-plaintext", "-H", &header, address, "list"])
         .output()
         .await
         .expect("grpcurl runs");
@@ -89,11 +92,9 @@ async fn operator_managed_tls_admits_only_clients_with_the_clusters_certificates
     let mut grpc = SecurityServiceClient::connect(c.grpc_endpoint.clone()).await.unwrap();
     let cluster_ref =
         etcd_operator_proto::v1alpha1::ClusterRef { namespace: "default".into(), name: "demo".into() };
-    let answer = grpc
-        .get_certificates(GetCertificatesRequest { cluster: Some(cluster_ref) })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut request = tonic::Request::new(GetCertificatesRequest { cluster: Some(cluster_ref) });
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let answer = grpc.get_certificates(request).await.unwrap().into_inner();
     assert!(answer.tls);
     assert_eq!(answer.mode, "OperatorManaged");
     let purposes: Vec<_> = answer.certificates.iter().map(|x| x.purpose.as_str()).collect();
@@ -331,10 +332,11 @@ async fn problems_of_provided_secrets_are_named_and_nothing_is_deleted() {
     let mut grpc = SecurityServiceClient::connect(c.grpc_endpoint.clone()).await.unwrap();
     let cluster =
         etcd_operator_proto::v1alpha1::ClusterRef { namespace: "default".into(), name: "mine".into() };
-    let refused = grpc
-        .rotate_certificate_authority(RotateCertificateAuthorityRequest { cluster: Some(cluster) })
-        .await
-        .unwrap_err();
+    let token =
+        system_tests::identity::token(&c.client, "security-tooling", &[Rpc::ManageCertificates]).await;
+    let mut request = tonic::Request::new(RotateCertificateAuthorityRequest { cluster: Some(cluster) });
+    request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let refused = grpc.rotate_certificate_authority(request).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
     assert!(refused.message().contains("spec.tls.operatorManaged"), "{}", refused.message());
 }

@@ -21,6 +21,10 @@ use crate::{
     transfer::{Progress, Transferred},
 };
 
+/// Largest small object [`ObjectStorage::get`] reads: checksums and metadata are a few hundred
+/// bytes.
+pub const SMALL_OBJECT_MAX: u64 = 64 << 10;
+
 /// A stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredObject {
@@ -204,9 +208,15 @@ impl ObjectStorage {
         Ok(())
     }
 
-    /// Reads a small object whole; `None` when it does not exist.
+    /// Reads a small object (a checksum, a backup's metadata) whole; `None` when it does not
+    /// exist. One larger than [`SMALL_OBJECT_MAX`] is refused unread: whoever can write to a
+    /// bucket must not be able to make the operator hold a snapshot-sized file in memory.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ClientError> {
         match self.store.get(&path(key)?).await {
+            Ok(r) if r.meta.size > SMALL_OBJECT_MAX => Err(ClientError::StorageRefused(format!(
+                "{key} is {} bytes; such a file is read only up to {SMALL_OBJECT_MAX}",
+                r.meta.size
+            ))),
             Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),

@@ -67,7 +67,8 @@ async fn apply(cluster: &EtcdCluster, ctx: &Context) -> Result<Action, Controlle
 
 /// Deletion: the finalizer stays until the cluster-service reports everything gone.
 async fn cleanup(cluster: &EtcdCluster, ctx: &Context) -> Result<Action, ControllerError> {
-    let req = pb::DeleteClusterRequest { cluster: Some(cluster_ref(cluster)?) };
+    // The EtcdCluster is being deleted: its finalizer's cleanup, never forced.
+    let req = pb::DeleteClusterRequest { cluster: Some(cluster_ref(cluster)?), force: false };
     let resp = ctx
         .rpc
         .call("ClusterService", "DeleteCluster", |c| {

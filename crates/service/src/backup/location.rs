@@ -38,6 +38,13 @@ pub(crate) async fn open_storage(
         let refuse = |m: String| ServiceError::FailedPrecondition(m);
         match (&location.s3, &location.volume) {
             (Some(s3), None) => {
+                let endpoint_field = format!("{field}.s3.endpoint");
+                let allowed = clusters.s3_endpoints();
+                if let Some(why) =
+                    super::decide::endpoint::refusal(&endpoint_field, s3.endpoint.as_deref(), allowed)
+                {
+                    return Err(refuse(why));
+                }
                 let fm = etcd_operator_client::kubernetes::field_manager(crate::config::component::BACKUP);
                 let secrets = SecretManager::new(clusters.kube(), namespace, &fm);
                 let secret = secrets.get(&s3.credentials_secret).await.map_err(|e| {

@@ -19,16 +19,25 @@ pub struct DeleteOutcome {
 }
 
 impl LifecycleService {
-    /// Removes the cluster's objects. Safe to repeat until `done`.
+    /// Removes the cluster's objects. Safe to repeat until `done`. Only the objects of an
+    /// EtcdCluster that is being deleted (or is gone), unless `force`: a call is not how a
+    /// cluster is deleted, the EtcdCluster's deletion is.
     #[tracing::instrument(name = "DeleteCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "DeleteCluster"))]
-    pub async fn delete_cluster(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
-        self.core.locked(r, self.delete_owned(r)).await
+    pub async fn delete_cluster(&self, r: &ClusterRef, force: bool) -> Result<DeleteOutcome, ServiceError> {
+        self.core.locked(r, self.delete_owned(r, force)).await
     }
 
-    async fn delete_owned(&self, r: &ClusterRef) -> Result<DeleteOutcome, ServiceError> {
+    async fn delete_owned(&self, r: &ClusterRef, force: bool) -> Result<DeleteOutcome, ServiceError> {
         let names = self.core.names(r);
         let m = self.core.managers(&r.namespace);
         let cluster = self.core.clusters.get(&r.namespace, &r.name).await?;
+        if let Some(c) = cluster.as_ref().filter(|c| c.metadata.deletion_timestamp.is_none() && !force) {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "EtcdCluster {r} is not being deleted (generation {}): delete the EtcdCluster, whose finalizer \
+                 removes its objects, or call DeleteCluster with force",
+                c.metadata.generation.unwrap_or_default()
+            )));
+        }
         let delete_pvcs = deletes_claims(cluster.as_ref());
 
         m.pdbs.delete(&names.pdb()).await?;

@@ -6,17 +6,19 @@ use etcd_operator_service::BackupService;
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};
+use crate::auth::{Auth, Rpc};
 
 /// The gRPC face of the backup operations of the service layer.
 #[derive(Clone)]
 pub struct BackupApi {
     service: BackupService,
+    auth: Auth,
 }
 
 impl BackupApi {
-    /// Wraps the service layer.
-    pub fn new(service: BackupService) -> Self {
-        Self { service }
+    /// Wraps the service layer; `auth` authorizes each call.
+    pub fn new(service: BackupService, auth: Auth) -> Self {
+        Self { service, auth }
     }
 }
 
@@ -75,8 +77,8 @@ impl BackupRpc for BackupApi {
         &self,
         request: Request<pb::RunBackupRequest>,
     ) -> Result<Response<pb::RunBackupResponse>, Status> {
-        let req = request.into_inner();
-        let (namespace, name) = object_ref(req.backup.as_ref(), "backup")?;
+        let (namespace, name) = object_ref(request.get_ref().backup.as_ref(), "backup")?;
+        self.auth.allow(&request, Rpc::RunBackup.on(&namespace, &name)).await?;
         let out = self.service.run_backup(&namespace, &name).await.map_err(to_status)?;
         let s = out.status;
         let message = etcd_operator_api::condition::find(&s.conditions, "Succeeded")
@@ -106,8 +108,8 @@ impl BackupRpc for BackupApi {
         &self,
         request: Request<pb::ReconcileScheduleRequest>,
     ) -> Result<Response<pb::ReconcileScheduleResponse>, Status> {
-        let req = request.into_inner();
-        let (namespace, name) = object_ref(req.schedule.as_ref(), "schedule")?;
+        let (namespace, name) = object_ref(request.get_ref().schedule.as_ref(), "schedule")?;
+        self.auth.allow(&request, Rpc::ReconcileSchedule.on(&namespace, &name)).await?;
         let out = self.service.reconcile_schedule(&namespace, &name).await.map_err(to_status)?;
         Ok(Response::new(pb::ReconcileScheduleResponse {
             started_backup: out.started.unwrap_or_default(),
@@ -123,8 +125,8 @@ impl BackupRpc for BackupApi {
         &self,
         request: Request<pb::PruneBackupsRequest>,
     ) -> Result<Response<pb::PruneBackupsResponse>, Status> {
-        let req = request.into_inner();
-        let (namespace, name) = object_ref(req.schedule.as_ref(), "schedule")?;
+        let (namespace, name) = object_ref(request.get_ref().schedule.as_ref(), "schedule")?;
+        self.auth.allow(&request, Rpc::PruneBackups.on(&namespace, &name)).await?;
         let out = self.service.prune_backups(&namespace, &name).await.map_err(to_status)?;
         Ok(Response::new(pb::PruneBackupsResponse { deleted_backups: out.deleted, kept_backups: out.kept }))
     }

@@ -6,17 +6,19 @@ use etcd_operator_service::{ClusterOutcome, LifecycleService, ServiceError};
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};
+use crate::auth::{Auth, Rpc};
 
 /// The gRPC face of [`LifecycleService`].
 #[derive(Clone)]
 pub struct ClusterApi {
     service: LifecycleService,
+    auth: Auth,
 }
 
 impl ClusterApi {
-    /// Wraps the service layer.
-    pub fn new(service: LifecycleService) -> Self {
-        Self { service }
+    /// Wraps the service layer; `auth` authorizes each call.
+    pub fn new(service: LifecycleService, auth: Auth) -> Self {
+        Self { service, auth }
     }
 }
 
@@ -52,8 +54,10 @@ impl ClusterRpc for ClusterApi {
         &self,
         request: Request<pb::CreateClusterRequest>,
     ) -> Result<Response<pb::CreateClusterResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let (r, spec) = ref_and_spec(req.cluster.as_ref(), req.spec.as_ref())?;
+        let rpc = if spec.is_some() { Rpc::CreateClusterObject } else { Rpc::ReconcileCluster };
+        self.auth.allow(&request, rpc.on(&r.namespace, &r.name)).await?;
         let out = self.service.create_cluster(&r, spec).await.map_err(to_status)?;
         Ok(Response::new(pb::CreateClusterResponse {
             status: Some(status_of(&r, &out)),
@@ -65,8 +69,9 @@ impl ClusterRpc for ClusterApi {
         &self,
         request: Request<pb::UpdateClusterRequest>,
     ) -> Result<Response<pb::UpdateClusterResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let (r, spec) = ref_and_spec(req.cluster.as_ref(), req.spec.as_ref())?;
+        self.auth.allow(&request, Rpc::ReconcileCluster.on(&r.namespace, &r.name)).await?;
         let out = self.service.update_cluster(&r, spec).await.map_err(to_status)?;
         Ok(Response::new(pb::UpdateClusterResponse {
             status: Some(status_of(&r, &out)),
@@ -79,7 +84,10 @@ impl ClusterRpc for ClusterApi {
         request: Request<pb::DeleteClusterRequest>,
     ) -> Result<Response<pb::DeleteClusterResponse>, Status> {
         let (r, _) = ref_and_spec(request.get_ref().cluster.as_ref(), None)?;
-        let out = self.service.delete_cluster(&r).await.map_err(to_status)?;
+        let force = request.get_ref().force;
+        let rpc = if force { Rpc::ForceDeleteCluster } else { Rpc::FinalizeCluster };
+        self.auth.allow(&request, rpc.on(&r.namespace, &r.name)).await?;
+        let out = self.service.delete_cluster(&r, force).await.map_err(to_status)?;
         let again = (!out.done).then_some(std::time::Duration::from_secs(2));
         Ok(Response::new(pb::DeleteClusterResponse {
             done: out.done,
@@ -93,6 +101,7 @@ impl ClusterRpc for ClusterApi {
         request: Request<pb::GetClusterStatusRequest>,
     ) -> Result<Response<pb::GetClusterStatusResponse>, Status> {
         let (r, _) = ref_and_spec(request.get_ref().cluster.as_ref(), None)?;
+        self.auth.allow(&request, Rpc::GetClusterStatus.on(&r.namespace, &r.name)).await?;
         let out = self.service.get_cluster_status(&r).await.map_err(to_status)?;
         Ok(Response::new(pb::GetClusterStatusResponse {
             status: Some(status_of(&r, &out)),
@@ -104,23 +113,94 @@ impl ClusterRpc for ClusterApi {
         &self,
         request: Request<pb::ListClustersRequest>,
     ) -> Result<Response<pb::ListClustersResponse>, Status> {
-        let namespace = request.into_inner().namespace;
+        let req = request.get_ref();
+        let namespace = req.namespace.clone();
+        let page = Page::of(req).map_err(|v| to_status(ServiceError::InvalidArgument(v)))?;
         if !namespace.is_empty() && !etcd_operator_common::cluster_ref::is_dns_label(&namespace) {
             let mut v = Violations::default();
             v.push("namespace", "must be empty (all namespaces) or a DNS label");
             return Err(to_status(ServiceError::InvalidArgument(v)));
         }
+        self.auth.allow(&request, Rpc::ListClusters.on(&namespace, "")).await?;
         let clusters = self.service.list_clusters(&namespace).await.map_err(to_status)?;
-        let clusters = clusters
+        let mut refs: Vec<(etcd_operator_common::ClusterRef, &etcd_operator_api::EtcdCluster)> = clusters
             .iter()
             .map(|c| {
                 let r = etcd_operator_common::ClusterRef {
                     namespace: c.metadata.namespace.clone().unwrap_or_default(),
                     name: c.metadata.name.clone().unwrap_or_default(),
                 };
-                convert::status(&r, Some(c), &c.status.clone().unwrap_or_default())
+                (r, c)
             })
             .collect();
-        Ok(Response::new(pb::ListClustersResponse { clusters }))
+        refs.sort_by(|(a, _), (b, _)| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let (shown, next_page_token) = page.select(refs, |(r, _)| format!("{}/{}", r.namespace, r.name));
+        let clusters = shown
+            .into_iter()
+            .map(|(r, c)| convert::status(&r, Some(c), &c.status.clone().unwrap_or_default()))
+            .collect();
+        Ok(Response::new(pb::ListClustersResponse { clusters, next_page_token }))
+    }
+}
+
+/// A page of a listing: how many, after which key.
+struct Page {
+    size: usize,
+    after: Option<String>,
+}
+
+impl Page {
+    const DEFAULT: usize = 100;
+    const MAX: i32 = 500;
+
+    fn of(req: &pb::ListClustersRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        v.check((0..=Self::MAX).contains(&req.page_size), "page_size", "must be between 0 (100) and 500");
+        let after = (!req.page_token.is_empty()).then(|| req.page_token.clone());
+        v.check(
+            after.as_deref().is_none_or(|t| t.split_once('/').is_some()),
+            "page_token",
+            "must be a next_page_token this API returned",
+        );
+        v.into_result()?;
+        let size = if req.page_size == 0 { Self::DEFAULT } else { req.page_size as usize };
+        Ok(Self { size, after })
+    }
+
+    /// The items after the token (ordered by `key`), at most a page; and the next token.
+    fn select<T>(&self, ordered: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, String) {
+        let rest: Vec<T> =
+            ordered.into_iter().filter(|t| self.after.as_ref().is_none_or(|a| key(t) > *a)).collect();
+        let more = rest.len() > self.size;
+        let page: Vec<T> = rest.into_iter().take(self.size).collect();
+        let next = if more { page.last().map(&key).unwrap_or_default() } else { String::new() };
+        (page, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_each_other_without_gaps_or_repeats() {
+        let keys: Vec<String> = ["a/x", "a/y", "b/x", "b/y", "c/z"].iter().map(|s| (*s).to_owned()).collect();
+        let mut token = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let req = pb::ListClustersRequest { namespace: String::new(), page_size: 2, page_token: token };
+            let (page, next) = Page::of(&req).unwrap().select(keys.clone(), Clone::clone);
+            seen.extend(page);
+            if next.is_empty() {
+                break;
+            }
+            token = next;
+        }
+        assert_eq!(seen, keys);
+        let bad =
+            pb::ListClustersRequest { namespace: String::new(), page_size: 501, page_token: "x".into() };
+        let v = Page::of(&bad).err().unwrap();
+        let fields: Vec<&str> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["page_size", "page_token"]);
     }
 }

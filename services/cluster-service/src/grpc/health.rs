@@ -6,17 +6,19 @@ use etcd_operator_service::{HealthService, ServiceError};
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
+use crate::auth::{Auth, Rpc};
 
 /// The gRPC face of the health operations of the service layer.
 #[derive(Clone)]
 pub struct HealthApi {
     service: HealthService,
+    auth: Auth,
 }
 
 impl HealthApi {
-    /// Wraps the service layer.
-    pub fn new(service: HealthService) -> Self {
-        Self { service }
+    /// Wraps the service layer; `auth` authorizes each call.
+    pub fn new(service: HealthService, auth: Auth) -> Self {
+        Self { service, auth }
     }
 }
 
@@ -27,6 +29,7 @@ impl HealthRpc for HealthApi {
         request: Request<pb::CheckHealthRequest>,
     ) -> Result<Response<pb::CheckHealthResponse>, Status> {
         let r = convert::cluster_ref(request.get_ref().cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::CheckHealth.on(&r.namespace, &r.name)).await?;
         let out = self.service.check_health(&r).await.map_err(to_status)?;
         Ok(Response::new(pb::CheckHealthResponse {
             status: Some(status_of(&r, &out)),
@@ -38,7 +41,7 @@ impl HealthRpc for HealthApi {
         &self,
         request: Request<pb::DefragmentMemberRequest>,
     ) -> Result<Response<pb::DefragmentMemberResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let mut violations = Violations::default();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| violations.0.extend(v.0)).ok();
         violations.check(
@@ -49,6 +52,7 @@ impl HealthRpc for HealthApi {
         let Some(r) = r.filter(|_| violations.is_empty()) else {
             return Err(to_status(ServiceError::InvalidArgument(violations)));
         };
+        self.auth.allow(&request, Rpc::MemberMaintenance.on(&r.namespace, &r.name)).await?;
         let out = self.service.defragment_member(&r, &req.member).await.map_err(to_status)?;
         Ok(Response::new(pb::DefragmentMemberResponse {
             db_size_before_bytes: out.before,

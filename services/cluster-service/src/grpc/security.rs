@@ -10,17 +10,19 @@ use etcd_operator_service::security::{SecurityService, decide::CertificateReport
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};
+use crate::auth::{Auth, Rpc};
 
 /// The gRPC face of the certificates of the service layer.
 #[derive(Clone)]
 pub struct SecurityApi {
     service: SecurityService,
+    auth: Auth,
 }
 
 impl SecurityApi {
-    /// Wraps the service layer.
-    pub fn new(service: SecurityService) -> Self {
-        Self { service }
+    /// Wraps the service layer; `auth` authorizes each call.
+    pub fn new(service: SecurityService, auth: Auth) -> Self {
+        Self { service, auth }
     }
 }
 
@@ -72,6 +74,7 @@ impl SecurityRpc for SecurityApi {
         request: Request<pb::ReconcileCertificatesRequest>,
     ) -> Result<Response<pb::CertificatesResponse>, Status> {
         let r = cluster_of(request.get_ref().cluster.as_ref())?;
+        self.auth.allow(&request, Rpc::ManageCertificates.on(&r.namespace, &r.name)).await?;
         let report = self.service.reconcile(&r).await.map_err(to_status)?;
         Ok(Response::new(response(report)))
     }
@@ -81,6 +84,7 @@ impl SecurityRpc for SecurityApi {
         request: Request<pb::RotateCertificateAuthorityRequest>,
     ) -> Result<Response<pb::CertificatesResponse>, Status> {
         let r = cluster_of(request.get_ref().cluster.as_ref())?;
+        self.auth.allow(&request, Rpc::ManageCertificates.on(&r.namespace, &r.name)).await?;
         let ca = self.service.rotate_ca(&r).await.map_err(to_status)?;
         let report = self.service.report(&r).await.map_err(to_status)?;
         Ok(Response::new(with_ca(report, ca)))
@@ -91,6 +95,7 @@ impl SecurityRpc for SecurityApi {
         request: Request<pb::GetCertificatesRequest>,
     ) -> Result<Response<pb::CertificatesResponse>, Status> {
         let r = cluster_of(request.get_ref().cluster.as_ref())?;
+        self.auth.allow(&request, Rpc::GetCertificates.on(&r.namespace, &r.name)).await?;
         let report = self.service.report(&r).await.map_err(to_status)?;
         let ca = self.service.certificate_authority(&r).await.map_err(to_status)?;
         Ok(Response::new(with_ca(report, ca)))

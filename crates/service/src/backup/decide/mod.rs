@@ -1,5 +1,6 @@
 //! What to do next with one EtcdBackup. Pure.
 
+pub mod endpoint;
 pub mod retention;
 pub mod schedule;
 #[cfg(test)]

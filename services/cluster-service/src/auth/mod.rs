@@ -1,0 +1,119 @@
+//! Who calls, and whether Kubernetes RBAC lets them: every call but gRPC
+//! health and the restore agent's fetch carries a Kubernetes bearer token,
+//! which the API server reviews (TokenReview, for this API's audiences);
+//! each RPC then asks for the permission [`rpc::Rpc`] names on the object
+//! the call is about (SubjectAccessReview). Answers are reused for a few
+//! seconds. Refusals name the caller and the permission, never the token.
+
+mod cache;
+mod layer;
+pub mod rpc;
+
+use std::{sync::Arc, time::Duration};
+
+use etcd_operator_client::access::{AccessReviews, Caller, Decision, Permission};
+use sha2::{Digest, Sha256};
+use tonic::Status;
+
+pub use layer::AuthenticateLayer;
+pub use rpc::Rpc;
+
+/// How long an answer about a token or a permission is reused.
+const REUSE: Duration = Duration::from_secs(10);
+
+/// Authentication and authorization of calls.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    reviews: AccessReviews,
+    /// Namespace a namespace-scoped install serves; calls for others are refused.
+    namespace: Option<String>,
+    callers: cache::TtlCache<[u8; 32], Result<Caller, String>>,
+    decisions: cache::TtlCache<(Caller, Permission), Decision>,
+}
+
+impl Auth {
+    /// Reviews through `reviews`; `namespace` limits calls to one namespace.
+    pub fn new(reviews: AccessReviews, namespace: Option<String>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                reviews,
+                namespace,
+                callers: cache::TtlCache::new(REUSE),
+                decisions: cache::TtlCache::new(REUSE),
+            }),
+        }
+    }
+
+    /// Who presents `token`; UNAUTHENTICATED when the API server does not accept it.
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, Status> {
+        // Keyed by digest: the cache never holds a token.
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let answer = match self.inner.callers.get(&key) {
+            Some(answer) => answer,
+            None => {
+                let answer = self.inner.reviews.authenticate(token).await.map_err(|e| {
+                    Status::unavailable(format!(
+                        "cannot review the caller's token with the Kubernetes API: {e}"
+                    ))
+                })?;
+                self.inner.callers.put(key, answer.clone());
+                answer
+            }
+        };
+        answer.map_err(|why| {
+            Status::unauthenticated(format!(
+                "the bearer token was not accepted for audiences {:?}: {why}",
+                self.inner.reviews.audiences()
+            ))
+        })
+    }
+
+    /// Allows `caller` `permission`, or says what was missing.
+    pub async fn authorize(&self, caller: &Caller, permission: Permission) -> Result<(), Status> {
+        if let Some(only) = &self.inner.namespace
+            && &permission.namespace != only
+        {
+            return Err(Status::permission_denied(format!(
+                "this operator serves namespace {only:?} only; {} asked to {permission}",
+                caller.username
+            )));
+        }
+        let key = (caller.clone(), permission);
+        let decision = match self.inner.decisions.get(&key) {
+            Some(d) => d,
+            None => {
+                let d = self.inner.reviews.authorize(&key.0, &key.1).await.map_err(|e| {
+                    Status::unavailable(format!(
+                        "cannot review the caller's access with the Kubernetes API: {e}"
+                    ))
+                })?;
+                self.inner.decisions.put(key.clone(), d.clone());
+                d
+            }
+        };
+        if decision.allowed {
+            return Ok(());
+        }
+        tracing::info!(caller = %key.0.username, permission = %key.1, "call refused: {}", decision.reason);
+        Err(Status::permission_denied(format!("{} may not {}: {}", key.0.username, key.1, decision.reason)))
+    }
+
+    /// The caller the authentication layer found for `request`, allowed `permission`.
+    pub async fn allow<T>(
+        &self,
+        request: &tonic::Request<T>,
+        permission: Permission,
+    ) -> Result<Caller, Status> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("no authenticated caller: send a bearer token"))?;
+        self.authorize(&caller, permission).await?;
+        Ok(caller)
+    }
+}

@@ -1,0 +1,220 @@
+//! The cluster-service's gRPC API admits only callers Kubernetes vouches for,
+//! and only to what RBAC grants them: real tokens from kube-sim's TokenRequest
+//! API, reviewed by its TokenReview and SubjectAccessReview APIs, over a real
+//! socket, with the generated client and with grpcurl.
+
+use cluster_service::auth::Rpc;
+use etcd_operator_proto::v1alpha1::{
+    ClusterRef, DeleteClusterRequest, GetClusterStatusRequest, ListClustersRequest,
+    cluster_service_client::ClusterServiceClient,
+};
+use k8s_openapi::api::{
+    authentication::v1::{TokenRequest, TokenRequestSpec},
+    core::v1::ServiceAccount,
+};
+use kube::{Api, api::PostParams};
+use serde_json::json;
+use system_tests::{Sim, identity};
+use tonic::{Code, Request, transport::Channel};
+
+fn cluster(namespace: &str) -> Option<ClusterRef> {
+    Some(ClusterRef { namespace: namespace.into(), name: "demo".into() })
+}
+
+fn with_token<T>(message: T, token: &str) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+/// A token of `default/<name>` for `audiences`, from the TokenRequest API.
+async fn token_of(sim: &Sim, name: &str, audiences: &[&str]) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(sim.client().await, "default");
+    let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    let _ = accounts.create(&PostParams::default(), &account).await;
+    let spec =
+        TokenRequestSpec { audiences: audiences.iter().map(|a| (*a).into()).collect(), ..Default::default() };
+    let request = TokenRequest { spec, ..Default::default() };
+    accounts.create_token_request(name, &PostParams::default(), &request).await.unwrap().status.unwrap().token
+}
+
+async fn start() -> (Sim, ClusterServiceClient<Channel>, String) {
+    let sim = Sim::start().await;
+    sim.install_crds().await;
+    sim.sim
+        .apply_yaml(
+            r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-a}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: team-b}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: etcd-viewer, namespace: team-a}
+rules:
+  - {apiGroups: [etcd.operator.dev], resources: [etcdclusters], verbs: [get, list]}
+  - {apiGroups: [etcd.operator.dev], resources: [etcdclusters/finalizers], verbs: [update]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: tooling-views, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: etcd-viewer}
+subjects: [{kind: ServiceAccount, name: tooling, namespace: default}]
+---
+apiVersion: etcd.operator.dev/v1alpha1
+kind: EtcdCluster
+metadata: {name: demo, namespace: team-a}
+spec: {size: 3, version: 3.5.17}
+"#,
+        )
+        .unwrap();
+    let endpoint = sim.start_cluster_service().await;
+    let client = ClusterServiceClient::connect(endpoint.clone()).await.unwrap();
+    (sim, client, endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_are_authenticated_by_kubernetes_and_refused_without_a_good_token() {
+    let (sim, mut grpc, _) = start().await;
+    let get = || GetClusterStatusRequest { cluster: cluster("team-a") };
+    let status = grpc.get_cluster_status(get()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("no bearer token"), "{}", status.message());
+
+    let status = grpc.get_cluster_status(with_token(get(), "forged.token.value")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(!status.message().contains("forged.token.value"), "never echoes a token: {}", status.message());
+
+    // A real token, but for the API server's audience: not for this API.
+    let api_token = token_of(&sim, "tooling", &[]).await;
+    let status = grpc.get_cluster_status(with_token(get(), &api_token)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("audiences"), "{}", status.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_permission() {
+    let (sim, mut grpc, _) = start().await;
+    let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
+    let answer =
+        grpc.get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &tooling));
+    // Allowed: the service answers (no etcd runs here, so the status says so).
+    answer.await.expect("get etcdclusters in team-a is granted");
+
+    let status = grpc
+        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-b") }, &tooling))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(
+        status.message().starts_with(
+            "system:serviceaccount:default:tooling may not get etcdclusters.etcd.operator.dev \"demo\" in namespace \"team-b\""
+        ),
+        "{}",
+        status.message()
+    );
+
+    let nobody = token_of(&sim, "nobody", &[identity::AUDIENCE]).await;
+    let status = grpc
+        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &nobody))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("system:serviceaccount:default:nobody"), "{}", status.message());
+
+    // Listing every namespace needs a cluster-wide grant; one namespace, that namespace's.
+    let all = grpc
+        .list_clusters(with_token(
+            ListClustersRequest { namespace: String::new(), ..Default::default() },
+            &tooling,
+        ))
+        .await;
+    assert_eq!(all.unwrap_err().code(), Code::PermissionDenied);
+    let listed = grpc
+        .list_clusters(with_token(
+            ListClustersRequest { namespace: "team-a".into(), ..Default::default() },
+            &tooling,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(listed.into_inner().clusters.len(), 1);
+
+    // Deleting is the EtcdCluster's deletion; a call acts on one being deleted, or with force
+    // and `delete` on it.
+    let delete = |force| DeleteClusterRequest { cluster: cluster("team-a"), force };
+    let status = grpc.delete_cluster(with_token(delete(false), &tooling)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("is not being deleted"), "{}", status.message());
+    let status = grpc.delete_cluster(with_token(delete(true), &tooling)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("may not delete etcdclusters"), "{}", status.message());
+
+    // A controller's identity carries its own rights only.
+    let scaling =
+        identity::token(&sim.client().await, "scaling-controller", identity::controller_rpcs("scaling"))
+            .await;
+    let status = grpc.delete_cluster(with_token(delete(true), &scaling)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scoped_install_refuses_other_namespaces_whatever_rbac_grants() {
+    let (sim, _, _) = start().await;
+    let endpoint = sim.start_cluster_service_for(Some("team-a")).await;
+    let mut grpc = ClusterServiceClient::connect(endpoint).await.unwrap();
+    // Allowed everywhere by RBAC.
+    let admin =
+        identity::token(&sim.client().await, "ops", &[Rpc::GetClusterStatus, Rpc::ListClusters]).await;
+    let mine =
+        grpc.get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &admin));
+    mine.await.expect("its own namespace");
+    let status = grpc
+        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-b") }, &admin))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("serves namespace \"team-a\" only"), "{}", status.message());
+    let all = grpc
+        .list_clusters(with_token(
+            ListClustersRequest { namespace: String::new(), ..Default::default() },
+            &admin,
+        ))
+        .await;
+    assert_eq!(all.unwrap_err().code(), Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_describes_and_calls_with_a_token() {
+    let (sim, _, endpoint) = start().await;
+    let address = endpoint.trim_start_matches("http://").to_owned();
+    let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
+    let header = format!("authorization: Bearer {tooling}");
+    // Asynchronously: the service answering runs on this test's runtime.
+    let grpcurl = |args: Vec<String>| async move {
+        let out = tokio::process::Command::new("grpcurl").args(&args).output().await.expect("grpcurl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = vec!["-plaintext".into(), "-H".into(), header.clone()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let (ok, out) = grpcurl(args(&[&address, "list"])).await;
+    assert!(ok && out.contains("etcd_operator.v1alpha1.ClusterService"), "{out}");
+    let (ok, out) =
+        grpcurl(args(&[&address, "describe", "etcd_operator.v1alpha1.ClusterService.DeleteCluster"])).await;
+    assert!(ok && out.contains("DeleteClusterRequest"), "{out}");
+    let body = r#"{"namespace":"team-a"}"#;
+    let (ok, out) =
+        grpcurl(args(&["-d", body, &address, "etcd_operator.v1alpha1.ClusterService/ListClusters"])).await;
+    assert!(ok && out.contains("\"demo\""), "{out}");
+    let (ok, out) = grpcurl(vec!["-plaintext".into(), address.clone(), "list".into()]).await;
+    assert!(!ok && out.contains("Unauthenticated"), "reflection too needs a caller: {out}");
+}
