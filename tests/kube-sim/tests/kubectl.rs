@@ -82,3 +82,40 @@ async fn apply_get_watch_and_delete() {
     let (ok, out) = run(&["get", "cm", "x"], None);
     assert!(!ok && out.contains("NotFound"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_token_gets_a_token_for_the_audience_it_asks() {
+    use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let account = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: tooling}\n";
+    let (ok, out) = kubectl(&s, home.path(), &["apply", "--validate=false", "-f", "-"], Some(account));
+    assert!(ok, "{out}");
+    // kubectl sends this one as protobuf.
+    let (ok, token) = kubectl(
+        &s,
+        home.path(),
+        &["create", "token", "tooling", "--audience", "etcd-operator", "--duration", "24h"],
+        None,
+    );
+    assert!(ok, "{token}");
+    let review = TokenReview {
+        spec: TokenReviewSpec {
+            token: Some(token.trim().to_owned()),
+            audiences: Some(vec!["etcd-operator".into()]),
+        },
+        ..Default::default()
+    };
+    let answer = kube::Api::<TokenReview>::all(s.client.clone())
+        .create(&Default::default(), &review)
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(
+        answer.user.and_then(|u| u.username).as_deref(),
+        Some("system:serviceaccount:default:tooling")
+    );
+    let (ok, out) = kubectl(&s, home.path(), &["create", "token", "tooling", "--duration", "1m"], None);
+    assert!(!ok && out.contains("less than 10 minutes"), "{out}");
+}

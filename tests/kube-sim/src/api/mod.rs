@@ -2,6 +2,7 @@
 
 mod authz;
 mod discovery;
+mod protobuf;
 mod read;
 mod request;
 mod resources;
@@ -88,7 +89,7 @@ async fn resource(
         })?;
     if reviews::handles(target) {
         return match *method {
-            Method::POST => reviews::answer(state, &user, target, body),
+            Method::POST => reviews::answer(state, &user, target, headers, body),
             _ => Err(ApiError::method_not_allowed(format!("{} only takes POST", target.rt.plural))),
         };
     }

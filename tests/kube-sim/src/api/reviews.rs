@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::{
     Json,
     body::Bytes,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
@@ -43,10 +43,19 @@ pub fn answer(
     state: &ApiState,
     user: &UserInfo,
     target: &Target,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let request: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let request: Value = if content_type.starts_with(super::protobuf::CONTENT_TYPE) {
+        // Only TokenRequests come as protobuf (kubectl create token).
+        let decoded = (target.sub.as_deref() == Some("token")).then(|| super::protobuf::token_request(body));
+        decoded.flatten().ok_or_else(|| {
+            ApiError::unsupported_media_type("kube-sim reads protobuf only for TokenRequests; send JSON")
+        })?
+    } else {
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
     let spec = &request["spec"];
     let status = match target.rt.plural.as_str() {
         "tokenreviews" => token_review(state, spec),
