@@ -168,7 +168,26 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let refused: Vec<&str> = text.lines().filter(|l| l.contains("is forbidden")).take(3).collect();
         assert!(refused.is_empty(), "{name} was refused by RBAC: {refused:#?}");
+        // Nor any call a controller made to the cluster-service (its projected token, its RBAC).
+        let denied = |l: &&str| {
+            l.contains("does not have valid authentication credentials")
+                || l.contains("does not have permission")
+        };
+        let refused: Vec<&str> = text.lines().filter(denied).take(3).collect();
+        assert!(refused.is_empty(), "{name}'s calls were refused: {refused:#?}");
     }
+    // All of it through the cluster-service's NetworkPolicy (on by default), which lets in this
+    // release's controllers by their component labels.
+    let policy = stack.kubectl_ok(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "networkpolicy",
+        "etcd-operator-cluster-service",
+        "-o",
+        "json",
+    ]);
+    assert!(policy.contains("lifecycle-controller") && policy.contains("backup-controller"), "{policy}");
 }
 
 const BACKUP: &str = "apiVersion: etcd.operator.dev/v1alpha1
