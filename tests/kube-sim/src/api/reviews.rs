@@ -63,13 +63,7 @@ pub fn answer(
             let subject = UserInfo {
                 username: spec["user"].as_str().unwrap_or_default().into(),
                 uid: spec["uid"].as_str().unwrap_or_default().into(),
-                groups: spec["groups"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect(),
+                groups: strings(&spec["groups"]),
             };
             access_review(state, &subject, spec)?
         }
@@ -83,18 +77,20 @@ pub fn answer(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+/// The strings of a JSON array (none when it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+}
+
+/// `spec.audiences`, or the API server's own when empty (as kube-apiserver defaults them).
+fn audiences(spec: &Value) -> Vec<String> {
+    let listed = strings(&spec["audiences"]);
+    if listed.is_empty() { vec![auth::API_AUDIENCE.into()] } else { listed }
+}
+
 fn token_review(state: &ApiState, spec: &Value) -> Value {
     let token = spec["token"].as_str().unwrap_or_default();
-    let mut audiences: Vec<String> = spec["audiences"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect();
-    if audiences.is_empty() {
-        audiences.push(auth::API_AUDIENCE.into());
-    }
+    let audiences = audiences(spec);
     match state.store.read(|txn| auth::review(&state.tokens, txn, token, &audiences)) {
         Ok(user) => {
             // The audiences of the request the token is valid for.
@@ -136,16 +132,7 @@ fn access_review(state: &ApiState, user: &UserInfo, spec: &Value) -> Result<Valu
 
 fn token_request(state: &ApiState, target: &Target, spec: &Value) -> Result<Response, ApiError> {
     let name = target.name.clone().unwrap_or_default();
-    let mut audiences: Vec<String> = spec["audiences"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect();
-    if audiences.is_empty() {
-        audiences.push(auth::API_AUDIENCE.into());
-    }
+    let audiences = audiences(spec);
     let namespace = target.namespace.clone();
     let (account, pod) = state.store.read(|txn| {
         let account = txn.get(&("/serviceaccounts".into(), namespace.clone(), name.clone())).cloned();
