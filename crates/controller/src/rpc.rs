@@ -41,13 +41,19 @@ pub struct CallInterceptor {
 #[derive(Clone)]
 struct TokenFile {
     path: PathBuf,
+    /// How long a reading is used.
+    reread: Duration,
     read: Arc<Mutex<Option<(Instant, String)>>>,
 }
 
 impl TokenFile {
+    fn new(path: PathBuf, reread: Duration) -> Self {
+        Self { path, reread, read: Arc::default() }
+    }
+
     fn token(&self) -> Result<String, Status> {
         let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, token)) = read.as_ref().filter(|(at, _)| at.elapsed() < TOKEN_REREAD) {
+        if let Some((_, token)) = read.as_ref().filter(|(at, _)| at.elapsed() < self.reread) {
             return Ok(token.clone());
         }
         let token = std::fs::read_to_string(&self.path).map(|t| t.trim().to_owned()).map_err(|e| {
@@ -120,7 +126,7 @@ impl RpcClient {
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Some(Duration::from_secs(30)))
             .connect_lazy();
-        let token = options.token_file.clone().map(|path| TokenFile { path, read: Arc::default() });
+        let token = options.token_file.clone().map(|path| TokenFile::new(path, TOKEN_REREAD));
         Ok(Self { channel, options, metrics, interceptor: CallInterceptor { token } })
     }
 
@@ -186,5 +192,31 @@ impl RpcClient {
                 Err(status) => return Err(status),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_file_is_reread_as_the_kubelet_renews_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first\n").unwrap();
+        let cached = TokenFile::new(path.clone(), Duration::from_secs(60));
+        assert_eq!(cached.token().unwrap(), "first");
+        std::fs::write(&path, "second").unwrap();
+        assert_eq!(cached.token().unwrap(), "first", "a reading is used for a while");
+        assert_eq!(TokenFile::new(path.clone(), Duration::ZERO).token().unwrap(), "second");
+
+        let mut interceptor = CallInterceptor { token: Some(TokenFile::new(path, Duration::ZERO)) };
+        let request = tonic::service::Interceptor::call(&mut interceptor, Request::new(())).unwrap();
+        assert_eq!(request.metadata().get("authorization").unwrap(), "Bearer second");
+        let mut missing =
+            CallInterceptor { token: Some(TokenFile::new(dir.path().join("gone"), Duration::ZERO)) };
+        let status = tonic::service::Interceptor::call(&mut missing, Request::new(())).unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(status.message().contains("gone"), "{}", status.message());
     }
 }
