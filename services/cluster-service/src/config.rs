@@ -96,6 +96,9 @@ pub struct Config {
     /// Calls served at once on one connection; more get RESOURCE_EXHAUSTED.
     #[arg(long, env = "CALLS_PER_CONNECTION", default_value_t = 64)]
     pub calls_per_connection: usize,
+    /// Calls served at once over all connections; more get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "MAX_CALLS", default_value_t = 512)]
+    pub max_calls: usize,
     /// Address of the admin HTTP endpoint (/healthz, /readyz, /metrics).
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
     pub admin_listen: SocketAddr,
@@ -111,6 +114,7 @@ impl Config {
             max_message_bytes: self.max_message_bytes,
             call_timeout: self.call_timeout,
             calls_per_connection: self.calls_per_connection,
+            calls: self.max_calls,
         }
     }
 

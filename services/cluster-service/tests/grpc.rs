@@ -205,6 +205,21 @@ async fn oversized_messages_and_calls_past_the_connections_limit_are_refused() {
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     waiting.abort();
 
+    // Over all connections too.
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    let addr = start_with(kube::Client::new(service, "default"), grpc::Limits { calls: 1, ..limits }).await;
+    let mut first = ClusterServiceClient::new(channel(addr).await);
+    let waiting = tokio::spawn(async move {
+        first.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut other = ClusterServiceClient::new(channel(addr).await);
+    let status =
+        other.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    waiting.abort();
+
     let (kube, _record, _api) = scripted_api(vec![token_accepted("tooling")]);
     let mut client = ClusterServiceClient::new(channel(start_with(kube, limits).await).await);
     let huge = pb::ListClustersRequest { namespace: "x".repeat(2 << 20), ..Default::default() };

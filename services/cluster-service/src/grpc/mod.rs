@@ -42,11 +42,18 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Calls served at once on one connection; more are refused with RESOURCE_EXHAUSTED.
     pub calls_per_connection: usize,
+    /// Calls served at once over all connections; more are refused with RESOURCE_EXHAUSTED.
+    pub calls: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 4 << 20, call_timeout: Duration::from_secs(300), calls_per_connection: 64 }
+        Self {
+            max_message_bytes: 4 << 20,
+            call_timeout: Duration::from_secs(300),
+            calls_per_connection: 64,
+            calls: 512,
+        }
     }
 }
 
@@ -86,6 +93,9 @@ pub async fn serve(
         .concurrency_limit_per_connection(limits.calls_per_connection)
         .load_shed(true)
         .layer(GrpcServerLayer::new(metrics))
+        // Refused at once rather than queued: a caller retries, a queue only grows.
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limits.calls))
         .layer(deadline::DeadlineLayer)
         .layer(AuthenticateLayer::new(auth.clone()))
         .add_service(health_service)
