@@ -74,25 +74,27 @@ BAD_VALUES = [
 # What each component's code calls, by (apiGroup, resource): verbs. Writes to managed objects are
 # the cluster-service's alone; a controller reads what it watches (the lifecycle also keeps its
 # finalizer on the EtcdCluster) and holds only its own Lease.
-READ = {"get", "list", "watch"}
+WATCH = {"list", "watch"}
 USES = {
+    # It watches nothing, lists only pods, claims, backups and clusters, and writes by server-side
+    # apply (patch, and create when the object is new).
     "cluster-service": {
-        ("etcd.operator.dev", "etcdclusters"): READ | {"create", "patch"},
-        ("etcd.operator.dev", "etcdbackups"): READ | {"create", "patch", "delete"},
-        ("etcd.operator.dev", "etcdbackupschedules"): READ | {"create", "patch"},
-        ("etcd.operator.dev", "etcdclusters/status"): {"get", "patch"},
-        ("etcd.operator.dev", "etcdbackups/status"): {"get", "patch"},
-        ("etcd.operator.dev", "etcdbackupschedules/status"): {"get", "patch"},
-        ("apps", "statefulsets"): READ | {"create", "update", "patch", "delete"},
-        ("apps", "statefulsets/scale"): {"get", "patch"},
-        ("", "services"): READ | {"create", "patch", "delete"},
-        ("", "configmaps"): READ | {"create", "patch", "delete"},
-        ("", "secrets"): READ | {"create", "patch", "delete"},
-        ("", "persistentvolumeclaims"): READ | {"create", "patch", "delete"},
+        ("etcd.operator.dev", "etcdclusters"): {"get", "list", "create", "patch"},
+        ("etcd.operator.dev", "etcdbackups"): {"get", "list", "create", "patch", "delete"},
+        ("etcd.operator.dev", "etcdbackupschedules"): {"get"},
+        ("etcd.operator.dev", "etcdclusters/status"): {"patch"},
+        ("etcd.operator.dev", "etcdbackups/status"): {"patch"},
+        ("etcd.operator.dev", "etcdbackupschedules/status"): {"patch"},
+        ("apps", "statefulsets"): {"get", "create", "patch", "delete"},
+        ("apps", "statefulsets/scale"): {"patch"},
+        ("", "services"): {"create", "patch", "delete"},
+        ("", "configmaps"): {"get", "create", "patch", "delete"},
+        ("", "secrets"): {"get", "create", "patch", "delete"},
+        ("", "persistentvolumeclaims"): {"list", "delete"},
         ("", "pods"): {"get", "list", "delete"},
-        ("policy", "poddisruptionbudgets"): READ | {"create", "patch", "delete"},
-        ("networking.k8s.io", "networkpolicies"): READ | {"create", "patch", "delete"},
-        ("coordination.k8s.io", "leases"): {"get", "create", "update", "patch", "delete"},
+        ("policy", "poddisruptionbudgets"): {"create", "patch", "delete"},
+        ("networking.k8s.io", "networkpolicies"): {"create", "patch", "delete"},
+        ("coordination.k8s.io", "leases"): {"get", "create", "update", "delete"},
         ("events.k8s.io", "events"): {"create", "patch"},
         # Reviews of every gRPC caller (its own ClusterRole, "-auth-delegator").
         ("authentication.k8s.io", "tokenreviews"): {"create"},
@@ -101,35 +103,35 @@ USES = {
     # Controllers: what they watch, and the permissions of the RPCs they call (the cluster-service's
     # table, services/cluster-service/src/auth/rpc.rs).
     "lifecycle-controller": {
-        ("etcd.operator.dev", "etcdclusters"): READ | {"patch", "update"},
+        ("etcd.operator.dev", "etcdclusters"): WATCH | {"patch", "update"},
         ("etcd.operator.dev", "etcdclusters/finalizers"): {"update"},
-        ("apps", "statefulsets"): READ,
-        ("", "services"): READ,
-        ("", "configmaps"): READ,
-        ("policy", "poddisruptionbudgets"): READ,
+        ("apps", "statefulsets"): WATCH,
+        ("", "services"): WATCH,
+        ("", "configmaps"): WATCH,
+        ("policy", "poddisruptionbudgets"): WATCH,
     },
     # Its StatefulSets too: a new pod template (and each pod it restarts becoming ready) drives the roll.
     "scaling-controller": {
-        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters"): WATCH,
         ("etcd.operator.dev", "etcdclusters/scale"): {"update"},
-        ("apps", "statefulsets"): READ,
+        ("apps", "statefulsets"): WATCH,
     },
     "health-controller": {
-        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters"): WATCH,
         ("etcd.operator.dev", "etcdclusters/status"): {"update"},
     },
     "recovery-controller": {
-        ("etcd.operator.dev", "etcdclusters"): READ,
+        ("etcd.operator.dev", "etcdclusters"): WATCH,
         ("etcd.operator.dev", "etcdclusters/members"): {"update"},
     },
     "backup-controller": {
-        ("etcd.operator.dev", "etcdbackups"): READ,
-        ("etcd.operator.dev", "etcdbackupschedules"): READ,
+        ("etcd.operator.dev", "etcdbackups"): WATCH,
+        ("etcd.operator.dev", "etcdbackupschedules"): WATCH,
         ("etcd.operator.dev", "etcdbackups/status"): {"update"},
         ("etcd.operator.dev", "etcdbackupschedules/status"): {"update"},
     },
 }
-LEASE_VERBS = {(None, "create"), ("name", "get"), ("name", "watch"), ("name", "update"), ("name", "patch")}
+LEASE_VERBS = {(None, "create"), ("name", "get"), ("name", "patch")}
 
 
 # Values each valid alone that contradict each other: rendering fails with Helm's `fail`,

@@ -6,6 +6,7 @@
 
 pub mod otlp;
 pub mod process;
+pub mod rbac;
 pub mod workload;
 
 use std::{

@@ -74,6 +74,7 @@ impl KubeSim {
             address: addr.to_string(),
             ca_pem: tls.ca_pem.clone(),
             tokens: auth::Tokens::generate().map_err(StartError::TokenKey)?,
+            audit: Default::default(),
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let t = api::Target {
@@ -128,6 +129,11 @@ impl KubeSim {
             api::create_object(&self.state, &t, doc.clone()).map_err(|e| e.message)?;
         }
         Ok(docs.len())
+    }
+
+    /// What each user was allowed so far (requests, and access reviews answered "allowed").
+    pub fn audit(&self) -> std::collections::BTreeMap<String, std::collections::BTreeSet<auth::audit::Use>> {
+        self.state.audit.uses()
     }
 
     /// The object store (for fault injection and test assertions).

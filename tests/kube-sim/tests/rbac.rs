@@ -152,3 +152,38 @@ subjects: [{kind: ServiceAccount, name: writer, namespace: default}]
     let e = forbidden(cms.patch("c", &PatchParams::default(), &patch).await.unwrap_err());
     assert!(e.contains("cannot patch resource \"configmaps\""), "{e}");
 }
+
+#[tokio::test]
+async fn an_apply_that_creates_needs_create_and_one_that_updates_only_patch() {
+    let s = support::start().await;
+    apply(
+        &s,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: patcher, namespace: default}
+rules:
+  - {apiGroups: [""], resources: [configmaps], verbs: [patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: patcher, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: patcher}
+subjects: [{kind: ServiceAccount, name: patcher, namespace: default}]
+"#,
+    )
+    .await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client_as("default", "patcher").await, "default");
+    let cm =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}});
+    let ssa = PatchParams::apply("test");
+    let e = forbidden(cms.patch("applied", &ssa, &Patch::Apply(&cm)).await.unwrap_err());
+    assert!(e.contains("cannot create resource \"configmaps\""), "{e}");
+    let admin: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    admin.patch("applied", &ssa, &Patch::Apply(&cm)).await.unwrap();
+    let changed =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "2"}});
+    cms.patch("applied", &ssa, &Patch::Apply(&changed))
+        .await
+        .expect("patch is enough for an existing object");
+}

@@ -38,6 +38,28 @@ fn connects(c: &RealCluster, pod: &str, ip: &str, port: u16) -> bool {
         .success()
 }
 
+/// A member's listening and connecting sockets and TCP drop counters, for a failure message.
+fn sockets(c: &RealCluster, pod: &str) -> String {
+    let Ok(netns) = c.sim.node().unwrap().netns("default", pod) else { return "no netns".into() };
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("ip").args(["netns", "exec", &netns]).args(args).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_else(|e| e.to_string())
+    };
+    let counters =
+        ["TcpExtListenOverflows", "TcpExtListenDrops", "TcpExtTCPSynRetrans", "TcpExtTCPReqQFullDrop"];
+    let mut nstat = vec!["nstat", "-az"];
+    nstat.extend(counters);
+    let host = std::process::Command::new("ip").args(["-br", "link", "show", "type", "bridge"]).output();
+    let host = host.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    format!(
+        "{}\n{}\n{}\nneighbours: {}\nhost bridges: {host}",
+        run(&["ss", "-tan"]),
+        run(&nstat),
+        run(&["nft", "list", "ruleset"]),
+        run(&["ip", "neigh", "show"])
+    )
+}
+
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
     // Generous: a policy change waits for a node sync, and a loaded machine stretches each probe.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -81,10 +103,21 @@ async fn members_are_reached_only_as_their_network_policy_allows() {
     let clusters = Api::<etcd_operator_api::EtcdCluster>::namespaced(c.client.clone(), "default");
     let off = serde_json::json!({"spec": {"networkPolicy": {"enabled": false}}});
     clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&off)).await.unwrap();
-    c.converge("the policy removed", Duration::from_secs(30), || {
-        c.services.lifecycle.update_cluster(&c.r, None)
-    })
-    .await;
+    // When this times out (it does now and then: a member the host cannot reach after the policy
+    // went, cause unknown), the members' sockets and TCP counters say more than the status.
+    let removed = tokio::time::timeout(
+        Duration::from_secs(35),
+        c.converge("the policy removed", Duration::from_secs(30), || {
+            c.services.lifecycle.update_cluster(&c.r, None)
+        }),
+    );
+    let removed = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(removed)).await;
+    if !matches!(removed, Ok(Ok(_))) {
+        for member in ["demo-0", "demo-1", "demo-2"] {
+            eprintln!("{member}: {}", sockets(&c, member));
+        }
+        panic!("the policy's removal did not converge: {removed:?}");
+    }
     assert!(policies.get_opt("demo-members").await.unwrap().is_none());
     until("other reaches the client port again", || connects(&c, "other", &demo0, 2379)).await;
 }

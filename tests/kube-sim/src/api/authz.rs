@@ -130,14 +130,14 @@ pub fn refusal(user: &UserInfo, a: &Attributes) -> String {
     )
 }
 
-/// Allows or forbids a request of `user`.
+/// Allows (what it asked) or forbids a request of `user`.
 pub fn authorize(
     txn: &Txn<'_>,
     user: &UserInfo,
     method: &Method,
     target: &Target,
     query: &Query,
-) -> Result<(), ApiError> {
+) -> Result<Attributes, ApiError> {
     let a = Attributes::of(method, target, query);
-    if allowed(txn, user, &a) { Ok(()) } else { Err(ApiError::forbidden(refusal(user, &a))) }
+    if allowed(txn, user, &a) { Ok(a) } else { Err(ApiError::forbidden(refusal(user, &a))) }
 }

@@ -37,6 +37,8 @@ pub struct ApiState {
     pub ca_pem: String,
     /// Signs and verifies service account tokens.
     pub tokens: Tokens,
+    /// What each user was allowed.
+    pub audit: crate::auth::audit::Audit,
 }
 
 /// Every request enters here.
@@ -78,7 +80,18 @@ async fn resource(
         .store
         .read(|txn| {
             let user = crate::auth::authenticate(&state.tokens, txn, headers).map_err(|why| (why, None))?;
-            authz::authorize(txn, &user, method, target, query).map_err(|e| (String::new(), Some(e)))?;
+            let a =
+                authz::authorize(txn, &user, method, target, query).map_err(|e| (String::new(), Some(e)))?;
+            state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
+            // An apply that creates the object is authorized as a create too, as kube-apiserver's
+            // patch handler does.
+            if creates_by_apply(txn, method, target, headers) {
+                let create = authz::Attributes { verb: "create".into(), ..a };
+                if !authz::allowed(txn, &user, &create) {
+                    return Err((String::new(), Some(ApiError::forbidden(authz::refusal(&user, &create)))));
+                }
+                state.audit.record(&user.username, &create.group, &create.resource, "create");
+            }
             Ok(user)
         })
         .map_err(|(why, refused): (String, Option<ApiError>)| {
@@ -94,4 +107,23 @@ async fn resource(
         };
     }
     resources::dispatch(state, method, target, query, headers, body).await
+}
+
+/// Whether a request is a server-side apply of an object that does not exist yet.
+fn creates_by_apply(
+    txn: &crate::store::Txn<'_>,
+    method: &Method,
+    target: &Target,
+    headers: &HeaderMap,
+) -> bool {
+    let apply = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/apply-patch"));
+    let Some(name) =
+        target.name.as_deref().filter(|_| *method == Method::PATCH && apply && target.sub.is_none())
+    else {
+        return false;
+    };
+    txn.get(&crate::objects::key(&target.rt, &target.namespace, name)).is_none()
 }

@@ -124,6 +124,9 @@ fn access_review(state: &ApiState, user: &UserInfo, spec: &Value) -> Result<Valu
         return Err(ApiError::invalid("spec.resourceAttributes: verb and resource are required"));
     }
     let allowed = state.store.read(|txn| authz::allowed(txn, user, &a));
+    if allowed {
+        state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
+    }
     Ok(match allowed {
         true => json!({"allowed": true, "reason": "RBAC: allowed by a binding of the subject"}),
         false => json!({"allowed": false, "reason": authz::refusal(user, &a)}),

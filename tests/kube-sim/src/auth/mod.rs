@@ -4,6 +4,7 @@
 //! while the account exists, no token is `system:anonymous`, and any other
 //! token is refused with 401.
 
+pub mod audit;
 pub mod tokens;
 
 use axum::http::HeaderMap;

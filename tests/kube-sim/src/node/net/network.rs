@@ -116,7 +116,11 @@ impl Network {
                 closed: Default::default(),
             };
             let bridge = net.bridge();
-            ip(&["link", "add", &bridge, "type", "bridge"])?;
+            // A fixed MAC: by default a bridge takes the lowest MAC of its ports and changes it
+            // when that port goes, leaving pods' ARP entries for the gateway pointing nowhere
+            // (their answers to the host vanish until the entry expires).
+            let mac = format!("02:6b:73:00:{:02x}:01", instance);
+            ip(&["link", "add", &bridge, "address", &mac, "type", "bridge"])?;
             ip(&["addr", "add", &format!("{}/24", net.gateway()), "dev", &bridge])?;
             ip(&["addr", "add", &format!("{}/32", net.kubelet_address()), "dev", &bridge])?;
             ip(&["link", "set", &bridge, "up"])?;
