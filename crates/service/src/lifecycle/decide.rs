@@ -12,6 +12,20 @@ use etcd_operator_api::{
 /// How soon an apply looks again while members restore (to record completion and remove the token).
 const RESTORING: Duration = Duration::from_secs(5);
 
+/// Why a delete must not touch the objects of `cluster`: it exists and is not being deleted, and
+/// the caller did not `force` it. Deleting the EtcdCluster is how a cluster goes (its finalizer
+/// calls the delete); a call alone is not.
+pub fn delete_refusal(cluster: Option<&EtcdCluster>, force: bool) -> Option<String> {
+    let c = cluster.filter(|c| c.metadata.deletion_timestamp.is_none() && !force)?;
+    Some(format!(
+        "EtcdCluster {}/{} is not being deleted (generation {}): delete the EtcdCluster, whose finalizer \
+         removes its objects, or call DeleteCluster with force",
+        c.metadata.namespace.as_deref().unwrap_or_default(),
+        c.metadata.name.as_deref().unwrap_or_default(),
+        c.metadata.generation.unwrap_or_default()
+    ))
+}
+
 /// Whether a delete removes the claims: only when the policy says so. Without the object the
 /// policy is unknown, and the data is kept (the safe default).
 pub fn deletes_claims(cluster: Option<&EtcdCluster>) -> bool {
@@ -76,6 +90,22 @@ pub fn waits_for_provided_secrets(cluster: &EtcdCluster) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_cluster_being_deleted_or_gone_is_cleaned_up_unless_forced() {
+        let mut c: EtcdCluster = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "demo", "namespace": "prod", "generation": 3},
+            "spec": {"size": 3, "version": "3.5.17"}
+        }))
+        .unwrap();
+        let why = delete_refusal(Some(&c), false).unwrap();
+        assert!(why.starts_with("EtcdCluster prod/demo is not being deleted (generation 3)"), "{why}");
+        assert_eq!(delete_refusal(Some(&c), true), None);
+        assert_eq!(delete_refusal(None, false), None, "gone: its leftovers may go");
+        c.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        assert_eq!(delete_refusal(Some(&c), false), None);
+    }
     use crate::fixtures::cluster;
 
     #[test]

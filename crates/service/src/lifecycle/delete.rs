@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use crate::ServiceError;
 use crate::lifecycle::{
     LifecycleService,
-    decide::{ClaimPlan, claim_plan, deletes_claims},
+    decide::{ClaimPlan, claim_plan, delete_refusal, deletes_claims},
 };
 
 /// What a delete call achieved.
@@ -31,12 +31,8 @@ impl LifecycleService {
         let names = self.core.names(r);
         let m = self.core.managers(&r.namespace);
         let cluster = self.core.clusters.get(&r.namespace, &r.name).await?;
-        if let Some(c) = cluster.as_ref().filter(|c| c.metadata.deletion_timestamp.is_none() && !force) {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "EtcdCluster {r} is not being deleted (generation {}): delete the EtcdCluster, whose finalizer \
-                 removes its objects, or call DeleteCluster with force",
-                c.metadata.generation.unwrap_or_default()
-            )));
+        if let Some(why) = delete_refusal(cluster.as_ref(), force) {
+            return Err(ServiceError::FailedPrecondition(why));
         }
         let delete_pvcs = deletes_claims(cluster.as_ref());
 
