@@ -6,11 +6,11 @@
 //! Kubernetes' message. Members of `system:masters` (the kubeconfig's admin)
 //! may do anything, as the API server's superuser group.
 
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::request::{Query, Target};
-use crate::{auth::UserInfo, error::ApiError, store::Txn};
+use crate::{auth::UserInfo, error::ApiError, objects, store::Txn};
 
 /// What a request (or a SubjectAccessReview) asks to do.
 #[derive(Clone, Debug, Default)]
@@ -58,7 +58,8 @@ pub fn verb(method: &Method, target: &Target, query: &Query) -> &'static str {
     }
 }
 
-fn strings(v: &Value) -> Vec<&str> {
+/// The strings of a JSON array (none when it is not one).
+pub(super) fn strings(v: &Value) -> Vec<&str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
@@ -130,14 +131,43 @@ pub fn refusal(user: &UserInfo, a: &Attributes) -> String {
     )
 }
 
-/// Allows (what it asked) or forbids a request of `user`.
+/// What a request asks RBAC for: its verb on its resource, and for a server-side apply of an
+/// object that does not exist yet `create` too, as kube-apiserver's patch handler authorizes it.
+fn asks(
+    txn: &Txn<'_>,
+    method: &Method,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Vec<Attributes> {
+    let a = Attributes::of(method, target, query);
+    let apply = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/apply-patch"));
+    let creates = *method == Method::PATCH
+        && apply
+        && target.sub.is_none()
+        && target
+            .name
+            .as_deref()
+            .is_some_and(|n| txn.get(&objects::key(&target.rt, &target.namespace, n)).is_none());
+    let create = creates.then(|| Attributes { verb: "create".into(), ..a.clone() });
+    std::iter::once(a).chain(create).collect()
+}
+
+/// Allows a request of `user` (returning what it was allowed) or forbids it.
 pub fn authorize(
     txn: &Txn<'_>,
     user: &UserInfo,
     method: &Method,
     target: &Target,
     query: &Query,
-) -> Result<Attributes, ApiError> {
-    let a = Attributes::of(method, target, query);
-    if allowed(txn, user, &a) { Ok(a) } else { Err(ApiError::forbidden(refusal(user, &a))) }
+    headers: &HeaderMap,
+) -> Result<Vec<Attributes>, ApiError> {
+    let asked = asks(txn, method, target, query, headers);
+    match asked.iter().find(|a| !allowed(txn, user, a)) {
+        Some(refused) => Err(ApiError::forbidden(refusal(user, refused))),
+        None => Ok(asked),
+    }
 }

@@ -76,30 +76,16 @@ async fn resource(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let user = state
-        .store
-        .read(|txn| {
-            let user = crate::auth::authenticate(&state.tokens, txn, headers).map_err(|why| (why, None))?;
-            let a =
-                authz::authorize(txn, &user, method, target, query).map_err(|e| (String::new(), Some(e)))?;
-            state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
-            // An apply that creates the object is authorized as a create too, as kube-apiserver's
-            // patch handler does.
-            if creates_by_apply(txn, method, target, headers) {
-                let create = authz::Attributes { verb: "create".into(), ..a };
-                if !authz::allowed(txn, &user, &create) {
-                    return Err((String::new(), Some(ApiError::forbidden(authz::refusal(&user, &create)))));
-                }
-                state.audit.record(&user.username, &create.group, &create.resource, "create");
-            }
-            Ok(user)
-        })
-        .map_err(|(why, refused): (String, Option<ApiError>)| {
-            refused.unwrap_or_else(|| {
-                tracing::info!(%method, "unauthenticated request: {why}");
-                ApiError::unauthorized()
-            })
+    let user = state.store.read(|txn| {
+        let user = crate::auth::authenticate(&state.tokens, txn, headers).map_err(|why| {
+            tracing::info!(%method, "unauthenticated request: {why}");
+            ApiError::unauthorized()
         })?;
+        for a in authz::authorize(txn, &user, method, target, query, headers)? {
+            state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
+        }
+        Ok::<_, ApiError>(user)
+    })?;
     if reviews::handles(target) {
         return match *method {
             Method::POST => reviews::answer(state, &user, target, headers, body),
@@ -107,23 +93,4 @@ async fn resource(
         };
     }
     resources::dispatch(state, method, target, query, headers, body).await
-}
-
-/// Whether a request is a server-side apply of an object that does not exist yet.
-fn creates_by_apply(
-    txn: &crate::store::Txn<'_>,
-    method: &Method,
-    target: &Target,
-    headers: &HeaderMap,
-) -> bool {
-    let apply = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/apply-patch"));
-    let Some(name) =
-        target.name.as_deref().filter(|_| *method == Method::PATCH && apply && target.sub.is_none())
-    else {
-        return false;
-    };
-    txn.get(&crate::objects::key(&target.rt, &target.namespace, name)).is_none()
 }

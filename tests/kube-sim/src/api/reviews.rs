@@ -77,9 +77,8 @@ pub fn answer(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-/// The strings of a JSON array (none when it is not one).
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+    authz::strings(v).into_iter().map(String::from).collect()
 }
 
 /// `spec.audiences`, or the API server's own when empty (as kube-apiserver defaults them).
