@@ -55,8 +55,6 @@ pub async fn token_file(client: &Client, dir: &Path, name: &str, rpcs: &[Rpc]) -
 /// cluster-service (valid an hour).
 pub async fn token(client: &Client, name: &str, rpcs: &[Rpc]) -> String {
     create(&Api::<Namespace>::all(client.clone()), json!({"metadata": {"name": NAMESPACE}})).await;
-    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE);
-    create(&accounts, json!({"metadata": {"name": name}})).await;
     let rules: Vec<serde_json::Value> = rpcs
         .iter()
         .map(|rpc| {
@@ -74,9 +72,17 @@ pub async fn token(client: &Client, name: &str, rpcs: &[Rpc]) -> String {
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}],
     });
     create(&Api::<ClusterRoleBinding>::all(client.clone()), binding).await;
+    account_token(client, NAMESPACE, name, &[AUDIENCE]).await
+}
+
+/// A token of account `namespace/name` (created when missing) for `audiences` (the API server's
+/// when empty), valid an hour, from the TokenRequest API.
+pub async fn account_token(client: &Client, namespace: &str, name: &str, audiences: &[&str]) -> String {
+    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), namespace);
+    create(&accounts, json!({"metadata": {"name": name}})).await;
     let request = TokenRequest {
         spec: TokenRequestSpec {
-            audiences: vec![AUDIENCE.into()],
+            audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
             expiration_seconds: Some(3600),
             ..TokenRequestSpec::default()
         },
@@ -87,8 +93,9 @@ pub async fn token(client: &Client, name: &str, rpcs: &[Rpc]) -> String {
     answer.status.expect("token").token
 }
 
-/// The authenticator and authorizer of a cluster-service that reviews callers with `client`.
-pub fn auth(client: &Client) -> cluster_service::auth::Auth {
+/// The authenticator and authorizer of a cluster-service that reviews callers with `client`,
+/// serving `namespace` only when given (a namespace-scoped install).
+pub fn auth(client: &Client, namespace: Option<&str>) -> cluster_service::auth::Auth {
     let reviews = etcd_operator_client::access::AccessReviews::new(client.clone(), vec![AUDIENCE.into()]);
-    cluster_service::auth::Auth::new(reviews, None)
+    cluster_service::auth::Auth::new(reviews, namespace.map(String::from))
 }

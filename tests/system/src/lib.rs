@@ -122,9 +122,7 @@ impl Sim {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let rpc_metrics = RpcMetrics::register(&mut Default::default());
-        let reviews =
-            etcd_operator_client::access::AccessReviews::new(client, vec![identity::AUDIENCE.into()]);
-        let auth = cluster_service::auth::Auth::new(reviews, namespace.map(String::from));
+        let auth = identity::auth(&client, namespace);
         tokio::spawn(cluster_service::grpc::serve(
             listener,
             service,

@@ -103,7 +103,7 @@ impl RealCluster {
         tokio::spawn(cluster_service::grpc::serve(
             listener,
             service.clone(),
-            crate::identity::auth(&client),
+            crate::identity::auth(&client, None),
             Default::default(),
             metrics,
             std::future::pending(),

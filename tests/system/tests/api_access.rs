@@ -8,12 +8,6 @@ use etcd_operator_proto::v1alpha1::{
     ClusterRef, DeleteClusterRequest, GetClusterStatusRequest, ListClustersRequest,
     cluster_service_client::ClusterServiceClient,
 };
-use k8s_openapi::api::{
-    authentication::v1::{TokenRequest, TokenRequestSpec},
-    core::v1::ServiceAccount,
-};
-use kube::{Api, api::PostParams};
-use serde_json::json;
 use system_tests::{Sim, identity};
 use tonic::{Code, Request, transport::Channel};
 
@@ -29,13 +23,7 @@ fn with_token<T>(message: T, token: &str) -> Request<T> {
 
 /// A token of `default/<name>` for `audiences`, from the TokenRequest API.
 async fn token_of(sim: &Sim, name: &str, audiences: &[&str]) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(sim.client().await, "default");
-    let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    let _ = accounts.create(&PostParams::default(), &account).await;
-    let spec =
-        TokenRequestSpec { audiences: audiences.iter().map(|a| (*a).into()).collect(), ..Default::default() };
-    let request = TokenRequest { spec, ..Default::default() };
-    accounts.create_token_request(name, &PostParams::default(), &request).await.unwrap().status.unwrap().token
+    identity::account_token(&sim.client().await, "default", name, audiences).await
 }
 
 async fn start() -> (Sim, ClusterServiceClient<Channel>, String) {

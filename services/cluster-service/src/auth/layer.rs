@@ -8,7 +8,6 @@ use std::{
     task::{Context, Poll},
 };
 
-use tonic::Status;
 use tower::{Layer, Service};
 
 use super::{Auth, rpc};
@@ -73,13 +72,7 @@ where
         let auth = self.auth.clone();
         let token = bearer(request.headers()).map(str::to_owned);
         Box::pin(async move {
-            let Some(token) = token else {
-                let why = format!(
-                    "no bearer token: send `authorization: Bearer <token>` with a Kubernetes token for audiences {:?}",
-                    auth.inner.reviews.audiences()
-                );
-                return Ok(Status::unauthenticated(why).into_http());
-            };
+            let Some(token) = token else { return Ok(auth.no_token().into_http()) };
             match auth.authenticate(&token).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);

@@ -48,6 +48,14 @@ impl Auth {
         }
     }
 
+    /// The refusal of a call that carries no token.
+    pub fn no_token(&self) -> Status {
+        Status::unauthenticated(format!(
+            "no bearer token: send `authorization: Bearer <token>` with a Kubernetes token for audiences {:?}",
+            self.inner.reviews.audiences()
+        ))
+    }
+
     /// Who presents `token`; UNAUTHENTICATED when the API server does not accept it.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Status> {
         // Keyed by digest: the cache never holds a token.
@@ -108,11 +116,8 @@ impl Auth {
         request: &tonic::Request<T>,
         permission: Permission,
     ) -> Result<Caller, Status> {
-        let caller = request
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("no authenticated caller: send a bearer token"))?;
+        // The layer put it there, or refused the call.
+        let caller = request.extensions().get::<Caller>().cloned().ok_or_else(|| self.no_token())?;
         self.authorize(&caller, permission).await?;
         Ok(caller)
     }
