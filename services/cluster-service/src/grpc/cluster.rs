@@ -113,14 +113,8 @@ impl ClusterRpc for ClusterApi {
         &self,
         request: Request<pb::ListClustersRequest>,
     ) -> Result<Response<pb::ListClustersResponse>, Status> {
-        let req = request.get_ref();
-        let namespace = req.namespace.clone();
-        let page = Page::of(req).map_err(|v| to_status(ServiceError::InvalidArgument(v)))?;
-        if !namespace.is_empty() && !etcd_operator_common::cluster_ref::is_dns_label(&namespace) {
-            let mut v = Violations::default();
-            v.push("namespace", "must be empty (all namespaces) or a DNS label");
-            return Err(to_status(ServiceError::InvalidArgument(v)));
-        }
+        let namespace = request.get_ref().namespace.clone();
+        let page = Page::of(request.get_ref()).map_err(|v| to_status(ServiceError::InvalidArgument(v)))?;
         self.auth.allow(&request, Rpc::ListClusters.on(&namespace, "")).await?;
         let clusters = self.service.list_clusters(&namespace).await.map_err(to_status)?;
         let mut refs: Vec<(etcd_operator_common::ClusterRef, &etcd_operator_api::EtcdCluster)> = clusters
@@ -153,8 +147,16 @@ impl Page {
     const DEFAULT: usize = 100;
     const MAX: i32 = 500;
 
+    /// The page a request asks for; every broken rule of the request together (its namespace's
+    /// too).
     fn of(req: &pb::ListClustersRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
+        let ns = &req.namespace;
+        v.check(
+            ns.is_empty() || etcd_operator_common::cluster_ref::is_dns_label(ns),
+            "namespace",
+            "must be empty (all namespaces) or a DNS label",
+        );
         v.check((0..=Self::MAX).contains(&req.page_size), "page_size", "must be between 0 (100) and 500");
         let after = (!req.page_token.is_empty()).then(|| req.page_token.clone());
         v.check(
@@ -198,9 +200,9 @@ mod tests {
         }
         assert_eq!(seen, keys);
         let bad =
-            pb::ListClustersRequest { namespace: String::new(), page_size: 501, page_token: "x".into() };
+            pb::ListClustersRequest { namespace: "Team_A".into(), page_size: 501, page_token: "x".into() };
         let v = Page::of(&bad).err().unwrap();
         let fields: Vec<&str> = v.0.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["page_size", "page_token"]);
+        assert_eq!(fields, ["namespace", "page_size", "page_token"]);
     }
 }
