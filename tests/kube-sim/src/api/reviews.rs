@@ -136,44 +136,30 @@ fn token_request(state: &ApiState, target: &Target, spec: &Value) -> Result<Resp
     let name = target.name.clone().unwrap_or_default();
     let audiences = audiences(spec);
     let namespace = target.namespace.clone();
-    let (account, pod) = state.store.read(|txn| {
-        let account = txn.get(&("/serviceaccounts".into(), namespace.clone(), name.clone())).cloned();
-        let bound = &spec["boundObjectRef"];
-        let pod = match bound["kind"].as_str() {
-            Some("Pod") => {
-                let pod_name = bound["name"].as_str().unwrap_or_default().to_owned();
-                Some(
-                    txn.get(&("/pods".into(), namespace.clone(), pod_name.clone()))
-                        .map(|p| (pod_name, p.clone())),
-                )
-            }
-            _ => None,
-        };
-        (account, pod)
-    });
+    let get = |kind: &str, name: &str| {
+        state.store.read(|txn| txn.get(&(format!("/{kind}"), namespace.clone(), name.to_owned())).cloned())
+    };
     // The account first, then the request, as kube-apiserver's token REST storage checks them.
-    let account = account.ok_or_else(|| ApiError::not_found(format!("serviceaccounts \"{name}\"")))?;
+    let account = get("serviceaccounts", &name)
+        .ok_or_else(|| ApiError::not_found(format!("serviceaccounts \"{name}\"")))?;
     let seconds = spec["expirationSeconds"].as_u64().unwrap_or(DEFAULT_EXPIRATION);
     if seconds < MIN_EXPIRATION {
         return Err(ApiError::invalid(format!(
             "spec.expirationSeconds: Invalid value: {seconds}: may not specify a duration less than 10 minutes"
         )));
     }
-    let pod = match pod {
-        None => None,
-        Some(None) => return Err(ApiError::not_found("the pod spec.boundObjectRef names")),
-        Some(Some((pod_name, p))) => Some(tokens::Bound {
-            name: pod_name,
-            uid: p["metadata"]["uid"].as_str().unwrap_or_default().into(),
-        }),
+    let bound = &spec["boundObjectRef"];
+    let pod = match bound["kind"].as_str() {
+        Some("Pod") => Some(
+            get("pods", bound["name"].as_str().unwrap_or_default())
+                .ok_or_else(|| ApiError::not_found("the pod spec.boundObjectRef names"))?,
+        ),
+        _ => None,
     };
     let claim = tokens::KubernetesClaim {
-        namespace,
-        serviceaccount: tokens::Bound {
-            name,
-            uid: account["metadata"]["uid"].as_str().unwrap_or_default().into(),
-        },
-        pod,
+        namespace: namespace.clone(),
+        serviceaccount: tokens::Bound::of(&account),
+        pod: pod.as_ref().map(tokens::Bound::of),
     };
     let (token, exp) = state
         .tokens

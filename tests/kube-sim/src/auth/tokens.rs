@@ -28,6 +28,14 @@ pub struct Bound {
     pub uid: String,
 }
 
+impl Bound {
+    /// The name and UID of a stored object.
+    pub fn of(object: &serde_json::Value) -> Self {
+        let text = |k: &str| object["metadata"][k].as_str().unwrap_or_default().to_owned();
+        Self { name: text("name"), uid: text("uid") }
+    }
+}
+
 /// The `kubernetes.io` claim.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KubernetesClaim {

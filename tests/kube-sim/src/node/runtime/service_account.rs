@@ -53,14 +53,10 @@ pub fn token(
     let found = txn.get(&("/serviceaccounts".into(), ns.into(), account.into()));
     let found =
         found.ok_or_else(|| format!("failed to fetch token: serviceaccounts \"{account}\" not found"))?;
-    let uid = |o: &Value| o["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
     let claim = tokens::KubernetesClaim {
         namespace: ns.into(),
-        serviceaccount: tokens::Bound { name: account.into(), uid: uid(found) },
-        pod: Some(tokens::Bound {
-            name: pod["metadata"]["name"].as_str().unwrap_or_default().into(),
-            uid: uid(pod),
-        }),
+        serviceaccount: tokens::Bound::of(found),
+        pod: Some(tokens::Bound::of(pod)),
     };
     signer.issue(claim, audiences, ttl).map(|(token, _)| token)
 }
