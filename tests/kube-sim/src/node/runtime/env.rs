@@ -134,8 +134,9 @@ fn value_from(txn: &Txn<'_>, facts: &PodFacts<'_>, ns: &str, from: &Value) -> Re
 }
 
 /// A downward-API field.
-fn field(facts: &PodFacts<'_>, path: &str) -> Result<String, String> {
-    let pod = facts.pod;
+/// A `metadata.*` field of the downward API (what env and downwardAPI volumes both offer):
+/// name, namespace, uid, `labels['k']`, `annotations['k']`.
+pub(super) fn metadata_field(pod: &Value, path: &str) -> Option<String> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let keyed = |prefix: &str, map: &Value| {
         path.strip_prefix(prefix)
@@ -143,25 +144,30 @@ fn field(facts: &PodFacts<'_>, path: &str) -> Result<String, String> {
             .and_then(|rest| rest.strip_suffix("']"))
             .map(|k| text(&map[k]))
     };
-    if let Some(v) = keyed("metadata.labels", &pod["metadata"]["labels"]) {
+    keyed("metadata.labels", &pod["metadata"]["labels"])
+        .or_else(|| keyed("metadata.annotations", &pod["metadata"]["annotations"]))
+        .or_else(|| match path {
+            "metadata.name" | "metadata.namespace" | "metadata.uid" => {
+                Some(text(&pod["metadata"][&path["metadata.".len()..]]))
+            }
+            _ => None,
+        })
+}
+
+fn field(facts: &PodFacts<'_>, path: &str) -> Result<String, String> {
+    if let Some(v) = metadata_field(facts.pod, path) {
         return Ok(v);
     }
-    if let Some(v) = keyed("metadata.annotations", &pod["metadata"]["annotations"]) {
-        return Ok(v);
-    }
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     Ok(match path {
-        "metadata.name" => text(&pod["metadata"]["name"]),
-        "metadata.namespace" => text(&pod["metadata"]["namespace"]),
-        "metadata.uid" => text(&pod["metadata"]["uid"]),
-        "spec.nodeName" => text(&pod["spec"]["nodeName"]),
-        "spec.serviceAccountName" => text(&pod["spec"]["serviceAccountName"]),
+        "spec.nodeName" => text(&facts.pod["spec"]["nodeName"]),
+        "spec.serviceAccountName" => text(&facts.pod["spec"]["serviceAccountName"]),
         "status.podIP" | "status.podIPs" => facts.pod_ip.clone(),
         "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
         other => return Err(format!("fieldRef.fieldPath {other:?} is not a supported downward-API field")),
     })
 }
 
-/// Expands `$(VAR)` from `env`; `$$` escapes; unknown references stay as written.
 pub fn expand(input: &str, env: &[(String, String)]) -> String {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;

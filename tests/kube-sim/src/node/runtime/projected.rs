@@ -1,7 +1,7 @@
 //! Projected volumes, as the kubelet writes them: service account tokens for
 //! the audiences and lifetimes the pod asks for (renewed once 80% of their
 //! lifetime has passed, as the kubelet's token manager does), ConfigMap and
-//! Secret keys, and the pod's own name, namespace and UID.
+//! Secret keys, and the pod's own metadata (the downward API's `metadata.*`).
 
 use std::{path::Path, time::Duration};
 
@@ -45,12 +45,8 @@ pub fn files(
         } else if let Some(d) = source.get("downwardAPI") {
             for item in d["items"].as_array().into_iter().flatten() {
                 let field = item["fieldRef"]["fieldPath"].as_str().unwrap_or_default();
-                let value = match field {
-                    "metadata.name" | "metadata.namespace" | "metadata.uid" => {
-                        pod["metadata"][&field["metadata.".len()..]].as_str().unwrap_or_default().to_owned()
-                    }
-                    other => return Err(format!("downwardAPI field {other:?} is not supported by kube-sim")),
-                };
+                let value = super::env::metadata_field(pod, field)
+                    .ok_or_else(|| format!("downwardAPI field {field:?} is not supported by kube-sim"))?;
                 files.push((item["path"].as_str().unwrap_or_default().to_owned(), value.into_bytes()));
             }
         } else {
