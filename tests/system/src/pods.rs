@@ -68,7 +68,7 @@ pub fn watch(
                 let down = size.saturating_sub(ready);
                 if down > seen.most_down {
                     seen.most_down = down;
-                    let at = chrono_now();
+                    let at = unix_now();
                     seen.worst = list
                         .items
                         .iter()
@@ -89,7 +89,8 @@ pub fn watch(
     })
 }
 
-fn chrono_now() -> String {
+/// Now as Unix seconds and milliseconds, to line a failure up with the members' logs.
+fn unix_now() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     format!("t={}.{:03}", t.as_secs(), t.subsec_millis())
 }
