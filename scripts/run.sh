@@ -32,8 +32,9 @@ if [ -z "${KUBECONFIG:-}" ]; then
     # Pods (restore agents) reach the cluster-service through the node's bridge address.
     for _ in $(seq 50); do [ -f .kube-sim/node/host-ip ] && break; sleep 0.2; done
     listen=0.0.0.0:9090
+    host_ip=$(cat .kube-sim/node/host-ip)
     service_flags=(--etcd-hosts-file "$PWD/.kube-sim/node/hosts"
-      --restore-endpoint "http://$(cat .kube-sim/node/host-ip):9090")
+      --restore-endpoint "https://$host_ip:9090" --tls-san "$host_ip")
   fi
 fi
 # Identities, as the chart gives them: its ServiceAccounts and roles (not its Deployments: these
@@ -54,15 +55,22 @@ done
   --snapshot-dir "$PWD/.snapshots" --backup-volume-root "$PWD/.backups" "${service_flags[@]}" & pids+=($!)
 # Claim "local" of examples/local-etcdbackup.yaml, mounted for namespace default.
 mkdir -p .backups/default/local
+# The API serves TLS from a CA the cluster-service makes once (Secret etcd-operator-api-ca) and
+# publishes (ConfigMap etcd-operator-api-ca): its callers verify the server with it.
+for _ in $(seq 150); do
+  kubectl -n etcd-operator get configmap etcd-operator-api-ca -o jsonpath='{.data.ca\.crt}' >.tokens/ca.crt 2>/dev/null || true
+  [ -s .tokens/ca.crt ] && break; sleep 0.2
+done
+[ -s .tokens/ca.crt ] || { echo "the cluster-service published no CA (ConfigMap etcd-operator/etcd-operator-api-ca)" >&2; exit 1; }
 port=8081
 for c in lifecycle health scaling backup recovery; do
-  POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint http://127.0.0.1:9090 \
-    --token-file ".tokens/$c" --admin-listen "127.0.0.1:$port" & pids+=($!)
+  POD_NAME="$c-local" target/debug/$c-controller --cluster-service-endpoint https://127.0.0.1:9090 \
+    --ca-file .tokens/ca.crt --token-file ".tokens/$c" --admin-listen "127.0.0.1:$port" & pids+=($!)
   port=$((port + 1))
 done
 cat <<MSG
 
-Running: cluster-service (gRPC 127.0.0.1:9090, admin :8080), lifecycle (:8081), health (:8082),
+Running: cluster-service (gRPC over TLS 127.0.0.1:9090, admin :8080), lifecycle (:8081), health (:8082),
 scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECONFIG=$KUBECONFIG. Watch it:
   export KUBECONFIG=$KUBECONFIG
   kubectl get etcd --watch                       # phase goes Creating -> Running
@@ -74,10 +82,11 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl apply --validate=false -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   TOKEN=\$(kubectl create token etcd-tooling --audience etcd-operator)   # tooling's identity (examples/api-tooling.yaml)
-  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
+  kubectl -n etcd-operator get configmap etcd-operator-api-ca -o jsonpath='{.data.ca\.crt}' >api-ca.crt   # the API's CA
+  grpcurl -cacert api-ca.crt -H "authorization: Bearer \$TOKEN" -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
   kubectl apply --validate=false -f examples/local-etcdcluster-tls.yaml  # cluster "secure": operator-managed TLS, etcd auth
   kubectl get etcd secure -o jsonpath='{.status.certificates}'          # each certificate, its Secret and expiry
-  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
+  grpcurl -cacert api-ca.crt -H "authorization: Bearer \$TOKEN" -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
   curl -s 127.0.0.1:8081/metrics
 Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG

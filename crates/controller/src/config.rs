@@ -9,9 +9,16 @@ use etcd_operator_telemetry::TelemetryConfig;
 /// Configuration shared by the controllers.
 #[derive(Clone, Debug, Args)]
 pub struct ControllerConfig {
-    /// gRPC endpoint of the cluster-service.
-    #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT", default_value = "http://cluster-service:9090")]
+    /// gRPC endpoint of the cluster-service: `https://` (or `http://` with `--insecure`).
+    #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT", default_value = "https://cluster-service:9090")]
     pub cluster_service_endpoint: String,
+    /// CA certificate (PEM) the cluster-service's serving certificate must chain to: `ca.crt`
+    /// of the ConfigMap the cluster-service publishes in its namespace.
+    #[arg(long, env = "CLUSTER_SERVICE_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Call the cluster-service in plaintext (an `http://` endpoint), for local runs only.
+    #[arg(long, env = "INSECURE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: bool,
     /// File holding the bearer token sent with every call to the cluster-service (a projected
     /// service-account token for its audience, reread as the kubelet renews it).
     #[arg(long, env = "TOKEN_FILE")]

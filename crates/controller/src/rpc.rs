@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use etcd_operator_proto::endpoint::api;
 use etcd_operator_proto::v1alpha1::{
     backup_service_client::BackupServiceClient, cluster_service_client::ClusterServiceClient,
     health_service_client::HealthServiceClient, recovery_service_client::RecoveryServiceClient,
@@ -19,11 +20,7 @@ use etcd_operator_telemetry::{
     metrics::{RpcLabels, RpcMetrics},
     propagation::TraceContextInterceptor,
 };
-use tonic::{
-    Code, Request, Response, Status,
-    service::interceptor::InterceptedService,
-    transport::{Channel, Endpoint},
-};
+use tonic::{Code, Request, Response, Status, service::interceptor::InterceptedService, transport::Channel};
 
 type Traced = InterceptedService<Channel, CallInterceptor>;
 
@@ -90,6 +87,10 @@ pub struct RpcOptions {
     pub max_backoff: Duration,
     /// File of the bearer token to send; none sends no token.
     pub token_file: Option<PathBuf>,
+    /// The CA certificate an `https://` endpoint is verified with.
+    pub ca_file: Option<PathBuf>,
+    /// Whether an `http://` (plaintext) endpoint is taken.
+    pub insecure: bool,
 }
 
 impl Default for RpcOptions {
@@ -100,6 +101,8 @@ impl Default for RpcOptions {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             token_file: None,
+            ca_file: None,
+            insecure: false,
         }
     }
 }
@@ -119,10 +122,10 @@ pub fn retryable(code: Code) -> bool {
 }
 
 impl RpcClient {
-    /// A client of `endpoint` (for example `http://cluster-service:9090`); connects lazily.
+    /// A client of `endpoint` (for example `https://cluster-service:9090`); connects lazily.
     pub fn new(endpoint: &str, options: RpcOptions, metrics: RpcMetrics) -> Result<Self, String> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| format!("cluster-service endpoint {endpoint:?}: {e}"))?
+        let channel = api(endpoint, options.ca_file.as_deref(), options.insecure)
+            .map_err(|e| format!("the cluster-service's {e}"))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Some(Duration::from_secs(30)))
             .connect_lazy();

@@ -86,14 +86,21 @@ where
     let mut registry = Registry::with_prefix("etcd_operator");
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let metrics = ControllerMetrics::register(&mut registry);
-    let kube =
-        Client::try_default().await.map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
     let rpc_options = RpcOptions {
         timeout: config.rpc_timeout,
         token_file: config.token_file.clone(),
+        ca_file: config.ca_file.clone(),
+        insecure: config.insecure,
         ..RpcOptions::default()
     };
+    if config.insecure {
+        tracing::warn!(
+            "--insecure: calling the cluster-service in plaintext; the token crosses the network readable"
+        );
+    }
     let rpc = RpcClient::new(&config.cluster_service_endpoint, rpc_options, rpc_metrics)?;
+    let kube =
+        Client::try_default().await.map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Readiness::default();

@@ -84,6 +84,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let auth = cluster_service::auth::Auth::new(reviews, None);
     tokio::spawn(cluster_service::grpc::serve(
         listener,
+        cluster_service::grpc::Transport::Plaintext,
         service,
         auth,
         Default::default(),
@@ -96,7 +97,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "scripted\n").unwrap();
-    let options = RpcOptions { token_file: Some(token_file), ..RpcOptions::default() };
+    let options = RpcOptions { token_file: Some(token_file), insecure: true, ..RpcOptions::default() };
     let rpc =
         RpcClient::new(&format!("http://{addr}"), options, RpcMetrics::register(&mut registry)).unwrap();
     let (_stop, shutdown) = tokio::sync::watch::channel(false);

@@ -8,3 +8,38 @@ pub mod v1alpha1 {
     /// Encoded file descriptor set, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("etcd_operator_descriptor");
 }
+
+/// How a client reaches the API.
+pub mod endpoint {
+    use std::path::Path;
+
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    /// An endpoint of the cluster-service at `url`. An `https://` URL is verified against the
+    /// CA certificate in `ca_file` (the `ca.crt` of the ConfigMap the cluster-service publishes)
+    /// and the URL's host; an `http://` URL is plaintext and taken only when `plaintext_allowed`
+    /// (`--insecure`). Each refusal names the flag to fix.
+    pub fn api(url: &str, ca_file: Option<&Path>, plaintext_allowed: bool) -> Result<Endpoint, String> {
+        let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| format!("endpoint {url:?}: {e}"))?;
+        match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("https") => {
+                let file = ca_file.ok_or_else(|| {
+                    format!(
+                        "endpoint {url:?} is https: --ca-file must name the CA certificate to verify it with"
+                    )
+                })?;
+                let pem = std::fs::read(file).map_err(|e| format!("--ca-file {}: {e}", file.display()))?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(format!("--ca-file {}: no PEM certificate in it", file.display()));
+                }
+                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+                endpoint.tls_config(tls).map_err(|e| format!("endpoint {url:?}: {e}"))
+            }
+            Some("http") if plaintext_allowed => Ok(endpoint),
+            Some("http") => Err(format!(
+                "endpoint {url:?} is plaintext: the API serves TLS (use https://), or pass --insecure for a local run"
+            )),
+            _ => Err(format!("endpoint {url:?} must start with https:// (or http:// with --insecure)")),
+        }
+    }
+}

@@ -101,6 +101,11 @@ impl ClusterNames {
         format!("{}-config", self.name)
     }
 
+    /// ConfigMap with the CA of the operator's API, for the restore agent.
+    pub fn api_ca_config_map(&self) -> String {
+        format!("{}-operator-api-ca", self.name)
+    }
+
     /// PodDisruptionBudget.
     pub fn pdb(&self) -> String {
         self.name.clone()

@@ -69,6 +69,8 @@ pub mod component {
     pub const VERIFICATION: &str = "verification";
     /// Spec writes made on behalf of API callers (tooling).
     pub const API: &str = "api";
+    /// The CA of the operator's own gRPC API and its published certificate.
+    pub const API_TLS: &str = "api-tls";
     /// Certificates: the operator-managed CA and the certificates it issues.
     pub const SECURITY: &str = "security";
     /// Moves between plaintext and TLS (`status.transport`). A manager of its own: a server-side

@@ -21,6 +21,7 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod api_tls;
 pub mod backup;
 pub mod call_budget;
 pub mod config;

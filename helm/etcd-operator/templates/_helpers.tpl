@@ -36,8 +36,14 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
 {{/* The cluster-service's in-cluster gRPC address. */}}
+{{/* The ConfigMap (and Secret) of the API's CA: made by the cluster-service, not by Helm, so
+     upgrades and offline renders keep it. */}}
+{{- define "etcd-operator.apiCa" -}}
+{{- printf "%s-api-ca" (include "etcd-operator.fullname" .) -}}
+{{- end -}}
+
 {{- define "etcd-operator.grpcEndpoint" -}}
-{{- printf "http://%s-cluster-service.%s.svc.%s:%v" (include "etcd-operator.fullname" .) .Release.Namespace .Values.clusterDomain .Values.clusterService.service.port -}}
+{{- printf "https://%s-cluster-service.%s.svc.%s:%v" (include "etcd-operator.fullname" .) .Release.Namespace .Values.clusterDomain .Values.clusterService.service.port -}}
 {{- end -}}
 
 {{/* Environment every operator process reads. */}}

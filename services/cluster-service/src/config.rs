@@ -6,7 +6,9 @@ use clap::Parser;
 use etcd_operator_client::etcd::{EndpointRewrite, EtcdOptions};
 use etcd_operator_client::storage::ObjectStorage;
 use etcd_operator_common::duration::parse_duration;
-use etcd_operator_service::{ServiceConfig, backup::decide::endpoint::AllowedEndpoint};
+use etcd_operator_service::{
+    ServiceConfig, api_tls::decide::ServingNames, backup::decide::endpoint::AllowedEndpoint,
+};
 use etcd_operator_telemetry::TelemetryConfig;
 
 /// gRPC server hosting ClusterService (and the later Scaling, Health, Recovery and Backup services).
@@ -64,9 +66,31 @@ pub struct Config {
         default_value = "ghcr.io/etcd-k8s-operator/etcd-operator:0.1.0"
     )]
     pub restore_agent_image: String,
-    /// How member pods reach this service's gRPC API to fetch a restore snapshot (the Service's URL).
-    #[arg(long, env = "RESTORE_ENDPOINT", default_value = "http://cluster-service.etcd-operator.svc:9090")]
+    /// How member pods reach this service's gRPC API to fetch a restore snapshot (the Service's
+    /// URL): `https://` unless `--insecure`.
+    #[arg(long, env = "RESTORE_ENDPOINT", default_value = "https://cluster-service.etcd-operator.svc:9090")]
     pub restore_endpoint: String,
+    /// Serve gRPC in plaintext, for local runs only: bearer tokens then cross the network
+    /// readable. Authentication and authorization stay on.
+    #[arg(long, env = "INSECURE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure: bool,
+    /// Secret (in `--operator-namespace`) keeping the API's CA, made by the first replica to start.
+    #[arg(long, env = "TLS_CA_SECRET", default_value = "etcd-operator-api-ca")]
+    pub tls_ca_secret: String,
+    /// ConfigMap (in `--operator-namespace`) publishing the CA's certificate as `ca.crt`, for
+    /// the controllers to verify this server.
+    #[arg(long, env = "TLS_CA_CONFIG_MAP", default_value = "etcd-operator-api-ca")]
+    pub tls_ca_config_map: String,
+    /// Name of the Service in front of this server: the serving certificate names
+    /// `<name>`, `<name>.<ns>`, `<name>.<ns>.svc` and `<name>.<ns>.svc.<cluster domain>`.
+    #[arg(long, env = "SERVICE_NAME", default_value = "cluster-service")]
+    pub service_name: String,
+    /// A further DNS name or IP address of the serving certificate (repeatable).
+    #[arg(long = "tls-san", env = "TLS_SANS", value_delimiter = ',')]
+    pub tls_sans: Vec<String>,
+    /// Lifetime of each serving certificate; it is renewed in memory at two thirds of it.
+    #[arg(long, env = "TLS_SERVING_VALIDITY", default_value = "720h", value_parser = parse_duration)]
+    pub tls_serving_validity: Duration,
     /// Give every cluster a members' NetworkPolicy unless its spec.networkPolicy.enabled says otherwise.
     #[arg(long, env = "MEMBER_NETWORK_POLICY", default_value_t = false, action = clap::ArgAction::Set)]
     pub member_network_policy: bool,
@@ -118,11 +142,42 @@ impl Config {
         }
     }
 
-    /// The service-layer settings these flags describe.
-    pub fn service_config(&self) -> Result<ServiceConfig, String> {
+    /// The names the serving certificate carries.
+    pub fn serving_names(&self) -> ServingNames {
+        ServingNames {
+            service: self.service_name.clone(),
+            namespace: self.operator_namespace.clone(),
+            cluster_domain: self.cluster_domain.clone(),
+            extra: self.tls_sans.clone(),
+        }
+    }
+
+    /// Refuses a restore endpoint whose scheme disagrees with `--insecure`: the restore agent
+    /// speaks what the endpoint says, and the server serves what the flag says.
+    fn check_transport(&self) -> Result<(), String> {
+        let scheme = self.restore_endpoint.split_once("://").map(|(s, _)| s);
+        match (self.insecure, scheme) {
+            (false, Some("https")) | (true, Some("http")) => Ok(()),
+            (false, _) => Err(format!(
+                "--restore-endpoint {:?} must be an https:// URL: the API serves TLS (plaintext only with --insecure)",
+                self.restore_endpoint
+            )),
+            (true, _) => Err(format!(
+                "--restore-endpoint {:?} must be an http:// URL: with --insecure the API serves plaintext",
+                self.restore_endpoint
+            )),
+        }
+    }
+
+    /// The service-layer settings these flags describe; `api_ca` is the CA certificate (PEM)
+    /// member pods verify this server with (`None` with `--insecure`).
+    pub fn service_config(&self, api_ca: Option<String>) -> Result<ServiceConfig, String> {
         if !(0.0..=1.0).contains(&self.defrag_threshold) {
             return Err(format!("--defrag-threshold must be between 0 and 1, not {}", self.defrag_threshold));
         }
+        self.check_transport()?;
+        let validity = chrono::Duration::from_std(self.tls_serving_validity).unwrap_or(chrono::Duration::MAX);
+        etcd_operator_service::api_tls::decide::check_validity(validity)?;
         Ok(ServiceConfig {
             cluster_domain: self.cluster_domain.clone(),
             etcd: EtcdOptions {
@@ -150,6 +205,7 @@ impl Config {
             restore_agent: etcd_operator_resource::templates::RestoreAgent {
                 image: self.restore_agent_image.clone(),
                 endpoint: self.restore_endpoint.clone(),
+                ca: api_ca,
             },
             member_network_policy: self.member_network_policy,
             operator_pods: etcd_operator_resource::templates::network_policy::OperatorPods {
@@ -199,15 +255,33 @@ mod tests {
             "750ms",
         ]);
         assert_eq!(c.listen.port(), 9090);
-        let s = c.service_config().unwrap();
+        let s = c.service_config(None).unwrap();
         assert_eq!(s.etcd.request_timeout, Duration::from_millis(750));
         assert_eq!(s.etcd.rewrite.apply("http://a:2379"), "http://127.0.0.1:1");
         let bad = Config::parse_from(["cluster-service", "--etcd-endpoint-rewrite", "nonsense"]);
-        assert!(bad.service_config().unwrap_err().contains("host[:port]=host:port"));
+        assert!(bad.service_config(None).unwrap_err().contains("host[:port]=host:port"));
         let s3 =
             Config::parse_from(["cluster-service", "--s3-endpoint", "https://minio:9000,http://10.0.0.1"]);
-        assert_eq!(s3.service_config().unwrap().s3_endpoints.len(), 2);
+        assert_eq!(s3.service_config(None).unwrap().s3_endpoints.len(), 2);
         let bad = Config::parse_from(["cluster-service", "--s3-endpoint", "minio:9000"]);
-        assert!(bad.service_config().unwrap_err().starts_with("--s3-endpoint: \"minio:9000\" is not"));
+        assert!(bad.service_config(None).unwrap_err().starts_with("--s3-endpoint: \"minio:9000\" is not"));
+    }
+
+    #[test]
+    fn the_restore_endpoint_speaks_what_the_server_serves() {
+        let tls = Config::parse_from(["cluster-service"]);
+        assert!(!tls.insecure);
+        assert_eq!(tls.service_config(Some("ca".into())).unwrap().restore_agent.ca.as_deref(), Some("ca"));
+        let plain_endpoint = Config::parse_from(["cluster-service", "--restore-endpoint=http://a:1"]);
+        let err = plain_endpoint.service_config(None).unwrap_err();
+        assert!(err.contains("must be an https:// URL") && err.contains("--insecure"), "{err}");
+        let insecure = Config::parse_from(["cluster-service", "--insecure", "--restore-endpoint=http://a:1"]);
+        assert!(insecure.insecure && insecure.service_config(None).is_ok());
+        let mixed = Config::parse_from(["cluster-service", "--insecure"]);
+        assert!(mixed.service_config(None).unwrap_err().contains("must be an http:// URL"));
+        let short = Config::parse_from(["cluster-service", "--tls-serving-validity=1s"]);
+        assert!(short.service_config(None).unwrap_err().contains("--tls-serving-validity"));
+        let names = Config::parse_from(["cluster-service", "--tls-san=10.0.0.1,api.example"]).serving_names();
+        assert_eq!(names.extra, ["10.0.0.1", "api.example"]);
     }
 }

@@ -2,12 +2,13 @@
 
 #![warn(clippy::too_many_lines)]
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use clap::Parser;
-use cluster_service::{config::Config, grpc};
+use cluster_service::{config::Config, grpc, tls::Serving};
 use etcd_operator_client::metrics::EtcdMetrics;
 use etcd_operator_service::Services;
+use etcd_operator_service::api_tls::ApiCa;
 use etcd_operator_telemetry::{admin, admin::Readiness, metrics::RpcMetrics};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
@@ -50,13 +51,15 @@ async fn serve_process() -> std::process::ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let service_config = config.service_config()?;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run(config: Config) -> Result<(), BoxError> {
+    // Flags first: a mistake is named before anything is created.
+    config.service_config(None)?;
     let mut registry = Registry::with_prefix("etcd_operator");
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let etcd_metrics = EtcdMetrics::register(&mut registry);
     let client = etcd_operator_client::kubernetes::connect().await?;
-    let services = Services::new(client.clone(), service_config, etcd_metrics);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -65,9 +68,20 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight calls");
+        let _ = stop_tx.send(true);
+    });
+    // The admin endpoint first: alive (and not ready) while the API's CA is read.
     let ready = Readiness::default();
     let admin_listener = tokio::net::TcpListener::bind(config.admin_listen).await?;
     let admin = tokio::spawn(admin::serve(admin_listener, Arc::new(registry), ready.clone(), stopped()));
+    let (transport, api_ca) = tokio::select! {
+        t = transport(&config, &client) => t?,
+        () = stopped() => return Ok(admin.await??),
+    };
+    let services = Services::new(client.clone(), config.service_config(api_ca)?, etcd_metrics);
     // Ready once the Kubernetes API answers: every call needs it.
     let api = client.clone();
     tokio::spawn(async move {
@@ -76,24 +90,62 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sy
                 Ok(_) => break ready.set(true),
                 Err(e) => tracing::warn!("kubernetes API not reachable yet: {e}"),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(grpc = %listener.local_addr()?, admin = %config.admin_listen, "serving");
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight calls");
-        let _ = stop_tx.send(true);
-    });
     let reviews =
         etcd_operator_client::access::AccessReviews::new(client.clone(), config.auth_audiences.clone());
     let auth = cluster_service::auth::Auth::new(reviews, config.watch_namespace.clone());
-    grpc::serve(listener, services, auth, config.limits(), rpc_metrics, stopped()).await?;
+    grpc::serve(listener, transport, services, auth, config.limits(), rpc_metrics, stopped()).await?;
     admin.await??;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How the server is reached, and the CA certificate its clients verify it with: the API's CA
+/// (made once, kept in a Secret) and this replica's serving certificate, renewed in the
+/// background; or plaintext with `--insecure`.
+async fn transport(
+    config: &Config,
+    client: &kube::Client,
+) -> Result<(grpc::Transport, Option<String>), BoxError> {
+    if config.insecure {
+        tracing::warn!("--insecure: serving gRPC in plaintext; bearer tokens cross the network readable");
+        return Ok((grpc::Transport::Plaintext, None));
+    }
+    let api_ca = ApiCa::new(
+        client.clone(),
+        &config.operator_namespace,
+        &config.tls_ca_secret,
+        &config.tls_ca_config_map,
+    );
+    // The Kubernetes API may not answer yet when the pod starts.
+    let ca = loop {
+        match api_ca.load_or_create(chrono::Utc::now()).await {
+            Ok(ca) => break ca,
+            Err(e) => tracing::warn!("reading the API's CA: {e}; trying again"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let validity = chrono::Duration::from_std(config.tls_serving_validity)?;
+    let serving = Arc::new(Serving::new(ca.clone(), config.serving_names(), validity)?);
+    let server_config = serving.server_config()?;
+    tracing::info!(renew_at = %serving.renew_at(), "serving TLS");
+    tokio::spawn(serving.keep_renewed(std::future::pending()));
+    // Published again now and then: a deleted ConfigMap comes back.
+    let crt = ca.crt.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = api_ca.publish(&ca).await {
+                tracing::warn!("publishing the API's CA: {e}");
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
+    Ok((grpc::Transport::Tls(server_config), Some(crt)))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

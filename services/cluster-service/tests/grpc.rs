@@ -23,7 +23,8 @@ async fn start_with(client: kube::Client, limits: grpc::Limits) -> SocketAddr {
     let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(&mut Default::default());
     let reviews = etcd_operator_client::access::AccessReviews::new(client, vec!["etcd-operator".into()]);
     let auth = cluster_service::auth::Auth::new(reviews, None);
-    tokio::spawn(grpc::serve(listener, service, auth, limits, metrics, std::future::pending()));
+    let plaintext = grpc::Transport::Plaintext;
+    tokio::spawn(grpc::serve(listener, plaintext, service, auth, limits, metrics, std::future::pending()));
     addr
 }
 

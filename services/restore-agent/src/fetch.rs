@@ -10,8 +10,9 @@ use crate::Args;
 
 /// Streams the snapshot into `to` and checks its size and sha256 against the header.
 pub async fn fetch(args: &Args, to: &Path) -> Result<pb::SnapshotHeader, String> {
-    let channel = tonic::transport::Endpoint::from_shared(args.endpoint.clone())
-        .map_err(|e| format!("--endpoint {}: {e}", args.endpoint))?
+    // The operator chose the scheme: plaintext only when it runs --insecure.
+    let channel = etcd_operator_proto::endpoint::api(&args.endpoint, args.ca_file.as_deref(), true)
+        .map_err(|e| format!("--{e}"))?
         .connect_timeout(Duration::from_secs(10))
         .connect()
         .await

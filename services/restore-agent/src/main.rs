@@ -25,9 +25,13 @@ use etcd_operator_telemetry::TelemetryConfig;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "restore-agent", version, about)]
 pub struct Args {
-    /// gRPC endpoint of the cluster-service.
+    /// gRPC endpoint of the cluster-service (`http://` only when the operator runs `--insecure`).
     #[arg(long, env = "CLUSTER_SERVICE_ENDPOINT")]
     pub endpoint: String,
+    /// CA certificate (PEM) an `https://` endpoint is verified with (mounted from the ConfigMap
+    /// the operator keeps beside the cluster).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
     /// Namespace of the cluster.
     #[arg(long, env = "POD_NAMESPACE")]
     pub namespace: String,

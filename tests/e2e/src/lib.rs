@@ -19,6 +19,9 @@ use kube::Client;
 use kube_sim::KubeSim;
 use process::{Launch, OperatorProcess};
 
+/// Namespace of the operator's processes (the API's CA lives there).
+pub const OPERATOR_NAMESPACE: &str = "etcd-operator";
+
 /// The whole system under test.
 pub struct Stack {
     /// The API server and its node.
@@ -37,6 +40,11 @@ impl Stack {
     pub async fn start(test: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let (sim, client) = system_tests::sim_with_node(dir.path()).await;
+        // The operator's namespace: the cluster-service keeps the API's CA there.
+        let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+        let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": OPERATOR_NAMESPACE}}))
+            .expect("namespace");
+        namespaces.create(&Default::default(), &namespace).await.expect("the operator's namespace");
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         Self { sim, client, processes: Vec::new(), test: test.to_owned(), logs, dir }
@@ -83,18 +91,41 @@ impl Stack {
         let backups = self.dir.path().join("backup-volumes");
         // Names of pods without an address yet fail at once instead of waiting on the host's DNS.
         let hosts = self.node().hosts_file().display().to_string();
-        // Every address: pods (restore agents) reach it through the node's bridge.
-        let restore_endpoint = format!("http://{}:{port}", self.node().host_ip());
+        // Every address: pods (restore agents) reach it through the node's bridge, over TLS
+        // verified against the CA the cluster-service publishes beside each cluster.
+        let host_ip = self.node().host_ip();
         let mut args = vec![
             format!("--listen=0.0.0.0:{port}"),
-            format!("--restore-endpoint={restore_endpoint}"),
+            format!("--restore-endpoint=https://{host_ip}:{port}"),
+            format!("--tls-san={host_ip}"),
             format!("--snapshot-dir={}", snapshots.display()),
             format!("--etcd-hosts-file={hosts}"),
             format!("--backup-volume-root={}", backups.display()),
         ];
         args.extend_from_slice(extra);
         let i = self.start_process(name, "cluster-service", args);
-        (i, format!("http://127.0.0.1:{port}"))
+        (i, format!("https://127.0.0.1:{port}"))
+    }
+
+    /// The API's CA certificate as the cluster-service published it (ConfigMap
+    /// `etcd-operator-api-ca`), in a file for the controllers' `--ca-file`.
+    pub async fn api_ca_file(&self) -> PathBuf {
+        let config_maps = kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(
+            self.client.clone(),
+            OPERATOR_NAMESPACE,
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let crt = loop {
+            let published = config_maps.get_opt("etcd-operator-api-ca").await.ok().flatten();
+            if let Some(crt) = published.and_then(|cm| cm.data?.remove("ca.crt")) {
+                break crt;
+            }
+            assert!(Instant::now() < deadline, "the cluster-service published no CA in 30 s");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let path = self.dir.path().join("api-ca.crt");
+        std::fs::write(&path, crt).expect("CA file written");
+        path
     }
 
     /// Where the cluster-service finds the claims mounted for namespace `default`
@@ -116,8 +147,10 @@ impl Stack {
         let account = format!("{kind}-controller");
         let rpcs = system_tests::identity::controller_rpcs(kind);
         let token = system_tests::identity::token_file(&self.client, self.dir.path(), &account, rpcs).await;
+        let ca = self.api_ca_file().await;
         let mut args = vec![
             format!("--cluster-service-endpoint={endpoint}"),
+            format!("--ca-file={}", ca.display()),
             "--lease-duration=3s".to_owned(),
             "--lease-renew-grace=1s".to_owned(),
             format!("--token-file={}", token.display()),

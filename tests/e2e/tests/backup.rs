@@ -12,7 +12,7 @@ use etcd_operator_api::{
     backup::BackupPhase,
     cluster::{ClusterPhase, RestorePhase},
 };
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::{Api, api::ListParams};
 
 const CLUSTER: &str = include_str!("../../../examples/local-etcdcluster.yaml");
@@ -67,6 +67,21 @@ async fn example_backup_and_schedule_run_and_prune() {
     let copy = all_keys(&member_endpoints(&stack, "demo-restored").await).await;
     assert!(original.len() >= 100, "the writes before the backup: {}", original.len());
     assert_eq!(copy, original, "the restored cluster holds every key and value");
+    // The snapshot came over TLS: the restore agent verified the server with the API's CA, which
+    // the operator keeps beside the cluster.
+    let pods: Api<Pod> = Api::namespaced(stack.client.clone(), "default");
+    let member = pods.get("demo-restored-0").await.unwrap().spec.unwrap();
+    let agent = &member.init_containers.unwrap()[0];
+    let args = agent.args.clone().unwrap_or_default();
+    assert!(args.iter().any(|a| a.starts_with("--endpoint=https://")), "{args:?}");
+    assert!(args.contains(&"--ca-file=/var/run/etcd-operator/api-ca/ca.crt".to_owned()), "{args:?}");
+    let config_maps: Api<ConfigMap> = Api::namespaced(stack.client.clone(), "default");
+    let published = config_maps.get("etcd-operator-api-ca").await;
+    let beside = config_maps.get("demo-restored-operator-api-ca").await.unwrap().data.unwrap();
+    let operator = Api::<ConfigMap>::namespaced(stack.client.clone(), e2e_tests::OPERATOR_NAMESPACE);
+    let operator = operator.get("etcd-operator-api-ca").await.unwrap().data.unwrap();
+    assert_eq!(beside.get("ca.crt"), operator.get("ca.crt"));
+    assert!(published.is_err(), "the operator's own ConfigMap is published in its namespace only");
 
     // Every minute a backup; two runs, then the retention is cut to one (kubectl patch) and the older goes.
     let schedules: Api<EtcdBackupSchedule> = Api::namespaced(stack.client.clone(), "default");

@@ -116,7 +116,7 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
     assert!(
         args.iter()
             .any(|a| a
-                .starts_with("--restore-endpoint=http://etcd-operator-cluster-service.etcd-operator.svc")),
+                .starts_with("--restore-endpoint=https://etcd-operator-cluster-service.etcd-operator.svc")),
         "{args:?}"
     );
 
@@ -196,8 +196,13 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
         .filter_map(|d| serde_json::Value::deserialize(d).ok())
         .filter(serde_json::Value::is_object)
         .collect();
-    let idle = e2e_tests::rbac::unused(&e2e_tests::rbac::granted(&objects), &stack.sim.audit(), RARE_PATHS);
+    let granted = e2e_tests::rbac::granted(&objects);
+    let idle = e2e_tests::rbac::unused(&granted, &stack.sim.audit(), RARE_PATHS);
     assert!(idle.is_empty(), "the chart grants what nothing used: {idle:#?}");
+    // And lacks nothing any of its accounts used: not one request or RPC of theirs was refused.
+    let denials = stack.sim.denials();
+    let refused: Vec<_> = denials.iter().filter(|(user, _)| granted.contains_key(*user)).collect();
+    assert!(refused.is_empty(), "the chart's accounts were refused: {refused:#?}");
 }
 
 /// Grants a run of this test does not use, and why each is still needed: (account, API group,
@@ -289,6 +294,13 @@ async fn a_namespace_scoped_install_runs_clusters_in_its_namespace_with_roles_on
     stack.kubectl_apply(&CLUSTER.replace("namespace: default", "namespace: prod"));
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "prod");
     running(&clusters, "the cluster in prod running under Roles only").await;
+    let refused: Vec<_> = stack
+        .sim
+        .denials()
+        .into_iter()
+        .filter(|(user, _)| user.starts_with("system:serviceaccount:"))
+        .collect();
+    assert!(refused.is_empty(), "the Roles lack what the operator used: {refused:#?}");
 }
 
 /// Waits until `demo` runs with 3 ready members.

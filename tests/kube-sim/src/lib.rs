@@ -136,6 +136,13 @@ impl KubeSim {
         self.state.audit.uses()
     }
 
+    /// What each user was refused so far (requests, and access reviews answered "denied").
+    pub fn denials(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeSet<auth::audit::Use>> {
+        self.state.audit.denials()
+    }
+
     /// The object store (for fault injection and test assertions).
     pub fn store(&self) -> &store::Store {
         &self.state.store

@@ -92,9 +92,18 @@ impl Process {
 
 /// The checks every controller binary must pass: it starts without a
 /// reachable API server, answers /healthz (alive) and /readyz (503: not
-/// connected), publishes `leader 0`, and exits 0 on SIGTERM.
+/// connected), publishes `leader 0`, and exits 0 on SIGTERM; it refuses a
+/// plaintext endpoint without `--insecure`, and an https one without `--ca-file`.
 pub async fn check_controller_process(binary: &str) {
-    let p = start(binary, &["--cluster-service-endpoint=http://127.0.0.1:9"]);
+    for (args, why) in [
+        (&["--cluster-service-endpoint=http://127.0.0.1:9"][..], "--insecure"),
+        (&["--cluster-service-endpoint=https://127.0.0.1:9"][..], "--ca-file"),
+    ] {
+        let out = std::process::Command::new(binary).args(args).output().expect("binary runs");
+        let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && said.contains(why), "{args:?}: {said}");
+    }
+    let p = start(binary, &["--cluster-service-endpoint=http://127.0.0.1:9", "--insecure"]);
     assert_eq!(p.wait_healthy().await, "ok");
     assert_eq!(http_get(&p.admin, "/readyz").await.map(|(code, _)| code), Some(503));
     let (code, metrics) = http_get(&p.admin, "/metrics").await.expect("metrics answer");
@@ -126,6 +135,9 @@ pub fn check_controller_flags(binary: &str) {
 /// Flags every controller takes.
 pub const CONTROLLER_FLAGS: &[&str] = &[
     "--cluster-service-endpoint",
+    "--ca-file",
+    "--insecure",
+    "--token-file",
     "--rpc-timeout",
     "--probe-interval",
     "--lease-duration",

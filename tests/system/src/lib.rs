@@ -113,6 +113,50 @@ impl Sim {
 
     /// [`Sim::start_cluster_service`] of a namespace-scoped install serving `namespace` only.
     pub async fn start_cluster_service_for(&self, namespace: Option<&str>) -> String {
+        // Plaintext, as with `--insecure`: these tests are about the calls, not the transport.
+        self.serve(namespace, cluster_service::grpc::Transport::Plaintext, "http").await
+    }
+
+    /// A cluster-service serving TLS as the binary does: the API's CA made in (and published
+    /// from) namespace `etcd-operator` of this kube-sim, a serving certificate for loopback.
+    /// Returns the `https://` endpoint, the CA's file and the serving certificate's holder.
+    pub async fn start_cluster_service_tls(
+        &self,
+        validity: chrono::Duration,
+    ) -> (String, std::path::PathBuf, std::sync::Arc<cluster_service::tls::Serving>) {
+        use etcd_operator_service::api_tls::{ApiCa, decide::ServingNames};
+        let client = self.client().await;
+        let ns = "etcd-operator";
+        let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+        let namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("namespace");
+        let _ = namespaces.create(&Default::default(), &namespace).await;
+        let api_ca = ApiCa::new(client, ns, "etcd-operator-api-ca", "etcd-operator-api-ca");
+        let ca = api_ca.load_or_create(chrono::Utc::now()).await.expect("the API's CA");
+        api_ca.publish(&ca).await.expect("the CA published");
+        let names = ServingNames {
+            service: "cluster-service".into(),
+            namespace: ns.into(),
+            cluster_domain: "cluster.local".into(),
+            extra: Vec::new(),
+        };
+        let serving = std::sync::Arc::new(
+            cluster_service::tls::Serving::new(ca.clone(), names, validity).expect("serving"),
+        );
+        let config = serving.server_config().expect("TLS configuration");
+        let ca_file = self._dir.path().join("api-ca.crt");
+        std::fs::write(&ca_file, &ca.crt).expect("CA written");
+        let endpoint = self.serve(None, cluster_service::grpc::Transport::Tls(config), "https").await;
+        tokio::spawn(serving.clone().keep_renewed(std::future::pending()));
+        (endpoint.replace("127.0.0.1", "localhost"), ca_file, serving)
+    }
+
+    async fn serve(
+        &self,
+        namespace: Option<&str>,
+        transport: cluster_service::grpc::Transport,
+        scheme: &str,
+    ) -> String {
         use etcd_operator_telemetry::metrics::RpcMetrics;
         let mut config = etcd_operator_service::ServiceConfig::default();
         config.etcd.connect_timeout = std::time::Duration::from_millis(200);
@@ -125,13 +169,14 @@ impl Sim {
         let auth = identity::auth(&client, namespace);
         tokio::spawn(cluster_service::grpc::serve(
             listener,
+            transport,
             service,
             auth,
             Default::default(),
             rpc_metrics,
             std::future::pending(),
         ));
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 
     /// The context a controller process named `name` would build, against `endpoint`.
@@ -163,7 +208,13 @@ pub async fn controller_context(
     let token_file =
         identity::token_file(&kube, dir, &format!("{name}-controller"), identity::controller_rpcs(name))
             .await;
-    let options = RpcOptions { timeout: rpc_timeout, token_file: Some(token_file), ..RpcOptions::default() };
+    // In-process services serve plaintext (`Sim::start_cluster_service`).
+    let options = RpcOptions {
+        timeout: rpc_timeout,
+        token_file: Some(token_file),
+        insecure: true,
+        ..RpcOptions::default()
+    };
     let rpc = RpcClient::new(endpoint, options, RpcMetrics::register(&mut registry)).expect("endpoint");
     let mut config = ControllerArgs::parse_from([format!("{name}-controller")]).controller;
     config.rpc_timeout = rpc_timeout;

@@ -100,8 +100,10 @@ impl RealCluster {
         let metrics = etcd_operator_telemetry::metrics::RpcMetrics::register(
             &mut prometheus_client::registry::Registry::default(),
         );
+        // Plaintext: these tests are about etcd; the API's TLS is tested in api_access and e2e.
         tokio::spawn(cluster_service::grpc::serve(
             listener,
+            cluster_service::grpc::Transport::Plaintext,
             service.clone(),
             crate::identity::auth(&client, None),
             Default::default(),

@@ -1,7 +1,8 @@
 //! The cluster-service's gRPC API admits only callers Kubernetes vouches for,
 //! and only to what RBAC grants them: real tokens from kube-sim's TokenRequest
 //! API, reviewed by its TokenReview and SubjectAccessReview APIs, over a real
-//! socket, with the generated client and with grpcurl.
+//! socket over TLS (the API's CA made in kube-sim, as the binary makes it),
+//! with the generated client and with grpcurl.
 
 use cluster_service::auth::Rpc;
 use etcd_operator_proto::v1alpha1::{
@@ -26,7 +27,9 @@ async fn token_of(sim: &Sim, name: &str, audiences: &[&str]) -> String {
     identity::account_token(&sim.client().await, "default", name, audiences).await
 }
 
-async fn start() -> (Sim, ClusterServiceClient<Channel>, String) {
+/// kube-sim with two team namespaces, a tooling account allowed to view team-a's clusters, and
+/// a cluster-service serving TLS: the client, the endpoint and the CA's file.
+async fn start() -> (Sim, ClusterServiceClient<Channel>, String, std::path::PathBuf) {
     let sim = Sim::start().await;
     sim.install_crds().await;
     sim.sim
@@ -60,14 +63,15 @@ spec: {size: 3, version: 3.5.17}
 "#,
         )
         .unwrap();
-    let endpoint = sim.start_cluster_service().await;
-    let client = ClusterServiceClient::connect(endpoint.clone()).await.unwrap();
-    (sim, client, endpoint)
+    let (endpoint, ca, _serving) = sim.start_cluster_service_tls(chrono::Duration::hours(1)).await;
+    let channel = etcd_operator_proto::endpoint::api(&endpoint, Some(&ca), false).unwrap();
+    let client = ClusterServiceClient::new(channel.connect().await.unwrap());
+    (sim, client, endpoint, ca)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_authenticated_by_kubernetes_and_refused_without_a_good_token() {
-    let (sim, mut grpc, _) = start().await;
+    let (sim, mut grpc, ..) = start().await;
     let get = || GetClusterStatusRequest { cluster: cluster("team-a") };
     let status = grpc.get_cluster_status(get()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
@@ -86,7 +90,7 @@ async fn callers_are_authenticated_by_kubernetes_and_refused_without_a_good_toke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_permission() {
-    let (sim, mut grpc, _) = start().await;
+    let (sim, mut grpc, ..) = start().await;
     let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
     let answer =
         grpc.get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &tooling));
@@ -151,7 +155,7 @@ async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_pe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_scoped_install_refuses_other_namespaces_whatever_rbac_grants() {
-    let (sim, _, _) = start().await;
+    let (sim, ..) = start().await;
     let endpoint = sim.start_cluster_service_for(Some("team-a")).await;
     let mut grpc = ClusterServiceClient::connect(endpoint).await.unwrap();
     // Allowed everywhere by RBAC.
@@ -176,9 +180,10 @@ async fn a_namespace_scoped_install_refuses_other_namespaces_whatever_rbac_grant
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpcurl_lists_describes_and_calls_with_a_token() {
-    let (sim, _, endpoint) = start().await;
-    let address = endpoint.trim_start_matches("http://").to_owned();
+async fn grpcurl_lists_describes_and_calls_over_tls_with_a_token() {
+    let (sim, _, endpoint, ca) = start().await;
+    let address = endpoint.trim_start_matches("https://").to_owned();
+    let ca = ca.display().to_string();
     let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
     let header = format!("authorization: Bearer {tooling}");
     // Asynchronously: the service answering runs on this test's runtime.
@@ -190,7 +195,7 @@ async fn grpcurl_lists_describes_and_calls_with_a_token() {
         )
     };
     let args = |extra: &[&str]| {
-        let mut a: Vec<String> = vec!["-plaintext".into(), "-H".into(), header.clone()];
+        let mut a: Vec<String> = vec!["-cacert".into(), ca.clone(), "-H".into(), header.clone()];
         a.extend(extra.iter().map(|s| (*s).to_owned()));
         a
     };
@@ -203,6 +208,27 @@ async fn grpcurl_lists_describes_and_calls_with_a_token() {
     let (ok, out) =
         grpcurl(args(&["-d", body, &address, "etcd_operator.v1alpha1.ClusterService/ListClusters"])).await;
     assert!(ok && out.contains("\"demo\""), "{out}");
-    let (ok, out) = grpcurl(vec!["-plaintext".into(), address.clone(), "list".into()]).await;
+    let (ok, out) = grpcurl(vec!["-cacert".into(), ca.clone(), address.clone(), "list".into()]).await;
     assert!(!ok && out.contains("Unauthenticated"), "reflection too needs a caller: {out}");
+    // Neither plaintext, nor TLS without verifying the server against the API's CA (grpcurl
+    // retries a failed connection until its connect timeout).
+    let (ok, out) = grpcurl(vec![
+        "-connect-timeout=2".into(),
+        "-plaintext".into(),
+        "-H".into(),
+        header.clone(),
+        address.clone(),
+        "list".into(),
+    ])
+    .await;
+    assert!(!ok, "plaintext got an answer: {out}");
+    let (ok, out) = grpcurl(vec![
+        "-connect-timeout=2".into(),
+        "-H".into(),
+        header.clone(),
+        address.clone(),
+        "list".into(),
+    ])
+    .await;
+    assert!(!ok && out.contains("certificate"), "an unverified server was trusted: {out}");
 }

@@ -3,6 +3,7 @@
 //! Nothing here talks to a server, so every template is unit tested from
 //! small fixtures.
 
+pub mod api_ca;
 mod config_map;
 pub mod network_policy;
 mod pdb;
@@ -38,6 +39,9 @@ pub struct RestoreAgent {
     pub image: String,
     /// How pods reach the cluster-service's gRPC API.
     pub endpoint: String,
+    /// The CA (PEM) that signs the API's serving certificate; `None` when the API is served in
+    /// plaintext (`--insecure`).
+    pub ca: Option<String>,
 }
 
 impl Default for RestoreAgent {
@@ -45,6 +49,7 @@ impl Default for RestoreAgent {
         Self {
             image: "ghcr.io/etcd-k8s-operator/etcd-operator:0.1.0".into(),
             endpoint: "http://cluster-service.etcd-operator.svc:9090".into(),
+            ca: None,
         }
     }
 }

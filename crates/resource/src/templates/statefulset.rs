@@ -156,6 +156,7 @@ fn pod_template(
     if let Some(tls) = transport.certificates {
         volumes.extend(super::tls::volumes(ctx, tls));
     }
+    volumes.extend(super::api_ca::volume(ctx));
     let volumes = (!volumes.is_empty()).then_some(volumes);
     Ok(PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -286,6 +287,9 @@ fn mounts(ctx: &TemplateContext<'_>, peer_only: bool) -> Vec<VolumeMount> {
 /// cluster-service streams; otherwise starts an empty member only when etcd's membership shows it
 /// never ran (it waits to be added, and refuses a member whose data was lost).
 fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
+    let api_ca = super::api_ca::agent_mount(ctx);
+    let mut volume_mounts = mounts(ctx, true);
+    volume_mounts.extend(api_ca.as_ref().map(|(mount, _)| mount.clone()));
     let token = EnvVar {
         name: "RESTORE_TOKEN".into(),
         value_from: Some(EnvVarSource {
@@ -320,6 +324,7 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
                     .is_some()
                     .then(|| format!("--peer-tls-dir={}", super::tls::PEER_TLS_DIR)),
             )
+            .chain(api_ca.map(|(_, flag)| flag))
             .collect(),
         ),
         env: Some(vec![
@@ -332,7 +337,7 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
             config_map_ref: Some(ConfigMapEnvSource { name: ctx.names.config_map(), optional: Some(false) }),
             ..EnvFromSource::default()
         }]),
-        volume_mounts: Some(mounts(ctx, true)),
+        volume_mounts: Some(volume_mounts),
         security_context: Some(super::security::container()),
         ..Container::default()
     }

@@ -95,3 +95,34 @@ fn objects_without_uid_are_refused() {
     let err = statefulset(&TemplateContext::new(&c, "cluster.local"), 1, &bootstrap).unwrap_err();
     assert!(err.to_string().contains("no uid"));
 }
+
+#[test]
+fn over_tls_the_restore_agent_verifies_the_api_with_the_ca_kept_beside_the_cluster() {
+    let c = cluster("size: 3\nversion: 3.5.17");
+    let bootstrap = BootstrapConfig::new_cluster(&crate::names::ClusterNames::of(&c, "cluster.local"), 3);
+    let agent = |ca: Option<&str>| super::super::RestoreAgent {
+        endpoint: "https://cluster-service.ops.svc:9090".into(),
+        ca: ca.map(str::to_owned),
+        ..Default::default()
+    };
+    let tls = TemplateContext::new(&c, "cluster.local").with_restore_agent(agent(Some("PEM")));
+    let pod = statefulset(&tls, 3, &bootstrap).unwrap().spec.unwrap().template.spec.unwrap();
+    let init = &pod.init_containers.unwrap()[0];
+    assert!(init.args.as_ref().unwrap().contains(&"--ca-file=/var/run/etcd-operator/api-ca/ca.crt".into()));
+    let mount = init.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == "operator-api-ca").unwrap();
+    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/var/run/etcd-operator/api-ca", Some(true)));
+    let volume = pod.volumes.unwrap().into_iter().find(|v| v.name == "operator-api-ca").unwrap();
+    let source = volume.config_map.unwrap();
+    assert_eq!((source.name.as_str(), source.optional), ("demo-operator-api-ca", Some(false)));
+    let cm = super::super::api_ca::cluster_ca_config_map(&tls).unwrap().unwrap();
+    assert_eq!(cm.data.unwrap()["ca.crt"], "PEM");
+    assert_eq!(cm.metadata.owner_references.unwrap()[0].name, "demo", "goes with the cluster");
+
+    // Plaintext (--insecure): nothing to mount, no ConfigMap.
+    let plain = TemplateContext::new(&c, "cluster.local").with_restore_agent(agent(None));
+    let pod = statefulset(&plain, 3, &bootstrap).unwrap().spec.unwrap().template.spec.unwrap();
+    assert!(
+        !pod.init_containers.unwrap()[0].args.as_ref().unwrap().iter().any(|a| a.starts_with("--ca-file"))
+    );
+    assert!(super::super::api_ca::cluster_ca_config_map(&plain).unwrap().is_none());
+}

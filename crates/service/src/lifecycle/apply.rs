@@ -105,6 +105,10 @@ impl LifecycleService {
         if desired.rollout == RolloutDecision::Proceed {
             // The ConfigMap is read when a member starts, so it changes together with the template.
             m.config_maps.apply(&desired.config_map).await?;
+            // Members mount it (the restore agent verifies the API with it).
+            if let Some(ca) = &desired.api_ca {
+                m.config_maps.apply(ca).await?;
+            }
             let applied = m.statefulsets.update(&desired.statefulset).await?;
             observation.statefulset = Some(StatefulSetState::of(&applied));
             if desired.plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {

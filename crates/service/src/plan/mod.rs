@@ -139,6 +139,8 @@ pub struct Desired {
     pub statefulset: StatefulSet,
     /// The bootstrap ConfigMap (read by members when they start).
     pub config_map: ConfigMap,
+    /// The API's CA for the restore agent (mounted by members); `None` over plaintext.
+    pub api_ca: Option<ConfigMap>,
     /// The headless peer Service and the client Service.
     pub services: [Service; 2],
     /// The PodDisruptionBudget; `None` when there are no members to protect (it is deleted).
@@ -197,6 +199,7 @@ pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, Re
         network_policy: i.ctx.member_network_policy()?,
         network_policy_off: cluster.spec.network_policy.as_ref().and_then(|p| p.enabled) == Some(false),
         config_map: templates::config_map(i.ctx, &plan.bootstrap)?,
+        api_ca: templates::api_ca::cluster_ca_config_map(i.ctx)?,
         services: [templates::peer_service(i.ctx)?, templates::client_service(i.ctx)?],
         rollout: decide_rollout(changed, cluster.formed(), i.observation),
         statefulset,

@@ -289,6 +289,9 @@ impl RestoreService {
         if new_bootstrap {
             m.config_maps.apply(&desired.config_map).await?;
         }
+        if let Some(ca) = &desired.api_ca {
+            m.config_maps.apply(ca).await?;
+        }
         m.statefulsets.update(&desired.statefulset).await?;
         Ok(())
     }

@@ -58,12 +58,16 @@ fn params(cn: &str, now: DateTime<Utc>, validity: chrono::Duration) -> Result<Ce
 
 /// A new CA for one cluster.
 pub fn issue_ca(names: &ClusterNames, now: DateTime<Utc>) -> Result<Pair, IssueError> {
+    issue_named_ca(&format!("etcd-operator CA {}/{}", names.namespace, names.name), now)
+}
+
+/// A new CA called `name`, with a fingerprint of its key appended.
+pub fn issue_named_ca(name: &str, now: DateTime<Utc>) -> Result<Pair, IssueError> {
     let key = KeyPair::generate().map_err(issue_err)?;
     // Each CA its own name: during a rotation clients trust two CAs of one cluster, and TLS
     // libraries that pick a trust anchor by the issuer's name (rustls) try only one of the same.
     let id = hex::encode(&Sha256::digest(rcgen::PublicKeyData::der_bytes(&key))[..4]);
-    let name = format!("etcd-operator CA {}/{} {id}", names.namespace, names.name);
-    let mut p = params(&name, now, CA_VALIDITY)?;
+    let mut p = params(&format!("{name} {id}"), now, CA_VALIDITY)?;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
@@ -96,6 +100,30 @@ pub fn issue(
     if purpose != Purpose::Operator {
         p.subject_alt_names = member_sans(names)?;
     }
+    sign(p, ca)
+}
+
+/// A serving certificate (server auth only) for `dns` names and `ips`, signed by the CA.
+pub fn issue_server(
+    cn: &str,
+    dns: &[String],
+    ips: &[IpAddr],
+    ca: &Pair,
+    now: DateTime<Utc>,
+    validity: chrono::Duration,
+) -> Result<Pair, IssueError> {
+    let mut p = params(cn, now, validity)?;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.subject_alt_names = dns
+        .iter()
+        .map(|n| n.clone().try_into().map(SanType::DnsName).map_err(issue_err))
+        .chain(ips.iter().map(|ip| Ok(SanType::IpAddress(*ip))))
+        .collect::<Result<_, _>>()?;
+    sign(p, ca)
+}
+
+fn sign(p: CertificateParams, ca: &Pair) -> Result<Pair, IssueError> {
     let ca_key = KeyPair::from_pem(&ca.key).map_err(issue_err)?;
     let issuer = Issuer::from_ca_cert_pem(&ca.crt, ca_key).map_err(issue_err)?;
     let key = KeyPair::generate().map_err(issue_err)?;

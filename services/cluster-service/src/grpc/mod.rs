@@ -33,6 +33,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+/// How calls arrive.
+#[derive(Clone)]
+pub enum Transport {
+    /// TLS with this configuration (the serving certificate's resolver in it).
+    Tls(std::sync::Arc<rustls::ServerConfig>),
+    /// Plaintext: `--insecure`, for local runs only. Tokens cross the network readable.
+    Plaintext,
+}
+
 /// What one caller can make the server hold.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -57,10 +66,13 @@ impl Default for Limits {
     }
 }
 
-/// Serves every gRPC service on `listener` until `shutdown` resolves; every call but health and
-/// the restore agent's fetch is authenticated and authorized by `auth`, within `limits`.
+/// Serves every gRPC service on `listener` over `transport` until `shutdown` resolves; every
+/// call but health and the restore agent's fetch is authenticated and authorized by `auth`,
+/// within `limits`.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     listener: TcpListener,
+    transport: Transport,
     services: Services,
     auth: Auth,
     limits: Limits,
@@ -88,7 +100,7 @@ pub async fn serve(
             $server::new($api).max_decoding_message_size(max).max_encoding_message_size(max)
         };
     }
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .timeout(limits.call_timeout)
         .concurrency_limit_per_connection(limits.calls_per_connection)
         .load_shed(true)
@@ -106,17 +118,24 @@ pub async fn serve(
         .add_service(limited!(RecoveryServiceServer, RecoveryApi::new(services.recovery, auth.clone())))
         .add_service(limited!(BackupServiceServer, BackupApi::new(services.backup, auth.clone())))
         .add_service(limited!(SecurityServiceServer, SecurityApi::new(services.security, auth.clone())))
-        .add_service(limited!(ClusterServiceServer, ClusterApi::new(services.lifecycle, auth.clone())))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            // Tell load balancers first, then stop accepting calls.
-            health.set_not_serving::<ClusterServiceServer<ClusterApi>>().await;
-            health.set_not_serving::<HealthServiceServer<HealthApi>>().await;
-            health.set_not_serving::<ScalingServiceServer<ScalingApi>>().await;
-            health.set_not_serving::<BackupServiceServer<BackupApi>>().await;
-            health.set_not_serving::<RecoveryServiceServer<RecoveryApi>>().await;
-            health.set_not_serving::<SecurityServiceServer<SecurityApi>>().await;
-        })
-        .await?;
+        .add_service(limited!(ClusterServiceServer, ClusterApi::new(services.lifecycle, auth.clone())));
+    let shutdown = async move {
+        shutdown.await;
+        // Tell load balancers first, then stop accepting calls.
+        health.set_not_serving::<ClusterServiceServer<ClusterApi>>().await;
+        health.set_not_serving::<HealthServiceServer<HealthApi>>().await;
+        health.set_not_serving::<ScalingServiceServer<ScalingApi>>().await;
+        health.set_not_serving::<BackupServiceServer<BackupApi>>().await;
+        health.set_not_serving::<RecoveryServiceServer<RecoveryApi>>().await;
+        health.set_not_serving::<SecurityServiceServer<SecurityApi>>().await;
+    };
+    match transport {
+        Transport::Tls(config) => {
+            router.serve_with_incoming_shutdown(crate::tls::incoming(listener, config), shutdown).await?
+        }
+        Transport::Plaintext => {
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?
+        }
+    }
     Ok(())
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
 use super::request::{Query, Target};
-use crate::{auth::UserInfo, error::ApiError, objects, store::Txn};
+use crate::{auth::UserInfo, objects, store::Txn};
 
 /// What a request (or a SubjectAccessReview) asks to do.
 #[derive(Clone, Debug, Default)]
@@ -156,7 +156,7 @@ fn asks(
     std::iter::once(a).chain(create).collect()
 }
 
-/// Allows a request of `user` (returning what it was allowed) or forbids it.
+/// Allows a request of `user` (returning what it was allowed) or names what it was refused.
 pub fn authorize(
     txn: &Txn<'_>,
     user: &UserInfo,
@@ -164,10 +164,10 @@ pub fn authorize(
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
-) -> Result<Vec<Attributes>, ApiError> {
+) -> Result<Vec<Attributes>, Attributes> {
     let asked = asks(txn, method, target, query, headers);
     match asked.iter().find(|a| !allowed(txn, user, a)) {
-        Some(refused) => Err(ApiError::forbidden(refusal(user, refused))),
+        Some(refused) => Err(refused.clone()),
         None => Ok(asked),
     }
 }

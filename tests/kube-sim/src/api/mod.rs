@@ -81,7 +81,11 @@ async fn resource(
             tracing::info!(%method, "unauthenticated request: {why}");
             ApiError::unauthorized()
         })?;
-        for a in authz::authorize(txn, &user, method, target, query, headers)? {
+        let asked = authz::authorize(txn, &user, method, target, query, headers).map_err(|a| {
+            state.audit.deny(&user.username, &a.group, &a.resource, &a.verb);
+            ApiError::forbidden(authz::refusal(&user, &a))
+        })?;
+        for a in asked {
             state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
         }
         Ok::<_, ApiError>(user)

@@ -123,8 +123,9 @@ fn access_review(state: &ApiState, user: &UserInfo, spec: &Value) -> Result<Valu
         return Err(ApiError::invalid("spec.resourceAttributes: verb and resource are required"));
     }
     let allowed = state.store.read(|txn| authz::allowed(txn, user, &a));
-    if allowed {
-        state.audit.record(&user.username, &a.group, &a.resource, &a.verb);
+    match allowed {
+        true => state.audit.record(&user.username, &a.group, &a.resource, &a.verb),
+        false => state.audit.deny(&user.username, &a.group, &a.resource, &a.verb),
     }
     Ok(match allowed {
         true => json!({"allowed": true, "reason": "RBAC: allowed by a binding of the subject"}),

@@ -1,7 +1,8 @@
-//! What each user was allowed to do: every authorized request, and every
-//! SubjectAccessReview answered "allowed" for a user (a server such as the
-//! operator's cluster-service authorizing its own callers). Tests compare it
-//! with the roles they granted, to find grants nobody uses.
+//! What each user was allowed to do, and what each was refused: every
+//! request, and every SubjectAccessReview asked about a user (a server such as
+//! the operator's cluster-service authorizing its own callers). Tests compare
+//! it with the roles they granted, to find grants nobody uses and uses nobody
+//! granted.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -15,21 +16,32 @@ pub type Use = (String, String, String);
 #[derive(Default)]
 pub struct Audit {
     uses: Mutex<BTreeMap<String, BTreeSet<Use>>>,
+    denials: Mutex<BTreeMap<String, BTreeSet<Use>>>,
 }
 
 impl Audit {
     /// Records that `user` was allowed `verb` on `resource` of `group`.
     pub fn record(&self, user: &str, group: &str, resource: &str, verb: &str) {
-        let mut uses = self.uses.lock().unwrap_or_else(|e| e.into_inner());
-        uses.entry(user.to_owned()).or_default().insert((
-            group.to_owned(),
-            resource.to_owned(),
-            verb.to_owned(),
-        ));
+        insert(&self.uses, user, group, resource, verb);
+    }
+
+    /// Records that `user` was refused `verb` on `resource` of `group`.
+    pub fn deny(&self, user: &str, group: &str, resource: &str, verb: &str) {
+        insert(&self.denials, user, group, resource, verb);
     }
 
     /// Every use so far, by user.
     pub fn uses(&self) -> BTreeMap<String, BTreeSet<Use>> {
         self.uses.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// Every refusal so far, by user.
+    pub fn denials(&self) -> BTreeMap<String, BTreeSet<Use>> {
+        self.denials.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn insert(map: &Mutex<BTreeMap<String, BTreeSet<Use>>>, user: &str, group: &str, resource: &str, verb: &str) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(user.to_owned()).or_default().insert((group.to_owned(), resource.to_owned(), verb.to_owned()));
 }
