@@ -4,6 +4,7 @@
 //! [`Stack`] is dropped, also when the test fails; the logs of every process
 //! and pod of a failed test are kept under `target/e2e-logs/`.
 
+pub mod identity;
 pub mod otlp;
 pub mod process;
 pub mod rbac;
@@ -30,6 +31,10 @@ pub struct Stack {
     pub client: Client,
     /// The operator's processes, in start order.
     pub processes: Vec<OperatorProcess>,
+    /// Whether the chart's accounts and roles were created (with the first process).
+    identities: bool,
+    /// The chart accounts processes were started as.
+    accounts: std::collections::BTreeSet<String>,
     test: String,
     logs: PathBuf,
     dir: tempfile::TempDir,
@@ -47,7 +52,16 @@ impl Stack {
         namespaces.create(&Default::default(), &namespace).await.expect("the operator's namespace");
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).expect("log dir");
-        Self { sim, client, processes: Vec::new(), test: test.to_owned(), logs, dir }
+        Self {
+            sim,
+            client,
+            processes: Vec::new(),
+            identities: false,
+            accounts: Default::default(),
+            test: test.to_owned(),
+            logs,
+            dir,
+        }
     }
 
     /// The node running the pods.
@@ -55,13 +69,15 @@ impl Stack {
         self.sim.node().expect("started with a node")
     }
 
-    /// Starts an operator binary; returns its index in [`Stack::processes`].
-    pub fn start_process(&mut self, name: &str, binary: &str, args: Vec<String>) -> usize {
+    /// Starts an operator binary as its chart account (a kubeconfig with that account's token);
+    /// returns its index in [`Stack::processes`].
+    pub async fn start_process(&mut self, name: &str, binary: &str, args: Vec<String>) -> usize {
+        let kubeconfig = self.kubeconfig_of(binary).await;
         let p = OperatorProcess::start(Launch {
             name,
             binary,
             args,
-            kubeconfig: &self.sim.kubeconfig,
+            kubeconfig: &kubeconfig,
             hosts: self.node().hosts_file(),
             log_dir: &self.logs,
         });
@@ -69,11 +85,22 @@ impl Stack {
         self.processes.len() - 1
     }
 
+    /// The kubeconfig of `binary`'s chart account (creating the chart's accounts and roles first).
+    async fn kubeconfig_of(&mut self, binary: &str) -> PathBuf {
+        if !self.identities {
+            identity::install(&self.sim);
+            self.identities = true;
+        }
+        let account = identity::account_of(binary);
+        self.accounts.insert(account.clone());
+        identity::kubeconfig(&self.client, &self.sim.kubeconfig, self.dir.path(), &account).await
+    }
+
     /// Starts a cluster-service replica and waits until it is healthy; returns its gRPC endpoint.
     pub async fn start_cluster_service(&mut self, name: &str, extra: &[String]) -> String {
         // A port picked free can be taken before the process binds it: start again on others.
         for _ in 0..3 {
-            let (i, endpoint) = self.launch_cluster_service(name, extra);
+            let (i, endpoint) = self.launch_cluster_service(name, extra).await;
             match self.processes[i].wait_up().await {
                 Ok(()) => return endpoint,
                 Err(why) if OperatorProcess::lost_its_port(&why) => drop(self.processes.remove(i)),
@@ -83,7 +110,7 @@ impl Stack {
         panic!("{name} lost its ports three times");
     }
 
-    fn launch_cluster_service(&mut self, name: &str, extra: &[String]) -> (usize, String) {
+    async fn launch_cluster_service(&mut self, name: &str, extra: &[String]) -> (usize, String) {
         let port = process_harness::free_port();
         let snapshots = self.dir.path().join("snapshots");
         // Claim `local` of the backup examples is a directory under the volume root.
@@ -103,7 +130,7 @@ impl Stack {
             format!("--backup-volume-root={}", backups.display()),
         ];
         args.extend_from_slice(extra);
-        let i = self.start_process(name, "cluster-service", args);
+        let i = self.start_process(name, "cluster-service", args).await;
         (i, format!("https://127.0.0.1:{port}"))
     }
 
@@ -134,8 +161,9 @@ impl Stack {
         self.dir.path().join("backup-volumes/default")
     }
 
-    /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease, calling
-    /// as service account `etcd-operator/<kind>-controller` (allowed the RPCs it calls).
+    /// Starts a `<kind>-controller` with identity `name` against `endpoint`, with a 3 s lease, as
+    /// the chart's service account `etcd-operator/etcd-operator-<kind>-controller` (its
+    /// Kubernetes requests and its RPCs alike).
     pub async fn start_controller(
         &mut self,
         kind: &str,
@@ -144,9 +172,8 @@ impl Stack {
         extra: &[String],
     ) -> usize {
         // Its own identity, as its pod's projected token would give it.
-        let account = format!("{kind}-controller");
-        let rpcs = system_tests::identity::controller_rpcs(kind);
-        let token = system_tests::identity::token_file(&self.client, self.dir.path(), &account, rpcs).await;
+        let account = identity::account_of(&format!("{kind}-controller"));
+        let token = identity::api_token_file(&self.client, self.dir.path(), &account).await;
         let ca = self.api_ca_file().await;
         let mut args = vec![
             format!("--cluster-service-endpoint={endpoint}"),
@@ -157,7 +184,7 @@ impl Stack {
         ];
         args.extend_from_slice(extra);
         for _ in 0..3 {
-            let i = self.start_process(name, &format!("{kind}-controller"), args.clone());
+            let i = self.start_process(name, &format!("{kind}-controller"), args.clone()).await;
             match self.processes[i].wait_up().await {
                 Ok(()) => return i,
                 // Its admin port was taken before it bound it: again, on another.
@@ -236,6 +263,21 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Operator processes die first (kill on drop), then kube-sim's node kills the pods.
         self.processes.clear();
+        // Every test proves the chart's roles enough for what it drove the operator through.
+        let refused = identity::refused(&self.sim);
+        if !std::thread::panicking() && !refused.is_empty() {
+            panic!("{}: the chart's roles lack what the operator used: {refused:#?}", self.test);
+        }
+        // And each process acted as its own account, not as kube-sim's admin.
+        let seen = self.sim.audit();
+        let silent: Vec<_> = self
+            .accounts
+            .iter()
+            .filter(|a| !seen.contains_key(&format!("system:serviceaccount:{}:{a}", identity::NAMESPACE)))
+            .collect();
+        if !std::thread::panicking() && !silent.is_empty() {
+            panic!("{}: no request was made as {silent:?}", self.test);
+        }
         if std::thread::panicking() {
             let keep = self.kept_logs();
             let _ = std::fs::remove_dir_all(&keep);

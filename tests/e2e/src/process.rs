@@ -66,7 +66,8 @@ impl OperatorProcess {
             .arg(format!("--admin-listen={admin}"))
             .env("KUBECONFIG", l.kubeconfig)
             .env("POD_NAME", l.name)
-            .env("POD_NAMESPACE", "default")
+            // As the chart sets it: the controllers' Leases live in the operator's namespace.
+            .env("POD_NAMESPACE", "etcd-operator")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))

@@ -129,8 +129,11 @@ impl RecoveryService {
                 m.config_maps.apply(&config_map(&self.core.template(cluster), &bootstrap)?).await?;
                 // The claim first: the StatefulSet recreates the pod with a new, empty claim.
                 m.pvcs.delete(&claim).await?;
-                // Removed from etcd already and its volume gone: nothing to shut down cleanly.
-                self.core.member_pods(&r.namespace).delete_now(&pod).await?;
+                // Gracefully, though nothing needs shutting down: a forced delete drops the pod
+                // object while its containers still run, and its init container, seeing the
+                // learner added next, would take it with the old pod's volume and die. Until the
+                // kubelet confirms they stopped the pod shows terminating, and the learner waits.
+                self.core.member_pods(&r.namespace).delete(&pod).await?;
                 let mut op = operation.cloned().unwrap_or_default();
                 op.step = step::ADDING_LEARNER.into();
                 self.core.record_scaling(cluster, observation, Some(&op), stopped).await?;
