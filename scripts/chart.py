@@ -50,6 +50,7 @@ VALUE_SETS = {
         "clusterService": {"replicas": 1, "image": {"repository": "registry.local/cluster-service"}},
         "controllers": {"backup": {"enabled": False}, "health": {"replicas": 1, "probeInterval": "10s"}},
         "leaderElection": {"leaseDuration": "30s", "renewGrace": "10s"},
+        "api": {"caSecretName": "platform-issued-ca", "servingCertificateValidity": "24h"},
     },
 }
 
@@ -160,7 +161,7 @@ def check_rbac(name, objects, watch_namespace):
             for field in ("apiGroups", "resources", "verbs"):
                 if "*" in rule.get(field, []):
                     problems.append(f"{name}: {role} grants '*' {field}")
-            if api_ca and set(rule["verbs"]) - {"create"} and rule.get("resourceNames") != ["etcd-operator-api-ca"]:
+            if api_ca and set(rule["verbs"]) - {"create"} and len(rule.get("resourceNames", [])) != 1:
                 problems.append(f"{name}: {role} reads or changes more than the API's CA")
             if leader_election:
                 scope = "name" if rule.get("resourceNames") else None
@@ -208,6 +209,18 @@ def pod_problems(where, spec):
         if sc.get("privileged"):
             problems.append(f"{cwhere}: privileged")
     return problems
+
+
+def check_api_ca(name, objects, values):
+    """The cluster-service reads the CA Secret its Role names: the one it makes, or the one given."""
+    args = [a for _, o in objects if o["kind"] == "Deployment" and component_of(o) == "cluster-service"
+            for c in o["spec"]["template"]["spec"]["containers"] for a in c.get("args", [])]
+    flag = next((a.split("=", 1)[1] for a in args if a.startswith("--tls-ca-secret=")), None)
+    readable = [n for _, o in objects if o["kind"] == "Role" and o["metadata"]["name"].endswith("-api-ca")
+                for r in o["rules"] if "get" in r["verbs"] for n in r.get("resourceNames", [])]
+    want = values.get("api", {}).get("caSecretName") or "etcd-operator-api-ca"
+    if flag != want or readable != [want]:
+        fail([f"{name}: --tls-ca-secret={flag}, the Role reads {readable}, values ask {want}"], "the API's CA")
 
 
 def check_pod_security(name, objects):
@@ -261,6 +274,7 @@ def check():
         objects = render(values)
         validate_schemas(name, objects)
         check_rbac(name, objects, values.get("watchNamespace", ""))
+        check_api_ca(name, objects, values)
         check_pod_security(name, objects)
         print(f"{name}: {len(objects)} objects valid for Kubernetes {', '.join(KUBERNETES_VERSIONS)}; RBAC and Pod Security checked")
     snapshot = yaml.safe_load((ROOT / "crates/resource/tests/snapshots/statefulset.yaml").read_text())

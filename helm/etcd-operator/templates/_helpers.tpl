@@ -42,6 +42,11 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- printf "%s-api-ca" (include "etcd-operator.fullname" .) -}}
 {{- end -}}
 
+{{/* The Secret holding the API's CA: the one the cluster-service makes, or one given. */}}
+{{- define "etcd-operator.apiCaSecret" -}}
+{{- .Values.api.caSecretName | default (include "etcd-operator.apiCa" .) -}}
+{{- end -}}
+
 {{- define "etcd-operator.grpcEndpoint" -}}
 {{- printf "https://%s-cluster-service.%s.svc.%s:%v" (include "etcd-operator.fullname" .) .Release.Namespace .Values.clusterDomain .Values.clusterService.service.port -}}
 {{- end -}}

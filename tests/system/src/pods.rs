@@ -95,16 +95,19 @@ fn unix_now() -> String {
     format!("t={}.{:03}", t.as_secs(), t.subsec_millis())
 }
 
-/// Waits until every one of the `size` member pods passes readiness (a cluster just started
-/// may not yet).
+/// Waits up to a minute until every one of the `size` member pods passes readiness (a cluster
+/// just started or rolled may not yet); fails naming each pod that is not, and why.
 pub async fn all_ready(client: &Client, cluster: &str, size: usize) {
     let pods = Api::<Pod>::namespaced(client.clone(), "default");
-    for _ in 0..300 {
+    let mut last = Vec::new();
+    for _ in 0..600 {
         let list = pods.list(&selector(cluster)).await.expect("pods");
         if list.items.len() == size && list.items.iter().all(is_ready) {
             return;
         }
+        last = list.items;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("member pods of {cluster} never all ready");
+    let why: Vec<String> = last.iter().filter(|p| !is_ready(p)).map(why_not_ready).collect();
+    panic!("member pods of {cluster} not all ready in 60 s: {} of {size} exist; {why:?}", last.len());
 }

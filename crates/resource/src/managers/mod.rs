@@ -141,14 +141,18 @@ where
         Ok(self.api.list(&params).instrument(span).await.map_err(|e| self.err("list", "", e))?.items)
     }
 
-    /// Deletes the object in the background; returns whether it existed.
+    /// Deletes the object in the background, with its grace period (a forced delete of a pod
+    /// drops the object while its containers still run); returns whether it existed.
     pub async fn delete(&self, name: &str) -> Result<bool, ResourceError> {
-        self.delete_with_grace(name, None).await
-    }
-
-    /// Deletes a pod at once, without a grace period: for one whose data is being discarded anyway.
-    pub async fn delete_now(&self, name: &str) -> Result<bool, ResourceError> {
-        self.delete_with_grace(name, Some(0)).await
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(name, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(self.err("delete", name, e)),
+        }
     }
 
     /// Deletes the object only if it is still the one with `uid` (not a successor of the same
@@ -166,23 +170,6 @@ where
             Ok(_) => Ok(true),
             // Gone, or replaced by a successor (the UID precondition failed).
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
-            Err(e) => Err(self.err("delete", name, e)),
-        }
-    }
-
-    async fn delete_with_grace(
-        &self,
-        name: &str,
-        grace_period_seconds: Option<u32>,
-    ) -> Result<bool, ResourceError> {
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            grace_period_seconds,
-            ..DeleteParams::default()
-        };
-        match self.api.delete(name, &params).await {
-            Ok(_) => Ok(true),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
             Err(e) => Err(self.err("delete", name, e)),
         }
     }

@@ -20,23 +20,25 @@ pub const CA_KEY: &str = "ca.crt";
 pub const MOUNT_DIR: &str = "/var/run/etcd-operator/api-ca";
 const VOLUME: &str = "operator-api-ca";
 
-fn labels() -> BTreeMap<String, String> {
-    BTreeMap::from([
+/// Metadata of the operator's own CA objects (no owner: they outlive every cluster).
+fn metadata(namespace: &str, name: &str) -> ObjectMeta {
+    let labels = BTreeMap::from([
         ("app.kubernetes.io/name".to_owned(), "etcd-operator".to_owned()),
         ("app.kubernetes.io/component".to_owned(), "api-ca".to_owned()),
-    ])
+    ]);
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(namespace.into()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
 }
 
 /// The Secret keeping the CA (`kubernetes.io/tls`: `tls.crt`, `tls.key`).
 pub fn ca_secret(namespace: &str, name: &str, crt: &str, key: &str) -> Secret {
     let bytes = |v: &str| ByteString(v.as_bytes().to_vec());
     Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(labels()),
-            ..ObjectMeta::default()
-        },
+        metadata: metadata(namespace, name),
         type_: Some("kubernetes.io/tls".into()),
         data: Some(BTreeMap::from([("tls.crt".into(), bytes(crt)), ("tls.key".into(), bytes(key))])),
         ..Secret::default()
@@ -46,12 +48,7 @@ pub fn ca_secret(namespace: &str, name: &str, crt: &str, key: &str) -> Secret {
 /// The CA certificate for the operator's own namespace.
 pub fn ca_config_map(namespace: &str, name: &str, crt: &str) -> ConfigMap {
     ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            labels: Some(labels()),
-            ..ObjectMeta::default()
-        },
+        metadata: metadata(namespace, name),
         data: Some(BTreeMap::from([(CA_KEY.into(), crt.into())])),
         ..ConfigMap::default()
     }
