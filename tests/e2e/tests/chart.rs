@@ -189,6 +189,27 @@ async fn the_chart_installs_and_runs_the_operator_as_pods() {
         "json",
     ]);
     assert!(policy.contains("lifecycle-controller") && policy.contains("backup-controller"), "{policy}");
+    // And kube-sim enforces it: a pod without those labels opens no connection to the gRPC port
+    // (its admin port stays open, for probes and metrics), a member pod does.
+    let service_pod = service_pods.items[0].metadata.name.clone().unwrap();
+    let service_ip = stack.node().pod_ip(NAMESPACE, &service_pod).unwrap().to_string();
+    pods.create(&Default::default(), &unlabelled_pod()).await.unwrap();
+    eventually("the unlabelled pod running", Duration::from_secs(30), || async {
+        stack.node().netns(NAMESPACE, "stranger").is_ok()
+    })
+    .await;
+    let connects = |ns: &str, pod: &str, port: u16| {
+        let netns = stack.node().netns(ns, pod).unwrap();
+        let probe = format!("exec 3<>/dev/tcp/{service_ip}/{port}");
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &netns, "timeout", "2", "bash", "-c", &probe])
+            .output()
+            .expect("ip netns exec runs");
+        out.status.success()
+    };
+    assert!(connects(NAMESPACE, "stranger", 8080), "the admin port is open to all");
+    assert!(!connects(NAMESPACE, "stranger", 9090), "an unlabelled pod reached the gRPC port");
+    assert!(connects("default", "demo-0", 9090), "a member pod (its restore agent) is let in");
 
     // Every grant of the chart's roles was used in this run, or is on the list of rare paths.
     use serde::Deserialize;
@@ -301,6 +322,16 @@ async fn a_namespace_scoped_install_runs_clusters_in_its_namespace_with_roles_on
         .filter(|(user, _)| user.starts_with("system:serviceaccount:"))
         .collect();
     assert!(refused.is_empty(), "the Roles lack what the operator used: {refused:#?}");
+}
+
+/// A pod in the operator's namespace without the labels the cluster-service's policy lets in:
+/// something with a network namespace to dial from.
+fn unlabelled_pod() -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "stranger", "namespace": NAMESPACE},
+        "spec": {"containers": [{"name": "sleep", "image": "busybox", "command": ["sleep", "600"]}]}
+    }))
+    .unwrap()
 }
 
 /// Waits until `demo` runs with 3 ready members.
