@@ -90,6 +90,59 @@ fn size_and_version_may_change() {
     assert_eq!(errors::<EtcdCluster>(&new, Some(&old)), Vec::<String>::new());
 }
 
+/// The messages of a version change from `from` to `to` on a running cluster.
+fn version_change(from: &str, to: &str, spec: Value) -> Vec<String> {
+    let with = |v: &str| {
+        let mut spec = spec.clone();
+        spec["version"] = json!(v);
+        cluster(spec)
+    };
+    errors::<EtcdCluster>(&with(to), Some(&with(from)))
+}
+
+#[test]
+fn a_version_moves_up_a_patch_or_one_minor_from_the_minimum_patch() {
+    let plain = json!({"size": 3});
+    for (from, to) in [("3.4.23", "3.4.30"), ("3.4.22", "3.5.7"), ("3.5.32", "3.6.0"), ("3.5.17", "3.5.17")] {
+        assert_eq!(version_change(from, to, plain.clone()), Vec::<String>::new(), "{from} → {to}");
+    }
+    let cases = [
+        (
+            "3.5.17",
+            "3.5.16",
+            "spec.version: 3.5.17 → 3.5.16 is a downgrade, which is refused; allowed next: 3.5.17 or a later patch",
+        ),
+        ("3.5.17", "3.4.23", "3.5.17 → 3.4.23 is a downgrade"),
+        (
+            "3.4.23",
+            "3.6.5",
+            "spec.version: 3.4.23 → 3.6.5 skips a minor version; etcd upgrades one minor at a time: move to 3.5 first",
+        ),
+        (
+            "3.4.21",
+            "3.5.7",
+            "spec.version: 3.4.21 → 3.5.7 needs 3.4.22 or later first; move to that patch, then to 3.5.7",
+        ),
+        ("3.5.17", "3.6.5", "3.5.17 → 3.6.5 needs 3.5.32 or later first"),
+    ];
+    for (from, to, needle) in cases {
+        assert_refused(&version_change(from, to, plain.clone()), needle);
+    }
+    // A malformed version is named by the pattern rule alone.
+    let errs = version_change("3.5.17", "latest", plain);
+    assert!(errs.iter().all(|e| e.contains("must be 3.<minor>.<patch>")), "{errs:?}");
+}
+
+#[test]
+fn three_four_to_three_five_is_refused_with_auth_on() {
+    let auth = json!({"size": 3, "tls": {"operatorManaged": {}}, "auth": {"enabled": true}});
+    assert_refused(
+        &version_change("3.4.23", "3.5.7", auth.clone()),
+        "not supported as a rolling upgrade with spec.auth.enabled",
+    );
+    assert_eq!(version_change("3.4.23", "3.4.30", auth), Vec::<String>::new());
+}
+
 #[test]
 fn restore_source_is_set_only_at_creation() {
     let old = cluster(json!({"size": 3, "version": "3.5.17"}));

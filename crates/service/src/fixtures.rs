@@ -35,6 +35,7 @@ pub(crate) fn sts(replicas: i32, ready: i32) -> StatefulSetState {
         current_revision: "r1".into(),
         update_revision: "r1".into(),
         up_to_date: true,
+        version: None,
     }
 }
 
@@ -76,7 +77,7 @@ pub(crate) fn member(i: i32, learner: bool, healthy: bool, started: bool, leader
 pub(crate) fn view(healthy: &[bool]) -> ViewBuilder {
     let members =
         healthy.iter().enumerate().map(|(i, ok)| member(i as i32, false, *ok, true, 0x100)).collect();
-    ViewBuilder(EtcdView { cluster_id: 0xabc, members, alarms: vec![] })
+    ViewBuilder(EtcdView { cluster_id: 0xabc, members, alarms: vec![], cluster_version: None })
 }
 
 /// Changes a view's members by name; [`ViewBuilder::build`] ends.
@@ -138,5 +139,6 @@ pub(crate) fn pod(i: i32, revision: &str, ready: bool) -> crate::observe::PodSta
         revision: revision.into(),
         uid: format!("uid-{i}-{revision}"),
         terminating: false,
+        version: None,
     }
 }

@@ -2,7 +2,7 @@
 //! capability, and the design's services as types.
 //!
 //! Each capability (`lifecycle`, `scaling` with `stop` and `roll`,
-//! `recovery::{replace, quorum}`, `health`, `backup`, `restore`, `security`) keeps its pure decisions in
+//! `recovery::{replace, quorum}`, `health`, `backup`, `restore`, `security`, `upgrade`) keeps its pure decisions in
 //! `decide.rs` (or `decide/`), functions of plain observed data tested without
 //! any server, beside the effects in `mod.rs` that gather what they need
 //! through the resource and client layers and carry them out. The effects are
@@ -52,6 +52,7 @@ pub(crate) mod steps;
 pub mod stop;
 mod tasks;
 pub mod transfer;
+pub mod upgrade;
 pub mod validation;
 
 pub use crate::core::ClusterOutcome;

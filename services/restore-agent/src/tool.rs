@@ -1,6 +1,7 @@
 //! etcd's own restore tool: etcdutl (3.5+) or etcdctl (3.4), found on the
 //! image, with the revision bump where the tool supports it.
 
+use etcd_operator_api::version::EtcdVersion;
 use std::{
     fmt,
     path::{Path, PathBuf},
@@ -35,10 +36,10 @@ impl fmt::Display for RestoreTool {
     }
 }
 
-/// Whether `version` (`3.<minor>.<patch>`) is 3.5 or later.
+/// Whether `version` (`3.<minor>.<patch>`, the member's target on a mixed-version roll) restores
+/// with etcdutl.
 fn has_etcdutl(version: &str) -> bool {
-    let minor = version.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
-    minor >= 5
+    EtcdVersion::parse(version).is_ok_and(|v| v.restores_with_etcdutl())
 }
 
 impl RestoreTool {

@@ -27,6 +27,9 @@ pub const CONDITION_CERTIFICATES_READY: &str = "CertificatesReady";
 /// Condition type: etcd's authentication is as spec.auth asks, and root's password is the one in
 /// the Secret `<name>-etcd-root` (clusters with spec.auth only).
 pub const CONDITION_AUTH_READY: &str = "AuthReady";
+/// Condition type: members are moving to spec.version (True until every member runs it and etcd
+/// reports its minor as the cluster version; the message says who is next, or who stopped it).
+pub const CONDITION_UPGRADING: &str = "Upgrading";
 /// Condition type: the cluster was bootstrapped from a backup (spec.restore).
 pub const CONDITION_RESTORED: &str = "Restored";
 /// Condition type: the cluster was recreated from a backup after losing quorum; later writes are gone.

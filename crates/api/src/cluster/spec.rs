@@ -38,16 +38,24 @@ pub const MAX_SIZE: i32 = 9;
 #[x_kube(validation = Rule::new("!has(self.etcd) || !has(self.etcd.quotaBackendBytes) || !isQuantity(self.storage.size) || quantity(self.storage.size).isGreaterThan(quantity(string(self.etcd.quotaBackendBytes)))").message("spec.etcd.quotaBackendBytes must be smaller than spec.storage.size: etcd would fill the volume before reaching its quota").field_path(".etcd.quotaBackendBytes"))]
 #[x_kube(validation = Rule::new("self.storage.type != 'Ephemeral' || self.pvcRetentionPolicy.whenDeleted == 'Retain' && self.pvcRetentionPolicy.whenScaled == 'Retain'").message("spec.pvcRetentionPolicy only applies to Persistent storage; leave it at Retain for Ephemeral storage").field_path(".pvcRetentionPolicy"))]
 #[x_kube(validation = Rule::new("!has(self.tls) || !has(oldSelf.tls) || (has(self.tls.operatorManaged) == has(oldSelf.tls.operatorManaged) && (!has(self.tls.provided) || self.tls.provided == oldSelf.tls.provided))").message("spec.tls: the mode and the provided Secret names cannot change while TLS is on (the members would trust another CA at once); remove spec.tls, wait until status.transport shows plaintext, then add the new spec.tls").field_path(".tls"))]
+#[x_kube(validation = crate::version::upgrade::auth_rule())]
 #[x_kube(validation = Rule::new("!has(self.auth) || !self.auth.enabled || (has(self.tls) && self.tls.clientCertAuth)").message("spec.auth.enabled needs spec.tls with clientCertAuth: the operator authenticates by its client certificate, and passwords must not cross the network in clear text").field_path(".auth.enabled"))]
 pub struct EtcdClusterSpec {
     /// Number of members (0 stops the cluster, keeping its data); odd sizes tolerate failures best.
     #[schemars(range(min = 0, max = MAX_SIZE))]
     pub size: i32,
     /// etcd version to run, `3.<minor>.<patch>`; 3.5.0–3.5.2 are refused (they can lose committed writes).
+    /// A running cluster moves up a patch, or up one minor from a recent enough patch; never down.
     #[x_kube(
         validation = Rule::new("self.matches('^3\\\\.(4|5|6)\\\\.(0|[1-9][0-9]*)$')").message("spec.version must be 3.<minor>.<patch> with minor 4, 5 or 6 (for example 3.5.17)"),
-        validation = Rule::new("!(self in ['3.5.0', '3.5.1', '3.5.2'])").message("spec.version: etcd 3.5.0-3.5.2 can lose committed writes after a crash; use 3.5.6 or later")
+        validation = Rule::new("!(self in ['3.5.0', '3.5.1', '3.5.2'])").message("spec.version: etcd 3.5.0-3.5.2 can lose committed writes after a crash; use 3.5.6 or later"),
+        // A running cluster's version moves as etcd supports (crate::version::upgrade).
+        validation = crate::version::upgrade::version_rules()[0].clone(),
+        validation = crate::version::upgrade::version_rules()[1].clone(),
+        validation = crate::version::upgrade::version_rules()[2].clone()
     )]
+    // Bounded so that the rules' split() has a bounded cost.
+    #[schemars(length(max = 32))]
     pub version: String,
     /// Container image to run instead of the official image for `version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

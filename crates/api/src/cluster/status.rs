@@ -133,6 +133,10 @@ pub struct EtcdClusterStatus {
     /// etcd version currently running (lowest across members).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<String>,
+    /// etcd's cluster version (`3.5.0`), as the leader reports it: it moves to a new minor once
+    /// every member runs that minor, and an upgrade is complete only then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_version: Option<String>,
     /// The multi-step operation in progress, recorded before acting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<OperationStatus>,

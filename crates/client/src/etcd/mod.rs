@@ -26,7 +26,7 @@ pub use auth::{AuthState, ROOT_ROLE};
 pub use endpoints::EndpointRewrite;
 /// Kinds of etcd alarms.
 pub use etcd_client::AlarmType;
-pub use served::served_certificate;
+pub use served::{Versions, served_certificate, versions};
 pub use tls::EtcdTls;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 

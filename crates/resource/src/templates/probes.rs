@@ -15,9 +15,6 @@ use k8s_openapi::{
 
 use crate::names::{CLIENT_PORT, METRICS_PORT};
 
-const LIVEZ: EtcdVersion = EtcdVersion { major: 3, minor: 5, patch: 11 };
-const SERIALIZABLE_HEALTH: EtcdVersion = EtcdVersion { major: 3, minor: 5, patch: 3 };
-
 fn probe(failure_threshold: i32) -> Probe {
     Probe {
         period_seconds: Some(10),
@@ -41,7 +38,7 @@ fn http(path: &str, failure_threshold: i32) -> Probe {
 /// Ready = a member of a cluster with a leader.
 pub fn readiness(version: Option<EtcdVersion>) -> Probe {
     match version {
-        Some(v) if v >= LIVEZ => http("/readyz", 3),
+        Some(v) if v.has_livez_and_readyz() => http("/readyz", 3),
         _ => http("/health", 3),
     }
 }
@@ -49,8 +46,8 @@ pub fn readiness(version: Option<EtcdVersion>) -> Probe {
 /// Alive = the member's own process answers, whatever the cluster's state.
 pub fn liveness(version: Option<EtcdVersion>) -> Probe {
     match version {
-        Some(v) if v >= LIVEZ => http("/livez", 8),
-        Some(v) if v >= SERIALIZABLE_HEALTH => http("/health?serializable=true", 8),
+        Some(v) if v.has_livez_and_readyz() => http("/livez", 8),
+        Some(v) if v.has_serializable_health() => http("/health?serializable=true", 8),
         _ => Probe {
             tcp_socket: Some(TCPSocketAction {
                 port: IntOrString::Int(CLIENT_PORT),

@@ -286,6 +286,16 @@ fn mounts(ctx: &TemplateContext<'_>, peer_only: bool) -> Vec<VolumeMount> {
 /// the cluster's restore token exists, restores the empty data directory from the snapshot the
 /// cluster-service streams; otherwise starts an empty member only when etcd's membership shows it
 /// never ran (it waits to be added, and refuses a member whose data was lost).
+/// The restore agent's flag that carries the etcd version a pod template runs.
+const VERSION_FLAG: &str = "--etcd-version=";
+
+/// The etcd version a member pod (or a StatefulSet's pod template) was made for: the spec's
+/// version when it was applied.
+pub fn etcd_version_of(pod: &k8s_openapi::api::core::v1::PodSpec) -> Option<&str> {
+    let agent = pod.init_containers.iter().flatten().find(|c| c.name == "prepare-data")?;
+    agent.args.iter().flatten().find_map(|a| a.strip_prefix(VERSION_FLAG))
+}
+
 fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
     let api_ca = super::api_ca::agent_mount(ctx);
     let mut volume_mounts = mounts(ctx, true);
@@ -314,7 +324,7 @@ fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
                 format!("--cluster={}", ctx.names.name),
                 "--member=$(POD_NAME)".into(),
                 format!("--data-dir={DATA_MOUNT}/data"),
-                format!("--etcd-version={}", ctx.cluster.spec.version),
+                format!("{VERSION_FLAG}{}", ctx.cluster.spec.version),
             ]
             .into_iter()
             .chain(

@@ -42,6 +42,14 @@ fn template_hash_follows_the_pod_template_only() {
 }
 
 #[test]
+fn the_version_a_template_runs_reads_back() {
+    let sts = build("size: 3\nversion: 3.4.23");
+    let pod = sts.spec.unwrap().template.spec.unwrap();
+    assert_eq!(super::etcd_version_of(&pod), Some("3.4.23"));
+    assert_eq!(super::etcd_version_of(&Default::default()), None);
+}
+
+#[test]
 fn ephemeral_members_use_a_sized_empty_dir() {
     let sts = build("size: 1\nversion: 3.4.23\nstorage:\n  type: Ephemeral\n  size: 1Gi");
     let spec = sts.spec.unwrap();

@@ -131,7 +131,8 @@ impl LifecycleService {
         Ok(())
     }
 
-    /// Refuses a new spec that changes what a running cluster cannot change.
+    /// Refuses a new spec that changes what a running cluster cannot change, or moves its version
+    /// where etcd cannot go from what the StatefulSet runs.
     pub(crate) async fn check_immutable(
         &self,
         existing: &EtcdCluster,
@@ -153,9 +154,9 @@ impl LifecycleService {
         })?;
         match desired {
             Refusable::Usable(_) => Ok(()),
-            Refusable::Refused(v) => {
-                Err(ServiceError::FailedPrecondition(format!("immutable fields changed: {v}")))
-            }
+            Refusable::Refused(v) => Err(ServiceError::FailedPrecondition(format!(
+                "the running cluster cannot take this spec: {v}"
+            ))),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Gathering what etcd says about a cluster through the client layer, and
 //! converting it into the service layer's own types at this edge.
 
+use etcd_operator_api::version::{EtcdVersion, MIN_SUPPORTED};
 use etcd_operator_client::{
     etcd::{self as client, EtcdClient, EtcdOptions},
     metrics::EtcdMetrics,
@@ -117,5 +118,26 @@ pub async fn observe_etcd(
     } else {
         Vec::new()
     };
-    EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms })
+    let cluster_version = cluster_version(&members, names, options).await;
+    EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms, cluster_version })
+}
+
+/// etcd's cluster version from the leader, which decides it (`None` without a leader or an answer).
+async fn cluster_version(
+    members: &[MemberView],
+    names: &ClusterNames,
+    options: &EtcdOptions,
+) -> Option<String> {
+    let leader = members.iter().find(|m| m.status.as_ref().is_ok_and(|s| s.leader == m.info.id))?;
+    let endpoint =
+        leader.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&leader.name()));
+    match client::versions(&endpoint, options).await {
+        // Until the leader decides it, etcd reports the lowest it knows (3.0.0): not a version.
+        Ok(v) if EtcdVersion::parse(&v.cluster).is_ok_and(|c| (c.major, c.minor) < MIN_SUPPORTED) => None,
+        Ok(v) => Some(v.cluster),
+        Err(e) => {
+            tracing::debug!(member = %leader.name(), error = %e, "the leader did not tell its cluster version");
+            None
+        }
+    }
 }

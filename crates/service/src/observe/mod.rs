@@ -51,6 +51,8 @@ pub struct PodState {
     pub uid: String,
     /// It is being deleted.
     pub terminating: bool,
+    /// The etcd version its spec was made for (the spec's when it was applied).
+    pub version: Option<String>,
 }
 
 impl PodState {
@@ -73,6 +75,11 @@ impl PodState {
                 .unwrap_or_default(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            version: pod
+                .spec
+                .as_ref()
+                .and_then(etcd_operator_resource::templates::etcd_version_of)
+                .map(str::to_owned),
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct StatefulSetState {
     pub update_revision: String,
     /// Whether the StatefulSet controller has seen the latest spec.
     pub up_to_date: bool,
+    /// The etcd version its pod template runs (the spec's version when last applied).
+    pub version: Option<String>,
 }
 
 impl StatefulSetState {
@@ -105,6 +114,12 @@ impl StatefulSetState {
             current_revision: status.current_revision.unwrap_or_default(),
             update_revision: status.update_revision.unwrap_or_default(),
             up_to_date: status.observed_generation >= sts.metadata.generation,
+            version: sts
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(etcd_operator_resource::templates::etcd_version_of)
+                .map(str::to_owned),
         }
     }
 
@@ -137,6 +152,9 @@ pub struct EtcdView {
     pub members: Vec<MemberView>,
     /// Active alarms.
     pub alarms: Vec<Alarm>,
+    /// etcd's cluster version (`3.5.0`) as the leader reports it: it moves to a new minor only
+    /// once every member runs it. `None` when it could not be read.
+    pub cluster_version: Option<String>,
 }
 
 /// One member and the status it reported (or why it did not).

@@ -18,6 +18,7 @@ use k8s_openapi::api::{
 use crate::{
     observe::{EtcdState, Observation},
     refusal::Refusable,
+    upgrade::decide::{GateInputs, gate},
     validation::{immutable_violations, validate_spec},
 };
 
@@ -175,6 +176,9 @@ pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, Re
         return Ok(Refusable::Refused(v));
     }
     let (existing_sts, existing_cm) = i.existing;
+    if let Err(v) = version_gate(cluster, existing_sts, i.observation) {
+        return Ok(Refusable::Refused(v));
+    }
     let formed = cluster.formed() || i.observation.etcd_answered();
     let plan = i
         .fixed
@@ -206,6 +210,35 @@ pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, Re
         pdb,
         plan,
     }))
+}
+
+/// The upgrade gate over everything in sight: the version the StatefulSet runs, what each member
+/// reports, and etcd's cluster version.
+fn version_gate(
+    cluster: &EtcdCluster,
+    existing: Option<&StatefulSet>,
+    observation: &Observation,
+) -> Result<(), Violations> {
+    let applied = existing
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(templates::etcd_version_of);
+    let view = match &observation.etcd {
+        EtcdState::Reached(view) => Some(view),
+        _ => None,
+    };
+    let members = view
+        .iter()
+        .flat_map(|v| &v.members)
+        .filter_map(|m| m.status.as_ref().ok().map(|s| (m.info.name.as_str(), s.version.as_str())))
+        .collect();
+    gate(&GateInputs {
+        target: &cluster.spec.version,
+        applied,
+        members,
+        cluster_version: view.and_then(|v| v.cluster_version.as_deref()),
+        auth: cluster.spec.auth.as_ref().is_some_and(|a| a.enabled),
+    })
 }
 
 #[cfg(test)]

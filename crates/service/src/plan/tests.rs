@@ -114,6 +114,44 @@ fn a_new_version_rolls_out_only_onto_healthy_voters_and_a_restore_fixes_the_shap
 }
 
 #[test]
+fn a_version_the_running_cluster_cannot_move_to_is_refused_whole() {
+    let nothing =
+        Observation { statefulset: None, etcd: EtcdState::NotExpected, pods: None, ..Observation::default() };
+    let Refusable::Usable(running) = desired_of(&cluster("size: 3\nversion: 3.5.17"), None, &nothing) else {
+        panic!("a valid spec")
+    };
+    let refusal = |version: &str, o: &Observation| match desired_of(
+        &cluster(&format!("size: 3\nversion: {version}")),
+        Some(&running),
+        o,
+    ) {
+        Refusable::Refused(v) => v.to_string(),
+        Refusable::Usable(_) => panic!("{version} was accepted"),
+    };
+    // Against the StatefulSet alone (etcd not reached).
+    let down = refusal("3.5.16", &nothing);
+    assert!(down.starts_with("spec.version: 3.5.17 → 3.5.16 is a downgrade"), "{down}");
+    assert!(down.contains("the StatefulSet runs 3.5.17"), "{down}");
+    // Against what a member reports: demo-1 still runs 3.4.23, so 3.6 would skip 3.5.
+    let mut o = observed(&[true; 3]);
+    if let EtcdState::Reached(v) = &mut o.etcd {
+        for (i, m) in v.members.iter_mut().enumerate() {
+            m.status.as_mut().unwrap().version = if i == 1 { "3.4.23" } else { "3.5.17" }.into();
+        }
+        v.cluster_version = Some("3.4.0".into());
+    }
+    let skip = refusal("3.6.0", &o);
+    assert!(
+        skip.contains("3.4.23 → 3.6.0 skips a minor version") && skip.contains("demo-1 runs 3.4.23"),
+        "{skip}"
+    );
+    assert!(matches!(
+        desired_of(&cluster("size: 3\nversion: 3.5.18"), Some(&running), &o),
+        Refusable::Usable(_)
+    ));
+}
+
+#[test]
 fn a_new_cluster_bootstraps_every_member_and_an_existing_one_keeps_its_membership() {
     let c = cluster("size: 5\nversion: 3.5.17");
     let plan = plan_apply(&names(), 5, false, None, None);

@@ -53,7 +53,12 @@ impl Case {
         self
     }
     fn next(&self) -> ScalingAction {
-        let view = EtcdView { cluster_id: 0xabc, members: self.members.clone(), alarms: vec![] };
+        let view = EtcdView {
+            cluster_id: 0xabc,
+            members: self.members.clone(),
+            alarms: vec![],
+            cluster_version: None,
+        };
         next_scaling_action(&ScalingInputs {
             target: self.target,
             replicas: self.replicas,

@@ -14,7 +14,12 @@ use crate::{
 };
 
 fn reached(members: Vec<crate::observe::MemberView>) -> SourceCluster {
-    SourceCluster::Etcd(EtcdState::Reached(EtcdView { cluster_id: 0xabc, members, alarms: vec![] }))
+    SourceCluster::Etcd(EtcdState::Reached(EtcdView {
+        cluster_id: 0xabc,
+        members,
+        alarms: vec![],
+        cluster_version: None,
+    }))
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::{
 };
 
 fn view(members: Vec<MemberView>) -> EtcdView {
-    EtcdView { cluster_id: 0xabc, members, alarms: vec![] }
+    EtcdView { cluster_id: 0xabc, members, alarms: vec![], cluster_version: None }
 }
 
 struct Case {

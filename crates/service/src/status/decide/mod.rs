@@ -110,6 +110,10 @@ pub fn compute_status(i: &StatusInputs<'_>) -> EtcdClusterStatus {
             .filter_map(|m| m.version.as_deref().and_then(|v| EtcdVersion::parse(v).ok()))
             .min()
             .map(|v| v.to_string()),
+        cluster_version: match &i.observation.etcd {
+            EtcdState::Reached(view) if view.cluster_version.is_some() => view.cluster_version.clone(),
+            _ => previous.cluster_version.clone(),
+        },
         operation,
         // Only scaling writes this; others leave it out so server-side apply keeps scaling's value.
         stopped: match i.scaling {
@@ -164,6 +168,19 @@ fn phase_and_all_conditions(
         let now = chrono::DateTime::parse_from_rfc3339(i.now).map(|t| t.to_utc()).unwrap_or_default();
         let (ready, reason, message) = report.condition(now);
         conditions.push(Condition::new(CONDITION_CERTIFICATES_READY, ready, reason, message));
+    }
+    // Towards the version applied: a refused spec.version moves nothing (the spec check says why).
+    let applied = i.observation.statefulset.as_ref().and_then(|s| s.version.as_deref());
+    if let (EtcdState::Reached(view), Some(pods), Some(target)) =
+        (&i.observation.etcd, &i.observation.pods, applied)
+    {
+        let roll = scaling_op(i).filter(|op| op.type_ == crate::operation::OperationType::RollingUpdate);
+        conditions.extend(crate::upgrade::decide::upgrading(&crate::upgrade::decide::ProgressInputs {
+            target,
+            pods,
+            view,
+            restarting: roll.as_ref().and_then(|op| op.member.as_deref()),
+        }));
     }
     if let Some(auth) = &i.observation.auth {
         let (ready, reason, message) = auth.condition();

@@ -1,9 +1,16 @@
-//! etcd versions: parsing and the safety rules about which may run.
+//! etcd versions: parsing, the safety rules about which may run, and every
+//! fact the operator needs about what a version offers (one table: probes,
+//! tools and listeners ask here), with the upgrade steps in [`upgrade`].
 
 use std::fmt;
 
+pub mod upgrade;
+
 /// The oldest etcd minor supported: learners (safe scale up) need 3.4.
 pub const MIN_SUPPORTED: (u64, u64) = (3, 4);
+
+/// The newest etcd minor this operator knows (its flags, probes, tools and upgrade step).
+pub const NEWEST_KNOWN: (u64, u64) = (3, 6);
 
 /// Patterns of the CRD `version` field: `3.<minor>.<patch>`.
 pub const VERSION_PATTERN: &str = r"^3\.(4|5|6)\.(0|[1-9][0-9]*)$";
@@ -28,6 +35,9 @@ pub enum VersionError {
     /// Older than the oldest supported minor.
     #[error("etcd {0} is not supported: the minimum is 3.4 (learner members are required)")]
     TooOld(EtcdVersion),
+    /// Newer than any minor this operator knows.
+    #[error("etcd {0} is not known to this operator: it runs 3.4 to 3.6")]
+    Unknown(EtcdVersion),
     /// A release known to lose committed writes after a crash.
     #[error("etcd {0} can lose committed writes after a crash (fixed in 3.5.3); use 3.5.6 or later")]
     DataLoss(EtcdVersion),
@@ -50,6 +60,9 @@ impl EtcdVersion {
         if v.major != 3 || (v.major, v.minor) < MIN_SUPPORTED {
             return Err(VersionError::TooOld(v));
         }
+        if (v.major, v.minor) > NEWEST_KNOWN {
+            return Err(VersionError::Unknown(v));
+        }
         if v.is_data_loss_release() {
             return Err(VersionError::DataLoss(v));
         }
@@ -70,6 +83,22 @@ impl EtcdVersion {
             (3, 5) => self.patch >= 8,
             (major, minor) => (major, minor) > (3, 5),
         }
+    }
+
+    /// `/livez` and `/readyz` on the metrics port (3.5.11+).
+    pub fn has_livez_and_readyz(&self) -> bool {
+        *self >= Self { major: 3, minor: 5, patch: 11 }
+    }
+
+    /// `/health?serializable=true`, the local member alone (3.5.3+); 3.4 has no local health check.
+    pub fn has_serializable_health(&self) -> bool {
+        *self >= Self { major: 3, minor: 5, patch: 3 }
+    }
+
+    /// Snapshots are restored with `etcdutl` (3.5+; 3.6 dropped `etcdctl snapshot restore`), not
+    /// `etcdctl` (3.4).
+    pub fn restores_with_etcdutl(&self) -> bool {
+        (self.major, self.minor) >= (3, 5)
     }
 
     /// Below the production minimums (3.4.22+ / 3.5.6+), runnable but warned about.
@@ -106,6 +135,13 @@ mod tests {
             assert!(matches!(EtcdVersion::parse_runnable(v), Err(VersionError::DataLoss(_))), "{v}");
         }
         assert!(EtcdVersion::parse_runnable("3.5.3").is_ok());
+    }
+
+    #[test]
+    fn refuses_versions_newer_than_it_knows() {
+        assert!(EtcdVersion::parse_runnable("3.6.5").is_ok());
+        let unknown = EtcdVersion::parse_runnable("3.7.0").unwrap_err();
+        assert_eq!(unknown.to_string(), "etcd 3.7.0 is not known to this operator: it runs 3.4 to 3.6");
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! An upgrade end to end: `kubectl patch` of spec.version from 3.4.23 to a 3.5
+//! tag on a 3-member cluster, with the controllers and the cluster-service as
+//! OS processes, clients on every member, and the scaling controller's leader
+//! (which drives the roll) killed mid-roll. Every acknowledged write is kept,
+//! the history is linearizable, the leader restarts last, and the upgrade
+//! completes only once etcd reports cluster version 3.5.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use e2e_tests::{
+    Stack, eventually,
+    workload::{self, Workload},
+};
+use etcd_operator_api::{ConditionStatus, EtcdCluster, cluster::CONDITION_UPGRADING, condition::find};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, api::ListParams};
+use porcupine_rs::CheckResult;
+
+const CLUSTER: &str = "apiVersion: etcd.operator.dev/v1alpha1
+kind: EtcdCluster
+metadata:
+  name: demo
+  namespace: default
+spec:
+  size: 3
+  version: 3.4.23
+  storage:
+    size: 1Gi
+";
+
+/// Each member pod's UID now.
+async fn uids(stack: &Stack) -> BTreeMap<String, String> {
+    let pods = Api::<Pod>::namespaced(stack.client.clone(), "default");
+    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=demo")).await.unwrap();
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| (p.metadata.name.unwrap(), p.metadata.uid.unwrap()))
+        .collect()
+}
+
+/// Members in the order their pods were replaced since `before`, noted into `order`.
+async fn note_restarts(stack: &Stack, before: &BTreeMap<String, String>, order: &mut Vec<String>) {
+    for (name, uid) in uids(stack).await {
+        if before.get(&name).is_some_and(|old| *old != uid) && !order.contains(&name) {
+            order.push(name);
+        }
+    }
+}
+
+/// A member's client URL now (its pod's address changes when it is recreated).
+fn url(stack: &Stack, member: &str) -> String {
+    format!("http://{}:2379", stack.node().pod_ip("default", member).unwrap())
+}
+
+async fn upgraded(stack: &Stack) -> bool {
+    let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
+    let status = clusters.get("demo").await.unwrap().status.unwrap_or_default();
+    let upgrading = find(&status.conditions, CONDITION_UPGRADING);
+    upgrading.is_some_and(|c| c.status == ConditionStatus::False && c.reason == "UpToDate")
+        && status.cluster_version.as_deref() == Some("3.5.0")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_loses_nothing() {
+    let mut stack =
+        Stack::start("three_four_to_three_five_under_load_with_the_rolls_controller_killed").await;
+    let endpoint = stack.start_cluster_service("cluster-service-0", &[]).await;
+    stack.start_controller("lifecycle", "lifecycle-a", &endpoint, &[]).await;
+    stack.start_controller("health", "health-a", &endpoint, &[]).await;
+    let scaling = [
+        stack.start_controller("scaling", "scaling-a", &endpoint, &[]).await,
+        stack.start_controller("scaling", "scaling-b", &endpoint, &[]).await,
+    ];
+    stack.kubectl_apply(CLUSTER);
+    eventually("3 members Running", Duration::from_secs(90), || async {
+        let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
+        let s = clusters.get("demo").await.unwrap().status.unwrap_or_default();
+        s.ready_members == 3 && s.cluster_version.as_deref() == Some("3.4.0")
+    })
+    .await;
+
+    // kubectl shows the admission refusal as the README does.
+    let refused =
+        stack.kubectl(&["patch", "etcd", "demo", "--type=merge", "-p", r#"{"spec":{"version":"3.6.5"}}"#]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    eprintln!("{stderr}");
+    assert!(!refused.status.success(), "3.4.23 → 3.6.5 was admitted");
+    assert!(
+        stderr.contains(
+            "3.4.23 → 3.6.5 skips a minor version; etcd upgrades one minor at a time: move to 3.5 first"
+        ),
+        "{stderr}"
+    );
+
+    let ip = |m: &str| stack.node().pod_ip("default", m).unwrap();
+    let mut etcd =
+        etcd_client::Client::connect([format!("http://{}:2379", ip("demo-0"))], None).await.unwrap();
+    let leader_id = etcd.status().await.unwrap().leader();
+    let members = etcd.member_list().await.unwrap();
+    let leader = members.members().iter().find(|m| m.id() == leader_id).unwrap().name().to_owned();
+    let workload = Workload::start(workload::members(stack.node().clone(), "default", "demo", 3), 3);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let before = uids(&stack).await;
+    stack.kubectl_ok(&["patch", "etcd", "demo", "--type=merge", "-p", r#"{"spec":{"version":"3.5.7"}}"#]);
+    // The first member restarted: the scaling controller leading the roll dies.
+    let mut order = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while order.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no member restarted for the upgrade");
+        note_restarts(&stack, &before, &mut order).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut killed = false;
+    for i in scaling {
+        if stack.processes[i].is_leader().await {
+            stack.processes[i].crash().await;
+            killed = true;
+            eprintln!("killed the leading scaling controller after {order:?} restarted");
+        }
+    }
+    assert!(killed, "a scaling controller led the roll");
+    let limit = std::time::Instant::now() + Duration::from_secs(180);
+    while !upgraded(&stack).await {
+        assert!(std::time::Instant::now() < limit, "the upgrade never completed; restarted {order:?}");
+        note_restarts(&stack, &before, &mut order).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    note_restarts(&stack, &before, &mut order).await;
+    let outcome = workload.stop().await;
+
+    assert_eq!(order.len(), 3, "each member restarted once: {order:?}");
+    assert_eq!(order.last(), Some(&leader), "the leader ({leader}) restarts last: {order:?}");
+    let missing = outcome.lost_writes(&url(&stack, "demo-0")).await;
+    assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    outcome.assert_substantial(50, 3);
+    let result = outcome.check(Duration::from_secs(60));
+    eprintln!("{} operations, order {order:?}, linearizability: {result:?}", outcome.history.len());
+    assert_eq!(result, CheckResult::Ok, "the history of reads and writes is not linearizable");
+    let table = stack.kubectl_ok(&["get", "etcd", "demo"]);
+    assert!(table.contains("3.5.7"), "{table}");
+}
