@@ -13,8 +13,8 @@ use system_tests::identity::{AUDIENCE, account_token};
 
 /// The generated install manifest (checked against the chart by `scripts/chart.py check`).
 const INSTALL: &str = include_str!("../../../deploy/etcd-operator.yaml");
-/// Namespace of the chart's accounts.
-pub const NAMESPACE: &str = "etcd-operator";
+/// Namespace of the operator's processes and accounts (the chart's, as system_tests uses).
+pub use system_tests::identity::NAMESPACE;
 const KINDS: [&str; 5] = ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
 
 /// Creates the chart's accounts and roles (not its Deployments: the processes run on the host).

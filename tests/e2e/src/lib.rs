@@ -21,7 +21,7 @@ use kube_sim::KubeSim;
 use process::{Launch, OperatorProcess};
 
 /// Namespace of the operator's processes (the API's CA lives there).
-pub const OPERATOR_NAMESPACE: &str = "etcd-operator";
+pub use identity::NAMESPACE as OPERATOR_NAMESPACE;
 
 /// The whole system under test.
 pub struct Stack {

@@ -67,7 +67,7 @@ impl OperatorProcess {
             .env("KUBECONFIG", l.kubeconfig)
             .env("POD_NAME", l.name)
             // As the chart sets it: the controllers' Leases live in the operator's namespace.
-            .env("POD_NAMESPACE", "etcd-operator")
+            .env("POD_NAMESPACE", crate::OPERATOR_NAMESPACE)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log file"))

@@ -15,7 +15,7 @@ use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease, core::v1::
 use kube::{Api, api::ListParams};
 
 const CLUSTER: &str = include_str!("../../../examples/local-etcdcluster.yaml");
-const NAMESPACE: &str = "etcd-operator";
+use e2e_tests::OPERATOR_NAMESPACE as NAMESPACE;
 
 /// The chart rendered for namespace `etcd-operator` (CRDs left out: the stack installed them).
 fn rendered(values: &serde_json::Value) -> String {

@@ -126,7 +126,7 @@ impl Sim {
     ) -> (String, std::path::PathBuf, std::sync::Arc<cluster_service::tls::Serving>) {
         use etcd_operator_service::api_tls::{ApiCa, decide::ServingNames};
         let client = self.client().await;
-        let ns = "etcd-operator";
+        let ns = crate::identity::NAMESPACE;
         let namespaces = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
         let namespace =
             serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("namespace");

@@ -286,6 +286,27 @@ impl RealCluster {
         }
     }
 
+    /// Writes keys under `prefix` until `stop`, retrying each until acknowledged; the task returns
+    /// how many were acknowledged (each one must be there afterwards).
+    pub async fn write_until(
+        &self,
+        prefix: &'static str,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> tokio::task::JoinHandle<usize> {
+        let mut etcd = self.etcd().await;
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let put = etcd.put(format!("{prefix}/{i:05}"), "v", None);
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), put).await {
+                    i += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            i
+        })
+    }
+
     /// Number of keys under `prefix`, read through a quorum read.
     pub async fn count(&self, prefix: &str) -> usize {
         let mut etcd = self.etcd().await;

@@ -24,26 +24,6 @@ use system_tests::{pods, real::RealCluster};
 const LOCK: Duration = Duration::from_secs(3);
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Writes keys under `prefix` until `stop`, retrying each until acknowledged; returns how many.
-async fn write_on(
-    c: &RealCluster,
-    prefix: &'static str,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<usize> {
-    let mut etcd = c.etcd().await;
-    tokio::spawn(async move {
-        let mut i = 0usize;
-        while !stop.load(Ordering::SeqCst) {
-            let put = etcd.put(format!("{prefix}/{i:05}"), "v", None);
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), put).await {
-                i += 1;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        i
-    })
-}
-
 /// A new pod template (an annotation), applied by the lifecycle; the pods stay as they are.
 async fn new_template(c: &RealCluster, n: usize) -> String {
     let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), "default");
@@ -103,7 +83,7 @@ async fn a_roll_restarts_followers_first_and_the_leader_last_and_resumes_after_a
         let stop = Arc::new(AtomicBool::new(false));
         let prefix = ["a", "b", "c", "d", "e"][n];
         let (watcher, writer) =
-            (pods::watch(&c.client, "demo", 3, stop.clone()), write_on(&c, prefix, stop.clone()).await);
+            (pods::watch(&c.client, "demo", 3, stop.clone()), c.write_until(prefix, stop.clone()).await);
         if let Some((point, nth)) = point {
             c.crash_at(point, nth, |s, r| async move { s.roll.roll(&r).await }).await;
         }

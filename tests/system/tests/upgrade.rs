@@ -43,25 +43,6 @@ async fn admission_refuses(c: &RealCluster, version: &str) -> String {
     }
 }
 
-/// Writes keys under `prefix` until `stop`, retrying each until acknowledged; returns how many.
-fn write_on(
-    mut etcd: etcd_client::Client,
-    prefix: &'static str,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<usize> {
-    tokio::spawn(async move {
-        let mut i = 0usize;
-        while !stop.load(Ordering::SeqCst) {
-            let put = etcd.put(format!("{prefix}/{i:05}"), "v", None);
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), put).await {
-                i += 1;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        i
-    })
-}
-
 async fn status(c: &RealCluster) -> EtcdClusterStatus {
     c.services.lifecycle.get_cluster_status(&c.r).await.expect("GetClusterStatus").status
 }
@@ -110,7 +91,7 @@ async fn upgrade(c: RealCluster) {
     let led_by = c.members().await.into_iter().find(|m| m.name == "demo-1").map(|m| m.name).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = pods::watch(&c.client, "demo", 3, stop.clone());
-    let writer = write_on(c.etcd().await, "up", stop.clone());
+    let writer = c.write_until("up", stop.clone()).await;
     set_version(&c, TARGET).await.expect("3.4.23 → 3.5.7 is admitted");
     applied(&c).await;
     // Crashed once between two steps: the roll resumes from what status records.
