@@ -147,3 +147,66 @@ async fn upgrade(c: RealCluster) {
     let next = admission_refuses(&c, "3.6.0").await;
     assert!(next.contains("needs 3.5.32 or later first"), "{next}");
 }
+
+/// An upgrade onto an image that never starts: the first member down stops the roll, the
+/// condition names it and why, the other two keep quorum; a fixed spec then finishes the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_does_not_come_back_stops_the_roll_and_a_fixed_spec_mends_it() {
+    let c = RealCluster::start(3, LOCK).await;
+    pods::all_ready(&c.client, "demo", 3).await;
+    let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), "default");
+    let broken = serde_json::json!({"spec": {"version": TARGET, "image": "registry.invalid/etcd:v3.5.7"}});
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&broken)).await.expect("admitted");
+    applied(&c).await;
+    let deadline = Instant::now() + LIMIT;
+    let stopped = loop {
+        let _ = Box::pin(c.services.roll.roll(&c.r)).await;
+        let s = status(&c).await;
+        let upgrading = find(&s.conditions, CONDITION_UPGRADING).cloned();
+        if let Some(u) = upgrading.filter(|u| u.reason == "MemberUnhealthy") {
+            break u;
+        }
+        assert!(Instant::now() < deadline, "the roll never stopped on the broken member");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(stopped.status, ConditionStatus::True);
+    assert!(
+        stopped.message.contains("stopped: demo-2") && stopped.message.contains("the roll waits"),
+        "{stopped:?}"
+    );
+    // More calls never take a second member down: quorum holds and writes go on.
+    for _ in 0..5 {
+        let _ = Box::pin(c.services.roll.roll(&c.r)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let s = status(&c).await;
+    assert_eq!(s.ready_members, 2, "only the broken member is down: {:?}", s.members);
+    let endpoint = c.member_endpoint("demo", "demo-0").await;
+    let mut etcd = c.connect("demo", vec![endpoint]).await.expect("demo-0 connects");
+    for i in 0..10 {
+        etcd.put(format!("during/{i}"), "v", None).await.expect("quorum holds: writes go on");
+    }
+
+    // Fixed (the official image for 3.5.7): applied although demo-2 is down, since only the
+    // newest template broke it; the roll restarts it first and goes on.
+    let sts = Api::<StatefulSet>::namespaced(c.client.clone(), "default");
+    let revision =
+        || async { sts.get("demo").await.expect("sts").status.unwrap_or_default().update_revision };
+    let broken_revision = revision().await;
+    let fixed = serde_json::json!({"spec": {"image": null}});
+    clusters.patch("demo", &PatchParams::default(), &Patch::Merge(&fixed)).await.expect("fixed");
+    let deadline = Instant::now() + LIMIT;
+    while revision().await == broken_revision {
+        assert!(Instant::now() < deadline, "the fixed template was never applied");
+        let _ = Box::pin(c.services.lifecycle.update_cluster(&c.r, None)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.converge("the mended roll", LIMIT, || c.services.roll.roll(&c.r)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status(&c).await.cluster_version.as_deref() != Some("3.5.0") {
+        assert!(Instant::now() < deadline, "the mended upgrade never reached cluster version 3.5");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    c.assert_settled(3).await;
+    assert_eq!(c.count("during").await, 10);
+}

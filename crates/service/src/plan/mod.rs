@@ -16,7 +16,7 @@ use k8s_openapi::api::{
 };
 
 use crate::{
-    observe::{EtcdState, Observation},
+    observe::{EtcdState, Observation, StatefulSetState},
     refusal::Refusable,
     upgrade::decide::{GateInputs, gate},
     validation::{immutable_violations, validate_spec},
@@ -99,7 +99,7 @@ pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) ->
         EtcdState::Reached(view) => {
             let unhealthy: Vec<String> =
                 view.members.iter().filter(|m| !m.healthy() || m.info.is_learner).map(|m| m.name()).collect();
-            if !unhealthy.is_empty() {
+            if !unhealthy.is_empty() && !mends_a_stopped_roll(&unhealthy, sts, observation) {
                 RolloutDecision::Wait(format!(
                     "waiting for members {} to be healthy voting members before restarting any member",
                     unhealthy.join(", ")
@@ -117,6 +117,17 @@ pub fn decide_rollout(changed: bool, formed: bool, observation: &Observation) ->
         EtcdState::Unreachable(e) => RolloutDecision::Wait(format!("etcd is unreachable ({e})")),
         EtcdState::NotExpected => RolloutDecision::Proceed,
     }
+}
+
+/// Whether the members down are exactly those a roll already moved onto the newest template,
+/// while others still run an older one: that template broke them, and a new one is how the roll
+/// is mended. Applying it restarts nothing (`OnDelete`); the roll restarts the members down first
+/// and no healthy one before they recover.
+fn mends_a_stopped_roll(unhealthy: &[String], sts: &StatefulSetState, observation: &Observation) -> bool {
+    let Some(pods) = &observation.pods else { return false };
+    let newest = |name: &String| pods.iter().any(|p| p.name == *name && p.revision == sts.update_revision);
+    let rolling = pods.iter().any(|p| p.revision != sts.update_revision);
+    !sts.update_revision.is_empty() && rolling && unhealthy.iter().all(newest)
 }
 
 /// Whether the StatefulSet must keep claims on scale down whatever `whenScaled` says: while a

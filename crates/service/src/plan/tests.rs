@@ -6,7 +6,7 @@ use etcd_operator_resource::templates::{
     BootstrapConfig, InitialClusterState, TemplateContext, config_map, statefulset,
 };
 
-use crate::fixtures::{cluster, names, sts, view};
+use crate::fixtures::{cluster, names, pod, sts, view};
 use crate::observe::{EtcdState, Observation};
 use crate::plan::{
     ApplyPlan, DesireInputs, Desired, RolloutDecision, decide_rollout, desire, plan_apply, template_changed,
@@ -219,6 +219,22 @@ fn rollouts_wait_for_every_member_to_be_healthy() {
         RolloutDecision::Proceed,
         "no change, nothing to wait for"
     );
+    // demo-2 went down on the newest template while the others still run the older one (a roll
+    // onto a broken template): a new template may mend it. The same member down with no roll
+    // under way still waits.
+    let mut r2 = sts(3, 2);
+    r2.update_revision = "r2".into();
+    let broken_roll = Observation {
+        statefulset: Some(r2),
+        pods: Some(vec![pod(0, "r1", true), pod(1, "r1", true), pod(2, "r2", false)]),
+        ..degraded.clone()
+    };
+    assert_eq!(decide_rollout(true, true, &broken_roll), RolloutDecision::Proceed);
+    let down_alone = Observation {
+        pods: Some(vec![pod(0, "r1", true), pod(1, "r1", true), pod(2, "r1", false)]),
+        ..degraded
+    };
+    assert!(matches!(decide_rollout(true, true, &down_alone), RolloutDecision::Wait(_)));
     let unreachable = Observation {
         statefulset: Some(sts(3, 0)),
         etcd: EtcdState::Unreachable("x".into()),
