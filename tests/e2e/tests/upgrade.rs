@@ -140,4 +140,12 @@ async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_lo
     assert_eq!(result, CheckResult::Ok, "the history of reads and writes is not linearizable");
     let table = stack.kubectl_ok(&["get", "etcd", "demo"]);
     assert!(table.contains("3.5.7"), "{table}");
+    // The README's way of watching it.
+    let upgrading = r#"jsonpath={.status.conditions[?(@.type=="Upgrading")].message}{"\n"}"#;
+    let said = stack.kubectl_ok(&["get", "etcd", "demo", "-o", upgrading]);
+    assert_eq!(said, "3/3 members run 3.5.7; etcd's cluster version is 3.5\n");
+    let members =
+        r#"jsonpath={range .status.members[*]}{.name} {.version}{"\n"}{end}{.status.clusterVersion}{"\n"}"#;
+    let said = stack.kubectl_ok(&["get", "etcd", "demo", "-o", members]);
+    assert_eq!(said, "demo-0 3.5.1\ndemo-1 3.5.1\ndemo-2 3.5.1\n3.5.0\n", "the 3.5 binary here is 3.5.1");
 }
