@@ -18,6 +18,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::{Api, Client};
 use kube_sim::KubeSim;
 
+mod writes;
 /// kube-sim with a node, the CRDs, a Services, and one cluster `default/demo`.
 pub struct RealCluster {
     /// The API server and node.
@@ -276,45 +277,6 @@ impl RealCluster {
         let sts =
             Api::<StatefulSet>::namespaced(self.client.clone(), "default").get("demo").await.expect("sts");
         sts.spec.and_then(|s| s.replicas).unwrap_or_default()
-    }
-
-    /// Writes `count` keys under `prefix`.
-    pub async fn write(&self, prefix: &str, count: usize) {
-        let mut etcd = self.etcd().await;
-        for i in 0..count {
-            etcd.put(format!("{prefix}/{i:04}"), i.to_string(), None).await.expect("put");
-        }
-    }
-
-    /// Writes keys under `prefix` until `stop`, retrying each until acknowledged; the task returns
-    /// how many were acknowledged (each one must be there afterwards).
-    pub async fn write_until(
-        &self,
-        prefix: &'static str,
-        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> tokio::task::JoinHandle<usize> {
-        let mut etcd = self.etcd().await;
-        tokio::spawn(async move {
-            let mut i = 0usize;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let put = etcd.put(format!("{prefix}/{i:05}"), "v", None);
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), put).await {
-                    i += 1;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            i
-        })
-    }
-
-    /// Number of keys under `prefix`, read through a quorum read.
-    pub async fn count(&self, prefix: &str) -> usize {
-        let mut etcd = self.etcd().await;
-        let resp = etcd
-            .get(format!("{prefix}/"), Some(etcd_client::GetOptions::new().with_prefix().with_count_only()))
-            .await
-            .expect("get");
-        resp.count() as usize
     }
 
     /// Asserts the invariants scaling must keep: `size` voting members, no learners, one pod per member.

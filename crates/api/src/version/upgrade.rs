@@ -206,27 +206,26 @@ pub fn version_rules() -> Vec<Rule> {
 
 /// Admission rule over the spec: no minor step that does not support auth while it is on.
 pub fn auth_rule() -> Rule {
-    let refused: Vec<String> = MINOR_STEPS
+    let refused: Vec<&MinorStep> = MINOR_STEPS.iter().filter(|s| !s.with_auth).collect();
+    let changes: Vec<String> = refused
         .iter()
-        .filter(|s| !s.with_auth)
         .map(|s| {
-            format!(
-                "(oldSelf.version.startsWith('3.{}.') && self.version.startsWith('3.{}.'))",
-                s.from_minor,
-                s.from_minor + 1
-            )
+            let (from, to) = (s.from_minor, s.from_minor + 1);
+            format!("(oldSelf.version.startsWith('3.{from}.') && self.version.startsWith('3.{to}.'))")
         })
         .collect();
-    let rule = match refused.is_empty() {
+    let rule = match changes.is_empty() {
         true => "true".to_owned(),
-        false => format!("!has(self.auth) || !self.auth.enabled || !({})", refused.join(" || ")),
+        false => format!("!has(self.auth) || !self.auth.enabled || !({})", changes.join(" || ")),
     };
-    Rule::new(rule)
-        .message(
-            "spec.version: 3.4 → 3.5 is not supported as a rolling upgrade with spec.auth.enabled (etcd \
-             3.5 changed the format of its auth records); turn auth off, upgrade, then turn it on",
-        )
-        .field_path(".version")
+    let steps: Vec<String> =
+        refused.iter().map(|s| format!("3.{} → 3.{}", s.from_minor, s.from_minor + 1)).collect();
+    let message = format!(
+        "spec.version: {} is not supported as a rolling upgrade with spec.auth.enabled (etcd changed \
+         the format of its auth records); turn auth off, upgrade, then turn it on",
+        steps.join(", ")
+    );
+    Rule::new(rule).message(message.as_str()).field_path(".version")
 }
 
 #[cfg(test)]

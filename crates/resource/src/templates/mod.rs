@@ -18,7 +18,7 @@ pub use pdb::pod_disruption_budget;
 pub use services::{client_service, peer_service};
 pub use statefulset::{
     CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, TRANSPORT_ANNOTATION, TRUSTED_CAS_ANNOTATION,
-    etcd_version_of, statefulset,
+    etcd_version_of, etcd_version_of_statefulset, statefulset,
 };
 
 use std::collections::BTreeMap;

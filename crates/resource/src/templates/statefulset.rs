@@ -296,6 +296,11 @@ pub fn etcd_version_of(pod: &k8s_openapi::api::core::v1::PodSpec) -> Option<&str
     agent.args.iter().flatten().find_map(|a| a.strip_prefix(VERSION_FLAG))
 }
 
+/// The etcd version a StatefulSet's pod template runs.
+pub fn etcd_version_of_statefulset(sts: &StatefulSet) -> Option<&str> {
+    etcd_version_of(sts.spec.as_ref()?.template.spec.as_ref()?)
+}
+
 fn prepare_data_container(ctx: &TemplateContext<'_>) -> Container {
     let api_ca = super::api_ca::agent_mount(ctx);
     let mut volume_mounts = mounts(ctx, true);

@@ -114,12 +114,7 @@ impl StatefulSetState {
             current_revision: status.current_revision.unwrap_or_default(),
             update_revision: status.update_revision.unwrap_or_default(),
             up_to_date: status.observed_generation >= sts.metadata.generation,
-            version: sts
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(etcd_operator_resource::templates::etcd_version_of)
-                .map(str::to_owned),
+            version: etcd_operator_resource::templates::etcd_version_of_statefulset(sts).map(str::to_owned),
         }
     }
 

@@ -230,10 +230,7 @@ fn version_gate(
     existing: Option<&StatefulSet>,
     observation: &Observation,
 ) -> Result<(), Violations> {
-    let applied = existing
-        .and_then(|s| s.spec.as_ref())
-        .and_then(|s| s.template.spec.as_ref())
-        .and_then(templates::etcd_version_of);
+    let applied = existing.and_then(templates::etcd_version_of_statefulset);
     let view = match &observation.etcd {
         EtcdState::Reached(view) => Some(view),
         _ => None,
