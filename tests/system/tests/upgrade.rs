@@ -170,8 +170,27 @@ async fn a_member_that_does_not_come_back_stops_the_roll_and_a_fixed_spec_mends_
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(stopped.status, ConditionStatus::True);
+    // The first follower the roll restarted (the highest ordinal that does not lead) is the one
+    // on the broken image, and the condition names it.
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(c.client.clone(), "default");
+    let on_broken: Vec<String> = pods
+        .list(&Default::default())
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .filter(|p| {
+            p.spec
+                .iter()
+                .flat_map(|s| &s.containers)
+                .any(|c| c.image.as_deref() == Some("registry.invalid/etcd:v3.5.7"))
+        })
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(on_broken.len(), 1, "one member restarted onto the broken image: {on_broken:?}");
     assert!(
-        stopped.message.contains("stopped: demo-2") && stopped.message.contains("the roll waits"),
+        stopped.message.contains(&format!("stopped: {}", on_broken[0]))
+            && stopped.message.contains("the roll waits"),
         "{stopped:?}"
     );
     // More calls never take a second member down: quorum holds and writes go on.
