@@ -344,7 +344,18 @@ async fn a_failing_liveness_probe_restarts_the_container() {
 
 /// How a connection from the host (not the kubelet's address) to `ip:2379` ends within 2 s.
 async fn host_dial(ip: std::net::Ipv4Addr) -> Result<(), String> {
-    let dial = tokio::net::TcpStream::connect((ip, 2379));
+    dial_from(None, ip).await
+}
+
+/// As [`host_dial`], from `from` when given.
+async fn dial_from(from: Option<std::net::Ipv4Addr>, ip: std::net::Ipv4Addr) -> Result<(), String> {
+    let dial = async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        if let Some(from) = from {
+            socket.bind((from, 0).into())?;
+        }
+        socket.connect((ip, 2379).into()).await
+    };
     match tokio::time::timeout(std::time::Duration::from_secs(2), dial).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("refused: {e}")),
@@ -353,7 +364,8 @@ async fn host_dial(ip: std::net::Ipv4Addr) -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_hosts_path_to_the_pods_is_cut_while_the_kubelet_and_the_pods_still_reach_each_other() {
+async fn the_hosts_path_to_the_pods_is_cut_while_the_kubelet_the_clients_and_the_pods_still_reach_each_other()
+{
     use kube_sim::node::HostCut;
     let s = support::start_with_node().await;
     let node = s.sim.node().unwrap().clone();
@@ -364,6 +376,8 @@ async fn the_hosts_path_to_the_pods_is_cut_while_the_kubelet_and_the_pods_still_
         node.cut_host_path(Some(cut)).unwrap();
         let failed = host_dial(ip).await.unwrap_err();
         assert!(failed.starts_with(expect), "{cut:?}: {failed}");
+        // Application clients (bound to the clients' address) are not the operator: still connected.
+        assert_eq!(dial_from(Some(node.clients_address()), ip).await, Ok(()), "{cut:?}: clients");
         // Readiness needs a leader, so the kubelet's probes and the peers both still get through.
         tokio::time::sleep(std::time::Duration::from_secs(4)).await;
         for i in 0..3 {

@@ -280,7 +280,8 @@ impl Node {
         let sandboxes: Vec<(Value, Sandbox)> = self.ctx.sandboxes.lock().unwrap().values().cloned().collect();
         let pods: Vec<PolicyPod> =
             sandboxes.iter().map(|(pod, s)| PolicyPod { pod: pod.clone(), ip: s.ip }).collect();
-        let node = [self.ctx.network.gateway(), self.ctx.network.kubelet_address()];
+        let node =
+            [self.ctx.network.gateway(), self.ctx.network.kubelet_address(), self.ctx.network.clients_address()];
         for (target, (_, sandbox)) in pods.iter().zip(&sandboxes) {
             let allowed = allowed(target, &pods, &namespaces, &policies);
             self.policies.ensure(&sandbox.netns, &nft_script(&allowed, &node), allowed.is_none());
@@ -338,6 +339,12 @@ impl Node {
     /// The host's address on the node's bridge: how pods reach processes on the host.
     pub fn host_ip(&self) -> String {
         self.ctx.host_ip()
+    }
+
+    /// The address a test's clients bind to so that they stand in for application pods: a cut
+    /// of the host path ([`Node::cut_host_path`]) leaves them connected.
+    pub fn clients_address(&self) -> std::net::Ipv4Addr {
+        self.ctx.network.clients_address()
     }
 
     /// The node's directory.

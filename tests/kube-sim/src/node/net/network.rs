@@ -2,11 +2,13 @@
 //! namespace per pod with a veth pair into the bridge, and the hosts files
 //! that stand in for cluster DNS.
 //!
-//! The host reaches pods from two addresses on the bridge: the gateway
-//! (`.1`, what every host process uses, the operator included) and the
-//! kubelet's own (`.254`, its probes only), so that a fault can cut the first
-//! off while the kubelet still sees the pods, as when an operator loses its
-//! network path to the members but their node does not.
+//! The host reaches pods from three addresses on the bridge: the gateway
+//! (`.1`, what every host process uses, the operator included), the
+//! kubelet's own (`.254`, its probes only) and one for the applications'
+//! clients (`.253`, what a test's client binds to, standing in for client
+//! pods elsewhere), so that a fault can cut the first off while the kubelet
+//! and the applications still see the pods, as when an operator loses its
+//! network path to the members but their node and their clients do not.
 //!
 //! Needs root (network namespaces, bind mounts) and iproute2. An instance
 //! holds a lock on `/run/kube-sim/<n>.lock` and owns the subnet
@@ -71,9 +73,12 @@ pub enum HostCut {
     Drop,
 }
 
-/// Last host octet of the kubelet's address; pods get 2..=253.
+/// Last host octet of the kubelet's address.
 const KUBELET_HOST: u8 = 254;
-const POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=253;
+/// Last host octet of the applications' clients' address.
+const CLIENTS_HOST: u8 = 253;
+/// Pods get the rest.
+const POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=252;
 
 /// One pod's network namespace.
 #[derive(Clone, Debug)]
@@ -123,6 +128,7 @@ impl Network {
             ip(&["link", "add", &bridge, "address", &mac, "type", "bridge"])?;
             ip(&["addr", "add", &format!("{}/24", net.gateway()), "dev", &bridge])?;
             ip(&["addr", "add", &format!("{}/32", net.kubelet_address()), "dev", &bridge])?;
+            ip(&["addr", "add", &format!("{}/32", net.clients_address()), "dev", &bridge])?;
             ip(&["link", "set", &bridge, "up"])?;
             return Ok(net);
         }
@@ -143,15 +149,22 @@ impl Network {
         Ipv4Addr::new(10, 244, self.instance as u8, KUBELET_HOST)
     }
 
+    /// The address applications' clients on the host bind to: a cut of the host path
+    /// ([`Network::cut_host_path`]) leaves it alone, as it leaves client pods on other nodes.
+    pub fn clients_address(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 244, self.instance as u8, CLIENTS_HOST)
+    }
+
     fn subnet(&self) -> String {
         format!("10.244.{}.0/24", self.instance)
     }
 
-    /// Cuts the host's path to every pod (now and later), leaving pod-to-pod traffic and the
-    /// kubelet's probes alone; `None` restores it.
+    /// Cuts the host's path to every pod (now and later), leaving pod-to-pod traffic, the
+    /// kubelet's probes and the applications' clients alone; `None` restores it.
     ///
-    /// `Refuse`: two policy rules on the host, one sending the kubelet's address to the main
-    /// table and one answering "unreachable" for everything else bound for the pod subnet.
+    /// `Refuse`: policy rules on the host, two sending the kubelet's and the clients' addresses
+    /// to the main table and one answering "unreachable" for everything else bound for the pod
+    /// subnet.
     /// `Drop`: in every pod, a blackhole route back to the gateway address, so the pods' answers
     /// to the host vanish and the host's connections hang.
     pub fn cut_host_path(&self, cut: Option<HostCut>) -> Result<(), String> {
@@ -168,9 +181,12 @@ impl Network {
         *current = None;
         match cut {
             Some(HostCut::Refuse) => {
-                let (kubelet, to_pods) = rule_prefs(self.instance);
-                let (from, subnet) = (self.kubelet_address().to_string(), self.subnet());
-                ip(&["rule", "add", "pref", &kubelet, "from", &from, "to", &subnet, "lookup", "main"])?;
+                let (kept, to_pods) = rule_prefs(self.instance);
+                let subnet = self.subnet();
+                for from in [self.kubelet_address(), self.clients_address()] {
+                    let from = from.to_string();
+                    ip(&["rule", "add", "pref", &kept, "from", &from, "to", &subnet, "lookup", "main"])?;
+                }
                 ip(&["rule", "add", "pref", &to_pods, "to", &subnet, "unreachable"])?;
             }
             Some(HostCut::Drop) => {
@@ -304,7 +320,7 @@ fn kill_netns_processes(netns: &str) {
     }
 }
 
-/// Preferences of an instance's two host policy rules (see [`Network::cut_host_path`]).
+/// Preferences of an instance's host policy rules: the kept paths, the cut (see [`Network::cut_host_path`]).
 fn rule_prefs(instance: u32) -> (String, String) {
     ((20000 + 2 * instance).to_string(), (20001 + 2 * instance).to_string())
 }
