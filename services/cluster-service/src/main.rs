@@ -96,6 +96,10 @@ async fn run(config: Config) -> Result<(), BoxError> {
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(grpc = %listener.local_addr()?, admin = %config.admin_listen, "serving");
+    if let Some(file) = std::env::var_os(etcd_operator_common::time::CLOCK_OFFSET_FILE_ENV) {
+        // A fault campaign's hook: never set in a real deployment.
+        tracing::warn!(file = ?file, "the wall clock of every decision is offset by the seconds in this file");
+    }
     let reviews =
         etcd_operator_client::access::AccessReviews::new(client.clone(), config.auth_audiences.clone());
     let auth = cluster_service::auth::Auth::new(reviews, config.watch_namespace.clone());
@@ -124,7 +128,7 @@ async fn transport(
     );
     // The Kubernetes API may not answer yet when the pod starts.
     let ca = loop {
-        match api_ca.load_or_create(chrono::Utc::now()).await {
+        match api_ca.load_or_create(etcd_operator_common::time::now()).await {
             Ok(ca) => break ca,
             Err(e) => tracing::warn!("reading the API's CA: {e}; trying again"),
         }

@@ -88,7 +88,7 @@ impl Serving {
     pub async fn keep_renewed(self: Arc<Self>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let wait = (self.renew_at() - Utc::now()).to_std().unwrap_or_default();
+            let wait = (self.renew_at() - etcd_operator_common::time::now()).to_std().unwrap_or_default();
             tokio::select! {
                 () = &mut shutdown => return,
                 () = tokio::time::sleep(wait) => {}
@@ -109,7 +109,7 @@ fn issue(
     names: &ServingNames,
     validity: chrono::Duration,
 ) -> Result<(Arc<CertifiedKey>, DateTime<Utc>), String> {
-    let now = Utc::now();
+    let now = etcd_operator_common::time::now();
     let pair = api_tls::serving(ca, names, now, validity).map_err(|e| e.to_string())?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pair.crt.as_bytes())
         .collect::<Result<_, _>>()

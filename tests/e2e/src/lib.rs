@@ -35,6 +35,8 @@ pub struct Stack {
     identities: bool,
     /// The chart accounts processes were started as.
     accounts: std::collections::BTreeSet<String>,
+    /// Environment every operator process gets on top of its own.
+    pub process_env: Vec<(String, String)>,
     test: String,
     logs: PathBuf,
     dir: tempfile::TempDir,
@@ -58,6 +60,7 @@ impl Stack {
             processes: Vec::new(),
             identities: false,
             accounts: Default::default(),
+            process_env: Vec::new(),
             test: test.to_owned(),
             logs,
             dir,
@@ -80,6 +83,7 @@ impl Stack {
             kubeconfig: &kubeconfig,
             hosts: self.node().hosts_file(),
             log_dir: &self.logs,
+            env: self.process_env.clone(),
         });
         self.processes.push(p);
         self.processes.len() - 1
@@ -227,6 +231,18 @@ impl Stack {
         let target = exe.ancestors().nth(3).map_or_else(|| PathBuf::from("target"), Path::to_path_buf);
         target.join("e2e-logs").join(&self.test)
     }
+
+    /// Copies the log of every operator process (`processes/`) and every pod's containers
+    /// (`pods/`) under `to`.
+    pub fn keep_logs(&self, to: &Path) -> std::io::Result<()> {
+        copy_dir(&self.logs, &to.join("processes"))?;
+        copy_dir(&self.node().dir().join("logs"), &to.join("pods"))
+    }
+
+    /// A scratch directory that lives as long as the stack.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// Polls `check` every 200 ms until it holds, or panics after `limit` naming `what`.
@@ -281,9 +297,7 @@ impl Drop for Stack {
         if std::thread::panicking() {
             let keep = self.kept_logs();
             let _ = std::fs::remove_dir_all(&keep);
-            let copied = copy_dir(&self.logs, &keep.join("processes"))
-                .and_then(|()| copy_dir(&self.node().dir().join("logs"), &keep.join("pods")));
-            match copied {
+            match self.keep_logs(&keep) {
                 Ok(()) => eprintln!("logs of {} kept in {}", self.test, keep.display()),
                 Err(e) => eprintln!("could not keep the logs of {}: {e}", self.test),
             }

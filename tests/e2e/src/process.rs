@@ -14,9 +14,7 @@ use tokio::process::{Child, Command};
 
 /// Path of a workspace binary, built next to this test (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let path = exe.parent().and_then(Path::parent).expect("target dir").join(name);
+    let path = system_tests::operator_binary(name);
     assert!(
         path.exists(),
         "{} is not built: run `cargo build --workspace --bins` (scripts/test.sh does)",
@@ -34,6 +32,17 @@ pub struct OperatorProcess {
     /// Where its stdout and stderr go.
     pub log: PathBuf,
     child: Option<Child>,
+    /// How it was started, to start it again after a crash.
+    launch: Relaunch,
+}
+
+/// The owned parts of a [`Launch`], kept for [`OperatorProcess::restart`].
+struct Relaunch {
+    binary: String,
+    args: Vec<String>,
+    kubeconfig: PathBuf,
+    hosts: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// How to start one.
@@ -50,6 +59,8 @@ pub struct Launch<'a> {
     pub hosts: &'a Path,
     /// Directory for the log file.
     pub log_dir: &'a Path,
+    /// More environment variables (a fault campaign's clock offset file).
+    pub env: Vec<(String, String)>,
 }
 
 impl OperatorProcess {
@@ -57,26 +68,28 @@ impl OperatorProcess {
     pub fn start(l: Launch<'_>) -> Self {
         let admin = format!("127.0.0.1:{}", free_port());
         let log = l.log_dir.join(format!("{}.log", l.name));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new("unshare")
-            .args(["--mount", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""])
-            .arg(l.hosts)
-            .arg(binary(l.binary))
-            .args(&l.args)
-            .arg(format!("--admin-listen={admin}"))
-            .env("KUBECONFIG", l.kubeconfig)
-            .env("POD_NAME", l.name)
-            // As the chart sets it: the controllers' Leases live in the operator's namespace.
-            .env("POD_NAMESPACE", crate::OPERATOR_NAMESPACE)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("log file"))
-            .stderr(out)
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", l.binary));
-        Self { name: l.name.to_owned(), admin, log, child: Some(child) }
+        let launch = Relaunch {
+            binary: l.binary.to_owned(),
+            args: l.args,
+            kubeconfig: l.kubeconfig.to_owned(),
+            hosts: l.hosts.to_owned(),
+            env: l.env,
+        };
+        let child = spawn(l.name, &admin, &log, &launch);
+        Self { name: l.name.to_owned(), admin, log, child: Some(child), launch }
+    }
+
+    /// Starts it again after [`OperatorProcess::crash`], with the same flags and admin port (its
+    /// log goes on in the same file).
+    pub fn restart(&mut self) {
+        if self.child.is_none() {
+            self.child = Some(spawn(&self.name, &self.admin, &self.log, &self.launch));
+        }
+    }
+
+    /// Whether it is running (not crashed by a test).
+    pub fn running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Waits until `/healthz` answers; `Err` when it exits first or does not answer in time.
@@ -127,4 +140,27 @@ impl OperatorProcess {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         tokio::time::timeout(Duration::from_secs(20), child.wait()).await.ok()?.ok()
     }
+}
+
+fn spawn(name: &str, admin: &str, log: &Path, l: &Relaunch) -> Child {
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""])
+        .arg(&l.hosts)
+        .arg(binary(&l.binary))
+        .args(&l.args)
+        .arg(format!("--admin-listen={admin}"))
+        .env("KUBECONFIG", &l.kubeconfig)
+        .env("POD_NAME", name)
+        // As the chart sets it: the controllers' Leases live in the operator's namespace.
+        .env("POD_NAMESPACE", crate::OPERATOR_NAMESPACE)
+        .env("RUST_LOG", "info")
+        .envs(l.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().expect("log file"))
+        .stderr(out)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", l.binary))
 }

@@ -50,8 +50,10 @@ pub const OPERATOR_IMAGE_REPOSITORY: &str = "ghcr.io/etcd-k8s-operator/etcd-oper
 /// A binary of this workspace's build (`scripts/test.sh` builds them before the tests).
 pub fn operator_binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile = exe.parent().and_then(std::path::Path::parent).expect("target dir");
+    // target/<profile>/deps/<test> → target/<profile>/<name>; a binary that runs the stack (the
+    // fault campaign's runner) is in target/<profile> itself.
+    let dir = exe.parent().expect("target dir");
+    let profile = if dir.ends_with("deps") { dir.parent().expect("target dir") } else { dir };
     profile.join(name)
 }
 

@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn a_serving_certificate_chains_to_the_api_ca_and_lives_as_long_as_asked() {
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         let ca = certs::issue_named_ca("etcd-operator API CA", now).unwrap();
         let names = ServingNames {
             service: "cluster-service".into(),

@@ -116,7 +116,7 @@ impl BackupService {
         let r = ClusterRef { namespace: namespace.clone(), name: backup.spec.cluster_name.clone() };
         let mut status = backup.status.clone().unwrap_or_default();
         let source = self.source_cluster(&r).await?;
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         match next_step(&status, &source, now) {
             BackupStep::Finished => Ok(BackupOutcome { status, requeue_after: None }),
             BackupStep::Wait { after } => Ok(BackupOutcome { status, requeue_after: Some(after) }),

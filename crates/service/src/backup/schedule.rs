@@ -71,7 +71,7 @@ impl BackupService {
                 return Err(ServiceError::InvalidArgument(v));
             }
         };
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         let backups = self.backups(namespace).list(&format!("{SCHEDULE_LABEL}={name}")).await?;
         let running = backups.iter().find(|b| !terminal(b)).map(ResourceExt::name_any);
         let created = timestamp(schedule.creation_timestamp().map(|t| t.0.to_string())).unwrap_or(now);
@@ -118,7 +118,7 @@ impl BackupService {
         let schedule = self.get_schedule(namespace, name).await?;
         check(&schedule).map_err(ServiceError::InvalidArgument)?;
         let backups = self.backups(namespace).list(&format!("{SCHEDULE_LABEL}={name}")).await?;
-        self.prune_listed(&schedule, &backups, Utc::now()).await
+        self.prune_listed(&schedule, &backups, etcd_operator_common::time::now()).await
     }
 
     async fn prune_listed(

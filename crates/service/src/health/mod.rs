@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use crate::core::Core;
 
-use chrono::Utc;
 use etcd_operator_api::cluster::{ClusterPhase, DefragmentationRecord, MaintenanceStatus};
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
@@ -68,7 +67,12 @@ impl HealthService {
             return Ok(out);
         }
         let done = out.status.maintenance.clone().unwrap_or_default();
-        match next_maintenance(view, &self.core.maintenance_policy(), &done, Utc::now()) {
+        match next_maintenance(
+            view,
+            &self.core.maintenance_policy(),
+            &done,
+            etcd_operator_common::time::now(),
+        ) {
             Maintenance::Nothing(reason) => {
                 tracing::debug!(reason, "no maintenance");
                 return Ok(out);

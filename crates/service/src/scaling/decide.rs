@@ -63,6 +63,9 @@ pub enum ScalingAction {
     Wait { reason: String, after: Duration },
     /// The change is unsafe now (FAILED_PRECONDITION); nothing was done.
     Refuse(String),
+    /// The recorded step was never acted on and cannot be now: its record is cleared (so a
+    /// replacement it would block can run) and the scale starts again later.
+    Withdraw(String),
 }
 
 fn wait(reason: impl Into<String>, secs: u64) -> ScalingAction {
@@ -135,6 +138,9 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
         );
     }
     if i.target > count {
+        if let Some(why) = cannot_add(i.view) {
+            return wait(why, 5);
+        }
         return record(i, OperationType::ScaleUp, step::ADDING_LEARNER, i.names.member(count), None);
     }
     if i.target < count {
@@ -169,6 +175,13 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
         None if op.step != step::ADDING_LEARNER => {
             record(i, OperationType::ScaleUp, step::ADDING_LEARNER, member, None)
         }
+        // Not added yet (so nothing to undo): a target that no longer wants it, or a voter that
+        // keeps etcd from adding anyone, ends the record instead of holding the cluster's one
+        // operation slot (a replacement of that voter needs it).
+        None if i.target <= ordinal => {
+            ScalingAction::Withdraw(format!("spec.size is {} now: {member} is not added", i.target))
+        }
+        None if let Some(why) = cannot_add(i.view) => ScalingAction::Withdraw(why),
         None if i.claims.contains(&i.names.pvc(ordinal)) => {
             ScalingAction::DeleteStaleClaim { claim: i.names.pvc(ordinal) }
         }
@@ -198,6 +211,16 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
             if i.target < count { start_without_record(i) } else { ScalingAction::Done }
         }
     }
+}
+
+/// Why etcd would refuse to add a member now: with its strict reconfiguration check (on by
+/// default) it adds none, learners included, unless every voter is connected.
+fn cannot_add(view: &EtcdView) -> Option<String> {
+    let sick = view.members.iter().find(|m| !m.info.is_learner && !m.healthy())?;
+    Some(format!(
+        "voter {} is not healthy: etcd adds no member until every voter is connected (a failed one is replaced first)",
+        sick.name()
+    ))
 }
 
 fn start_without_record(i: &ScalingInputs<'_>) -> ScalingAction {

@@ -216,6 +216,29 @@ fn a_changed_target_turns_around_after_the_member_in_flight() {
     assert!(matches!(c.next(), ScalingAction::Wait { .. }));
 }
 
+#[test]
+fn a_scale_up_not_yet_acted_on_withdraws_for_a_failed_voter_or_a_smaller_target() {
+    let intent = op(OperationType::ScaleUp, step::ADDING_LEARNER, "demo-3", None);
+    // A voter is down: etcd would refuse the add, and the slot must be free for its replacement.
+    let mut members = voters(3);
+    members[0] = member(0, false, false, true, 0x101);
+    let c = Case::new(5, members.clone()).op(intent.clone());
+    assert!(matches!(c.next(), ScalingAction::Withdraw(why) if why.contains("demo-0")), "{:?}", c.next());
+    // Without a record, nothing is recorded until the voter is back.
+    assert!(
+        matches!(Case::new(5, members).next(), ScalingAction::Wait { reason, .. } if reason.contains("demo-0"))
+    );
+    // spec.size went back down before the member was added: nothing to add.
+    let c = Case::new(3, voters(3)).op(intent.clone());
+    assert!(matches!(c.next(), ScalingAction::Withdraw(why) if why.contains("spec.size is 3")));
+    // Once added, a scale up is finished as before, whatever happens meanwhile.
+    let mut members = voters(3);
+    members[0] = member(0, false, false, true, 0x101);
+    members.push(member(3, true, false, false, 0));
+    let c = Case::new(5, members).op(intent);
+    assert_eq!(recorded(c.next()).step, step::STARTING_MEMBER);
+}
+
 mod converge {
     use crate::operation::OperationType;
     use crate::scaling::decide::{Converge, ConvergeInputs, converge};

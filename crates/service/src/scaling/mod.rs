@@ -152,6 +152,11 @@ impl ScalingService {
                 self.event(cluster, EventType::Warning, "ScalingRefused", &reason).await;
                 Err(ServiceError::FailedPrecondition(reason))
             }
+            Ends::Withdraw(reason) => {
+                let out = self.core.record_scaling(cluster, observation, None, stopped_of(cluster)).await?;
+                self.event(cluster, EventType::Normal, "ScaleWithdrawn", &reason).await;
+                Ok(Some(ClusterOutcome { requeue_after: Some(std::time::Duration::from_secs(5)), ..out }))
+            }
         }
     }
 
@@ -182,6 +187,8 @@ enum Ends {
     Done,
     /// Unsafe now: nothing was done.
     Refuse(String),
+    /// A step never acted on is given up: clear the record, look again later.
+    Withdraw(String),
 }
 
 impl Named for Ends {
@@ -189,6 +196,7 @@ impl Named for Ends {
         match self {
             Self::Done => "Done",
             Self::Refuse(_) => "Refuse",
+            Self::Withdraw(_) => "Withdraw",
         }
     }
 }
@@ -198,6 +206,7 @@ fn effect_of(action: ScalingAction) -> Effect<Ends> {
     match action {
         ScalingAction::Done => Effect::Own(Ends::Done),
         ScalingAction::Refuse(reason) => Effect::Own(Ends::Refuse(reason)),
+        ScalingAction::Withdraw(reason) => Effect::Own(Ends::Withdraw(reason)),
         ScalingAction::Record(op) => Effect::Record(op),
         // The member is not in etcd: its old data would make it rejoin under a removed ID.
         ScalingAction::DeleteStaleClaim { claim } => Effect::DeleteClaims(vec![claim]),

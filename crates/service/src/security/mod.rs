@@ -17,7 +17,6 @@ pub use decide::auth::AuthReport;
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::templates::tls::{Purpose, ca_secret, certificate_secret};
@@ -80,7 +79,7 @@ impl SecurityService {
         let names = &ctx.names;
         let ca_view = self.core.read_secret(&names.namespace, &names.ca_secret()).await?;
         let leaves = self.core.certificate_secrets(names, tls).await?;
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         let lifetimes = Lifetimes::of(managed);
         let ca = ca_state(&ca_view);
         // A lost CA is reported by the status (CertificatesReady), so it is not an error here.
@@ -122,7 +121,9 @@ impl SecurityService {
         bundle: &str,
         lifetimes: Lifetimes,
     ) -> Result<(), ServiceError> {
-        let leaf = certs::issue(&ctx.names, purpose, ca, Utc::now(), lifetimes.validity).map_err(internal)?;
+        let leaf =
+            certs::issue(&ctx.names, purpose, ca, etcd_operator_common::time::now(), lifetimes.validity)
+                .map_err(internal)?;
         let secret = certificate_secret(ctx, purpose, &leaf.crt, &leaf.key, bundle)?;
         self.core.managers_as(&ctx.names.namespace, component::SECURITY).secrets.apply(&secret).await?;
         tracing::info!(

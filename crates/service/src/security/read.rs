@@ -56,7 +56,7 @@ impl Core {
         let (managed, problem) = match &tls.operator_managed {
             Some(m) => {
                 let ca = self.read_secret(&names.namespace, &names.ca_secret()).await?;
-                let now = chrono::Utc::now();
+                let now = etcd_operator_common::time::now();
                 let lifetimes = Lifetimes::of(m);
                 let problem = decide::plan(&decide::ca_state(&ca), &ca.name, &found, now, lifetimes).err();
                 (Some(lifetimes), problem)

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{CaRotationPhase, CaRotationStatus, CertificateAuthorityStatus},
@@ -202,7 +201,7 @@ impl SecurityService {
             requested,
             ca_not_after,
             lifetimes,
-            now: Utc::now(),
+            now: etcd_operator_common::time::now(),
         }))
     }
 
@@ -293,7 +292,7 @@ impl SecurityService {
             .and_then(|s| s.data.as_ref())
             .map(|d| d.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect::<BTreeMap<_, _>>());
         let current = CaKeys::of(data.as_ref()).current.ok_or_else(|| internal("the CA Secret has no CA"))?;
-        let next = certs::issue_ca(&ctx.names, Utc::now()).map_err(internal)?;
+        let next = certs::issue_ca(&ctx.names, etcd_operator_common::time::now()).map_err(internal)?;
         let mut secret =
             ca_secret(&ctx, &current.crt, &current.key, &[("next.crt", &next.crt), ("next.key", &next.key)])?;
         secret.metadata.resource_version = read.and_then(|s| s.metadata.resource_version);

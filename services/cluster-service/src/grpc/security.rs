@@ -33,7 +33,7 @@ fn cluster_of(r: Option<&pb::ClusterRef>) -> Result<ClusterRef, Status> {
 /// The report as an answer; nothing but `tls: false` for a cluster without spec.tls.
 fn response(report: Option<CertificateReport>) -> pb::CertificatesResponse {
     let Some(report) = report else { return pb::CertificatesResponse::default() };
-    let (ready, reason, message) = report.condition(chrono::Utc::now());
+    let (ready, reason, message) = report.condition(etcd_operator_common::time::now());
     let mut condition = Condition::new(CONDITION_CERTIFICATES_READY, ready, reason, message);
     condition.last_transition_time = now_rfc3339();
     pb::CertificatesResponse {

@@ -280,8 +280,11 @@ impl Node {
         let sandboxes: Vec<(Value, Sandbox)> = self.ctx.sandboxes.lock().unwrap().values().cloned().collect();
         let pods: Vec<PolicyPod> =
             sandboxes.iter().map(|(pod, s)| PolicyPod { pod: pod.clone(), ip: s.ip }).collect();
-        let node =
-            [self.ctx.network.gateway(), self.ctx.network.kubelet_address(), self.ctx.network.clients_address()];
+        let node = [
+            self.ctx.network.gateway(),
+            self.ctx.network.kubelet_address(),
+            self.ctx.network.clients_address(),
+        ];
         for (target, (_, sandbox)) in pods.iter().zip(&sandboxes) {
             let allowed = allowed(target, &pods, &namespaces, &policies);
             self.policies.ensure(&sandbox.netns, &nft_script(&allowed, &node), allowed.is_none());

@@ -9,7 +9,6 @@ mod source;
 
 use std::{sync::Mutex, time::Duration};
 
-use chrono::Utc;
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{OperationStatus, RestorePhase, RestoreTrigger},
@@ -86,7 +85,7 @@ impl RecoveryService {
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let Gathered { cluster, observation, replicas, .. } = g;
         let status = cluster.status.clone().unwrap_or_default();
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         let policy = cluster.spec.recovery.clone().unwrap_or_default();
         let current = members(&observation, &status, &now_rfc3339());
         let corroboration = corroborate_observation(&observation, &current);

@@ -77,7 +77,7 @@ impl RecoveryService {
     ) -> Result<ReplaceAction, ServiceError> {
         let Step { r, gathered, operation, view } = *at;
         let status = gathered.cluster.status.clone().unwrap_or_default();
-        let now = Utc::now();
+        let now = etcd_operator_common::time::now();
         // How long etcd has not heard from each member, from the status the health probes keep.
         let unhealthy_for: HashMap<String, Duration> = status
             .members

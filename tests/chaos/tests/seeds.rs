@@ -1,0 +1,48 @@
+//! CI's fixed seeds of the fault campaign (the full campaign is `cargo run -p chaos -- --seed 1
+//! --runs 100`, see RELIABILITY.md). Each seed is a whole run: the stack on kube-sim, a checked
+//! workload on every member, the seed's faults, healing, convergence and every check. Together
+//! the seeds apply every kind of fault. Needs root, `scripts/setup.sh` and
+//! `cargo build --workspace --bins`. A failed run keeps its history and logs in `target/chaos`.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use chaos::{
+    faults::{Fault, schedule},
+    run::{Config, default_artifacts, run},
+};
+
+/// Faults per CI run: shorter than the campaign's 90 s, so two seeds fit CI's budget.
+const FAULTS: Duration = Duration::from_secs(75);
+const SEEDS: [u64; 2] = [3, 4];
+
+#[test]
+fn the_ci_seeds_apply_every_kind_of_fault() {
+    let applied: BTreeSet<String> =
+        SEEDS.iter().flat_map(|s| schedule(*s, FAULTS)).map(|step| step.fault.name()).collect();
+    let every: BTreeSet<String> = Fault::every().iter().map(Fault::name).collect();
+    let missing: Vec<_> = every.difference(&applied).collect();
+    assert!(missing.is_empty(), "seeds {SEEDS:?} never apply {missing:?}");
+}
+
+async fn seed(seed: u64) {
+    let config = Config {
+        seed,
+        faults: FAULTS,
+        converge: Duration::from_secs(150),
+        artifacts: default_artifacts(),
+        keep_passing: false,
+    };
+    let report = run(&config).await;
+    eprintln!("{}", report.line());
+    assert!(report.passed(), "{}; kept in {:?}", report.line(), report.artifacts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_seed_finds_no_anomaly() {
+    seed(SEEDS[0]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_seed_finds_no_anomaly() {
+    seed(SEEDS[1]).await;
+}
