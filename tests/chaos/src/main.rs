@@ -2,8 +2,9 @@
 //!
 //! Runs seeds N, N+1, … N+K-1 one after another (each a whole stack on kube-sim, so it needs
 //! root, `scripts/setup.sh` and `cargo build --workspace --bins` first), prints one line per run,
-//! keeps every failed run's seed, history and logs under `--artifacts`, and with
-//! `--reliability FILE` appends the campaign's summary to it. Exits 1 when any run failed.
+//! keeps every failed run's seed, history and logs under `--artifacts` (with the summary so far in
+//! `campaign.md`), and with `--reliability FILE` appends the campaign's summary to it. Exits 1
+//! when any run failed.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -46,12 +47,13 @@ struct Args {
 async fn main() {
     let args = Args::parse();
     let mut reports: Vec<RunReport> = Vec::new();
+    let artifacts = args.artifacts.clone().unwrap_or_else(chaos::run::default_artifacts);
     for seed in args.seed..args.seed + args.runs {
         let config = Config {
             seed,
             faults: Duration::from_secs(args.faults),
             converge: Duration::from_secs(args.converge),
-            artifacts: args.artifacts.clone().unwrap_or_else(chaos::run::default_artifacts),
+            artifacts: artifacts.clone(),
             keep_passing: args.keep_passing,
         };
         let report = run(&config).await;
@@ -60,6 +62,8 @@ async fn main() {
             println!("  kept in {dir}");
         }
         reports.push(report);
+        // The summary so far, so that a campaign cut short still says what it did.
+        let _ = std::fs::write(artifacts.join("campaign.md"), markdown(&args.title, &reports));
     }
     let summary = markdown(&args.title, &reports);
     println!("\n{summary}");
