@@ -84,6 +84,8 @@ pub struct History {
     pub acked: Vec<String>,
     /// What each watcher saw.
     pub watches: Vec<WatchLog>,
+    /// The revision of the marker written after every client stopped (the watchers stop there).
+    pub end: i64,
 }
 
 impl History {
@@ -92,7 +94,8 @@ impl History {
     /// (etcd's robustness suite patches its histories the same way, so the search stays small).
     /// The watchers stop at a write made after every client stopped and every fault healed.
     pub fn operations(&self) -> Vec<Operation<KvModel>> {
-        let complete = self.watches.iter().find(|w| w.compacted.is_empty());
+        // A watcher that missed nothing: no compacted range, and it got as far as the marker.
+        let complete = self.watches.iter().find(|w| w.compacted.is_empty() && w.end >= self.end);
         let seen: std::collections::BTreeSet<&str> = complete
             .map(|w| w.events.iter().filter_map(|e| e.value.as_deref()).collect())
             .unwrap_or_default();

@@ -8,7 +8,9 @@
 pub mod check;
 pub mod faults;
 pub mod history;
-pub mod model;
 pub mod report;
 pub mod run;
 pub mod workload;
+
+/// The registers' operations and their sequential specification, shared with the end-to-end tests.
+pub use e2e_tests::model;

@@ -140,6 +140,7 @@ impl Workload {
             records: self.shared.records.lock().unwrap().clone(),
             acked: self.shared.acked.lock().unwrap().clone(),
             watches: self.shared.watches.lock().unwrap().clone(),
+            end: until,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and pod of a failed test are kept under `target/e2e-logs/`.
 
 pub mod identity;
+pub mod model;
 pub mod otlp;
 pub mod process;
 pub mod rbac;

@@ -4,7 +4,6 @@
 //! append-only writer whose acknowledged keys must all survive.
 
 use std::{
-    collections::BTreeSet,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
@@ -12,50 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use porcupine_rs::{CheckResult, Model, Operation};
+use porcupine_rs::{CheckResult, Operation};
 
-/// One key-value operation.
-#[derive(Clone, Debug)]
-pub enum KvOp {
-    /// A put of `value`.
-    Put { key: String, value: String },
-    /// A get and what it returned.
-    Get { key: String, value: Option<String> },
-}
-
-impl KvOp {
-    fn key(&self) -> &str {
-        match self {
-            Self::Put { key, .. } | Self::Get { key, .. } => key,
-        }
-    }
-}
-
-/// A register per key: the sequential specification etcd must match.
-#[derive(Clone, Debug)]
-pub struct KvModel;
-
-impl Model for KvModel {
-    type State = Option<String>;
-    type Op = KvOp;
-    type Metadata = ();
-
-    fn partition_operations(history: &[Operation<Self>]) -> Vec<Vec<Operation<Self>>> {
-        let keys: BTreeSet<&str> = history.iter().map(|o| o.op.key()).collect();
-        keys.into_iter().map(|k| history.iter().filter(|o| o.op.key() == k).cloned().collect()).collect()
-    }
-
-    fn init() -> Self::State {
-        None
-    }
-
-    fn step(state: &Self::State, op: &Self::Op) -> (bool, Self::State) {
-        match op {
-            KvOp::Put { value, .. } => (true, Some(value.clone())),
-            KvOp::Get { value, .. } => (value == state, state.clone()),
-        }
-    }
-}
+pub use crate::model::{KvModel, KvOp};
 
 /// The running workload.
 pub struct Workload {

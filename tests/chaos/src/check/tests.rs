@@ -50,6 +50,7 @@ fn clean() -> History {
             compacted: vec![],
             resumed: 0,
         }],
+        end: 6,
     }
 }
 
@@ -130,4 +131,7 @@ fn an_unanswered_write_may_land_late_or_never() {
     h.records.insert(0, Record { ret: None, revision: None, ..rec(2, 1, None, put("never"), 0, None) });
     assert_eq!(h.operations().len(), 4);
     assert_eq!(found(&h), vec![]);
+    // Unless the watch stopped short of the end: then it may still land, and it stays.
+    h.end = 9;
+    assert_eq!(h.operations().len(), 5);
 }

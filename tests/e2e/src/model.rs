@@ -1,5 +1,6 @@
-//! What the workload does to etcd and the sequential specification it must match: a register
-//! per key, read, written, deleted and compared-and-swapped.
+//! What a checked workload does to etcd and the sequential specification it must match: a
+//! register per key, read, written, deleted and compared-and-swapped (the end-to-end tests'
+//! workload puts and gets; the fault campaign's does all four).
 
 use std::collections::BTreeSet;
 
