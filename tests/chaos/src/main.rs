@@ -56,7 +56,14 @@ async fn main() {
             artifacts: artifacts.clone(),
             keep_passing: args.keep_passing,
         };
-        let report = run(&config).await;
+        // Ctrl-C or SIGTERM drops the run, and with it every process and pod it started.
+        let report = tokio::select! {
+            report = run(&config) => report,
+            () = interrupted() => {
+                eprintln!("interrupted during seed {seed}: every process of the run is stopped");
+                break;
+            }
+        };
         println!("{}", report.line());
         if let Some(dir) = &report.artifacts {
             println!("  kept in {dir}");
@@ -75,5 +82,14 @@ async fn main() {
     }
     if reports.iter().any(|r| !r.passed()) {
         std::process::exit(1);
+    }
+}
+
+async fn interrupted() {
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }

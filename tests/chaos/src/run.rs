@@ -227,17 +227,26 @@ async fn appends_present(target: &Target) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Every backup taken during the faults ended (succeeded, or failed saying why) by now.
+/// Every backup taken during the faults ends (succeeded, or failed saying why) within a minute
+/// of the convergence: a backup created just before the faults were healed may still be running.
 async fn backups_settled(target: &Target) -> Vec<Anomaly> {
+    const LIMIT: Duration = Duration::from_secs(60);
     let backups: Api<EtcdBackup> = Api::namespaced(target.stack.client.clone(), NAMESPACE);
+    let deadline = Instant::now() + LIMIT;
     let mut found = Vec::new();
     for name in &target.backups {
-        let phase = backups.get(name).await.ok().and_then(|b| b.status).map(|s| s.phase);
+        let phase = loop {
+            let phase = backups.get(name).await.ok().and_then(|b| b.status).map(|s| s.phase);
+            if matches!(phase, Some(BackupPhase::Succeeded | BackupPhase::Failed))
+                || Instant::now() > deadline
+            {
+                break phase;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         if !matches!(phase, Some(BackupPhase::Succeeded | BackupPhase::Failed)) {
-            found.push(Anomaly::NotConverged {
-                waited_secs: 0,
-                last: format!("EtcdBackup {name} is {phase:?}"),
-            });
+            let last = format!("EtcdBackup {name} is {phase:?}");
+            found.push(Anomaly::NotConverged { waited_secs: LIMIT.as_secs(), last });
         }
     }
     found

@@ -55,3 +55,13 @@ async fn second_seed_finds_no_anomaly() {
 async fn seed_2_a_voter_lost_during_a_scale_up_is_replaced() {
     seed(2, Duration::from_secs(90)).await;
 }
+
+/// Regression, found by the campaign's seeds 18 and 19 (90 s of faults): a scale down had
+/// removed its member when another voter was lost; the scale down then waited for every member
+/// to be healthy before clearing its record, and that record kept the lost voter's replacement
+/// out. A scale down whose membership is at the target now ends, and one whose removal became
+/// unsafe gives its record up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_18_a_voter_lost_during_a_scale_down_is_replaced() {
+    seed(18, Duration::from_secs(90)).await;
+}

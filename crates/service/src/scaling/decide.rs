@@ -158,9 +158,8 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
         }
         return record(i, OperationType::ScaleDown, step::REMOVING_MEMBER, last.name(), Some(last.info.id));
     }
-    if let Some(sick) = i.view.members.iter().find(|m| !m.healthy()) {
-        return wait(format!("member {} is not healthy", sick.name()), 5);
-    }
+    // The membership is the target. A member that is unhealthy now is recovery's to replace,
+    // and a record kept while waiting for it would keep that replacement out.
     ScalingAction::Done
 }
 
@@ -229,6 +228,8 @@ fn start_without_record(i: &ScalingInputs<'_>) -> ScalingAction {
 
 fn resume_down(i: &ScalingInputs<'_>, member: String, ordinal: i32) -> ScalingAction {
     match find(i, &member) {
+        // Still a member: nothing irreversible was done, so a removal that is unsafe now gives
+        // its record up (the replacement of a failed voter, which would make it safe, needs it).
         Some(m) => {
             if m.leads() {
                 return match successor(i.view, i.names, m.info.id, |_| false) {
@@ -236,13 +237,13 @@ fn resume_down(i: &ScalingInputs<'_>, member: String, ordinal: i32) -> ScalingAc
                         leader_endpoint: m.client_endpoint(i.names),
                         to: to.info.id,
                     },
-                    None => ScalingAction::Refuse(format!(
+                    None => ScalingAction::Withdraw(format!(
                         "{member} leads and no other healthy voter can take over"
                     )),
                 };
             }
             if let Some(reason) = unsafe_removal(i.view, m) {
-                return ScalingAction::Refuse(reason);
+                return ScalingAction::Withdraw(reason);
             }
             ScalingAction::Remove { member, id: m.info.id }
         }
