@@ -23,8 +23,7 @@ use crate::{
     model::KvOp,
 };
 
-/// The members' client URLs right now (members come and go as the cluster scales).
-pub type Endpoints = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+pub use e2e_tests::workload::Endpoints;
 
 /// Registers the clients share (few, so that they contend).
 const KEYS: u64 = 6;

@@ -45,7 +45,7 @@ impl Target {
     /// A target whose choices (which member, which cut) are drawn from `seed`.
     pub fn new(stack: Stack, namespace: &str, cluster: &str, seed: u64) -> Self {
         let from = IpAddr::V4(stack.node().clients_address());
-        let clock_file = stack.dir().join("cluster-service.clock-offset");
+        let clock_file = Self::clock_file(&stack);
         Self {
             stack,
             namespace: namespace.to_owned(),
@@ -59,6 +59,11 @@ impl Target {
             // Another stream than the schedule's, so a schedule change does not move every choice.
             rng: StdRng::seed_from_u64(seed.rotate_left(17) ^ 0x5eed),
         }
+    }
+
+    /// The cluster-service's clock offset file in `stack`'s directory.
+    pub fn clock_file(stack: &Stack) -> PathBuf {
+        stack.dir().join("cluster-service.clock-offset")
     }
 
     /// The members' client URLs now (every ordinal a pod runs at, up to 5).
