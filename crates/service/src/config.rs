@@ -22,7 +22,8 @@ pub struct ServiceConfig {
     pub restore_agent: RestoreAgent,
     /// When health-driven maintenance (defragmentation, NOSPACE recovery) acts.
     pub maintenance: MaintenancePolicy,
-    /// How long etcd must not hear from a member before it is replaced without being asked.
+    /// How long etcd must not hear from a member before it is replaced without being asked (and a
+    /// learner that ran before is added again, empty).
     pub replace_grace: Duration,
     /// Where backup volumes are mounted, one directory per claim name (`None`: volume backups are refused).
     pub backup_volume_root: Option<PathBuf>,

@@ -91,3 +91,19 @@ pub fn unsafe_removal(view: &EtcdView, m: &MemberView) -> Option<String> {
     }
     None
 }
+
+/// How long each member has been unhealthy at `now`, by name, from the `unhealthySince` the
+/// health probes keep in status: what etcd itself has not heard from, and for how long.
+pub fn unhealthy_for(
+    status: Option<&etcd_operator_api::cluster::EtcdClusterStatus>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::collections::HashMap<String, std::time::Duration> {
+    let members = status.map(|s| s.members.as_slice()).unwrap_or_default();
+    members
+        .iter()
+        .filter_map(|m| {
+            let since = m.unhealthy_since.as_deref()?.parse::<chrono::DateTime<chrono::Utc>>().ok()?;
+            Some((m.name.clone(), (now - since).to_std().unwrap_or_default()))
+        })
+        .collect()
+}

@@ -316,3 +316,39 @@ async fn status_reports_what_the_statefulset_cannot_change_as_the_lifecycle_does
     assert_eq!(progressing["reason"], "InvalidSpec");
     assert!(progressing["message"].as_str().unwrap().contains("spec.storage.size"), "{progressing}");
 }
+
+/// A probe that observed while another writer recorded a status (the lifecycle writing Running
+/// from a newer observation) writes nothing: its older picture never sets the cluster back.
+#[tokio::test]
+async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_observation() {
+    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    let typed: etcd_operator_api::EtcdCluster = serde_json::from_value(cluster.clone()).unwrap();
+    let cluster_names = ClusterNames::new("prod", "demo", "cluster.local");
+    let ctx = TemplateContext::new(&typed, "cluster.local");
+    let sts = statefulset(&ctx, 3, &BootstrapConfig::new_cluster(&cluster_names, 3)).unwrap();
+    let running = cluster_object(
+        json!({"size": 3, "version": "3.4.23"}),
+        Some(json!({"phase": "Running", "readyMembers": 3, "currentSize": 3})),
+    );
+    let mut config = ServiceConfig::default();
+    config.etcd.connect_timeout = std::time::Duration::from_millis(200);
+    let (client, record, api) = scripted_api(vec![
+        step("GET", CLUSTER, Reply::Ok(cluster)),
+        step("GET", STS, Reply::Ok(serde_json::to_value(sts).unwrap())),
+        step("GET", CM, Reply::NotFound),
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
+        ),
+        // Recorded by another writer while the members were asked.
+        step("GET", CLUSTER, Reply::Ok(running)),
+    ]);
+    let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(outcome.status.phase, ClusterPhase::Running, "{:#?}", outcome.status);
+    assert_eq!(outcome.status.ready_members, 3);
+    assert_eq!(outcome.requeue_after, None, "what is recorded is converged");
+    let writes = record.lock().unwrap().iter().filter(|r| r.method != "GET").count();
+    assert_eq!(writes, 0, "nothing written over the newer status");
+}

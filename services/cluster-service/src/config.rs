@@ -47,7 +47,8 @@ pub struct Config {
     /// namespace reaches only the claims mounted for it. Without it only S3 storage can be used.
     #[arg(long, env = "BACKUP_VOLUME_ROOT")]
     pub backup_volume_root: Option<std::path::PathBuf>,
-    /// How long etcd must not hear from a member before the recovery controller's calls replace it.
+    /// How long etcd must not hear from a member before the recovery controller's calls replace it
+    /// (and before a scale-up adds again, empty, a learner that ran and went silent).
     #[arg(long, env = "REPLACE_AFTER", default_value = "5m", value_parser = parse_duration)]
     pub replace_after: Duration,
     /// Share of free pages in a member's database (1 - in use / size) from which health defragments it.

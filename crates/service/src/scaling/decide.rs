@@ -9,7 +9,7 @@
 //! check quorum → record intent → move leadership away if it leads →
 //! remove from etcd → shrink the StatefulSet → wait for the pod to go.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
@@ -38,6 +38,10 @@ pub struct ScalingInputs<'a> {
     pub names: &'a ClusterNames,
     /// Now, RFC 3339 (for new records).
     pub now: &'a str,
+    /// How long each member has been unhealthy, by name.
+    pub unhealthy_for: &'a HashMap<String, Duration>,
+    /// How long a learner that ran before may stay silent before it is added again empty.
+    pub grace: Duration,
 }
 
 /// The one step to take now.
@@ -63,8 +67,9 @@ pub enum ScalingAction {
     Wait { reason: String, after: Duration },
     /// The change is unsafe now (FAILED_PRECONDITION); nothing was done.
     Refuse(String),
-    /// The recorded step was never acted on and cannot be now: its record is cleared (so a
-    /// replacement it would block can run) and the scale starts again later.
+    /// The record is given up: its step was never acted on and cannot be now, or its new member
+    /// stopped answering. The record is cleared (so a replacement it would block can run) and
+    /// the scale starts again later.
     Withdraw(String),
 }
 
@@ -189,19 +194,37 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
             let id = m.info.id;
             if op.member_id.is_none() || op.step == step::ADDING_LEARNER {
                 record(i, OperationType::ScaleUp, step::STARTING_MEMBER, member, Some(id))
+            } else if !started(m) && i.target <= ordinal {
+                // Not serving and not wanted any more: a learner counts for no quorum and
+                // holds nothing the voters lack.
+                ScalingAction::Remove { member, id }
             } else if i.replicas <= ordinal {
                 let mut initial: Vec<String> = i.view.members.iter().map(MemberView::name).collect();
                 initial.sort_by_key(|n| i.names.ordinal(n));
                 ScalingAction::SetReplicas { replicas: ordinal + 1, initial_members: initial }
             } else if !started(m) {
-                wait(format!("learner {member} is starting"), 1)
+                silent_learner(i, m, member)
             } else if op.step != step::PROMOTING_MEMBER {
                 record(i, OperationType::ScaleUp, step::PROMOTING_MEMBER, member, Some(id))
             } else {
                 ScalingAction::Promote { member, id }
             }
         }
-        Some(m) if !m.healthy() => wait(format!("new member {member} is not healthy yet"), 1),
+        // Added and promoted, but not answering: a voter that stays silent is recovery's to replace,
+        // and the record would keep that replacement out (campaign seed 23: its volume was lost).
+        Some(m) if !m.healthy() => {
+            if i.target <= ordinal {
+                // Not wanted any more: the scale down removes it (while that keeps quorum).
+                start_without_record(i)
+            } else if silent(i, &member) {
+                ScalingAction::Withdraw(format!(
+                    "new member {member} has not answered for {:?}: a failed voter is replaced first",
+                    i.grace
+                ))
+            } else {
+                wait(format!("new member {member} is not healthy yet"), 1)
+            }
+        }
         Some(_) if count < i.target => {
             record(i, OperationType::ScaleUp, step::ADDING_LEARNER, i.names.member(count), None)
         }
@@ -210,6 +233,25 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
             if i.target < count { start_without_record(i) } else { ScalingAction::Done }
         }
     }
+}
+
+/// A wanted learner that does not answer. One that ran before (etcd knows its name) and has
+/// been silent past the grace period may have lost its data: the restore agent rightly refuses to
+/// start a member that ran before on an empty volume, so waiting would wait forever. Removing a
+/// learner loses nothing (it counts for no quorum and holds nothing the voters lack); the
+/// scale-up then adds it again, empty, from AddingLearner.
+fn silent_learner(i: &ScalingInputs<'_>, m: &MemberView, member: String) -> ScalingAction {
+    let ran_before = !m.info.name.is_empty();
+    if ran_before && silent(i, &member) {
+        ScalingAction::Remove { member, id: m.info.id }
+    } else {
+        wait(format!("learner {member} is starting"), 1)
+    }
+}
+
+/// Whether etcd has not heard from `member` for the grace period.
+fn silent(i: &ScalingInputs<'_>, member: &str) -> bool {
+    i.unhealthy_for.get(member).is_some_and(|d| *d >= i.grace)
 }
 
 /// Why etcd would refuse to add a member now: with its strict reconfiguration check (on by

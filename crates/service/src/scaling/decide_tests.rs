@@ -1,6 +1,8 @@
 //! Scaling decisions from small fixtures: every step of scale up and down,
 //! resumption after a crash at each point, and the quorum refusals.
 
+use std::{collections::HashMap, time::Duration};
+
 use etcd_operator_api::cluster::OperationStatus;
 
 use crate::observe::{EtcdView, MemberView};
@@ -8,6 +10,7 @@ use crate::operation::{OperationType, member_step as step};
 use crate::scaling::decide::{ScalingAction, ScalingInputs, next_scaling_action};
 
 const NOW: &str = "2026-11-26T00:00:00Z";
+const GRACE: Duration = Duration::from_secs(10);
 
 use crate::fixtures::{member, names};
 
@@ -36,16 +39,29 @@ struct Case {
     members: Vec<MemberView>,
     op: Option<OperationStatus>,
     claims: Vec<String>,
+    unhealthy_for: HashMap<String, Duration>,
 }
 
 impl Case {
     fn new(target: i32, members: Vec<MemberView>) -> Self {
         let n = members.len() as i32;
-        Self { target, replicas: n, pods: n, members, op: None, claims: vec![] }
+        Self {
+            target,
+            replicas: n,
+            pods: n,
+            members,
+            op: None,
+            claims: vec![],
+            unhealthy_for: HashMap::new(),
+        }
     }
     fn replicas(mut self, r: i32, pods: i32) -> Self {
         self.replicas = r;
         self.pods = pods;
+        self
+    }
+    fn silent(mut self, member: &str, secs: u64) -> Self {
+        self.unhealthy_for.insert(member.into(), Duration::from_secs(secs));
         self
     }
     fn op(mut self, op: OperationStatus) -> Self {
@@ -68,6 +84,8 @@ impl Case {
             claims: &self.claims,
             names: &names(),
             now: NOW,
+            unhealthy_for: &self.unhealthy_for,
+            grace: GRACE,
         })
     }
 }
@@ -152,6 +170,62 @@ fn scale_up_resumes_after_a_crash_at_any_point() {
     let c =
         Case::new(3, voters(1)).op(op(OperationType::ScaleUp, step::PROMOTING_MEMBER, "demo-1", Some(0x101)));
     assert_eq!(recorded(c.next()).step, step::ADDING_LEARNER);
+}
+
+/// Campaign seed 23: a learner that ran and then lost its volume is refused by its restore agent
+/// forever. It is removed once silent past the grace period (or at once when the spec no longer
+/// wants it) and the scale-up adds it again, empty.
+#[test]
+fn a_learner_that_ran_and_went_silent_is_removed_and_added_again() {
+    let starting = op(OperationType::ScaleUp, step::STARTING_MEMBER, "demo-3", Some(0x103));
+    // Ran before (etcd knows its name), not answering now.
+    let mut members = voters(3);
+    members.push(member(3, true, false, true, 0x100));
+    let c = |target: i32| Case::new(target, members.clone()).replicas(4, 4).op(starting.clone());
+    // Silent for less than the grace: it may only be restarting.
+    assert!(matches!(c(5).silent("demo-3", 9).next(), ScalingAction::Wait { .. }));
+    // Past the grace: removed (a learner counts for no quorum and holds nothing the voters lack).
+    let removed = ScalingAction::Remove { member: "demo-3".into(), id: 0x103 };
+    assert_eq!(c(5).silent("demo-3", 10).next(), removed);
+    // Not wanted any more: removed at once, its pod never asked for again.
+    assert_eq!(c(3).next(), removed);
+    let c = Case::new(3, members.clone()).replicas(3, 3).op(starting.clone());
+    assert_eq!(c.next(), removed);
+    // Never ran (no name yet): its pod may still be pulling or waiting to join, however long.
+    let mut fresh = voters(3);
+    fresh.push(member(3, true, false, false, 0x100));
+    let c = Case::new(5, fresh).replicas(4, 4).op(starting.clone()).silent("demo-3", 600);
+    assert!(matches!(c.next(), ScalingAction::Wait { .. }));
+    // Once removed: its pod stops, then it is added again from the start, its old claim first.
+    let c = Case::new(5, voters(3)).replicas(4, 4).op(starting.clone());
+    assert_eq!(c.next(), ScalingAction::SetReplicas { replicas: 3, initial_members: vec![] });
+    let again = recorded(Case::new(5, voters(3)).op(starting).next());
+    assert_eq!((again.step.as_str(), again.member_id.as_deref()), (step::ADDING_LEARNER, None));
+    let mut c = Case::new(5, voters(3)).op(again.clone());
+    c.claims = vec!["data-demo-3".into()];
+    assert_eq!(c.next(), ScalingAction::DeleteStaleClaim { claim: "data-demo-3".into() });
+    // Or, when the spec went back to 3, the scale-up is withdrawn.
+    assert!(matches!(Case::new(3, voters(3)).op(again).next(), ScalingAction::Withdraw(_)));
+}
+
+/// Campaign seed 23 again, a step later: the member was promoted before its volume was lost.
+/// The scale-up gives its record up once the voter stays silent (its replacement needs the
+/// operation slot), or at once hands over to the scale down that no longer wants it.
+#[test]
+fn a_new_voter_that_went_silent_gives_the_scale_up_record_up() {
+    let promoting = op(OperationType::ScaleUp, step::PROMOTING_MEMBER, "demo-3", Some(0x103));
+    let mut members = voters(3);
+    members.push(member(3, false, false, true, 0x100));
+    let c = |target: i32| Case::new(target, members.clone()).op(promoting.clone());
+    assert!(matches!(c(5).silent("demo-3", 9).next(), ScalingAction::Wait { .. }));
+    let ScalingAction::Withdraw(why) = c(5).silent("demo-3", 10).next() else { panic!("must withdraw") };
+    assert!(why.contains("demo-3") && why.contains("replaced first"), "{why}");
+    // spec.size went back to 3: the scale down removes it (3 healthy voters of 3 remain).
+    let down = recorded(c(3).next());
+    assert_eq!(
+        (down.type_, down.step.as_str(), down.member.as_deref()),
+        (OperationType::ScaleDown, step::REMOVING_MEMBER, Some("demo-3"))
+    );
 }
 
 #[test]

@@ -102,6 +102,8 @@ impl ScalingService {
             check_direction(direction, target, view.members.len() as i32)?;
         }
         let now = now_rfc3339();
+        let unhealthy_for =
+            crate::membership::unhealthy_for(cluster.status.as_ref(), etcd_operator_common::time::now());
         let action = next_scaling_action(&ScalingInputs {
             target,
             replicas,
@@ -111,6 +113,8 @@ impl ScalingService {
             claims: &claims,
             names: &names,
             now: &now,
+            unhealthy_for: &unhealthy_for,
+            grace: self.core.replace_grace(),
         });
         let at = At {
             machine: "scaling",

@@ -6,7 +6,10 @@ pub mod decide;
 
 use std::time::Duration;
 
-use etcd_operator_api::EtcdCluster;
+use etcd_operator_api::{
+    EtcdCluster,
+    cluster::{ClusterPhase, EtcdClusterStatus, RestorePhase},
+};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 
 use crate::{
@@ -81,27 +84,7 @@ impl Core {
             let read_at = cluster.metadata.resource_version.as_deref().filter(|_| only_onto_read);
             writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
         }
-        let status = whole;
-        // A restore still recorded as in progress is looked at again: another writer may have
-        // finished it while this one wrote from an older read.
-        let restoring = status
-            .restore
-            .as_ref()
-            .is_some_and(|r| r.phase == etcd_operator_api::cluster::RestorePhase::Restoring);
-        let converged = !restoring
-            && matches!(
-                status.phase,
-                etcd_operator_api::cluster::ClusterPhase::Running
-                    | etcd_operator_api::cluster::ClusterPhase::Stopped
-                    | etcd_operator_api::cluster::ClusterPhase::Paused
-                    | etcd_operator_api::cluster::ClusterPhase::Invalid
-            );
-        Ok(ClusterOutcome {
-            generation: cluster.metadata.generation.unwrap_or_default(),
-            desired_size: cluster.spec.size,
-            requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
-            status,
-        })
+        Ok(outcome(cluster, whole))
     }
 
     /// Observes the cluster and records its status (what GetClusterStatus answers).
@@ -134,9 +117,16 @@ impl Core {
         let existing_cm = m.config_maps.get(&names.config_map()).await?;
         let mut observation = self.observe_with(&before, sts.as_ref()).await;
         observation.auth = auth;
-        // Observing takes seconds while members are down: decide from what was recorded meanwhile,
-        // and write only onto that (ABORTED if another writer came in between, instead of undoing it).
+        // Observing takes seconds while members are down: read again, and write only onto that
+        // read (ABORTED if another writer comes in between, instead of undoing it).
         let cluster = self.get(r).await?;
+        if cluster.status != before.status {
+            // Another writer recorded a status while this one observed, from an observation that
+            // began later than this one or overlapped it: writing would set the cluster back to
+            // an older picture (a Running cluster read as Updating again). What is recorded stands.
+            let recorded = cluster.status.clone().unwrap_or_default();
+            return Ok((outcome(&cluster, recorded), observation));
+        }
         // What the lifecycle desires, so both report the same spec check (its rules, and what
         // the running StatefulSet cannot change) and the same rollout progress; otherwise a
         // refused change would read as Invalid after a reconcile and as Running after a probe.
@@ -156,6 +146,24 @@ impl Core {
         let write = StatusWrite::new(&cluster, &spec_check, &rollout).only_onto_read();
         let out = self.write_status(&cluster, &observation, write).await?;
         Ok((out, observation))
+    }
+}
+
+/// What a caller is told of `status`: converged (no requeue) only when nothing is in progress.
+fn outcome(cluster: &EtcdCluster, status: EtcdClusterStatus) -> ClusterOutcome {
+    // A restore still recorded as in progress is looked at again: another writer may have
+    // finished it while this one wrote from an older read.
+    let restoring = status.restore.as_ref().is_some_and(|r| r.phase == RestorePhase::Restoring);
+    let converged = !restoring
+        && matches!(
+            status.phase,
+            ClusterPhase::Running | ClusterPhase::Stopped | ClusterPhase::Paused | ClusterPhase::Invalid
+        );
+    ClusterOutcome {
+        generation: cluster.metadata.generation.unwrap_or_default(),
+        desired_size: cluster.spec.size,
+        requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
+        status,
     }
 }
 

@@ -6,9 +6,6 @@ pub mod decide;
 #[cfg(test)]
 mod decide_tests;
 
-use std::{collections::HashMap, time::Duration};
-
-use chrono::{DateTime, Utc};
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::{BootstrapConfig, InitialClusterState, config_map};
 use kube::runtime::events::EventType;
@@ -76,17 +73,10 @@ impl RecoveryService {
         requested: Option<&str>,
     ) -> Result<ReplaceAction, ServiceError> {
         let Step { r, gathered, operation, view } = *at;
-        let status = gathered.cluster.status.clone().unwrap_or_default();
-        let now = etcd_operator_common::time::now();
-        // How long etcd has not heard from each member, from the status the health probes keep.
-        let unhealthy_for: HashMap<String, Duration> = status
-            .members
-            .iter()
-            .filter_map(|m| {
-                let since = m.unhealthy_since.as_deref()?.parse::<DateTime<Utc>>().ok()?;
-                Some((m.name.clone(), (now - since).to_std().unwrap_or_default()))
-            })
-            .collect();
+        let unhealthy_for = crate::membership::unhealthy_for(
+            gathered.cluster.status.as_ref(),
+            etcd_operator_common::time::now(),
+        );
         let now_text = now_rfc3339();
         let replaced = operation.and_then(|op| op.member.clone()).or(requested.map(str::to_owned));
         let pod_terminating = match replaced {
