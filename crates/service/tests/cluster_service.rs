@@ -229,6 +229,21 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     assert!(record[7].body["preconditions"]["resourceVersion"] == "7");
 }
 
+/// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, its
+/// ConfigMap (none) and the kubelet's view of the members (no pods).
+fn observing(cluster: &serde_json::Value, sts: serde_json::Value) -> Vec<Step> {
+    vec![
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::Ok(sts)),
+        step("GET", CM, Reply::NotFound),
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn status_tells_the_truth_from_real_etcd() {
     let names: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();
@@ -252,20 +267,13 @@ async fn status_tells_the_truth_from_real_etcd() {
     let mut sts = serde_json::to_value(statefulset(&ctx, 3, &bootstrap).unwrap()).unwrap();
     sts["metadata"]["generation"] = json!(1);
     sts["status"] = json!({"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1});
-    let (client, record, api) = scripted_api(vec![
-        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
-        step("GET", STS, Reply::Ok(sts)),
-        step("GET", CM, Reply::NotFound),
-        // The kubelet's view of the members, read while etcd is asked.
-        step(
-            "GET",
-            "/api/v1/namespaces/prod/pods",
-            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
-        ),
+    let mut steps = observing(&cluster, sts);
+    steps.extend([
         // Read again after observing etcd: the status is computed from (and written onto) the newest.
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
 
@@ -295,18 +303,12 @@ async fn status_reports_what_the_statefulset_cannot_change_as_the_lifecycle_does
     let grown = cluster_object(json!({"size": 3, "version": "3.4.23", "storage": {"size": "2Gi"}}), None);
     let mut config = ServiceConfig::default();
     config.etcd.connect_timeout = std::time::Duration::from_millis(200);
-    let (client, record, api) = scripted_api(vec![
-        step("GET", CLUSTER, Reply::Ok(grown.clone())),
-        step("GET", STS, Reply::Ok(serde_json::to_value(sts).unwrap())),
-        step("GET", CM, Reply::NotFound),
-        step(
-            "GET",
-            "/api/v1/namespaces/prod/pods",
-            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
-        ),
+    let mut steps = observing(&grown, serde_json::to_value(sts).unwrap());
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(grown.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(grown)),
     ]);
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid, "{:#?}", outcome.status);
@@ -332,18 +334,10 @@ async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_obs
     );
     let mut config = ServiceConfig::default();
     config.etcd.connect_timeout = std::time::Duration::from_millis(200);
-    let (client, record, api) = scripted_api(vec![
-        step("GET", CLUSTER, Reply::Ok(cluster)),
-        step("GET", STS, Reply::Ok(serde_json::to_value(sts).unwrap())),
-        step("GET", CM, Reply::NotFound),
-        step(
-            "GET",
-            "/api/v1/namespaces/prod/pods",
-            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
-        ),
-        // Recorded by another writer while the members were asked.
-        step("GET", CLUSTER, Reply::Ok(running)),
-    ]);
+    let mut steps = observing(&cluster, serde_json::to_value(sts).unwrap());
+    // Recorded by another writer while the members were asked.
+    steps.push(step("GET", CLUSTER, Reply::Ok(running)));
+    let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Running, "{:#?}", outcome.status);
