@@ -16,7 +16,7 @@ pub fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &st
                 let id = m.info.id;
                 let unhealthy_since = (!m.healthy()).then(|| {
                     let before = previous.members.iter().find(|p| p.name == m.name());
-                    before.and_then(|p| p.unhealthy_since.clone()).unwrap_or_else(|| now.to_owned())
+                    since(before.and_then(|p| p.unhealthy_since.as_deref()), now)
                 });
                 MemberStatus {
                     unhealthy_since,
@@ -55,10 +55,39 @@ pub fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &st
                 raft_term: None,
                 raft_index: None,
                 raft_applied_index: None,
-                unhealthy_since: m.unhealthy_since.clone().or_else(|| Some(now.to_owned())),
+                unhealthy_since: Some(since(m.unhealthy_since.as_deref(), now)),
                 ..m.clone()
             })
             .collect(),
         EtcdState::NotExpected => Vec::new(),
+    }
+}
+
+/// When a member became unhealthy: as recorded, unless that is later than `now`. A writer whose
+/// clock ran ahead (stepped forward, then back) records a future time, and the member would then
+/// count as unhealthy for no time at all until the wall clock caught up: never replaced for as
+/// long as the step (campaign seed 47, +1639 s). Restarting the count at `now` delays a
+/// replacement by at most the grace period.
+fn since(recorded: Option<&str>, now: &str) -> String {
+    let parse = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().ok();
+    match (recorded, parse(now)) {
+        (Some(r), Some(n)) if parse(r).is_some_and(|r| r <= n) => r.to_owned(),
+        (Some(r), None) => r.to_owned(),
+        _ => now.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::since;
+
+    #[test]
+    fn an_unhealthy_since_in_the_future_restarts_at_now() {
+        let now = "2026-12-01T02:00:00Z";
+        assert_eq!(since(Some("2026-12-01T01:59:00Z"), now), "2026-12-01T01:59:00Z", "kept");
+        assert_eq!(since(None, now), now, "unhealthy from now on");
+        // Recorded by a writer whose clock ran 1639 s ahead.
+        assert_eq!(since(Some("2026-12-01T02:27:19Z"), now), now);
+        assert_eq!(since(Some("not a time"), now), now);
     }
 }
