@@ -21,7 +21,7 @@ use etcd_operator_telemetry::{
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use scripted_api::{
-    CLUSTER, CM, Reply, STS, access_allowed, cluster_object, scripted_api, step, token_accepted,
+    CLUSTER, Reply, access_allowed, cluster_object, observing, scripted_api, step, token_accepted,
 };
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
@@ -56,23 +56,14 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
     let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "demo", "namespace": "prod", "generation": 1},
         "spec": {"replicas": 3, "serviceName": "demo", "selector": {}, "template": {}},
         "status": {"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r", "updateRevision": "r", "observedGeneration": 1}});
-    let (kube, _record, api) = scripted_api(vec![
-        // The controller's token reviewed, its call authorized.
-        token_accepted("health-controller"),
-        access_allowed(true),
-        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
-        step("GET", STS, Reply::Ok(sts)),
-        step("GET", CM, Reply::NotFound),
-        step(
-            "GET",
-            "/api/v1/namespaces/prod/pods",
-            Reply::Ok(
-                serde_json::json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []}),
-            ),
-        ),
+    // The controller's token reviewed, its call authorized; then GetClusterStatus's reads.
+    let mut steps = vec![token_accepted("health-controller"), access_allowed(true)];
+    steps.extend(observing(&cluster, sts));
+    steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())),
     ]);
+    let (kube, _record, api) = scripted_api(steps);
     let mut config = ServiceConfig::default();
     config.etcd.rewrite = rewrite;
     let service = Services::new(kube.clone(), config, EtcdMetrics::default());

@@ -229,21 +229,6 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     assert!(record[7].body["preconditions"]["resourceVersion"] == "7");
 }
 
-/// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, its
-/// ConfigMap (none) and the kubelet's view of the members (no pods).
-fn observing(cluster: &serde_json::Value, sts: serde_json::Value) -> Vec<Step> {
-    vec![
-        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
-        step("GET", STS, Reply::Ok(sts)),
-        step("GET", CM, Reply::NotFound),
-        step(
-            "GET",
-            "/api/v1/namespaces/prod/pods",
-            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
-        ),
-    ]
-}
-
 #[tokio::test]
 async fn status_tells_the_truth_from_real_etcd() {
     let names: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();

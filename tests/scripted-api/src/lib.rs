@@ -120,6 +120,21 @@ pub const CLUSTER: &str = "/apis/etcd.operator.dev/v1alpha1/namespaces/prod/etcd
 pub const STS: &str = "/apis/apps/v1/namespaces/prod/statefulsets/demo";
 /// Path of its ConfigMap.
 pub const CM: &str = "/api/v1/namespaces/prod/configmaps/demo-config";
+
+/// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, its
+/// ConfigMap (none) and the kubelet's view of the members (no pods).
+pub fn observing(cluster: &Value, sts: Value) -> Vec<Step> {
+    vec![
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
+        step("GET", STS, Reply::Ok(sts)),
+        step("GET", CM, Reply::NotFound),
+        step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
+        ),
+    ]
+}
 /// Path of its peer Service.
 pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
 /// Path of its client Service.
