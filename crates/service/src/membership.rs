@@ -107,3 +107,12 @@ pub fn unhealthy_for(
         })
         .collect()
 }
+
+/// Whether etcd has not heard from `member` for at least `grace` (by [`unhealthy_for`]).
+pub fn silent_for(
+    unhealthy_for: &std::collections::HashMap<String, std::time::Duration>,
+    member: &str,
+    grace: std::time::Duration,
+) -> bool {
+    unhealthy_for.get(member).is_some_and(|d| *d >= grace)
+}

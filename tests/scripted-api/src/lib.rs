@@ -120,6 +120,17 @@ pub const CLUSTER: &str = "/apis/etcd.operator.dev/v1alpha1/namespaces/prod/etcd
 pub const STS: &str = "/apis/apps/v1/namespaces/prod/statefulsets/demo";
 /// Path of its ConfigMap.
 pub const CM: &str = "/api/v1/namespaces/prod/configmaps/demo-config";
+/// Path of its peer Service.
+pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
+/// Path of its client Service.
+pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
+/// Path of its PodDisruptionBudget.
+pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
+/// Path of PVCs in `prod`.
+pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";
+
+/// Path of the test cluster's lock Lease.
+pub const LOCK: &str = "/apis/coordination.k8s.io/v1/namespaces/prod/leases/demo-etcd-operator-lock";
 
 /// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, its
 /// ConfigMap (none) and the kubelet's view of the members (no pods).
@@ -135,17 +146,6 @@ pub fn observing(cluster: &Value, sts: Value) -> Vec<Step> {
         ),
     ]
 }
-/// Path of its peer Service.
-pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
-/// Path of its client Service.
-pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
-/// Path of its PodDisruptionBudget.
-pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
-/// Path of PVCs in `prod`.
-pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";
-
-/// Path of the test cluster's lock Lease.
-pub const LOCK: &str = "/apis/coordination.k8s.io/v1/namespaces/prod/leases/demo-etcd-operator-lock";
 
 /// A Lease held by `holder`, renewed `age_seconds` ago, lasting `duration_seconds`.
 pub fn lease(holder: &str, age_seconds: i64, duration_seconds: i32) -> Value {

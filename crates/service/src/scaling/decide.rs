@@ -14,7 +14,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{successor, unsafe_removal};
+use crate::membership::{silent_for, successor, unsafe_removal};
 
 use crate::observe::{EtcdView, MemberView};
 
@@ -40,7 +40,8 @@ pub struct ScalingInputs<'a> {
     pub now: &'a str,
     /// How long each member has been unhealthy, by name.
     pub unhealthy_for: &'a HashMap<String, Duration>,
-    /// How long a learner that ran before may stay silent before it is added again empty.
+    /// How long the member being added may stay silent before it is given up (a learner that ran
+    /// before is added again empty; a voter is left to its replacement).
     pub grace: Duration,
 }
 
@@ -251,7 +252,7 @@ fn silent_learner(i: &ScalingInputs<'_>, m: &MemberView, member: String) -> Scal
 
 /// Whether etcd has not heard from `member` for the grace period.
 fn silent(i: &ScalingInputs<'_>, member: &str) -> bool {
-    i.unhealthy_for.get(member).is_some_and(|d| *d >= i.grace)
+    silent_for(i.unhealthy_for, member, i.grace)
 }
 
 /// Why etcd would refuse to add a member now: with its strict reconfiguration check (on by

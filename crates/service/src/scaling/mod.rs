@@ -9,6 +9,8 @@
 
 mod converge;
 pub use converge::Converged;
+#[cfg(test)]
+mod converge_tests;
 pub mod decide;
 #[cfg(test)]
 pub(crate) mod decide_tests;

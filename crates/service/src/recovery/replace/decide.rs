@@ -18,7 +18,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::unsafe_removal;
+use crate::membership::{silent_for, unsafe_removal};
 use crate::observe::{EtcdView, MemberView};
 
 /// Operation type of a member replacement.
@@ -108,9 +108,7 @@ fn start(i: &ReplaceInputs<'_>) -> ReplaceAction {
                 .members
                 .iter()
                 // Not answering at all: an alarm (NOSPACE) is the cluster's problem, not the member's.
-                .filter(|m| {
-                    m.status.is_err() && i.unhealthy_for.get(&m.name()).is_some_and(|d| *d >= i.grace)
-                })
+                .filter(|m| m.status.is_err() && silent_for(i.unhealthy_for, &m.name(), i.grace))
                 .collect();
             failed.sort_by_key(|m| i.names.ordinal(&m.name()).unwrap_or(i32::MAX));
             let Some(first) = failed.first().copied() else {

@@ -70,11 +70,8 @@ pub fn members(observation: &Observation, previous: &EtcdClusterStatus, now: &st
 /// replacement by at most the grace period.
 fn since(recorded: Option<&str>, now: &str) -> String {
     let parse = |t: &str| t.parse::<chrono::DateTime<chrono::Utc>>().ok();
-    match (recorded, parse(now)) {
-        (Some(r), Some(n)) if parse(r).is_some_and(|r| r <= n) => r.to_owned(),
-        (Some(r), None) => r.to_owned(),
-        _ => now.to_owned(),
-    }
+    let before_now = |r: &&str| parse(r).zip(parse(now)).is_some_and(|(r, n)| r <= n);
+    recorded.filter(before_now).unwrap_or(now).to_owned()
 }
 
 #[cfg(test)]
