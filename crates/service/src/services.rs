@@ -49,4 +49,10 @@ impl Services {
             security: SecurityService::new(core),
         }
     }
+
+    /// GetClusterStatus's recorded reads answer from `cache` (a watch the caller runs).
+    #[must_use]
+    pub fn with_cluster_cache(self, cache: etcd_operator_resource::managers::ClusterCache) -> Self {
+        Self { lifecycle: self.lifecycle.with_cache(cache), ..self }
+    }
 }

@@ -331,3 +331,23 @@ async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_obs
     let writes = record.lock().unwrap().iter().filter(|r| r.method != "GET").count();
     assert_eq!(writes, 0, "nothing written over the newer status");
 }
+
+/// GetClusterStatus's default answers what is recorded: one read of the cluster (without a
+/// watch cache to answer from), no StatefulSet read, no etcd call, no write; a converging phase
+/// still asks the caller to look again.
+#[tokio::test]
+async fn a_recorded_status_read_is_one_read_and_touches_nothing_else() {
+    let recorded = json!({"phase": "Updating", "readyMembers": 2, "currentSize": 3, "observedGeneration": 1});
+    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), Some(recorded));
+    let (client, record, api) = scripted_api(vec![step("GET", CLUSTER, Reply::Ok(cluster))]);
+    let outcome = service(client, ServiceConfig::default()).recorded_cluster_status(&demo()).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(record.lock().unwrap().len(), 1);
+    assert_eq!((outcome.status.phase, outcome.status.ready_members), (ClusterPhase::Updating, 2));
+    assert!(outcome.requeue_after.is_some(), "an updating cluster is looked at again");
+
+    let (client, _, api) = scripted_api(vec![step("GET", CLUSTER, Reply::NotFound)]);
+    let missing = service(client, ServiceConfig::default()).recorded_cluster_status(&demo()).await;
+    api.await.unwrap();
+    assert!(matches!(missing, Err(ServiceError::NotFound { .. })), "{missing:?}");
+}

@@ -10,3 +10,20 @@ pub mod auth;
 pub mod config;
 pub mod grpc;
 pub mod tls;
+
+use etcd_operator_client::metrics::EtcdMetrics;
+use etcd_operator_resource::managers::ClusterCache;
+use etcd_operator_service::{ServiceConfig, Services};
+
+/// The services a replica serves, GetClusterStatus's recorded reads answered from a watch of the
+/// clusters in `namespace` (all when `None`); the watch runs as a task of the current runtime.
+pub fn services(
+    client: kube::Client,
+    config: ServiceConfig,
+    metrics: EtcdMetrics,
+    namespace: Option<&str>,
+) -> Services {
+    let (cache, watch) = ClusterCache::new(client.clone(), namespace);
+    tokio::spawn(watch);
+    Services::new(client, config, metrics).with_cluster_cache(cache)
+}

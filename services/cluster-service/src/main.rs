@@ -7,7 +7,6 @@ use std::{sync::Arc, time::Duration};
 use clap::Parser;
 use cluster_service::{config::Config, grpc, tls::Serving};
 use etcd_operator_client::metrics::EtcdMetrics;
-use etcd_operator_service::Services;
 use etcd_operator_service::api_tls::ApiCa;
 use etcd_operator_telemetry::{admin, admin::Readiness, metrics::RpcMetrics};
 use prometheus_client::registry::Registry;
@@ -81,7 +80,12 @@ async fn run(config: Config) -> Result<(), BoxError> {
         t = transport(&config, &client) => t?,
         () = stopped() => return Ok(admin.await??),
     };
-    let services = Services::new(client.clone(), config.service_config(api_ca)?, etcd_metrics);
+    let services = cluster_service::services(
+        client.clone(),
+        config.service_config(api_ca)?,
+        etcd_metrics,
+        config.watch_namespace.as_deref(),
+    );
     // Ready once the Kubernetes API answers: every call needs it.
     let api = client.clone();
     tokio::spawn(async move {

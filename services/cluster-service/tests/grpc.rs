@@ -81,8 +81,10 @@ async fn invalid_input_is_refused_with_every_field_named() {
     assert!(bad.field_violations[1].description.contains("can lose committed writes"));
     assert!(status.message().contains("spec.size: must be between 0 and 9"));
 
-    let status =
-        client.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: None })).await.unwrap_err();
+    let status = client
+        .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: None, ..Default::default() }))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.get_details_bad_request().unwrap().field_violations[0].field, "cluster");
     let paths: Vec<String> = record.lock().unwrap().iter().map(|r| r.path.clone()).collect();
@@ -98,8 +100,10 @@ async fn unknown_clusters_are_not_found() {
     let steps = vec![token_accepted("tooling"), access_allowed(true), step("GET", CLUSTER, Reply::NotFound)];
     let (kube, _record, api) = scripted_api(steps);
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
-    let status =
-        client.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await.unwrap_err();
+    let status = client
+        .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() }))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert!(status.message().contains("prod/demo"));
     api.await.unwrap();
@@ -112,7 +116,7 @@ async fn deadlines_are_honoured() {
         tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
     let kube = kube::Client::new(service, "default");
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
-    let mut request = authed(pb::GetClusterStatusRequest { cluster: demo() });
+    let mut request = authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() });
     request.set_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let status = client.get_cluster_status(request).await.unwrap_err();
@@ -168,8 +172,10 @@ async fn calls_without_a_token_or_the_right_are_refused_naming_the_caller_and_th
     let steps = vec![token_accepted("tooling"), access_allowed(false)];
     let (kube, record, api) = scripted_api(steps);
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
-    let status =
-        client.get_cluster_status(pb::GetClusterStatusRequest { cluster: demo() }).await.unwrap_err();
+    let status = client
+        .get_cluster_status(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() })
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("no bearer token"), "{}", status.message());
     let status = client
@@ -197,12 +203,16 @@ async fn oversized_messages_and_calls_past_the_connections_limit_are_refused() {
     let conn = channel(start_with(kube, limits).await).await;
     let mut first = ClusterServiceClient::new(conn.clone());
     let waiting = tokio::spawn(async move {
-        first.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await
+        first
+            .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() }))
+            .await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut second = ClusterServiceClient::new(conn.clone());
-    let status =
-        second.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await.unwrap_err();
+    let status = second
+        .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() }))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     waiting.abort();
 
@@ -212,12 +222,16 @@ async fn oversized_messages_and_calls_past_the_connections_limit_are_refused() {
     let addr = start_with(kube::Client::new(service, "default"), grpc::Limits { calls: 1, ..limits }).await;
     let mut first = ClusterServiceClient::new(channel(addr).await);
     let waiting = tokio::spawn(async move {
-        first.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await
+        first
+            .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() }))
+            .await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut other = ClusterServiceClient::new(channel(addr).await);
-    let status =
-        other.get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo() })).await.unwrap_err();
+    let status = other
+        .get_cluster_status(authed(pb::GetClusterStatusRequest { cluster: demo(), ..Default::default() }))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     waiting.abort();
 

@@ -75,6 +75,7 @@ impl KubeSim {
             ca_pem: tls.ca_pem.clone(),
             tokens: auth::Tokens::generate().map_err(StartError::TokenKey)?,
             audit: Default::default(),
+            requests: Default::default(),
         });
         for ns in ["default", "kube-system", "kube-public"] {
             let t = api::Target {

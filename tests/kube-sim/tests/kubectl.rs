@@ -119,3 +119,32 @@ async fn kubectl_create_token_gets_a_token_for_the_audience_it_asks() {
     let (ok, out) = kubectl(&s, home.path(), &["create", "token", "tooling", "--duration", "1m"], None);
     assert!(!ok && out.contains("less than 10 minutes"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_verb_resource_and_code_as_kube_apiserver_does() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let (ok, out) = run(&["apply", "--server-side", "--validate=false", "-f", "-"], Some(CM));
+    assert!(ok, "{out}");
+    for _ in 0..3 {
+        assert!(run(&["get", "cm", "x"], None).0);
+    }
+    assert!(run(&["get", "cm"], None).0);
+    assert!(!run(&["get", "cm", "missing"], None).0);
+    let (ok, metrics) = run(&["get", "--raw", "/metrics"], None);
+    assert!(ok, "{metrics}");
+    let count = |verb: &str, code: u16| {
+        let labels = format!(
+            "apiserver_request_total{{component=\"apiserver\",verb=\"{verb}\",group=\"\",version=\"v1\",\
+             resource=\"configmaps\",subresource=\"\",scope=\"{}\",code=\"{code}\"}} ",
+            if verb == "LIST" { "namespace" } else { "resource" }
+        );
+        metrics.lines().find_map(|l| l.strip_prefix(labels.as_str())).map(|n| n.parse::<u64>().unwrap())
+    };
+    assert_eq!(count("APPLY", 201), Some(1), "created: {metrics}");
+    assert_eq!(count("GET", 200), Some(3), "{metrics}");
+    assert_eq!(count("GET", 404), Some(1), "{metrics}");
+    assert_eq!(count("LIST", 200), Some(1), "{metrics}");
+    assert!(metrics.starts_with("# HELP apiserver_request_total"), "{metrics}");
+}

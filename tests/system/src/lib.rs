@@ -4,6 +4,7 @@
 pub mod identity;
 pub mod pods;
 pub mod real;
+pub mod requests;
 pub mod secure;
 
 /// The median of benchmark samples.
@@ -164,7 +165,7 @@ impl Sim {
         config.etcd.connect_timeout = std::time::Duration::from_millis(200);
         let metrics = etcd_operator_client::metrics::EtcdMetrics::default();
         let client = self.client().await;
-        let service = etcd_operator_service::Services::new(client.clone(), config, metrics);
+        let service = cluster_service::services(client.clone(), config, metrics, namespace);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let rpc_metrics = RpcMetrics::register(&mut Default::default());

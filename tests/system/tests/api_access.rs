@@ -72,7 +72,7 @@ spec: {size: 3, version: 3.5.17}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_are_authenticated_by_kubernetes_and_refused_without_a_good_token() {
     let (sim, mut grpc, ..) = start().await;
-    let get = || GetClusterStatusRequest { cluster: cluster("team-a") };
+    let get = || GetClusterStatusRequest { cluster: cluster("team-a"), fresh: false };
     let status = grpc.get_cluster_status(get()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     assert!(status.message().contains("no bearer token"), "{}", status.message());
@@ -92,13 +92,18 @@ async fn callers_are_authenticated_by_kubernetes_and_refused_without_a_good_toke
 async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_permission() {
     let (sim, mut grpc, ..) = start().await;
     let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
-    let answer =
-        grpc.get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &tooling));
+    let answer = grpc.get_cluster_status(with_token(
+        GetClusterStatusRequest { cluster: cluster("team-a"), fresh: false },
+        &tooling,
+    ));
     // Allowed: the service answers (no etcd runs here, so the status says so).
     answer.await.expect("get etcdclusters in team-a is granted");
 
     let status = grpc
-        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-b") }, &tooling))
+        .get_cluster_status(with_token(
+            GetClusterStatusRequest { cluster: cluster("team-b"), fresh: false },
+            &tooling,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -112,7 +117,10 @@ async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_pe
 
     let nobody = token_of(&sim, "nobody", &[identity::AUDIENCE]).await;
     let status = grpc
-        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &nobody))
+        .get_cluster_status(with_token(
+            GetClusterStatusRequest { cluster: cluster("team-a"), fresh: false },
+            &nobody,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -161,11 +169,16 @@ async fn a_namespace_scoped_install_refuses_other_namespaces_whatever_rbac_grant
     // Allowed everywhere by RBAC.
     let admin =
         identity::token(&sim.client().await, "ops", &[Rpc::GetClusterStatus, Rpc::ListClusters]).await;
-    let mine =
-        grpc.get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-a") }, &admin));
+    let mine = grpc.get_cluster_status(with_token(
+        GetClusterStatusRequest { cluster: cluster("team-a"), fresh: false },
+        &admin,
+    ));
     mine.await.expect("its own namespace");
     let status = grpc
-        .get_cluster_status(with_token(GetClusterStatusRequest { cluster: cluster("team-b") }, &admin))
+        .get_cluster_status(with_token(
+            GetClusterStatusRequest { cluster: cluster("team-b"), fresh: false },
+            &admin,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -231,4 +244,66 @@ async fn grpcurl_lists_describes_and_calls_over_tls_with_a_token() {
     ])
     .await;
     assert!(!ok && out.contains("certificate"), "an unverified server was trusted: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_answer_what_is_recorded_from_a_watch_and_observe_only_when_fresh() {
+    use etcd_operator_api::EtcdCluster;
+    use kube::api::{Api, Patch, PatchParams};
+    use system_tests::requests::served;
+    let (sim, mut grpc, ..) = start().await;
+    let kube = sim.client().await;
+    let tooling = token_of(&sim, "tooling", &[identity::AUDIENCE]).await;
+    let get = |fresh| with_token(GetClusterStatusRequest { cluster: cluster("team-a"), fresh }, &tooling);
+    // What the controllers would have recorded (no etcd runs here: observing finds no member).
+    let recorded = serde_json::json!({"status": {"phase": "Running", "readyMembers": 3, "currentSize": 3}});
+    let clusters = Api::<EtcdCluster>::namespaced(kube.clone(), "team-a");
+    clusters.patch_status("demo", &PatchParams::default(), &Patch::Merge(&recorded)).await.unwrap();
+    // The watch delivers the write within moments.
+    let mut answer = grpc.get_cluster_status(get(false)).await.unwrap().into_inner();
+    for _ in 0..50 {
+        if answer.status.as_ref().is_some_and(|s| s.phase == "Running") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = grpc.get_cluster_status(get(false)).await.unwrap().into_inner();
+    }
+    let status = answer.status.unwrap();
+    assert_eq!((status.phase.as_str(), status.ready_members, answer.observed), ("Running", 3, false));
+
+    // Recorded reads cost the API server nothing: no read, no write, whatever their number.
+    let (gets, applies) = (
+        served(&kube, "GET", "etcdclusters", "").await,
+        served(&kube, "APPLY", "etcdclusters", "status").await,
+    );
+    for _ in 0..100 {
+        let answer = grpc.get_cluster_status(get(false)).await.unwrap().into_inner();
+        assert_eq!(answer.status.unwrap().phase, "Running");
+    }
+    assert_eq!(served(&kube, "GET", "etcdclusters", "").await, gets, "a recorded read went to the API");
+    assert_eq!(served(&kube, "APPLY", "etcdclusters", "status").await, applies);
+
+    // `fresh` observes and records, which a reader may not make the operator do.
+    let status = grpc.get_cluster_status(get(true)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("may not update etcdclusters.etcd.operator.dev/status"), "{status:?}");
+    // A caller allowed to: no member answers, and that is recorded and returned.
+    let observer = identity::token(&kube, "observer", &[Rpc::CheckHealth]).await;
+    let fresh = GetClusterStatusRequest { cluster: cluster("team-a"), fresh: true };
+    let answer = grpc.get_cluster_status(with_token(fresh, &observer)).await.unwrap().into_inner();
+    let observed = answer.status.unwrap();
+    assert!(answer.observed);
+    assert_ne!(observed.phase, "Running", "{observed:?}");
+    assert!(served(&kube, "GET", "etcdclusters", "").await > gets);
+    assert_eq!(served(&kube, "APPLY", "etcdclusters", "status").await, applies + 1);
+    let written = clusters.get("demo").await.unwrap().status.unwrap();
+    assert_eq!(format!("{:?}", written.phase), observed.phase);
+
+    // A cluster the watch has not seen yet (or one that does not exist) is read from the API.
+    let missing = GetClusterStatusRequest {
+        cluster: Some(ClusterRef { namespace: "team-a".into(), name: "nope".into() }),
+        fresh: false,
+    };
+    let status = grpc.get_cluster_status(with_token(missing, &tooling)).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 }

@@ -3,10 +3,12 @@
 //! Every write is a server-side apply under the component's field manager,
 //! so repeating it is harmless and fields owned by others are left alone.
 
+mod cluster_cache;
 mod cluster_lock;
 mod etcd_cluster;
 mod statefulset;
 
+pub use cluster_cache::ClusterCache;
 pub use cluster_lock::{
     Acquired, ClusterLock, LockState, backup_lock_name, lock_name, lock_state, snapshot_lock_name,
 };

@@ -14,6 +14,7 @@ use crate::security::SecurityService;
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
+use etcd_operator_resource::managers::ClusterCache;
 
 use crate::{ClusterOutcome, ServiceError, validation::validate_spec};
 
@@ -26,6 +27,8 @@ pub struct LifecycleService {
     pub(crate) restore: RestoreService,
     /// Certificates, issued before the members that mount them.
     pub(crate) security: SecurityService,
+    /// Clusters as watched, for recorded-status reads (none: each read asks the API server).
+    recorded: Option<ClusterCache>,
 }
 
 impl LifecycleService {
@@ -33,8 +36,14 @@ impl LifecycleService {
         Self {
             restore: RestoreService::new(core.clone()),
             security: SecurityService::new(core.clone()),
+            recorded: None,
             core,
         }
+    }
+
+    /// Recorded-status reads answer from `cache` when it holds the cluster.
+    pub(crate) fn with_cache(self, cache: ClusterCache) -> Self {
+        Self { recorded: Some(cache), ..self }
     }
 }
 
@@ -91,8 +100,20 @@ impl LifecycleService {
             .await
     }
 
-    /// Observes the cluster, records the status and returns it.
-    #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus"))]
+    /// The status as recorded by the last reconcile or probe (GetClusterStatus's default): from
+    /// the watch cache when it has the cluster, else one read. Nothing is observed or written.
+    #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus", fresh = false))]
+    pub async fn recorded_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
+        let cached = self.recorded.as_ref().and_then(|c| c.get(&r.namespace, &r.name));
+        let cluster = match cached {
+            Some(cluster) => cluster,
+            None => Arc::new(self.core.get(r).await?),
+        };
+        Ok(crate::status::outcome(&cluster, cluster.status.clone().unwrap_or_default()))
+    }
+
+    /// Observes the cluster, records the status and returns it (GetClusterStatus with `fresh`).
+    #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus", fresh = true))]
     pub async fn get_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         Ok(self.core.status_and_observation(r).await?.0)
     }

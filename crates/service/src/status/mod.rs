@@ -87,12 +87,12 @@ impl Core {
         Ok(outcome(cluster, whole))
     }
 
-    /// Observes the cluster and records its status (what GetClusterStatus answers).
+    /// Observes the cluster and records its status (what GetClusterStatus answers when fresh).
     pub(crate) async fn current_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
         Ok(self.status_and_observation(r).await?.0)
     }
 
-    /// Observes the cluster and records its status (what GetClusterStatus answers), also returning
+    /// Observes the cluster and records its status (what GetClusterStatus answers when fresh). also returning
     /// what was observed (for decisions that follow).
     pub(crate) async fn status_and_observation(
         &self,
@@ -150,7 +150,7 @@ impl Core {
 }
 
 /// What a caller is told of `status`: converged (no requeue) only when nothing is in progress.
-fn outcome(cluster: &EtcdCluster, status: EtcdClusterStatus) -> ClusterOutcome {
+pub(crate) fn outcome(cluster: &EtcdCluster, status: EtcdClusterStatus) -> ClusterOutcome {
     // A restore still recorded as in progress is looked at again: another writer may have
     // finished it while this one wrote from an older read.
     let restoring = status.restore.as_ref().is_some_and(|r| r.phase == RestorePhase::Restoring);

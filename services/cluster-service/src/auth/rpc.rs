@@ -19,13 +19,14 @@ pub enum Rpc {
     FinalizeCluster,
     /// DeleteCluster with `force` of one that is not.
     ForceDeleteCluster,
-    /// GetClusterStatus.
+    /// GetClusterStatus of the recorded status.
     GetClusterStatus,
     /// ListClusters.
     ListClusters,
     /// Converge, ScaleUp, ScaleDown, ScaleToZero, RestartFromZero.
     Scale,
-    /// CheckHealth: observes and records health in status.
+    /// CheckHealth, and GetClusterStatus with `fresh`: observes the members and records what it
+    /// saw in status (a reader may not make the operator call every member at will).
     CheckHealth,
     /// DefragmentMember, ReplaceMember, RecoverQuorum: act on members.
     MemberMaintenance,

@@ -101,11 +101,19 @@ impl ClusterRpc for ClusterApi {
         request: Request<pb::GetClusterStatusRequest>,
     ) -> Result<Response<pb::GetClusterStatusResponse>, Status> {
         let (r, _) = ref_and_spec(request.get_ref().cluster.as_ref(), None)?;
-        self.auth.allow(&request, Rpc::GetClusterStatus.on(&r.namespace, &r.name)).await?;
-        let out = self.service.get_cluster_status(&r).await.map_err(to_status)?;
+        let fresh = request.get_ref().fresh;
+        let rpc = if fresh { Rpc::CheckHealth } else { Rpc::GetClusterStatus };
+        self.auth.allow(&request, rpc.on(&r.namespace, &r.name)).await?;
+        let out = if fresh {
+            self.service.get_cluster_status(&r).await
+        } else {
+            self.service.recorded_cluster_status(&r).await
+        };
+        let out = out.map_err(to_status)?;
         Ok(Response::new(pb::GetClusterStatusResponse {
             status: Some(status_of(&r, &out)),
             requeue: Some(convert::requeue(out.requeue_after)),
+            observed: fresh,
         }))
     }
 

@@ -2,6 +2,7 @@
 
 mod authz;
 mod discovery;
+mod metrics;
 mod protobuf;
 mod read;
 mod request;
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub tokens: Tokens,
     /// What each user was allowed.
     pub audit: crate::auth::audit::Audit,
+    /// Requests served, for `/metrics`.
+    pub requests: metrics::RequestCounts,
 }
 
 /// Every request enters here.
@@ -52,10 +55,18 @@ pub async fn handle(
     let query = request::Query::parse(uri.query().unwrap_or_default());
     let result = match request::route(&state.registry, uri.path()) {
         Err(e) => Err(e),
+        Ok(request::Route::Metrics) if method == Method::GET => {
+            Ok(state.requests.exposition().into_response())
+        }
         Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
-        Ok(request::Route::Discovery(_)) => Err(ApiError::method_not_allowed("discovery is read-only")),
+        Ok(request::Route::Discovery(_) | request::Route::Metrics) => {
+            Err(ApiError::method_not_allowed("discovery is read-only"))
+        }
         Ok(request::Route::Resource(target)) => {
-            resource(&state, &method, &target, &query, &headers, &body).await
+            let answer = resource(&state, &method, &target, &query, &headers, &body).await;
+            let code = answer.as_ref().map_or_else(|e| e.code, |r| r.status().as_u16());
+            state.requests.count(&method, &target, &query, &headers, code);
+            answer
         }
     };
     match result {

@@ -43,6 +43,8 @@ pub enum Route {
     Discovery(Discovery),
     /// A resource or object.
     Resource(Box<Target>),
+    /// `/metrics`.
+    Metrics,
 }
 
 /// Parses a path against the served resources.
@@ -50,6 +52,7 @@ pub fn route(registry: &Registry, path: &str) -> Result<Route, ApiError> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Discovery(Discovery::Version)),
+        ["metrics"] => return Ok(Route::Metrics),
         ["healthz" | "readyz" | "livez", ..] => return Ok(Route::Discovery(Discovery::Health)),
         ["api"] => return Ok(Route::Discovery(Discovery::CoreVersions)),
         ["apis"] => return Ok(Route::Discovery(Discovery::Groups)),
