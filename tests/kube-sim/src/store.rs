@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 
 use crate::error::ApiError;
 
-/// Events kept for watches that resume from an older resourceVersion.
+/// Events kept by default for watches that resume from an older resourceVersion.
 pub const HISTORY: usize = 20_000;
 
 /// Kind of watch event.
@@ -70,11 +70,13 @@ struct Inner {
 pub struct Store {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Event>,
+    /// Events kept (kube-apiserver's watch cache size, `--watch-cache-sizes`).
+    history: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        Self { inner: Mutex::default(), tx: broadcast::channel(8192).0 }
+        Self { inner: Mutex::default(), tx: broadcast::channel(8192).0, history: HISTORY.into() }
     }
 }
 
@@ -160,6 +162,12 @@ impl Txn<'_> {
 }
 
 impl Store {
+    /// Keeps the last `events` events for resuming watches (default [`HISTORY`]): a benchmark
+    /// of thousands of objects would otherwise measure relists after 410 Gone.
+    pub fn keep_history(&self, events: usize) {
+        self.history.store(events, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Runs `f` under the store lock, then publishes the events it caused.
     pub fn transact<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut inner = self.inner.lock().unwrap();
@@ -169,7 +177,8 @@ impl Store {
         for e in &events {
             inner.history.push_back(e.clone());
         }
-        while inner.history.len() > HISTORY {
+        let keep = self.history.load(std::sync::atomic::Ordering::Relaxed);
+        while inner.history.len() > keep {
             let dropped = inner.history.pop_front().expect("non-empty");
             inner.oldest = dropped.rv;
         }

@@ -176,9 +176,7 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
             None => {
                 ReplaceAction::Refuse(format!("the new learner {member} is gone from etcd; stopping here"))
             }
-            Some(m) if m.info.is_learner && !m.healthy() => {
-                wait(format!("learner {member} is starting empty"), 1)
-            }
+            Some(m) if m.info.is_learner && !m.healthy() => silent_learner(i, m, &member),
             Some(m) if m.info.is_learner && op.step == step::STARTING_MEMBER => {
                 record(i, step::PROMOTING_MEMBER, &member, Some(m.info.id))
             }
@@ -187,5 +185,19 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
             Some(_) => ReplaceAction::Done,
         },
         other => ReplaceAction::Refuse(format!("unknown replacement step {other:?}")),
+    }
+}
+
+/// The new learner does not answer. One that ran before (etcd knows its name) and has been
+/// silent past the grace period may have lost its volume again: the restore agent rightly
+/// refuses to start a member that ran before on an empty volume, so waiting would wait forever
+/// (campaign seed 49). Removing a learner loses nothing (it counts for no quorum and holds
+/// nothing the voters lack): the replacement goes back to removing it, and adds it again empty.
+fn silent_learner(i: &ReplaceInputs<'_>, m: &MemberView, member: &str) -> ReplaceAction {
+    let ran_before = !m.info.name.is_empty();
+    if ran_before && silent_for(i.unhealthy_for, member, i.grace) {
+        record(i, step::REMOVING_MEMBER, member, Some(m.info.id))
+    } else {
+        wait(format!("learner {member} is starting empty"), 1)
     }
 }

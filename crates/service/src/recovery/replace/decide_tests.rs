@@ -141,3 +141,39 @@ fn a_replacement_that_would_cost_quorum_is_refused() {
     c.requested = Some("demo-9");
     assert!(matches!(c.next(), ReplaceAction::Refuse(m) if m.contains("not a member")));
 }
+
+#[test]
+fn a_new_learner_that_ran_and_went_silent_is_removed_and_added_again() {
+    // Replacing demo-2: its learner (0x202) joined, then lost its volume again before promotion.
+    let mut c = Case::one_dead(0);
+    let mut learner = member(2, true, false, true, 0x100);
+    learner.info.id = 0x202;
+    c.view.members[2] = learner;
+    for at in [step::STARTING_MEMBER, step::PROMOTING_MEMBER] {
+        c.op = Some(etcd_operator_api::cluster::OperationStatus {
+            member: Some("demo-2".into()),
+            member_id: Some("202".into()),
+            ..etcd_operator_api::cluster::OperationStatus::at_step(
+                OperationType::ReplaceMember,
+                at,
+                None,
+                "t",
+            )
+        });
+        // Silent for less than the grace: it may only be slow to start.
+        c.unhealthy.insert("demo-2".into(), Duration::from_secs(60));
+        assert!(matches!(c.next(), ReplaceAction::Wait { reason, .. } if reason.contains("starting empty")));
+        // Past it: back to removing that learner (safe: it counts for no quorum) ...
+        c.unhealthy.insert("demo-2".into(), Duration::from_secs(301));
+        let back = c.next();
+        let ReplaceAction::Record(op) = &back else { panic!("{back:?}") };
+        assert_eq!((op.step.as_str(), op.member_id.as_deref()), (step::REMOVING_MEMBER, Some("202")));
+        let mut resumed = Case { op: Some(op.clone()), ..Case::one_dead(301) };
+        resumed.view = c.view.clone();
+        assert_eq!(resumed.next(), ReplaceAction::Remove { id: 0x202 });
+    }
+    // A learner that never ran is waited for however long: its pod may be pulling or joining.
+    c.view.members[2] = member(2, true, false, false, 0x100);
+    c.view.members[2].info.id = 0x202;
+    assert!(matches!(c.next(), ReplaceAction::Wait { .. }));
+}
