@@ -87,6 +87,11 @@ impl OperatorProcess {
         }
     }
 
+    /// Its process ID while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Whether it is running (not crashed by a test).
     pub fn running(&self) -> bool {
         self.child.is_some()

@@ -1,0 +1,208 @@
+//! Many clusters: the operator's six processes (release binaries, as OS
+//! processes under their chart identities) against kube-sim with its node
+//! down, so every pod stays Pending and only the control plane is measured.
+//!
+//! - RSS of each process idle, and as 1 000 EtcdClusters (`FLEET_CLUSTERS`)
+//!   are applied at once: sampled each time another quarter of their
+//!   StatefulSets exists, and once every cluster has a status;
+//! - the time from `kubectl apply` of the EtcdClusters to all their
+//!   StatefulSets existing, against `kubectl apply` of the objects the
+//!   operator writes per cluster (StatefulSet, two Services, ConfigMap, PDB,
+//!   built by the operator's own templates) into a fresh kube-sim, same run;
+//! - at the end, every cluster has each of its objects and a status.
+//!
+//! kube-sim keeps 20 000 watch events by default; 1 000 clusters make more, and
+//! the watches' 410 relists would be measured too, so the bench keeps more.
+//!
+//! `cargo build --release --bins && cargo bench -p e2e-tests --bench fleet`.
+
+use std::{
+    io::Write,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use e2e_tests::Stack;
+use etcd_operator_api::EtcdCluster;
+use etcd_operator_resource::{names::ClusterNames, templates};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::{Api, api::ListParams};
+
+const KINDS: [&str; 5] = ["lifecycle", "scaling", "health", "recovery", "backup"];
+const NAMESPACE: &str = "fleet";
+
+fn clusters() -> usize {
+    std::env::var("FLEET_CLUSTERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000)
+}
+
+fn cluster_yaml(i: usize) -> String {
+    format!(
+        "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata: {{name: c{i:04}, namespace: {NAMESPACE}}}\nspec: {{size: 3, version: 3.4.23}}\n"
+    )
+}
+
+/// What the operator writes for cluster `i`, as YAML documents (without owner references: the
+/// EtcdClusters do not exist in the baseline's API server, and its garbage collector would act).
+fn objects_yaml(i: usize) -> String {
+    let mut cluster: EtcdCluster = serde_yaml_ng::from_str(&cluster_yaml(i)).expect("cluster");
+    // The templates own their objects by the cluster's UID (removed below).
+    cluster.metadata.uid = Some(format!("00000000-0000-4000-8000-{i:012}"));
+    let ctx = templates::TemplateContext::new(&cluster, "cluster.local");
+    let names = ClusterNames::of(&cluster, "cluster.local");
+    let bootstrap = templates::BootstrapConfig::new_cluster(&names, 3);
+    let docs = [
+        serde_json::to_value(templates::statefulset(&ctx, 3, &bootstrap).expect("sts")),
+        serde_json::to_value(templates::peer_service(&ctx).expect("svc")),
+        serde_json::to_value(templates::client_service(&ctx).expect("svc")),
+        serde_json::to_value(templates::config_map(&ctx, &bootstrap).expect("cm")),
+        serde_json::to_value(templates::pod_disruption_budget(&ctx, 3).expect("pdb")),
+    ];
+    docs.into_iter()
+        .map(|d| {
+            let mut d = d.expect("json");
+            d["metadata"].as_object_mut().expect("metadata").remove("ownerReferences");
+            serde_yaml_ng::to_string(&d).expect("yaml")
+        })
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// `kubectl apply` of `yaml` against `kubeconfig` (its own HOME: no shared discovery cache).
+fn kubectl_apply(kubeconfig: &std::path::Path, home: &std::path::Path, yaml: &str) {
+    let file = home.join("objects.yaml");
+    std::fs::File::create(&file).and_then(|mut f| f.write_all(yaml.as_bytes())).expect("yaml written");
+    let out = Command::new("kubectl")
+        .args(["apply", "--validate=false", "-f"])
+        .arg(&file)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .output()
+        .expect("kubectl runs");
+    assert!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn statefulsets(client: &kube::Client, namespace: &str) -> usize {
+    let api = Api::<StatefulSet>::namespaced(client.clone(), namespace);
+    api.list_metadata(&ListParams::default()).await.map_or(0, |l| l.items.len())
+}
+
+fn namespace_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n")
+}
+
+/// RSS in MiB of `pid`, from /proc.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn rss_row(stack: &Stack, label: &str) -> String {
+    let cells: Vec<String> = stack
+        .processes
+        .iter()
+        .map(|p| p.pid().map_or_else(|| "-".into(), |pid| format!("{:.1}", rss_mib(pid))))
+        .collect();
+    format!("| {label} | {} |", cells.join(" | "))
+}
+
+/// The baseline: the same objects applied with kubectl into a fresh kube-sim.
+async fn baseline(n: usize) -> Duration {
+    let sim = system_tests::Sim::start().await;
+    sim.sim.store().keep_history(1_000_000);
+    let client = sim.client().await;
+    let home = tempfile::tempdir().expect("home");
+    kubectl_apply(&sim.sim.kubeconfig, home.path(), &namespace_yaml(NAMESPACE));
+    let yaml: String = (0..n).map(objects_yaml).collect::<Vec<_>>().join("---\n");
+    let started = Instant::now();
+    kubectl_apply(&sim.sim.kubeconfig, home.path(), &yaml);
+    while statefulsets(&client, NAMESPACE).await < n {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+/// Every cluster has a status, and each of its objects exists.
+async fn check_every_cluster(client: &kube::Client, n: usize) {
+    let api = Api::<EtcdCluster>::namespaced(client.clone(), NAMESPACE);
+    let clusters = api.list(&ListParams::default()).await.expect("clusters listed").items;
+    assert_eq!(clusters.len(), n);
+    let without: Vec<_> = clusters.iter().filter(|c| c.status.is_none()).map(|c| c.metadata.name.clone()).collect();
+    assert!(without.is_empty(), "clusters without a status: {without:?}");
+    let count = |plural: &'static str| async move {
+        let kind = match plural {
+            "services" => ("", "v1", "Service"),
+            "configmaps" => ("", "v1", "ConfigMap"),
+            _ => ("policy", "v1", "PodDisruptionBudget"),
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(kind.0, kind.1, kind.2);
+        let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api = Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &ar);
+        api.list_metadata(&ListParams::default()).await.expect("listed").items.len()
+    };
+    assert_eq!(statefulsets(client, NAMESPACE).await, n);
+    assert!(count("services").await >= 2 * n, "two Services per cluster");
+    assert!(count("configmaps").await >= n, "a ConfigMap per cluster");
+    assert_eq!(count("poddisruptionbudgets").await, n);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n = clusters();
+    let kubectl = baseline(n).await;
+    println!("kubectl baseline: {n} clusters' objects applied, all StatefulSets exist after {kubectl:.1?}");
+
+    let mut stack = Stack::start("fleet-bench").await;
+    stack.sim.store().keep_history(1_000_000);
+    // Node down: pods stay Pending, members never answer; only the control plane works.
+    stack.node().stop();
+    let endpoint = stack.start_cluster_service("cluster-service", &[]).await;
+    for kind in KINDS {
+        stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &[]).await;
+    }
+    let header: Vec<&str> = stack.processes.iter().map(|p| p.name.as_str()).collect();
+    println!("| RSS, MiB | {} |", header.join(" | "));
+    println!("|---|{}", "---|".repeat(header.len()));
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    println!("{}", rss_row(&stack, "idle"));
+
+    stack.kubectl_apply(&namespace_yaml(NAMESPACE));
+    let yaml: String = (0..n).map(cluster_yaml).collect::<Vec<_>>().join("---\n");
+    let home = tempfile::tempdir().expect("home");
+    let started = Instant::now();
+    kubectl_apply(&stack.sim.kubeconfig, home.path(), &yaml);
+    let mut quarter = 1;
+    let operator = loop {
+        let existing = statefulsets(&stack.client, NAMESPACE).await;
+        while quarter <= 4 && existing >= n * quarter / 4 {
+            println!("{}", rss_row(&stack, &format!("{} StatefulSets", n * quarter / 4)));
+            quarter += 1;
+        }
+        if existing >= n {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Settled: every cluster has a status (the lifecycle's and the health probe's writes).
+    let clusters = Api::<EtcdCluster>::namespaced(stack.client.clone(), NAMESPACE);
+    loop {
+        let listed = clusters.list(&ListParams::default()).await.expect("clusters listed").items;
+        if listed.iter().all(|c| c.status.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    println!("{}", rss_row(&stack, &format!("{n} clusters, settled")));
+    check_every_cluster(&stack.client, n).await;
+    println!(
+        "\n| {n} clusters → StatefulSets | kubectl, same objects | operator | ratio |\n|---|---|---|---|\n| | {:.1} s | {:.1} s | {:.2} |",
+        kubectl.as_secs_f64(),
+        operator.as_secs_f64(),
+        operator.as_secs_f64() / kubectl.as_secs_f64()
+    );
+}
