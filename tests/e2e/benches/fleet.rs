@@ -131,7 +131,8 @@ async fn check_every_cluster(client: &kube::Client, n: usize) {
     let api = Api::<EtcdCluster>::namespaced(client.clone(), NAMESPACE);
     let clusters = api.list(&ListParams::default()).await.expect("clusters listed").items;
     assert_eq!(clusters.len(), n);
-    let without: Vec<_> = clusters.iter().filter(|c| c.status.is_none()).map(|c| c.metadata.name.clone()).collect();
+    let without: Vec<_> =
+        clusters.iter().filter(|c| c.status.is_none()).map(|c| c.metadata.name.clone()).collect();
     assert!(without.is_empty(), "clusters without a status: {without:?}");
     let count = |plural: &'static str| async move {
         let kind = match plural {
