@@ -94,12 +94,23 @@ impl Txn<'_> {
 
     /// Objects of a resource, in one namespace or all, ordered by namespace and name.
     pub fn list(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
+        self.scan(resource, namespace).cloned().collect()
+    }
+
+    /// [`Txn::list`] without copies: the keys of a resource (and namespace) are contiguous, so
+    /// only they are visited (controllers scan every tick; a full walk of the store, copying
+    /// every pod per StatefulSet, made a thousand StatefulSets quadratic).
+    pub fn scan<'t>(
+        &'t self,
+        resource: &'t str,
+        namespace: Option<&'t str>,
+    ) -> impl Iterator<Item = &'t Value> {
+        let start: Key = (resource.to_owned(), namespace.unwrap_or_default().to_owned(), String::new());
         self.inner
             .objects
-            .iter()
-            .filter(|((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
-            .map(|(_, v)| v.clone())
-            .collect()
+            .range(start..)
+            .take_while(move |((r, ns, _), _)| r == resource && namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v)
     }
 
     /// Every object of every resource (for garbage collection).
@@ -212,5 +223,40 @@ impl Store {
         let mut inner = self.inner.lock().unwrap();
         inner.history.retain(|e| e.rv > rv);
         inner.oldest = inner.oldest.max(rv);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_sees_its_resource_and_namespace_only_in_order() {
+        let store = Store::default();
+        let key = |r: &str, ns: &str, n: &str| (r.to_owned(), ns.to_owned(), n.to_owned());
+        store
+            .transact(|txn| {
+                for (r, ns, n) in [
+                    ("/pods", "a", "x"),
+                    ("/pods", "ab", "y"),
+                    ("/pods", "a", "w"),
+                    ("/podtemplates", "a", "z"),
+                    ("/persistentvolumeclaims", "a", "v"),
+                    ("/pods", "", "cluster-scoped"),
+                ] {
+                    txn.put(key(r, ns, n), serde_json::json!({"metadata": {"name": n}}));
+                }
+                let names = |ns: Option<&str>| -> Vec<String> {
+                    txn.scan("/pods", ns)
+                        .map(|v| v["metadata"]["name"].as_str().unwrap().to_owned())
+                        .collect()
+                };
+                assert_eq!(names(Some("a")), ["w", "x"]);
+                assert_eq!(names(Some("ab")), ["y"]);
+                assert_eq!(names(None), ["cluster-scoped", "w", "x", "y"]);
+                assert_eq!(txn.list("/pods", Some("a")).len(), 2);
+                Ok(())
+            })
+            .unwrap();
     }
 }

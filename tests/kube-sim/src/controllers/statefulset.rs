@@ -76,13 +76,13 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, sts: &Value) {
         revision: revision(name, &spec["template"]),
     };
     let uid = sts["metadata"]["uid"].clone();
+    let prefix = format!("{name}-");
     let pods: BTreeMap<i64, Value> = txn
-        .list("/pods", Some(s.namespace))
-        .into_iter()
+        .scan("/pods", Some(s.namespace))
         .filter(|p| owned_by(p, &uid))
         .filter_map(|p| {
-            let ordinal = p["metadata"]["name"].as_str()?.strip_prefix(&format!("{name}-"))?.parse().ok()?;
-            Some((ordinal, p))
+            let ordinal = p["metadata"]["name"].as_str()?.strip_prefix(&prefix)?.parse().ok()?;
+            Some((ordinal, p.clone()))
         })
         .collect();
 
@@ -237,8 +237,7 @@ fn roll(txn: &mut Txn<'_>, s: &Spec<'_>, pods: &BTreeMap<i64, Value>, partition:
 
 fn write_status(txn: &mut Txn<'_>, sts: &Value, s: &Spec<'_>) {
     let uid = sts["metadata"]["uid"].clone();
-    let pods: Vec<Value> =
-        txn.list("/pods", Some(s.namespace)).into_iter().filter(|p| owned_by(p, &uid)).collect();
+    let pods: Vec<&Value> = txn.scan("/pods", Some(s.namespace)).filter(|p| owned_by(p, &uid)).collect();
     let count = |f: &dyn Fn(&Value) -> bool| pods.iter().filter(|p| f(p)).count() as i64;
     let updated = count(&|p| p["metadata"]["labels"]["controller-revision-hash"] == s.revision.as_str());
     let ready = count(&|p| is_ready(p));
