@@ -116,3 +116,13 @@ pub fn silent_for(
 ) -> bool {
     unhealthy_for.get(member).is_some_and(|d| *d >= grace)
 }
+
+/// Whether `m` ran before (etcd knows its name) and has been silent for `grace`: a learner like
+/// that may have lost its volume, and the restore agent rightly never starts it empty again.
+pub fn ran_and_went_silent(
+    m: &crate::observe::MemberView,
+    unhealthy_for: &std::collections::HashMap<String, std::time::Duration>,
+    grace: std::time::Duration,
+) -> bool {
+    !m.info.name.is_empty() && silent_for(unhealthy_for, &m.name(), grace)
+}

@@ -70,14 +70,4 @@ impl ClusterCache {
         }
         self.store.get(&ObjectRef::new(name).within(namespace))
     }
-
-    /// Clusters held (for memory figures).
-    pub fn len(&self) -> usize {
-        self.store.len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.store.is_empty()
-    }
 }

@@ -14,7 +14,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{silent_for, successor, unsafe_removal};
+use crate::membership::{ran_and_went_silent, silent_for, successor, unsafe_removal};
 
 use crate::observe::{EtcdView, MemberView};
 
@@ -242,8 +242,7 @@ fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordina
 /// learner loses nothing (it counts for no quorum and holds nothing the voters lack); the
 /// scale-up then adds it again, empty, from AddingLearner.
 fn silent_learner(i: &ScalingInputs<'_>, m: &MemberView, member: String) -> ScalingAction {
-    let ran_before = !m.info.name.is_empty();
-    if ran_before && silent(i, &member) {
+    if ran_and_went_silent(m, i.unhealthy_for, i.grace) {
         ScalingAction::Remove { member, id: m.info.id }
     } else {
         wait(format!("learner {member} is starting"), 1)

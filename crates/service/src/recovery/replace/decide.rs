@@ -18,7 +18,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{silent_for, unsafe_removal};
+use crate::membership::{ran_and_went_silent, silent_for, unsafe_removal};
 use crate::observe::{EtcdView, MemberView};
 
 /// Operation type of a member replacement.
@@ -194,8 +194,7 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
 /// (campaign seed 49). Removing a learner loses nothing (it counts for no quorum and holds
 /// nothing the voters lack): the replacement goes back to removing it, and adds it again empty.
 fn silent_learner(i: &ReplaceInputs<'_>, m: &MemberView, member: &str) -> ReplaceAction {
-    let ran_before = !m.info.name.is_empty();
-    if ran_before && silent_for(i.unhealthy_for, member, i.grace) {
+    if ran_and_went_silent(m, i.unhealthy_for, i.grace) {
         record(i, step::REMOVING_MEMBER, member, Some(m.info.id))
     } else {
         wait(format!("learner {member} is starting empty"), 1)
