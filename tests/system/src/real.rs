@@ -291,6 +291,25 @@ impl RealCluster {
     }
 }
 
+/// How an injected crash's panic message starts.
+const INJECTED: &str = "injected crash at";
+
+/// Injected crashes are expected: their backtraces would bury a real failure's message in the
+/// test output (CI keeps only part of it), so they print one line; every other panic as before.
+fn quiet_injected_crashes() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info.payload().downcast_ref::<String>().map(String::as_str);
+            match message {
+                Some(m) if m.starts_with(INJECTED) => eprintln!("{m}"),
+                _ => default(info),
+            }
+        }));
+    });
+}
+
 impl RealCluster {
     /// Calls `call` until the `nth` (0-based) evaluation of failpoint `point` crashes it (a panic,
     /// leaving the cluster lock to expire as a dead replica's would); fails if it converges first.
@@ -300,7 +319,8 @@ impl RealCluster {
         Fut: Future<Output = Result<ClusterOutcome, ServiceError>> + Send + 'static,
     {
         let skip = if nth > 0 { format!("{nth}*off->") } else { String::new() };
-        fail::cfg(point, &format!("{skip}1*panic(crash at {point})")).expect("failpoint");
+        quiet_injected_crashes();
+        fail::cfg(point, &format!("{skip}1*panic({INJECTED} {point})")).expect("failpoint");
         loop {
             let task = tokio::spawn(call(self.services.clone(), self.r.clone()));
             match task.await {
