@@ -162,50 +162,10 @@ impl Registry {
 
     /// Serves the resources a CRD defines (replacing any previous definition of it).
     pub fn register_crd(&self, crd: &Value) -> Result<(), String> {
-        let name = crd["metadata"]["name"].as_str().ok_or("CRD without metadata.name")?.to_owned();
-        let spec = &crd["spec"];
-        let group = spec["group"].as_str().ok_or("spec.group is required")?;
-        let names = &spec["names"];
-        let plural = names["plural"].as_str().ok_or("spec.names.plural is required")?;
-        let kind = names["kind"].as_str().ok_or("spec.names.kind is required")?;
-        if name != format!("{plural}.{group}") {
-            return Err(format!(
-                "metadata.name must be spec.names.plural+\".\"+spec.group ({plural}.{group})"
-            ));
-        }
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array()
-                .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
-                .unwrap_or_default()
-        };
-        let mut defined = Vec::new();
-        for version in spec["versions"].as_array().ok_or("spec.versions is required")? {
-            if version["served"].as_bool() != Some(true) {
-                continue;
-            }
-            let sub = &version["subresources"];
-            defined.push(ResourceType {
-                group: group.into(),
-                version: version["name"].as_str().ok_or("spec.versions[].name is required")?.into(),
-                kind: kind.into(),
-                plural: plural.into(),
-                singular: names["singular"].as_str().map_or_else(|| kind.to_lowercase(), String::from),
-                namespaced: spec["scope"].as_str() == Some("Namespaced"),
-                status: sub.get("status").is_some(),
-                scale: sub.get("scale").map(|s| ScalePaths {
-                    spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
-                    status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").into(),
-                    label_selector: s["labelSelectorPath"].as_str().map(String::from),
-                }),
-                short_names: strings(&names["shortNames"]),
-                categories: strings(&names["categories"]),
-                schema: version["schema"].get("openAPIV3Schema").cloned(),
-                crd: Some(name.clone()),
-                printer_columns: version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
-            });
-        }
+        let defined = crd_types(crd)?;
+        let name = crd["metadata"]["name"].as_str().unwrap_or_default();
         let mut types = self.types.write().unwrap();
-        types.retain(|t| t.crd.as_deref() != Some(&name));
+        types.retain(|t| t.crd.as_deref() != Some(name));
         types.extend(defined);
         Ok(())
     }
@@ -214,4 +174,49 @@ impl Registry {
     pub fn unregister_crd(&self, name: &str) {
         self.types.write().unwrap().retain(|t| t.crd.as_deref() != Some(name));
     }
+}
+
+/// The resources a CRD defines, or why it is invalid.
+pub fn crd_types(crd: &Value) -> Result<Vec<ResourceType>, String> {
+    let name = crd["metadata"]["name"].as_str().ok_or("CRD without metadata.name")?.to_owned();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().ok_or("spec.group is required")?;
+    let names = &spec["names"];
+    let plural = names["plural"].as_str().ok_or("spec.names.plural is required")?;
+    let kind = names["kind"].as_str().ok_or("spec.names.kind is required")?;
+    if name != format!("{plural}.{group}") {
+        return Err(format!("metadata.name must be spec.names.plural+\".\"+spec.group ({plural}.{group})"));
+    }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let mut defined = Vec::new();
+    for version in spec["versions"].as_array().ok_or("spec.versions is required")? {
+        if version["served"].as_bool() != Some(true) {
+            continue;
+        }
+        let sub = &version["subresources"];
+        defined.push(ResourceType {
+            group: group.into(),
+            version: version["name"].as_str().ok_or("spec.versions[].name is required")?.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            singular: names["singular"].as_str().map_or_else(|| kind.to_lowercase(), String::from),
+            namespaced: spec["scope"].as_str() == Some("Namespaced"),
+            status: sub.get("status").is_some(),
+            scale: sub.get("scale").map(|s| ScalePaths {
+                spec_replicas: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
+                status_replicas: s["statusReplicasPath"].as_str().unwrap_or(".status.replicas").into(),
+                label_selector: s["labelSelectorPath"].as_str().map(String::from),
+            }),
+            short_names: strings(&names["shortNames"]),
+            categories: strings(&names["categories"]),
+            schema: version["schema"].get("openAPIV3Schema").cloned(),
+            crd: Some(name.clone()),
+            printer_columns: version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
+        });
+    }
+    Ok(defined)
 }

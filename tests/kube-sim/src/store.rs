@@ -84,6 +84,33 @@ impl Default for Store {
 pub struct Txn<'a> {
     inner: &'a mut Inner,
     events: Vec<Event>,
+    /// For a dry run: what each change replaced, to be put back when it ends.
+    undo: Option<Undo>,
+}
+
+/// What a dry run's changes replaced, in order.
+#[derive(Default)]
+struct Undo {
+    objects: Vec<(Key, Option<Value>)>,
+    applied: Vec<((Key, String), Option<Value>)>,
+}
+
+impl Undo {
+    /// Puts back everything the changes replaced, newest first.
+    fn roll_back(self, inner: &mut Inner) {
+        for (key, old) in self.objects.into_iter().rev() {
+            match old {
+                Some(v) => inner.objects.insert(key, v),
+                None => inner.objects.remove(&key),
+            };
+        }
+        for (key, old) in self.applied.into_iter().rev() {
+            match old {
+                Some(v) => inner.applied.insert(key, v),
+                None => inner.applied.remove(&key),
+            };
+        }
+    }
 }
 
 impl Txn<'_> {
@@ -118,8 +145,25 @@ impl Txn<'_> {
         self.inner.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    /// Writes an object with a new resourceVersion; returns it as stored.
+    /// Writes an object with a new resourceVersion; returns it as stored. In a dry run nothing is
+    /// stored, so the object keeps the resourceVersion it had (none, if it is new), as
+    /// kube-apiserver answers a dry run.
     pub fn put(&mut self, key: Key, mut object: Value) -> Value {
+        if let Some(undo) = &mut self.undo {
+            let old = self.inner.objects.get(&key).cloned();
+            let meta = &mut object["metadata"];
+            match old.as_ref().and_then(|o| o["metadata"].get("resourceVersion")) {
+                Some(rv) => meta["resourceVersion"] = rv.clone(),
+                None => {
+                    if let Some(m) = meta.as_object_mut() {
+                        m.remove("resourceVersion");
+                    }
+                }
+            }
+            undo.objects.push((key.clone(), old));
+            self.inner.objects.insert(key, object.clone());
+            return object;
+        }
         self.inner.rv += 1;
         let rv = self.inner.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
@@ -129,9 +173,16 @@ impl Txn<'_> {
         object
     }
 
-    /// Removes an object; returns it with the deletion's resourceVersion.
+    /// Removes an object; returns it with the deletion's resourceVersion (in a dry run, as it was).
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
         let mut object = self.inner.objects.remove(key)?;
+        if let Some(undo) = &mut self.undo {
+            undo.objects.push((key.clone(), Some(object.clone())));
+            let applied = self.inner.applied.iter().filter(|((k, _), _)| k == key);
+            undo.applied.extend(applied.map(|(k, v)| (k.clone(), Some(v.clone()))));
+            self.inner.applied.retain(|(k, _), _| k != key);
+            return Some(object);
+        }
         self.inner.applied.retain(|(k, _), _| k != key);
         self.inner.rv += 1;
         let rv = self.inner.rv;
@@ -163,7 +214,10 @@ impl Txn<'_> {
 
     /// Records what `manager` applied.
     pub fn set_applied(&mut self, key: &Key, manager: &str, config: Value) {
-        self.inner.applied.insert((key.clone(), manager.to_owned()), config);
+        let old = self.inner.applied.insert((key.clone(), manager.to_owned()), config);
+        if let Some(undo) = &mut self.undo {
+            undo.applied.push(((key.clone(), manager.to_owned()), old));
+        }
     }
 
     /// The current resourceVersion.
@@ -182,7 +236,7 @@ impl Store {
     /// Runs `f` under the store lock, then publishes the events it caused.
     pub fn transact<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
         let mut inner = self.inner.lock().unwrap();
-        let mut txn = Txn { inner: &mut inner, events: Vec::new() };
+        let mut txn = Txn { inner: &mut inner, events: Vec::new(), undo: None };
         let result = f(&mut txn);
         let events = std::mem::take(&mut txn.events);
         for e in &events {
@@ -199,10 +253,22 @@ impl Store {
         result
     }
 
+    /// Runs `f` as [`Store::transact`] would, then takes every change back (`dryRun=All`): its
+    /// answer is what the write would have stored, no resourceVersion is spent, nobody sees an
+    /// event, and nothing is kept.
+    pub fn dry_run<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut inner = self.inner.lock().unwrap();
+        let mut txn = Txn { inner: &mut inner, events: Vec::new(), undo: Some(Undo::default()) };
+        let result = f(&mut txn);
+        let undo = txn.undo.take().expect("a dry run keeps its undo");
+        undo.roll_back(&mut inner);
+        result
+    }
+
     /// Reads without changing anything.
     pub fn read<T>(&self, f: impl FnOnce(&Txn<'_>) -> T) -> T {
         let mut inner = self.inner.lock().unwrap();
-        let txn = Txn { inner: &mut inner, events: Vec::new() };
+        let txn = Txn { inner: &mut inner, events: Vec::new(), undo: None };
         f(&txn)
     }
 
@@ -258,5 +324,38 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn a_dry_run_answers_what_would_be_stored_and_keeps_nothing() {
+        let store = Store::default();
+        let key = |n: &str| ("/configmaps".to_owned(), "a".to_owned(), n.to_owned());
+        store
+            .transact(|txn| {
+                txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 1}));
+                txn.set_applied(&key("kept"), "m", serde_json::json!({"data": 1}));
+                Ok(())
+            })
+            .unwrap();
+        let (rv, mut events) = store.watch_from(0).map(|(_, rx)| (store.read(|t| t.rv()), rx)).unwrap();
+        let answers = store
+            .dry_run(|txn| {
+                let new = txn.put(key("new"), serde_json::json!({"metadata": {"name": "new"}}));
+                let changed =
+                    txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 2}));
+                txn.set_applied(&key("kept"), "m", serde_json::json!({"data": 2}));
+                txn.remove(&key("kept"));
+                Ok((new, changed))
+            })
+            .unwrap();
+        assert_eq!(answers.0["metadata"].get("resourceVersion"), None, "a new object has none yet");
+        assert_eq!(answers.1["metadata"]["resourceVersion"], rv.to_string(), "a changed one keeps its own");
+        store.read(|txn| {
+            assert_eq!(txn.rv(), rv);
+            assert_eq!(txn.get(&key("new")), None);
+            assert_eq!(txn.get(&key("kept")).unwrap()["data"], 1);
+            assert_eq!(txn.applied(&key("kept"), "m"), Some(&serde_json::json!({"data": 1})));
+        });
+        assert!(events.try_recv().is_err(), "nobody saw an event");
     }
 }

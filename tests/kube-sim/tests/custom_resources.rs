@@ -125,6 +125,29 @@ async fn deleting_a_crd_stops_serving_it() {
 }
 
 #[tokio::test]
+async fn a_dry_run_is_validated_by_the_schema_and_cel_and_a_crds_dry_run_serves_nothing() {
+    let s = with_crds().await;
+    let api: Api<EtcdCluster> = Api::namespaced(s.client.clone(), "default");
+    let dry = PostParams { dry_run: true, ..Default::default() };
+    let msg =
+        invalid(api.create(&dry, &cluster(json!({"size": 10, "version": "3.5.17"}))).await.unwrap_err());
+    assert!(msg.contains("spec.size") && msg.contains("less than or equal to 9"), "{msg}");
+    let answered = api.create(&dry, &cluster(json!({"size": 3, "version": "3.5.17"}))).await.unwrap();
+    assert_eq!(answered.spec.size, 3);
+    assert!(api.get_opt("demo").await.unwrap().is_none(), "never stored");
+
+    // A CRD's dry run is checked and answered established, and serves nothing.
+    let crds: Api<CustomResourceDefinition> = Api::all(s.client.clone());
+    crds.delete("etcdclusters.etcd.operator.dev", &DeleteParams::default()).await.unwrap();
+    let (_, crd) =
+        crd::all().into_iter().find(|(_, c)| c.name_any() == "etcdclusters.etcd.operator.dev").unwrap();
+    let answered = crds.create(&dry, &crd).await.unwrap();
+    assert!(answered.status.is_some_and(|s| s.conditions.is_some()));
+    let err = api.list(&Default::default()).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 404), "{err:?}");
+}
+
+#[tokio::test]
 async fn manifests_are_applied_at_start_crds_first() {
     let s = support::start().await;
     let mut yaml =

@@ -136,7 +136,7 @@ async fn metrics_count_requests_by_verb_resource_and_code_as_kube_apiserver_does
     assert!(ok, "{metrics}");
     let count = |verb: &str, code: u16| {
         let labels = format!(
-            "apiserver_request_total{{component=\"apiserver\",verb=\"{verb}\",group=\"\",version=\"v1\",\
+            "apiserver_request_total{{component=\"apiserver\",verb=\"{verb}\",dry_run=\"\",group=\"\",version=\"v1\",\
              resource=\"configmaps\",subresource=\"\",scope=\"{}\",code=\"{code}\"}} ",
             if verb == "LIST" { "namespace" } else { "resource" }
         );
@@ -147,4 +147,76 @@ async fn metrics_count_requests_by_verb_resource_and_code_as_kube_apiserver_does
     assert_eq!(count("GET", 404), Some(1), "{metrics}");
     assert_eq!(count("LIST", 200), Some(1), "{metrics}");
     assert!(metrics.starts_with("# HELP apiserver_request_total"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dry_run_is_checked_and_answered_but_never_stored() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, DeleteParams, PostParams};
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let list_rv = || run(&["get", "cm", "-o", "jsonpath={.metadata.resourceVersion}"], None).1;
+    let before = list_rv();
+
+    // A create: answered as it would be stored (uid, creation time; no resourceVersion).
+    let (ok, out) =
+        run(&["create", "--dry-run=server", "--validate=false", "-o", "json", "-f", "-"], Some(CM));
+    assert!(ok, "{out}");
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        answer["metadata"]["uid"].is_string() && answer["metadata"]["creationTimestamp"].is_string(),
+        "{out}"
+    );
+    assert!(answer["metadata"].get("resourceVersion").is_none(), "{out}");
+    let (ok, out) =
+        run(&["apply", "--server-side", "--dry-run=server", "--validate=false", "-f", "-"], Some(CM));
+    assert!(ok && out.contains("(server dry run)"), "{out}");
+    assert!(!run(&["get", "cm", "x"], None).0, "a dry run stored nothing");
+    assert_eq!(list_rv(), before, "a dry run spends no resourceVersion");
+
+    // An update, an apply and deletes of a stored object leave it as it was.
+    assert!(run(&["apply", "--server-side", "--validate=false", "-f", "-"], Some(CM)).0);
+    let stored = list_rv();
+    let changed = CM.replace("{a: b}", "{a: changed}");
+    let (ok, out) =
+        run(&["apply", "--server-side", "--dry-run=server", "--validate=false", "-f", "-"], Some(&changed));
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["label", "cm", "x", "tier=gold", "--dry-run=server"], None);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["delete", "cm", "x", "--dry-run=server"], None);
+    assert!(ok && out.contains("(server dry run)"), "{out}");
+    let api: Api<ConfigMap> = Api::namespaced(s.client.clone(), "default");
+    // A client library sends it in the DeleteOptions body.
+    api.delete("x", &DeleteParams { dry_run: true, ..Default::default() }).await.unwrap();
+    let cm = api.get("x").await.unwrap();
+    assert_eq!(cm.data.unwrap()["a"], "b");
+    assert_eq!(cm.metadata.labels.unwrap().get("tier"), None);
+    assert_eq!(list_rv(), stored, "nothing changed");
+
+    // Still checked: an object that exists is refused, as a real create would be.
+    let err =
+        api.create(&PostParams { dry_run: true, ..Default::default() }, &cm_named("x")).await.unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(e) if e.code == 409), "{err}");
+    // Only All is a dry run; anything else is refused, naming the parameter.
+    let request = http::Request::post("/api/v1/namespaces/default/configmaps?dryRun=Yes")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&cm_named("y")).unwrap())
+        .unwrap();
+    let err = s.client.request::<ConfigMap>(request).await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 422 && e.message.contains("dryRun: Unsupported value: \"Yes\"")),
+        "{err}"
+    );
+    assert!(api.get_opt("y").await.unwrap().is_none());
+    // Counted as kube-apiserver counts them: by the query's dryRun.
+    let (_, metrics) = run(&["get", "--raw", "/metrics"], None);
+    assert!(
+        metrics.lines().any(|l| l.contains("verb=\"POST\",dry_run=\"All\"") && l.contains("code=\"201\"")),
+        "{metrics}"
+    );
+}
+
+fn cm_named(name: &str) -> k8s_openapi::api::core::v1::ConfigMap {
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"a": "b"}})).unwrap()
 }

@@ -1,5 +1,5 @@
 //! `/metrics`: `apiserver_request_total`, counted and labelled as kube-apiserver does
-//! (verb, group, version, resource, subresource, scope, code), so tests and benchmarks can
+//! (verb, dry run, group, version, resource, subresource, scope, code), so tests and benchmarks can
 //! say how many requests of a kind a component made.
 
 use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, header::CONTENT_TYPE};
 use super::request::{Query, Target};
 
 /// Labels of one counter, in exposition order.
-type Labels = [String; 7];
+type Labels = [String; 8];
 
 /// Requests served, by their labels.
 #[derive(Default)]
@@ -20,6 +20,14 @@ impl RequestCounts {
     pub fn count(&self, method: &Method, target: &Target, query: &Query, headers: &HeaderMap, code: u16) {
         let labels = [
             verb(method, target, query, headers).into(),
+            // kube-apiserver labels the query's dryRun (not a DeleteOptions body's), and any
+            // value but All as invalid.
+            match query.get("dryRun") {
+                None | Some("") => "",
+                Some("All") => "All",
+                Some(_) => "invalid",
+            }
+            .to_owned(),
             target.rt.group.clone(),
             target.rt.version.clone(),
             target.rt.plural.clone(),
@@ -37,7 +45,7 @@ impl RequestCounts {
              dry run value, group, version, resource, scope, component, and HTTP response code.\n\
              # TYPE apiserver_request_total counter\n",
         );
-        let names = ["verb", "group", "version", "resource", "subresource", "scope", "code"];
+        let names = ["verb", "dry_run", "group", "version", "resource", "subresource", "scope", "code"];
         for (labels, n) in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let pairs: Vec<String> = names.iter().zip(labels).map(|(k, v)| format!("{k}=\"{v}\"")).collect();
             let _ =

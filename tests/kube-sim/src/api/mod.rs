@@ -2,6 +2,7 @@
 
 mod authz;
 mod discovery;
+mod dry_run;
 mod metrics;
 mod protobuf;
 mod read;
@@ -24,7 +25,7 @@ use axum::{
 use crate::{auth::Tokens, error::ApiError, registry::Registry, store::Store};
 
 pub use request::Target;
-pub use resources::create as create_object;
+pub use resources::create_object;
 
 /// Shared state of the server.
 pub struct ApiState {

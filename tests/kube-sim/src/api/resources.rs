@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiState,
+    dry_run::Mode,
     read::{get, matching, not_found},
     request::{Query, Target},
     scale, table, watch,
@@ -34,7 +35,7 @@ pub async fn dispatch(
     let part = match t.sub.as_deref() {
         None => Part::Main,
         Some("status") if t.rt.status || t.rt.kind == "Namespace" => Part::Status,
-        Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, body),
+        Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, q, body),
         Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
     };
     if !body.is_empty() {
@@ -56,15 +57,16 @@ pub async fn dispatch(
                 None => Json(object).into_response(),
             })
         }
-        ("POST", None) => {
-            create(state, t, parse_json(body)?).map(|o| (StatusCode::CREATED, Json(o)).into_response())
-        }
+        ("POST", None) => create(state, t, parse_json(body)?, Mode::of(q, "CreateOptions")?)
+            .map(|o| (StatusCode::CREATED, Json(o)).into_response()),
         ("PUT", Some(name)) => {
-            update(state, t, name, parse_json(body)?, part).map(|o| Json(o).into_response())
+            let mode = Mode::of(q, "UpdateOptions")?;
+            update(state, t, name, parse_json(body)?, part, mode).map(|o| Json(o).into_response())
         }
         ("PATCH", Some(name)) => {
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            patch_object(state, t, name, content_type, q, body, part)
+            let mode = Mode::of(q, "PatchOptions")?;
+            patch_object(state, t, name, (content_type, mode), q, body, part)
                 .map(|(code, o)| (code, Json(o)).into_response())
         }
         ("DELETE", Some(name)) => delete(state, t, name, q, body).map(|o| Json(o).into_response()),
@@ -127,12 +129,14 @@ fn require_namespace(txn: &Txn<'_>, t: &Target) -> Result<(), ApiError> {
     }
 }
 
-/// Marks a CRD accepted and established once its resources are served.
-fn establish_crd(state: &ApiState, crd: &mut Value) -> Result<(), ApiError> {
-    state
-        .registry
-        .register_crd(crd)
-        .map_err(|e| ApiError::invalid(format!("CustomResourceDefinition is invalid: {e}")))?;
+/// Marks a CRD accepted and established once its resources are served (a dry run only checks
+/// that they could be).
+fn establish_crd(state: &ApiState, crd: &mut Value, mode: Mode) -> Result<(), ApiError> {
+    let served = match mode {
+        Mode::Write => state.registry.register_crd(crd),
+        Mode::DryRun => crate::registry::crd_types(crd).map(drop),
+    };
+    served.map_err(|e| ApiError::invalid(format!("CustomResourceDefinition is invalid: {e}")))?;
     let now = objects::now();
     let versions: Vec<Value> = crd["spec"]["versions"]
         .as_array()
@@ -156,16 +160,21 @@ fn is_crd(t: &Target) -> bool {
     t.rt.kind == "CustomResourceDefinition"
 }
 
+/// Creates an object (kube-sim's own setup).
+pub fn create_object(state: &ApiState, t: &Target, object: Value) -> Result<Value, ApiError> {
+    create(state, t, object, Mode::Write)
+}
+
 /// Creates an object.
-pub fn create(state: &ApiState, t: &Target, mut object: Value) -> Result<Value, ApiError> {
+fn create(state: &ApiState, t: &Target, mut object: Value, mode: Mode) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, None)?;
     let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None)?);
     if is_crd(t) {
-        establish_crd(state, &mut object)?;
+        establish_crd(state, &mut object, mode)?;
     }
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
     let key = objects::key(&t.rt, &t.namespace, &name);
-    state.store.transact(|txn| {
+    mode.transact(&state.store, |txn| {
         require_namespace(txn, t)?;
         if txn.get(&key).is_some() {
             return Err(ApiError::already_exists(format!("{} \"{name}\"", t.rt.plural)));
@@ -176,7 +185,7 @@ pub fn create(state: &ApiState, t: &Target, mut object: Value) -> Result<Value, 
 
 /// Writes `new` over the stored object (already merged by the caller for patches).
 fn write(
-    state: &ApiState,
+    (state, mode): (&ApiState, Mode),
     t: &Target,
     txn: &mut Txn<'_>,
     name: &str,
@@ -187,7 +196,7 @@ fn write(
     let mut merged = objects::on_update(&t.rt, old, new, part)?;
     merged = validation::validate(&t.rt, &merged, Some(old))?;
     if is_crd(t) {
-        establish_crd(state, &mut merged)?;
+        establish_crd(state, &mut merged, mode)?;
     }
     let key = objects::key(&t.rt, &t.namespace, name);
     if merged == *old {
@@ -203,12 +212,13 @@ fn update(
     name: &str,
     mut object: Value,
     part: Part,
+    mode: Mode,
 ) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, Some(name))?;
     let key = objects::key(&t.rt, &t.namespace, name);
-    state.store.transact(|txn| {
+    mode.transact(&state.store, |txn| {
         let old = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
-        write(state, t, txn, name, &old, object, part)
+        write((state, mode), t, txn, name, &old, object, part)
     })
 }
 
@@ -216,7 +226,7 @@ fn patch_object(
     state: &ApiState,
     t: &Target,
     name: &str,
-    content_type: &str,
+    (content_type, mode): (&str, Mode),
     q: &Query,
     body: &Bytes,
     part: Part,
@@ -229,7 +239,7 @@ fn patch_object(
     } else {
         parse_json(body)?
     };
-    state.store.transact(|txn| {
+    mode.transact(&state.store, |txn| {
         let old = txn.get(&key).cloned();
         if media == "application/apply-patch+yaml" {
             let manager = q
@@ -243,7 +253,7 @@ fn patch_object(
             let others = txn.applied_by_others(&key, &manager);
             let merged = patch::apply(old.as_ref(), &applied, previous.as_ref(), &others);
             let result = match &old {
-                Some(old) => (StatusCode::OK, write(state, t, txn, name, old, merged, part)?),
+                Some(old) => (StatusCode::OK, write((state, mode), t, txn, name, old, merged, part)?),
                 None if part == Part::Main => {
                     let created = objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None)?);
                     require_namespace(txn, t)?;
@@ -272,7 +282,7 @@ fn patch_object(
         if body["metadata"].get("resourceVersion").is_none() {
             patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         }
-        Ok((StatusCode::OK, write(state, t, txn, name, &old, patched, part)?))
+        Ok((StatusCode::OK, write((state, mode), t, txn, name, &old, patched, part)?))
     })
 }
 
@@ -281,6 +291,7 @@ struct DeleteOptions {
     propagation: Propagation,
     preconditions: Value,
     grace: Option<i64>,
+    mode: Mode,
 }
 
 fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
@@ -302,7 +313,12 @@ fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
                 None => None,
             },
         };
-    Ok(DeleteOptions { propagation, preconditions: options["preconditions"].clone(), grace })
+    // dryRun comes in the query or, from client libraries, in the DeleteOptions body.
+    let mode = match options["dryRun"].as_array().and_then(|a| a.first()).and_then(Value::as_str) {
+        Some(value) => Mode::of(&Query::parse(&format!("dryRun={value}")), "DeleteOptions")?,
+        None => Mode::of(q, "DeleteOptions")?,
+    };
+    Ok(DeleteOptions { propagation, preconditions: options["preconditions"].clone(), grace, mode })
 }
 
 fn delete_one(
@@ -337,7 +353,7 @@ fn delete_one(
     }
     let (object, gone) = objects::delete_with_grace(txn, &key, options.propagation, options.grace)
         .ok_or_else(|| not_found(t, name))?;
-    if gone && is_crd(t) {
+    if gone && is_crd(t) && options.mode.writes() {
         state.registry.unregister_crd(name);
         let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();
         let group = object["spec"]["group"].as_str().unwrap_or_default();
@@ -351,12 +367,12 @@ fn delete_one(
 
 fn delete(state: &ApiState, t: &Target, name: &str, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
     let options = delete_options(q, body)?;
-    state.store.transact(|txn| delete_one(state, t, txn, name, &options))
+    options.mode.transact(&state.store, |txn| delete_one(state, t, txn, name, &options))
 }
 
 fn delete_collection(state: &ApiState, t: &Target, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
     let options = DeleteOptions { preconditions: Value::Null, ..delete_options(q, body)? };
-    state.store.transact(|txn| {
+    options.mode.transact(&state.store, |txn| {
         let victims = matching(txn, t, q)?;
         let mut items = Vec::new();
         for v in victims {

@@ -8,7 +8,12 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{ApiState, read, request::Target};
+use super::{
+    ApiState,
+    dry_run::Mode,
+    read,
+    request::{Query, Target},
+};
 use crate::{
     error::ApiError,
     objects::{self, Part},
@@ -58,7 +63,13 @@ fn scale_of(t: &Target, object: &Value) -> Value {
 }
 
 /// GET, PUT and PATCH on `/scale`.
-pub fn dispatch(state: &ApiState, method: &Method, t: &Target, body: &Bytes) -> Result<Response, ApiError> {
+pub fn dispatch(
+    state: &ApiState,
+    method: &Method,
+    t: &Target,
+    q: &Query,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
     let name = t.name.as_deref().ok_or_else(|| ApiError::not_found("scale of a collection"))?;
     if *method == Method::GET {
         return Ok(Json(scale_of(t, &read::get(state, t, name)?)).into_response());
@@ -66,7 +77,8 @@ pub fn dispatch(state: &ApiState, method: &Method, t: &Target, body: &Bytes) -> 
     let change: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let key = objects::key(&t.rt, &t.namespace, name);
-    let stored = state.store.transact(|txn| {
+    let verb = if *method == Method::PUT { "UpdateOptions" } else { "PatchOptions" };
+    let stored = Mode::of(q, verb)?.transact(&state.store, |txn| {
         let old = txn
             .get(&key)
             .cloned()
