@@ -4,7 +4,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use serde_json::Value;
@@ -50,6 +50,9 @@ pub struct Event {
     pub kind: EventType,
     /// The object after the change (before it, for deletions, with the deletion's resourceVersion).
     pub object: Value,
+    /// The object before a change (none for a creation or a deletion): a watch with a selector
+    /// needs it to tell an object leaving the selection (DELETED) from one entering it (ADDED).
+    pub prev: Option<Arc<Value>>,
 }
 
 /// Identity of a stored object.
@@ -167,9 +170,9 @@ impl Txn<'_> {
         self.inner.rv += 1;
         let rv = self.inner.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let kind = if self.inner.objects.contains_key(&key) { EventType::Modified } else { EventType::Added };
-        self.inner.objects.insert(key.clone(), object.clone());
-        self.events.push(Event { rv, resource: key.0, namespace: key.1, kind, object: object.clone() });
+        let prev = self.inner.objects.insert(key.clone(), object.clone()).map(Arc::new);
+        let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
+        self.events.push(Event { rv, resource: key.0, namespace: key.1, kind, object: object.clone(), prev });
         object
     }
 
@@ -193,6 +196,7 @@ impl Txn<'_> {
             namespace: key.1.clone(),
             kind: EventType::Deleted,
             object: object.clone(),
+            prev: None,
         });
         Some(object)
     }

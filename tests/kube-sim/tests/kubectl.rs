@@ -217,6 +217,56 @@ async fn a_server_dry_run_is_checked_and_answered_but_never_stored() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_with_a_selector_sees_objects_leave_it_as_deleted_and_enter_it_as_added() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    for object in [CM.to_owned(), CM.replace("x,", "w,").replace("db", "web")] {
+        let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&object));
+        assert!(ok, "{out}");
+    }
+    let (kubeconfig, watch_home) = (s.sim.kubeconfig.clone(), home.path().to_path_buf());
+    let watcher = std::thread::spawn(move || {
+        let format = "jsonpath={.type} {.object.metadata.name}{\"\\n\"}";
+        Command::new("timeout")
+            .args([
+                "5",
+                "kubectl",
+                "get",
+                "cm",
+                "-l",
+                "team=db",
+                "--watch",
+                "--output-watch-events",
+                "-o",
+                format,
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", watch_home)
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for args in [
+        ["label", "cm", "x", "team=web", "--overwrite"],
+        ["label", "cm", "x", "tier=gold", "--overwrite"],
+        ["label", "cm", "w", "team=db", "--overwrite"],
+        ["delete", "cm", "x", "--wait=false", "--ignore-not-found"],
+        ["delete", "cm", "w", "--wait=false", "--ignore-not-found"],
+    ] {
+        let (ok, out) = run(&args, None);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let watched = String::from_utf8_lossy(&watcher.join().unwrap().stdout).into_owned();
+    // x leaves (DELETED), its later change and deletion are not seen; w enters (ADDED) and goes.
+    assert_eq!(
+        watched.lines().collect::<Vec<_>>(),
+        ["ADDED x", "DELETED x", "ADDED w", "DELETED w"],
+        "{watched}"
+    );
+}
+
 fn cm_named(name: &str) -> k8s_openapi::api::core::v1::ConfigMap {
     serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"a": "b"}})).unwrap()
 }

@@ -1,7 +1,7 @@
 //! Watches: newline-delimited JSON events from a resourceVersion, with
 //! bookmarks, selectors, timeouts, and 410 Gone for compacted history.
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -35,6 +35,29 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     line("BOOKMARK", &json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(), "metadata": meta}))
+}
+
+/// How a watcher whose selector `matches` sees a change, as kube-apiserver's watch cache shows it:
+/// judged on the object before and after, so an object that leaves the selection is DELETED
+/// (its last matching state, at the change's resourceVersion), one that enters it is ADDED, and
+/// a deletion is seen only by watchers it matched.
+fn as_seen<'e>(e: &'e Event, matches: &dyn Fn(&Value) -> bool) -> Option<(&'static str, Cow<'e, Value>)> {
+    let now = e.kind != EventType::Deleted && matches(&e.object);
+    let before = match e.kind {
+        EventType::Deleted => matches(&e.object),
+        _ => e.prev.as_deref().is_some_and(matches),
+    };
+    match (before, now) {
+        (true, true) => Some(("MODIFIED", Cow::Borrowed(&e.object))),
+        (false, true) => Some(("ADDED", Cow::Borrowed(&e.object))),
+        (true, false) if e.kind == EventType::Deleted => Some(("DELETED", Cow::Borrowed(&e.object))),
+        (true, false) => {
+            let mut last = e.prev.as_deref().cloned().unwrap_or_default();
+            last["metadata"]["resourceVersion"] = e.object["metadata"]["resourceVersion"].clone();
+            Some(("DELETED", Cow::Owned(last)))
+        }
+        (false, false) => None,
+    }
 }
 
 /// Starts a watch.
@@ -74,11 +97,9 @@ pub fn stream(
     let t = t.clone();
     let namespace = (t.rt.namespaced && !t.namespace.is_empty()).then(|| t.namespace.clone());
     let resource = t.rt.key();
-    let wanted = move |e: &Event| {
-        e.resource == resource
-            && namespace.as_ref().is_none_or(|ns| *ns == e.namespace)
-            && (e.kind == EventType::Deleted || labels.matches(&e.object) && fields.matches(&e.object))
-    };
+    let ours =
+        move |e: &Event| e.resource == resource && namespace.as_ref().is_none_or(|ns| *ns == e.namespace);
+    let matches = move |o: &Value| labels.matches(o) && fields.matches(o);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     // As a Table, each event carries a one-row table; only the first has the columns.
     let rt = t.rt.clone();
@@ -104,7 +125,10 @@ pub fn stream(
         }
         for e in &missed {
             last = e.rv;
-            if wanted(e) && tx.send(Ok(render(e.kind.as_str(), &e.object))).await.is_err() {
+            if ours(e)
+                && let Some((kind, object)) = as_seen(e, &matches)
+                && tx.send(Ok(render(kind, &object))).await.is_err()
+            {
                 return;
             }
         }
@@ -120,7 +144,12 @@ pub fn stream(
                 event = live.recv() => match event {
                     Ok(e) if e.rv > last => {
                         last = e.rv;
-                        if wanted(&e) && tx.send(Ok(render(e.kind.as_str(), &e.object))).await.is_err() { return; }
+                        if ours(&e)
+                            && let Some((kind, object)) = as_seen(&e, &matches)
+                            && tx.send(Ok(render(kind, &object))).await.is_err()
+                        {
+                            return;
+                        }
                     }
                     Ok(_) => {}
                     // A watcher that fell behind is closed; the client resumes or relists.
