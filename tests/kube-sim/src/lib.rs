@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod controllers;
+pub mod convert;
 pub mod error;
 pub mod node;
 pub mod objects;

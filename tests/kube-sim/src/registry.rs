@@ -71,9 +71,9 @@ impl ResourceType {
         if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
-    /// Storage key of the resource (versions share storage).
+    /// Storage key of the resource (versions share storage, and so do views: see `convert`).
     pub fn key(&self) -> String {
-        format!("{}/{}", self.group, self.plural)
+        crate::convert::storage_key(self)
     }
 }
 

@@ -270,3 +270,88 @@ async fn a_watch_with_a_selector_sees_objects_leave_it_as_deleted_and_enter_it_a
 fn cm_named(name: &str) -> k8s_openapi::api::core::v1::ConfigMap {
     serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"a": "b"}})).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_written_through_either_api_show_in_kubectl_get_events_and_describe() {
+    use k8s_openapi::api::{core::v1::Event as CoreEvent, events::v1::Event};
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let mut crds = String::new();
+    for (_, crd) in etcd_operator_api::crd::all() {
+        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+    }
+    s.sim.apply_yaml(&crds).unwrap();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml"))
+            .unwrap();
+    assert!(run(&["apply", "--validate=false", "-f", "-"], Some(&example)).0);
+    let (_, uid) = run(&["get", "etcd", "demo", "-o", "jsonpath={.metadata.uid}"], None);
+
+    // As the operator records them: events.k8s.io/v1.
+    let recorded: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "demo.scaled", "namespace": "default"},
+        "regarding": {"apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster", "name": "demo",
+                      "namespace": "default", "uid": uid},
+        "note": "scaled from 1 to 3 members", "reason": "Scaled", "type": "Normal", "action": "Scale",
+        "reportingController": "etcd-operator/scaling", "reportingInstance": "scaling-0",
+        "eventTime": "2026-12-01T07:00:00.000000Z",
+    }))
+    .unwrap();
+    let events: kube::Api<Event> = kube::Api::namespaced(s.client.clone(), "default");
+    events.create(&Default::default(), &recorded).await.unwrap();
+
+    let (ok, out) = run(&["get", "events"], None);
+    let header: Vec<&str> =
+        out.lines().next().unwrap_or_default().split("  ").filter(|c| !c.is_empty()).collect();
+    assert!(
+        ok && header.iter().map(|c| c.trim()).eq(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]),
+        "{out}"
+    );
+    assert!(
+        out.contains("Scaled")
+            && out.contains("etcdcluster/demo")
+            && out.contains("scaled from 1 to 3 members"),
+        "{out}"
+    );
+    let (ok, out) = run(&["describe", "etcd", "demo"], None);
+    assert!(ok && out.contains("Events:") && out.contains("scaled from 1 to 3 members"), "{out}");
+    let core: kube::Api<CoreEvent> = kube::Api::namespaced(s.client.clone(), "default");
+    let seen = core.get("demo.scaled").await.unwrap();
+    assert_eq!(
+        (seen.message.as_deref(), seen.reporting_component.as_deref()),
+        (Some("scaled from 1 to 3 members"), Some("etcd-operator/scaling"))
+    );
+
+    // And the other way: a core Event read, changed and deleted through events.k8s.io/v1.
+    let core_event: CoreEvent = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "demo.core", "namespace": "default"},
+        "involvedObject": {"kind": "EtcdCluster", "name": "demo", "namespace": "default"},
+        "message": "written through core/v1", "reason": "Noticed", "type": "Warning", "count": 2,
+    }))
+    .unwrap();
+    let before = events.list(&Default::default()).await.unwrap().metadata.resource_version.unwrap();
+    core.create(&Default::default(), &core_event).await.unwrap();
+    let mut watch = std::pin::pin!(events.watch(&Default::default(), &before).await.unwrap());
+    match futures::StreamExt::next(&mut watch).await {
+        Some(Ok(kube::api::WatchEvent::Added(e))) => {
+            assert_eq!(e.note.as_deref(), Some("written through core/v1"))
+        }
+        other => panic!("a watch of events.k8s.io/v1 sees the core Event as ADDED: {other:?}"),
+    }
+    let seen = events.get("demo.core").await.unwrap();
+    assert_eq!((seen.note.as_deref(), seen.deprecated_count), (Some("written through core/v1"), Some(2)));
+    let patch = serde_json::json!({"note": "changed through events.k8s.io"});
+    events
+        .patch("demo.core", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert_eq!(
+        core.get("demo.core").await.unwrap().message.as_deref(),
+        Some("changed through events.k8s.io")
+    );
+    let (ok, out) = run(&["get", "events.events.k8s.io", "-o", "name"], None);
+    assert!(ok && out.lines().count() == 2, "{out}");
+    events.delete("demo.core", &Default::default()).await.unwrap();
+    assert!(core.get_opt("demo.core").await.unwrap().is_none());
+}

@@ -16,6 +16,7 @@ use super::{
     scale, table, watch,
 };
 use crate::{
+    convert::{into_served, served, stored},
     error::ApiError,
     objects::{self, Part, Propagation},
     patch,
@@ -168,6 +169,7 @@ pub fn create_object(state: &ApiState, t: &Target, object: Value) -> Result<Valu
 /// Creates an object.
 fn create(state: &ApiState, t: &Target, mut object: Value, mode: Mode) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, None)?;
+    let object = stored(&t.rt, object);
     let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None)?);
     if is_crd(t) {
         establish_crd(state, &mut object, mode)?;
@@ -179,11 +181,12 @@ fn create(state: &ApiState, t: &Target, mut object: Value, mode: Mode) -> Result
         if txn.get(&key).is_some() {
             return Err(ApiError::already_exists(format!("{} \"{name}\"", t.rt.plural)));
         }
-        Ok(txn.put(key.clone(), object))
+        Ok(into_served(&t.rt, txn.put(key.clone(), object)))
     })
 }
 
-/// Writes `new` over the stored object (already merged by the caller for patches).
+/// Writes `new` over the stored object `old` (already merged by the caller for patches; both in
+/// the stored form); answers in the served form.
 fn write(
     (state, mode): (&ApiState, Mode),
     t: &Target,
@@ -200,10 +203,10 @@ fn write(
     }
     let key = objects::key(&t.rt, &t.namespace, name);
     if merged == *old {
-        return Ok(old.clone());
+        return Ok(into_served(&t.rt, old.clone()));
     }
     let stored = txn.put(key.clone(), merged);
-    Ok(objects::finish_deletion(txn, &key, stored))
+    Ok(into_served(&t.rt, objects::finish_deletion(txn, &key, stored)))
 }
 
 fn update(
@@ -215,6 +218,7 @@ fn update(
     mode: Mode,
 ) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, Some(name))?;
+    let object = stored(&t.rt, object);
     let key = objects::key(&t.rt, &t.namespace, name);
     mode.transact(&state.store, |txn| {
         let old = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
@@ -241,6 +245,8 @@ fn patch_object(
     };
     mode.transact(&state.store, |txn| {
         let old = txn.get(&key).cloned();
+        // Patches apply to the object as the target's API serves it.
+        let shown = old.as_ref().map(|o| served(&t.rt, o).into_owned());
         if media == "application/apply-patch+yaml" {
             let manager = q
                 .get("fieldManager")
@@ -251,13 +257,13 @@ fn patch_object(
             objects::check_identity(&t.rt, &mut applied, &t.namespace, Some(name))?;
             let previous = txn.applied(&key, &manager).cloned();
             let others = txn.applied_by_others(&key, &manager);
-            let merged = patch::apply(old.as_ref(), &applied, previous.as_ref(), &others);
+            let merged = stored(&t.rt, patch::apply(shown.as_ref(), &applied, previous.as_ref(), &others));
             let result = match &old {
                 Some(old) => (StatusCode::OK, write((state, mode), t, txn, name, old, merged, part)?),
                 None if part == Part::Main => {
                     let created = objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None)?);
                     require_namespace(txn, t)?;
-                    (StatusCode::CREATED, txn.put(key.clone(), created))
+                    (StatusCode::CREATED, into_served(&t.rt, txn.put(key.clone(), created)))
                 }
                 None => return Err(not_found(t, name)),
             };
@@ -268,8 +274,7 @@ fn patch_object(
             txn.set_applied(&key, &manager, applied);
             return Ok(result);
         }
-        let old = old.ok_or_else(|| not_found(t, name))?;
-        let mut patched = old.clone();
+        let (old, mut patched) = old.zip(shown).ok_or_else(|| not_found(t, name))?;
         match media {
             "application/merge-patch+json" => patch::merge(&mut patched, &body),
             "application/json-patch+json" => patch::json(&mut patched, &body)?,
@@ -282,6 +287,7 @@ fn patch_object(
         if body["metadata"].get("resourceVersion").is_none() {
             patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         }
+        let patched = stored(&t.rt, patched);
         Ok((StatusCode::OK, write((state, mode), t, txn, name, &old, patched, part)?))
     })
 }
@@ -353,6 +359,7 @@ fn delete_one(
     }
     let (object, gone) = objects::delete_with_grace(txn, &key, options.propagation, options.grace)
         .ok_or_else(|| not_found(t, name))?;
+    let object = into_served(&t.rt, object);
     if gone && is_crd(t) && options.mode.writes() {
         state.registry.unregister_crd(name);
         let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();

@@ -54,7 +54,60 @@ fn column_value(object: &Value, column: &Value) -> Value {
     }
 }
 
+/// Whether `rt` is core/v1 Event, which kube-apiserver prints with its own columns.
+fn is_core_event(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.kind == "Event"
+}
+
+/// kube-apiserver's columns for core Events (`kubectl get events`); the rest are `-o wide`.
+fn event_columns() -> Vec<Value> {
+    let column = |name: &str, priority: u8, description: &str| json!({"name": name, "type": "string", "format": "", "description": description, "priority": priority});
+    vec![
+        column("Last Seen", 0, "Time since the event was last seen"),
+        column("Type", 0, "Type of this event (Normal, Warning)"),
+        column("Reason", 0, "Why the action was taken"),
+        column("Object", 0, "The object this event is about"),
+        column("Source", 1, "The component reporting this event"),
+        column("Message", 0, "A human-readable description"),
+        column("Count", 1, "The number of times this event has occurred"),
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 1}),
+    ]
+}
+
+fn event_cells(e: &Value) -> Vec<Value> {
+    let seen = [
+        &e["series"]["lastObservedTime"],
+        &e["lastTimestamp"],
+        &e["eventTime"],
+        &e["metadata"]["creationTimestamp"],
+    ]
+    .into_iter()
+    .find_map(Value::as_str)
+    .map_or(Value::Null, age);
+    let regarding = &e["involvedObject"];
+    let object = format!(
+        "{}/{}",
+        regarding["kind"].as_str().unwrap_or_default().to_lowercase(),
+        regarding["name"].as_str().unwrap_or_default()
+    );
+    let source = e["source"]["component"].as_str().or(e["reportingComponent"].as_str()).unwrap_or_default();
+    let count = e["series"]["count"].as_i64().or(e["count"].as_i64()).unwrap_or(1);
+    vec![
+        seen,
+        e["type"].clone(),
+        e["reason"].clone(),
+        json!(object),
+        json!(source),
+        e["message"].clone(),
+        json!(count),
+        e["metadata"]["name"].clone(),
+    ]
+}
+
 fn columns(rt: &ResourceType) -> Vec<Value> {
+    if is_core_event(rt) {
+        return event_columns();
+    }
     let mut out = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
     ];
@@ -72,7 +125,9 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
 
 fn row(rt: &ResourceType, object: &Value, include: Include) -> Value {
     let mut cells = vec![object["metadata"]["name"].clone()];
-    if rt.printer_columns.is_empty() {
+    if is_core_event(rt) {
+        cells = event_cells(object);
+    } else if rt.printer_columns.is_empty() {
         cells.push(object["metadata"]["creationTimestamp"].as_str().map_or(Value::Null, age));
     } else {
         cells.extend(rt.printer_columns.iter().map(|c| column_value(object, c)));

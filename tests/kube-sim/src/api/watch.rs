@@ -1,7 +1,7 @@
 //! Watches: newline-delimited JSON events from a resourceVersion, with
 //! bookmarks, selectors, timeouts, and 410 Gone for compacted history.
 
-use std::{borrow::Cow, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -16,6 +16,7 @@ use super::{
     table::{self, Include},
 };
 use crate::{
+    convert::served,
     error::ApiError,
     selectors::{FieldSelector, LabelSelector},
     store::{Event, EventType},
@@ -100,6 +101,23 @@ pub fn stream(
     let ours =
         move |e: &Event| e.resource == resource && namespace.as_ref().is_none_or(|ns| *ns == e.namespace);
     let matches = move |o: &Value| labels.matches(o) && fields.matches(o);
+    let view = t.rt.clone();
+    // What this watcher is sent of a change, judged as the target's API serves the object.
+    let seen = move |e: &Event| -> Option<(&'static str, Value)> {
+        if !ours(e) {
+            return None;
+        }
+        let owned = |(kind, object): (&'static str, Cow<'_, Value>)| (kind, object.into_owned());
+        match served(&view, &e.object) {
+            Cow::Borrowed(_) => as_seen(e, &matches).map(owned),
+            Cow::Owned(object) => {
+                let prev = e.prev.as_deref().map(|p| Arc::new(served(&view, p).into_owned()));
+                let (resource, namespace) = (e.resource.clone(), e.namespace.clone());
+                let converted = Event { rv: e.rv, resource, namespace, kind: e.kind, object, prev };
+                as_seen(&converted, &matches).map(owned)
+            }
+        }
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     // As a Table, each event carries a one-row table; only the first has the columns.
     let rt = t.rt.clone();
@@ -125,8 +143,7 @@ pub fn stream(
         }
         for e in &missed {
             last = e.rv;
-            if ours(e)
-                && let Some((kind, object)) = as_seen(e, &matches)
+            if let Some((kind, object)) = seen(e)
                 && tx.send(Ok(render(kind, &object))).await.is_err()
             {
                 return;
@@ -144,8 +161,7 @@ pub fn stream(
                 event = live.recv() => match event {
                     Ok(e) if e.rv > last => {
                         last = e.rv;
-                        if ours(&e)
-                            && let Some((kind, object)) = as_seen(&e, &matches)
+                        if let Some((kind, object)) = seen(&e)
                             && tx.send(Ok(render(kind, &object))).await.is_err()
                         {
                             return;
