@@ -29,12 +29,7 @@ const EVENT_FIELDS: [(&str, &str); 14] = [
 
 /// Whether `rt` is served as a view of another resource's storage.
 pub fn is_view(rt: &ResourceType) -> bool {
-    rt.group == "events.k8s.io" && rt.plural == "events"
-}
-
-/// The storage key of a resource: a view shares the key of what it views.
-pub fn storage_key(rt: &ResourceType) -> String {
-    if is_view(rt) { "/events".into() } else { format!("{}/{}", rt.group, rt.plural) }
+    rt.viewed().is_some()
 }
 
 /// A stored object as `rt` serves it.

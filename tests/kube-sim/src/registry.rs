@@ -71,9 +71,15 @@ impl ResourceType {
         if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 
-    /// Storage key of the resource (versions share storage, and so do views: see `convert`).
+    /// The storage key of the resource this one is a view of (`convert` serves it): Events of
+    /// events.k8s.io are the core Events.
+    pub fn viewed(&self) -> Option<&'static str> {
+        (self.group == "events.k8s.io" && self.plural == "events").then_some("/events")
+    }
+
+    /// Storage key of the resource (versions share storage, and so do views).
     pub fn key(&self) -> String {
-        crate::convert::storage_key(self)
+        self.viewed().map_or_else(|| format!("{}/{}", self.group, self.plural), str::to_owned)
     }
 }
 
