@@ -65,6 +65,16 @@ pub fn serving(view: &EtcdView) -> bool {
     Quorum::of(view).has_quorum()
 }
 
+/// Why etcd would refuse to add a member now: with its strict reconfiguration check (on by
+/// default) it adds none, learners included, unless every voter is connected.
+pub fn cannot_add(view: &EtcdView) -> Option<String> {
+    let sick = view.members.iter().find(|m| !m.info.is_learner && !m.healthy())?;
+    Some(format!(
+        "voter {} is not healthy: etcd adds no member until every voter is connected (a failed one is replaced first)",
+        sick.name()
+    ))
+}
+
 /// Why removing `m` would risk quorum, if it would.
 pub fn unsafe_removal(view: &EtcdView, m: &MemberView) -> Option<String> {
     let voters = voters(view);

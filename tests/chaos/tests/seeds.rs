@@ -15,12 +15,13 @@ use chaos::{
 /// Every seed CI runs, with how long its faults last: each once found an anomaly and stays as
 /// its regression, cut to the prefix of its schedule that holds what found it (a schedule cut
 /// short is a prefix of the longer one). Together they must apply every kind of fault.
-const SEEDS: [(u64, Duration); 5] = [
+const SEEDS: [(u64, Duration); 6] = [
     (2, Duration::from_secs(45)),
     (18, Duration::from_secs(55)),
     (23, Duration::from_secs(45)),
     (47, Duration::from_secs(80)),
     (49, Duration::from_secs(90)),
+    (78, Duration::from_secs(86)),
 ];
 
 #[test]
@@ -99,4 +100,16 @@ async fn seed_47_a_clock_step_during_a_lost_volume_delays_its_replacement_only_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_49_a_replacements_learner_that_lost_its_volume_is_removed_and_added_again() {
     seed(49, faults_of(49)).await;
+}
+
+/// Regression, found by the campaign's seed 78: chaos-4 lost its volume at 60 s and was being
+/// replaced; at 79 s spec.size went 5 → 3 (the cluster-service killed during the replacement's
+/// AddingLearner), and at 85 s chaos-3 lost its volume too. chaos-4 was out of etcd, etcd adds no
+/// member while a voter is down, chaos-3's replacement and the scale down waited for the
+/// replacement's record, and the replacement retried its add forever. A replacement whose member
+/// is not yet added back now gives its record up when a voter is down or the spec no longer
+/// wants the member. Its faults up to 86 s hold the lost volumes and the scale down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_78_a_replacement_not_yet_added_back_gives_way_to_a_failed_voter_and_a_scale_down() {
+    seed(78, faults_of(78)).await;
 }

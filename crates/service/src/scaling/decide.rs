@@ -14,7 +14,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{ran_and_went_silent, silent_for, successor, unsafe_removal};
+use crate::membership::{cannot_add, ran_and_went_silent, silent_for, successor, unsafe_removal};
 
 use crate::observe::{EtcdView, MemberView};
 
@@ -252,16 +252,6 @@ fn silent_learner(i: &ScalingInputs<'_>, m: &MemberView, member: String) -> Scal
 /// Whether etcd has not heard from `member` for the grace period.
 fn silent(i: &ScalingInputs<'_>, member: &str) -> bool {
     silent_for(i.unhealthy_for, member, i.grace)
-}
-
-/// Why etcd would refuse to add a member now: with its strict reconfiguration check (on by
-/// default) it adds none, learners included, unless every voter is connected.
-fn cannot_add(view: &EtcdView) -> Option<String> {
-    let sick = view.members.iter().find(|m| !m.info.is_learner && !m.healthy())?;
-    Some(format!(
-        "voter {} is not healthy: etcd adds no member until every voter is connected (a failed one is replaced first)",
-        sick.name()
-    ))
 }
 
 fn start_without_record(i: &ScalingInputs<'_>) -> ScalingAction {

@@ -18,7 +18,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{ran_and_went_silent, silent_for, unsafe_removal};
+use crate::membership::{cannot_add, ran_and_went_silent, silent_for, unsafe_removal};
 use crate::observe::{EtcdView, MemberView};
 
 /// Operation type of a member replacement.
@@ -67,6 +67,9 @@ pub enum ReplaceAction {
     Promote { id: u64 },
     /// Look again later.
     Wait { reason: String, after: Duration },
+    /// Give the record up before acting on the next step (the reason says why): the member is
+    /// out of etcd, nothing is lost, and what holds the replacement needs the record gone.
+    Withdraw(String),
     /// Finished: clear the record.
     Done,
     /// Unsafe now; nothing was done.
@@ -170,7 +173,10 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
                 m.info.id
             )),
             None if i.pod_terminating => wait(format!("the old pod {member} is stopping"), 1),
-            None => ReplaceAction::AddLearner { member, peer_url },
+            None => match cannot_rejoin(i, &member, ordinal) {
+                Some(why) => ReplaceAction::Withdraw(why),
+                None => ReplaceAction::AddLearner { member, peer_url },
+            },
         },
         step::STARTING_MEMBER | step::PROMOTING_MEMBER => match current {
             None => {
@@ -186,6 +192,21 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
         },
         other => ReplaceAction::Refuse(format!("unknown replacement step {other:?}")),
     }
+}
+
+/// Why a member removed for its replacement cannot be added back now. Waiting would hold the
+/// record that keeps out what could make it possible (campaign seed 78: with a voter down etcd
+/// adds no member, and that voter's replacement waited for this record; with spec.size lowered
+/// the member has no pod, and the scale down waited for it). Out of etcd, the member is one the
+/// scale-up adds again once it can, if the spec still wants it.
+fn cannot_rejoin(i: &ReplaceInputs<'_>, member: &str, ordinal: i32) -> Option<String> {
+    if ordinal >= i.replicas {
+        return Some(format!(
+            "{member} no longer has a pod ({} replicas): the spec does not want it",
+            i.replicas
+        ));
+    }
+    cannot_add(i.view).map(|why| format!("{member} cannot be added back now: {why}"))
 }
 
 /// The new learner does not answer. One that ran before (etcd knows its name) and has been

@@ -22,6 +22,7 @@ struct Case {
     requested: Option<&'static str>,
     unhealthy: HashMap<String, Duration>,
     pod_terminating: bool,
+    replicas: i32,
 }
 
 impl Case {
@@ -38,6 +39,7 @@ impl Case {
             requested: None,
             unhealthy: [("demo-2".to_owned(), Duration::from_secs(for_secs))].into(),
             pod_terminating: false,
+            replicas: 3,
         }
     }
 
@@ -49,7 +51,7 @@ impl Case {
             requested: self.requested,
             unhealthy_for: &self.unhealthy,
             grace: Duration::from_secs(300),
-            replicas: 3,
+            replicas: self.replicas,
             pod_terminating: self.pod_terminating,
             names: &names,
             now: "t",
@@ -176,4 +178,25 @@ fn a_new_learner_that_ran_and_went_silent_is_removed_and_added_again() {
     c.view.members[2] = member(2, true, false, false, 0x100);
     c.view.members[2].info.id = 0x202;
     assert!(matches!(c.next(), ReplaceAction::Wait { .. }));
+}
+
+#[test]
+fn a_member_not_yet_added_back_is_given_up_for_a_failed_voter_or_a_smaller_spec() {
+    // demo-2 was removed for its replacement and its old pod is gone: next it is added back.
+    let mut c = Case::one_dead(301);
+    let next = c.next();
+    c.apply(next);
+    c.op.as_mut().unwrap().step = step::ADDING_LEARNER.into();
+    c.view.members.pop();
+    assert!(matches!(c.next(), ReplaceAction::AddLearner { .. }));
+    // Another voter is down (campaign seed 78): etcd would refuse the add, and that voter's
+    // replacement needs the record; the member, out of etcd, is the scale-up's to add again.
+    c.view.members[1] = member(1, false, false, true, 0x100);
+    let ReplaceAction::Withdraw(why) = c.next() else { panic!("{:?}", c.next()) };
+    assert!(why.contains("demo-2") && why.contains("voter demo-1 is not healthy"), "{why}");
+    // spec.size went down past it: no pod will come back for it.
+    c.view.members[1] = member(1, false, true, true, 0x100);
+    c.replicas = 2;
+    let ReplaceAction::Withdraw(why) = c.next() else { panic!("{:?}", c.next()) };
+    assert!(why.contains("no longer has a pod"), "{why}");
 }

@@ -129,6 +129,13 @@ impl RecoveryService {
                 self.core.record_scaling(cluster, observation, Some(&op), stopped).await?;
                 None
             }
+            Own::Withdraw(reason) => {
+                let out = self.core.record_scaling(cluster, observation, None, stopped).await?;
+                self.recovery_event_as(cluster, EventType::Normal, "Recover", "ReplaceWithdrawn", &reason)
+                    .await;
+                // Called again shortly: what held it (a failed voter's replacement, a scale down) goes first.
+                Some(ClusterOutcome { requeue_after: Some(std::time::Duration::from_secs(1)), ..out })
+            }
             Own::Done => {
                 let member = operation.and_then(|op| op.member.clone()).unwrap_or_default();
                 let out = self.core.record_scaling(cluster, observation, None, stopped).await?;
@@ -165,6 +172,8 @@ enum Own {
     Nothing(String),
     /// Write the ConfigMap (`existing`), delete the member's claim and pod, record the next step.
     RecreateVolume { claim: String, pod: String, initial_members: Vec<String> },
+    /// Give the record up (the reason says why), the member being out of etcd.
+    Withdraw(String),
     /// Finished: clear the record.
     Done,
     /// Unsafe now; nothing was done.
@@ -176,6 +185,7 @@ impl Named for Own {
         match self {
             Self::Nothing(_) => "Nothing",
             Self::RecreateVolume { .. } => "RecreateVolume",
+            Self::Withdraw(_) => "Withdraw",
             Self::Done => "Done",
             Self::Refuse(_) => "Refuse",
         }
@@ -194,6 +204,7 @@ fn effect_of(action: ReplaceAction) -> Effect<Own> {
         }
         ReplaceAction::Promote { id } => Effect::Promote { id },
         ReplaceAction::Wait { reason, after } => Effect::Wait { reason, after },
+        ReplaceAction::Withdraw(reason) => Effect::Own(Own::Withdraw(reason)),
         ReplaceAction::Done => Effect::Own(Own::Done),
         ReplaceAction::Refuse(reason) => Effect::Own(Own::Refuse(reason)),
     }
