@@ -27,6 +27,16 @@ fn kubectl(s: &support::Sim, home: &std::path::Path, args: &[&str], stdin: Optio
     (out.status.success(), text)
 }
 
+/// Serves the project's CRDs and answers the example EtcdCluster to apply.
+fn with_crds(s: &support::Sim) -> String {
+    let mut crds = String::new();
+    for (_, crd) in etcd_operator_api::crd::all() {
+        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
+    }
+    s.sim.apply_yaml(&crds).unwrap();
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml")).unwrap()
+}
+
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, labels: {team: db}}\ndata: {a: b}\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,15 +75,7 @@ async fn apply_get_watch_and_delete() {
     assert!(ok && out.contains("deleted"), "{out}");
 
     // Server-side printing: a CRD's printer columns.
-    let mut crds = String::new();
-    for (_, crd) in etcd_operator_api::crd::all() {
-        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
-    }
-    s.sim.apply_yaml(&crds).unwrap();
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml"))
-            .unwrap();
-    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&example));
+    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&with_crds(&s)));
     assert!(ok, "{out}");
     let (ok, out) = run(&["get", "etcd"], None);
     let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
@@ -277,15 +279,7 @@ async fn events_written_through_either_api_show_in_kubectl_get_events_and_descri
     let s = support::start().await;
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
-    let mut crds = String::new();
-    for (_, crd) in etcd_operator_api::crd::all() {
-        crds.push_str(&etcd_operator_api::crd::to_yaml(&crd));
-    }
-    s.sim.apply_yaml(&crds).unwrap();
-    let example =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/etcdcluster.yaml"))
-            .unwrap();
-    assert!(run(&["apply", "--validate=false", "-f", "-"], Some(&example)).0);
+    assert!(run(&["apply", "--validate=false", "-f", "-"], Some(&with_crds(&s))).0);
     let (_, uid) = run(&["get", "etcd", "demo", "-o", "jsonpath={.metadata.uid}"], None);
 
     // As the operator records them: events.k8s.io/v1.
