@@ -109,7 +109,11 @@ pub async fn run(config: &Config) -> RunReport {
     workload.stop_clients().await;
     let end = marker(&target).await;
     let history = workload.finish(end, Duration::from_secs(30)).await;
-    anomalies.extend(check::lost_writes(&history.acked, &appends_present(&target).await));
+    match appends_present(&target).await {
+        Ok(present) => anomalies.extend(check::lost_writes(&history.acked, &present)),
+        // Not evidence of a lost write: every acknowledged key reported lost would bury the cause.
+        Err(reason) => anomalies.push(Anomaly::FinalReadFailed { reason }),
+    }
     anomalies.extend(backups_settled(&target).await);
     finish(config, &target, started, log, history, anomalies).await
 }
@@ -211,12 +215,12 @@ async fn marker(target: &Target) -> i64 {
     .unwrap_or(i64::MAX)
 }
 
-async fn appends_present(target: &Target) -> BTreeSet<String> {
+async fn appends_present(target: &Target) -> Result<BTreeSet<String>, String> {
     let options = || Some(etcd_client::GetOptions::new().with_prefix().with_keys_only());
     with_member(target, |mut e| async move { e.get(APPENDS, options()).await })
         .await
         .map(|r| r.kvs().iter().map(|kv| kv.key_str().unwrap_or_default().to_owned()).collect())
-        .unwrap_or_default()
+        .ok_or_else(|| "no member served the final read of the appends".to_owned())
 }
 
 /// Every backup taken during the faults ends (succeeded, or failed saying why) within a minute

@@ -37,6 +37,9 @@ pub enum Anomaly {
     WrongValue { client: u32, key: String, revision: i64 },
     /// An acknowledged append is missing at the end.
     LostWrite { key: String },
+    /// The appends could not be read at the end (no member served the read): whether any was
+    /// lost is unknown, and the run fails for it.
+    FinalReadFailed { reason: String },
     /// A watcher that covered this revision never got its event.
     WatchGap { watcher: usize, revision: i64, key: String },
     /// A watcher got revisions out of order or twice.

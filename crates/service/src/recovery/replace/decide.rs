@@ -18,7 +18,7 @@ use std::{collections::HashMap, time::Duration};
 use etcd_operator_api::cluster::OperationStatus;
 use etcd_operator_resource::names::ClusterNames;
 
-use crate::membership::{cannot_add, ran_and_went_silent, silent_for, unsafe_removal};
+use crate::membership::{ran_and_went_silent, silent_for, unsafe_removal};
 use crate::observe::{EtcdView, MemberView};
 
 /// Operation type of a member replacement.
@@ -173,10 +173,13 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
                 m.info.id
             )),
             None if i.pod_terminating => wait(format!("the old pod {member} is stopping"), 1),
-            None => match cannot_rejoin(i, &member, ordinal) {
-                Some(why) => ReplaceAction::Withdraw(why),
-                None => ReplaceAction::AddLearner { member, peer_url },
-            },
+            // The spec no longer wants it (campaign seed 78): no pod will come back for it, and
+            // the scale down waits for this record. Out of etcd, nothing of it is lost.
+            None if ordinal >= i.replicas => ReplaceAction::Withdraw(format!(
+                "{member} no longer has a pod ({} replicas): the spec does not want it",
+                i.replicas
+            )),
+            None => ReplaceAction::AddLearner { member, peer_url },
         },
         step::STARTING_MEMBER | step::PROMOTING_MEMBER => match current {
             None => {
@@ -192,21 +195,6 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
         },
         other => ReplaceAction::Refuse(format!("unknown replacement step {other:?}")),
     }
-}
-
-/// Why a member removed for its replacement cannot be added back now. Waiting would hold the
-/// record that keeps out what could make it possible (campaign seed 78: with a voter down etcd
-/// adds no member, and that voter's replacement waited for this record; with spec.size lowered
-/// the member has no pod, and the scale down waited for it). Out of etcd, the member is one the
-/// scale-up adds again once it can, if the spec still wants it.
-fn cannot_rejoin(i: &ReplaceInputs<'_>, member: &str, ordinal: i32) -> Option<String> {
-    if ordinal >= i.replicas {
-        return Some(format!(
-            "{member} no longer has a pod ({} replicas): the spec does not want it",
-            i.replicas
-        ));
-    }
-    cannot_add(i.view).map(|why| format!("{member} cannot be added back now: {why}"))
 }
 
 /// The new learner does not answer. One that ran before (etcd knows its name) and has been
