@@ -68,6 +68,7 @@ impl ScalingService {
             operation: status.and_then(|s| s.operation.as_ref()).filter(|op| is_scaling(op)),
             stopped: status.is_some_and(|s| s.stopped.is_some()),
             members,
+            replicas: sts.as_ref().and_then(|s| s.spec.as_ref()?.replicas).unwrap_or(0),
             rolling,
             moving_transport: cluster.transport_move().is_some(),
         });

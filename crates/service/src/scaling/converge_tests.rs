@@ -12,6 +12,7 @@ fn inputs(size: i32, members: Option<i32>) -> ConvergeInputs<'static> {
         operation: None,
         stopped: false,
         members,
+        replicas: members.unwrap_or(0),
         rolling: false,
         moving_transport: false,
     }
@@ -24,6 +25,8 @@ fn the_direction_comes_from_the_live_membership() {
     assert_eq!(converge(&inputs(3, Some(5))), Converge::Down);
     assert!(matches!(converge(&inputs(3, Some(3))), Converge::Nothing(_)));
     assert!(matches!(converge(&inputs(3, None)), Converge::Later(r) if r.contains("did not answer")));
+    // Pods no member stands for (a replacement given up at the top, campaign seed 78) go.
+    assert_eq!(converge(&ConvergeInputs { replicas: 5, ..inputs(3, Some(3)) }), Converge::Down);
     assert_eq!(converge(&inputs(0, None)), Converge::ToZero);
     let stopped = |size| ConvergeInputs { stopped: true, ..inputs(size, None) };
     assert_eq!(converge(&stopped(3)), Converge::FromZero);

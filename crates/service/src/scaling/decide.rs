@@ -134,6 +134,15 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
             Some(learner.info.id),
         );
     }
+    if count < i.replicas && top_pods_without_membership(i) {
+        // A replacement given up at the top (the spec stopped wanting its member) leaves pods no
+        // member stands for: the scale shrinks them first, on its record like any step.
+        return if i.target > count {
+            record(i, OperationType::ScaleUp, step::ADDING_LEARNER, i.names.member(count), None)
+        } else {
+            record(i, OperationType::ScaleDown, step::REMOVING_MEMBER, i.names.member(count), None)
+        };
+    }
     if count != i.replicas {
         return wait(
             format!(
@@ -167,6 +176,14 @@ fn start(i: &ScalingInputs<'_>) -> ScalingAction {
     // The membership is the target. A member that is unhealthy now is recovery's to replace,
     // and a record kept while waiting for it would keep that replacement out.
     ScalingAction::Done
+}
+
+/// Whether the members are exactly ordinals `0..count`: every pod above them stands for no member.
+fn top_pods_without_membership(i: &ScalingInputs<'_>) -> bool {
+    let mut ordinals: Vec<i32> =
+        i.view.members.iter().map(|m| i.names.ordinal(&m.name()).unwrap_or(-1)).collect();
+    ordinals.sort_unstable();
+    ordinals.into_iter().eq(0..i.view.members.len() as i32)
 }
 
 fn resume_up(i: &ScalingInputs<'_>, op: &OperationStatus, member: String, ordinal: i32) -> ScalingAction {
@@ -303,6 +320,8 @@ pub struct ConvergeInputs<'a> {
     pub stopped: bool,
     /// Members etcd lists now (learners included); `None` when it did not answer.
     pub members: Option<i32>,
+    /// StatefulSet `spec.replicas` (0 without a StatefulSet).
+    pub replicas: i32,
     /// Pods are not all on the StatefulSet's newest template (or a member's peer URL is not in
     /// the scheme it runs).
     pub rolling: bool,
@@ -358,7 +377,7 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
         }
         _ => {}
     }
-    let resize = i.stopped || i.size == 0 || i.members.is_some_and(|n| n != i.size);
+    let resize = i.stopped || i.size == 0 || i.members.is_some_and(|n| n != i.size || i.replicas > n);
     if i.moving_transport && resize {
         if i.rolling {
             return Converge::Roll;
@@ -374,6 +393,9 @@ pub fn converge(i: &ConvergeInputs<'_>) -> Converge {
         (_, false, None) => Converge::Later("etcd did not answer: the membership is unknown".into()),
         (size, false, Some(n)) if size > n => Converge::Up,
         (size, false, Some(n)) if size < n => Converge::Down,
+        // Pods no member stands for (a replacement given up at the top): the scale down takes
+        // them away.
+        (_, false, Some(n)) if i.replicas > n => Converge::Down,
         (_, false, Some(_)) if i.rolling => Converge::Roll,
         (size, false, Some(_)) => Converge::Nothing(format!("{size} members, as spec.size asks")),
     }

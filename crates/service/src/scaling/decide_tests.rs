@@ -286,8 +286,26 @@ fn a_changed_target_turns_around_after_the_member_in_flight() {
     let c = Case::new(1, voters(3)).op(done_up);
     let next = recorded(c.next());
     assert_eq!((next.type_, next.member.as_deref()), (OperationType::ScaleDown, Some("demo-2")));
-    // Pods and membership disagree without a record: wait, never guess.
-    let c = Case::new(3, voters(2)).replicas(3, 3);
+}
+
+#[test]
+fn pods_above_every_member_are_taken_away_first_and_a_gap_below_waits() {
+    // A replacement given up at the top (campaign seed 78): demo-3 and demo-4 have pods but no
+    // membership. A scale down records the lowest of them and shrinks the StatefulSet to it.
+    let c = Case::new(3, voters(3)).replicas(5, 5);
+    let next = recorded(c.next());
+    assert_eq!((next.type_, next.member.as_deref()), (OperationType::ScaleDown, Some("demo-3")));
+    let c = c.op(next);
+    assert_eq!(c.next(), ScalingAction::SetReplicas { replicas: 3, initial_members: vec![] });
+    // A scale up adds demo-3 afresh: its pod goes first, like any scale up's.
+    let c = Case::new(4, voters(3)).replicas(5, 5);
+    let next = recorded(c.next());
+    assert_eq!((next.type_, next.step.as_str()), (OperationType::ScaleUp, step::ADDING_LEARNER));
+    assert_eq!(c.op(next).next(), ScalingAction::SetReplicas { replicas: 3, initial_members: vec![] });
+    // A member missing below another is the replacement's to add back: wait, never guess.
+    let mut members = voters(3);
+    members.remove(1);
+    let c = Case::new(3, members).replicas(3, 3);
     assert!(matches!(c.next(), ScalingAction::Wait { .. }));
 }
 

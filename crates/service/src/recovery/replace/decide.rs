@@ -41,6 +41,8 @@ pub struct ReplaceInputs<'a> {
     pub grace: Duration,
     /// StatefulSet `spec.replicas`.
     pub replicas: i32,
+    /// `spec.size`: members the spec wants.
+    pub size: i32,
     /// Whether the replaced member's old pod is still terminating.
     pub pod_terminating: bool,
     /// Names of the cluster's objects.
@@ -173,11 +175,11 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
                 m.info.id
             )),
             None if i.pod_terminating => wait(format!("the old pod {member} is stopping"), 1),
-            // The spec no longer wants it (campaign seed 78): no pod will come back for it, and
-            // the scale down waits for this record. Out of etcd, nothing of it is lost.
-            None if ordinal >= i.replicas => ReplaceAction::Withdraw(format!(
-                "{member} no longer has a pod ({} replicas): the spec does not want it",
-                i.replicas
+            // The spec no longer wants it (campaign seed 78): the scale down waits for this
+            // record, and takes the top member's pod away. Out of etcd, nothing of it is lost.
+            None if unwanted_top(i, ordinal) => ReplaceAction::Withdraw(format!(
+                "spec.size is {} and {member} is the highest ordinal: the spec does not want it",
+                i.size
             )),
             None => ReplaceAction::AddLearner { member, peer_url },
         },
@@ -195,6 +197,15 @@ fn resume(i: &ReplaceInputs<'_>, op: &OperationStatus) -> ReplaceAction {
         },
         other => ReplaceAction::Refuse(format!("unknown replacement step {other:?}")),
     }
+}
+
+/// Whether the spec stopped wanting the member at `ordinal` (no pod for it, or a size that a
+/// scale down reaches), and no member stands above it: scaling shrinks from the top, so a gap
+/// below another member would be left for nobody to fill. Size 0 stops the cluster; it does
+/// not drop members.
+fn unwanted_top(i: &ReplaceInputs<'_>, ordinal: i32) -> bool {
+    let above = i.view.members.iter().any(|m| i.names.ordinal(&m.name()).is_some_and(|o| o > ordinal));
+    !above && (ordinal >= i.replicas || (i.size >= 1 && ordinal >= i.size))
 }
 
 /// The new learner does not answer. One that ran before (etcd knows its name) and has been

@@ -95,6 +95,7 @@ impl RecoveryService {
             unhealthy_for: &unhealthy_for,
             grace: self.core.replace_grace(),
             replicas: gathered.replicas,
+            size: gathered.cluster.spec.size,
             pod_terminating,
             names: &self.core.names_of(&gathered.cluster),
             now: &now_text,
