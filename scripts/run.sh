@@ -88,6 +88,11 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl get etcd secure -o jsonpath='{.status.certificates}'          # each certificate, its Secret and expiry
   grpcurl -cacert api-ca.crt -H "authorization: Bearer \$TOKEN" -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
   curl -s 127.0.0.1:8081/metrics
+  export ETCDOPCTL_SERVER=https://127.0.0.1:9090 PATH=$PWD/target/debug:\$PATH   # etcdopctl, and the kubectl plugin kubectl-etcd
+  etcdopctl list                                 # the API's view of every cluster (-o json|yaml, --watch)
+  etcdopctl status demo                          # members, leader, db sizes, conditions, the operation in progress
+  etcdopctl scale demo 3                         # follows every step; Ctrl-C leaves it running
+  kubectl etcd status demo                       # the same tool as a kubectl plugin
 Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"

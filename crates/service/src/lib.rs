@@ -61,7 +61,7 @@ pub use backup::BackupService;
 pub use config::ServiceConfig;
 pub use error::ServiceError;
 pub use health::HealthService;
-pub use lifecycle::LifecycleService;
+pub use lifecycle::{LifecycleService, SpecPatch, SpecUpdate};
 pub use recovery::RecoveryService;
 pub use restore::RestoreService;
 pub use roll::RollService;

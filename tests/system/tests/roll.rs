@@ -128,7 +128,13 @@ async fn a_broken_first_spec_that_is_fixed_replaces_its_pods_at_once() {
     // Fixed: the lifecycle applies the template; the cluster never formed, so converging replaces
     // every pod at once instead of waiting for healthy members that never come.
     spec.image = None;
-    Box::pin(c.services.lifecycle.update_cluster(&broken, Some(spec))).await.expect("UpdateCluster");
+    Box::pin(
+        c.services
+            .lifecycle
+            .update_cluster(&broken, Some(etcd_operator_service::SpecUpdate::Replace(Box::new(spec)))),
+    )
+    .await
+    .expect("UpdateCluster");
     let deadline = std::time::Instant::now() + LIMIT;
     loop {
         assert!(std::time::Instant::now() < deadline, "the fixed spec never ran");

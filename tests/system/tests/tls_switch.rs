@@ -118,7 +118,13 @@ async fn switch(c: &Arc<RealCluster>, on: bool, counts: &Arc<Counts>) -> (Vec<Tr
     let clusters = Api::<etcd_operator_api::EtcdCluster>::namespaced(c.client.clone(), "default");
     let mut spec = clusters.get("demo").await.unwrap().spec;
     spec.tls = on.then(|| serde_json::from_value(serde_json::json!({"operatorManaged": {}})).unwrap());
-    Box::pin(c.services.lifecycle.update_cluster(&c.r, Some(spec))).await.expect("UpdateCluster");
+    Box::pin(
+        c.services
+            .lifecycle
+            .update_cluster(&c.r, Some(etcd_operator_service::SpecUpdate::Replace(Box::new(spec)))),
+    )
+    .await
+    .expect("UpdateCluster");
     let phases = move_until(c, |t| t.moving.is_none() && t.tls.is_some() == on).await;
     stop.store(true, Ordering::SeqCst);
     let seen = watcher.await.unwrap();

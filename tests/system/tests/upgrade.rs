@@ -103,7 +103,13 @@ async fn upgrade(c: RealCluster) {
     let clusters = Api::<EtcdCluster>::namespaced(c.client.clone(), "default");
     let mut spec = clusters.get("demo").await.expect("cluster").spec;
     spec.version = "3.4.23".into();
-    match Box::pin(c.services.lifecycle.update_cluster(&c.r, Some(spec))).await {
+    match Box::pin(
+        c.services
+            .lifecycle
+            .update_cluster(&c.r, Some(etcd_operator_service::SpecUpdate::Replace(Box::new(spec)))),
+    )
+    .await
+    {
         Err(ServiceError::FailedPrecondition(why)) => {
             assert!(why.contains("3.5.7 → 3.4.23 is a downgrade") && why.contains("allowed next"), "{why}");
         }

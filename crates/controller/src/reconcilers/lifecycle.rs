@@ -55,7 +55,7 @@ async fn apply(cluster: &EtcdCluster, ctx: &Context) -> Result<Action, Controlle
         });
         resp.await?.requeue
     } else {
-        let req = pb::UpdateClusterRequest { cluster: Some(r), spec: None };
+        let req = pb::UpdateClusterRequest { cluster: Some(r), spec: None, update_mask: None };
         let resp = ctx.rpc.call("ClusterService", "UpdateCluster", |c| {
             let req = c.request(req.clone());
             async move { c.clusters().update_cluster(req).await }

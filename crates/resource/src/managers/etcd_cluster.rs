@@ -55,19 +55,26 @@ impl EtcdClusterManager {
         Ok(api.list(&ListParams::default()).await.map_err(|e| Self::err("list", namespace, "", e))?.items)
     }
 
-    /// Applies the spec of a cluster (creating it if needed); admission rules apply.
+    /// Applies the spec of a cluster (creating it if needed); admission rules apply. With
+    /// `read_at`, only onto that resourceVersion.
     pub async fn apply_spec(
         &self,
         namespace: &str,
         name: &str,
         spec: &EtcdClusterSpec,
+        read_at: Option<&str>,
     ) -> Result<EtcdCluster, ResourceError> {
-        let object = json!({
+        let mut object = json!({
             "apiVersion": "etcd.operator.dev/v1alpha1",
             "kind": "EtcdCluster",
             "metadata": { "name": name, "namespace": namespace },
             "spec": spec,
         });
+        // A spec merged from a read fails (409) if the object changed since, instead of undoing
+        // another writer's change to the fields it kept.
+        if let Some(rv) = read_at {
+            object["metadata"]["resourceVersion"] = json!(rv);
+        }
         let params = PatchParams::apply(&self.field_manager).force();
         self.api(namespace)
             .patch(name, &params, &Patch::Apply(&object))

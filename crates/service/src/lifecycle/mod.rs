@@ -3,8 +3,10 @@
 pub(crate) mod apply;
 pub mod decide;
 mod delete;
+mod update;
 
 pub use delete::DeleteOutcome;
+pub use update::{SpecPatch, SpecUpdate};
 
 use std::sync::Arc;
 
@@ -69,7 +71,7 @@ impl LifecycleService {
                         }
                         Some(_) => {}
                         None => {
-                            self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+                            self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec, None).await?;
                         }
                     }
                 }
@@ -78,22 +80,27 @@ impl LifecycleService {
             .await
     }
 
-    /// Moves the cluster towards its spec; with a spec, first replaces the EtcdCluster's spec.
+    /// Moves the cluster towards its spec; with an update, first changes the EtcdCluster's spec
+    /// (the whole of it, or the fields a patch names) and validates the result.
     #[tracing::instrument(name = "UpdateCluster", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "UpdateCluster"))]
     pub async fn update_cluster(
         &self,
         r: &ClusterRef,
-        spec: Option<EtcdClusterSpec>,
+        update: Option<SpecUpdate>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        if let Some(spec) = &spec {
+        if let Some(SpecUpdate::Replace(spec)) = &update {
             validate_spec(spec)?;
         }
         self.core
             .locked(r, async {
-                if let Some(spec) = spec {
+                if let Some(update) = update {
                     let existing = self.core.get(r).await?;
+                    let read_at =
+                        update.merged().then(|| existing.metadata.resource_version.clone()).flatten();
+                    let spec = update.applied_to(&existing.spec);
+                    validate_spec(&spec)?;
                     self.check_immutable(&existing, &spec).await?;
-                    self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec).await?;
+                    self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec, read_at.as_deref()).await?;
                 }
                 self.reconcile(r).await
             })

@@ -2,7 +2,7 @@
 
 use etcd_operator_common::Violations;
 use etcd_operator_proto::v1alpha1::{self as pb, cluster_service_server::ClusterService as ClusterRpc};
-use etcd_operator_service::{ClusterOutcome, LifecycleService, ServiceError};
+use etcd_operator_service::{ClusterOutcome, LifecycleService, ServiceError, SpecUpdate};
 use tonic::{Request, Response, Status};
 
 use super::{convert, status::to_status};
@@ -70,9 +70,21 @@ impl ClusterRpc for ClusterApi {
         request: Request<pb::UpdateClusterRequest>,
     ) -> Result<Response<pb::UpdateClusterResponse>, Status> {
         let req = request.get_ref();
-        let (r, spec) = ref_and_spec(req.cluster.as_ref(), req.spec.as_ref())?;
-        self.auth.allow(&request, Rpc::ReconcileCluster.on(&r.namespace, &r.name)).await?;
-        let out = self.service.update_cluster(&r, spec).await.map_err(to_status)?;
+        let paths = req.update_mask.as_ref().map(|m| m.paths.as_slice()).unwrap_or_default();
+        let (r, update) = if paths.is_empty() {
+            let (r, spec) = ref_and_spec(req.cluster.as_ref(), req.spec.as_ref())?;
+            (r, spec.map(|s| SpecUpdate::Replace(Box::new(s))))
+        } else {
+            let (r, _) = ref_and_spec(req.cluster.as_ref(), None)?;
+            let patch = convert::spec_patch(req.spec.as_ref(), paths)
+                .map_err(|v| to_status(ServiceError::InvalidArgument(v)))?;
+            (r, Some(SpecUpdate::Patch(patch)))
+        };
+        // Changing spec.size alone is what Kubernetes' scale subresource grants; anything else
+        // changes the object.
+        let rpc = if paths == ["size"] { Rpc::Scale } else { Rpc::ReconcileCluster };
+        self.auth.allow(&request, rpc.on(&r.namespace, &r.name)).await?;
+        let out = self.service.update_cluster(&r, update).await.map_err(to_status)?;
         Ok(Response::new(pb::UpdateClusterResponse {
             status: Some(status_of(&r, &out)),
             requeue: Some(convert::requeue(out.requeue_after)),

@@ -9,6 +9,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_common::{ClusterRef, Violations};
 use etcd_operator_proto::v1alpha1 as pb;
+use etcd_operator_service::SpecPatch;
 use serde::de::DeserializeOwned;
 
 /// Checks and converts a cluster reference (field `cluster`).
@@ -128,6 +129,32 @@ pub fn spec(s: &pb::ClusterSpec) -> Result<EtcdClusterSpec, Violations> {
     v.into_result().map(|()| spec)
 }
 
+/// The fields of `spec` an update mask names (`paths`, ClusterSpec's field names).
+pub fn spec_patch(spec: Option<&pb::ClusterSpec>, paths: &[String]) -> Result<SpecPatch, Violations> {
+    let mut v = Violations::default();
+    let Some(s) = spec else {
+        v.push("spec", "is required with update_mask: the mask names fields of it");
+        return Err(v);
+    };
+    let mut patch = SpecPatch::default();
+    for (i, path) in paths.iter().enumerate() {
+        match path.as_str() {
+            "size" => patch.size = Some(s.size),
+            "paused" => patch.paused = Some(s.paused),
+            "version" => patch.version = Some(s.version.clone()),
+            "image" => patch.image = Some(s.image.clone()),
+            other => v.push(
+                format!("update_mask.paths[{i}]"),
+                format!(
+                    "{other:?} cannot be changed alone (size, paused, version and image can); \
+                     send the whole spec without update_mask"
+                ),
+            ),
+        }
+    }
+    v.into_result().map(|()| patch)
+}
+
 /// The recorded status of a cluster as a proto message.
 pub fn status(
     cluster_ref: &ClusterRef,
@@ -221,5 +248,22 @@ mod tests {
         let fields: Vec<_> = spec(&bad).unwrap_err().0.into_iter().map(|f| f.field).collect();
         assert_eq!(fields, ["spec.storage_type", "spec.auto_compaction_mode", "spec.pod_template_json"]);
         assert_eq!(cluster_ref(None).unwrap_err().0[0].field, "cluster");
+    }
+
+    #[test]
+    fn a_mask_takes_the_fields_it_names_and_refuses_the_others_by_path() {
+        let s = pb::ClusterSpec { size: 5, version: "3.5.1".into(), paused: true, ..Default::default() };
+        let paths = |p: &[&str]| p.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        let patch = spec_patch(Some(&s), &paths(&["size"])).unwrap();
+        assert_eq!(patch, SpecPatch { size: Some(5), ..Default::default() });
+        let patch = spec_patch(Some(&s), &paths(&["version", "paused", "image"])).unwrap();
+        assert_eq!(
+            patch,
+            SpecPatch { size: None, paused: Some(true), version: Some("3.5.1".into()), image: Some(None) }
+        );
+        let refused = spec_patch(Some(&s), &paths(&["size", "storage_size"])).unwrap_err().0;
+        assert_eq!(refused[0].field, "update_mask.paths[1]");
+        assert!(refused[0].description.contains("whole spec"), "{}", refused[0].description);
+        assert_eq!(spec_patch(None, &paths(&["size"])).unwrap_err().0[0].field, "spec");
     }
 }

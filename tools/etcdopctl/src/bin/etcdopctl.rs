@@ -1,0 +1,5 @@
+//! `etcdopctl`: see the library.
+
+fn main() -> std::process::ExitCode {
+    etcdopctl::main_as("etcdopctl")
+}

@@ -1,0 +1,125 @@
+//! Following a change through the status the controllers record: a progress bar on a
+//! terminal, one line per step otherwise, and Ctrl-C leaves the operation running.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{cli::Wait, error::CliError, view::ClusterView};
+
+/// How often the recorded status is read (it costs the server no etcd call).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Where a change stands, read from one status.
+pub enum Progress {
+    /// Not there yet: steps done of the whole.
+    At(u64),
+    /// There.
+    Done,
+    /// It cannot get there; why.
+    Stuck(String),
+}
+
+/// What to follow, and how to say where it stands.
+pub struct Follow<'a> {
+    /// Such as "scale default/demo to 5".
+    pub what: String,
+    /// Steps the change takes in all (members added or removed, members restarted).
+    pub steps: u64,
+    /// How to follow it again after Ctrl-C.
+    pub again: String,
+    /// Where a status says the change stands.
+    pub progress: &'a dyn Fn(&ClusterView) -> Progress,
+}
+
+/// Reads the status until `f` says done, stuck, the wait is over, or Ctrl-C.
+pub async fn follow<F, Fut>(f: &Follow<'_>, wait: &Wait, mut status: F) -> Result<ClusterView, CliError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<ClusterView, CliError>>,
+{
+    let bar = ProgressBar::new(f.steps.max(1));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {wide_msg} ({elapsed})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(f.what.clone());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(wait.wait_timeout);
+    let mut said = String::new();
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let view = status().await?;
+        let step = step_line(&view);
+        if step != said {
+            // Without a terminal the bar is hidden: each step is one line for logs and scripts.
+            if bar.is_hidden() {
+                eprintln!("{}: {step}", f.what);
+            }
+            bar.set_message(step.clone());
+            said = step;
+        }
+        match (f.progress)(&view) {
+            Progress::Done => {
+                bar.set_position(f.steps.max(1));
+                bar.finish_and_clear();
+                return Ok(view);
+            }
+            Progress::Stuck(why) => {
+                bar.abandon();
+                return Err(CliError::Failed(format!("{}: {why}", f.what)));
+            }
+            Progress::At(done) => bar.set_position(done.min(f.steps)),
+        }
+        if Instant::now() >= deadline {
+            bar.abandon();
+            return Err(CliError::Failed(format!(
+                "{}: not there after {} s; it goes on in the operator. Follow it with: {}",
+                f.what, wait.wait_timeout, f.again
+            )));
+        }
+        tokio::select! {
+            _ = &mut interrupted => {
+                bar.abandon();
+                return Err(CliError::Interrupted(format!(
+                    "stopped following {}; it goes on in the operator. Follow it again with: {}",
+                    f.what, f.again
+                )));
+            }
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// `Updating: ScaleUp AddingLearner demo-3 (3/4 ready)`.
+fn step_line(v: &ClusterView) -> String {
+    let op = v.operation.as_ref().map(|o| format!(" {}", o.line())).unwrap_or_default();
+    format!("{}:{op} ({}/{} ready)", v.phase, v.ready_members, v.desired_size)
+}
+
+/// The goal of a size change: `size` members, all ready, nothing in progress.
+pub fn sized(from: i32, size: i32) -> impl Fn(&ClusterView) -> Progress {
+    move |v| {
+        let settled = v.operation.is_none() && v.ready_members == size && v.current_size == size;
+        match v.phase.as_str() {
+            "Stopped" if size == 0 && v.operation.is_none() => Progress::Done,
+            "Running" if settled => Progress::Done,
+            "Invalid" => Progress::Stuck(invalid(v)),
+            _ => Progress::At(
+                u64::from((v.current_size - from).unsigned_abs())
+                    .min(u64::from((size - from).unsigned_abs())),
+            ),
+        }
+    }
+}
+
+/// The message of a failing condition, for "why it is stuck".
+pub fn invalid(v: &ClusterView) -> String {
+    let failing = v.conditions.iter().find(|c| c.status == "False" && !c.message.is_empty());
+    match failing {
+        Some(c) => format!("the spec is invalid: {}", c.message),
+        None => "the spec is invalid (see `status`)".into(),
+    }
+}
