@@ -21,6 +21,23 @@ use kube::Client;
 use kube_sim::KubeSim;
 use process::{Launch, OperatorProcess};
 
+/// Cluster `default/demo`: one member of Debian's etcd, claims deleted with it and when scaled
+/// down (so each size leaves as many claims).
+pub const ONE_MEMBER_DEMO: &str = "apiVersion: etcd.operator.dev/v1alpha1
+kind: EtcdCluster
+metadata:
+  name: demo
+  namespace: default
+spec:
+  size: 1
+  version: 3.4.23
+  storage:
+    size: 1Gi
+  pvcRetentionPolicy:
+    whenDeleted: Delete
+    whenScaled: Delete
+";
+
 /// Namespace of the operator's processes (the API's CA lives there).
 pub use identity::NAMESPACE as OPERATOR_NAMESPACE;
 

@@ -11,20 +11,7 @@ use etcd_operator_api::{EtcdCluster, cluster::ClusterPhase};
 use kube::Api;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-const CLUSTER: &str = "apiVersion: etcd.operator.dev/v1alpha1
-kind: EtcdCluster
-metadata:
-  name: demo
-  namespace: default
-spec:
-  size: 1
-  version: 3.4.23
-  storage:
-    size: 1Gi
-  pvcRetentionPolicy:
-    whenDeleted: Delete
-    whenScaled: Delete
-";
+const CLUSTER: &str = e2e_tests::ONE_MEMBER_DEMO;
 
 /// The CLI's account: reads clusters and changes their size, nothing else (the README's
 /// example tooling Role).

@@ -14,20 +14,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::{Api, api::ListParams};
 use porcupine_rs::CheckResult;
 
-const CLUSTER: &str = "apiVersion: etcd.operator.dev/v1alpha1
-kind: EtcdCluster
-metadata:
-  name: demo
-  namespace: default
-spec:
-  size: 1
-  version: 3.4.23
-  storage:
-    size: 1Gi
-  pvcRetentionPolicy:
-    whenDeleted: Delete
-    whenScaled: Delete
-";
+const CLUSTER: &str = e2e_tests::ONE_MEMBER_DEMO;
 
 async fn settled_at(stack: &Stack, size: i32) -> bool {
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
