@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod error;
+pub mod exported;
 pub mod leader;
 pub mod reconcilers;
 pub mod rpc;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::{
     config::ControllerConfig,
+    exported::Exported,
     leader::{Election, run_while_leader},
     rpc::{RpcClient, RpcOptions},
 };
@@ -35,6 +36,9 @@ pub struct Context {
     pub synced: Readiness,
     /// Turns true when the process is shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Per-cluster metrics this process exports while it leads (health: clusters; backup:
+    /// schedules).
+    pub exported: Exported,
 }
 
 impl Context {
@@ -86,6 +90,8 @@ where
     let mut registry = Registry::with_prefix("etcd_operator");
     let rpc_metrics = RpcMetrics::register(&mut registry);
     let metrics = ControllerMetrics::register(&mut registry);
+    let exported = Exported::default();
+    registry.register_collector(Box::new(exported.clone()));
     let rpc_options = RpcOptions {
         timeout: config.rpc_timeout,
         token_file: config.token_file.clone(),
@@ -137,6 +143,7 @@ where
         config,
         synced,
         shutdown: stop_rx.clone(),
+        exported,
     });
     run_while_leader(kube, election, metrics, stop_rx, || controller(ctx.clone())).await?;
     let _ = admin.await;

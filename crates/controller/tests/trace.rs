@@ -100,6 +100,7 @@ async fn one_trace_from_reconcile_through_grpc_to_kubernetes_and_etcd() {
         config: Args::parse_from(["health-controller"]).controller,
         synced: Readiness::default(),
         shutdown,
+        exported: Default::default(),
     });
     let object = serde_json::from_value(cluster).unwrap();
     health::reconcile(Arc::new(object), ctx.clone()).await.expect("reconcile succeeds");

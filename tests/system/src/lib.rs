@@ -229,5 +229,6 @@ pub async fn controller_context(
         config,
         synced: Default::default(),
         shutdown,
+        exported: Default::default(),
     })
 }

@@ -88,7 +88,11 @@ fn error_policy<K>(_object: Arc<K>, error: &ControllerError, ctx: Arc<Context>) 
 
 /// A Controller on `K` triggered by spec (generation) changes only, never by status writes;
 /// `listed` is told of its first full list.
-fn on_spec_changes<K>(ctx: &Context, listed: InitialLists) -> Controller<K>
+fn on_spec_changes<K>(
+    ctx: &Context,
+    listed: InitialLists,
+    export: impl Fn(&Result<watcher::Event<K>, watcher::Error>) + Send + 'static,
+) -> Controller<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -102,7 +106,10 @@ where
     let trigger = watcher(scoped::<K>(ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| listed.saw(event))
+        .inspect(move |event| {
+            listed.saw(event);
+            export(event);
+        })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(trigger, reader)
@@ -114,9 +121,12 @@ where
 pub async fn run(ctx: Arc<Context>) {
     // Ready once both caches hold their first full list.
     let [backups_listed, schedules_listed] = InitialLists::expect(&ctx.synced);
-    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed);
-    let schedules = on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed)
-        .owns(scoped::<EtcdBackup>(&ctx), watcher::Config::default());
+    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed, |_| {});
+    // The schedules' metrics, one exporter per schedule: this controller's leader.
+    let exported = ctx.exported.clone();
+    let schedules =
+        on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed, move |e| exported.saw_schedule(e))
+            .owns(scoped::<EtcdBackup>(&ctx), watcher::Config::default());
     tokio::join!(
         backups.run(reconcile_backup, error_policy, ctx.clone()).for_each(|r| async move {
             if let Err(e) = r {
@@ -129,4 +139,6 @@ pub async fn run(ctx: Arc<Context>) {
             }
         }),
     );
+    // No longer leading (or stopping): the next leader exports.
+    ctx.exported.clear();
 }

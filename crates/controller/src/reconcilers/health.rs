@@ -38,7 +38,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
 
 /// Runs the health controller until shutdown or loss of leadership.
 pub async fn run(ctx: Arc<Context>) {
-    super::run_on_clusters(ctx, reconcile, super::Owns::Nothing).await;
+    super::run_on_clusters(ctx, reconcile, super::Owns::Nothing, super::Exports::Clusters).await;
 }
 
 #[cfg(test)]

@@ -88,5 +88,5 @@ async fn cleanup(cluster: &EtcdCluster, ctx: &Context) -> Result<Action, Control
 
 /// Runs the lifecycle controller until shutdown or loss of leadership.
 pub async fn run(ctx: Arc<Context>) {
-    super::run_on_clusters(ctx, reconcile, super::Owns::All).await;
+    super::run_on_clusters(ctx, reconcile, super::Owns::All, super::Exports::Nothing).await;
 }

@@ -83,20 +83,37 @@ pub enum Owns {
     All,
 }
 
+/// Whether a controller's leader exports the clusters it watches (the health controller's, so
+/// that each cluster has one exporter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exports {
+    /// Nothing.
+    Nothing,
+    /// Every watched cluster's metrics (crate::exported).
+    Clusters,
+}
+
 /// Runs a Controller on EtcdClusters, triggered on spec (generation) and
 /// finalizer changes only, so status writes do not retrigger it, and on changes
 /// of the objects it `owns`.
-pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns: Owns)
+pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns: Owns, exports: Exports)
 where
     R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Action, ControllerError>> + Send + 'static,
 {
     let [listed] = InitialLists::expect(&ctx.synced);
     let (reader, writer) = reflector::store();
+    let exported = (exports == Exports::Clusters).then(|| ctx.exported.clone());
     let trigger = watcher(scoped::<EtcdCluster>(&ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| listed.saw(event))
+        .inspect(move |event| {
+            listed.saw(event);
+            // Every event, status writes included: the exported values are the status's.
+            if let Some(e) = &exported {
+                e.saw_cluster(event);
+            }
+        })
         .applied_objects()
         .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
     let mut controller = Controller::for_stream(trigger, reader.clone())
@@ -113,6 +130,7 @@ where
             .owns(scoped::<ConfigMap>(&ctx), owned())
             .owns(scoped::<PodDisruptionBudget>(&ctx), owned());
     }
+    let exported = ctx.exported.clone();
     controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -121,6 +139,8 @@ where
             }
         })
         .await;
+    // No longer leading (or stopping): the next leader exports.
+    exported.clear();
 }
 
 /// Marks a controller synced once each of its watch streams has listed everything once.

@@ -33,5 +33,5 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
 
 /// Runs the scaling controller until shutdown or loss of leadership.
 pub async fn run(ctx: Arc<Context>) {
-    super::run_on_clusters(ctx, reconcile, super::Owns::StatefulSets).await;
+    super::run_on_clusters(ctx, reconcile, super::Owns::StatefulSets, super::Exports::Nothing).await;
 }
