@@ -40,6 +40,7 @@ VALUE_SETS = {
     "tracing-monitoring-networkpolicy": {
         "tracing": {"otlpEndpoint": "http://otel-collector.observability:4317"},
         "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "podMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}, "grafanaDashboard": {"enabled": True},
         "networkPolicy": {"enabled": True},
         "clusterService": {"backupClaims": [{"claim": "etcd-backups", "namespace": "prod"}], "snapshotClaimName": "etcd-snapshots",
                            "s3Endpoints": ["https://minio.storage.svc:9000"]},

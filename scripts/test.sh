@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server nft grpcurl; do
+for tool in protoc kubernetes-validate check-jsonschema kubectl moto_server nft grpcurl promtool; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run scripts/setup.sh first" >&2; exit 1; }
 done
 python3 -c "import helm_python" 2>/dev/null || { echo "missing helm-python-sdk: run scripts/setup.sh first" >&2; exit 1; }
@@ -18,6 +18,8 @@ step "duplicate deps";   scripts/check-deps.sh
 step "service layout";   scripts/check-service-layout.sh  # pure decisions, no import circles
 step "manifests";        scripts/check-manifests.sh
 step "helm chart";       python3 scripts/chart.py check
+step "alert rules";      promtool check rules helm/etcd-operator/files/etcd-operator.rules.yaml \
+                           && promtool test rules monitoring/rules.test.yaml
 step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes
 step "tests"
 # The TLS variant: the system tests of membership, replacement, backup, restore and quorum

@@ -96,6 +96,12 @@ impl ClusterNames {
         format!("{}-client", self.name)
     }
 
+    /// Headless Service listing every member's metrics port, for scrapers (a PodMonitor selects
+    /// the pods themselves).
+    pub fn metrics_service(&self) -> String {
+        format!("{}-metrics", self.name)
+    }
+
     /// ConfigMap with the bootstrap configuration.
     pub fn config_map(&self) -> String {
         format!("{}-config", self.name)

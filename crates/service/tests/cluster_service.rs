@@ -39,6 +39,7 @@ async fn create_applies_every_owned_object_then_records_status() {
         step("GET", CM, Reply::NotFound),
         step("PATCH", PEER_SVC, Reply::Echo),
         step("PATCH", CLIENT_SVC, Reply::Echo),
+        step("PATCH", METRICS_SVC, Reply::Echo),
         step("PATCH", CM, Reply::Echo),
         step("PATCH", STS, Reply::Echo),
         step("PATCH", PDB, Reply::Echo),
@@ -68,14 +69,14 @@ async fn create_applies_every_owned_object_then_records_status() {
             assert_eq!(write.body["metadata"]["ownerReferences"][0]["controller"], true);
         }
     }
-    let cm = &record[5].body;
+    let cm = &record[6].body;
     assert_eq!(cm["data"]["ETCD_INITIAL_CLUSTER_STATE"], "new");
     assert_eq!(cm["data"]["ETCD_INITIAL_CLUSTER"].as_str().unwrap().split(',').count(), 3);
-    let sts = &record[6].body;
+    let sts = &record[7].body;
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], "demo");
-    assert_eq!(record[7].body["spec"]["minAvailable"], 2);
-    let status = &record[8].body["status"];
+    assert_eq!(record[8].body["spec"]["minAvailable"], 2);
+    let status = &record[9].body["status"];
     assert_eq!(status["phase"], "Creating");
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["operation"]["type"], "Create");
@@ -149,6 +150,7 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("DELETE", PDB, Reply::NotFound),
         step("DELETE", STS, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
         step("DELETE", CLIENT_SVC, Reply::NotFound),
+        step("DELETE", METRICS_SVC, Reply::NotFound),
         step("DELETE", PEER_SVC, Reply::NotFound),
         step("DELETE", CM, Reply::NotFound),
         step("GET", PVCS, Reply::Ok(pvcs.clone())),
@@ -174,6 +176,7 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("DELETE", PDB, Reply::NotFound),
         step("DELETE", STS, Reply::NotFound),
         step("DELETE", CLIENT_SVC, Reply::NotFound),
+        step("DELETE", METRICS_SVC, Reply::NotFound),
         step("DELETE", PEER_SVC, Reply::NotFound),
         step("DELETE", CM, Reply::NotFound),
         step("GET", PVCS, Reply::Ok(pvcs)),
@@ -187,7 +190,7 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
     api.await.unwrap();
     assert!(!outcome.done, "claims being deleted must be seen gone before the delete is done");
     assert!(outcome.retained_pvcs.is_empty());
-    assert!(record.lock().unwrap()[8].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
+    assert!(record.lock().unwrap()[9].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
 }
 
 #[tokio::test]

@@ -124,6 +124,8 @@ pub const CM: &str = "/api/v1/namespaces/prod/configmaps/demo-config";
 pub const PEER_SVC: &str = "/api/v1/namespaces/prod/services/demo";
 /// Path of its client Service.
 pub const CLIENT_SVC: &str = "/api/v1/namespaces/prod/services/demo-client";
+/// Path of its metrics Service.
+pub const METRICS_SVC: &str = "/api/v1/namespaces/prod/services/demo-metrics";
 /// Path of its PodDisruptionBudget.
 pub const PDB: &str = "/apis/policy/v1/namespaces/prod/poddisruptionbudgets/demo";
 /// Path of PVCs in `prod`.

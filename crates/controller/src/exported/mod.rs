@@ -130,23 +130,26 @@ impl Exported {
         *self.state() = State::default();
     }
 
-    /// Every sample to export now.
-    pub fn samples(&self) -> Vec<Sample> {
+    /// Every sample to export now, and whether any cluster and any schedule is exported.
+    pub fn samples(&self) -> (Vec<Sample>, bool, bool) {
         let s = self.state();
         let clusters = s.clusters.values().flat_map(|w| samples::cluster(&w.cluster, w.leader_changes));
         let schedules = s.schedules.values().flat_map(|o| samples::schedule(o));
-        clusters.chain(schedules).collect()
+        (clusters.chain(schedules).collect(), !s.clusters.is_empty(), !s.schedules.is_empty())
     }
 }
 
 impl Collector for Exported {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let all = self.samples();
+        let (all, clusters, schedules) = self.samples();
         for metric in samples::ALL {
-            let mine: Vec<&Sample> = all.iter().filter(|s| s.metric == metric).collect();
-            if mine.is_empty() {
+            // Every metric of what this process exports is declared (HELP, TYPE), with or
+            // without series now (no operation in progress, no TLS): dashboards may rely on it.
+            let exported = if metric.name.starts_with("backup_schedule_") { schedules } else { clusters };
+            if !exported {
                 continue;
             }
+            let mine: Vec<&Sample> = all.iter().filter(|s| s.metric == metric).collect();
             match metric.kind {
                 Kind::Gauge => {
                     let family =

@@ -15,7 +15,7 @@ pub mod tls;
 
 pub use config_map::{BootstrapConfig, InitialClusterState, config_map};
 pub use pdb::pod_disruption_budget;
-pub use services::{client_service, peer_service};
+pub use services::{client_service, metrics_service, peer_service};
 pub use statefulset::{
     CONFIG_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, TRANSPORT_ANNOTATION, TRUSTED_CAS_ANNOTATION,
     etcd_version_of, etcd_version_of_statefulset, statefulset,

@@ -1,4 +1,4 @@
-//! The headless peer Service and the client Service.
+//! The headless peer Service, the client Service and the headless metrics Service.
 
 use k8s_openapi::{
     api::core::v1::{Service, ServicePort, ServiceSpec},
@@ -8,7 +8,7 @@ use k8s_openapi::{
 use super::TemplateContext;
 use crate::{
     ResourceError,
-    names::{CLIENT_PORT, PEER_PORT},
+    names::{CLIENT_PORT, METRICS_PORT, PEER_PORT},
 };
 
 fn port(name: &str, port: i32) -> ServicePort {
@@ -53,6 +53,22 @@ pub fn client_service(ctx: &TemplateContext<'_>) -> Result<Service, ResourceErro
     })
 }
 
+/// Headless Service over every member's metrics port (etcd's own metrics, plain HTTP), so a
+/// scraper finds each member: not-ready members too, whose metrics say why.
+pub fn metrics_service(ctx: &TemplateContext<'_>) -> Result<Service, ResourceError> {
+    Ok(Service {
+        metadata: ctx.metadata(ctx.names.metrics_service(), "Service")?,
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(ctx.names.selector_labels()),
+            ports: Some(vec![port("metrics", METRICS_PORT)]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +93,19 @@ mod tests {
         let ports = svc.spec.unwrap().ports.unwrap();
         assert_eq!(ports.len(), 1);
         assert_eq!(ports[0].port, 2379);
+    }
+
+    #[test]
+    fn metrics_service_lists_every_members_metrics_port() {
+        let c = cluster("size: 3\nversion: 3.5.17");
+        let svc = metrics_service(&TemplateContext::new(&c, "cluster.local")).unwrap();
+        assert_eq!(svc.metadata.name.as_deref(), Some("demo-metrics"));
+        let spec = svc.spec.unwrap();
+        assert_eq!(
+            (spec.cluster_ip.as_deref(), spec.publish_not_ready_addresses),
+            (Some("None"), Some(true))
+        );
+        let ports = spec.ports.unwrap();
+        assert_eq!((ports.len(), ports[0].name.as_deref(), ports[0].port), (1, Some("metrics"), 2381));
     }
 }

@@ -39,6 +39,7 @@ impl LifecycleService {
         m.pdbs.delete(&names.pdb()).await?;
         m.statefulsets.delete(&names.statefulset()).await?;
         m.services.delete(&names.client_service()).await?;
+        m.services.delete(&names.metrics_service()).await?;
         m.services.delete(&names.peer_service()).await?;
         m.config_maps.delete(&names.config_map()).await?;
 

@@ -154,7 +154,7 @@ pub struct Desired {
     /// The API's CA for the restore agent (mounted by members); `None` over plaintext.
     pub api_ca: Option<ConfigMap>,
     /// The headless peer Service and the client Service.
-    pub services: [Service; 2],
+    pub services: [Service; 3],
     /// The PodDisruptionBudget; `None` when there are no members to protect (it is deleted).
     pub pdb: Option<PodDisruptionBudget>,
     /// The members' NetworkPolicy; `None` when neither the spec nor the operator asks.
@@ -215,7 +215,11 @@ pub fn desire(i: &DesireInputs<'_>) -> Result<Refusable<Desired, Violations>, Re
         network_policy_off: cluster.spec.network_policy.as_ref().and_then(|p| p.enabled) == Some(false),
         config_map: templates::config_map(i.ctx, &plan.bootstrap)?,
         api_ca: templates::api_ca::cluster_ca_config_map(i.ctx)?,
-        services: [templates::peer_service(i.ctx)?, templates::client_service(i.ctx)?],
+        services: [
+            templates::peer_service(i.ctx)?,
+            templates::client_service(i.ctx)?,
+            templates::metrics_service(i.ctx)?,
+        ],
         rollout: decide_rollout(changed, cluster.formed(), i.observation),
         statefulset,
         pdb,

@@ -51,7 +51,7 @@ fn a_new_cluster_desires_every_object_and_a_pdb_only_with_members() {
     assert_eq!(d.plan.bootstrap.initial_members.len(), 3);
     assert_eq!(d.statefulset.spec.as_ref().and_then(|s| s.replicas), Some(3));
     let names: Vec<_> = d.services.iter().filter_map(|s| s.metadata.name.clone()).collect();
-    assert_eq!(names, ["demo", "demo-client"]);
+    assert_eq!(names, ["demo", "demo-client", "demo-metrics"]);
     assert!(d.pdb.is_some());
     assert_eq!(d.rollout, RolloutDecision::Proceed);
     let stopped = cluster("size: 0\nversion: 3.5.17");
