@@ -92,6 +92,8 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   etcdopctl list                                 # the API's view of every cluster (-o json|yaml, --watch)
   etcdopctl status demo                          # members, leader, db sizes, conditions, the operation in progress
   etcdopctl scale demo 3                         # follows every step; Ctrl-C leaves it running
+  etcdopctl backup now demo --claim local        # a backup now, followed to the verified copy in .backups/default/local/demo
+  etcdopctl backup list demo                     # newest first: phase, size, revision, schedule
   kubectl etcd status demo                       # the same tool as a kubectl plugin
 Pod logs: .kube-sim/node/logs/. Ctrl-C stops everything.
 MSG

@@ -42,6 +42,24 @@ impl BackupService for Stalls {
         Err(Status::unimplemented("not served here"))
     }
 
+    async fn create_backup(
+        &self,
+        _: Request<pb::CreateBackupRequest>,
+    ) -> Result<Response<pb::Backup>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+
+    async fn get_backup(&self, _: Request<pb::GetBackupRequest>) -> Result<Response<pb::Backup>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+
+    async fn list_backups(
+        &self,
+        _: Request<pb::ListBackupsRequest>,
+    ) -> Result<Response<pb::ListBackupsResponse>, Status> {
+        Err(Status::unimplemented("not served here"))
+    }
+
     async fn fetch_restore_snapshot(
         &self,
         _: Request<pb::FetchRestoreSnapshotRequest>,

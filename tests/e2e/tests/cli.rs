@@ -76,7 +76,7 @@ async fn running(stack: &Stack, size: i32) -> bool {
 async fn the_cli_lists_shows_and_scales_a_cluster_and_refuses_in_one_line() {
     let mut stack = Stack::start("the_cli_lists_shows_and_scales_a_cluster_and_refuses_in_one_line").await;
     let server = stack.start_cluster_service("cluster-service-0", &[]).await;
-    for kind in ["lifecycle", "scaling", "health"] {
+    for kind in ["lifecycle", "scaling", "health", "backup"] {
         stack.start_controller(kind, &format!("{kind}-a"), &server, &[]).await;
     }
     stack.kubectl_apply(TOOLING);
@@ -216,6 +216,7 @@ async fn maintenance(cli: &Cli<'_>, stack: &Stack) {
     assert!(before.is_some() && after.is_some() && before != after, "a new member: {before:?} -> {after:?}");
 
     assert_eq!(cli.ok(&["certs", "demo"]), "no TLS: the cluster has no spec.tls\n");
+    backup_and_restore(cli, stack).await;
     let (code, line) = cli.fails(&["restart", "demo", "--size", "4"]);
     assert_eq!(code, 1, "{line}");
     assert!(line.contains("not Stopped"), "{line}");
@@ -223,5 +224,93 @@ async fn maintenance(cli: &Cli<'_>, stack: &Stack) {
     assert_eq!(
         cli.ok(&["restart", "demo", "--size", "4"]),
         "scale default/demo to 4: 4 of 4 members ready\n"
+    );
+}
+
+/// May create clusters: what a restore is.
+const RESTORER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: etcd-restorer
+  namespace: default
+rules:
+  - apiGroups: [etcd.operator.dev]
+    resources: [etcdclusters]
+    verbs: [create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: etcd-restorer
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: etcd-restorer
+subjects:
+  - kind: ServiceAccount
+    name: etcd-tooling
+    namespace: default
+";
+
+/// A backup now (followed to the verified copy), listed and shown, then restored into a new
+/// cluster that holds what was written before it.
+async fn backup_and_restore(cli: &Cli<'_>, stack: &Stack) {
+    let ip = stack.node().pod_ip("default", "demo-0").unwrap();
+    let mut etcd = etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
+    etcd.put("cli/before-backup", "kept", None).await.unwrap();
+
+    let out =
+        cli.ok(&["backup", "now", "demo", "--claim", "local", "--name", "demo-cli", "--wait-timeout", "120"]);
+    assert!(out.starts_with("backup default/demo-cli of demo: Succeeded at revision "), "{out}");
+    let list = cli.ok(&["backup", "list", "demo"]);
+    assert!(
+        list.starts_with("NAME")
+            && list.lines().any(|l| l.starts_with("demo-cli") && l.contains("Succeeded")),
+        "{list}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["backup", "show", "demo-cli", "-o", "json"])).unwrap();
+    assert_eq!(
+        (shown["phase"].as_str(), shown["cluster"].as_str()),
+        (Some("Succeeded"), Some("demo")),
+        "{shown}"
+    );
+    assert_eq!(shown["sha256"].as_str().map(str::len), Some(64), "{shown}");
+    let (code, line) = cli.fails(&["backup", "show", "nosuch"]);
+    assert_eq!(code, 5, "{line}");
+
+    // Creating a cluster needs its own grant.
+    let restore = [
+        "restore",
+        "copy",
+        "--from-backup",
+        "demo-cli",
+        "--size",
+        "1",
+        "--etcd-version",
+        "3.4.23",
+        "--storage-size",
+        "1Gi",
+    ];
+    let (code, line) = cli.fails(&restore);
+    assert_eq!(code, 4, "{line}");
+    stack.kubectl_apply(RESTORER);
+    eventually("the grant is seen", Duration::from_secs(30), || async {
+        let out = cli.run(&restore);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success() || stderr.contains("PermissionDenied"), "restore: {stderr}");
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout)
+                == "restore default/copy from backup demo-cli: 1 of 1 members ready\n"
+    })
+    .await;
+    let ip = stack.node().pod_ip("default", "copy-0").unwrap();
+    let mut copy = etcd_client::Client::connect([format!("http://{ip}:2379")], None).await.unwrap();
+    let got = copy.get("cli/before-backup", None).await.unwrap();
+    assert_eq!(
+        got.kvs().first().map(|kv| kv.value()),
+        Some(&b"kept"[..]),
+        "the restored cluster holds the write"
     );
 }

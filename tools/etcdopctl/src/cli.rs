@@ -163,6 +163,30 @@ pub enum Command {
         #[arg(long)]
         member: Option<String>,
     },
+    /// Back up a cluster now, list backups, or show one.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Create a new cluster from a backup that succeeded (the source cluster is not touched).
+    Restore {
+        /// Name of the new cluster.
+        cluster: String,
+        /// The EtcdBackup to restore (in the same namespace).
+        #[arg(long)]
+        from_backup: String,
+        /// Members of the new cluster.
+        #[arg(long, default_value_t = 3)]
+        size: i32,
+        /// etcd version of the new cluster, 3.<minor>.<patch> (not older than the backup's).
+        #[arg(long)]
+        etcd_version: String,
+        /// Volume size of each member.
+        #[arg(long, default_value = "8Gi")]
+        storage_size: String,
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Show the cluster's certificates and when they expire.
     Certs {
         cluster: String,
@@ -173,6 +197,41 @@ pub enum Command {
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+/// What `backup` does.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Take a backup now and follow it until the snapshot is stored and verified.
+    Now {
+        cluster: String,
+        /// Name of the EtcdBackup (default: <cluster>-<UTC time>).
+        #[arg(long)]
+        name: Option<String>,
+        /// A PersistentVolumeClaim the cluster-service writes to (the backup volume).
+        #[arg(long, required_unless_present = "storage_json", conflicts_with = "storage_json")]
+        claim: Option<String>,
+        /// Directory within the claim (default: the cluster's name).
+        #[arg(long, requires = "claim")]
+        path: Option<String>,
+        /// spec.storage as JSON, for S3 (see the EtcdBackup CRD).
+        #[arg(long)]
+        storage_json: Option<String>,
+        #[command(flatten)]
+        wait: Wait,
+    },
+    /// List backups, newest first (of one cluster when named).
+    List {
+        cluster: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one backup: where it is stored, its size, revision and checksum.
+    Show {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
     },
 }
 

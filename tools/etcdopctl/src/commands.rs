@@ -19,7 +19,7 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
-    fn cluster_ref(&self) -> pb::ClusterRef {
+    pub(crate) fn cluster_ref(&self) -> pb::ClusterRef {
         pb::ClusterRef { namespace: self.conn.namespace.clone(), name: self.name.to_owned() }
     }
 
@@ -29,7 +29,7 @@ impl Target<'_> {
     }
 
     /// How to follow this cluster again.
-    fn again(&self) -> String {
+    pub(crate) fn again(&self) -> String {
         format!("etcdopctl status {} -n {} --watch", self.name, self.conn.namespace)
     }
 

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use etcd_operator_proto::endpoint::{Ca, api_with};
 use etcd_operator_proto::v1alpha1::{
-    cluster_service_client::ClusterServiceClient, health_service_client::HealthServiceClient,
-    recovery_service_client::RecoveryServiceClient, security_service_client::SecurityServiceClient,
+    backup_service_client::BackupServiceClient, cluster_service_client::ClusterServiceClient,
+    health_service_client::HealthServiceClient, recovery_service_client::RecoveryServiceClient,
+    security_service_client::SecurityServiceClient,
 };
 use k8s_openapi::api::{
     authentication::v1::{TokenRequest, TokenRequestSpec},
@@ -129,6 +130,11 @@ impl Connection {
     /// The HealthService.
     pub fn health(&self) -> HealthServiceClient<Authed> {
         HealthServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
+    }
+
+    /// The BackupService.
+    pub fn backups(&self) -> BackupServiceClient<Authed> {
+        BackupServiceClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     /// The SecurityService.

@@ -2,6 +2,7 @@
 //! `kubectl etcd`. Tables for people, JSON and YAML for programs, progress that follows the
 //! status step by step, one line per error and documented exit codes.
 
+mod backups;
 mod certs;
 pub mod cli;
 mod commands;
@@ -14,7 +15,7 @@ use std::{io::Write, process::ExitCode};
 
 use clap::{CommandFactory, FromArgMatches};
 
-use cli::{Cli, Command};
+use cli::{BackupAction, Cli, Command};
 use commands::Target;
 use connect::Connection;
 use error::CliError;
@@ -102,6 +103,25 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         }
         Command::Defrag { cluster, member } => {
             commands::defrag(&Target { conn: &conn, name: &cluster }, member.as_deref()).await
+        }
+        Command::Backup { action: BackupAction::Now { cluster, name, claim, path, storage_json, wait } } => {
+            let now = backups::Now { cluster: &cluster, name, claim, path, storage_json };
+            backups::now(&conn, now, &wait).await
+        }
+        Command::Backup { action: BackupAction::List { cluster, output } } => {
+            backups::list(&conn, cluster.as_deref(), output).await
+        }
+        Command::Backup { action: BackupAction::Show { name, output } } => {
+            backups::show(&conn, &name, output).await
+        }
+        Command::Restore { cluster, from_backup, size, etcd_version, storage_size, wait } => {
+            let r = backups::Restore {
+                from_backup: &from_backup,
+                size,
+                etcd_version: &etcd_version,
+                storage_size: &storage_size,
+            };
+            backups::restore(&Target { conn: &conn, name: &cluster }, r, &wait).await
         }
         Command::Certs { cluster, output } => {
             certs::certs(&Target { conn: &conn, name: &cluster }, output).await

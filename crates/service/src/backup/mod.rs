@@ -7,11 +7,13 @@ mod record;
 mod restore_source;
 mod run;
 mod schedule;
+mod tooling;
 
 pub use record::BackupRecord;
 pub use restore_source::RestoreStream;
 pub use run::BackupOutcome;
 pub use schedule::{PruneOutcome, ScheduleOutcome};
+pub use tooling::schedule_of;
 
 use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule};
 use etcd_operator_client::kubernetes::field_manager;

@@ -104,7 +104,8 @@ impl BackupService {
         })
     }
 
-    async fn get_backup(&self, namespace: &str, name: &str) -> Result<EtcdBackup, ServiceError> {
+    /// EtcdBackup `name` in `namespace` (GetBackup).
+    pub async fn get_backup(&self, namespace: &str, name: &str) -> Result<EtcdBackup, ServiceError> {
         self.backups(namespace)
             .get(name)
             .await?

@@ -40,6 +40,12 @@ pub enum Rpc {
     ReconcileSchedule,
     /// PruneBackups: deletes EtcdBackups past the retention.
     PruneBackups,
+    /// CreateBackup: creates an EtcdBackup.
+    CreateBackup,
+    /// GetBackup.
+    GetBackup,
+    /// ListBackups.
+    ListBackups,
 }
 
 impl Rpc {
@@ -61,6 +67,9 @@ impl Rpc {
             RunBackup => ("update", "etcdbackups", "status"),
             ReconcileSchedule => ("update", "etcdbackupschedules", "status"),
             PruneBackups => ("delete", "etcdbackups", ""),
+            CreateBackup => ("create", "etcdbackups", ""),
+            GetBackup => ("get", "etcdbackups", ""),
+            ListBackups => ("list", "etcdbackups", ""),
         }
     }
 

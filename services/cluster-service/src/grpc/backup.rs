@@ -121,6 +121,50 @@ impl BackupRpc for BackupApi {
         }))
     }
 
+    async fn create_backup(
+        &self,
+        request: Request<pb::CreateBackupRequest>,
+    ) -> Result<Response<pb::Backup>, Status> {
+        let req = request.get_ref();
+        let (namespace, name) = object_ref(req.backup.as_ref(), "backup")?;
+        let mut v = Violations::default();
+        v.check(is_dns_label(&req.cluster_name), "cluster_name", "must name an EtcdCluster (a DNS label)");
+        let storage = storage(&req.storage_json, &mut v);
+        v.into_result().map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::CreateBackup.on(&namespace, &name)).await?;
+        let cluster = etcd_operator_common::ClusterRef { namespace, name: req.cluster_name.clone() };
+        let out = self
+            .service
+            .create_backup(&cluster, &name, storage.expect("checked"))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(backup_message(&out)))
+    }
+
+    async fn get_backup(
+        &self,
+        request: Request<pb::GetBackupRequest>,
+    ) -> Result<Response<pb::Backup>, Status> {
+        let (namespace, name) = object_ref(request.get_ref().backup.as_ref(), "backup")?;
+        self.auth.allow(&request, Rpc::GetBackup.on(&namespace, &name)).await?;
+        let out = self.service.get_backup(&namespace, &name).await.map_err(to_status)?;
+        Ok(Response::new(backup_message(&out)))
+    }
+
+    async fn list_backups(
+        &self,
+        request: Request<pb::ListBackupsRequest>,
+    ) -> Result<Response<pb::ListBackupsResponse>, Status> {
+        let req = request.get_ref();
+        let mut v = Violations::default();
+        v.check(is_dns_label(&req.namespace), "namespace", "must be a DNS label");
+        let cluster = (!req.cluster_name.is_empty()).then_some(req.cluster_name.as_str());
+        v.into_result().map_err(|v| to_status(v.into()))?;
+        self.auth.allow(&request, Rpc::ListBackups.on(&req.namespace, "")).await?;
+        let out = self.service.list_backups(&req.namespace, cluster).await.map_err(to_status)?;
+        Ok(Response::new(pb::ListBackupsResponse { backups: out.iter().map(backup_message).collect() }))
+    }
+
     async fn prune_backups(
         &self,
         request: Request<pb::PruneBackupsRequest>,
@@ -129,5 +173,44 @@ impl BackupRpc for BackupApi {
         self.auth.allow(&request, Rpc::PruneBackups.on(&namespace, &name)).await?;
         let out = self.service.prune_backups(&namespace, &name).await.map_err(to_status)?;
         Ok(Response::new(pb::PruneBackupsResponse { deleted_backups: out.deleted, kept_backups: out.kept }))
+    }
+}
+
+/// spec.storage from JSON: exactly one of `volume` and `s3` (field `storage_json`).
+fn storage(json: &str, v: &mut Violations) -> Option<etcd_operator_api::storage::BackupLocation> {
+    let parsed: Result<etcd_operator_api::storage::BackupLocation, _> = serde_json::from_str(json);
+    match parsed {
+        Err(e) => {
+            v.push("storage_json", format!("must be a JSON spec.storage object: {e}"));
+            None
+        }
+        Ok(l) if l.volume.is_some() == l.s3.is_some() => {
+            v.push("storage_json", "must set exactly one of volume and s3");
+            None
+        }
+        Ok(l) => Some(l),
+    }
+}
+
+/// An EtcdBackup as the API answers it.
+fn backup_message(b: &etcd_operator_api::EtcdBackup) -> pb::Backup {
+    use kube::ResourceExt;
+    let s = b.status.clone().unwrap_or_default();
+    let failing = s.conditions.iter().find(|c| c.status == etcd_operator_api::ConditionStatus::False);
+    pb::Backup {
+        backup: Some(pb::BackupRef { namespace: b.namespace().unwrap_or_default(), name: b.name_any() }),
+        cluster_name: b.spec.cluster_name.clone(),
+        phase: format!("{:?}", s.phase),
+        location: s.location.unwrap_or_default(),
+        size_bytes: s.size_bytes.unwrap_or_default(),
+        sha256: s.sha256.unwrap_or_default(),
+        revision: s.revision.unwrap_or_default(),
+        created_at: b.creation_timestamp().map(|t| t.0.to_string()).unwrap_or_default(),
+        completed_at: s.completion_time.unwrap_or_default(),
+        attempts: s.attempts,
+        progress_bytes: s.progress.as_ref().map(|p| p.bytes).unwrap_or_default(),
+        progress_total_bytes: s.progress.as_ref().and_then(|p| p.total_bytes).unwrap_or_default(),
+        message: failing.map(|c| c.message.clone()).unwrap_or_default(),
+        schedule: etcd_operator_service::backup::schedule_of(b).unwrap_or_default(),
     }
 }
