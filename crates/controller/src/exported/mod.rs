@@ -18,7 +18,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge},
 };
 
-use samples::{Kind, Sample};
+use samples::{Kind, Metric, Sample};
 
 type Key = (String, String);
 
@@ -157,29 +157,28 @@ impl Collector for Exported {
                     for s in mine {
                         family.get_or_create(&s.labels).set(s.value);
                     }
-                    family.encode(encoder.encode_descriptor(
-                        metric.name,
-                        metric.help,
-                        None,
-                        family.metric_type(),
-                    )?)?;
+                    described(&mut encoder, metric, &family)?;
                 }
                 Kind::Counter => {
                     let family = Family::<samples::Labels, Counter>::default();
                     for s in mine {
                         family.get_or_create(&s.labels).inc_by(s.value as u64);
                     }
-                    family.encode(encoder.encode_descriptor(
-                        metric.name,
-                        metric.help,
-                        None,
-                        family.metric_type(),
-                    )?)?;
+                    described(&mut encoder, metric, &family)?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Writes `family` under the name and help of `metric`.
+fn described(
+    encoder: &mut DescriptorEncoder,
+    metric: Metric,
+    family: &impl EncodeMetric,
+) -> std::fmt::Result {
+    family.encode(encoder.encode_descriptor(metric.name, metric.help, None, family.metric_type())?)
 }
 
 #[cfg(test)]
