@@ -112,6 +112,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_served_and_tells_the_truth
     let schedule_text = backup.metrics().await;
     let period = r#"etcd_operator_backup_schedule_period_seconds{namespace="default",schedule="demo-every-minute",cluster="demo"} 60"#;
     assert!(schedule_text.contains(period), "{period} in:\n{schedule_text}");
+    let size = r#"etcd_operator_backup_last_size_bytes{namespace="default",cluster="demo"} "#;
+    assert!(schedule_text.contains(size), "{size} in:\n{schedule_text}");
     // Only the leaders export: the lifecycle controller has none of it.
     assert!(!stack.processes[index["lifecycle"]].metrics().await.contains("etcd_operator_cluster_"));
 

@@ -10,7 +10,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use etcd_operator_api::{EtcdBackupSchedule, EtcdCluster};
+use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule, EtcdCluster};
 use kube::{ResourceExt, runtime::watcher::Event};
 use prometheus_client::{
     collector::Collector,
@@ -34,9 +34,11 @@ struct Watched {
 struct State {
     clusters: BTreeMap<Key, Watched>,
     schedules: BTreeMap<Key, Arc<EtcdBackupSchedule>>,
+    backups: BTreeMap<Key, Arc<EtcdBackup>>,
     /// Keys seen since a watch restarted its list (Init): what is not seen again is gone.
     relisting_clusters: Option<Vec<Key>>,
     relisting_schedules: Option<Vec<Key>>,
+    relisting_backups: Option<Vec<Key>>,
 }
 
 /// The objects whose metrics this process exports, fed by its watches while it leads.
@@ -61,6 +63,30 @@ fn change<K>(event: &Event<K>) -> Change<'_, K> {
         Event::Delete(o) => Change::Remove(o),
         Event::Init => Change::Relist,
         Event::InitDone => Change::Listed,
+    }
+}
+
+/// Keeps `map` as the watch sees it: objects applied and deleted, and on a relist only what the
+/// new list holds.
+fn keep<K: ResourceExt + Clone>(
+    map: &mut BTreeMap<Key, Arc<K>>,
+    relisting: &mut Option<Vec<Key>>,
+    event: &Event<K>,
+) {
+    match change(event) {
+        Change::Put(o) => {
+            if let Some(seen) = relisting.as_mut() {
+                seen.push(key(o));
+            }
+            map.insert(key(o), Arc::new(o.clone()));
+        }
+        Change::Remove(o) => drop(map.remove(&key(o))),
+        Change::Relist => *relisting = Some(Vec::new()),
+        Change::Listed => {
+            if let Some(seen) = relisting.take() {
+                map.retain(|k, _| seen.contains(k));
+            }
+        }
     }
 }
 
@@ -107,22 +133,17 @@ impl Exported {
     /// Notes a watch event of the EtcdBackupSchedules (the backup controller's).
     pub fn saw_schedule(&self, event: &Result<Event<EtcdBackupSchedule>, kube::runtime::watcher::Error>) {
         let Ok(event) = event else { return };
-        let mut s = self.state();
-        match change(event) {
-            Change::Put(o) => {
-                if let Some(seen) = s.relisting_schedules.as_mut() {
-                    seen.push(key(o));
-                }
-                s.schedules.insert(key(o), Arc::new(o.clone()));
-            }
-            Change::Remove(o) => drop(s.schedules.remove(&key(o))),
-            Change::Relist => s.relisting_schedules = Some(Vec::new()),
-            Change::Listed => {
-                if let Some(seen) = s.relisting_schedules.take() {
-                    s.schedules.retain(|k, _| seen.contains(k));
-                }
-            }
-        }
+        let mut guard = self.state();
+        let s = &mut *guard;
+        keep(&mut s.schedules, &mut s.relisting_schedules, event);
+    }
+
+    /// Notes a watch event of the EtcdBackups (the backup controller's).
+    pub fn saw_backup(&self, event: &Result<Event<EtcdBackup>, kube::runtime::watcher::Error>) {
+        let Ok(event) = event else { return };
+        let mut guard = self.state();
+        let s = &mut *guard;
+        keep(&mut s.backups, &mut s.relisting_backups, event);
     }
 
     /// Forgets everything: leadership is lost, and the next leader exports.
@@ -130,22 +151,25 @@ impl Exported {
         *self.state() = State::default();
     }
 
-    /// Every sample to export now, and whether any cluster and any schedule is exported.
+    /// Every sample to export now, and whether any cluster, and any schedule or backup, is
+    /// exported.
     pub fn samples(&self) -> (Vec<Sample>, bool, bool) {
         let s = self.state();
         let clusters = s.clusters.values().flat_map(|w| samples::cluster(&w.cluster, w.leader_changes));
         let schedules = s.schedules.values().flat_map(|o| samples::schedule(o));
-        (clusters.chain(schedules).collect(), !s.clusters.is_empty(), !s.schedules.is_empty())
+        let backups = samples::last_backups(s.backups.values().map(|b| b.as_ref()));
+        let any_backups = !s.schedules.is_empty() || !s.backups.is_empty();
+        (clusters.chain(schedules).chain(backups).collect(), !s.clusters.is_empty(), any_backups)
     }
 }
 
 impl Collector for Exported {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let (all, clusters, schedules) = self.samples();
+        let (all, clusters, backups) = self.samples();
         for metric in samples::ALL {
             // Every metric of what this process exports is declared (HELP, TYPE), with or
             // without series now (no operation in progress, no TLS): dashboards may rely on it.
-            let exported = if metric.name.starts_with("backup_schedule_") { schedules } else { clusters };
+            let exported = if samples::of_backups(metric) { backups } else { clusters };
             if !exported {
                 continue;
             }

@@ -4,7 +4,7 @@
 //! per cluster), `purpose` for certificates (3), `type`/`step` for the one operation in
 //! progress and `phase` for the one phase: series grow with clusters and members only.
 
-use etcd_operator_api::{EtcdBackupSchedule, EtcdCluster};
+use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule, EtcdCluster, backup::BackupPhase};
 use kube::ResourceExt;
 
 /// etcd's own default of `--quota-backend-bytes` (2 GiB), when the spec sets none.
@@ -70,9 +70,13 @@ pub const SCHEDULE_NEXT: Metric =
 pub const SCHEDULE_PERIOD: Metric =
     gauge("backup_schedule_period_seconds", "Time between the schedule's last and next run");
 pub const SCHEDULE_SUSPENDED: Metric = gauge("backup_schedule_suspended", "1 when the schedule is suspended");
+pub const BACKUP_LAST_SUCCESS: Metric =
+    gauge("backup_last_success_timestamp_seconds", "When the cluster's newest successful backup completed");
+pub const BACKUP_LAST_SIZE: Metric =
+    gauge("backup_last_size_bytes", "Size of the cluster's newest successful backup");
 
 /// Every metric, in the order they are written.
-pub const ALL: [Metric; 24] = [
+pub const ALL: [Metric; 26] = [
     PHASE,
     MEMBERS,
     VOTERS,
@@ -97,7 +101,14 @@ pub const ALL: [Metric; 24] = [
     SCHEDULE_NEXT,
     SCHEDULE_PERIOD,
     SCHEDULE_SUSPENDED,
+    BACKUP_LAST_SUCCESS,
+    BACKUP_LAST_SIZE,
 ];
+
+/// Whether a metric is of backups (the backup controller's) rather than of clusters.
+pub fn of_backups(m: Metric) -> bool {
+    m.name.starts_with("backup_")
+}
 
 /// Label names and values of one series.
 pub type Labels = Vec<(String, String)>;
@@ -202,6 +213,35 @@ pub fn schedule(s: &EtcdBackupSchedule) -> Vec<Sample> {
         }
     }
     out
+}
+
+/// The newest successful backup of each cluster (by completion time): its time and size.
+pub fn last_backups<'a>(backups: impl IntoIterator<Item = &'a EtcdBackup>) -> Vec<Sample> {
+    let mut newest: std::collections::BTreeMap<(String, String), (f64, i64)> = Default::default();
+    for b in backups {
+        let Some(s) = b.status.as_ref().filter(|s| s.phase == BackupPhase::Succeeded) else { continue };
+        let Some(done) = s.completion_time.as_deref().and_then(timestamp) else { continue };
+        let key = (b.namespace().unwrap_or_default(), b.spec.cluster_name.clone());
+        let size = s.size_bytes.unwrap_or_default();
+        newest
+            .entry(key)
+            .and_modify(|e| {
+                if done > e.0 {
+                    *e = (done, size)
+                }
+            })
+            .or_insert((done, size));
+    }
+    newest
+        .into_iter()
+        .flat_map(|((namespace, cluster), (done, size))| {
+            let labels: Labels = vec![("namespace".into(), namespace), ("cluster".into(), cluster)];
+            [
+                Sample { metric: BACKUP_LAST_SUCCESS, labels: labels.clone(), value: done },
+                Sample { metric: BACKUP_LAST_SIZE, labels, value: size as f64 },
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -88,3 +88,27 @@ fn a_schedule_exports_its_last_success_next_run_and_period() {
     assert_eq!(value(&out, SCHEDULE_LAST_SUCCESS, &[]), Some(1_796_119_209.0));
     assert_eq!(value(&out, SCHEDULE_SUSPENDED, &[]), Some(0.0));
 }
+
+#[test]
+fn each_cluster_exports_its_newest_successful_backup() {
+    let backup = |name: &str, cluster: &str, phase: &str, done: &str, size: i64| -> EtcdBackup {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdBackup",
+            "metadata": {"name": name, "namespace": "team-a"},
+            "spec": {"clusterName": cluster, "storage": {"volume": {"claimName": "b"}}},
+            "status": {"phase": phase, "completionTime": done, "sizeBytes": size}
+        }))
+        .unwrap()
+    };
+    let all = [
+        backup("old", "demo", "Succeeded", "2026-12-01T10:00:00Z", 100),
+        backup("new", "demo", "Succeeded", "2026-12-01T10:00:09Z", 200),
+        backup("failed", "demo", "Failed", "2026-12-01T11:00:00Z", 0),
+        backup("other", "orders", "Succeeded", "2026-12-01T10:00:00Z", 50),
+    ];
+    let s = last_backups(&all);
+    assert_eq!(s.len(), 4);
+    assert_eq!(value(&s, BACKUP_LAST_SUCCESS, &[("cluster", "demo")]), Some(1_796_119_209.0));
+    assert_eq!(value(&s, BACKUP_LAST_SIZE, &[("cluster", "demo")]), Some(200.0));
+    assert_eq!(value(&s, BACKUP_LAST_SIZE, &[("cluster", "orders")]), Some(50.0));
+}

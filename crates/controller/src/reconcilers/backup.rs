@@ -121,8 +121,9 @@ where
 pub async fn run(ctx: Arc<Context>) {
     // Ready once both caches hold their first full list.
     let [backups_listed, schedules_listed] = InitialLists::expect(&ctx.synced);
-    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed, |_| {});
-    // The schedules' metrics, one exporter per schedule: this controller's leader.
+    // The backups' and schedules' metrics, one exporter each: this controller's leader.
+    let exported = ctx.exported.clone();
+    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed, move |e| exported.saw_backup(e));
     let exported = ctx.exported.clone();
     let schedules =
         on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed, move |e| exported.saw_schedule(e))
