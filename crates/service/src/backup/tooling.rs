@@ -22,8 +22,11 @@ impl BackupService {
         name: &str,
         storage: BackupLocation,
     ) -> Result<EtcdBackup, ServiceError> {
-        // The cluster must exist (NOT_FOUND names it).
+        // The cluster must exist (NOT_FOUND names it), and the storage open as a run would open
+        // it (one of s3 and volume, an allowed endpoint, its Secret, a claim path inside the
+        // namespace): a bad location is refused now, naming the field, not after the object.
         self.core.get(cluster).await?;
+        self.open_storage(&cluster.namespace, &storage, "storage").await?;
         let spec = EtcdBackupSpec { cluster_name: cluster.name.clone(), storage };
         let backups = self.backups(&cluster.namespace);
         if let Some(existing) = backups.get(name).await? {

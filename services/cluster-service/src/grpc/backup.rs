@@ -176,20 +176,11 @@ impl BackupRpc for BackupApi {
     }
 }
 
-/// spec.storage from JSON: exactly one of `volume` and `s3` (field `storage_json`).
+/// spec.storage from JSON (field `storage_json`); its rules are the service layer's.
 fn storage(json: &str, v: &mut Violations) -> Option<etcd_operator_api::storage::BackupLocation> {
-    let parsed: Result<etcd_operator_api::storage::BackupLocation, _> = serde_json::from_str(json);
-    match parsed {
-        Err(e) => {
-            v.push("storage_json", format!("must be a JSON spec.storage object: {e}"));
-            None
-        }
-        Ok(l) if l.volume.is_some() == l.s3.is_some() => {
-            v.push("storage_json", "must set exactly one of volume and s3");
-            None
-        }
-        Ok(l) => Some(l),
-    }
+    serde_json::from_str(json)
+        .map_err(|e| v.push("storage_json", format!("must be a JSON spec.storage object: {e}")))
+        .ok()
 }
 
 /// An EtcdBackup as the API answers it.
