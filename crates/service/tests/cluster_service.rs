@@ -43,6 +43,7 @@ async fn create_applies_every_owned_object_then_records_status() {
         step("PATCH", CM, Reply::Echo),
         step("PATCH", STS, Reply::Echo),
         step("PATCH", PDB, Reply::Echo),
+        step("GET", CLUSTER, Reply::Ok(recorded.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(recorded)),
     ]);
     steps.extend(lock_release(HOLDER));
@@ -76,7 +77,7 @@ async fn create_applies_every_owned_object_then_records_status() {
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], "demo");
     assert_eq!(record[8].body["spec"]["minAvailable"], 2);
-    let status = &record[9].body["status"];
+    let status = &record[10].body["status"];
     assert_eq!(status["phase"], "Creating");
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["operation"]["type"], "Create");
@@ -85,10 +86,14 @@ async fn create_applies_every_owned_object_then_records_status() {
 #[tokio::test]
 async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
     let cluster = cluster_object(json!({"size": 3, "version": "3.5.1"}), None);
+    let mut read_again = cluster.clone();
+    read_again["metadata"]["resourceVersion"] = json!("8");
     let mut steps = lock_acquire();
     steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
+        // Read again: the status lands only onto the cluster as it is now.
+        step("GET", CLUSTER, Reply::Ok(read_again)),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
     steps.extend(lock_release(HOLDER));
@@ -97,7 +102,9 @@ async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid);
     assert!(outcome.requeue_after.is_none());
-    let status = &record.lock().unwrap()[4].body["status"];
+    let write = &record.lock().unwrap()[5].body;
+    assert_eq!(write["metadata"]["resourceVersion"], "8", "only onto the cluster as read: {write}");
+    let status = &write["status"];
     let progressing =
         status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
     assert_eq!(progressing["reason"], "InvalidSpec");
@@ -214,6 +221,7 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
         step("PUT", LOCK, Reply::Echo),
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
+        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
         step("GET", LOCK, Reply::Ok(lease(HOLDER, 0, 30))),
         step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
@@ -229,7 +237,7 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     let takeover = &record[2].body;
     assert_eq!(takeover["spec"]["holderIdentity"], HOLDER);
     assert_eq!(takeover["metadata"]["resourceVersion"], "7", "the takeover is conditional on what was read");
-    assert!(record[7].body["preconditions"]["resourceVersion"] == "7");
+    assert!(record[8].body["preconditions"]["resourceVersion"] == "7");
 }
 
 #[tokio::test]
@@ -333,6 +341,29 @@ async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_obs
     assert_eq!(outcome.requeue_after, None, "what is recorded is converged");
     let writes = record.lock().unwrap().iter().filter(|r| r.method != "GET").count();
     assert_eq!(writes, 0, "nothing written over the newer status");
+}
+
+/// The lifecycle too: a status recorded while it observed (scaling's "Running" as a restart
+/// ends) stands, and the lifecycle looks again soon instead of writing what it saw before.
+#[tokio::test]
+async fn the_lifecycle_never_writes_an_older_observation_over_a_newer_status() {
+    let paused = json!({"size": 3, "version": "3.5.17", "paused": true});
+    let cluster = cluster_object(paused.clone(), None);
+    let recorded =
+        cluster_object(paused, Some(json!({"phase": "Running", "readyMembers": 3, "currentSize": 3})));
+    let mut steps = lock_acquire();
+    steps.extend([
+        step("GET", CLUSTER, Reply::Ok(cluster)),
+        step("GET", STS, Reply::NotFound),
+        step("GET", CLUSTER, Reply::Ok(recorded)),
+    ]);
+    steps.extend(lock_release(HOLDER));
+    let (client, record, api) = scripted_api(steps);
+    let outcome = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap();
+    api.await.unwrap();
+    assert_eq!(outcome.status.phase, ClusterPhase::Running, "{:#?}", outcome.status);
+    assert!(outcome.requeue_after.is_some(), "looked at again");
+    assert!(record.lock().unwrap().iter().all(|r| r.method != "PATCH"), "nothing written over it");
 }
 
 /// GetClusterStatus's default answers what is recorded: one read of the cluster (without a

@@ -199,8 +199,7 @@ async fn follow_backup(
     bar.set_prefix(what.to_owned());
     bar.enable_steady_tick(Duration::from_millis(200));
     let deadline = Instant::now() + Duration::from_secs(wait.wait_timeout);
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let mut interrupted = crate::follow::interrupts()?;
     let mut said = String::new();
     loop {
         let b = get(conn, name).await?;
@@ -237,7 +236,7 @@ async fn follow_backup(
             )));
         }
         tokio::select! {
-            _ = &mut interrupted => {
+            _ = interrupted.recv() => {
                 bar.abandon();
                 return Err(CliError::Interrupted(format!("stopped following {what}; it goes on. See it with: {again}")));
             }

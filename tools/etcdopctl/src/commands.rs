@@ -117,8 +117,7 @@ where
     Fut: Future<Output = Result<String, CliError>>,
 {
     let mut last = String::new();
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let mut interrupted = crate::follow::interrupts()?;
     loop {
         let now = render().await?;
         if now != last {
@@ -126,7 +125,7 @@ where
             last = now;
         }
         tokio::select! {
-            _ = &mut interrupted => return Ok(()),
+            _ = interrupted.recv() => return Ok(()),
             () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
         }
     }

@@ -10,6 +10,14 @@ use crate::{cli::Wait, error::CliError, view::ClusterView};
 /// How often the recorded status is read (it costs the server no etcd call).
 const POLL: Duration = Duration::from_secs(1);
 
+/// Ctrl-C, caught from this call on. `tokio::signal::ctrl_c()` installs its handler only when
+/// first polled, so a Ctrl-C between the first line printed and the first wait killed the
+/// process (no exit code) instead of ending the follow or watch as documented.
+pub fn interrupts() -> Result<tokio::signal::unix::Signal, CliError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| CliError::Config(format!("cannot catch Ctrl-C: {e}")))
+}
+
 /// Where a change stands, read from one status.
 pub enum Progress {
     /// Not there yet: steps done of the whole.
@@ -48,8 +56,7 @@ where
     bar.enable_steady_tick(Duration::from_millis(200));
     let deadline = Instant::now() + Duration::from_secs(wait.wait_timeout);
     let mut said = String::new();
-    let interrupted = tokio::signal::ctrl_c();
-    tokio::pin!(interrupted);
+    let mut interrupted = interrupts()?;
     loop {
         let view = status().await?;
         let step = step_line(&view);
@@ -81,7 +88,7 @@ where
             )));
         }
         tokio::select! {
-            _ = &mut interrupted => {
+            _ = interrupted.recv() => {
                 bar.abandon();
                 return Err(CliError::Interrupted(format!(
                     "stopped following {}; it goes on in the operator. Follow it again with: {}",

@@ -61,7 +61,7 @@ impl LifecycleService {
                 let later = crate::restore::decide::look_again_after(&refusal.reason);
                 let check = Ok(());
                 let write = StatusWrite::new(&cluster, &check, &proceed).restore(Some(&refusal));
-                let out = self.core.write_status(&cluster, &observation, write).await?;
+                let out = self.core.write_observed(&cluster, &observation, write).await?;
                 return Ok(ClusterOutcome { requeue_after: Some(later), ..out });
             }
             RestoreGate::Proceed(status) => Some(status),
@@ -84,7 +84,7 @@ impl LifecycleService {
         self.apply_objects(r, &desired, &mut observation).await?;
         let check = Ok(());
         let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
-        let out = self.core.write_status(&cluster, &observation, write).await?;
+        let out = self.core.write_observed(&cluster, &observation, write).await?;
         let rotating = cluster.certificate_authority().is_some_and(|c| c.rotation.is_some())
             || cluster.transport_move().is_some();
         Ok(ClusterOutcome { requeue_after: look_again(out.requeue_after, restore.as_ref(), rotating), ..out })

@@ -27,7 +27,7 @@ use crate::{
 const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
 
 impl Core {
-    /// Computes the status from an observation and applies it.
+    /// Computes the status from an observation and applies it (see [`Self::write_observed`]).
     pub(crate) async fn record_status(
         &self,
         cluster: &EtcdCluster,
@@ -35,7 +35,30 @@ impl Core {
         spec_check: &Result<(), etcd_operator_common::Violations>,
         rollout: &RolloutDecision,
     ) -> Result<ClusterOutcome, ServiceError> {
-        self.write_status(cluster, observation, StatusWrite::new(cluster, spec_check, rollout)).await
+        self.write_observed(cluster, observation, StatusWrite::new(cluster, spec_check, rollout)).await
+    }
+
+    /// Writes a status computed from an observation of `before` that took time (members down
+    /// answer late). Another writer may have recorded a newer picture meanwhile (scaling's
+    /// "Running, 4 of 4 ready" as a restart ends): then that stands and this caller looks again
+    /// soon, instead of setting the cluster back to what it saw while members were starting.
+    /// Otherwise the write lands only onto the object as read again (409 if one comes between).
+    pub(crate) async fn write_observed(
+        &self,
+        before: &EtcdCluster,
+        observation: &Observation,
+        write: StatusWrite<'_>,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let latest = self.get(&cluster_ref(before)).await?;
+        if latest.status != before.status {
+            let recorded = latest.status.clone().unwrap_or_default();
+            let out = outcome(&latest, recorded);
+            return Ok(ClusterOutcome { requeue_after: Some(CONVERGING_REQUEUE), ..out });
+        }
+        // The generation acted on (a newer spec is the next call's), at the version read now.
+        let mut onto = before.clone();
+        onto.metadata.resource_version = latest.metadata.resource_version;
+        self.write_status(&onto, observation, write.only_onto_read()).await
     }
 
     /// Computes the status and applies it (as scaling when scaling records, else as the lifecycle).
