@@ -4,6 +4,7 @@
 //! [`Stack`] is dropped, also when the test fails; the logs of every process
 //! and pod of a failed test are kept under `target/e2e-logs/`.
 
+pub mod cli;
 pub mod identity;
 pub mod model;
 pub mod otlp;

@@ -4,18 +4,19 @@
 //! and JSON output are pinned by snapshots; a scale follows the status step by step; refusals
 //! and a bad kubeconfig are one line with their documented exit codes.
 
-use std::{path::Path, process::Output, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
-use e2e_tests::{Stack, eventually, process::binary};
+use e2e_tests::{
+    Stack,
+    cli::{Cli, TOOLING},
+    eventually,
+    process::binary,
+};
 use etcd_operator_api::{EtcdCluster, cluster::ClusterPhase};
 use kube::Api;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 const CLUSTER: &str = e2e_tests::ONE_MEMBER_DEMO;
-
-/// The CLI's account: reads clusters and changes their size, nothing else (the README's
-/// example tooling Role).
-const TOOLING: &str = include_str!("../../../examples/api-tooling.yaml");
 
 /// An account with no grant at all.
 const NOBODY: &str = "apiVersion: v1
@@ -24,47 +25,6 @@ metadata:
   name: nobody
   namespace: default
 ";
-
-struct Cli<'a> {
-    stack: &'a Stack,
-    server: String,
-}
-
-impl Cli<'_> {
-    fn run_as(&self, program: &Path, args: &[&str]) -> Output {
-        std::process::Command::new(program)
-            .args(args)
-            .env("KUBECONFIG", &self.stack.sim.kubeconfig)
-            .env("ETCDOPCTL_SERVER", &self.server)
-            .env("HOME", self.stack.dir())
-            .env_remove("ETCDOPCTL_TOKEN")
-            .output()
-            .expect("etcdopctl runs")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_as(&binary("etcdopctl"), args)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "etcdopctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs a command that must fail: its exit code and its one line of stderr.
-    fn fails(&self, args: &[&str]) -> (i32, String) {
-        let out = self.run(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        assert!(
-            !out.status.success(),
-            "etcdopctl {args:?} succeeded: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-        (out.status.code().unwrap_or(-1), stderr)
-    }
-}
 
 async fn running(stack: &Stack, size: i32) -> bool {
     let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
@@ -167,10 +127,7 @@ fn interrupt(child: &tokio::process::Child) {
 /// `--watch` ends normally on Ctrl-C; a change followed ends with 130 and goes on without it.
 async fn interrupted_and_watched(cli: &Cli<'_>, stack: &Stack) {
     let spawn = |args: &[&str]| {
-        tokio::process::Command::new(binary("etcdopctl"))
-            .args(args)
-            .env("KUBECONFIG", &stack.sim.kubeconfig)
-            .env("ETCDOPCTL_SERVER", &cli.server)
+        tokio::process::Command::from(cli.command(&binary("etcdopctl"), args))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -2,11 +2,12 @@
 //! with kubectl from the local example and run by the operator's binaries:
 //! its certificates and root Secret appear, authentication turns on through
 //! the health controller's probes, a scale to five members goes through the
-//! scaling controller over TLS, and real etcdctl reaches it only with the
-//! cluster's certificates.
+//! scaling controller over TLS, real etcdctl reaches it only with the
+//! cluster's certificates, and `etcdopctl certs` shows them.
 
 use std::time::Duration;
 
+use e2e_tests::cli::{Cli, TOOLING};
 use e2e_tests::{Stack, eventually};
 use etcd_operator_api::{EtcdCluster, condition::ConditionStatus};
 use kube::Api;
@@ -60,6 +61,7 @@ async fn a_tls_cluster_with_auth_runs_from_kubectl_and_admits_only_holders_of_it
     {
         assert!(secrets.contains(&format!("secret/{s}")), "{s} missing from {secrets}");
     }
+    certificates_from_the_cli(&stack, &endpoint);
 
     // A tool given the operator's certificate and root's password, as an administrator would be.
     let certs = tempfile::tempdir().unwrap();
@@ -110,4 +112,23 @@ async fn a_tls_cluster_with_auth_runs_from_kubectl_and_admits_only_holders_of_it
     let anonymous =
         etcdctl(&stack.sim, "secure-1", "secure", certs.path(), Some(&root), &["get", "greeting"]);
     assert!(!anonymous.status.success(), "served without a client certificate");
+}
+
+/// `etcdopctl certs`, as the README's tooling account: the certificates the cluster's members
+/// serve and present, each with its Secret and expiry, and the verdict on them.
+fn certificates_from_the_cli(stack: &Stack, server: &str) {
+    stack.kubectl_apply(TOOLING);
+    let cli = Cli { stack, server: server.to_owned() };
+    let table = cli.ok(&["certs", "secure"]);
+    assert!(table.contains("CertificatesReady: CertificatesValid"), "{table}");
+    let shown: serde_json::Value = serde_json::from_str(&cli.ok(&["certs", "secure", "-o", "json"])).unwrap();
+    assert_eq!(shown["tls"], true, "{shown}");
+    let certificates = shown["certificates"].as_array().expect("certificates");
+    for secret in ["secure-client-tls", "secure-peer-tls", "secure-operator-tls"] {
+        let c = certificates.iter().find(|c| c["secret"] == secret);
+        let c = c.unwrap_or_else(|| panic!("{secret} not shown: {shown}"));
+        assert!(c["notAfter"].as_str().is_some_and(|t| t.len() >= 20), "{c}");
+        assert!(c.get("problem").is_none(), "{c}");
+        assert!(table.contains(secret), "{table}");
+    }
 }

@@ -1,14 +1,18 @@
-//! An upgrade end to end: `kubectl patch` of spec.version from 3.4.23 to a 3.5
-//! tag on a 3-member cluster, with the controllers and the cluster-service as
-//! OS processes, clients on every member, and the scaling controller's leader
-//! (which drives the roll) killed mid-roll. Every acknowledged write is kept,
-//! the history is linearizable, the leader restarts last, and the upgrade
-//! completes only once etcd reports cluster version 3.5.
+//! An upgrade end to end: `etcdopctl upgrade` from 3.4.23 to a 3.5 tag on a
+//! 3-member cluster, followed to its end, with the controllers and the
+//! cluster-service as OS processes, clients on every member, and the scaling
+//! controller's leader (which drives the roll) killed mid-roll. Every
+//! acknowledged write is kept, the history is linearizable, the leader restarts
+//! last, and the upgrade completes (for the operator and for the CLI following
+//! it) only once etcd reports cluster version 3.5.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use e2e_tests::{
-    Stack, eventually,
+    Stack,
+    cli::{Cli, TOOLING},
+    eventually,
+    process::binary,
     workload::{self, Workload},
 };
 use etcd_operator_api::{ConditionStatus, EtcdCluster, cluster::CONDITION_UPGRADING, condition::find};
@@ -26,6 +30,32 @@ spec:
   version: 3.4.23
   storage:
     size: 1Gi
+";
+
+/// The README's tooling account may also change the rest of the spec here (the version).
+const UPGRADER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: etcd-upgrader
+  namespace: default
+rules:
+  - apiGroups: [etcd.operator.dev]
+    resources: [etcdclusters]
+    verbs: [update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: etcd-upgrader
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: etcd-upgrader
+subjects:
+  - kind: ServiceAccount
+    name: etcd-tooling
+    namespace: default
 ";
 
 /// Each member pod's UID now.
@@ -72,6 +102,8 @@ async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_lo
         stack.start_controller("scaling", "scaling-a", &endpoint, &[]).await,
         stack.start_controller("scaling", "scaling-b", &endpoint, &[]).await,
     ];
+    stack.kubectl_apply(TOOLING);
+    stack.kubectl_apply(UPGRADER);
     stack.kubectl_apply(CLUSTER);
     eventually("3 members Running", Duration::from_secs(90), || async {
         let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
@@ -103,7 +135,13 @@ async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_lo
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let before = uids(&stack).await;
-    stack.kubectl_ok(&["patch", "etcd", "demo", "--type=merge", "-p", r#"{"spec":{"version":"3.5.7"}}"#]);
+    let cli = Cli { stack: &stack, server: endpoint.clone() };
+    let upgrade =
+        tokio::process::Command::from(cli.command(&binary("etcdopctl"), &["upgrade", "demo", "3.5.7"]))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("etcdopctl starts");
     // The first member restarted: the scaling controller leading the roll dies.
     let mut order = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -129,6 +167,16 @@ async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_lo
     }
     note_restarts(&stack, &before, &mut order).await;
     let outcome = workload.stop().await;
+    // The CLI followed it through the controller's death, to the operator's verdict.
+    let followed = tokio::time::timeout(Duration::from_secs(30), upgrade.wait_with_output()).await;
+    let followed = followed.expect("etcdopctl upgrade ends with the upgrade").unwrap();
+    let said = String::from_utf8_lossy(&followed.stderr);
+    assert!(followed.status.success(), "etcdopctl upgrade: {said}");
+    assert_eq!(
+        String::from_utf8_lossy(&followed.stdout),
+        "upgrade default/demo to 3.5.7: up to date; 3/3 members run 3.5.7; etcd's cluster version is 3.5\n",
+        "{said}"
+    );
 
     assert_eq!(order.len(), 3, "each member restarted once: {order:?}");
     assert_eq!(order.last(), Some(&leader), "the leader ({leader}) restarts last: {order:?}");

@@ -8,7 +8,7 @@ use crate::{
     cli::{Output, Wait},
     connect::Connection,
     error::CliError,
-    follow::{Follow, Progress, follow, invalid, sized},
+    follow::{Follow, Progress, follow, sized, upgraded, upgrading},
     view::{ClusterView, document, list_table, status_text},
 };
 
@@ -170,20 +170,13 @@ pub async fn upgrade(t: &Target<'_>, version: &str, wait: &Wait) -> Result<Strin
     if wait.no_wait {
         return Ok(format!("{what}: accepted; follow it with: {}\n", t.again()));
     }
-    let members = before.members.len() as u64;
-    let goal = |v: &ClusterView| {
-        let on = v.members.iter().filter(|m| m.version == version).count() as u64;
-        match v.phase.as_str() {
-            "Invalid" => Progress::Stuck(invalid(v)),
-            "Running" if v.version == version && v.operation.is_none() && on == v.members.len() as u64 => {
-                Progress::Done
-            }
-            _ => Progress::At(on),
-        }
-    };
-    let f = Follow { what: what.clone(), steps: members, again: t.again(), progress: &goal };
-    follow(&f, wait, move || t.status(false)).await?;
-    Ok(format!("{what}: every member runs {version}\n"))
+    let goal = upgraded(version);
+    let f =
+        Follow { what: what.clone(), steps: before.members.len() as u64, again: t.again(), progress: &goal };
+    let view = follow(&f, wait, move || t.status(false)).await?;
+    // Its message says how many members run the version and etcd's cluster version.
+    let said = upgrading(&view).map(|c| c.message.clone()).unwrap_or_default();
+    Ok(format!("{what}: up to date; {said}\n"))
 }
 
 /// The steps of a replacement, in order (status.operation.step).

@@ -122,11 +122,87 @@ pub fn sized(from: i32, size: i32) -> impl Fn(&ClusterView) -> Progress {
     }
 }
 
+/// The goal of an upgrade, as the operator judges it: the status and its Upgrading condition are
+/// of the spec naming the new version (observedGeneration), nothing is in progress, and that
+/// condition says up to date (every member pod on the version, etcd's cluster version on its
+/// minor). Members'
+/// reported server versions only show progress: an image's tag is what the operator rolls to.
+pub fn upgraded(version: &str) -> impl Fn(&ClusterView) -> Progress {
+    move |v| {
+        let on = v.members.iter().filter(|m| m.version == version).count() as u64;
+        // The verdict on this spec: a writer that did not look at the pods keeps the condition
+        // as it was, with the generation it was computed from.
+        let up_to_date = upgrading(v).is_some_and(|c| {
+            c.observed_generation >= v.generation && c.status == "False" && c.reason == "UpToDate"
+        });
+        match v.phase.as_str() {
+            "Invalid" => Progress::Stuck(invalid(v)),
+            "Running" if v.observed_generation >= v.generation && v.operation.is_none() && up_to_date => {
+                Progress::Done
+            }
+            _ => Progress::At(on),
+        }
+    }
+}
+
+/// The Upgrading condition, if recorded.
+pub fn upgrading(v: &ClusterView) -> Option<&crate::view::ConditionView> {
+    v.conditions.iter().find(|c| c.type_ == "Upgrading")
+}
+
 /// The message of a failing condition, for "why it is stuck".
 pub fn invalid(v: &ClusterView) -> String {
     let failing = v.conditions.iter().find(|c| c.status == "False" && !c.message.is_empty());
     match failing {
         Some(c) => format!("the spec is invalid: {}", c.message),
         None => "the spec is invalid (see `status`)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::ConditionView;
+
+    /// Generations: the spec's, the status's and the Upgrading condition's.
+    fn view(phase: &str, generations: (i64, i64, i64), upgrading: Option<(&str, &str)>) -> ClusterView {
+        let conditions = upgrading.into_iter().map(|(status, reason)| ConditionView {
+            type_: "Upgrading".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: String::new(),
+            observed_generation: generations.2,
+        });
+        ClusterView {
+            namespace: "default".into(),
+            name: "demo".into(),
+            phase: phase.into(),
+            ready_members: 3,
+            current_size: 3,
+            desired_size: 3,
+            generation: generations.0,
+            observed_generation: generations.1,
+            version: "3.4.23".into(),
+            cluster_id: String::new(),
+            operation: None,
+            members: Vec::new(),
+            conditions: conditions.collect(),
+        }
+    }
+
+    #[test]
+    fn an_upgrade_is_done_only_on_the_operators_verdict_for_the_new_spec() {
+        let goal = upgraded("3.5.7");
+        let done = |v: &ClusterView| matches!(goal(v), Progress::Done);
+        // The status of the spec before the patch said up to date (with the old version).
+        assert!(!done(&view("Running", (2, 1, 1), Some(("False", "UpToDate")))));
+        // A writer that did not look at the pods recorded the new generation, kept the condition.
+        assert!(!done(&view("Running", (2, 2, 1), Some(("False", "UpToDate")))));
+        assert!(!done(&view("Updating", (2, 2, 2), Some(("True", "RollingMembers")))));
+        assert!(!done(&view("Running", (2, 2, 2), Some(("True", "AwaitingClusterVersion")))));
+        assert!(!done(&view("Running", (2, 2, 2), None)));
+        assert!(done(&view("Running", (2, 2, 2), Some(("False", "UpToDate")))));
+        assert!(matches!(goal(&view("Invalid", (2, 2, 2), None)), Progress::Stuck(_)));
     }
 }

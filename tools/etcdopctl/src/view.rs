@@ -17,6 +17,9 @@ pub struct ClusterView {
     pub ready_members: i32,
     pub current_size: i32,
     pub desired_size: i32,
+    /// The spec's generation, and the one the status was computed from.
+    pub generation: i64,
+    pub observed_generation: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -67,6 +70,8 @@ pub struct ConditionView {
     pub reason: String,
     pub message: String,
     pub last_transition_time: String,
+    /// The spec's generation it was computed from.
+    pub observed_generation: i64,
 }
 
 impl From<&pb::ClusterStatus> for ClusterView {
@@ -79,6 +84,8 @@ impl From<&pb::ClusterStatus> for ClusterView {
             ready_members: s.ready_members,
             current_size: s.current_size,
             desired_size: s.desired_size,
+            generation: s.generation,
+            observed_generation: s.observed_generation,
             version: s.current_version.clone(),
             cluster_id: s.cluster_id.clone(),
             operation: s.operation.as_ref().map(|o| OperationView {
@@ -98,6 +105,7 @@ impl From<&pb::ClusterStatus> for ClusterView {
                     reason: c.reason.clone(),
                     message: c.message.clone(),
                     last_transition_time: c.last_transition_time.clone(),
+                    observed_generation: c.observed_generation,
                 })
                 .collect(),
         }

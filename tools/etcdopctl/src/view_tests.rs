@@ -34,6 +34,7 @@ fn status() -> pb::ClusterStatus {
             reason: "QuorumHealthy".into(),
             message: "2 of 3 members healthy".into(),
             last_transition_time: "2026-12-01T10:00:00Z".into(),
+            observed_generation: 2,
         }],
         operation: Some(pb::Operation {
             r#type: "ScaleUp".into(),

@@ -90,8 +90,11 @@ fn cluster_refusal(cluster: Option<&str>, target: EtcdVersion) -> Option<(String
 
 /// What the Upgrading condition is computed from.
 pub struct ProgressInputs<'a> {
-    /// `spec.version`.
+    /// The version the StatefulSet's pod template runs (what the roll moves members to).
     pub target: &'a str,
+    /// `spec.version` when the spec check passed (a refused one moves nothing), and why the
+    /// rollout waits, if it does: a wanted version not in the template yet is pending.
+    pub wanted: Option<(&'a str, Option<&'a str>)>,
     /// The member pods (each knows the version its spec was made for).
     pub pods: &'a [PodState],
     /// What etcd said.
@@ -105,6 +108,12 @@ pub struct ProgressInputs<'a> {
 /// member stopped the roll and why. `None` when it cannot be told (no cluster version yet with
 /// every member moved): the condition as recorded stays.
 pub fn upgrading(i: &ProgressInputs<'_>) -> Option<Condition> {
+    if let Some((wanted, waits)) = i.wanted.filter(|(wanted, _)| *wanted != i.target) {
+        // Not up to date on the old version: the status is of a spec that wants another one.
+        let why = waits.map(|w| format!("; the roll waits: {w}")).unwrap_or_default();
+        let message = format!("spec.version {wanted} is not rolled out yet (members run {}){why}", i.target);
+        return Some(Condition::new(CONDITION_UPGRADING, true, "Pending", message));
+    }
     let target = EtcdVersion::parse(i.target).ok()?;
     let live: Vec<&PodState> = i.pods.iter().filter(|p| !p.terminating).collect();
     let moved: Vec<&str> =

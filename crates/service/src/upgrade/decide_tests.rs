@@ -111,7 +111,14 @@ fn condition(
 ) -> (ConditionStatus, String, String) {
     let mut v = view(&healthy).build();
     v.cluster_version = Some(cluster.into());
-    let c = upgrading(&ProgressInputs { target: "3.5.7", pods, view: &v, restarting }).expect("a condition");
+    let c = upgrading(&ProgressInputs {
+        target: "3.5.7",
+        wanted: Some(("3.5.7", None)),
+        pods,
+        view: &v,
+        restarting,
+    })
+    .expect("a condition");
     (c.status, c.reason, c.message)
 }
 
@@ -158,7 +165,29 @@ fn it_completes_only_when_etcd_reports_the_new_cluster_version() {
     );
     // Without a cluster version the recorded condition stays.
     let v = view(&[true; 3]).build();
-    assert!(upgrading(&ProgressInputs { target: "3.5.7", pods: &all, view: &v, restarting: None }).is_none());
+    assert!(
+        upgrading(&ProgressInputs { target: "3.5.7", wanted: None, pods: &all, view: &v, restarting: None })
+            .is_none()
+    );
+}
+
+#[test]
+fn a_spec_version_not_rolled_out_yet_is_pending_not_up_to_date() {
+    // The members are up to date on 3.4.23, but the spec (its generation recorded) wants 3.5.7.
+    let mut v = view(&[true; 3]).build();
+    v.cluster_version = Some("3.4.0".into());
+    let old = pods(["3.4.23"; 3]);
+    let waits = "demo-2 is not a healthy voter";
+    let inputs = |wanted| ProgressInputs { target: "3.4.23", wanted, pods: &old, view: &v, restarting: None };
+    let c = upgrading(&inputs(Some(("3.5.7", Some(waits))))).expect("a condition");
+    assert_eq!((c.status, c.reason.as_str()), (ConditionStatus::True, "Pending"));
+    assert_eq!(
+        c.message,
+        "spec.version 3.5.7 is not rolled out yet (members run 3.4.23); the roll waits: demo-2 is not a healthy voter"
+    );
+    // Refused by the spec check (no wanted version): what the template runs is what is judged.
+    assert_eq!(upgrading(&inputs(None)).map(|c| c.reason), Some("UpToDate".into()));
+    assert_eq!(upgrading(&inputs(Some(("3.4.23", None)))).map(|c| c.reason), Some("UpToDate".into()));
 }
 
 #[test]

@@ -220,6 +220,7 @@ pub fn condition(c: &etcd_operator_api::Condition) -> pb::Condition {
         reason: c.reason.clone(),
         message: c.message.clone(),
         last_transition_time: c.last_transition_time.clone(),
+        observed_generation: c.observed_generation.unwrap_or_default(),
     }
 }
 

@@ -175,8 +175,14 @@ fn phase_and_all_conditions(
         (&i.observation.etcd, &i.observation.pods, applied)
     {
         let roll = scaling_op(i).filter(|op| op.type_ == crate::operation::OperationType::RollingUpdate);
+        let waits = match i.rollout {
+            RolloutDecision::Wait(why) => Some(why.as_str()),
+            RolloutDecision::Proceed => None,
+        };
+        let wanted = i.spec_check.is_ok().then_some((i.cluster.spec.version.as_str(), waits));
         conditions.extend(crate::upgrade::decide::upgrading(&crate::upgrade::decide::ProgressInputs {
             target,
+            wanted,
             pods,
             view,
             restarting: roll.as_ref().and_then(|op| op.member.as_deref()),
