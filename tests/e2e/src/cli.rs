@@ -9,6 +9,38 @@ use crate::{Stack, process::binary};
 /// example tooling Role).
 pub const TOOLING: &str = include_str!("../../../examples/api-tooling.yaml");
 
+/// A Role and its RoleBinding that let the tooling account `verb` EtcdClusters too, named
+/// `etcd-<role>` (what the README's tooling Role leaves out: `create` for a restore, `update`
+/// for the rest of the spec).
+pub fn tooling_may(role: &str, verb: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: etcd-{role}
+  namespace: default
+rules:
+  - apiGroups: [etcd.operator.dev]
+    resources: [etcdclusters]
+    verbs: [{verb}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: etcd-{role}
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: etcd-{role}
+subjects:
+  - kind: ServiceAccount
+    name: etcd-tooling
+    namespace: default
+"
+    )
+}
+
 /// etcdopctl as a user of `stack` runs it, against the cluster-service at `server`.
 pub struct Cli<'a> {
     pub stack: &'a Stack,

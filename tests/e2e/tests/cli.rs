@@ -8,7 +8,7 @@ use std::{process::Stdio, time::Duration};
 
 use e2e_tests::{
     Stack,
-    cli::{Cli, TOOLING},
+    cli::{Cli, TOOLING, tooling_may},
     eventually,
     process::binary,
 };
@@ -184,32 +184,6 @@ async fn maintenance(cli: &Cli<'_>, stack: &Stack) {
     );
 }
 
-/// May create clusters: what a restore is.
-const RESTORER: &str = "apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: etcd-restorer
-  namespace: default
-rules:
-  - apiGroups: [etcd.operator.dev]
-    resources: [etcdclusters]
-    verbs: [create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: etcd-restorer
-  namespace: default
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: etcd-restorer
-subjects:
-  - kind: ServiceAccount
-    name: etcd-tooling
-    namespace: default
-";
-
 /// A backup now (followed to the verified copy), listed and shown, then restored into a new
 /// cluster that holds what was written before it.
 async fn backup_and_restore(cli: &Cli<'_>, stack: &Stack) {
@@ -252,7 +226,7 @@ async fn backup_and_restore(cli: &Cli<'_>, stack: &Stack) {
     ];
     let (code, line) = cli.fails(&restore);
     assert_eq!(code, 4, "{line}");
-    stack.kubectl_apply(RESTORER);
+    stack.kubectl_apply(&tooling_may("restorer", "create"));
     eventually("the grant is seen", Duration::from_secs(30), || async {
         let out = cli.run(&restore);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -10,7 +10,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use e2e_tests::{
     Stack,
-    cli::{Cli, TOOLING},
+    cli::{Cli, TOOLING, tooling_may},
     eventually,
     process::binary,
     workload::{self, Workload},
@@ -30,32 +30,6 @@ spec:
   version: 3.4.23
   storage:
     size: 1Gi
-";
-
-/// The README's tooling account may also change the rest of the spec here (the version).
-const UPGRADER: &str = "apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: etcd-upgrader
-  namespace: default
-rules:
-  - apiGroups: [etcd.operator.dev]
-    resources: [etcdclusters]
-    verbs: [update]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: etcd-upgrader
-  namespace: default
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: etcd-upgrader
-subjects:
-  - kind: ServiceAccount
-    name: etcd-tooling
-    namespace: default
 ";
 
 /// Each member pod's UID now.
@@ -103,7 +77,8 @@ async fn three_four_to_three_five_under_load_with_the_rolls_controller_killed_lo
         stack.start_controller("scaling", "scaling-b", &endpoint, &[]).await,
     ];
     stack.kubectl_apply(TOOLING);
-    stack.kubectl_apply(UPGRADER);
+    // The README's tooling account, here also allowed the rest of the spec (the version).
+    stack.kubectl_apply(&tooling_may("upgrader", "update"));
     stack.kubectl_apply(CLUSTER);
     eventually("3 members Running", Duration::from_secs(90), || async {
         let clusters: Api<EtcdCluster> = Api::namespaced(stack.client.clone(), "default");
