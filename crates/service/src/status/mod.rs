@@ -49,12 +49,12 @@ impl Core {
         observation: &Observation,
         write: StatusWrite<'_>,
     ) -> Result<ClusterOutcome, ServiceError> {
-        let latest = self.get(&cluster_ref(before)).await?;
-        if latest.status != before.status {
-            let recorded = latest.status.clone().unwrap_or_default();
-            let out = outcome(&latest, recorded);
-            return Ok(ClusterOutcome { requeue_after: Some(CONVERGING_REQUEUE), ..out });
-        }
+        let latest = match self.read_again(before).await? {
+            ReadAgain::Recorded(out) => {
+                return Ok(ClusterOutcome { requeue_after: Some(CONVERGING_REQUEUE), ..*out });
+            }
+            ReadAgain::Unchanged(latest) => *latest,
+        };
         // The generation acted on (a newer spec is the next call's), at the version read now.
         let mut onto = before.clone();
         onto.metadata.resource_version = latest.metadata.resource_version;
@@ -142,14 +142,10 @@ impl Core {
         observation.auth = auth;
         // Observing takes seconds while members are down: read again, and write only onto that
         // read (ABORTED if another writer comes in between, instead of undoing it).
-        let cluster = self.get(r).await?;
-        if cluster.status != before.status {
-            // Another writer recorded a status while this one observed, from an observation that
-            // began later than this one or overlapped it: writing would set the cluster back to
-            // an older picture (a Running cluster read as Updating again). What is recorded stands.
-            let recorded = cluster.status.clone().unwrap_or_default();
-            return Ok((outcome(&cluster, recorded), observation));
-        }
+        let cluster = match self.read_again(&before).await? {
+            ReadAgain::Recorded(out) => return Ok((*out, observation)),
+            ReadAgain::Unchanged(cluster) => *cluster,
+        };
         // What the lifecycle desires, so both report the same spec check (its rules, and what
         // the running StatefulSet cannot change) and the same rollout progress; otherwise a
         // refused change would read as Invalid after a reconcile and as Running after a probe.
@@ -169,6 +165,28 @@ impl Core {
         let write = StatusWrite::new(&cluster, &spec_check, &rollout).only_onto_read();
         let out = self.write_status(&cluster, &observation, write).await?;
         Ok((out, observation))
+    }
+}
+
+/// The cluster read again after a slow observation.
+pub(crate) enum ReadAgain {
+    /// No status was recorded meanwhile: a write may land onto this read.
+    Unchanged(Box<EtcdCluster>),
+    /// Another writer recorded one, from an observation that began later than the caller's or
+    /// overlapped it: writing would set the cluster back to an older picture (a Running cluster
+    /// read as Updating again). What is recorded stands.
+    Recorded(Box<ClusterOutcome>),
+}
+
+impl Core {
+    /// Reads `before`'s cluster again and says whether a status was recorded since.
+    async fn read_again(&self, before: &EtcdCluster) -> Result<ReadAgain, ServiceError> {
+        let latest = self.get(&cluster_ref(before)).await?;
+        if latest.status == before.status {
+            return Ok(ReadAgain::Unchanged(Box::new(latest)));
+        }
+        let recorded = latest.status.clone().unwrap_or_default();
+        Ok(ReadAgain::Recorded(Box::new(outcome(&latest, recorded))))
     }
 }
 
