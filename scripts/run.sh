@@ -40,13 +40,13 @@ fi
 # Identities, as the chart gives them: its ServiceAccounts and roles (not its Deployments: these
 # processes run here), a token of each controller's account for the cluster-service's audience,
 # and an account for tooling (examples/api-tooling.yaml).
-python3 - <<'PY' | kubectl apply --validate=false -f - >/dev/null
+python3 - <<'PY' | kubectl apply -f - >/dev/null
 import yaml
 kinds = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 docs = [d for d in yaml.safe_load_all(open("deploy/etcd-operator.yaml")) if d and d["kind"] in kinds]
 print(yaml.safe_dump_all(docs))
 PY
-kubectl apply --validate=false -f examples/api-tooling.yaml >/dev/null
+kubectl apply -f examples/api-tooling.yaml >/dev/null
 mkdir -p .tokens
 for c in lifecycle health scaling backup recovery; do
   kubectl -n etcd-operator create token "etcd-operator-$c-controller" --audience etcd-operator --duration 24h >".tokens/$c"
@@ -77,14 +77,14 @@ scaling (:8083), backup (:8084) and recovery (:8085) controllers against KUBECON
   kubectl get etcd demo -o yaml                  # members, leader, conditions
   kubectl get statefulsets,pods,pvc
   kubectl patch etcd demo --type=merge -p '{"spec":{"size":5}}'   # scale: one learner at a time
-  kubectl apply --validate=false -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/default/local
+  kubectl apply -f examples/local-etcdbackup.yaml  # a backup now and one every minute, into .backups/default/local
   kubectl get etcdbackups,etcdbackupschedules     # phase, size, revision; last success, next run
-  kubectl apply --validate=false -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
+  kubectl apply -f examples/local-etcdcluster-restored.yaml  # a new cluster from backup demo-now
   etcdctl --endpoints=http://\$(kubectl get pod demo-0 -o jsonpath='{.status.podIP}'):2379 put hello world
   TOKEN=\$(kubectl create token etcd-tooling --audience etcd-operator)   # tooling's identity (examples/api-tooling.yaml)
   kubectl -n etcd-operator get configmap etcd-operator-api-ca -o jsonpath='{.data.ca\.crt}' >api-ca.crt   # the API's CA
   grpcurl -cacert api-ca.crt -H "authorization: Bearer \$TOKEN" -d '{"namespace":"default"}' 127.0.0.1:9090 etcd_operator.v1alpha1.ClusterService/ListClusters
-  kubectl apply --validate=false -f examples/local-etcdcluster-tls.yaml  # cluster "secure": operator-managed TLS, etcd auth
+  kubectl apply -f examples/local-etcdcluster-tls.yaml  # cluster "secure": operator-managed TLS, etcd auth
   kubectl get etcd secure -o jsonpath='{.status.certificates}'          # each certificate, its Secret and expiry
   grpcurl -cacert api-ca.crt -H "authorization: Bearer \$TOKEN" -d '{"cluster":{"namespace":"default","name":"secure"}}' 127.0.0.1:9090 etcd_operator.v1alpha1.SecurityService/GetCertificates
   curl -s 127.0.0.1:8081/metrics

@@ -18,6 +18,7 @@ step "duplicate deps";   scripts/check-deps.sh
 step "service layout";   scripts/check-service-layout.sh  # pure decisions, no import circles
 step "manifests";        scripts/check-manifests.sh
 step "helm chart";       python3 scripts/chart.py check
+step "protobuf table";   python3 scripts/protobuf_messages.py --check  # kube-sim reads kubectl's protobuf bodies with it
 step "alert rules";      promtool check rules helm/etcd-operator/files/etcd-operator.rules.yaml \
                            && promtool test rules monitoring/rules.test.yaml
 step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes

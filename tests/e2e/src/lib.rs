@@ -237,11 +237,12 @@ impl Stack {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `kubectl apply` of a YAML document (kube-sim serves no OpenAPI, so without client validation).
+    /// `kubectl apply` of a YAML document, validated as kubectl validates by default (strict
+    /// field validation by the server).
     pub fn kubectl_apply(&self, yaml: &str) -> String {
         let file = self.dir.path().join("apply.yaml");
         std::fs::write(&file, yaml).expect("manifest written");
-        self.kubectl_ok(&["apply", "--validate=false", "-f", file.to_str().expect("utf-8 path")])
+        self.kubectl_ok(&["apply", "-f", file.to_str().expect("utf-8 path")])
     }
 
     /// Where kept logs go: `target/e2e-logs/<test>`.

@@ -78,6 +78,11 @@ impl ApiError {
         Self::new(415, "UnsupportedMediaType", message)
     }
 
+    /// 406 NotAcceptable.
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(406, "NotAcceptable", message)
+    }
+
     /// The `Status` object.
     pub fn status(&self) -> serde_json::Value {
         json!({
@@ -120,6 +125,14 @@ pub enum StartError {
     Namespace {
         /// Which one.
         namespace: &'static str,
+        /// The API's answer.
+        answer: ApiError,
+    },
+    /// A default object (bootstrap RBAC) could not be created.
+    #[error("bootstrap {object}: {}", .answer.message)]
+    Bootstrap {
+        /// Which resource.
+        object: &'static str,
         /// The API's answer.
         answer: ApiError,
     },

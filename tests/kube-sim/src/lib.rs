@@ -10,8 +10,10 @@ pub mod auth;
 pub mod controllers;
 pub mod convert;
 pub mod error;
+pub mod fields;
 pub mod node;
 pub mod objects;
+pub mod openapi;
 pub mod patch;
 pub mod registry;
 pub mod selectors;
@@ -88,6 +90,7 @@ impl KubeSim {
             api::create_object(&state, &t, json!({"metadata": {"name": ns}}))
                 .map_err(|answer| StartError::Namespace { namespace: ns, answer })?;
         }
+        bootstrap_rbac(&state)?;
         let router = axum::Router::new().fallback(api::handle).with_state(state.clone());
         let node = match node {
             Some(config) => {
@@ -185,4 +188,28 @@ impl Drop for KubeSim {
             task.abort();
         }
     }
+}
+
+/// The default role kube-apiserver bootstraps that every authenticated user has:
+/// `system:basic-user` (it may ask what it may do, `kubectl auth can-i`).
+fn bootstrap_rbac(state: &ApiState) -> Result<(), StartError> {
+    let role = json!({"metadata": {"name": "system:basic-user", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+    "rules": [
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]},
+    ]});
+    let binding = json!({"metadata": {"name": "system:basic-user", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:basic-user"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]});
+    for (plural, object) in [("clusterroles", role), ("clusterrolebindings", binding)] {
+        let t = api::Target {
+            rt: state.registry.find("rbac.authorization.k8s.io", "v1", plural).expect("RBAC is served"),
+            namespace: String::new(),
+            name: None,
+            sub: None,
+        };
+        api::create_object(state, &t, object)
+            .map_err(|answer| StartError::Bootstrap { object: plural, answer })?;
+    }
+    Ok(())
 }

@@ -99,8 +99,13 @@ impl Default for Registry {
             label_selector: None,
         });
         sts.short_names = vec!["sts".into()];
+        sts.categories = vec!["all".into()];
         let short = |mut rt: ResourceType, names: &[&str]| {
             rt.short_names = names.iter().map(|n| (*n).to_owned()).collect();
+            // The kinds of `kubectl get all`, as Kubernetes lists them.
+            if matches!(rt.kind.as_str(), "Pod" | "Service" | "StatefulSet" | "Deployment") {
+                rt.categories = vec!["all".into()];
+            }
             rt
         };
         let types = vec![

@@ -4,7 +4,18 @@
 
 use serde_json::{Map, Value};
 
-use crate::{error::ApiError, registry::ResourceType};
+use crate::{
+    error::ApiError,
+    fields::{self, FieldValidation},
+    registry::ResourceType,
+};
+
+/// What a check found: invalid values, and the unknown fields it pruned.
+#[derive(Default)]
+struct Findings {
+    errors: Vec<String>,
+    pruned: Vec<String>,
+}
 
 fn type_name(v: &Value) -> &'static str {
     match v {
@@ -26,10 +37,10 @@ fn shown(v: &Value) -> String {
 }
 
 /// Checks `value` against `schema` at `path`, pruning unknown fields; collects errors.
-fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>) {
+fn check(schema: &Value, value: &mut Value, path: &str, out: &mut Findings) {
     if value.is_null() {
         if schema["nullable"].as_bool() != Some(true) && schema.get("type").is_some() {
-            errors.push(format!(
+            out.errors.push(format!(
                 "{path}: Invalid value: \"null\": {path} in body must be of type {}",
                 schema["type"].as_str().unwrap_or("object")
             ));
@@ -43,7 +54,7 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
             || (want == "number" && got == "integer")
             || (int_or_string && (got == "integer" || got == "string"));
         if !ok && !int_or_string {
-            errors.push(format!(
+            out.errors.push(format!(
                 "{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""
             ));
             return;
@@ -53,7 +64,7 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
         && !allowed.contains(value)
     {
         let list: Vec<String> = allowed.iter().map(shown).collect();
-        errors.push(format!(
+        out.errors.push(format!(
             "{path}: Unsupported value: {}: supported values: {}",
             shown(value),
             list.join(", ")
@@ -65,14 +76,14 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
             if let Some(max) = schema["maximum"].as_f64()
                 && x > max
             {
-                errors.push(format!(
+                out.errors.push(format!(
                     "{path}: Invalid value: {n}: {path} in body should be less than or equal to {max}"
                 ));
             }
             if let Some(min) = schema["minimum"].as_f64()
                 && x < min
             {
-                errors.push(format!(
+                out.errors.push(format!(
                     "{path}: Invalid value: {n}: {path} in body should be greater than or equal to {min}"
                 ));
             }
@@ -82,18 +93,18 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
             if let Some(max) = schema["maxLength"].as_u64()
                 && len > max
             {
-                errors.push(format!("{path}: Too long: may not be more than {max} bytes"));
+                out.errors.push(format!("{path}: Too long: may not be more than {max} bytes"));
             }
             if let Some(min) = schema["minLength"].as_u64()
                 && len < min
             {
-                errors.push(format!(
+                out.errors.push(format!(
                     "{path}: Invalid value: {s:?}: {path} in body should be at least {min} chars long"
                 ));
             }
             if let Some(pattern) = schema["pattern"].as_str() {
                 match regex_lite(pattern) {
-                    Some(re) if !re.is_match(s) => errors.push(format!(
+                    Some(re) if !re.is_match(s) => out.errors.push(format!(
                         "{path}: Invalid value: {s:?}: {path} in body should match '{pattern}'"
                     )),
                     _ => {}
@@ -104,23 +115,23 @@ fn check(schema: &Value, value: &mut Value, path: &str, errors: &mut Vec<String>
             if let Some(max) = schema["maxItems"].as_u64()
                 && items.len() as u64 > max
             {
-                errors.push(format!("{path}: Too many: {}: must have at most {max} items", items.len()));
+                out.errors.push(format!("{path}: Too many: {}: must have at most {max} items", items.len()));
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    check(item_schema, item, &format!("{path}[{i}]"), errors);
+                    check(item_schema, item, &format!("{path}[{i}]"), out);
                 }
             }
         }
-        Value::Object(map) => check_object(schema, map, path, errors),
+        Value::Object(map) => check_object(schema, map, path, out),
         _ => {}
     }
 }
 
-fn check_object(schema: &Value, map: &mut Map<String, Value>, path: &str, errors: &mut Vec<String>) {
+fn check_object(schema: &Value, map: &mut Map<String, Value>, path: &str, out: &mut Findings) {
     for field in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         if !map.contains_key(field) {
-            errors.push(format!("{path}.{field}: Required value"));
+            out.errors.push(format!("{path}.{field}: Required value"));
         }
     }
     let preserve = schema["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
@@ -130,12 +141,13 @@ fn check_object(schema: &Value, map: &mut Map<String, Value>, path: &str, errors
     for k in keys {
         let child = format!("{path}.{k}");
         match (properties.and_then(|p| p.get(&k)), additional) {
-            (Some(s), _) | (None, Some(s)) => check(s, map.get_mut(&k).expect("present"), &child, errors),
+            (Some(s), _) | (None, Some(s)) => check(s, map.get_mut(&k).expect("present"), &child, out),
             (None, None) if preserve || properties.is_none() && schema["type"] != "object" => {}
             (None, None) => {
                 if properties.is_some() || schema["type"] == "object" && !preserve {
                     // Kubernetes prunes fields the schema does not know.
                     map.remove(&k);
+                    out.pruned.push(child);
                 }
             }
         }
@@ -147,31 +159,71 @@ fn regex_lite(pattern: &str) -> Option<regex::Regex> {
     regex::Regex::new(pattern).ok()
 }
 
-/// Validates (and defaults, and prunes) a custom resource; returns what is stored.
-pub fn validate(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Result<Value, ApiError> {
-    let Some(schema) = &rt.schema else { return Ok(object.clone()) };
-    let mut defaulted = kube_cel::apply_defaults(schema, object);
-    let meta = defaulted.get("metadata").cloned();
-    let mut errors = Vec::new();
-    if let Some(map) = defaulted.as_object_mut() {
-        for (k, v) in
-            map.iter_mut().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "apiVersion" | "kind"))
-        {
-            if let Some(s) = schema["properties"].get(k) {
-                check(s, v, k, &mut errors);
+/// Checks a custom resource against its kind's schema, pruning what it does not declare.
+fn check_root(schema: &Value, object: &mut Value, out: &mut Findings) {
+    out.pruned.extend(fields::prune_metadata(object));
+    let Some(map) = object.as_object_mut() else { return };
+    for (k, v) in map.iter_mut().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "apiVersion" | "kind")) {
+        if let Some(s) = schema["properties"].get(k) {
+            check(s, v, k, out);
+        }
+    }
+    let known = schema["properties"].as_object();
+    if schema["x-kubernetes-preserve-unknown-fields"].as_bool() != Some(true) {
+        map.retain(|k, _| {
+            let keep = matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
+                || known.is_some_and(|p| p.contains_key(k));
+            if !keep {
+                out.pruned.push(k.clone());
             }
-        }
-        let known = schema["properties"].as_object();
-        if schema["x-kubernetes-preserve-unknown-fields"].as_bool() != Some(true) {
-            map.retain(|k, _| {
-                matches!(k.as_str(), "metadata" | "apiVersion" | "kind")
-                    || known.is_some_and(|p| p.contains_key(k))
-            });
-        }
+            keep
+        });
     }
-    if let Some(meta) = meta {
-        defaulted["metadata"] = meta;
+}
+
+/// The unknown fields a write introduced: those the stored object did not have already.
+fn introduced(
+    unknown: Vec<String>,
+    old: Option<&Value>,
+    before: impl Fn(&Value) -> Vec<String>,
+) -> Vec<String> {
+    match old {
+        Some(old) if !unknown.is_empty() => {
+            let had = before(old);
+            unknown.into_iter().filter(|f| !had.contains(f)).collect()
+        }
+        _ => unknown,
     }
+}
+
+/// Validates (and defaults, and prunes) an object as kube-apiserver decodes and validates it:
+/// unknown fields are dropped and judged by `fields` (only those the write introduced: what
+/// was stored before is not the writer's); a custom resource is checked against its schema
+/// and CEL rules. Returns what is stored.
+pub fn validate(
+    rt: &ResourceType,
+    object: &Value,
+    old: Option<&Value>,
+    fields: &FieldValidation,
+) -> Result<Value, ApiError> {
+    let Some(schema) = &rt.schema else {
+        let mut pruned = object.clone();
+        let unknown = fields::prune_builtin(rt, &mut pruned);
+        let before = |old: &Value| fields::prune_builtin(rt, &mut old.clone());
+        fields.judge(rt, object, introduced(unknown, old, before))?;
+        return Ok(pruned);
+    };
+    let mut defaulted = kube_cel::apply_defaults(schema, object);
+    let mut out = Findings::default();
+    check_root(schema, &mut defaulted, &mut out);
+    let unknown = std::mem::take(&mut out.pruned);
+    let before = |old: &Value| {
+        let mut again = Findings::default();
+        check_root(schema, &mut old.clone(), &mut again);
+        again.pruned
+    };
+    fields.judge(rt, object, introduced(unknown, old, before))?;
+    let mut errors = out.errors;
     if errors.is_empty()
         && let Err(cel) = kube_cel::validate(schema, &defaulted, old)
     {

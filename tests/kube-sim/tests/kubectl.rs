@@ -2,30 +2,9 @@
 
 mod support;
 
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
-fn kubectl(s: &support::Sim, home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", &s.sim.kubeconfig)
-        .env("HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl is installed (scripts/setup.sh)");
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
+use support::kubectl;
 
 /// Serves the project's CRDs and answers the example EtcdCluster to apply.
 fn with_crds(s: &support::Sim) -> String {
@@ -47,7 +26,7 @@ async fn apply_get_watch_and_delete() {
     let h = home.path().to_path_buf();
     let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, &h, args, stdin);
 
-    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(CM));
+    let (ok, out) = run(&["apply", "-f", "-"], Some(CM));
     assert!(ok && out.contains("configmap/x created"), "{out}");
     let (ok, out) = run(&["get", "cm", "-l", "team=db", "-o", "jsonpath={.items[*].data.a}"], None);
     assert!(ok && out == "b", "{out}");
@@ -66,7 +45,7 @@ async fn apply_get_watch_and_delete() {
             .unwrap()
     });
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&CM.replace("a: b", "a: c")));
+    let (ok, out) = run(&["apply", "-f", "-"], Some(&CM.replace("a: b", "a: c")));
     assert!(ok && out.contains("configured"), "{out}");
     let watched = String::from_utf8_lossy(&watcher.join().unwrap().stdout).into_owned();
     assert_eq!(watched.lines().collect::<Vec<_>>(), ["b", "c"], "{watched}");
@@ -75,7 +54,7 @@ async fn apply_get_watch_and_delete() {
     assert!(ok && out.contains("deleted"), "{out}");
 
     // Server-side printing: a CRD's printer columns.
-    let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&with_crds(&s)));
+    let (ok, out) = run(&["apply", "-f", "-"], Some(&with_crds(&s)));
     assert!(ok, "{out}");
     let (ok, out) = run(&["get", "etcd"], None);
     let header: Vec<&str> = out.lines().next().unwrap_or_default().split_whitespace().collect();
@@ -91,7 +70,7 @@ async fn kubectl_create_token_gets_a_token_for_the_audience_it_asks() {
     let s = support::start().await;
     let home = tempfile::tempdir().unwrap();
     let account = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: tooling}\n";
-    let (ok, out) = kubectl(&s, home.path(), &["apply", "--validate=false", "-f", "-"], Some(account));
+    let (ok, out) = kubectl(&s, home.path(), &["apply", "-f", "-"], Some(account));
     assert!(ok, "{out}");
     // kubectl sends this one as protobuf.
     let (ok, token) = kubectl(
@@ -127,7 +106,7 @@ async fn metrics_count_requests_by_verb_resource_and_code_as_kube_apiserver_does
     let s = support::start().await;
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
-    let (ok, out) = run(&["apply", "--server-side", "--validate=false", "-f", "-"], Some(CM));
+    let (ok, out) = run(&["apply", "--server-side", "-f", "-"], Some(CM));
     assert!(ok, "{out}");
     for _ in 0..3 {
         assert!(run(&["get", "cm", "x"], None).0);
@@ -162,8 +141,7 @@ async fn a_server_dry_run_is_checked_and_answered_but_never_stored() {
     let before = list_rv();
 
     // A create: answered as it would be stored (uid, creation time; no resourceVersion).
-    let (ok, out) =
-        run(&["create", "--dry-run=server", "--validate=false", "-o", "json", "-f", "-"], Some(CM));
+    let (ok, out) = run(&["create", "--dry-run=server", "-o", "json", "-f", "-"], Some(CM));
     assert!(ok, "{out}");
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(
@@ -171,18 +149,16 @@ async fn a_server_dry_run_is_checked_and_answered_but_never_stored() {
         "{out}"
     );
     assert!(answer["metadata"].get("resourceVersion").is_none(), "{out}");
-    let (ok, out) =
-        run(&["apply", "--server-side", "--dry-run=server", "--validate=false", "-f", "-"], Some(CM));
+    let (ok, out) = run(&["apply", "--server-side", "--dry-run=server", "-f", "-"], Some(CM));
     assert!(ok && out.contains("(server dry run)"), "{out}");
     assert!(!run(&["get", "cm", "x"], None).0, "a dry run stored nothing");
     assert_eq!(list_rv(), before, "a dry run spends no resourceVersion");
 
     // An update, an apply and deletes of a stored object leave it as it was.
-    assert!(run(&["apply", "--server-side", "--validate=false", "-f", "-"], Some(CM)).0);
+    assert!(run(&["apply", "--server-side", "-f", "-"], Some(CM)).0);
     let stored = list_rv();
     let changed = CM.replace("{a: b}", "{a: changed}");
-    let (ok, out) =
-        run(&["apply", "--server-side", "--dry-run=server", "--validate=false", "-f", "-"], Some(&changed));
+    let (ok, out) = run(&["apply", "--server-side", "--dry-run=server", "-f", "-"], Some(&changed));
     assert!(ok, "{out}");
     let (ok, out) = run(&["label", "cm", "x", "tier=gold", "--dry-run=server"], None);
     assert!(ok, "{out}");
@@ -225,7 +201,7 @@ async fn a_watch_with_a_selector_sees_objects_leave_it_as_deleted_and_enter_it_a
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
     for object in [CM.to_owned(), CM.replace("x,", "w,").replace("db", "web")] {
-        let (ok, out) = run(&["apply", "--validate=false", "-f", "-"], Some(&object));
+        let (ok, out) = run(&["apply", "-f", "-"], Some(&object));
         assert!(ok, "{out}");
     }
     let (kubeconfig, watch_home) = (s.sim.kubeconfig.clone(), home.path().to_path_buf());
@@ -279,7 +255,7 @@ async fn events_written_through_either_api_show_in_kubectl_get_events_and_descri
     let s = support::start().await;
     let home = tempfile::tempdir().unwrap();
     let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
-    assert!(run(&["apply", "--validate=false", "-f", "-"], Some(&with_crds(&s))).0);
+    assert!(run(&["apply", "-f", "-"], Some(&with_crds(&s))).0);
     let (_, uid) = run(&["get", "etcd", "demo", "-o", "jsonpath={.metadata.uid}"], None);
 
     // As the operator records them: events.k8s.io/v1.

@@ -91,3 +91,28 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Runs kubectl against the sim with `home` as its cache; whether it succeeded, and its stdout
+/// then stderr.
+pub fn kubectl(s: &Sim, home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &s.sim.kubeconfig)
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed (scripts/setup.sh)");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}

@@ -1,9 +1,12 @@
 //! The REST surface: routing of Kubernetes API paths to handlers.
 
 mod authz;
+mod delete;
 mod discovery;
 mod dry_run;
+mod impersonate;
 mod metrics;
+mod openapi;
 mod protobuf;
 mod read;
 mod request;
@@ -60,7 +63,10 @@ pub async fn handle(
             Ok(state.requests.exposition().into_response())
         }
         Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
-        Ok(request::Route::Discovery(_) | request::Route::Metrics) => {
+        Ok(request::Route::OpenApi(document)) if method == Method::GET => {
+            openapi::answer(&state, &document, &query, &headers)
+        }
+        Ok(request::Route::Discovery(_) | request::Route::Metrics | request::Route::OpenApi(_)) => {
             Err(ApiError::method_not_allowed("discovery is read-only"))
         }
         Ok(request::Route::Resource(target)) => {
@@ -93,6 +99,7 @@ async fn resource(
             tracing::info!(%method, "unauthenticated request: {why}");
             ApiError::unauthorized()
         })?;
+        let user = impersonate::effective(txn, user, headers)?;
         let asked = authz::authorize(txn, &user, method, target, query, headers).map_err(|a| {
             state.audit.deny(&user.username, &a.group, &a.resource, &a.verb);
             ApiError::forbidden(authz::refusal(&user, &a))

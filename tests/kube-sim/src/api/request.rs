@@ -24,6 +24,17 @@ pub enum Discovery {
     Health,
 }
 
+/// Which OpenAPI document a path names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Document {
+    /// `/openapi/v2`.
+    V2,
+    /// `/openapi/v3`.
+    V3Index,
+    /// `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`.
+    V3(String),
+}
+
 /// The resource a request addresses.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -37,6 +48,41 @@ pub struct Target {
     pub sub: Option<String>,
 }
 
+impl Target {
+    /// Whether it addresses CustomResourceDefinitions.
+    pub fn is_crd(&self) -> bool {
+        self.rt.kind == "CustomResourceDefinition"
+    }
+}
+
+/// A JSON request body, or 400 saying why not.
+pub fn parse_json(body: &axum::body::Bytes) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+}
+
+/// An object sent to `rt` (`None`: options) in JSON, YAML or, for a built-in kind, protobuf.
+pub fn parse_body(
+    rt: Option<&ResourceType>,
+    headers: &axum::http::HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<serde_json::Value, ApiError> {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if super::protobuf::is_protobuf(headers) {
+        if rt.is_some_and(|rt| rt.crd.is_some()) {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (not {content_type})"
+            )));
+        }
+        return super::protobuf::object(body);
+    }
+    if content_type.starts_with("application/yaml") {
+        return serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")));
+    }
+    parse_json(body)
+}
+
 /// A parsed path.
 pub enum Route {
     /// A discovery document.
@@ -45,6 +91,8 @@ pub enum Route {
     Resource(Box<Target>),
     /// `/metrics`.
     Metrics,
+    /// An OpenAPI document.
+    OpenApi(Document),
 }
 
 /// Parses a path against the served resources.
@@ -53,6 +101,9 @@ pub fn route(registry: &Registry, path: &str) -> Result<Route, ApiError> {
     let (group, version, rest) = match segs.as_slice() {
         ["version"] => return Ok(Route::Discovery(Discovery::Version)),
         ["metrics"] => return Ok(Route::Metrics),
+        ["openapi", "v2"] => return Ok(Route::OpenApi(Document::V2)),
+        ["openapi", "v3"] => return Ok(Route::OpenApi(Document::V3Index)),
+        ["openapi", "v3", gv @ ..] => return Ok(Route::OpenApi(Document::V3(gv.join("/")))),
         ["healthz" | "readyz" | "livez", ..] => return Ok(Route::Discovery(Discovery::Health)),
         ["api"] => return Ok(Route::Discovery(Discovery::CoreVersions)),
         ["apis"] => return Ok(Route::Discovery(Discovery::Groups)),

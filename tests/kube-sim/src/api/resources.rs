@@ -1,24 +1,25 @@
-//! get, list, create, update, patch, delete and deletecollection.
+//! get, list, create, update and patch; deletes are `delete`'s.
 
 use axum::{
     Json,
     body::Bytes,
-    http::{HeaderMap, Method, StatusCode},
+    http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
 
 use super::{
-    ApiState,
+    ApiState, delete,
     dry_run::Mode,
     read::{get, matching, not_found},
-    request::{Query, Target},
+    request::{Query, Target, parse_body, parse_json},
     scale, table, watch,
 };
 use crate::{
     convert::{into_served, served, stored},
     error::ApiError,
-    objects::{self, Part, Propagation},
+    fields::FieldValidation,
+    objects::{self, Part},
     patch,
     store::Txn,
     validation,
@@ -39,9 +40,6 @@ pub async fn dispatch(
         Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, q, body),
         Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
     };
-    if !body.is_empty() {
-        check_media(headers)?;
-    }
     match (method.as_str(), t.name.as_deref()) {
         ("GET", None) if q.flag("watch") => {
             watch::stream(state, t, q, table::requested(headers, q.get("includeObject")))
@@ -58,37 +56,48 @@ pub async fn dispatch(
                 None => Json(object).into_response(),
             })
         }
-        ("POST", None) => create(state, t, parse_json(body)?, Mode::of(q, "CreateOptions")?)
-            .map(|o| (StatusCode::CREATED, Json(o)).into_response()),
+        ("POST", None) => {
+            let fields = FieldValidation::of(q.get("fieldValidation"))?;
+            let mode = Mode::of(q, "CreateOptions")?;
+            let created = create((state, mode, &fields), t, parse_body(Some(&t.rt), headers, body)?)?;
+            Ok(warned((StatusCode::CREATED, Json(created)).into_response(), &fields))
+        }
         ("PUT", Some(name)) => {
+            let fields = FieldValidation::of(q.get("fieldValidation"))?;
             let mode = Mode::of(q, "UpdateOptions")?;
-            update(state, t, name, parse_json(body)?, part, mode).map(|o| Json(o).into_response())
+            let updated =
+                update((state, mode, &fields), t, name, parse_body(Some(&t.rt), headers, body)?, part)?;
+            Ok(warned(Json(updated).into_response(), &fields))
         }
         ("PATCH", Some(name)) => {
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let mut fields = FieldValidation::of(q.get("fieldValidation"))?;
+            fields.apply = content_type.starts_with(APPLY);
             let mode = Mode::of(q, "PatchOptions")?;
-            patch_object(state, t, name, (content_type, mode), q, body, part)
-                .map(|(code, o)| (code, Json(o)).into_response())
+            let (code, patched) = patch_object((state, mode, &fields), t, name, content_type, q, body, part)?;
+            Ok(warned((code, Json(patched)).into_response(), &fields))
         }
-        ("DELETE", Some(name)) => delete(state, t, name, q, body).map(|o| Json(o).into_response()),
-        ("DELETE", None) => delete_collection(state, t, q, body).map(|o| Json(o).into_response()),
+        ("DELETE", Some(name)) => {
+            delete::delete(state, t, name, q, (headers, body)).map(|o| Json(o).into_response())
+        }
+        ("DELETE", None) => {
+            delete::delete_collection(state, t, q, (headers, body)).map(|o| Json(o).into_response())
+        }
         _ => Err(ApiError::method_not_allowed(format!("{method} is not supported here"))),
     }
 }
 
-/// Bodies must be JSON (or YAML for apply): protobuf is not served, and says so with 415.
-fn check_media(headers: &HeaderMap) -> Result<(), ApiError> {
-    let content_type =
-        headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(format!("{content_type} is not supported; send JSON")));
-    }
-    Ok(())
-}
+const APPLY: &str = "application/apply-patch+yaml";
 
-fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+/// A write's answer, with a `Warning` header for each unknown field it dropped.
+fn warned(mut response: Response, fields: &FieldValidation) -> Response {
+    for warning in fields.warnings() {
+        let text = format!("299 - {}", serde_json::Value::String(warning));
+        if let Ok(value) = HeaderValue::from_str(&text) {
+            response.headers_mut().append("warning", value);
+        }
+    }
+    response
 }
 
 fn list(
@@ -157,21 +166,21 @@ fn establish_crd(state: &ApiState, crd: &mut Value, mode: Mode) -> Result<(), Ap
     Ok(())
 }
 
-fn is_crd(t: &Target) -> bool {
-    t.rt.kind == "CustomResourceDefinition"
-}
-
 /// Creates an object (kube-sim's own setup).
 pub fn create_object(state: &ApiState, t: &Target, object: Value) -> Result<Value, ApiError> {
-    create(state, t, object, Mode::Write)
+    let fields = FieldValidation::ignore();
+    create((state, Mode::Write, &fields), t, object)
 }
 
+/// How a write is carried out: where, whether for real, what is done with unknown fields.
+type Writing<'a> = (&'a ApiState, Mode, &'a FieldValidation);
+
 /// Creates an object.
-fn create(state: &ApiState, t: &Target, mut object: Value, mode: Mode) -> Result<Value, ApiError> {
+fn create((state, mode, fields): Writing<'_>, t: &Target, mut object: Value) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, None)?;
     let object = stored(&t.rt, object);
-    let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None)?);
-    if is_crd(t) {
+    let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None, fields)?);
+    if t.is_crd() {
         establish_crd(state, &mut object, mode)?;
     }
     let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -188,7 +197,7 @@ fn create(state: &ApiState, t: &Target, mut object: Value, mode: Mode) -> Result
 /// Writes `new` over the stored object `old` (already merged by the caller for patches; both in
 /// the stored form); answers in the served form.
 fn write(
-    (state, mode): (&ApiState, Mode),
+    (state, mode, fields): Writing<'_>,
     t: &Target,
     txn: &mut Txn<'_>,
     name: &str,
@@ -197,8 +206,8 @@ fn write(
     part: Part,
 ) -> Result<Value, ApiError> {
     let mut merged = objects::on_update(&t.rt, old, new, part)?;
-    merged = validation::validate(&t.rt, &merged, Some(old))?;
-    if is_crd(t) {
+    merged = validation::validate(&t.rt, &merged, Some(old), fields)?;
+    if t.is_crd() {
         establish_crd(state, &mut merged, mode)?;
     }
     let key = objects::key(&t.rt, &t.namespace, name);
@@ -210,34 +219,33 @@ fn write(
 }
 
 fn update(
-    state: &ApiState,
+    (state, mode, fields): Writing<'_>,
     t: &Target,
     name: &str,
     mut object: Value,
     part: Part,
-    mode: Mode,
 ) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, Some(name))?;
     let object = stored(&t.rt, object);
     let key = objects::key(&t.rt, &t.namespace, name);
     mode.transact(&state.store, |txn| {
         let old = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
-        write((state, mode), t, txn, name, &old, object, part)
+        write((state, mode, fields), t, txn, name, &old, object, part)
     })
 }
 
 fn patch_object(
-    state: &ApiState,
+    (state, mode, fields): Writing<'_>,
     t: &Target,
     name: &str,
-    (content_type, mode): (&str, Mode),
+    content_type: &str,
     q: &Query,
     body: &Bytes,
     part: Part,
 ) -> Result<(StatusCode, Value), ApiError> {
     let key = objects::key(&t.rt, &t.namespace, name);
     let media = content_type.split(';').next().unwrap_or_default().trim();
-    let body: Value = if media == "application/apply-patch+yaml" {
+    let body: Value = if media == APPLY {
         serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else {
@@ -247,7 +255,7 @@ fn patch_object(
         let old = txn.get(&key).cloned();
         // Patches apply to the object as the target's API serves it.
         let shown = old.as_ref().map(|o| served(&t.rt, o).into_owned());
-        if media == "application/apply-patch+yaml" {
+        if media == APPLY {
             let manager = q
                 .get("fieldManager")
                 .filter(|m| !m.is_empty())
@@ -259,9 +267,10 @@ fn patch_object(
             let others = txn.applied_by_others(&key, &manager);
             let merged = stored(&t.rt, patch::apply(shown.as_ref(), &applied, previous.as_ref(), &others));
             let result = match &old {
-                Some(old) => (StatusCode::OK, write((state, mode), t, txn, name, old, merged, part)?),
+                Some(old) => (StatusCode::OK, write((state, mode, fields), t, txn, name, old, merged, part)?),
                 None if part == Part::Main => {
-                    let created = objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None)?);
+                    let created =
+                        objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None, fields)?);
                     require_namespace(txn, t)?;
                     (StatusCode::CREATED, into_served(&t.rt, txn.put(key.clone(), created)))
                 }
@@ -288,109 +297,6 @@ fn patch_object(
             patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         }
         let patched = stored(&t.rt, patched);
-        Ok((StatusCode::OK, write((state, mode), t, txn, name, &old, patched, part)?))
-    })
-}
-
-/// What a delete request asks for.
-struct DeleteOptions {
-    propagation: Propagation,
-    preconditions: Value,
-    grace: Option<i64>,
-    mode: Mode,
-}
-
-fn delete_options(q: &Query, body: &Bytes) -> Result<DeleteOptions, ApiError> {
-    let options: Value = if body.is_empty() { json!({}) } else { parse_json(body)? };
-    let policy = options["propagationPolicy"].as_str().or(q.get("propagationPolicy")).unwrap_or("Background");
-    let propagation = match policy {
-        "Background" => Propagation::Background,
-        "Foreground" => Propagation::Foreground,
-        "Orphan" => Propagation::Orphan,
-        other => return Err(ApiError::bad_request(format!("unknown propagationPolicy {other:?}"))),
-    };
-    let grace =
-        match options["gracePeriodSeconds"].as_i64() {
-            Some(g) => Some(g),
-            None => match q.get("gracePeriodSeconds") {
-                Some(g) => Some(g.parse().map_err(|_| {
-                    ApiError::bad_request(format!("gracePeriodSeconds {g:?} is not an integer"))
-                })?),
-                None => None,
-            },
-        };
-    // dryRun comes in the query or, from client libraries, in the DeleteOptions body.
-    let mode = match options["dryRun"].as_array().and_then(|a| a.first()).and_then(Value::as_str) {
-        Some(value) => Mode::of(&Query::parse(&format!("dryRun={value}")), "DeleteOptions")?,
-        None => Mode::of(q, "DeleteOptions")?,
-    };
-    Ok(DeleteOptions { propagation, preconditions: options["preconditions"].clone(), grace, mode })
-}
-
-fn delete_one(
-    state: &ApiState,
-    t: &Target,
-    txn: &mut Txn<'_>,
-    name: &str,
-    options: &DeleteOptions,
-) -> Result<Value, ApiError> {
-    let pre = &options.preconditions;
-    let key = objects::key(&t.rt, &t.namespace, name);
-    let current = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
-    for field in ["uid", "resourceVersion"] {
-        if let Some(want) = pre[field].as_str()
-            && current["metadata"][field].as_str() != Some(want)
-        {
-            return Err(ApiError::conflict(format!(
-                "Precondition failed: {field} in precondition: {want}, {field} in object meta: {}",
-                current["metadata"][field].as_str().unwrap_or_default()
-            )));
-        }
-    }
-    if t.rt.kind == "Namespace" {
-        // Namespaces terminate: the namespace controller empties them, then removes them.
-        let mut ns = current;
-        if ns["metadata"].get("deletionTimestamp").is_none() {
-            ns["metadata"]["deletionTimestamp"] = json!(objects::now());
-            ns["status"] = json!({"phase": "Terminating"});
-            ns = txn.put(key, ns);
-        }
-        return Ok(ns);
-    }
-    let (object, gone) = objects::delete_with_grace(txn, &key, options.propagation, options.grace)
-        .ok_or_else(|| not_found(t, name))?;
-    let object = into_served(&t.rt, object);
-    if gone && is_crd(t) && options.mode.writes() {
-        state.registry.unregister_crd(name);
-        let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();
-        let group = object["spec"]["group"].as_str().unwrap_or_default();
-        let resource = format!("{group}/{plural}");
-        for (k, _) in txn.all().into_iter().filter(|(k, _)| k.0 == resource) {
-            txn.remove(&k);
-        }
-    }
-    Ok(object)
-}
-
-fn delete(state: &ApiState, t: &Target, name: &str, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
-    let options = delete_options(q, body)?;
-    options.mode.transact(&state.store, |txn| delete_one(state, t, txn, name, &options))
-}
-
-fn delete_collection(state: &ApiState, t: &Target, q: &Query, body: &Bytes) -> Result<Value, ApiError> {
-    let options = DeleteOptions { preconditions: Value::Null, ..delete_options(q, body)? };
-    options.mode.transact(&state.store, |txn| {
-        let victims = matching(txn, t, q)?;
-        let mut items = Vec::new();
-        for v in victims {
-            let name = v["metadata"]["name"].as_str().unwrap_or_default().to_owned();
-            let scoped = Target {
-                namespace: v["metadata"]["namespace"].as_str().unwrap_or_default().into(),
-                ..t.clone()
-            };
-            items.push(delete_one(state, &scoped, txn, &name, &options)?);
-        }
-        Ok(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(),
-                  "metadata": {"resourceVersion": txn.rv().to_string()}, "items": items}))
+        Ok((StatusCode::OK, write((state, mode, fields), t, txn, name, &old, patched, part)?))
     })
 }

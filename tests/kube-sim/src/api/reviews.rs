@@ -46,13 +46,8 @@ pub fn answer(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let request: Value = if content_type.starts_with(super::protobuf::CONTENT_TYPE) {
-        // Only TokenRequests come as protobuf (kubectl create token).
-        let decoded = (target.sub.as_deref() == Some("token")).then(|| super::protobuf::token_request(body));
-        decoded.flatten().ok_or_else(|| {
-            ApiError::unsupported_media_type("kube-sim reads protobuf only for TokenRequests; send JSON")
-        })?
+    let request: Value = if super::protobuf::is_protobuf(headers) {
+        super::protobuf::object(body)?
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };

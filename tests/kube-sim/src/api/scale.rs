@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     error::ApiError,
+    fields::FieldValidation,
     objects::{self, Part},
     patch, validation,
 };
@@ -97,8 +98,10 @@ pub fn dispatch(
             new["metadata"]["resourceVersion"] = json!(rv);
         }
         write_path(&mut new, &t.rt.scale.as_ref().expect("scale").spec_replicas, json!(replicas));
-        let merged =
-            validation::validate(&t.rt, &objects::on_update(&t.rt, &old, new, Part::Main)?, Some(&old))?;
+        // Only replicas changed: there is no field of the writer's to judge.
+        let fields = FieldValidation::ignore();
+        let merged = objects::on_update(&t.rt, &old, new, Part::Main)?;
+        let merged = validation::validate(&t.rt, &merged, Some(&old), &fields)?;
         Ok(txn.put(key.clone(), merged))
     })?;
     Ok(Json(scale_of(t, &stored)).into_response())

@@ -1,0 +1,91 @@
+//! kubectl's typed commands, which send protobuf bodies as they do to any Kubernetes API
+//! server: a user's first namespace, secret and config map, and the rest a tutorial creates.
+
+mod support;
+
+use support::kubectl;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_commands_send_protobuf_and_work() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| kubectl(&s, home.path(), args, None);
+
+    for (args, said) in [
+        (vec!["create", "namespace", "team-b"], "namespace/team-b created"),
+        (
+            vec!["-n", "team-b", "create", "secret", "generic", "s", "--from-literal=password=hunter2"],
+            "secret/s created",
+        ),
+        (
+            vec!["-n", "team-b", "create", "configmap", "c", "--from-literal=a=b", "--from-literal=empty="],
+            "configmap/c created",
+        ),
+        (
+            vec!["-n", "team-b", "create", "deployment", "d", "--image=busybox", "--replicas=0"],
+            "deployment.apps/d created",
+        ),
+        (vec!["-n", "team-b", "create", "serviceaccount", "reader"], "serviceaccount/reader created"),
+        (vec!["-n", "team-b", "create", "role", "r", "--verb=get", "--resource=pods"], "created"),
+        (
+            vec!["-n", "team-b", "create", "rolebinding", "rb", "--role=r", "--serviceaccount=team-b:reader"],
+            "created",
+        ),
+    ] {
+        let (ok, out) = run(&args);
+        assert!(ok && out.contains(said), "kubectl {args:?}: {out}");
+    }
+    // What was sent arrived whole: bytes, empty values, an explicit zero.
+    let (_, out) = run(&["-n", "team-b", "get", "secret", "s", "-o", "jsonpath={.data.password}"]);
+    assert_eq!(out, "aHVudGVyMg==");
+    let (_, out) = run(&["-n", "team-b", "get", "configmap", "c", "-o", "json"]);
+    let cm: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cm["data"], serde_json::json!({"a": "b", "empty": ""}));
+    let (_, out) = run(&["-n", "team-b", "get", "deployment", "d", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(out, "0");
+    // kubectl auth can-i sends a SelfSubjectAccessReview in protobuf too, here as the account.
+    let (ok, out) =
+        run(&["auth", "can-i", "get", "pods", "-n", "team-b", "--as=system:serviceaccount:team-b:reader"]);
+    assert!(ok && out.trim() == "yes", "{out}");
+    let (ok, out) =
+        run(&["auth", "can-i", "delete", "pods", "-n", "team-b", "--as=system:serviceaccount:team-b:reader"]);
+    assert!(!ok && out.starts_with("no"), "{out}");
+    // The impersonated identity is the one RBAC judges; one without the right may not impersonate.
+    let (ok, out) = run(&["-n", "team-b", "get", "secrets", "--as=system:serviceaccount:team-b:reader"]);
+    assert!(
+        !ok && out.contains("User \"system:serviceaccount:team-b:reader\" cannot list resource \"secrets\""),
+        "{out}"
+    );
+    let (_, token) = run(&["-n", "team-b", "create", "token", "reader"]);
+    let token = format!("--token={}", token.trim());
+    let (ok, out) =
+        run(&[&token, "-n", "team-b", "get", "pods", "--as=kubernetes-admin", "--as-group=system:masters"]);
+    assert!(!ok && out.contains("cannot impersonate resource \"users\""), "{out}");
+    // `all` is a category of the kinds Kubernetes puts in it.
+    let (ok, out) = run(&["-n", "team-b", "get", "all", "-o", "name"]);
+    assert!(ok && out.contains("deployment.apps/d"), "{out}");
+    let (ok, out) = run(&["delete", "namespace", "team-b"]);
+    assert!(ok && out.contains("deleted"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_has_no_protobuf_form() {
+    let s = support::start().await;
+    let crds: String =
+        etcd_operator_api::crd::all().iter().map(|(_, crd)| etcd_operator_api::crd::to_yaml(crd)).collect();
+    s.sim.apply_yaml(&crds).unwrap();
+    let code = post_protobuf_cluster(&s).await;
+    assert_eq!(code, 415, "kube-apiserver answers 415 too");
+}
+
+/// POSTs a protobuf body to the EtcdCluster collection with kube-rs's raw request.
+async fn post_protobuf_cluster(s: &support::Sim) -> u16 {
+    let request = http::Request::post("/apis/etcd.operator.dev/v1alpha1/namespaces/default/etcdclusters")
+        .header("content-type", "application/vnd.kubernetes.protobuf")
+        .body(b"k8s\0".to_vec())
+        .unwrap();
+    match s.client.request::<serde_json::Value>(request).await {
+        Err(kube::Error::Api(e)) => e.code,
+        other => panic!("expected a refusal: {other:?}"),
+    }
+}
