@@ -90,3 +90,28 @@ async fn two_managers_on_one_object_keep_what_each_owns() {
     let twice = api.patch("cfg", &operator, &Patch::Apply(&narrower)).await.unwrap();
     assert_eq!(once.metadata.resource_version, twice.metadata.resource_version);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_through_the_subresource_owns_the_replicas() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: s}\nspec:\n  replicas: 1\n  serviceName: s\n  selector: {matchLabels: {app: s}}\n  template:\n    metadata: {labels: {app: s}}\n    spec: {containers: [{name: c, image: busybox}]}\n";
+    assert!(run(&["apply", "--server-side", "--field-manager=op", "-f", "-"], Some(sts)).0);
+    let (ok, out) = run(&["scale", "statefulset", "s", "--replicas=3"], None);
+    assert!(ok, "{out}");
+    let (_, out) = run(&["get", "sts", "s", "-o", "json", "--show-managed-fields"], None);
+    let object: Value = serde_json::from_str(&out).unwrap();
+    let scale = object["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "scale")
+        .unwrap_or_else(|| panic!("no entry for the scale subresource: {out}"));
+    assert_eq!(
+        (scale["operation"].as_str(), &scale["fieldsV1"]),
+        (Some("Update"), &json!({"f:spec": {"f:replicas": {}}}))
+    );
+    let (ok, out) = run(&["apply", "--server-side", "--field-manager=op", "-f", "-"], Some(sts));
+    assert!(!ok && out.contains(".spec.replicas"), "{out}");
+}

@@ -12,7 +12,7 @@ use super::{
     ApiState, delete,
     dry_run::Mode,
     read::{get, matching, not_found},
-    request::{Query, Target, parse_body, parse_json},
+    request::{Query, Target, manager_of, parse_body, parse_json},
     scale, table, watch,
 };
 use crate::{
@@ -38,7 +38,9 @@ pub async fn dispatch(
     let part = match t.sub.as_deref() {
         None => Part::Main,
         Some("status") if t.rt.status || t.rt.kind == "Namespace" => Part::Status,
-        Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, q, body),
+        Some("scale") if t.rt.scale.is_some() => {
+            return scale::dispatch(state, method, t, (q, headers), body);
+        }
         Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
     };
     match (method.as_str(), t.name.as_deref()) {
@@ -173,17 +175,6 @@ fn establish_crd(state: &ApiState, crd: &mut Value, mode: Mode) -> Result<(), Ap
 pub fn create_object(state: &ApiState, t: &Target, object: Value) -> Result<Value, ApiError> {
     let fields = FieldValidation::ignore();
     create(Writing::new(state, Mode::Write, &fields, "kube-sim"), t, object)
-}
-
-/// The field manager of a write: `fieldManager`, else the client's name from its User-Agent
-/// (up to the first `/`), as kube-apiserver names unnamed writers.
-fn manager_of(q: &Query, headers: &HeaderMap) -> String {
-    if let Some(manager) = q.get("fieldManager").filter(|m| !m.is_empty()) {
-        return manager.to_owned();
-    }
-    let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let name = agent.split('/').next().unwrap_or_default().trim();
-    if name.is_empty() { "unknown".into() } else { name.into() }
 }
 
 /// How a write is carried out: where, whether for real, what is done with unknown fields, who
