@@ -21,7 +21,7 @@ step "helm chart";       python3 scripts/chart.py check
 step "protobuf table";   python3 scripts/protobuf_messages.py --check  # kube-sim reads kubectl's protobuf bodies with it
 step "alert rules";      promtool check rules helm/etcd-operator/files/etcd-operator.rules.yaml \
                            && promtool test rules monitoring/rules.test.yaml
-step "binaries";         cargo build --workspace --bins --locked  # the end-to-end tests run them as processes
+step "binaries";         cargo build --workspace --locked  # the end-to-end tests run them as processes (and run.sh builds this)
 step "tests"
 # The TLS variant: the system tests of membership, replacement, backup, restore and quorum
 # recovery again, every cluster with operator-managed TLS (tests/system/src/secure.rs).
