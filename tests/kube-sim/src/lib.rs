@@ -16,6 +16,7 @@ pub mod node;
 pub mod objects;
 pub mod openapi;
 pub mod patch;
+pub mod protowrite;
 pub mod registry;
 pub mod selectors;
 pub mod server;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{
     ApiState, delete,
     dry_run::Mode,
+    protobuf,
     read::{get, matching, not_found},
     request::{Query, Target, manager_of, parse_body, parse_json},
     scale, table, watch,
@@ -47,7 +48,7 @@ pub async fn dispatch(
         ("GET", None) if q.flag("watch") => {
             watch::stream(state, t, q, table::requested(headers, q.get("includeObject")))
         }
-        ("GET", None) => list(state, t, q, table::requested(headers, q.get("includeObject"))),
+        ("GET", None) => list(state, t, q, headers),
         ("GET", Some(name)) => {
             let object = get(state, t, name)?;
             Ok(match table::requested(headers, q.get("includeObject")) {
@@ -56,7 +57,7 @@ pub async fn dispatch(
                     Json(table::table(&t.rt, &[object], include, json!({"resourceVersion": rv}), true))
                         .into_response()
                 }
-                None => Json(object).into_response(),
+                None => protobuf::respond(headers, &t.rt, StatusCode::OK, object),
             })
         }
         ("POST", None) => {
@@ -64,14 +65,14 @@ pub async fn dispatch(
             let manager = manager_of(q, headers);
             let w = Writing::new(state, Mode::of(q, "CreateOptions")?, &fields, &manager);
             let created = create(w, t, parse_body(Some(&t.rt), headers, body)?)?;
-            Ok(warned((StatusCode::CREATED, Json(created)).into_response(), &fields))
+            Ok(warned(protobuf::respond(headers, &t.rt, StatusCode::CREATED, created), &fields))
         }
         ("PUT", Some(name)) => {
             let fields = FieldValidation::of(q.get("fieldValidation"))?;
             let manager = manager_of(q, headers);
             let w = Writing::new(state, Mode::of(q, "UpdateOptions")?, &fields, &manager);
             let updated = update(w, t, name, parse_body(Some(&t.rt), headers, body)?, part)?;
-            Ok(warned(Json(updated).into_response(), &fields))
+            Ok(warned(protobuf::respond(headers, &t.rt, StatusCode::OK, updated), &fields))
         }
         ("PATCH", Some(name)) => {
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -80,13 +81,15 @@ pub async fn dispatch(
             let manager = manager_of(q, headers);
             let w = Writing::new(state, Mode::of(q, "PatchOptions")?, &fields, &manager);
             let (code, patched) = patch_object(w, t, name, content_type, q, body, part)?;
-            Ok(warned((code, Json(patched)).into_response(), &fields))
+            Ok(warned(protobuf::respond(headers, &t.rt, code, patched), &fields))
         }
         ("DELETE", Some(name)) => {
-            delete::delete(state, t, name, q, (headers, body)).map(|o| Json(o).into_response())
+            let deleted = delete::delete(state, t, name, q, (headers, body))?;
+            Ok(protobuf::respond(headers, &t.rt, StatusCode::OK, deleted))
         }
         ("DELETE", None) => {
-            delete::delete_collection(state, t, q, (headers, body)).map(|o| Json(o).into_response())
+            let deleted = delete::delete_collection(state, t, q, (headers, body))?;
+            Ok(protobuf::respond(headers, &t.rt, StatusCode::OK, deleted))
         }
         _ => Err(ApiError::method_not_allowed(format!("{method} is not supported here"))),
     }
@@ -105,12 +108,8 @@ fn warned(mut response: Response, fields: &FieldValidation) -> Response {
     response
 }
 
-fn list(
-    state: &ApiState,
-    t: &Target,
-    q: &Query,
-    as_table: Option<table::Include>,
-) -> Result<Response, ApiError> {
+fn list(state: &ApiState, t: &Target, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let as_table = table::requested(headers, q.get("includeObject"));
     let (items, rv) = state.store.read(|txn| matching(txn, t, q).map(|items| (items, txn.rv())))?;
     // Pagination: `continue` is the index of the next item at the list's resourceVersion.
     let start: usize =
@@ -126,8 +125,8 @@ fn list(
     if let Some(include) = as_table {
         return Ok(Json(table::table(&t.rt, &page, include, metadata, true)).into_response());
     }
-    Ok(Json(json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": metadata, "items": page}))
-        .into_response())
+    let list = json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(), "metadata": metadata, "items": page});
+    Ok(protobuf::respond(headers, &t.rt, StatusCode::OK, list))
 }
 
 fn require_namespace(txn: &Txn<'_>, t: &Target) -> Result<(), ApiError> {

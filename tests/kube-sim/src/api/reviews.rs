@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use axum::{
-    Json,
     body::Bytes,
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use serde_json::{Value, json};
 
@@ -63,13 +62,13 @@ pub fn answer(
             access_review(state, &subject, spec)?
         }
         "selfsubjectaccessreviews" => access_review(state, user, spec)?,
-        _ => return token_request(state, target, spec),
+        _ => return token_request(state, (target, headers), spec),
     };
     let kind = request["kind"].clone();
     let api_version = format!("{}/{}", target.rt.group, target.rt.version);
     let out =
         json!({"kind": kind, "apiVersion": api_version, "metadata": {}, "spec": spec, "status": status});
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    Ok(super::protobuf::respond(headers, &target.rt, StatusCode::CREATED, out))
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -128,7 +127,11 @@ fn access_review(state: &ApiState, user: &UserInfo, spec: &Value) -> Result<Valu
     })
 }
 
-fn token_request(state: &ApiState, target: &Target, spec: &Value) -> Result<Response, ApiError> {
+fn token_request(
+    state: &ApiState,
+    (target, headers): (&Target, &HeaderMap),
+    spec: &Value,
+) -> Result<Response, ApiError> {
     let name = target.name.clone().unwrap_or_default();
     let audiences = audiences(spec);
     let namespace = target.namespace.clone();
@@ -170,5 +173,5 @@ fn token_request(state: &ApiState, target: &Target, spec: &Value) -> Result<Resp
         "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
         "spec": spec, "status": {"token": token, "expirationTimestamp": expires},
     });
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    Ok(super::protobuf::respond(headers, &target.rt, StatusCode::CREATED, out))
 }

@@ -6,33 +6,7 @@
 
 use serde_json::{Map, Value};
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn bytes(out: &mut Vec<u8>, tag: u32, data: &[u8]) {
-    varint(out, u64::from(tag) << 3 | 2);
-    varint(out, data.len() as u64);
-    out.extend_from_slice(data);
-}
-
-fn text(out: &mut Vec<u8>, tag: u32, s: &str) {
-    bytes(out, tag, s.as_bytes());
-}
-
-fn number(out: &mut Vec<u8>, tag: u32, v: u64) {
-    varint(out, u64::from(tag) << 3);
-    varint(out, v);
-}
-
-fn double(out: &mut Vec<u8>, tag: u32, v: f64) {
-    varint(out, u64::from(tag) << 3 | 1);
-    out.extend_from_slice(&v.to_bits().to_le_bytes());
-}
+use crate::protowrite::{bytes, double, number, text};
 
 /// `Any { yaml = 2 }`: gnostic keeps free-form values (defaults, enums, extensions) as YAML.
 fn any(value: &Value) -> Vec<u8> {

@@ -156,3 +156,53 @@ fn what_is_not_an_envelope_is_refused_with_why() {
         assert!(e.code == 400 && e.message.contains(why), "{}", e.message);
     }
 }
+
+/// The body of an envelope, as prost reads it with k8s-pb's message.
+fn unwrapped<M: Message + Default>(body: &[u8]) -> (TypeMeta, M) {
+    let unknown = Unknown::decode(body.strip_prefix(b"k8s\0").expect("the envelope's magic")).unwrap();
+    (unknown.type_meta.unwrap(), M::decode(unknown.raw.unwrap().as_slice()).unwrap())
+}
+
+#[test]
+fn answers_are_written_as_prost_reads_them_and_read_back_the_same() {
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "d", "namespace": "ns", "labels": {"app": "d"}, "creationTimestamp": "2026-12-01T17:00:00Z",
+                     "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}}]},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
+                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+                 "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"containers": [{"name": "c", "image": "busybox",
+                     "ports": [{"containerPort": 8080}], "resources": {"limits": {"memory": "64Mi"}}}],
+                     "terminationGracePeriodSeconds": -1}}},
+        "status": {"conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "2026-12-01T17:00:01Z"}]},
+    });
+    let body = super::envelope(&deployment).unwrap();
+    let (type_meta, read): (_, apps::Deployment) = unwrapped(&body);
+    assert_eq!((type_meta.api_version.as_deref(), type_meta.kind.as_deref()), (Some("apps/v1"), Some("Deployment")));
+    let spec = read.spec.as_ref().unwrap();
+    assert_eq!(spec.replicas, Some(0));
+    let surge = spec.strategy.as_ref().unwrap().rolling_update.as_ref().unwrap().max_surge.as_ref().unwrap();
+    assert_eq!((surge.r#type, surge.str_val.as_deref()), (Some(1), Some("25%")));
+    let pod = spec.template.as_ref().unwrap().spec.as_ref().unwrap();
+    assert_eq!(pod.termination_grace_period_seconds, Some(-1), "a negative number survives");
+    assert_eq!(pod.containers[0].resources.as_ref().unwrap().limits["memory"].string.as_deref(), Some("64Mi"));
+    let meta = read.metadata.as_ref().unwrap();
+    assert_eq!(meta.creation_timestamp.unwrap().seconds, Some(1_796_144_400));
+    let fields = meta.managed_fields[0].fields_v1.as_ref().unwrap().raw.as_deref().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(fields).unwrap(), json!({"f:spec": {"f:replicas": {}}}));
+    // And back: what was written reads as what was meant.
+    assert_eq!(object(&body).unwrap(), deployment);
+}
+
+#[test]
+fn a_list_and_a_secret_keep_their_items_and_bytes() {
+    let list = json!({"apiVersion": "v1", "kind": "SecretList", "metadata": {"resourceVersion": "7", "continue": "2:7", "remainingItemCount": 3},
+        "items": [{"metadata": {"name": "a"}, "data": {"k": "AGh1bnRlcjI="}, "type": "Opaque"}]});
+    let body = super::envelope(&list).unwrap();
+    let (_, read): (_, core::SecretList) = unwrapped(&body);
+    assert_eq!(read.metadata.as_ref().unwrap().remaining_item_count, Some(3));
+    assert_eq!(read.items[0].data["k"], b"\x00hunter2");
+    let mut back = object(&body).unwrap();
+    back["items"][0].as_object_mut().unwrap().retain(|_, v| !v.is_null());
+    assert_eq!(back, list);
+}

@@ -118,7 +118,7 @@ static SCHEMAS: LazyLock<HashMap<String, &'static str>> = LazyLock::new(|| {
 });
 
 /// A field's JSON name: as the message's schema spells it, else prost's name in camelCase.
-fn json_name(message: &str, field: &str) -> String {
+pub fn json_name(message: &str, field: &str) -> String {
     let property = SCHEMAS
         .get(&normalized(message))
         .and_then(|schema| BUILTINS.definitions[*schema]["properties"].as_object())
@@ -171,7 +171,8 @@ fn repeated(kind: Kind, wire: &Wire<'_>) -> Result<Vec<Value>, String> {
     }
 }
 
-fn table(name: &str) -> Result<&'static Message, String> {
+/// A message's table entry.
+pub fn table(name: &str) -> Result<&'static Message, String> {
     MESSAGES
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .map(|i| &MESSAGES[i])
