@@ -1,11 +1,14 @@
 """The Python kubernetes client against kube-sim: create, list, patch, a watch resumed from a
-resourceVersion, and a watch from a compacted one (410 Gone), then relist and watch again.
+resourceVersion, and a watch from a compacted one (410 Gone), then relist and watch again;
+server-side apply with a conflict and its force (the dynamic client), strict field validation
+and a server-side dry run (the typed client).
 Run by python_client.rs with the kubeconfig as its argument; kube-sim keeps 5 events."""
 
 import sys
 
-from kubernetes import client, config, watch
+from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import DynamicApiError
 
 config.load_kube_config(config_file=sys.argv[1])
 v1 = client.CoreV1Api()
@@ -59,4 +62,32 @@ assert watched(relisted.metadata.resource_version, 1) == [("MODIFIED", "11")]
 
 v1.delete_namespaced_config_map("py", NS)
 assert v1.list_namespaced_config_map(NS, label_selector="from=python").items == []
+
+# Server-side apply: another manager's field is a conflict (409) until forced.
+config_maps = dynamic.DynamicClient(client.ApiClient()).resources.get(api_version="v1", kind="ConfigMap")
+body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "namespace": NS}, "data": {"a": "1"}}
+config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply")
+v1.patch_namespaced_config_map("ssa", NS, {"data": {"a": "2"}}, field_manager="py-editor")
+try:
+    config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply")
+    raise AssertionError("an apply over another manager's field was accepted")
+except DynamicApiError as e:
+    assert e.status == 409 and 'conflict with \\"py-editor\\"' in e.body, e.body
+applied = config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply",
+                                        force_conflicts=True)
+assert applied.data.a == "1", applied.data
+owners = {(m.manager, m.operation) for m in applied.metadata.managedFields}
+assert owners == {("py-apply", "Apply")}, owners
+
+# Strict field validation names the unknown field (the dynamic client: the typed one checks
+# fields itself); a dry run stores nothing.
+typo = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"}, "datta": {"a": "b"}}
+try:
+    config_maps.create(body=typo, namespace=NS, query_params=[("fieldValidation", "Strict")])
+    raise AssertionError("an unknown field passed strict validation")
+except DynamicApiError as e:
+    assert e.status == 400 and 'unknown field \\"datta\\"' in e.body, e.body
+dry = v1.create_namespaced_config_map(NS, {"metadata": {"name": "dry"}, "data": {"a": "b"}}, dry_run="All")
+assert dry.metadata.uid and not dry.metadata.resource_version, dry.metadata
+assert [c.metadata.name for c in v1.list_namespaced_config_map(NS).items if c.metadata.name == "dry"] == []
 print("ok")
