@@ -120,8 +120,19 @@ pub fn on_create(rt: &ResourceType, mut object: Value) -> Value {
     {
         o.remove("status");
     }
+    if rt.kind == "PersistentVolumeClaim" {
+        // Kubernetes' StorageObjectInUseProtection admission: released by the controller.
+        let finalizer = json!(PVC_PROTECTION);
+        let finalizers = object["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        if !finalizers.contains(&finalizer) {
+            object["metadata"]["finalizers"] = json!([finalizers, vec![finalizer]].concat());
+        }
+    }
     object
 }
+
+/// The finalizer that keeps a claim while a pod uses it (`controllers::pvc_protection`).
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
 
 /// Which part of an object a write may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

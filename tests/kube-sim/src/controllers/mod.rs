@@ -4,6 +4,7 @@
 
 pub mod deployment;
 pub mod namespace;
+pub mod pvc_protection;
 pub mod statefulset;
 
 use std::{sync::Arc, time::Duration};
@@ -22,6 +23,7 @@ pub async fn run(state: Arc<ApiState>) {
             statefulset::reconcile_all(&state.registry, txn);
             deployment::reconcile_all(&state.registry, txn);
             namespace::reconcile_all(txn);
+            pvc_protection::reconcile_all(txn);
             namespace::ensure_default_accounts(&state.registry, txn);
             Ok(())
         });

@@ -7,6 +7,7 @@
 mod faults;
 mod net;
 mod runtime;
+mod scheduling;
 
 pub use net::{dns, network, network::HostCut};
 use runtime::{container, pod, volumes};
@@ -194,12 +195,16 @@ impl Node {
             for mut pod in txn.list("/pods", None) {
                 let unbound = pod["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
                 if unbound && pod["metadata"].get("deletionTimestamp").is_none() {
-                    pod["spec"]["nodeName"] = json!(node);
                     let key = (
                         "/pods".to_owned(),
                         pod["metadata"]["namespace"].as_str().unwrap_or_default().to_owned(),
                         pod["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
                     );
+                    match scheduling::unschedulable(txn, &pod) {
+                        None => pod["spec"]["nodeName"] = json!(node),
+                        Some(why) if scheduling::mark_unschedulable(&mut pod, &why) => {}
+                        Some(_) => continue,
+                    }
                     txn.put(key, pod);
                 }
             }

@@ -178,18 +178,27 @@ fn answers_are_written_as_prost_reads_them_and_read_back_the_same() {
     });
     let body = super::envelope(&deployment).unwrap();
     let (type_meta, read): (_, apps::Deployment) = unwrapped(&body);
-    assert_eq!((type_meta.api_version.as_deref(), type_meta.kind.as_deref()), (Some("apps/v1"), Some("Deployment")));
+    assert_eq!(
+        (type_meta.api_version.as_deref(), type_meta.kind.as_deref()),
+        (Some("apps/v1"), Some("Deployment"))
+    );
     let spec = read.spec.as_ref().unwrap();
     assert_eq!(spec.replicas, Some(0));
     let surge = spec.strategy.as_ref().unwrap().rolling_update.as_ref().unwrap().max_surge.as_ref().unwrap();
     assert_eq!((surge.r#type, surge.str_val.as_deref()), (Some(1), Some("25%")));
     let pod = spec.template.as_ref().unwrap().spec.as_ref().unwrap();
     assert_eq!(pod.termination_grace_period_seconds, Some(-1), "a negative number survives");
-    assert_eq!(pod.containers[0].resources.as_ref().unwrap().limits["memory"].string.as_deref(), Some("64Mi"));
+    assert_eq!(
+        pod.containers[0].resources.as_ref().unwrap().limits["memory"].string.as_deref(),
+        Some("64Mi")
+    );
     let meta = read.metadata.as_ref().unwrap();
     assert_eq!(meta.creation_timestamp.unwrap().seconds, Some(1_796_144_400));
     let fields = meta.managed_fields[0].fields_v1.as_ref().unwrap().raw.as_deref().unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(fields).unwrap(), json!({"f:spec": {"f:replicas": {}}}));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(fields).unwrap(),
+        json!({"f:spec": {"f:replicas": {}}})
+    );
     // And back: what was written reads as what was meant.
     assert_eq!(object(&body).unwrap(), deployment);
 }

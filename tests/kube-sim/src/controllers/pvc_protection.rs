@@ -1,0 +1,48 @@
+//! Storage object in-use protection, as Kubernetes does it: every claim is created with the
+//! `kubernetes.io/pvc-protection` finalizer (an admission plugin adds it), and a claim being
+//! deleted keeps it while a scheduled pod that has not terminated uses the claim. The
+//! scheduler binds no pod whose claim is missing or being deleted (`node`), and the StatefulSet
+//! controller recreates the claims of its pending pods, so deleting a member's claim and then
+//! its pod gives the new pod a new, empty claim, in that order.
+
+use serde_json::Value;
+
+use crate::{objects, store::Txn};
+
+use objects::PVC_PROTECTION as FINALIZER;
+
+/// Whether `pod` uses claim `name`: scheduled, not terminated, and naming it in a volume.
+pub fn uses(pod: &Value, name: &str) -> bool {
+    let scheduled = pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let terminated = matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    scheduled
+        && !terminated
+        && pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v["persistentVolumeClaim"]["claimName"] == name)
+}
+
+/// Lets go of every claim being deleted that no pod uses any more.
+pub fn reconcile_all(txn: &mut Txn<'_>) {
+    for claim in txn.list("/persistentvolumeclaims", None) {
+        let m = &claim["metadata"];
+        let protected = m["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER));
+        if m.get("deletionTimestamp").is_none() || !protected {
+            continue;
+        }
+        let namespace = m["namespace"].as_str().unwrap_or_default().to_owned();
+        let name = m["name"].as_str().unwrap_or_default().to_owned();
+        if txn.list("/pods", Some(&namespace)).iter().any(|p| uses(p, &name)) {
+            continue;
+        }
+        let mut released = claim.clone();
+        if let Some(finalizers) = released["metadata"]["finalizers"].as_array_mut() {
+            finalizers.retain(|f| f != FINALIZER);
+        }
+        let key = ("/persistentvolumeclaims".to_owned(), namespace, name);
+        let stored = txn.put(key.clone(), released);
+        objects::finish_deletion(txn, &key, stored);
+    }
+}
