@@ -59,15 +59,16 @@ fn every_command_run_sh_prints_works_as_printed() {
         let mut printed = Vec::new();
         let mut inside = false;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("Pod logs:") {
-                let _ = tx.send(printed);
-                return;
-            }
-            if inside {
+            if inside && line.starts_with("Pod logs:") {
+                let _ = tx.send(std::mem::take(&mut printed));
+                inside = false;
+            } else if inside && line.starts_with("  ") {
+                // The processes share run.sh's output: their log lines are not indented.
                 printed.push(line);
             } else if line.ends_with("Watch it:") {
                 inside = true;
             }
+            // Read on to the end: the processes block once the pipe is full.
         }
     });
     let printed = rx.recv_timeout(Duration::from_secs(900)).expect("run.sh printed its commands");
@@ -84,6 +85,13 @@ fn every_command_run_sh_prints_works_as_printed() {
     walk.stdin.take().expect("piped").write_all(printed.join("\n").as_bytes()).expect("commands written");
     let out = walk.wait_with_output().expect("walkthrough ran");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        // The pods' logs outlive the run for whoever reads the failure.
+        let kept = root.join("target/e2e-logs/walkthrough");
+        let _ = std::fs::create_dir_all(&kept);
+        let _ = Command::new("cp").arg("-r").arg(root.join(".kube-sim/node/logs")).arg(&kept).status();
+        eprintln!("pod logs kept in {}", kept.display());
+    }
     drop(run_sh);
     assert!(
         out.status.success() && text.contains(&format!("all {} commands worked", commands(&printed))),
