@@ -23,9 +23,16 @@ fn named(name: &str, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One `Schema`.
+/// One `Schema`: its keywords, then its structure (field order is free on the wire).
 fn schema(s: &Map<String, Value>) -> Vec<u8> {
     let mut out = Vec::new();
+    keywords(s, &mut out);
+    structure(s, &mut out);
+    out
+}
+
+/// A schema's scalar keywords (fields 1 to 20).
+fn keywords(s: &Map<String, Value>, out: &mut Vec<u8>) {
     let str_field = |out: &mut Vec<u8>, tag, key: &str| {
         if let Some(v) = s.get(key).and_then(Value::as_str) {
             text(out, tag, v);
@@ -41,40 +48,44 @@ fn schema(s: &Map<String, Value>) -> Vec<u8> {
             number(out, tag, 1);
         }
     };
-    str_field(&mut out, 1, "$ref");
-    str_field(&mut out, 2, "format");
-    str_field(&mut out, 3, "title");
-    str_field(&mut out, 4, "description");
+    str_field(out, 1, "$ref");
+    str_field(out, 2, "format");
+    str_field(out, 3, "title");
+    str_field(out, 4, "description");
     if let Some(d) = s.get("default") {
-        bytes(&mut out, 5, &any(d));
+        bytes(out, 5, &any(d));
     }
     for (tag, key) in [(6, "multipleOf"), (7, "maximum"), (9, "minimum")] {
         if let Some(v) = s.get(key).and_then(Value::as_f64) {
-            double(&mut out, tag, v);
+            double(out, tag, v);
         }
     }
-    bool_field(&mut out, 8, "exclusiveMaximum");
-    bool_field(&mut out, 10, "exclusiveMinimum");
+    bool_field(out, 8, "exclusiveMaximum");
+    bool_field(out, 10, "exclusiveMinimum");
     for (tag, key) in [(11, "maxLength"), (12, "minLength"), (14, "maxItems"), (15, "minItems")] {
-        int_field(&mut out, tag, key);
+        int_field(out, tag, key);
     }
-    str_field(&mut out, 13, "pattern");
-    bool_field(&mut out, 16, "uniqueItems");
-    int_field(&mut out, 17, "maxProperties");
-    int_field(&mut out, 18, "minProperties");
+    str_field(out, 13, "pattern");
+    bool_field(out, 16, "uniqueItems");
+    int_field(out, 17, "maxProperties");
+    int_field(out, 18, "minProperties");
     for r in s.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        text(&mut out, 19, r);
+        text(out, 19, r);
     }
     for e in s.get("enum").and_then(Value::as_array).into_iter().flatten() {
-        bytes(&mut out, 20, &any(e));
+        bytes(out, 20, &any(e));
     }
+}
+
+/// A schema's structure: what it holds, and its extensions (fields 21 to 31).
+fn structure(s: &Map<String, Value>, out: &mut Vec<u8>) {
     match s.get("additionalProperties") {
-        Some(Value::Object(sub)) => bytes(&mut out, 21, &{
+        Some(Value::Object(sub)) => bytes(out, 21, &{
             let mut item = Vec::new();
             bytes(&mut item, 1, &schema(sub));
             item
         }),
-        Some(Value::Bool(b)) => bytes(&mut out, 21, &{
+        Some(Value::Bool(b)) => bytes(out, 21, &{
             let mut item = Vec::new();
             number(&mut item, 2, u64::from(*b));
             item
@@ -84,7 +95,7 @@ fn schema(s: &Map<String, Value>) -> Vec<u8> {
     if let Some(t) = s.get("type").and_then(Value::as_str) {
         let mut item = Vec::new();
         text(&mut item, 1, t);
-        bytes(&mut out, 22, &item);
+        bytes(out, 22, &item);
     }
     let items: Vec<&Map<String, Value>> = match s.get("items") {
         Some(Value::Object(one)) => vec![one],
@@ -96,10 +107,10 @@ fn schema(s: &Map<String, Value>) -> Vec<u8> {
         for sub in items {
             bytes(&mut item, 1, &schema(sub));
         }
-        bytes(&mut out, 23, &item);
+        bytes(out, 23, &item);
     }
     for sub in s.get("allOf").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object) {
-        bytes(&mut out, 24, &schema(sub));
+        bytes(out, 24, &schema(sub));
     }
     if let Some(properties) = s.get("properties").and_then(Value::as_object) {
         let mut item = Vec::new();
@@ -108,16 +119,17 @@ fn schema(s: &Map<String, Value>) -> Vec<u8> {
                 bytes(&mut item, 1, &named(name, &schema(sub)));
             }
         }
-        bytes(&mut out, 25, &item);
+        bytes(out, 25, &item);
     }
-    bool_field(&mut out, 27, "readOnly");
+    if s.get("readOnly").and_then(Value::as_bool) == Some(true) {
+        number(out, 27, 1);
+    }
     if let Some(e) = s.get("example") {
-        bytes(&mut out, 30, &any(e));
+        bytes(out, 30, &any(e));
     }
     for (key, value) in s.iter().filter(|(k, _)| k.starts_with("x-")) {
-        bytes(&mut out, 31, &named(key, &any(value)));
+        bytes(out, 31, &named(key, &any(value)));
     }
-    out
 }
 
 /// A Swagger 2.0 document (its `swagger`, `info` and `definitions`) as gnostic's `Document`.
