@@ -120,6 +120,10 @@ pub fn on_create(rt: &ResourceType, mut object: Value) -> Value {
     {
         o.remove("status");
     }
+    if rt.kind == "Namespace" {
+        // Kubernetes' namespace strategy: a new namespace is Active.
+        object["status"] = json!({"phase": "Active"});
+    }
     if rt.kind == "PersistentVolumeClaim" {
         // Kubernetes' StorageObjectInUseProtection admission: released by the controller.
         let finalizer = json!(PVC_PROTECTION);

@@ -89,3 +89,35 @@ async fn post_protobuf_cluster(s: &support::Sim) -> u16 {
         other => panic!("expected a refusal: {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_prints_the_columns_kubernetes_prints() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 2\n  serviceName: db\n  podManagementPolicy: Parallel\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec: {containers: [{name: etcd, image: etcd}]}\n  volumeClaimTemplates: [{metadata: {name: data}, spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}}]\n";
+    assert!(run(&["apply", "-f", "-"], Some(sts)).0);
+    assert!(run(&["create", "configmap", "c", "--from-literal=a=b", "--from-literal=c=d"], None).0);
+    support::eventually("the pods", 5, || async {
+        run(&["get", "pods", "-o", "name"], None).1.lines().count() == 2
+    })
+    .await;
+    let header =
+        |out: &str| out.lines().next().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, out) = run(&["get", "pods"], None);
+    assert_eq!(header(&out), "NAME READY STATUS RESTARTS AGE", "{out}");
+    assert!(out.contains("db-0   0/1     Pending   0"), "{out}");
+    let (_, out) = run(&["get", "pods", "-o", "wide"], None);
+    assert_eq!(header(&out), "NAME READY STATUS RESTARTS AGE IP NODE", "{out}");
+    let (_, out) = run(&["get", "statefulsets"], None);
+    assert_eq!(header(&out), "NAME READY AGE", "{out}");
+    assert!(out.contains("db     0/2"), "{out}");
+    let (_, out) = run(&["get", "pvc"], None);
+    assert_eq!(header(&out), "NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS AGE", "{out}");
+    assert!(out.contains("data-db-0   Bound") && out.contains("RWO"), "{out}");
+    let (_, out) = run(&["get", "configmap", "c"], None);
+    assert_eq!(header(&out), "NAME DATA AGE", "{out}");
+    assert!(out.contains("c      2"), "{out}");
+    let (_, out) = run(&["get", "namespace", "default"], None);
+    assert!(header(&out) == "NAME STATUS AGE" && out.contains("Active"), "{out}");
+}

@@ -7,6 +7,7 @@ mod dry_run;
 mod impersonate;
 mod metrics;
 mod openapi;
+mod printers;
 mod protobuf;
 mod read;
 mod request;

@@ -1,9 +1,11 @@
 //! Server-side printing: `Table` answers for clients that ask for them
-//! (`kubectl get`), with a CRD's `additionalPrinterColumns`.
+//! (`kubectl get`), with a CRD's `additionalPrinterColumns`, kube-apiserver's columns for
+//! Events and the built-in kinds of `printers`, NAME and AGE for the rest.
 
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
+use super::printers::{self, age};
 use crate::registry::ResourceType;
 
 /// How rows carry their object (`includeObject`).
@@ -25,18 +27,6 @@ pub fn requested(headers: &HeaderMap, include: Option<&str>) -> Option<Include> 
         Some("None") => Include::None,
         Some("Object") => Include::Object,
         _ => Include::Metadata,
-    })
-}
-
-/// Human age of an RFC 3339 time, as kubectl prints it.
-fn age(timestamp: &str) -> Value {
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(timestamp) else { return Value::Null };
-    let s = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
-    json!(match s {
-        0..120 => format!("{s}s"),
-        120..7200 => format!("{}m", s / 60),
-        7200..172_800 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
     })
 }
 
@@ -111,7 +101,11 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
     let mut out = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name of the object", "priority": 0}),
     ];
-    if rt.printer_columns.is_empty() {
+    if let Some((columns, _)) = printers::builtin(&rt.group, &rt.kind) {
+        out.extend(columns.iter().map(|(name, kind, priority, description)| {
+            json!({"name": name, "type": kind, "format": "", "description": description, "priority": priority})
+        }));
+    } else if rt.printer_columns.is_empty() {
         out.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation", "priority": 0}));
     } else {
         out.extend(rt.printer_columns.iter().map(|c| {
@@ -127,6 +121,8 @@ fn row(rt: &ResourceType, object: &Value, include: Include) -> Value {
     let mut cells = vec![object["metadata"]["name"].clone()];
     if is_core_event(rt) {
         cells = event_cells(object);
+    } else if let Some((_, printer)) = printers::builtin(&rt.group, &rt.kind) {
+        cells.extend(printer(object));
     } else if rt.printer_columns.is_empty() {
         cells.push(object["metadata"]["creationTimestamp"].as_str().map_or(Value::Null, age));
     } else {
