@@ -121,3 +121,24 @@ async fn kubectl_get_prints_the_columns_kubernetes_prints() {
     let (_, out) = run(&["get", "namespace", "default"], None);
     assert!(header(&out) == "NAME STATUS AGE" && out.contains("Active"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_discovers_through_the_aggregated_documents() {
+    let s = support::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| kubectl(&s, home.path(), args, stdin);
+    let (ok, out) = run(&["get", "pods", "-v=8"], None);
+    assert!(
+        ok && out
+            .contains("Content-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+        "{out}"
+    );
+    assert!(!out.contains("/apis/apps/v1\""), "no legacy per-group request: {out}");
+    let crds: String =
+        etcd_operator_api::crd::all().iter().map(|(_, crd)| etcd_operator_api::crd::to_yaml(crd)).collect();
+    assert!(run(&["apply", "-f", "-"], Some(&crds)).0);
+    let (ok, out) = run(&["api-resources", "--api-group=etcd.operator.dev", "-o", "name"], None);
+    assert!(ok && out.contains("etcdclusters.etcd.operator.dev"), "{out}");
+    let (ok, out) = run(&["get", "sts,etcd", "-A"], None);
+    assert!(ok, "{out}");
+}

@@ -1,7 +1,10 @@
-//! Discovery documents (legacy JSON form, which every client accepts).
+//! Discovery documents: the aggregated form (`apidiscovery.k8s.io/v2`, one answer for `/api`
+//! and one for `/apis`, which kubectl asks for first) and the legacy form (one per group
+//! version, which every client falls back to).
 
 use axum::{
     Json,
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
@@ -47,9 +50,81 @@ fn groups(state: &ApiState) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The media type of aggregated discovery, as clients ask for it and servers answer with it.
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the client takes aggregated discovery (v2; v2beta1 alone is not served).
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    accept.split(',').any(|t| {
+        let params: Vec<&str> = t.split(';').map(str::trim).collect();
+        ["g=apidiscovery.k8s.io", "v=v2", "as=APIGroupDiscoveryList"].iter().all(|p| params.contains(p))
+    })
+}
+
+fn subresource(rt: &ResourceType, name: &str) -> Value {
+    let kind = match name {
+        "scale" => json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+        _ => json!({"group": rt.group, "version": rt.version, "kind": rt.kind}),
+    };
+    json!({"subresource": name, "responseKind": kind, "verbs": ["get", "patch", "update"]})
+}
+
+fn resource_discovery(rt: &ResourceType) -> Value {
+    let mut subresources = Vec::new();
+    if rt.status {
+        subresources.push(subresource(rt, "status"));
+    }
+    if rt.scale.is_some() {
+        subresources.push(subresource(rt, "scale"));
+    }
+    json!({
+        "resource": rt.plural, "singularResource": rt.singular,
+        "responseKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
+        "verbs": VERBS, "shortNames": rt.short_names, "categories": rt.categories, "subresources": subresources,
+    })
+}
+
+/// The aggregated document of the core group (`/api`) or of every other group (`/apis`).
+fn aggregated(state: &ApiState, core: bool) -> Response {
+    let types: Vec<ResourceType> =
+        state.registry.all().into_iter().filter(|t| t.group.is_empty() == core).collect();
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for rt in &types {
+        match groups.iter_mut().find(|(g, _)| *g == rt.group) {
+            Some((_, vs)) if !vs.contains(&rt.version) => vs.push(rt.version.clone()),
+            Some(_) => {}
+            None => groups.push((rt.group.clone(), vec![rt.version.clone()])),
+        }
+    }
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|v| {
+                    let resources: Vec<Value> = types
+                        .iter()
+                        .filter(|t| t.group == *group && t.version == *v)
+                        .map(resource_discovery)
+                        .collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let metadata = if group.is_empty() { json!({}) } else { json!({"name": group}) };
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    let list = json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items});
+    ([(header::CONTENT_TYPE, AGGREGATED)], Json(list).into_response()).into_response()
+}
+
 /// Answers a discovery request.
-pub fn answer(state: &ApiState, d: Discovery) -> Response {
+pub fn answer(state: &ApiState, d: Discovery, headers: &HeaderMap) -> Response {
     match d {
+        Discovery::CoreVersions if wants_aggregated(headers) => aggregated(state, true),
+        Discovery::Groups if wants_aggregated(headers) => aggregated(state, false),
         Discovery::Health => "ok".into_response(),
         Discovery::Version => Json(json!({
             "major": "1", "minor": "33", "gitVersion": "v1.33.0-kube-sim", "gitCommit": "kube-sim",

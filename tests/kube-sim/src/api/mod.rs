@@ -63,7 +63,9 @@ pub async fn handle(
         Ok(request::Route::Metrics) if method == Method::GET => {
             Ok(state.requests.exposition().into_response())
         }
-        Ok(request::Route::Discovery(d)) if method == Method::GET => Ok(discovery::answer(&state, d)),
+        Ok(request::Route::Discovery(d)) if method == Method::GET => {
+            Ok(discovery::answer(&state, d, &headers))
+        }
         Ok(request::Route::OpenApi(document)) if method == Method::GET => {
             openapi::answer(&state, &document, &query, &headers)
         }
