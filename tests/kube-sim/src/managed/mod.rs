@@ -154,8 +154,9 @@ pub fn record_apply(
             if value.is_some_and(Value::is_object) || trie::value_at(old, &path) == value {
                 continue;
             }
+            // A manager is its name, operation and subresource: its own updates are another's.
             for (i, e) in list.iter().enumerate() {
-                if Some(i) != mine && e["manager"] != w.manager && trie::owns(&e["fieldsV1"], &path) {
+                if Some(i) != mine && trie::owns(&e["fieldsV1"], &path) {
                     conflicts.push((i, path.clone()));
                 }
             }

@@ -74,6 +74,13 @@ fn an_apply_conflicts_with_another_owner_of_a_different_value_unless_forced() {
     let forced = apply(Some(&scaled), &applied, "operator", true).unwrap();
     assert_eq!(forced["spec"]["replicas"], 3);
     assert_eq!(owners(&forced), [("operator".to_owned(), "Apply".to_owned())]);
+    // The same name updating is another manager: its apply conflicts with its own update.
+    let edited = update(&forced, &json!({"spec": {"replicas": 7}}), "operator");
+    let refused = apply(Some(&edited), &applied, "operator", false).unwrap_err();
+    assert_eq!(
+        refused,
+        "Apply failed with 1 conflict: conflict with \"operator\" using apps/v1: .spec.replicas"
+    );
     // An item of a keyed list is named by its key.
     let image = update(
         &forced,
