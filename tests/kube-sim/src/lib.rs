@@ -11,7 +11,6 @@ pub mod controllers;
 pub mod convert;
 pub mod error;
 pub mod fields;
-pub mod managed;
 pub mod node;
 pub mod objects;
 pub mod openapi;
