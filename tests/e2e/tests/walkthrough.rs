@@ -82,7 +82,9 @@ fn every_command_run_sh_prints_works_as_printed() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("bash runs");
-    walk.stdin.take().expect("piped").write_all(printed.join("\n").as_bytes()).expect("commands written");
+    // One command a line, the last one ended too (`read` drops an unterminated last line).
+    let script: String = printed.iter().map(|l| format!("{l}\n")).collect();
+    walk.stdin.take().expect("piped").write_all(script.as_bytes()).expect("commands written");
     let out = walk.wait_with_output().expect("walkthrough ran");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {

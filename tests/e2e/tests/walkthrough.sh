@@ -12,6 +12,7 @@ n=0
 watched=no
 while IFS= read -r line; do
   command=${line%%  #*}
+  command=${command#"${command%%[![:space:]]*}"}
   command=${command%"${command##*[![:space:]]}"}
   [ -z "$command" ] && continue
   n=$((n + 1))

@@ -14,9 +14,29 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// A free loopback port.
+/// The first port the kernel hands out to outgoing connections (`ip_local_port_range`).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|p| p.parse().ok()))
+        .unwrap_or(32768)
+}
+
+/// A free port (free on every address), below the range the kernel gives outgoing connections.
+///
+/// A process the tests kill and start again binds the same port again, and every process here
+/// shares the host's network: a port from the ephemeral range can meanwhile be the local end of
+/// some connection (a campaign run once lost its restarted cluster-service that way: "Address
+/// already in use"). Below that range only another explicit bind can take it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    use std::hash::{BuildHasher, RandomState};
+    let top = ephemeral_start().max(10_100);
+    let span = u64::from(top - 10_000);
+    let seed = RandomState::new().hash_one(std::time::SystemTime::now());
+    (0..span)
+        .map(|i| 10_000 + ((seed.wrapping_add(i.wrapping_mul(7919))) % span) as u16)
+        .find(|port| TcpListener::bind(("0.0.0.0", *port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// Writes a kubeconfig for an API server at `server` (unreachable ones are fine).
