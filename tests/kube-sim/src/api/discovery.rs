@@ -38,9 +38,10 @@ fn group_entry(name: &str, versions: &[String]) -> Value {
     json!({"name": name, "versions": versions, "preferredVersion": versions[0]})
 }
 
-fn groups(state: &ApiState) -> Vec<(String, Vec<String>)> {
+/// The named groups (or, with `core`, the core group alone) and their versions, in order.
+fn groups_of(types: &[ResourceType], core: bool) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    for rt in state.registry.all().into_iter().filter(|t| !t.group.is_empty()) {
+    for rt in types.iter().filter(|t| t.group.is_empty() == core).cloned() {
         match out.iter_mut().find(|(g, _)| *g == rt.group) {
             Some((_, vs)) if !vs.contains(&rt.version) => vs.push(rt.version),
             Some(_) => {}
@@ -88,16 +89,8 @@ fn resource_discovery(rt: &ResourceType) -> Value {
 
 /// The aggregated document of the core group (`/api`) or of every other group (`/apis`).
 fn aggregated(state: &ApiState, core: bool) -> Response {
-    let types: Vec<ResourceType> =
-        state.registry.all().into_iter().filter(|t| t.group.is_empty() == core).collect();
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-    for rt in &types {
-        match groups.iter_mut().find(|(g, _)| *g == rt.group) {
-            Some((_, vs)) if !vs.contains(&rt.version) => vs.push(rt.version.clone()),
-            Some(_) => {}
-            None => groups.push((rt.group.clone(), vec![rt.version.clone()])),
-        }
-    }
+    let types = state.registry.all();
+    let groups = groups_of(&types, core);
     let items: Vec<Value> = groups
         .iter()
         .map(|(group, versions)| {
@@ -138,18 +131,21 @@ pub fn answer(state: &ApiState, d: Discovery, headers: &HeaderMap) -> Response {
         }))
         .into_response(),
         Discovery::Groups => {
-            let groups: Vec<Value> = groups(state).iter().map(|(g, vs)| group_entry(g, vs)).collect();
+            let groups: Vec<Value> =
+                groups_of(&state.registry.all(), false).iter().map(|(g, vs)| group_entry(g, vs)).collect();
             Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})).into_response()
         }
-        Discovery::Group(name) => match groups(state).into_iter().find(|(g, _)| *g == name) {
-            Some((g, vs)) => {
-                let mut entry = group_entry(&g, &vs);
-                entry["kind"] = json!("APIGroup");
-                entry["apiVersion"] = json!("v1");
-                Json(entry).into_response()
+        Discovery::Group(name) => {
+            match groups_of(&state.registry.all(), false).into_iter().find(|(g, _)| *g == name) {
+                Some((g, vs)) => {
+                    let mut entry = group_entry(&g, &vs);
+                    entry["kind"] = json!("APIGroup");
+                    entry["apiVersion"] = json!("v1");
+                    Json(entry).into_response()
+                }
+                None => crate::error::ApiError::not_found(format!("group {name}")).into_response(),
             }
-            None => crate::error::ApiError::not_found(format!("group {name}")).into_response(),
-        },
+        }
         Discovery::Resources { group, version } => {
             let types: Vec<ResourceType> = state
                 .registry
