@@ -11,6 +11,7 @@ pub mod controllers;
 pub mod convert;
 pub mod error;
 pub mod fields;
+pub mod managed;
 pub mod node;
 pub mod objects;
 pub mod openapi;

@@ -1,5 +1,5 @@
 //! Patches: JSON merge, JSON patch, strategic merge (by merge key), and
-//! server-side apply (approximated; see the README).
+//! server-side apply's merge (ownership is `managed`'s).
 
 use serde_json::{Map, Value};
 
@@ -32,7 +32,7 @@ pub fn json(target: &mut Value, patch: &Value) -> Result<(), ApiError> {
 }
 
 /// The merge key of a list whose items are all objects sharing one known key.
-fn list_key(items: &[Value]) -> Option<&'static str> {
+pub(crate) fn list_key(items: &[Value]) -> Option<&'static str> {
     MERGE_KEYS.iter().copied().find(|k| !items.is_empty() && items.iter().all(|i| i.get(*k).is_some()))
 }
 
@@ -76,68 +76,7 @@ pub fn strategic(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Whether `config` sets the field at `path` (keys; list items addressed by merge key value).
-fn sets(config: &Value, path: &[String]) -> bool {
-    let Some((head, rest)) = path.split_first() else { return true };
-    match config {
-        Value::Object(m) => m.get(head).is_some_and(|v| sets(v, rest)),
-        Value::Array(items) => list_key(items).is_some_and(|k| {
-            items.iter().filter(|i| item_key(i, k).as_deref() == Some(head.as_str())).any(|i| sets(i, rest))
-        }),
-        _ => false,
-    }
-}
-
-/// Removes from `object` what `previous` applied and `now` no longer does, unless another manager applies it.
-fn remove_dropped(
-    object: &mut Value,
-    previous: &Value,
-    now: &Value,
-    others: &[Value],
-    path: &mut Vec<String>,
-) {
-    match (object, previous) {
-        (Value::Object(obj), Value::Object(prev)) => {
-            for (k, pv) in prev {
-                path.push(k.clone());
-                let still = now.get(k);
-                match (still, obj.get_mut(k)) {
-                    (None, Some(_)) if !others.iter().any(|o| sets(o, path)) => {
-                        obj.remove(k);
-                    }
-                    (Some(nv), Some(ov)) => remove_dropped(ov, pv, nv, others, path),
-                    _ => {}
-                }
-                path.pop();
-            }
-        }
-        (Value::Array(obj), Value::Array(prev)) => {
-            let Some(key) = list_key(prev) else { return };
-            let now_items = now.as_array().cloned().unwrap_or_default();
-            for pi in prev {
-                let id = item_key(pi, key).unwrap_or_default();
-                path.push(id.clone());
-                match now_items.iter().find(|ni| item_key(ni, key).as_deref() == Some(id.as_str())) {
-                    None if !others.iter().any(|o| sets(o, path)) => {
-                        obj.retain(|oi| item_key(oi, key).as_deref() != Some(id.as_str()));
-                    }
-                    Some(ni) => {
-                        if let Some(oi) =
-                            obj.iter_mut().find(|oi| item_key(oi, key).as_deref() == Some(id.as_str()))
-                        {
-                            remove_dropped(oi, pi, ni, others, path);
-                        }
-                    }
-                    None => {}
-                }
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Merges an applied configuration: maps merge, keyed lists merge by key, other lists and scalars replace.
+/// Merges an applied configuration: maps recursively, keyed lists by key, the rest replaced.
 fn apply_merge(target: &mut Value, applied: &Value) {
     match (target, applied) {
         (Value::Object(t), Value::Object(a)) => {
@@ -163,15 +102,10 @@ fn apply_merge(target: &mut Value, applied: &Value) {
     }
 }
 
-/// Server-side apply of `applied` by one manager onto `current` (absent: create).
-///
-/// `previous` is what this manager applied last; fields it applied then and
-/// not now are removed unless another manager (`others`) applies them.
-pub fn apply(current: Option<&Value>, applied: &Value, previous: Option<&Value>, others: &[Value]) -> Value {
+/// Server-side apply of `applied` onto `current` (absent: create): merged by merge key. What
+/// the manager stopped applying is taken away by `managed`, which knows who owns what.
+pub fn apply(current: Option<&Value>, applied: &Value) -> Value {
     let mut object = current.cloned().unwrap_or_else(|| Value::Object(Map::new()));
-    if let Some(previous) = previous {
-        remove_dropped(&mut object, previous, applied, others, &mut Vec::new());
-    }
     apply_merge(&mut object, applied);
     object
 }
@@ -206,20 +140,5 @@ mod tests {
         );
         strategic(&mut t, &json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}));
         assert_eq!(t["spec"]["containers"].as_array().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn apply_removes_what_the_manager_stopped_applying_but_keeps_others_fields() {
-        let v1 = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "status": {"conditions": [{"type": "X", "status": "True"}, {"type": "Y", "status": "True"}]}});
-        let object = apply(None, &v1, None, &[]);
-        let other = json!({"status": {"conditions": [{"type": "Z", "status": "False"}]}});
-        let object = apply(Some(&object), &other, None, std::slice::from_ref(&v1));
-        let v2 = json!({"metadata": {"labels": {"a": "1"}}, "status": {"conditions": [{"type": "X", "status": "False"}]}});
-        let object = apply(Some(&object), &v2, Some(&v1), &[other]);
-        assert_eq!(object["metadata"]["labels"], json!({"a": "1"}));
-        let types: Vec<_> =
-            object["status"]["conditions"].as_array().unwrap().iter().map(|c| c["type"].clone()).collect();
-        assert_eq!(types, [json!("X"), json!("Z")], "Y dropped by its manager, Z kept for the other manager");
-        assert_eq!(object["status"]["conditions"][0]["status"], "False");
     }
 }

@@ -1,9 +1,9 @@
-//! The object store: every object, one global resourceVersion counter, the
-//! event history watches resume from, and the last applied configuration of
-//! each server-side-apply field manager.
+//! The object store: every object, one global resourceVersion counter, and the
+//! event history watches resume from. (Field ownership lives in each object's
+//! `metadata.managedFields`.)
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -65,8 +65,6 @@ struct Inner {
     history: VecDeque<Event>,
     /// Watches may resume from this resourceVersion or later.
     oldest: u64,
-    /// Last applied configuration per (object, field manager).
-    applied: HashMap<(Key, String), Value>,
 }
 
 /// The store.
@@ -95,7 +93,6 @@ pub struct Txn<'a> {
 #[derive(Default)]
 struct Undo {
     objects: Vec<(Key, Option<Value>)>,
-    applied: Vec<((Key, String), Option<Value>)>,
 }
 
 impl Undo {
@@ -105,12 +102,6 @@ impl Undo {
             match old {
                 Some(v) => inner.objects.insert(key, v),
                 None => inner.objects.remove(&key),
-            };
-        }
-        for (key, old) in self.applied.into_iter().rev() {
-            match old {
-                Some(v) => inner.applied.insert(key, v),
-                None => inner.applied.remove(&key),
             };
         }
     }
@@ -181,12 +172,8 @@ impl Txn<'_> {
         let mut object = self.inner.objects.remove(key)?;
         if let Some(undo) = &mut self.undo {
             undo.objects.push((key.clone(), Some(object.clone())));
-            let applied = self.inner.applied.iter().filter(|((k, _), _)| k == key);
-            undo.applied.extend(applied.map(|(k, v)| (k.clone(), Some(v.clone()))));
-            self.inner.applied.retain(|(k, _), _| k != key);
             return Some(object);
         }
-        self.inner.applied.retain(|(k, _), _| k != key);
         self.inner.rv += 1;
         let rv = self.inner.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
@@ -199,29 +186,6 @@ impl Txn<'_> {
             prev: None,
         });
         Some(object)
-    }
-
-    /// The configuration `manager` last applied to an object.
-    pub fn applied(&self, key: &Key, manager: &str) -> Option<&Value> {
-        self.inner.applied.get(&(key.clone(), manager.to_owned()))
-    }
-
-    /// Configurations every other manager applied to an object.
-    pub fn applied_by_others(&self, key: &Key, manager: &str) -> Vec<Value> {
-        self.inner
-            .applied
-            .iter()
-            .filter(|((k, m), _)| k == key && m != manager)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// Records what `manager` applied.
-    pub fn set_applied(&mut self, key: &Key, manager: &str, config: Value) {
-        let old = self.inner.applied.insert((key.clone(), manager.to_owned()), config);
-        if let Some(undo) = &mut self.undo {
-            undo.applied.push(((key.clone(), manager.to_owned()), old));
-        }
     }
 
     /// The current resourceVersion.
@@ -337,7 +301,6 @@ mod tests {
         store
             .transact(|txn| {
                 txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 1}));
-                txn.set_applied(&key("kept"), "m", serde_json::json!({"data": 1}));
                 Ok(())
             })
             .unwrap();
@@ -347,7 +310,6 @@ mod tests {
                 let new = txn.put(key("new"), serde_json::json!({"metadata": {"name": "new"}}));
                 let changed =
                     txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 2}));
-                txn.set_applied(&key("kept"), "m", serde_json::json!({"data": 2}));
                 txn.remove(&key("kept"));
                 Ok((new, changed))
             })
@@ -358,7 +320,6 @@ mod tests {
             assert_eq!(txn.rv(), rv);
             assert_eq!(txn.get(&key("new")), None);
             assert_eq!(txn.get(&key("kept")).unwrap()["data"], 1);
-            assert_eq!(txn.applied(&key("kept"), "m"), Some(&serde_json::json!({"data": 1})));
         });
         assert!(events.try_recv().is_err(), "nobody saw an event");
     }

@@ -1,6 +1,7 @@
 """The Python kubernetes client against kube-sim: create, list, patch, a watch resumed from a
 resourceVersion, and a watch from a compacted one (410 Gone), then relist and watch again;
-strict field validation (the dynamic client) and a server-side dry run (the typed client).
+server-side apply with a conflict and its force (the dynamic client), strict field validation
+and a server-side dry run (the typed client).
 Run by python_client.rs with the kubeconfig as its argument; kube-sim keeps 5 events."""
 
 import sys
@@ -62,7 +63,21 @@ assert watched(relisted.metadata.resource_version, 1) == [("MODIFIED", "11")]
 v1.delete_namespaced_config_map("py", NS)
 assert v1.list_namespaced_config_map(NS, label_selector="from=python").items == []
 
+# Server-side apply: another manager's field is a conflict (409) until forced.
 config_maps = dynamic.DynamicClient(client.ApiClient()).resources.get(api_version="v1", kind="ConfigMap")
+body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa", "namespace": NS}, "data": {"a": "1"}}
+config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply")
+v1.patch_namespaced_config_map("ssa", NS, {"data": {"a": "2"}}, field_manager="py-editor")
+try:
+    config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply")
+    raise AssertionError("an apply over another manager's field was accepted")
+except DynamicApiError as e:
+    assert e.status == 409 and 'conflict with \\"py-editor\\"' in e.body, e.body
+applied = config_maps.server_side_apply(body=body, name="ssa", namespace=NS, field_manager="py-apply",
+                                        force_conflicts=True)
+assert applied.data.a == "1", applied.data
+owners = {(m.manager, m.operation) for m in applied.metadata.managedFields}
+assert owners == {("py-apply", "Apply")}, owners
 
 # Strict field validation names the unknown field (the dynamic client: the typed one checks
 # fields itself); a dry run stores nothing.

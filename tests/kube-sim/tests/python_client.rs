@@ -1,6 +1,6 @@
 //! A second real client: the Python `kubernetes` package (installed by `scripts/setup.sh`) runs
-//! create, list, patch and watch (resumed, and through a 410), strict field validation and a
-//! dry run against kube-sim.
+//! create, list, patch and watch (resumed, and through a 410), server-side apply (a conflict,
+//! then forced), strict field validation and a dry run against kube-sim.
 
 mod support;
 

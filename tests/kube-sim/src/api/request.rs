@@ -83,6 +83,17 @@ pub fn parse_body(
     parse_json(body)
 }
 
+/// The field manager of a write: `fieldManager`, else the client's name from its User-Agent
+/// (up to the first `/`), as kube-apiserver names unnamed writers.
+pub fn manager_of(q: &Query, headers: &axum::http::HeaderMap) -> String {
+    if let Some(manager) = q.get("fieldManager").filter(|m| !m.is_empty()) {
+        return manager.to_owned();
+    }
+    let agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let name = agent.split('/').next().unwrap_or_default().trim();
+    if name.is_empty() { "unknown".into() } else { name.into() }
+}
+
 /// A parsed path.
 pub enum Route {
     /// A discovery document.

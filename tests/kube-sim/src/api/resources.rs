@@ -13,13 +13,14 @@ use super::{
     dry_run::Mode,
     protobuf,
     read::{get, matching, not_found},
-    request::{Query, Target, parse_body, parse_json},
+    request::{Query, Target, manager_of, parse_body, parse_json},
     scale, table, watch,
 };
 use crate::{
     convert::{into_served, served, stored},
     error::ApiError,
     fields::FieldValidation,
+    managed,
     objects::{self, Part},
     patch,
     store::Txn,
@@ -38,7 +39,9 @@ pub async fn dispatch(
     let part = match t.sub.as_deref() {
         None => Part::Main,
         Some("status") if t.rt.status || t.rt.kind == "Namespace" => Part::Status,
-        Some("scale") if t.rt.scale.is_some() => return scale::dispatch(state, method, t, q, body),
+        Some("scale") if t.rt.scale.is_some() => {
+            return scale::dispatch(state, method, t, (q, headers), body);
+        }
         Some(other) => return Err(ApiError::not_found(format!("subresource {other} of {}", t.rt.plural))),
     };
     match (method.as_str(), t.name.as_deref()) {
@@ -59,23 +62,25 @@ pub async fn dispatch(
         }
         ("POST", None) => {
             let fields = FieldValidation::of(q.get("fieldValidation"))?;
-            let mode = Mode::of(q, "CreateOptions")?;
-            let created = create((state, mode, &fields), t, parse_body(Some(&t.rt), headers, body)?)?;
+            let manager = manager_of(q, headers);
+            let w = Writing::new(state, Mode::of(q, "CreateOptions")?, &fields, &manager);
+            let created = create(w, t, parse_body(Some(&t.rt), headers, body)?)?;
             Ok(warned(protobuf::respond(headers, &t.rt, StatusCode::CREATED, created), &fields))
         }
         ("PUT", Some(name)) => {
             let fields = FieldValidation::of(q.get("fieldValidation"))?;
-            let mode = Mode::of(q, "UpdateOptions")?;
-            let updated =
-                update((state, mode, &fields), t, name, parse_body(Some(&t.rt), headers, body)?, part)?;
+            let manager = manager_of(q, headers);
+            let w = Writing::new(state, Mode::of(q, "UpdateOptions")?, &fields, &manager);
+            let updated = update(w, t, name, parse_body(Some(&t.rt), headers, body)?, part)?;
             Ok(warned(protobuf::respond(headers, &t.rt, StatusCode::OK, updated), &fields))
         }
         ("PATCH", Some(name)) => {
             let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
             let mut fields = FieldValidation::of(q.get("fieldValidation"))?;
             fields.apply = content_type.starts_with(APPLY);
-            let mode = Mode::of(q, "PatchOptions")?;
-            let (code, patched) = patch_object((state, mode, &fields), t, name, content_type, q, body, part)?;
+            let manager = manager_of(q, headers);
+            let w = Writing::new(state, Mode::of(q, "PatchOptions")?, &fields, &manager);
+            let (code, patched) = patch_object(w, t, name, content_type, q, body, part)?;
             Ok(warned(protobuf::respond(headers, &t.rt, code, patched), &fields))
         }
         ("DELETE", Some(name)) => {
@@ -168,17 +173,58 @@ fn establish_crd(state: &ApiState, crd: &mut Value, mode: Mode) -> Result<(), Ap
 /// Creates an object (kube-sim's own setup).
 pub fn create_object(state: &ApiState, t: &Target, object: Value) -> Result<Value, ApiError> {
     let fields = FieldValidation::ignore();
-    create((state, Mode::Write, &fields), t, object)
+    create(Writing::new(state, Mode::Write, &fields, "kube-sim"), t, object)
 }
 
-/// How a write is carried out: where, whether for real, what is done with unknown fields.
-type Writing<'a> = (&'a ApiState, Mode, &'a FieldValidation);
+/// How a write is carried out: where, whether for real, what is done with unknown fields, who
+/// writes, and for an apply its configuration (in the stored form) and whether it forces.
+#[derive(Clone, Copy)]
+struct Writing<'a> {
+    state: &'a ApiState,
+    mode: Mode,
+    fields: &'a FieldValidation,
+    manager: &'a str,
+    apply: Option<(&'a Value, bool)>,
+}
+
+impl<'a> Writing<'a> {
+    fn new(state: &'a ApiState, mode: Mode, fields: &'a FieldValidation, manager: &'a str) -> Self {
+        Self { state, mode, fields, manager, apply: None }
+    }
+}
+
+/// Records who owns what after a write of `old` (absent: a create) into `new`.
+fn record_owners(
+    w: Writing<'_>,
+    t: &Target,
+    old: Option<&Value>,
+    new: &mut Value,
+    part: Part,
+) -> Result<(), ApiError> {
+    let api_version = t.rt.api_version();
+    let writer = managed::Writer {
+        manager: w.manager,
+        part,
+        subresource: (part == Part::Status).then_some("status"),
+        status_subresource: t.rt.status,
+        api_version: &api_version,
+    };
+    match w.apply {
+        Some((applied, force)) => managed::record_apply(old, applied, new, &writer, force),
+        None => {
+            managed::record_update(old, new, &writer);
+            Ok(())
+        }
+    }
+}
 
 /// Creates an object.
-fn create((state, mode, fields): Writing<'_>, t: &Target, mut object: Value) -> Result<Value, ApiError> {
+fn create(w: Writing<'_>, t: &Target, mut object: Value) -> Result<Value, ApiError> {
+    let (state, mode, fields) = (w.state, w.mode, w.fields);
     objects::check_identity(&t.rt, &mut object, &t.namespace, None)?;
     let object = stored(&t.rt, object);
     let mut object = objects::on_create(&t.rt, validation::validate(&t.rt, &object, None, fields)?);
+    record_owners(w, t, None, &mut object, Part::Main)?;
     if t.is_crd() {
         establish_crd(state, &mut object, mode)?;
     }
@@ -196,7 +242,7 @@ fn create((state, mode, fields): Writing<'_>, t: &Target, mut object: Value) -> 
 /// Writes `new` over the stored object `old` (already merged by the caller for patches; both in
 /// the stored form); answers in the served form.
 fn write(
-    (state, mode, fields): Writing<'_>,
+    w: Writing<'_>,
     t: &Target,
     txn: &mut Txn<'_>,
     name: &str,
@@ -204,7 +250,9 @@ fn write(
     new: Value,
     part: Part,
 ) -> Result<Value, ApiError> {
+    let (state, mode, fields) = (w.state, w.mode, w.fields);
     let mut merged = objects::on_update(&t.rt, old, new, part)?;
+    record_owners(w, t, Some(old), &mut merged, part)?;
     merged = validation::validate(&t.rt, &merged, Some(old), fields)?;
     if t.is_crd() {
         establish_crd(state, &mut merged, mode)?;
@@ -217,24 +265,18 @@ fn write(
     Ok(into_served(&t.rt, objects::finish_deletion(txn, &key, stored)))
 }
 
-fn update(
-    (state, mode, fields): Writing<'_>,
-    t: &Target,
-    name: &str,
-    mut object: Value,
-    part: Part,
-) -> Result<Value, ApiError> {
+fn update(w: Writing<'_>, t: &Target, name: &str, mut object: Value, part: Part) -> Result<Value, ApiError> {
     objects::check_identity(&t.rt, &mut object, &t.namespace, Some(name))?;
     let object = stored(&t.rt, object);
     let key = objects::key(&t.rt, &t.namespace, name);
-    mode.transact(&state.store, |txn| {
+    w.mode.transact(&w.state.store, |txn| {
         let old = txn.get(&key).cloned().ok_or_else(|| not_found(t, name))?;
-        write((state, mode, fields), t, txn, name, &old, object, part)
+        write(w, t, txn, name, &old, object, part)
     })
 }
 
 fn patch_object(
-    (state, mode, fields): Writing<'_>,
+    w: Writing<'_>,
     t: &Target,
     name: &str,
     content_type: &str,
@@ -250,7 +292,7 @@ fn patch_object(
     } else {
         parse_json(body)?
     };
-    mode.transact(&state.store, |txn| {
+    w.mode.transact(&w.state.store, |txn| {
         let old = txn.get(&key).cloned();
         // Patches apply to the object as the target's API serves it.
         let shown = old.as_ref().map(|o| served(&t.rt, o).into_owned());
@@ -262,25 +304,20 @@ fn patch_object(
                 .to_owned();
             let mut applied = body.clone();
             objects::check_identity(&t.rt, &mut applied, &t.namespace, Some(name))?;
-            let previous = txn.applied(&key, &manager).cloned();
-            let others = txn.applied_by_others(&key, &manager);
-            let merged = stored(&t.rt, patch::apply(shown.as_ref(), &applied, previous.as_ref(), &others));
-            let result = match &old {
-                Some(old) => (StatusCode::OK, write((state, mode, fields), t, txn, name, old, merged, part)?),
+            let merged = stored(&t.rt, patch::apply(shown.as_ref(), &applied));
+            let applied = stored(&t.rt, applied);
+            let w = Writing { manager: &manager, apply: Some((&applied, q.flag("force"))), ..w };
+            return match &old {
+                Some(old) => Ok((StatusCode::OK, write(w, t, txn, name, old, merged, part)?)),
                 None if part == Part::Main => {
-                    let created =
-                        objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None, fields)?);
+                    let mut created =
+                        objects::on_create(&t.rt, validation::validate(&t.rt, &merged, None, w.fields)?);
+                    record_owners(w, t, None, &mut created, part)?;
                     require_namespace(txn, t)?;
-                    (StatusCode::CREATED, into_served(&t.rt, txn.put(key.clone(), created)))
+                    Ok((StatusCode::CREATED, into_served(&t.rt, txn.put(key.clone(), created))))
                 }
-                None => return Err(not_found(t, name)),
+                None => Err(not_found(t, name)),
             };
-            // A resourceVersion in an apply is a precondition (checked by the write), never a field the manager owns.
-            if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("resourceVersion");
-            }
-            txn.set_applied(&key, &manager, applied);
-            return Ok(result);
         }
         let (old, mut patched) = old.zip(shown).ok_or_else(|| not_found(t, name))?;
         match media {
@@ -296,6 +333,6 @@ fn patch_object(
             patched["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
         }
         let patched = stored(&t.rt, patched);
-        Ok((StatusCode::OK, write((state, mode, fields), t, txn, name, &old, patched, part)?))
+        Ok((StatusCode::OK, write(w, t, txn, name, &old, patched, part)?))
     })
 }

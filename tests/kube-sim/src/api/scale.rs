@@ -3,7 +3,7 @@
 use axum::{
     Json,
     body::Bytes,
-    http::Method,
+    http::{HeaderMap, Method},
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
@@ -12,11 +12,12 @@ use super::{
     ApiState,
     dry_run::Mode,
     read,
-    request::{Query, Target},
+    request::{Query, Target, manager_of},
 };
 use crate::{
     error::ApiError,
     fields::FieldValidation,
+    managed,
     objects::{self, Part},
     patch, validation,
 };
@@ -68,13 +69,14 @@ pub fn dispatch(
     state: &ApiState,
     method: &Method,
     t: &Target,
-    q: &Query,
+    (q, headers): (&Query, &HeaderMap),
     body: &Bytes,
 ) -> Result<Response, ApiError> {
     let name = t.name.as_deref().ok_or_else(|| ApiError::not_found("scale of a collection"))?;
     if *method == Method::GET {
         return Ok(Json(scale_of(t, &read::get(state, t, name)?)).into_response());
     }
+    let manager = manager_of(q, headers);
     let change: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let key = objects::key(&t.rt, &t.namespace, name);
@@ -100,7 +102,16 @@ pub fn dispatch(
         write_path(&mut new, &t.rt.scale.as_ref().expect("scale").spec_replicas, json!(replicas));
         // Only replicas changed: there is no field of the writer's to judge.
         let fields = FieldValidation::ignore();
-        let merged = objects::on_update(&t.rt, &old, new, Part::Main)?;
+        let mut merged = objects::on_update(&t.rt, &old, new, Part::Main)?;
+        let api_version = t.rt.api_version();
+        let writer = managed::Writer {
+            manager: &manager,
+            part: Part::Main,
+            subresource: Some("scale"),
+            status_subresource: t.rt.status,
+            api_version: &api_version,
+        };
+        managed::record_update(Some(&old), &mut merged, &writer);
         let merged = validation::validate(&t.rt, &merged, Some(&old), &fields)?;
         Ok(txn.put(key.clone(), merged))
     })?;
