@@ -42,12 +42,18 @@ impl StatefulSetManager {
         self.inner.delete(name).await
     }
 
+    /// A merge patch's parameters: under this component's field manager (it owns what it changes,
+    /// as `managedFields` shows), not under the client's User-Agent name.
+    fn update_params(&self) -> PatchParams {
+        PatchParams { field_manager: Some(self.inner.field_manager.clone()), ..PatchParams::default() }
+    }
+
     /// Sets the replica count through the scale subresource, leaving the template alone.
     pub async fn scale(&self, name: &str, replicas: i32) -> Result<(), ResourceError> {
         let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
         self.inner
             .api()
-            .patch_scale(name, &PatchParams::default(), &patch)
+            .patch_scale(name, &self.update_params(), &patch)
             .await
             .map(drop)
             .map_err(|source| self.inner.err("scale", name, source))
@@ -60,7 +66,7 @@ impl StatefulSetManager {
         );
         self.inner
             .api()
-            .patch(name, &PatchParams::default(), &patch)
+            .patch(name, &self.update_params(), &patch)
             .await
             .map(drop)
             .map_err(|source| self.inner.err("retain claims", name, source))

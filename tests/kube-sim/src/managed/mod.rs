@@ -132,6 +132,22 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
     store(new, &previous, list);
 }
 
+/// Removes the value at `path`, and the maps above it that it alone filled, unless someone owns
+/// such a map itself: Kubernetes drops a struct emptied by removal rather than leave `{}` behind
+/// (a required field inside it would then fail validation; structured-merge-diff#171, #184).
+fn remove_with_emptied(merged: &mut Value, path: &[String], owned: impl Fn(&[String]) -> bool) {
+    trie::remove_value(merged, path);
+    for end in (1..path.len()).rev() {
+        let parent = &path[..end];
+        let emptied = parent.last().is_some_and(|k| k.starts_with("f:"))
+            && trie::value_at(merged, parent).and_then(Value::as_object).is_some_and(|m| m.is_empty());
+        if !emptied || owned(parent) {
+            break;
+        }
+        trie::remove_value(merged, parent);
+    }
+}
+
 /// Records an apply of `applied` by `w` that turned `old` (absent: a create) into `merged`:
 /// refuses conflicts unless `force`, takes forced fields from their owners, and removes from
 /// `merged` what `w` applied before and no longer does, where no one else owns it.
@@ -187,10 +203,12 @@ pub fn record_apply(
     }
     if let Some(before) = mine.map(|i| list[i]["fieldsV1"].clone()) {
         for path in trie::leaves(&before) {
-            let kept = trie::owns(&fields, &path)
-                || list.iter().enumerate().any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], &path));
-            if !kept {
-                trie::remove_value(merged, &path);
+            let owned = |path: &[String]| {
+                trie::owns(&fields, path)
+                    || list.iter().enumerate().any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], path))
+            };
+            if !owned(&path) {
+                remove_with_emptied(merged, &path, owned);
             }
         }
     }

@@ -109,6 +109,26 @@ fn an_apply_removes_what_it_stopped_applying_unless_someone_else_owns_it() {
 }
 
 #[test]
+fn a_struct_emptied_by_removal_goes_with_its_fields() {
+    // The operator's status.operation: one writer records it, then stops applying it.
+    let recorded = json!({"spec": {"operation": {"type": "Create", "step": "Bootstrapping"}, "phase": "Creating"}});
+    let object = apply(None, &recorded, "lifecycle", false).unwrap();
+    let done = json!({"spec": {"phase": "Running"}});
+    let object = apply(Some(&object), &done, "lifecycle", false).unwrap();
+    assert_eq!(object["spec"], json!({"phase": "Running"}), "no `operation: {{}}` is left behind");
+    // Someone else's field in the struct keeps it, with that field alone.
+    let object = apply(Some(&object), &recorded, "lifecycle", false).unwrap();
+    let object = update(&object, &json!({"spec": {"operation": {"note": "x"}}}), "editor");
+    let object = apply(Some(&object), &done, "lifecycle", false).unwrap();
+    assert_eq!(object["spec"]["operation"], json!({"note": "x"}));
+    // A struct applied empty is owned itself, and kept.
+    let empty = json!({"spec": {"phase": "Running", "paused": {}}});
+    let object = apply(Some(&object), &empty, "lifecycle", false).unwrap();
+    let object = apply(Some(&object), &json!({"spec": {"phase": "Running", "paused": {}}}), "lifecycle", false).unwrap();
+    assert_eq!(object["spec"]["paused"], json!({}));
+}
+
+#[test]
 fn the_same_apply_again_changes_nothing() {
     let applied = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"replicas": 3}});
     let once = apply(None, &applied, "op", false).unwrap();
