@@ -23,21 +23,11 @@ step "alert rules";      promtool check rules helm/etcd-operator/files/etcd-oper
                            && promtool test rules monitoring/rules.test.yaml
 step "binaries";         cargo build --workspace --locked  # the end-to-end tests run them as processes (and run.sh builds this)
 step "tests"
-# The TLS variant: the system tests of membership, replacement, backup, restore and quorum
-# recovery again, every cluster with operator-managed TLS (tests/system/src/secure.rs).
-TLS_TESTS=(scaling scaling_crash recovery backup restore quorum_recovery)
+# The system tests of membership, replacement, backup, restore and quorum recovery run twice:
+# as written and as their TLS variant (`<test>_tls_variant` in tests/system/Cargo.toml: every
+# cluster with operator-managed TLS and auth), side by side in this one run.
 if cargo nextest --version >/dev/null 2>&1; then
-  status=0
-  cargo nextest run --workspace --locked --no-fail-fast || status=$?
-  step "tests, TLS variant"
-  filter=$(printf 'binary(%s) | ' "${TLS_TESTS[@]}")
-  # --workspace with a filter, not -p: the same features, so nothing is built again.
-  SYSTEM_TESTS_TLS=1 cargo nextest run --workspace --locked --no-fail-fast \
-    -E "package(system-tests) & (${filter% | })" || status=$?
-  exit "$status"
+  cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
-  step "tests, TLS variant"
-  # shellcheck disable=SC2046
-  SYSTEM_TESTS_TLS=1 cargo test -p system-tests --locked --no-fail-fast $(printf -- '--test %s ' "${TLS_TESTS[@]}")
 fi

@@ -38,6 +38,37 @@ impl Drop for RunSh {
     }
 }
 
+/// A new user's shell: no KUBECONFIG, and none of what cargo and nextest set for this test.
+/// Cargo compares variables that build scripts watch (ring's: CARGO_MANIFEST_DIR, CARGO_PKG_NAME,
+/// OUT_DIR) with the environment it last built in: with them, run.sh's `cargo build` built again
+/// from ring up, and so did CI's next cargo call after this test (minutes each on CI).
+trait AsAUser {
+    fn envs_of_a_user(&mut self) -> &mut Self;
+}
+
+impl AsAUser for Command {
+    fn envs_of_a_user(&mut self) -> &mut Self {
+        const SET_FOR_TESTS: &[&str] = &[
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ];
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            let prefixed = ["CARGO_PKG_", "CARGO_BIN_", "NEXTEST"].iter().any(|p| k.starts_with(p));
+            if prefixed || SET_FOR_TESTS.contains(&&*k) {
+                self.env_remove(&key);
+            }
+        }
+        self.env_remove("KUBECONFIG")
+    }
+}
+
 #[test]
 fn every_command_run_sh_prints_works_as_printed() {
     assert!(is_root(), "run.sh's node runs pods in network namespaces: run as root");
@@ -46,7 +77,7 @@ fn every_command_run_sh_prints_works_as_printed() {
     let mut child = Command::new("setsid")
         .args(["bash", "scripts/run.sh"])
         .current_dir(&root)
-        .env_remove("KUBECONFIG")
+        .envs_of_a_user()
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -76,7 +107,7 @@ fn every_command_run_sh_prints_works_as_printed() {
     let mut walk = Command::new("bash")
         .arg(root.join("tests/e2e/tests/walkthrough.sh"))
         .current_dir(&root)
-        .env_remove("KUBECONFIG")
+        .envs_of_a_user()
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -2,16 +2,33 @@
 //! cluster a test creates through [`crate::real`] has operator-managed TLS and
 //! etcd's authentication on, and the tests' own etcd connections present the
 //! operator's client certificate (the root user `etcd-operator`), as the
-//! cluster-service does. CI runs the membership,
-//! replacement, backup, restore and quorum-recovery tests both ways.
+//! cluster-service does. The membership, replacement, backup, restore and
+//! quorum-recovery tests are built twice (`<test>_tls_variant` in Cargo.toml),
+//! so every test run runs them both ways.
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec, cluster::TlsSpec};
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
 
-/// Whether this run is the TLS variant.
+/// Whether this run is the TLS variant: `SYSTEM_TESTS_TLS=1`, or a test binary built as the
+/// variant (a `[[test]]` named `<test>_tls_variant` in Cargo.toml), so that CI runs both
+/// variants side by side in one run instead of building and running a second one after it.
 pub fn enabled() -> bool {
-    std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1")
+    std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1") || is_variant_binary()
+}
+
+/// Whether the running test binary is a `*_tls_variant` target (cargo names it `<name>-<hash>`).
+fn is_variant_binary() -> bool {
+    let exe = std::env::current_exe().ok();
+    let name = exe.as_deref().and_then(std::path::Path::file_name).and_then(|n| n.to_str());
+    name.and_then(|n| n.rsplit_once('-')).is_some_and(|(target, _)| target.ends_with("_tls_variant"))
+}
+
+/// Checks that a test binary runs the variant its target's name says (`env!("CARGO_CRATE_NAME")`
+/// of the test file): a target misnamed in Cargo.toml would otherwise run plaintext unnoticed.
+pub fn assert_runs_the_variant_of(crate_name: &str) {
+    let by_env = std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1");
+    assert_eq!(enabled(), by_env || crate_name.ends_with("_tls_variant"), "{crate_name}");
 }
 
 /// `spec` as this variant runs it: with operator-managed TLS and auth when [`enabled`].

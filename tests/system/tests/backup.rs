@@ -320,3 +320,9 @@ async fn schedules_start_due_backups_and_prune_by_count_keeping_the_newest() {
     assert_eq!(left.iter().filter(|o| o.key.ends_with("/snapshot.db")).count(), 2, "{left:?}");
     assert!(out.status.last_successful_time.is_some());
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

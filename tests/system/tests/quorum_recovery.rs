@@ -316,3 +316,9 @@ async fn a_cluster_whose_volumes_are_all_lost_never_bootstraps_empty_and_is_rest
     )
     .await;
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

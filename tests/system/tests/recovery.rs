@@ -108,3 +108,9 @@ async fn a_replacement_resumes_after_a_crash_between_any_two_steps() {
         assert_eq!(c.count("k").await, 30, "after a crash at {point} #{nth}");
     }
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

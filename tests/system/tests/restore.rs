@@ -259,3 +259,9 @@ async fn a_namespace_never_reaches_another_namespaces_backups() {
     let refused = backups.create(&Default::default(), &traversal).await.unwrap_err().to_string();
     assert!(refused.contains("claimName must be a DNS-1123 subdomain"), "{refused}");
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

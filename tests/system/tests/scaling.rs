@@ -277,3 +277,9 @@ async fn restart(c: &RealCluster, target: i32, what: &str) -> RestartSource {
     .await;
     source.into_inner().unwrap().expect("an answer")
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

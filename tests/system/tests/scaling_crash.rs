@@ -82,3 +82,9 @@ async fn scale_down_resumes_after_a_crash_between_any_two_steps() {
         c.assert_settled(2).await;
     }
 }
+
+/// This file runs twice, as written and as its TLS variant (`*_tls_variant` in Cargo.toml).
+#[test]
+fn runs_the_variant_its_target_names() {
+    system_tests::secure::assert_runs_the_variant_of(env!("CARGO_CRATE_NAME"));
+}

@@ -205,7 +205,10 @@ pub fn record_apply(
         for path in trie::leaves(&before) {
             let owned = |path: &[String]| {
                 trie::owns(&fields, path)
-                    || list.iter().enumerate().any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], path))
+                    || list
+                        .iter()
+                        .enumerate()
+                        .any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], path))
             };
             if !owned(&path) {
                 remove_with_emptied(merged, &path, owned);

@@ -111,7 +111,8 @@ fn an_apply_removes_what_it_stopped_applying_unless_someone_else_owns_it() {
 #[test]
 fn a_struct_emptied_by_removal_goes_with_its_fields() {
     // The operator's status.operation: one writer records it, then stops applying it.
-    let recorded = json!({"spec": {"operation": {"type": "Create", "step": "Bootstrapping"}, "phase": "Creating"}});
+    let recorded =
+        json!({"spec": {"operation": {"type": "Create", "step": "Bootstrapping"}, "phase": "Creating"}});
     let object = apply(None, &recorded, "lifecycle", false).unwrap();
     let done = json!({"spec": {"phase": "Running"}});
     let object = apply(Some(&object), &done, "lifecycle", false).unwrap();
@@ -121,10 +122,10 @@ fn a_struct_emptied_by_removal_goes_with_its_fields() {
     let object = update(&object, &json!({"spec": {"operation": {"note": "x"}}}), "editor");
     let object = apply(Some(&object), &done, "lifecycle", false).unwrap();
     assert_eq!(object["spec"]["operation"], json!({"note": "x"}));
-    // A struct applied empty is owned itself, and kept.
-    let empty = json!({"spec": {"phase": "Running", "paused": {}}});
-    let object = apply(Some(&object), &empty, "lifecycle", false).unwrap();
-    let object = apply(Some(&object), &json!({"spec": {"phase": "Running", "paused": {}}}), "lifecycle", false).unwrap();
+    // A struct another manager applied empty is owned whole by it, and stays when emptied.
+    let object = apply(Some(&object), &json!({"spec": {"paused": {"by": "x"}}}), "lifecycle", false).unwrap();
+    let object = apply(Some(&object), &json!({"spec": {"paused": {}}}), "other", false).unwrap();
+    let object = apply(Some(&object), &done, "lifecycle", false).unwrap();
     assert_eq!(object["spec"]["paused"], json!({}));
 }
 
