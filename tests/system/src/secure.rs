@@ -14,7 +14,12 @@ use kube::{Api, Client};
 /// variant (a `[[test]]` named `<test>_tls_variant` in Cargo.toml), so that CI runs both
 /// variants side by side in one run instead of building and running a second one after it.
 pub fn enabled() -> bool {
-    std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1") || is_variant_binary()
+    asked_by_env() || is_variant_binary()
+}
+
+/// `SYSTEM_TESTS_TLS=1`: any system test as its TLS variant.
+fn asked_by_env() -> bool {
+    std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1")
 }
 
 /// Whether the running test binary is a `*_tls_variant` target (cargo names it `<name>-<hash>`).
@@ -27,8 +32,7 @@ fn is_variant_binary() -> bool {
 /// Checks that a test binary runs the variant its target's name says (`env!("CARGO_CRATE_NAME")`
 /// of the test file): a target misnamed in Cargo.toml would otherwise run plaintext unnoticed.
 pub fn assert_runs_the_variant_of(crate_name: &str) {
-    let by_env = std::env::var("SYSTEM_TESTS_TLS").is_ok_and(|v| v == "1");
-    assert_eq!(enabled(), by_env || crate_name.ends_with("_tls_variant"), "{crate_name}");
+    assert_eq!(enabled(), asked_by_env() || crate_name.ends_with("_tls_variant"), "{crate_name}");
 }
 
 /// `spec` as this variant runs it: with operator-managed TLS and auth when [`enabled`].

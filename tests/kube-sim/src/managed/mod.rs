@@ -202,14 +202,12 @@ pub fn record_apply(
         trie::remove(&mut list[*i]["fieldsV1"], path);
     }
     if let Some(before) = mine.map(|i| list[i]["fieldsV1"].clone()) {
+        // Kept when this apply still sets it, or another manager owns it.
+        let owned = |path: &[String]| {
+            trie::owns(&fields, path)
+                || list.iter().enumerate().any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], path))
+        };
         for path in trie::leaves(&before) {
-            let owned = |path: &[String]| {
-                trie::owns(&fields, path)
-                    || list
-                        .iter()
-                        .enumerate()
-                        .any(|(i, e)| Some(i) != mine && trie::owns(&e["fieldsV1"], path))
-            };
             if !owned(&path) {
                 remove_with_emptied(merged, &path, owned);
             }
