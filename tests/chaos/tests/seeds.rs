@@ -1,8 +1,8 @@
-//! CI's fixed seeds of the fault campaign (the full campaign is `cargo run -p chaos -- --seed 1
+//! The fault campaign's regression seeds (the full campaign is `cargo run -p chaos -- --seed 1
 //! --runs 100`, see RELIABILITY.md). Each seed is a whole run: the stack on kube-sim, a checked
-//! workload on every member, the seed's faults, healing, convergence and every check. Together
-//! each seed once found an anomaly and stays as its regression, and together they apply every
-//! kind of fault. Needs root, `scripts/setup.sh` and
+//! workload on every member, the seed's faults, healing, convergence and every check. Each seed
+//! once found an anomaly and stays as its regression; CI runs three of them, which together
+//! apply every kind of fault. Needs root, `scripts/setup.sh` and
 //! `cargo build --workspace --bins`. A failed run keeps its history and logs in `target/chaos`.
 
 use std::{collections::BTreeSet, time::Duration};
@@ -12,30 +12,36 @@ use chaos::{
     run::{Config, default_artifacts, run},
 };
 
-/// Every seed CI runs, with how long its faults last: each once found an anomaly and stays as
+/// The seeds CI runs, with how long their faults last: each once found an anomaly and stays as
 /// its regression, cut to the prefix of its schedule that holds what found it (a schedule cut
 /// short is a prefix of the longer one). Together they must apply every kind of fault.
-const SEEDS: [(u64, Duration); 6] = [
-    (2, Duration::from_secs(45)),
-    (18, Duration::from_secs(55)),
-    (23, Duration::from_secs(45)),
-    (47, Duration::from_secs(80)),
-    (49, Duration::from_secs(90)),
-    (78, Duration::from_secs(86)),
-];
+const CI_SEEDS: [(u64, Duration); 3] =
+    [(2, Duration::from_secs(45)), (23, Duration::from_secs(45)), (78, Duration::from_secs(86))];
+
+/// Regression seeds kept out of CI for its time budget (each ~2 min beside the other tests):
+/// what they found is also held by a pure test of its decision (`scaling::decide_tests`,
+/// `status::decide::members`, `recovery::replace::decide_tests`). Run them with
+/// `cargo nextest run -p chaos --test seeds --run-ignored all`.
+const MORE_SEEDS: [(u64, Duration); 3] =
+    [(18, Duration::from_secs(55)), (47, Duration::from_secs(80)), (49, Duration::from_secs(90))];
 
 #[test]
 fn the_ci_seeds_apply_every_kind_of_fault() {
     let applied: BTreeSet<String> =
-        SEEDS.iter().flat_map(|(s, faults)| schedule(*s, *faults)).map(|step| step.fault.name()).collect();
+        CI_SEEDS.iter().flat_map(|(s, faults)| schedule(*s, *faults)).map(|step| step.fault.name()).collect();
     let every: BTreeSet<String> = Fault::every().iter().map(Fault::name).collect();
     let missing: Vec<_> = every.difference(&applied).collect();
-    assert!(missing.is_empty(), "seeds {SEEDS:?} never apply {missing:?}");
+    assert!(missing.is_empty(), "seeds {CI_SEEDS:?} never apply {missing:?}");
 }
 
-/// The faults of CI's seed `seed`, as listed in [`SEEDS`].
+/// How long the faults of regression seed `seed` last, as listed in [`CI_SEEDS`] or [`MORE_SEEDS`].
 fn faults_of(seed: u64) -> Duration {
-    SEEDS.iter().find(|(s, _)| *s == seed).map(|(_, faults)| *faults).expect("a CI seed")
+    CI_SEEDS
+        .iter()
+        .chain(&MORE_SEEDS)
+        .find(|(s, _)| *s == seed)
+        .map(|(_, faults)| *faults)
+        .expect("a regression seed")
 }
 
 async fn seed(seed: u64, faults: Duration) {
@@ -67,6 +73,7 @@ async fn seed_2_a_voter_lost_during_a_scale_up_is_replaced() {
 /// out. A scale down whose membership is at the target now ends, and one whose removal became
 /// unsafe gives its record up. Its faults up to 55 s hold the lost volume, the leader killed
 /// and the scale down.
+#[ignore = "in MORE_SEEDS: run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_18_a_voter_lost_during_a_scale_down_is_replaced() {
     seed(18, faults_of(18)).await;
@@ -88,6 +95,7 @@ async fn seed_23_a_new_member_that_lost_its_volume_is_removed_or_replaced() {
 /// recorded the member unhealthy since a time in the future; that time is kept while the member
 /// stays unhealthy, so it never counted as silent long enough to be replaced. A recorded time
 /// later than now now restarts at now. Its faults up to 80 s hold the lost volume and the step.
+#[ignore = "in MORE_SEEDS: run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_47_a_clock_step_during_a_lost_volume_delays_its_replacement_only_by_the_grace() {
     seed(47, faults_of(47)).await;
@@ -97,6 +105,7 @@ async fn seed_47_a_clock_step_during_a_lost_volume_delays_its_replacement_only_b
 /// 88 s, while it was being replaced and its new learner had already run. The restore agent
 /// rightly refuses to start it empty, and the replacement waited for it forever. A replacement's
 /// learner that ran and stays silent past the grace is now removed and added again, empty.
+#[ignore = "in MORE_SEEDS: run with --run-ignored all"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_49_a_replacements_learner_that_lost_its_volume_is_removed_and_added_again() {
     seed(49, faults_of(49)).await;

@@ -137,6 +137,26 @@ impl Launch {
     }
 }
 
+/// Waits until the process has `exec`ed the program, so that the container is
+/// reported running only after its mounts, as a kubelet starts a container only
+/// once its volumes are set up (an exec before that would see empty mount paths).
+/// Until then every stage (setpriv, ip, unshare, sh) carries the setup script as
+/// an argument; the program does not (an interpreter of a `#!` script has other
+/// arguments than the ones given, so the program's own argv cannot be the test).
+/// Gives up when the process is gone (it failed or finished) or after `limit`.
+pub async fn wait_for_program(pid: u32, launch: &Launch, limit: std::time::Duration) {
+    let script = launch.script().into_bytes();
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(argv) if argv.split(|b| *b == 0).any(|arg| arg == script.as_slice()) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Runs a command inside a running container's namespaces (exec probes, tests).
 pub async fn exec_in(
     pid: u32,
@@ -187,5 +207,39 @@ mod tests {
         assert!(s.contains("mount -o remount,bind,ro '/etc/x'\n"), "{s}");
         assert!(s.contains("hostname 'it'\\''s'\n"), "{s}");
         assert!(s.ends_with("exec \"$@\"\n"));
+    }
+
+    /// A container is running only once its volumes are mounted: an exec right
+    /// after the wait sees what the volume holds (CI once saw an empty mount path).
+    #[tokio::test]
+    async fn the_program_runs_only_after_the_mounts() {
+        let netns = format!("kube-sim-ut-{}", std::process::id());
+        let ip = |args: &[&str]| std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(ip(&["netns", "add", &netns]).success());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), "keep\n").unwrap();
+        let target = format!("/tmp/kube-sim-ut-mount-{}", std::process::id());
+        let l = Launch {
+            program: Program { path: "sleep".into(), args: vec!["30".into()] },
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            mounts: vec![(dir.path().to_owned(), target.clone(), true)],
+            workdir: "/".into(),
+            hostname: "ut".into(),
+        };
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let mut child = l.spawn(&netns, &dir.path().join("log")).unwrap();
+            let pid = child.id().unwrap();
+            wait_for_program(pid, &l, std::time::Duration::from_secs(10)).await;
+            let argv = ["cat".to_owned(), format!("{target}/f")];
+            let out = exec_in(pid, &argv, std::time::Duration::from_secs(10)).await.unwrap();
+            child.kill().await.unwrap();
+            seen.push(out);
+        }
+        ip(&["netns", "delete", &netns]);
+        let _ = std::fs::remove_dir(&target);
+        for out in seen {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "keep\n", "{out:?}");
+        }
     }
 }

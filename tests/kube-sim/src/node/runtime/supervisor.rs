@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::{
-    container::{Launch, Signal, signal},
+    container::{self, Launch, Signal, signal},
     env::PodFacts,
     pod::{Outcome, PodCtx, Slot},
     probes::{ProbeSpec, attempt},
@@ -70,6 +70,7 @@ impl PodCtx {
             }
         };
         let pid = child.id().unwrap_or_default();
+        container::wait_for_program(pid, &launch, Duration::from_secs(10)).await;
         let started_at = now();
         let began = Instant::now();
         let main = matches!(slot, Slot::Main(_));
