@@ -1,6 +1,8 @@
 //! GetClusterStatus (the default: recorded status) over loopback with TLS and
 //! authorization on, against a plain tonic server answering gRPC health's
-//! Check over the same TLS configuration, in the same run:
+//! Check over the same TLS configuration, in the same run (and, to split the
+//! difference, that server with the same bearer token, and the
+//! cluster-service's own health Check through its server and layers):
 //! - latency at a steady 1 000 calls/s for 10 s (open loop: calls start on a
 //!   schedule, whatever earlier ones do), p50, p99 and the worst call;
 //! - throughput of 32 callers in a closed loop for 5 s.
@@ -162,22 +164,50 @@ async fn main() {
     };
     let echo_endpoint = echo(serving.server_config().expect("TLS configuration")).await;
     let health = HealthClient::new(connect(&echo_endpoint, &ca).await);
-    let check = move || {
-        let mut health = health.clone();
-        async move { health.check(HealthCheckRequest { service: String::new() }).await.is_ok() }
+    let check = {
+        let health = health.clone();
+        move || {
+            let mut health = health.clone();
+            async move { health.check(HealthCheckRequest { service: String::new() }).await.is_ok() }
+        }
+    };
+    // The cluster-service's own gRPC health: its server and layers, no authentication, no handler.
+    let own = HealthClient::new(connect(&endpoint, &ca).await);
+    let own_check = move || {
+        let mut own = own.clone();
+        async move { own.check(HealthCheckRequest { service: String::new() }).await.is_ok() }
+    };
+    // The baseline carrying the same bearer token: what the token costs on the wire alone.
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().expect("header");
+    let check_with_token = move || {
+        let (mut health, bearer) = (health.clone(), bearer.clone());
+        async move {
+            let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+            request.metadata_mut().insert("authorization", bearer);
+            health.check(request).await.is_ok()
+        }
     };
     // Warm both (connections, the caller's reviews, the watch's first list).
     for _ in 0..200 {
         assert!(status().await && check().await, "warm-up calls fail");
     }
     let echo_latency = steady(check.clone()).await;
+    let token_latency = steady(check_with_token.clone()).await;
+    let own_latency = steady(own_check.clone()).await;
+    let served = system_tests::requests::all_served(&kube).await;
     let status_latency = steady(status.clone()).await;
+    // Itself a request: what the steady load cost the API server is the rest.
+    let asked = system_tests::requests::all_served(&kube).await - served - 1;
     let echo_rate = flood(check).await;
+    let token_rate = flood(check_with_token).await;
+    let own_rate = flood(own_check).await;
     let status_rate = flood(status).await;
     println!("| server | p50 | p99 | worst | calls/s, {CALLERS} callers |");
     println!("| --- | --- | --- | --- | --- |");
     for (name, latency, rate) in [
         ("tonic health Check (baseline)", &echo_latency, echo_rate),
+        ("tonic health Check with the bearer token", &token_latency, token_rate),
+        ("the cluster-service's gRPC health Check", &own_latency, own_rate),
         ("GetClusterStatus (recorded)", &status_latency, status_rate),
     ] {
         println!(
@@ -187,6 +217,7 @@ async fn main() {
             ms(*latency.last().expect("calls"))
         );
     }
+    println!("Kubernetes requests during {} GetClusterStatus calls: {asked}", status_latency.len());
     println!(
         "ratios: p50 {:.2}, p99 {:.2}, throughput {:.2}",
         quantile(&status_latency, 0.5).as_secs_f64() / quantile(&echo_latency, 0.5).as_secs_f64(),

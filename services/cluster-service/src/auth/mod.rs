@@ -60,18 +60,12 @@ impl Auth {
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Status> {
         // Keyed by digest: the cache never holds a token.
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let answer = match self.inner.callers.get(&key) {
-            Some(answer) => answer,
-            None => {
-                let answer = self.inner.reviews.authenticate(token).await.map_err(|e| {
-                    Status::unavailable(format!(
-                        "cannot review the caller's token with the Kubernetes API: {e}"
-                    ))
-                })?;
-                self.inner.callers.put(key, answer.clone());
-                answer
-            }
+        let review = || async {
+            self.inner.reviews.authenticate(token).await.map_err(|e| {
+                Status::unavailable(format!("cannot review the caller's token with the Kubernetes API: {e}"))
+            })
         };
+        let answer = self.inner.callers.get_or_fetch(&key, review).await?;
         answer.map_err(|why| {
             Status::unauthenticated(format!(
                 "the bearer token was not accepted for audiences {:?}: {why}",
@@ -91,18 +85,12 @@ impl Auth {
             )));
         }
         let key = (caller.clone(), permission);
-        let decision = match self.inner.decisions.get(&key) {
-            Some(d) => d,
-            None => {
-                let d = self.inner.reviews.authorize(&key.0, &key.1).await.map_err(|e| {
-                    Status::unavailable(format!(
-                        "cannot review the caller's access with the Kubernetes API: {e}"
-                    ))
-                })?;
-                self.inner.decisions.put(key.clone(), d.clone());
-                d
-            }
+        let review = || async {
+            self.inner.reviews.authorize(&key.0, &key.1).await.map_err(|e| {
+                Status::unavailable(format!("cannot review the caller's access with the Kubernetes API: {e}"))
+            })
         };
+        let decision = self.inner.decisions.get_or_fetch(&key, review).await?;
         if decision.allowed {
             return Ok(());
         }

@@ -31,7 +31,6 @@ use etcd_operator_telemetry::{grpc::GrpcServerLayer, metrics::RpcMetrics};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// How calls arrive.
 #[derive(Clone)]
@@ -134,7 +133,9 @@ pub async fn serve(
             router.serve_with_incoming_shutdown(crate::tls::incoming(listener, config), shutdown).await?
         }
         Transport::Plaintext => {
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?
+            // TCP_NODELAY, as gRPC servers set it: see `tls::incoming`.
+            let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            router.serve_with_incoming_shutdown(incoming, shutdown).await?
         }
     }
     Ok(())
