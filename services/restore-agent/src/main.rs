@@ -181,7 +181,12 @@ async fn admit(args: &Args) -> Result<String, String> {
 
 /// `<data-dir>.restore`: on the same volume, so the final rename is atomic.
 fn scratch_dir(data_dir: &std::path::Path) -> PathBuf {
+    beside(data_dir, ".restore")
+}
+
+/// `<data-dir><suffix>`: a sibling of the data directory on the same volume.
+fn beside(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
     let mut s = data_dir.as_os_str().to_owned();
-    s.push(".restore");
+    s.push(suffix);
     PathBuf::from(s)
 }

@@ -15,9 +15,7 @@ use etcd_operator_api::version::EtcdVersion;
 /// `<data-dir>.v2store-checked`, beside the data directory on the same volume: written once a
 /// check passed, so later restarts of the member do not read its whole history again.
 pub fn marker(data_dir: &Path) -> PathBuf {
-    let mut s = data_dir.as_os_str().to_owned();
-    s.push(".v2store-checked");
-    PathBuf::from(s)
+    crate::beside(data_dir, ".v2store-checked")
 }
 
 /// Whether a member of `version` holding data must be checked before it starts.

