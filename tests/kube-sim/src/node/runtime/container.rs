@@ -143,18 +143,29 @@ impl Launch {
 /// Until then every stage (setpriv, ip, unshare, sh) carries the setup script as
 /// an argument; the program does not (an interpreter of a `#!` script has other
 /// arguments than the ones given, so the program's own argv cannot be the test).
+/// An empty command line is not an answer: the kernel shows one while an `exec` is under way
+/// (the new image's arguments are not in place yet), and at every stage change there is such a
+/// moment (CI saw the wait end there and an exec find an empty mount path).
 /// Gives up when the process is gone (it failed or finished) or after `limit`.
 pub async fn wait_for_program(pid: u32, launch: &Launch, limit: std::time::Duration) {
     let script = launch.script().into_bytes();
     let end = std::time::Instant::now() + limit;
     while std::time::Instant::now() < end {
-        match std::fs::read(format!("/proc/{pid}/cmdline")) {
-            Ok(argv) if argv.split(|b| *b == 0).any(|arg| arg == script.as_slice()) => {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await
-            }
-            _ => return,
+        let Ok(argv) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return };
+        let in_setup = argv.split(|b| *b == 0).any(|arg| arg == script.as_slice());
+        if !in_setup && !argv.is_empty() || argv.is_empty() && exited(pid) {
+            return;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await
     }
+}
+
+/// The process has exited (a zombie not yet reaped, or gone).
+fn exited(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in parentheses and may hold anything.
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    matches!(state, None | Some('Z' | 'X'))
 }
 
 /// Runs a command inside a running container's namespaces (exec probes, tests).
@@ -209,6 +220,19 @@ mod tests {
         assert!(s.ends_with("exec \"$@\"\n"));
     }
 
+    /// A process is exited when gone or a zombie; a running one, whatever its name, is not.
+    #[test]
+    fn exited_reads_the_state_after_the_name() {
+        assert!(!exited(std::process::id()));
+        let mut child = std::process::Command::new("sh").args(["-c", "exit 0"]).spawn().unwrap();
+        let pid = child.id();
+        while !exited(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        child.wait().unwrap();
+        assert!(exited(pid), "gone after it is reaped");
+    }
+
     /// A container is running only once its volumes are mounted: an exec right
     /// after the wait sees what the volume holds (CI once saw an empty mount path).
     #[tokio::test]
@@ -227,7 +251,7 @@ mod tests {
             hostname: "ut".into(),
         };
         let mut seen = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..20 {
             let mut child = l.spawn(&netns, &dir.path().join("log")).unwrap();
             let pid = child.id().unwrap();
             wait_for_program(pid, &l, std::time::Duration::from_secs(10)).await;
