@@ -1,0 +1,118 @@
+//! The health path's CPU per cluster per probe: the operator's six processes (release binaries, as
+//! OS processes) with real one-member clusters on kube-sim's node, the health controller probing
+//! every 5 s. The CPU time each process used (utime + stime, from /proc) over a window with
+//! `HEALTH_CLUSTERS` (default 15) Available clusters, against the same window with none, same
+//! run; divided by the probes the health controller made in the window (its `reconciles` counter).
+//! A probe is the health controller's CheckHealth and the cluster-service's work for it: an etcd
+//! connection, each member's status, the status write. Extrapolated to 1 000 clusters at the
+//! default 30 s interval.
+//!
+//! `cargo build --release --bins && cargo bench -p e2e-tests --bench health`.
+
+use std::time::{Duration, Instant};
+
+use e2e_tests::{Stack, eventually};
+use etcd_operator_api::EtcdCluster;
+use kube::{Api, api::ListParams};
+
+const KINDS: [&str; 5] = ["lifecycle", "scaling", "health", "recovery", "backup"];
+const NAMESPACE: &str = "health-bench";
+const WINDOW: Duration = Duration::from_secs(60);
+const INTERVAL: &str = "5s";
+
+fn clusters() -> usize {
+    std::env::var("HEALTH_CLUSTERS").ok().and_then(|n| n.parse().ok()).unwrap_or(15)
+}
+
+/// CPU seconds (user + system) `pid` has used, from /proc/<pid>/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (in parentheses, may hold spaces): state is field 3,
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, f)| f.split(' ').collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(14) + ticks(15)) / rustix::param::clock_ticks_per_second() as f64
+}
+
+/// Probes the health controller has finished (every result), from its metrics.
+async fn probes(stack: &Stack, health: usize) -> f64 {
+    let metrics = stack.processes[health].metrics().await;
+    metrics
+        .lines()
+        .filter(|l| l.contains("reconciles_total{") && l.contains("controller=\"health\""))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// CPU seconds each process used over the window, and the probes made meanwhile.
+async fn window(stack: &Stack, health: usize) -> (Vec<f64>, f64) {
+    let pids: Vec<u32> = stack.processes.iter().map(|p| p.pid().expect("running")).collect();
+    let (cpu0, probes0): (Vec<f64>, f64) = (pids.iter().map(|p| cpu_seconds(*p)).collect(), probes(stack, health).await);
+    tokio::time::sleep(WINDOW).await;
+    let cpu = pids.iter().zip(cpu0).map(|(p, c)| cpu_seconds(*p) - c).collect();
+    (cpu, probes(stack, health).await - probes0)
+}
+
+fn cluster_yaml(i: usize) -> String {
+    format!(
+        "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata: {{name: h{i:02}, namespace: {NAMESPACE}}}\nspec: {{size: 1, version: 3.4.23, storage: {{size: 1Gi}}}}\n"
+    )
+}
+
+async fn all_available(client: &kube::Client, n: usize) -> bool {
+    let api = Api::<EtcdCluster>::namespaced(client.clone(), NAMESPACE);
+    let Ok(list) = api.list(&ListParams::default()).await else { return false };
+    let available = |c: &EtcdCluster| {
+        c.status.as_ref().is_some_and(|s| {
+            s.conditions.iter().any(|c| c.type_ == "Available" && c.status == etcd_operator_api::ConditionStatus::True)
+        })
+    };
+    list.items.len() == n && list.items.iter().all(available)
+}
+
+fn row(label: &str, names: &[&str], cpu: &[f64], probes: f64) -> String {
+    let cells: Vec<String> = names.iter().zip(cpu).map(|(_, c)| format!("{:.2}", c)).collect();
+    format!("| {label} | {} | {probes:.0} |", cells.join(" | "))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n = clusters();
+    let mut stack = Stack::start("health-bench").await;
+    let endpoint = stack.start_cluster_service("cluster-service", &[]).await;
+    let mut health = 0;
+    for kind in KINDS {
+        let extra = if kind == "health" { vec![format!("--probe-interval={INTERVAL}")] } else { vec![] };
+        let i = stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &extra).await;
+        if kind == "health" {
+            health = i;
+        }
+    }
+    let names: Vec<String> = stack.processes.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    println!("| CPU seconds in {WINDOW:?} | {} | probes |", names.join(" | "));
+    println!("|---|{}---|", "---|".repeat(names.len()));
+    let (idle, idle_probes) = window(&stack, health).await;
+    println!("{}", row("no clusters", &names, &idle, idle_probes));
+
+    stack.kubectl_apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"));
+    stack.kubectl_apply(&(0..n).map(cluster_yaml).collect::<Vec<_>>().join("---\n"));
+    let started = Instant::now();
+    eventually("every cluster Available", Duration::from_secs(600), || all_available(&stack.client, n)).await;
+    eprintln!("{n} clusters Available after {:.1?}", started.elapsed());
+    // The creations' own work (scaling steps, first probes) is over before the window opens.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let (busy, busy_probes) = window(&stack, health).await;
+    println!("{}", row(&format!("{n} clusters"), &names, &busy, busy_probes));
+
+    let position = |name: &str| names.iter().position(|n| n.starts_with(name)).expect("process");
+    let path = [position("health"), position("cluster-service")];
+    let extra: f64 = path.iter().map(|i| busy[*i] - idle[*i]).sum();
+    let per_probe_ms = extra / busy_probes.max(1.0) * 1e3;
+    // 1 000 clusters, each probed every 30 s: CPU seconds per second = cores.
+    let cores = per_probe_ms / 1e3 * 1_000.0 / 30.0;
+    println!(
+        "\n| clusters | probes in the window | health path CPU above idle | per cluster per probe | 1 000 clusters every 30 s |\n|---|---|---|---|---|\n| {n} | {busy_probes:.0} | {extra:.2} s | {per_probe_ms:.2} ms | {:.0}% of a core |",
+        cores * 100.0
+    );
+}
