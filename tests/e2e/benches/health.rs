@@ -47,7 +47,8 @@ async fn probes(stack: &Stack, health: usize) -> f64 {
 /// CPU seconds each process used over the window, and the probes made meanwhile.
 async fn window(stack: &Stack, health: usize) -> (Vec<f64>, f64) {
     let pids: Vec<u32> = stack.processes.iter().map(|p| p.pid().expect("running")).collect();
-    let (cpu0, probes0): (Vec<f64>, f64) = (pids.iter().map(|p| cpu_seconds(*p)).collect(), probes(stack, health).await);
+    let (cpu0, probes0): (Vec<f64>, f64) =
+        (pids.iter().map(|p| cpu_seconds(*p)).collect(), probes(stack, health).await);
     tokio::time::sleep(WINDOW).await;
     let cpu = pids.iter().zip(cpu0).map(|(p, c)| cpu_seconds(*p) - c).collect();
     (cpu, probes(stack, health).await - probes0)
@@ -64,7 +65,9 @@ async fn all_available(client: &kube::Client, n: usize) -> bool {
     let Ok(list) = api.list(&ListParams::default()).await else { return false };
     let available = |c: &EtcdCluster| {
         c.status.as_ref().is_some_and(|s| {
-            s.conditions.iter().any(|c| c.type_ == "Available" && c.status == etcd_operator_api::ConditionStatus::True)
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Available" && c.status == etcd_operator_api::ConditionStatus::True)
         })
     };
     list.items.len() == n && list.items.iter().all(available)

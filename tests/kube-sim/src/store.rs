@@ -134,6 +134,25 @@ impl Txn<'_> {
             .map(|(_, v)| v)
     }
 
+    /// [`Txn::scan`] of the objects of one namespace whose names start with `prefix` (a
+    /// StatefulSet's pods: `<set>-<ordinal>`), visiting only them: a scan of the whole namespace
+    /// per StatefulSet made a thousand of them quadratic again.
+    pub fn scan_named<'t>(
+        &'t self,
+        resource: &'t str,
+        namespace: &'t str,
+        prefix: &'t str,
+    ) -> impl Iterator<Item = &'t Value> {
+        let start: Key = (resource.to_owned(), namespace.to_owned(), prefix.to_owned());
+        self.inner
+            .objects
+            .range(start..)
+            .take_while(move |((r, ns, name), _)| {
+                r == resource && ns == namespace && name.starts_with(prefix)
+            })
+            .map(|(_, v)| v)
+    }
+
     /// Every object of every resource (for garbage collection).
     pub fn all(&self) -> Vec<(Key, Value)> {
         self.inner.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -289,6 +308,15 @@ mod tests {
                 assert_eq!(names(Some("ab")), ["y"]);
                 assert_eq!(names(None), ["cluster-scoped", "w", "x", "y"]);
                 assert_eq!(txn.list("/pods", Some("a")).len(), 2);
+                for n in ["web-0", "web-1", "web-x", "webb-0", "wea"] {
+                    txn.put(key("/pods", "a", n), serde_json::json!({"metadata": {"name": n}}));
+                }
+                txn.put(key("/pods", "ab", "web-2"), serde_json::json!({"metadata": {"name": "web-2"}}));
+                let named: Vec<&str> = txn
+                    .scan_named("/pods", "a", "web-")
+                    .map(|v| v["metadata"]["name"].as_str().unwrap())
+                    .collect();
+                assert_eq!(named, ["web-0", "web-1", "web-x"]);
                 Ok(())
             })
             .unwrap();

@@ -45,10 +45,16 @@ impl Milestones {
         self.restarts = pods
             .iter()
             .filter_map(|p| p.status.as_ref())
-            .flat_map(|s| s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten()))
+            .flat_map(|s| {
+                s.init_container_statuses.iter().flatten().chain(s.container_statuses.iter().flatten())
+            })
             .map(|c| c.restart_count)
             .sum();
-        for (slot, reached) in [(&mut self.pods, pods.len() == 3), (&mut self.running, all(&running)), (&mut self.ready, all(&ready))] {
+        for (slot, reached) in [
+            (&mut self.pods, pods.len() == 3),
+            (&mut self.running, all(&running)),
+            (&mut self.ready, all(&ready)),
+        ] {
             if reached && slot.is_none() {
                 *slot = Some(at);
             }
@@ -74,12 +80,14 @@ async fn through_the_operator(c: &RealCluster, r: &ClusterRef) -> (Duration, Mil
     let lifecycle = &c.services.lifecycle;
     let watch = async {
         let api = kube::Api::<Pod>::namespaced(c.client.clone(), &r.namespace);
-        let params = kube::api::ListParams::default().labels(&format!("app.kubernetes.io/instance={}", r.name));
+        let params =
+            kube::api::ListParams::default().labels(&format!("app.kubernetes.io/instance={}", r.name));
         let mut milestones = Milestones::default();
         while milestones.ready.is_none() {
             if let Ok(pods) = api.list(&params).await {
                 milestones.note(&pods.items, started.elapsed());
-                if milestones.healthy.is_none() && milestones.running.is_some() && healthy(&pods.items).await {
+                if milestones.healthy.is_none() && milestones.running.is_some() && healthy(&pods.items).await
+                {
                     milestones.healthy = Some(started.elapsed());
                 }
             }
@@ -88,7 +96,9 @@ async fn through_the_operator(c: &RealCluster, r: &ClusterRef) -> (Duration, Mil
         milestones
     };
     let create = async {
-        Box::pin(lifecycle.create_cluster(r, Some(system_tests::real::spec(3)))).await.expect("CreateCluster");
+        Box::pin(lifecycle.create_cluster(r, Some(system_tests::real::spec(3))))
+            .await
+            .expect("CreateCluster");
         loop {
             let status = Box::pin(lifecycle.update_cluster(r, None)).await.map(|o| o.status);
             let available =

@@ -77,8 +77,9 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, sts: &Value) {
     };
     let uid = sts["metadata"]["uid"].clone();
     let prefix = format!("{name}-");
+    // As Kubernetes' controller, only pods named `<set>-<ordinal>` are the set's members.
     let pods: BTreeMap<i64, Value> = txn
-        .scan("/pods", Some(s.namespace))
+        .scan_named("/pods", s.namespace, &prefix)
         .filter(|p| owned_by(p, &uid))
         .filter_map(|p| {
             let ordinal = p["metadata"]["name"].as_str()?.strip_prefix(&prefix)?.parse().ok()?;
@@ -237,7 +238,17 @@ fn roll(txn: &mut Txn<'_>, s: &Spec<'_>, pods: &BTreeMap<i64, Value>, partition:
 
 fn write_status(txn: &mut Txn<'_>, sts: &Value, s: &Spec<'_>) {
     let uid = sts["metadata"]["uid"].clone();
-    let pods: Vec<&Value> = txn.scan("/pods", Some(s.namespace)).filter(|p| owned_by(p, &uid)).collect();
+    let prefix = format!("{}-", s.name);
+    let pods: Vec<&Value> = txn
+        .scan_named("/pods", s.namespace, &prefix)
+        .filter(|p| owned_by(p, &uid))
+        .filter(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .and_then(|n| n.strip_prefix(&prefix)?.parse::<i64>().ok())
+                .is_some()
+        })
+        .collect();
     let count = |f: &dyn Fn(&Value) -> bool| pods.iter().filter(|p| f(p)).count() as i64;
     let updated = count(&|p| p["metadata"]["labels"]["controller-revision-hash"] == s.revision.as_str());
     let ready = count(&|p| is_ready(p));

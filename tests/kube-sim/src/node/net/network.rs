@@ -232,7 +232,8 @@ impl Network {
     /// Creates a namespace with an address for a pod, reusing `previous` when it is free
     /// (a pod restarted with its node keeps its IP, which spares stale DNS answers).
     pub fn create_sandbox(&self, previous: Option<Ipv4Addr>) -> Result<Sandbox, String> {
-        let own = previous.filter(|ip| ip.octets()[..3] == self.gateway().octets()[..3]).map(|ip| ip.octets()[3]);
+        let own =
+            previous.filter(|ip| ip.octets()[..3] == self.gateway().octets()[..3]).map(|ip| ip.octets()[3]);
         let host = self.addresses.lock().unwrap().take(own).ok_or("the pod subnet is full (251 pods)")?;
         let sandbox = Sandbox {
             netns: format!("ks{}-{host}", self.instance),
