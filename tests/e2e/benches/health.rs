@@ -73,8 +73,8 @@ async fn all_available(client: &kube::Client, n: usize) -> bool {
     list.items.len() == n && list.items.iter().all(available)
 }
 
-fn row(label: &str, names: &[&str], cpu: &[f64], probes: f64) -> String {
-    let cells: Vec<String> = names.iter().zip(cpu).map(|(_, c)| format!("{:.2}", c)).collect();
+fn row(label: &str, cpu: &[f64], probes: f64) -> String {
+    let cells: Vec<String> = cpu.iter().map(|c| format!("{c:.2}")).collect();
     format!("| {label} | {} | {probes:.0} |", cells.join(" | "))
 }
 
@@ -83,20 +83,18 @@ async fn main() {
     let n = clusters();
     let mut stack = Stack::start("health-bench").await;
     let endpoint = stack.start_cluster_service("cluster-service", &[]).await;
-    let mut health = 0;
     for kind in KINDS {
         let extra = if kind == "health" { vec![format!("--probe-interval={INTERVAL}")] } else { vec![] };
-        let i = stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &extra).await;
-        if kind == "health" {
-            health = i;
-        }
+        stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &extra).await;
     }
     let names: Vec<String> = stack.processes.iter().map(|p| p.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let position = |name: &str| names.iter().position(|n| n.starts_with(name)).expect("process");
+    let health = position("health");
     println!("| CPU seconds in {WINDOW:?} | {} | probes |", names.join(" | "));
     println!("|---|{}---|", "---|".repeat(names.len()));
     let (idle, idle_probes) = window(&stack, health).await;
-    println!("{}", row("no clusters", &names, &idle, idle_probes));
+    println!("{}", row("no clusters", &idle, idle_probes));
 
     stack.kubectl_apply(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"));
     stack.kubectl_apply(&(0..n).map(cluster_yaml).collect::<Vec<_>>().join("---\n"));
@@ -106,10 +104,9 @@ async fn main() {
     // The creations' own work (scaling steps, first probes) is over before the window opens.
     tokio::time::sleep(Duration::from_secs(20)).await;
     let (busy, busy_probes) = window(&stack, health).await;
-    println!("{}", row(&format!("{n} clusters"), &names, &busy, busy_probes));
+    println!("{}", row(&format!("{n} clusters"), &busy, busy_probes));
 
-    let position = |name: &str| names.iter().position(|n| n.starts_with(name)).expect("process");
-    let path = [position("health"), position("cluster-service")];
+    let path = [health, position("cluster-service")];
     let extra: f64 = path.iter().map(|i| busy[*i] - idle[*i]).sum();
     let per_probe_ms = extra / busy_probes.max(1.0) * 1e3;
     // 1 000 clusters, each probed every 30 s: CPU seconds per second = cores.

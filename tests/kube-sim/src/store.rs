@@ -137,12 +137,12 @@ impl Txn<'_> {
     /// [`Txn::scan`] of the objects of one namespace whose names start with `prefix` (a
     /// StatefulSet's pods: `<set>-<ordinal>`), visiting only them: a scan of the whole namespace
     /// per StatefulSet made a thousand of them quadratic again.
-    pub fn scan_named<'t>(
+    pub fn scan_named<'t, 'a>(
         &'t self,
-        resource: &'t str,
-        namespace: &'t str,
-        prefix: &'t str,
-    ) -> impl Iterator<Item = &'t Value> {
+        resource: &'a str,
+        namespace: &'a str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'t Value> + use<'t, 'a> {
         let start: Key = (resource.to_owned(), namespace.to_owned(), prefix.to_owned());
         self.inner
             .objects

@@ -75,17 +75,7 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, sts: &Value) {
         claims: spec["volumeClaimTemplates"].as_array().cloned().unwrap_or_default(),
         revision: revision(name, &spec["template"]),
     };
-    let uid = sts["metadata"]["uid"].clone();
-    let prefix = format!("{name}-");
-    // As Kubernetes' controller, only pods named `<set>-<ordinal>` are the set's members.
-    let pods: BTreeMap<i64, Value> = txn
-        .scan_named("/pods", s.namespace, &prefix)
-        .filter(|p| owned_by(p, &uid))
-        .filter_map(|p| {
-            let ordinal = p["metadata"]["name"].as_str()?.strip_prefix(&prefix)?.parse().ok()?;
-            Some((ordinal, p.clone()))
-        })
-        .collect();
+    let pods: BTreeMap<i64, Value> = members(txn, sts, &s).into_iter().map(|(o, p)| (o, p.clone())).collect();
 
     create_missing(registry, txn, sts, &s, &pods);
     recreate_claims_of_pending_pods(registry, txn, sts, &s, &pods);
@@ -94,6 +84,17 @@ fn reconcile(registry: &Registry, txn: &mut Txn<'_>, sts: &Value) {
         roll(txn, &s, &pods, spec["updateStrategy"]["rollingUpdate"]["partition"].as_i64().unwrap_or(0));
     }
     write_status(txn, sts, &s);
+}
+
+/// The set's pods by ordinal: as Kubernetes' controller, only pods it owns named
+/// `<set>-<ordinal>` (so only those names are visited).
+fn members<'t>(txn: &'t Txn<'_>, sts: &Value, s: &Spec<'_>) -> Vec<(i64, &'t Value)> {
+    let uid = sts["metadata"]["uid"].clone();
+    let prefix = format!("{}-", s.name);
+    txn.scan_named("/pods", s.namespace, &prefix)
+        .filter(|p| owned_by(p, &uid))
+        .filter_map(|p| Some((p["metadata"]["name"].as_str()?.strip_prefix(&prefix)?.parse().ok()?, p)))
+        .collect()
 }
 
 fn create_missing(
@@ -237,18 +238,7 @@ fn roll(txn: &mut Txn<'_>, s: &Spec<'_>, pods: &BTreeMap<i64, Value>, partition:
 }
 
 fn write_status(txn: &mut Txn<'_>, sts: &Value, s: &Spec<'_>) {
-    let uid = sts["metadata"]["uid"].clone();
-    let prefix = format!("{}-", s.name);
-    let pods: Vec<&Value> = txn
-        .scan_named("/pods", s.namespace, &prefix)
-        .filter(|p| owned_by(p, &uid))
-        .filter(|p| {
-            p["metadata"]["name"]
-                .as_str()
-                .and_then(|n| n.strip_prefix(&prefix)?.parse::<i64>().ok())
-                .is_some()
-        })
-        .collect();
+    let pods: Vec<&Value> = members(txn, sts, s).into_iter().map(|(_, p)| p).collect();
     let count = |f: &dyn Fn(&Value) -> bool| pods.iter().filter(|p| f(p)).count() as i64;
     let updated = count(&|p| p["metadata"]["labels"]["controller-revision-hash"] == s.revision.as_str());
     let ready = count(&|p| is_ready(p));

@@ -151,7 +151,8 @@ pub async fn wait_for_program(pid: u32, launch: &Launch, limit: std::time::Durat
     let script = launch.script().into_bytes();
     let end = std::time::Instant::now() + limit;
     while std::time::Instant::now() < end {
-        let Ok(argv) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return };
+        // A failed read is not an answer either unless the process is gone.
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let in_setup = argv.split(|b| *b == 0).any(|arg| arg == script.as_slice());
         if !in_setup && !argv.is_empty() || argv.is_empty() && exited(pid) {
             return;
