@@ -25,7 +25,11 @@ use kube::{Api, api::ListParams};
 const CLUSTER: &str = include_str!("../../../examples/local-etcdcluster.yaml");
 
 async fn pods(stack: &Stack) -> Vec<Pod> {
-    Api::<Pod>::namespaced(stack.client.clone(), "default").list(&ListParams::default()).await.unwrap().items
+    pods_of(&stack.client).await
+}
+
+async fn pods_of(client: &kube::Client) -> Vec<Pod> {
+    Api::<Pod>::namespaced(client.clone(), "default").list(&ListParams::default()).await.unwrap().items
 }
 
 fn ready(p: &Pod) -> bool {
@@ -38,7 +42,11 @@ fn ready(p: &Pod) -> bool {
 
 /// Client URLs of the member pods that have an IP now.
 async fn endpoints(stack: &Stack) -> Vec<String> {
-    pods(stack)
+    endpoints_of(&stack.client).await
+}
+
+async fn endpoints_of(client: &kube::Client) -> Vec<String> {
+    pods_of(client)
         .await
         .iter()
         .filter_map(|p| p.status.as_ref()?.pod_ip.as_ref().map(|ip| format!("http://{ip}:2379")))
@@ -183,6 +191,7 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
     let writer = tokio::spawn({
         let (written, stop) = (written.clone(), stop.clone());
         let mut etcd = etcd.clone();
+        let client = stack.client.clone();
         async move {
             let mut i = 0u32;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -194,6 +203,11 @@ async fn an_etcd_cluster_lives_its_whole_life_on_kube_sim() {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    // A replaced member comes back at another address, as a pod does in
+                    // Kubernetes: the client follows the pods, as one behind a Service would.
+                    if let Ok(c) = etcd_client::Client::connect(endpoints_of(&client).await, None).await {
+                        etcd = c;
+                    }
                 }
                 written.lock().unwrap().insert(i, started.elapsed());
                 i += 1;

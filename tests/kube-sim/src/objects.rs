@@ -279,15 +279,14 @@ fn delete_dependents(txn: &mut Txn<'_>, uid: &str, propagation: Propagation) {
     if uid.is_empty() {
         return;
     }
-    let dependents: Vec<Key> =
-        txn.all().into_iter().filter(|(_, v)| owned_by(v, uid)).map(|(k, _)| k).collect();
-    for key in dependents {
+    for key in txn.keys_where(|_, v| owned_by(v, uid)) {
         delete(txn, &key, propagation);
     }
 }
 
 fn orphan_dependents(txn: &mut Txn<'_>, uid: &str) {
-    for (key, mut object) in txn.all().into_iter().filter(|(_, v)| owned_by(v, uid)) {
+    for key in txn.keys_where(|_, v| owned_by(v, uid)) {
+        let Some(mut object) = txn.get(&key).cloned() else { continue };
         if let Some(refs) = object["metadata"]["ownerReferences"].as_array_mut() {
             refs.retain(|r| r["uid"] != uid);
         }

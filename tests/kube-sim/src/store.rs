@@ -153,9 +153,18 @@ impl Txn<'_> {
             .map(|(_, v)| v)
     }
 
-    /// Every object of every resource (for garbage collection).
-    pub fn all(&self) -> Vec<(Key, Value)> {
-        self.inner.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    /// The keys of the objects `pick` chooses, of every resource, without copying any object
+    /// (garbage collection and namespace deletion look at everything).
+    pub fn keys_where(&self, mut pick: impl FnMut(&Key, &Value) -> bool) -> Vec<Key> {
+        self.inner.objects.iter().filter(|(k, v)| pick(k, v)).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The changes committed after resourceVersion `since`, oldest first, as built-in
+    /// controllers' informers would deliver them; `None` when some are no longer kept (the
+    /// caller must then look at everything, as after a relist).
+    pub fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = &Event>> {
+        let history = &self.inner.history;
+        (since >= self.inner.oldest).then(|| history.range(history.partition_point(|e| e.rv <= since)..))
     }
 
     /// Writes an object with a new resourceVersion; returns it as stored. In a dry run nothing is

@@ -90,7 +90,7 @@ fn delete_one(
         let plural = object["spec"]["names"]["plural"].as_str().unwrap_or_default();
         let group = object["spec"]["group"].as_str().unwrap_or_default();
         let resource = format!("{group}/{plural}");
-        for (k, _) in txn.all().into_iter().filter(|(k, _)| k.0 == resource) {
+        for k in txn.keys_where(|k, _| k.0 == resource) {
             txn.remove(&k);
         }
     }

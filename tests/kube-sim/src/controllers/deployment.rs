@@ -8,19 +8,30 @@
 
 use serde_json::{Value, json};
 
-use super::statefulset::{is_ready as ready, template_hash};
+use super::{
+    changes::{Changes, Name},
+    statefulset::{is_ready as ready, template_hash},
+};
 use crate::{
     objects::{self, Propagation},
     registry::Registry,
     store::{Key, Txn},
 };
 
-/// Reconciles every Deployment once.
-pub fn reconcile_all(registry: &Registry, txn: &mut Txn<'_>) {
-    for deployment in txn.list("apps/deployments", None) {
+/// Reconciles the Deployments `changes` touched (every one, when it says everything).
+pub fn reconcile_changed(registry: &Registry, txn: &mut Txn<'_>, changes: &Changes) {
+    let deployments: Vec<Value> = if changes.everything {
+        txn.list(RESOURCE, None)
+    } else {
+        let key = |(ns, name): &Name| (RESOURCE.to_owned(), ns.clone(), name.clone());
+        changes.deployments.iter().filter_map(|n| txn.get(&key(n)).cloned()).collect()
+    };
+    for deployment in deployments {
         reconcile(registry, txn, &deployment);
     }
 }
+
+const RESOURCE: &str = "apps/deployments";
 
 fn pod_key(namespace: &str, name: &str) -> Key {
     ("/pods".into(), namespace.into(), name.into())
@@ -121,11 +132,8 @@ fn write_status(txn: &mut Txn<'_>, d: &Value, namespace: &str, hash: &str) {
                         "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" }}],
     });
     if d["status"] != status {
-        let key: Key = (
-            "apps/deployments".into(),
-            namespace.into(),
-            d["metadata"]["name"].as_str().unwrap_or_default().into(),
-        );
+        let key: Key =
+            (RESOURCE.into(), namespace.into(), d["metadata"]["name"].as_str().unwrap_or_default().into());
         let mut next = d.clone();
         next["status"] = status;
         txn.put(key, next);

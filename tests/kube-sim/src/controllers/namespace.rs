@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::{
     objects::{self, Propagation},
     registry::Registry,
-    store::{Key, Txn},
+    store::Txn,
 };
 
 /// Creates the `default` ServiceAccount of every active namespace that lacks one.
@@ -39,7 +39,7 @@ pub fn reconcile_all(txn: &mut Txn<'_>) {
         .filter_map(|ns| ns["metadata"]["name"].as_str().map(String::from))
         .collect();
     for name in terminating {
-        let content: Vec<Key> = txn.all().into_iter().map(|(k, _)| k).filter(|k| k.1 == name).collect();
+        let content = txn.keys_where(|k, _| k.1 == name);
         if content.is_empty() {
             txn.remove(&("/namespaces".into(), String::new(), name));
             continue;

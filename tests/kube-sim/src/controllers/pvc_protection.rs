@@ -26,15 +26,21 @@ pub fn uses(pod: &Value, name: &str) -> bool {
 
 /// Lets go of every claim being deleted that no pod uses any more.
 pub fn reconcile_all(txn: &mut Txn<'_>) {
-    for claim in txn.list("/persistentvolumeclaims", None) {
+    // Only claims being deleted are copied (a fleet's thousands of claims are only looked at).
+    let deleting: Vec<Value> = txn
+        .scan("/persistentvolumeclaims", None)
+        .filter(|c| {
+            let m = &c["metadata"];
+            m.get("deletionTimestamp").is_some()
+                && m["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER))
+        })
+        .cloned()
+        .collect();
+    for claim in deleting {
         let m = &claim["metadata"];
-        let protected = m["finalizers"].as_array().is_some_and(|f| f.iter().any(|x| x == FINALIZER));
-        if m.get("deletionTimestamp").is_none() || !protected {
-            continue;
-        }
         let namespace = m["namespace"].as_str().unwrap_or_default().to_owned();
         let name = m["name"].as_str().unwrap_or_default().to_owned();
-        if txn.list("/pods", Some(&namespace)).iter().any(|p| uses(p, &name)) {
+        if txn.scan("/pods", Some(&namespace)).any(|p| uses(p, &name)) {
             continue;
         }
         let mut released = claim.clone();

@@ -2,22 +2,41 @@
 //! management, volumeClaimTemplates with the PVC retention policy, ordered
 //! scale down, rolling updates with partition, and status.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use super::changes::{Changes, Name};
 use crate::{
     objects::{self, Propagation},
     registry::Registry,
     store::{Key, Txn},
 };
 
-/// Reconciles every StatefulSet once.
-pub fn reconcile_all(registry: &Registry, txn: &mut Txn<'_>) {
-    for sts in txn.list("apps/statefulsets", None) {
-        reconcile(registry, txn, &sts);
+/// Reconciles the StatefulSets `changes` touched (every one, when it says everything).
+pub fn reconcile_changed(registry: &Registry, txn: &mut Txn<'_>, changes: &Changes) {
+    let mut names: BTreeSet<Name> = changes.statefulsets.clone();
+    let namespaces: Vec<Option<&str>> = match changes.everything {
+        true => vec![None],
+        false => changes.claim_namespaces.iter().map(|ns| Some(ns.as_str())).collect(),
+    };
+    for ns in namespaces {
+        names.extend(txn.scan(RESOURCE, ns).map(|sts| {
+            let m = &sts["metadata"];
+            (
+                m["namespace"].as_str().unwrap_or_default().to_owned(),
+                m["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        }));
+    }
+    for (namespace, name) in names {
+        if let Some(sts) = txn.get(&(RESOURCE.into(), namespace, name)).cloned() {
+            reconcile(registry, txn, &sts);
+        }
     }
 }
+
+const RESOURCE: &str = "apps/statefulsets";
 
 /// Whether a pod is Ready and not being deleted.
 pub(super) fn is_ready(pod: &Value) -> bool {
@@ -262,7 +281,7 @@ fn write_status(txn: &mut Txn<'_>, sts: &Value, s: &Spec<'_>) {
         "collisionCount": 0,
     });
     if *old != status {
-        let key: Key = ("apps/statefulsets".into(), s.namespace.into(), s.name.into());
+        let key: Key = (RESOURCE.into(), s.namespace.into(), s.name.into());
         let mut next = sts.clone();
         next["status"] = status;
         txn.put(key, next);

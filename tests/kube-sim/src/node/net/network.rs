@@ -56,7 +56,7 @@ pub struct Network {
     instance: u32,
     /// Held for the instance's life: ownership of the instance number.
     _lock: std::fs::File,
-    used: Mutex<BTreeSet<u8>>,
+    addresses: Mutex<Addresses>,
     /// Pod namespaces that exist (a cut of the host path must reach pods created later too).
     sandboxes: Mutex<BTreeSet<String>>,
     /// The host's path to the pods is cut this way, if at all.
@@ -79,6 +79,31 @@ const KUBELET_HOST: u8 = 254;
 const CLIENTS_HOST: u8 = 253;
 /// Pods get the rest.
 const POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=252;
+
+/// Pod addresses in use and the last one handed out. As the host-local IPAM plugin does, a new pod
+/// gets the next free address after the last one, so a deleted pod's address is not handed out
+/// again at once: the host and other pods keep its old MAC in their neighbour tables for up to
+/// ~45 s, and a pod given it at once was unreachable from the host for that long.
+#[derive(Debug, Default)]
+struct Addresses {
+    used: BTreeSet<u8>,
+    last: u8,
+}
+
+impl Addresses {
+    /// `own` (a pod's earlier address) when it is free, else the next free one after the last.
+    fn take(&mut self, own: Option<u8>) -> Option<u8> {
+        if let Some(own) = own.filter(|h| POD_HOSTS.contains(h) && !self.used.contains(h)) {
+            self.used.insert(own);
+            return Some(own);
+        }
+        let after = (self.last.saturating_add(1)..=*POD_HOSTS.end()).chain(POD_HOSTS);
+        let free = after.filter(|h| POD_HOSTS.contains(h)).find(|h| !self.used.contains(h))?;
+        self.used.insert(free);
+        self.last = free;
+        Some(free)
+    }
+}
 
 /// One pod's network namespace.
 #[derive(Clone, Debug)]
@@ -115,7 +140,7 @@ impl Network {
             let net = Self {
                 instance,
                 _lock: lock,
-                used: Mutex::default(),
+                addresses: Mutex::default(),
                 sandboxes: Mutex::default(),
                 host_cut: Mutex::default(),
                 closed: Default::default(),
@@ -207,18 +232,9 @@ impl Network {
     /// Creates a namespace with an address for a pod, reusing `previous` when it is free
     /// (a pod restarted with its node keeps its IP, which spares stale DNS answers).
     pub fn create_sandbox(&self, previous: Option<Ipv4Addr>) -> Result<Sandbox, String> {
-        let host = {
-            let mut used = self.used.lock().unwrap();
-            let own = previous
-                .filter(|ip| ip.octets()[..3] == self.gateway().octets()[..3])
-                .map(|ip| ip.octets()[3])
-                .filter(|h| POD_HOSTS.contains(h) && !used.contains(h));
-            let free = own
-                .or_else(|| POD_HOSTS.clone().find(|h| !used.contains(h)))
-                .ok_or("the pod subnet is full (252 pods)")?;
-            used.insert(free);
-            free
-        };
+        let own =
+            previous.filter(|ip| ip.octets()[..3] == self.gateway().octets()[..3]).map(|ip| ip.octets()[3]);
+        let host = self.addresses.lock().unwrap().take(own).ok_or("the pod subnet is full (251 pods)")?;
         let sandbox = Sandbox {
             netns: format!("ks{}-{host}", self.instance),
             host_veth: format!("ks{}v{host}", self.instance),
@@ -273,7 +289,7 @@ impl Network {
         let _ = ip(&["netns", "del", &sandbox.netns]);
         let _ = std::fs::remove_dir_all(Path::new(NETNS_ETC).join(&sandbox.netns));
         self.sandboxes.lock().unwrap().remove(&sandbox.netns);
-        self.used.lock().unwrap().remove(&sandbox.ip.octets()[3]);
+        self.addresses.lock().unwrap().used.remove(&sandbox.ip.octets()[3]);
     }
 
     /// Cuts a pod off the network (its link goes down) or reconnects it.
@@ -361,4 +377,26 @@ fn cleanup_instance(instance: u32) {
         }
     }
     let _ = ip(&["link", "del", &format!("ksb{instance}")]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_freed_address_is_handed_out_again_only_after_the_others() {
+        let mut a = Addresses::default();
+        assert_eq!((a.take(None), a.take(None)), (Some(2), Some(3)));
+        a.used.remove(&2);
+        assert_eq!(a.take(None), Some(4), "not the address just freed");
+        // A pod's own earlier address, when free, is its again.
+        assert_eq!(a.take(Some(2)), Some(2));
+        a.used.remove(&3);
+        for h in 5..=252 {
+            assert_eq!(a.take(None), Some(h));
+        }
+        assert_eq!(a.take(None), Some(3), "wraps around to the one free address");
+        assert_eq!(a.take(None), None, "full");
+        assert_eq!(a.take(Some(1)), None, "not a pod address");
+    }
 }
