@@ -12,6 +12,8 @@ pub struct ServiceConfig {
     pub cluster_domain: String,
     /// How to connect to etcd.
     pub etcd: EtcdOptions,
+    /// How long an etcd connection kept between observations may go unused (zero: none is kept).
+    pub etcd_idle: Duration,
     /// Identity of this replica in per-cluster locks (unique per process).
     pub holder_identity: String,
     /// How long a per-cluster lock lasts if its holder dies.
@@ -40,6 +42,9 @@ impl Default for ServiceConfig {
         Self {
             cluster_domain: "cluster.local".into(),
             etcd: EtcdOptions::default(),
+            // Longer than the default health interval (30 s), so probes reuse their connections;
+            // short enough that a deleted cluster's do not linger.
+            etcd_idle: Duration::from_secs(180),
             holder_identity: "cluster-service".into(),
             lock_duration: Duration::from_secs(30),
             snapshots: None,

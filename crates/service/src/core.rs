@@ -8,7 +8,9 @@
 use std::time::Duration;
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterStatus, cluster::SnapshotRecord};
-use etcd_operator_client::{kubernetes::field_manager, metrics::EtcdMetrics, storage::ObjectVersion};
+use etcd_operator_client::{
+    etcd::EtcdPool, kubernetes::field_manager, metrics::EtcdMetrics, storage::ObjectVersion,
+};
 use etcd_operator_common::ClusterRef;
 use etcd_operator_resource::{
     managers::{
@@ -61,6 +63,8 @@ pub(crate) struct Core {
     client: Client,
     config: ServiceConfig,
     metrics: EtcdMetrics,
+    /// Connections to etcd kept between observations (health probes every interval).
+    etcd_pool: EtcdPool,
     /// EtcdCluster reads, and the lifecycle's status writes.
     pub(crate) clusters: EtcdClusterManager,
     /// Status writes of scaling (the operation record).
@@ -101,6 +105,7 @@ impl Core {
             verifications: Tasks::default(),
             verified: BoundedCache::new(VERIFIED_ENTRIES),
             saved_snapshots: Tasks::default(),
+            etcd_pool: EtcdPool::new(config.etcd_idle, metrics.clone()),
             client,
             config,
             metrics,
@@ -162,6 +167,10 @@ impl Core {
 
     pub(crate) fn etcd_metrics(&self) -> EtcdMetrics {
         self.metrics.clone()
+    }
+
+    pub(crate) fn etcd_pool(&self) -> &EtcdPool {
+        &self.etcd_pool
     }
 
     pub(crate) fn names(&self, r: &ClusterRef) -> ClusterNames {
@@ -251,7 +260,8 @@ impl Core {
             match self.etcd_options(cluster).await {
                 Ok(options) => {
                     let moving = cluster.transport_move().is_some();
-                    observe_etcd(&names, replicas, &options, &self.metrics, moving).await
+                    // Boxed: the observation nests deep enough to overflow the compiler's layout limit.
+                    Box::pin(observe_etcd(&names, replicas, &options, &self.etcd_pool, moving)).await
                 }
                 Err(e) if replicas > 0 => crate::observe::EtcdState::Unreachable(e.to_string()),
                 Err(_) => crate::observe::EtcdState::NotExpected,

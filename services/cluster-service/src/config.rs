@@ -33,6 +33,10 @@ pub struct Config {
     /// Limit for each etcd call.
     #[arg(long, env = "ETCD_REQUEST_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub etcd_request_timeout: Duration,
+    /// How long an etcd connection kept between observations may go unused before it is closed
+    /// (0s: none is kept, every observation dials).
+    #[arg(long, env = "ETCD_IDLE_TIMEOUT", default_value = "3m", value_parser = parse_duration)]
+    pub etcd_idle_timeout: Duration,
     /// Identity of this replica in per-cluster locks; the pod name in Kubernetes.
     #[arg(long, env = "POD_NAME", default_value_t = default_identity())]
     pub identity: String,
@@ -188,6 +192,7 @@ impl Config {
                     .with_hosts_file(self.etcd_hosts_file.clone()),
                 ..EtcdOptions::default()
             },
+            etcd_idle: self.etcd_idle_timeout,
             holder_identity: self.identity.clone(),
             lock_duration: self.lock_duration,
             snapshots: self

@@ -3,9 +3,10 @@
 //! every 5 s. The CPU time each process used (utime + stime, from /proc) over a window with
 //! `HEALTH_CLUSTERS` (default 15) Available clusters, against the same window with none, same
 //! run; divided by the probes the health controller made in the window (its `reconciles` counter).
-//! A probe is the health controller's CheckHealth and the cluster-service's work for it: an etcd
-//! connection, each member's status, the status write. Extrapolated to 1 000 clusters at the
-//! default 30 s interval.
+//! A probe is the health controller's CheckHealth and the cluster-service's work for it: the
+//! membership, each member's status, the alarms, the cluster version, the status write.
+//! Extrapolated to 1 000 clusters at the default 30 s interval. `HEALTH_ETCD_IDLE` sets the
+//! cluster-service's `--etcd-idle-timeout` (`0s`: no connection is kept between probes).
 //!
 //! `cargo build --release --bins && cargo bench -p e2e-tests --bench health`.
 
@@ -82,7 +83,10 @@ fn row(label: &str, cpu: &[f64], probes: f64) -> String {
 async fn main() {
     let n = clusters();
     let mut stack = Stack::start("health-bench").await;
-    let endpoint = stack.start_cluster_service("cluster-service", &[]).await;
+    let idle = std::env::var("HEALTH_ETCD_IDLE").unwrap_or_else(|_| "3m".into());
+    eprintln!("the cluster-service keeps etcd connections for {idle} unused");
+    let endpoint =
+        stack.start_cluster_service("cluster-service", &[format!("--etcd-idle-timeout={idle}")]).await;
     for kind in KINDS {
         let extra = if kind == "health" { vec![format!("--probe-interval={INTERVAL}")] } else { vec![] };
         stack.start_controller(kind, &format!("{kind}-a"), &endpoint, &extra).await;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod endpoints;
+mod pool;
 mod served;
 mod snapshot;
 mod tls;
@@ -26,6 +27,7 @@ pub use auth::{AuthState, ROOT_ROLE};
 pub use endpoints::EndpointRewrite;
 /// Kinds of etcd alarms.
 pub use etcd_client::AlarmType;
+pub use pool::EtcdPool;
 pub use served::{Versions, served_certificate, versions};
 pub use tls::EtcdTls;
 pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
@@ -33,7 +35,7 @@ pub use types::{Alarm, EndpointStatus, MemberInfo, Membership, SnapshotInfo};
 use crate::{ClientError, metrics::EtcdMetrics};
 
 /// How to connect to etcd.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdOptions {
     /// Limit for establishing a connection.
     pub connect_timeout: Duration,
@@ -62,7 +64,9 @@ impl Default for EtcdOptions {
 /// A connection to one etcd cluster.
 #[derive(Clone)]
 pub struct EtcdClient {
-    cluster: Client,
+    /// The balanced connection to every endpoint, made by the first cluster-wide call (a pooled
+    /// client that only asks members one by one never makes it).
+    cluster: Arc<tokio::sync::OnceCell<Client>>,
     endpoints: Vec<String>,
     options: EtcdOptions,
     members: Arc<Mutex<HashMap<String, Client>>>,
@@ -76,12 +80,26 @@ impl EtcdClient {
         options: EtcdOptions,
         metrics: EtcdMetrics,
     ) -> Result<Self, ClientError> {
+        let client = Self::lazy(endpoints, options, metrics)?;
+        client.cluster_client().await?;
+        Ok(client)
+    }
+
+    /// [`Self::connect`] without dialling: connections are made by the first calls that need them.
+    pub fn lazy(
+        endpoints: &[String],
+        options: EtcdOptions,
+        metrics: EtcdMetrics,
+    ) -> Result<Self, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::InvalidArgument("no etcd endpoints".into()));
         }
         let endpoints: Vec<String> = endpoints.iter().map(|e| options.rewrite.apply(e)).collect();
-        let cluster = connect_client(&endpoints, &options).await?;
-        Ok(Self { cluster, endpoints, options, members: Arc::default(), metrics })
+        Ok(Self { cluster: Arc::default(), endpoints, options, members: Arc::default(), metrics })
+    }
+
+    async fn cluster_client(&self) -> Result<Client, ClientError> {
+        self.cluster.get_or_try_init(|| connect_client(&self.endpoints, &self.options)).await.cloned()
     }
 
     /// The endpoints this client talks to (after rewriting).
@@ -116,7 +134,8 @@ impl EtcdClient {
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        self.call_to(&self.endpoints.join(","), operation, id, idempotent, f).await
+        let cluster = self.cluster_client().await?;
+        self.call_to(&self.endpoints.join(","), cluster, operation, id, idempotent, f).await
     }
 
     /// [`Self::call`] on a connection to `target` alone (one member): errors and spans name it,
@@ -124,6 +143,7 @@ impl EtcdClient {
     async fn call_to<T, F, Fut>(
         &self,
         target: &str,
+        client: Client,
         operation: &'static str,
         id: Option<u64>,
         idempotent: Idempotent,
@@ -134,8 +154,10 @@ impl EtcdClient {
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
         let span = tracing::info_span!("etcd", otel.name = %format!("etcd.{operation}"), otel.kind = "client", etcd.operation = operation, etcd.endpoints = %target, etcd.outcome = tracing::field::Empty);
-        let result =
-            self.call_attempts(target, operation, id, idempotent, &mut f).instrument(span.clone()).await;
+        let result = self
+            .call_attempts(target, &client, operation, id, idempotent, &mut f)
+            .instrument(span.clone())
+            .await;
         span.record("etcd.outcome", outcome(&result));
         result
     }
@@ -143,6 +165,7 @@ impl EtcdClient {
     async fn call_attempts<T, F, Fut>(
         &self,
         target: &str,
+        client: &Client,
         operation: &'static str,
         id: Option<u64>,
         idempotent: Idempotent,
@@ -159,7 +182,7 @@ impl EtcdClient {
                 tokio::time::sleep(Duration::from_millis(50 * attempt as u64)).await;
             }
             let started = Instant::now();
-            result = match tokio::time::timeout(self.options.request_timeout, f(self.cluster.clone())).await {
+            result = match tokio::time::timeout(self.options.request_timeout, f(client.clone())).await {
                 Ok(r) => r.map_err(|e| ClientError::from_etcd(target, id, e)),
                 Err(_) => Err(ClientError::Timeout { operation, timeout: self.options.request_timeout }),
             };
@@ -188,9 +211,8 @@ impl EtcdClient {
     pub async fn member_list_from(&self, endpoint: &str) -> Result<Membership, ClientError> {
         let member = self.member_client(endpoint).await?;
         let resp = self
-            .call_to(endpoint, "member_list", None, Idempotent::Yes, |_| {
-                let mut c = member.clone();
-                async move { c.member_list().await }
+            .call_to(endpoint, member, "member_list", None, Idempotent::Yes, |mut c| async move {
+                c.member_list().await
             })
             .await?;
         let cluster_id = resp.header().map(|h| h.cluster_id()).unwrap_or_default();
@@ -243,10 +265,9 @@ impl EtcdClient {
     /// Status of the member serving `endpoint`.
     pub async fn status(&self, endpoint: &str) -> Result<EndpointStatus, ClientError> {
         let member = self.member_client(endpoint).await?;
-        let resp = self
-            .call_to(endpoint, "status", None, Idempotent::Yes, |_| {
-                let mut c = member.clone();
-                async move { c.status().await }
+        let resp =
+            self.call_to(endpoint, member, "status", None, Idempotent::Yes, |mut c| async move {
+                c.status().await
             })
             .await?;
         Ok(EndpointStatus::new(endpoint, &resp))
@@ -255,12 +276,30 @@ impl EtcdClient {
     /// Asks the leader (reached through `leader_endpoint`) to hand leadership to `to`.
     pub async fn move_leader(&self, leader_endpoint: &str, to: u64) -> Result<(), ClientError> {
         let leader = self.member_client(leader_endpoint).await?;
-        self.call_to(leader_endpoint, "move_leader", Some(to), Idempotent::No, |_| {
-            let mut c = leader.clone();
-            async move { c.move_leader(to).await }
+        self.call_to(leader_endpoint, leader, "move_leader", Some(to), Idempotent::No, |mut c| async move {
+            c.move_leader(to).await
         })
         .await
         .map(drop)
+    }
+
+    /// Active alarms of the whole cluster, asked through the member serving `endpoint` alone (on
+    /// the leader's own connection the call needs no forwarding).
+    pub async fn alarms_from(&self, endpoint: &str) -> Result<Vec<Alarm>, ClientError> {
+        let member = self.member_client(endpoint).await?;
+        let resp = self
+            .call_to(endpoint, member, "alarm_list", None, Idempotent::Yes, |mut c| async move {
+                c.alarm(AlarmAction::Get, AlarmType::None, None).await
+            })
+            .await?;
+        Ok(resp.alarms().iter().map(Alarm::from).collect())
+    }
+
+    /// Closes the connections to members other than `endpoints` (members that left, kept by a
+    /// pooled client).
+    pub async fn retain_members(&self, endpoints: &[String]) {
+        let keep: Vec<String> = endpoints.iter().map(|e| self.options.rewrite.apply(e)).collect();
+        self.members.lock().await.retain(|e, _| keep.contains(e));
     }
 
     /// Active alarms of the whole cluster.

@@ -346,7 +346,7 @@ impl BackupService {
         let state = match self.core.etcd_options(&cluster).await {
             Ok(options) => {
                 let moving = cluster.transport_move().is_some();
-                observe_etcd(&names, cluster.spec.size, &options, &self.core.etcd_metrics(), moving).await
+                observe_etcd(&names, cluster.spec.size, &options, self.core.etcd_pool(), moving).await
             }
             Err(e) => crate::observe::EtcdState::Unreachable(e.to_string()),
         };

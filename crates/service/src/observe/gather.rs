@@ -2,10 +2,7 @@
 //! converting it into the service layer's own types at this edge.
 
 use etcd_operator_api::version::{EtcdVersion, MIN_SUPPORTED};
-use etcd_operator_client::{
-    etcd::{self as client, EtcdClient, EtcdOptions},
-    metrics::EtcdMetrics,
-};
+use etcd_operator_client::etcd::{self as client, EtcdClient, EtcdOptions, EtcdPool};
 use etcd_operator_resource::names::ClusterNames;
 
 use super::{Alarm, EndpointStatus, EtcdState, EtcdView, MemberInfo, MemberView};
@@ -49,23 +46,25 @@ impl From<&client::Alarm> for Alarm {
 }
 
 /// The membership from the first endpoint that answers on its own; all are asked at once, so
-/// members whose packets vanish cost one timeout, not one each.
+/// members whose packets vanish cost one timeout, not one each. (etcd serves the member list
+/// from the member's own state, so any member that answers knows it.)
 async fn first_member_list(
     client: &EtcdClient,
     endpoints: &[String],
-) -> Option<etcd_operator_client::etcd::Membership> {
+) -> Result<etcd_operator_client::etcd::Membership, String> {
     let asks = endpoints.iter().map(|e| Box::pin(client.member_list_from(e)));
-    futures::future::select_ok(asks).await.ok().map(|(m, _)| m)
+    futures::future::select_ok(asks).await.map(|(m, _)| m).map_err(|e| e.to_string())
 }
 
 /// Asks etcd about a cluster whose StatefulSet runs `replicas` pods; `both_schemes` while it moves
 /// between plaintext and TLS (each member speaks one or the other, and only the membership says
-/// which).
+/// which). Every call goes to one member on its own connection, kept in `pool` between
+/// observations (a cluster that does not answer at all gets fresh connections next time).
 pub async fn observe_etcd(
     names: &ClusterNames,
     replicas: i32,
     options: &EtcdOptions,
-    metrics: &EtcdMetrics,
+    pool: &EtcdPool,
     both_schemes: bool,
 ) -> EtcdState {
     if replicas <= 0 {
@@ -76,26 +75,24 @@ pub async fn observe_etcd(
         let other = names.clone().with_tls(!names.tls);
         endpoints.extend((0..replicas).map(|i| other.client_url(&other.member(i))));
     }
-    let client = match EtcdClient::connect(&endpoints, options.clone(), metrics.clone()).await {
+    let key = format!("{}/{}", names.namespace, names.name);
+    let client = match pool.get(&key, &endpoints, options).await {
         Ok(c) => c,
         Err(e) => return EtcdState::Unreachable(e.to_string()),
     };
-    let membership = match client.member_list().await {
+    let membership = match first_member_list(&client, &endpoints).await {
         Ok(m) => m,
-        // The balanced channel may keep routing to members that are cut off; any one member that
-        // answers knows the membership (and lets the others be probed one by one).
-        Err(e) => match first_member_list(&client, &endpoints).await {
-            Some(m) => m,
-            None => return EtcdState::Unreachable(e.to_string()),
-        },
+        Err(e) => {
+            pool.forget(&key);
+            return EtcdState::Unreachable(e);
+        }
     };
     // Every member on its own connection, at once: members that are cut off cost one timeout, not one each.
     let mut members = futures::future::join_all(membership.members.into_iter().map(|info| {
         let client = &client;
         async move {
             let view = MemberView { info: info.into(), status: Err(String::new()) };
-            let endpoint =
-                view.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&view.name()));
+            let endpoint = view.client_endpoint(names);
             let status = if view.info.client_urls.is_empty() && view.info.name.is_empty() {
                 Err("member has not started yet".to_owned())
             } else {
@@ -111,12 +108,23 @@ pub async fn observe_etcd(
     }))
     .await;
     members.sort_by_key(MemberView::name);
-    // Alarms go through Raft: without a leader the call could only time out.
-    let leader = members.iter().any(|m| m.status.as_ref().is_ok_and(|s| s.leader != 0));
-    let alarms = if leader {
-        client.alarms().await.unwrap_or_default().iter().map(Alarm::from).collect()
-    } else {
-        Vec::new()
+    // Connections to members that left are closed; the ones asked for the membership are kept.
+    let asked: Vec<String> =
+        endpoints.iter().cloned().chain(members.iter().map(|m| m.client_endpoint(names))).collect();
+    client.retain_members(&asked).await;
+    // Alarms go through Raft: without a leader the call could only time out. Asked of the leader
+    // when it answered (no forwarding), else of a member that knows one.
+    let knows_leader = |m: &&MemberView| m.status.as_ref().is_ok_and(|s| s.leader != 0);
+    let leader = members.iter().find(|m| m.leads()).or_else(|| members.iter().find(knows_leader));
+    let alarms = match leader {
+        Some(l) => client
+            .alarms_from(&l.client_endpoint(names))
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(Alarm::from)
+            .collect(),
+        None => Vec::new(),
     };
     let cluster_version = cluster_version(&members, names, options).await;
     EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms, cluster_version })
@@ -129,8 +137,7 @@ async fn cluster_version(
     options: &EtcdOptions,
 ) -> Option<String> {
     let leader = members.iter().find(|m| m.status.as_ref().is_ok_and(|s| s.leader == m.info.id))?;
-    let endpoint =
-        leader.info.client_urls.first().cloned().unwrap_or_else(|| names.client_url(&leader.name()));
+    let endpoint = leader.client_endpoint(names);
     match client::versions(&endpoint, options).await {
         // Until the leader decides it, etcd reports the lowest it knows (3.0.0): not a version.
         Ok(v) if EtcdVersion::parse(&v.cluster).is_ok_and(|c| (c.major, c.minor) < MIN_SUPPORTED) => None,
