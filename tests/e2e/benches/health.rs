@@ -6,7 +6,8 @@
 //! A probe is the health controller's CheckHealth and the cluster-service's work for it: the
 //! membership, each member's status, the alarms, the cluster version, the status write.
 //! Extrapolated to 1 000 clusters at the default 30 s interval. `HEALTH_ETCD_IDLE` sets the
-//! cluster-service's `--etcd-idle-timeout` (`0s`: no connection is kept between probes).
+//! cluster-service's `--etcd-idle-timeout` (`0s`: no connection is kept between probes);
+//! `HEALTH_TLS=1` gives every cluster TLS with client certificates.
 //!
 //! `cargo build --release --bins && cargo bench -p e2e-tests --bench health`.
 
@@ -55,9 +56,16 @@ async fn window(stack: &Stack, health: usize) -> (Vec<f64>, f64) {
     (cpu, probes(stack, health).await - probes0)
 }
 
+/// With `HEALTH_TLS` set, each cluster serves TLS with operator-managed certificates and asks
+/// clients for theirs (the operator dials with its client certificate).
+fn tls() -> bool {
+    std::env::var_os("HEALTH_TLS").is_some()
+}
+
 fn cluster_yaml(i: usize) -> String {
+    let tls = if tls() { ", tls: {operatorManaged: {}, clientCertAuth: true}" } else { "" };
     format!(
-        "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata: {{name: h{i:02}, namespace: {NAMESPACE}}}\nspec: {{size: 1, version: 3.4.23, storage: {{size: 1Gi}}}}\n"
+        "apiVersion: etcd.operator.dev/v1alpha1\nkind: EtcdCluster\nmetadata: {{name: h{i:02}, namespace: {NAMESPACE}}}\nspec: {{size: 1, version: 3.4.23, storage: {{size: 1Gi}}{tls}}}\n"
     )
 }
 
@@ -84,7 +92,7 @@ async fn main() {
     let n = clusters();
     let mut stack = Stack::start("health-bench").await;
     let idle = std::env::var("HEALTH_ETCD_IDLE").unwrap_or_else(|_| "3m".into());
-    eprintln!("the cluster-service keeps etcd connections for {idle} unused");
+    eprintln!("the cluster-service keeps etcd connections for {idle} unused; TLS: {}", tls());
     let endpoint =
         stack.start_cluster_service("cluster-service", &[format!("--etcd-idle-timeout={idle}")]).await;
     for kind in KINDS {
@@ -107,7 +115,9 @@ async fn main() {
     eprintln!("{n} clusters Available after {:.1?}", started.elapsed());
     // The creations' own work (scaling steps, first probes) is over before the window opens.
     tokio::time::sleep(Duration::from_secs(20)).await;
+    let before = system_tests::requests::by_kind(&stack.client).await;
     let (busy, busy_probes) = window(&stack, health).await;
+    let after = system_tests::requests::by_kind(&stack.client).await;
     println!("{}", row(&format!("{n} clusters"), &busy, busy_probes));
 
     let path = [health, position("cluster-service")];
@@ -119,4 +129,11 @@ async fn main() {
         "\n| clusters | probes in the window | health path CPU above idle | per cluster per probe | 1 000 clusters every 30 s |\n|---|---|---|---|---|\n| {n} | {busy_probes:.0} | {extra:.2} s | {per_probe_ms:.2} ms | {:.0}% of a core |",
         cores * 100.0
     );
+    println!("\n| Kubernetes requests per probe (every client's, in the window) | count |\n|---|---|");
+    for (what, n) in &after {
+        let per_probe = (n - before.get(what).copied().unwrap_or(0)) as f64 / busy_probes.max(1.0);
+        if per_probe >= 0.05 {
+            println!("| {what} | {per_probe:.2} |");
+        }
+    }
 }
