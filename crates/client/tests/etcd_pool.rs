@@ -42,11 +42,17 @@ async fn settle(port: u16, want: usize) -> usize {
     connections_to(port)
 }
 
-#[tokio::test]
-async fn observations_through_the_pool_share_one_connection_per_cluster() {
+/// A one-member etcd, its client URL and port.
+async fn one_member() -> (EtcdCluster, String, u16) {
     let etcd = EtcdCluster::start(1).await;
     let endpoint = etcd.client_urls()[0].clone();
-    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let port = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    (etcd, endpoint, port)
+}
+
+#[tokio::test]
+async fn observations_through_the_pool_share_one_connection_per_cluster() {
+    let (_etcd, endpoint, port) = one_member().await;
     let pool = EtcdPool::new(Duration::from_secs(60), EtcdMetrics::default());
     let options = EtcdOptions::default();
     let endpoints = [endpoint.clone()];
@@ -81,9 +87,7 @@ async fn observations_through_the_pool_share_one_connection_per_cluster() {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed_and_the_next_observation_dials_again() {
-    let etcd = EtcdCluster::start(1).await;
-    let endpoint = etcd.client_urls()[0].clone();
-    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let (_etcd, endpoint, port) = one_member().await;
     let pool = EtcdPool::new(Duration::from_millis(300), EtcdMetrics::default());
     let endpoints = [endpoint.clone()];
     let client = pool.get("ns/demo", &endpoints, &EtcdOptions::default()).await.unwrap();
@@ -100,9 +104,7 @@ async fn an_idle_connection_is_closed_and_the_next_observation_dials_again() {
 
 #[tokio::test]
 async fn a_pool_without_an_idle_limit_keeps_nothing() {
-    let etcd = EtcdCluster::start(1).await;
-    let endpoint = etcd.client_urls()[0].clone();
-    let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let (_etcd, endpoint, port) = one_member().await;
     let pool = EtcdPool::new(Duration::ZERO, EtcdMetrics::default());
     for _ in 0..3 {
         let client =
