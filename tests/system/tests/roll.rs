@@ -101,7 +101,7 @@ async fn a_roll_restarts_followers_first_and_the_leader_last_and_resumes_after_a
             "the leader restarts last ({at}): {:?}",
             seen.restarted
         );
-        assert_eq!(c.count(prefix).await, written, "every acknowledged write kept ({at})");
+        c.assert_acknowledged_kept(prefix, written, at).await;
         assert!(written > 5, "the workload wrote {written} keys ({at})");
         let status = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
         assert!(status.operation.is_none(), "the record is cleared ({at}): {:?}", status.operation);

@@ -50,4 +50,19 @@ impl RealCluster {
             .expect("get");
         resp.count() as usize
     }
+
+    /// Asserts that every write [`Self::write_until`] acknowledged (`written`) is under `prefix`.
+    /// The key it was still retrying when told to stop may be there too: a put that timed out
+    /// may have been applied, as etcd promises nothing either way. Nothing beyond it may be.
+    pub async fn assert_acknowledged_kept(&self, prefix: &str, written: usize, at: &str) {
+        let mut etcd = self.etcd().await;
+        let options = etcd_client::GetOptions::new().with_prefix().with_keys_only();
+        let resp = etcd.get(format!("{prefix}/"), Some(options)).await.expect("get");
+        let indices: std::collections::BTreeSet<usize> =
+            resp.kvs().iter().filter_map(|kv| kv.key_str().ok()?.rsplit('/').next()?.parse().ok()).collect();
+        let missing: Vec<usize> = (0..written).filter(|i| !indices.contains(i)).collect();
+        assert!(missing.is_empty(), "acknowledged writes lost ({at}): {missing:?}");
+        let unwritten: Vec<&usize> = indices.iter().filter(|i| **i > written).collect();
+        assert!(unwritten.is_empty(), "keys the writer never sent ({at}): {unwritten:?}");
+    }
 }
