@@ -35,11 +35,6 @@ impl EtcdPool {
         Self { entries: Arc::default(), idle, metrics }
     }
 
-    /// The metrics every pooled connection records into.
-    pub fn metrics(&self) -> &EtcdMetrics {
-        &self.metrics
-    }
-
     /// The connection of `cluster` (its `namespace/name`) through `endpoints`: the pooled one when
     /// it was made for these endpoints and options, else a new one, which replaces it.
     pub async fn get(

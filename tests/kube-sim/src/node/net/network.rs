@@ -23,6 +23,8 @@ use std::{
     sync::Mutex,
 };
 
+use super::addresses::Addresses;
+
 const STATE_ROOT: &str = "/run/kube-sim";
 const NETNS_ETC: &str = "/etc/netns";
 
@@ -77,34 +79,6 @@ pub enum HostCut {
 const KUBELET_HOST: u8 = 254;
 /// Last host octet of the applications' clients' address.
 const CLIENTS_HOST: u8 = 253;
-/// Pods get the rest.
-const POD_HOSTS: std::ops::RangeInclusive<u8> = 2..=252;
-
-/// Pod addresses in use and the last one handed out. As the host-local IPAM plugin does, a new pod
-/// gets the next free address after the last one, so a deleted pod's address is not handed out
-/// again at once: the host and other pods keep its old MAC in their neighbour tables for up to
-/// ~45 s, and a pod given it at once was unreachable from the host for that long.
-#[derive(Debug, Default)]
-struct Addresses {
-    used: BTreeSet<u8>,
-    last: u8,
-}
-
-impl Addresses {
-    /// `own` (a pod's earlier address) when it is free, else the next free one after the last.
-    fn take(&mut self, own: Option<u8>) -> Option<u8> {
-        if let Some(own) = own.filter(|h| POD_HOSTS.contains(h) && !self.used.contains(h)) {
-            self.used.insert(own);
-            return Some(own);
-        }
-        let after = (self.last.saturating_add(1)..=*POD_HOSTS.end()).chain(POD_HOSTS);
-        let free = after.filter(|h| POD_HOSTS.contains(h)).find(|h| !self.used.contains(h))?;
-        self.used.insert(free);
-        self.last = free;
-        Some(free)
-    }
-}
-
 /// One pod's network namespace.
 #[derive(Clone, Debug)]
 pub struct Sandbox {
@@ -289,7 +263,7 @@ impl Network {
         let _ = ip(&["netns", "del", &sandbox.netns]);
         let _ = std::fs::remove_dir_all(Path::new(NETNS_ETC).join(&sandbox.netns));
         self.sandboxes.lock().unwrap().remove(&sandbox.netns);
-        self.addresses.lock().unwrap().used.remove(&sandbox.ip.octets()[3]);
+        self.addresses.lock().unwrap().free(sandbox.ip.octets()[3]);
     }
 
     /// Cuts a pod off the network (its link goes down) or reconnects it.
@@ -377,26 +351,4 @@ fn cleanup_instance(instance: u32) {
         }
     }
     let _ = ip(&["link", "del", &format!("ksb{instance}")]);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_freed_address_is_handed_out_again_only_after_the_others() {
-        let mut a = Addresses::default();
-        assert_eq!((a.take(None), a.take(None)), (Some(2), Some(3)));
-        a.used.remove(&2);
-        assert_eq!(a.take(None), Some(4), "not the address just freed");
-        // A pod's own earlier address, when free, is its again.
-        assert_eq!(a.take(Some(2)), Some(2));
-        a.used.remove(&3);
-        for h in 5..=252 {
-            assert_eq!(a.take(None), Some(h));
-        }
-        assert_eq!(a.take(None), Some(3), "wraps around to the one free address");
-        assert_eq!(a.take(None), None, "full");
-        assert_eq!(a.take(Some(1)), None, "not a pod address");
-    }
 }
