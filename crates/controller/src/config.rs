@@ -30,7 +30,7 @@ pub struct ControllerConfig {
     #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
     pub watch_namespace: String,
     /// Objects reconciled at once.
-    #[arg(long, env = "CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
     /// Namespace of this controller's leader-election Lease.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]

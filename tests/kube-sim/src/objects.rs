@@ -271,21 +271,17 @@ pub fn delete_with_grace(
     Some((removed, true))
 }
 
-fn owned_by(object: &Value, uid: &str) -> bool {
-    object["metadata"]["ownerReferences"].as_array().is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
-}
-
 fn delete_dependents(txn: &mut Txn<'_>, uid: &str, propagation: Propagation) {
     if uid.is_empty() {
         return;
     }
-    for key in txn.keys_where(|_, v| owned_by(v, uid)) {
+    for key in txn.dependents(uid) {
         delete(txn, &key, propagation);
     }
 }
 
 fn orphan_dependents(txn: &mut Txn<'_>, uid: &str) {
-    for key in txn.keys_where(|_, v| owned_by(v, uid)) {
+    for key in txn.dependents(uid) {
         let Some(mut object) = txn.get(&key).cloned() else { continue };
         if let Some(refs) = object["metadata"]["ownerReferences"].as_array_mut() {
             refs.retain(|r| r["uid"] != uid);

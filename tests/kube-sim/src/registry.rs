@@ -39,8 +39,8 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// Categories.
     pub categories: Vec<String>,
-    /// openAPIV3Schema of a custom resource version.
-    pub schema: Option<Value>,
+    /// openAPIV3Schema of a custom resource version (shared: every request finds its type).
+    pub schema: Option<std::sync::Arc<Value>>,
     /// Name of the CRD that defines it.
     pub crd: Option<String>,
     /// `additionalPrinterColumns` of a custom resource version.
@@ -224,7 +224,7 @@ pub fn crd_types(crd: &Value) -> Result<Vec<ResourceType>, String> {
             }),
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
-            schema: version["schema"].get("openAPIV3Schema").cloned(),
+            schema: version["schema"].get("openAPIV3Schema").cloned().map(std::sync::Arc::new),
             crd: Some(name.clone()),
             printer_columns: version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
         });

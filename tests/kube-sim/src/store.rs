@@ -3,7 +3,7 @@
 //! `metadata.managedFields`.)
 
 use std::{
-    collections::{BTreeMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -62,9 +62,54 @@ pub type Key = (String, String, String);
 struct Inner {
     rv: u64,
     objects: BTreeMap<Key, Value>,
+    /// Owner UID → the objects whose ownerReferences name it: the garbage collector's
+    /// dependency graph, so a deletion finds its dependents without walking every object.
+    dependents: HashMap<String, BTreeSet<Key>>,
     history: VecDeque<Event>,
     /// Watches may resume from this resourceVersion or later.
     oldest: u64,
+}
+
+/// The UIDs an object's ownerReferences name.
+fn owner_uids(object: &Value) -> impl Iterator<Item = &str> {
+    object["metadata"]["ownerReferences"].as_array().into_iter().flatten().filter_map(|r| r["uid"].as_str())
+}
+
+impl Inner {
+    /// Stores an object, keeping the owner index; returns what it replaced.
+    fn insert(&mut self, key: Key, object: Value) -> Option<Value> {
+        for uid in owner_uids(&object) {
+            self.dependents.entry(uid.to_owned()).or_default().insert(key.clone());
+        }
+        let old = self.objects.insert(key.clone(), object);
+        if let Some(old) = &old {
+            self.unindex(&key, old);
+        }
+        old
+    }
+
+    /// Removes an object, keeping the owner index.
+    fn take(&mut self, key: &Key) -> Option<Value> {
+        let old = self.objects.remove(key)?;
+        self.unindex(key, &old);
+        Some(old)
+    }
+
+    /// Drops `key` from the index entries of `old`'s owners it no longer names.
+    fn unindex(&mut self, key: &Key, old: &Value) {
+        let current = self.objects.get(key);
+        for uid in owner_uids(old) {
+            if current.is_some_and(|c| owner_uids(c).any(|u| u == uid)) {
+                continue;
+            }
+            if let Some(set) = self.dependents.get_mut(uid) {
+                set.remove(key);
+                if set.is_empty() {
+                    self.dependents.remove(uid);
+                }
+            }
+        }
+    }
 }
 
 /// The store.
@@ -100,8 +145,8 @@ impl Undo {
     fn roll_back(self, inner: &mut Inner) {
         for (key, old) in self.objects.into_iter().rev() {
             match old {
-                Some(v) => inner.objects.insert(key, v),
-                None => inner.objects.remove(&key),
+                Some(v) => inner.insert(key, v),
+                None => inner.take(&key),
             };
         }
     }
@@ -159,6 +204,11 @@ impl Txn<'_> {
         self.inner.objects.iter().filter(|(k, v)| pick(k, v)).map(|(k, _)| k.clone()).collect()
     }
 
+    /// The keys of the objects whose ownerReferences name `uid`, from the owner index.
+    pub fn dependents(&self, uid: &str) -> Vec<Key> {
+        self.inner.dependents.get(uid).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// The changes committed after resourceVersion `since`, oldest first, as built-in
     /// controllers' informers would deliver them; `None` when some are no longer kept (the
     /// caller must then look at everything, as after a relist).
@@ -183,13 +233,13 @@ impl Txn<'_> {
                 }
             }
             undo.objects.push((key.clone(), old));
-            self.inner.objects.insert(key, object.clone());
+            self.inner.insert(key, object.clone());
             return object;
         }
         self.inner.rv += 1;
         let rv = self.inner.rv;
         object["metadata"]["resourceVersion"] = Value::String(rv.to_string());
-        let prev = self.inner.objects.insert(key.clone(), object.clone()).map(Arc::new);
+        let prev = self.inner.insert(key.clone(), object.clone()).map(Arc::new);
         let kind = if prev.is_some() { EventType::Modified } else { EventType::Added };
         self.events.push(Event { rv, resource: key.0, namespace: key.1, kind, object: object.clone(), prev });
         object
@@ -197,7 +247,7 @@ impl Txn<'_> {
 
     /// Removes an object; returns it with the deletion's resourceVersion (in a dry run, as it was).
     pub fn remove(&mut self, key: &Key) -> Option<Value> {
-        let mut object = self.inner.objects.remove(key)?;
+        let mut object = self.inner.take(key)?;
         if let Some(undo) = &mut self.undo {
             undo.objects.push((key.clone(), Some(object.clone())));
             return Some(object);
@@ -289,75 +339,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_scan_sees_its_resource_and_namespace_only_in_order() {
-        let store = Store::default();
-        let key = |r: &str, ns: &str, n: &str| (r.to_owned(), ns.to_owned(), n.to_owned());
-        store
-            .transact(|txn| {
-                for (r, ns, n) in [
-                    ("/pods", "a", "x"),
-                    ("/pods", "ab", "y"),
-                    ("/pods", "a", "w"),
-                    ("/podtemplates", "a", "z"),
-                    ("/persistentvolumeclaims", "a", "v"),
-                    ("/pods", "", "cluster-scoped"),
-                ] {
-                    txn.put(key(r, ns, n), serde_json::json!({"metadata": {"name": n}}));
-                }
-                let names = |ns: Option<&str>| -> Vec<String> {
-                    txn.scan("/pods", ns)
-                        .map(|v| v["metadata"]["name"].as_str().unwrap().to_owned())
-                        .collect()
-                };
-                assert_eq!(names(Some("a")), ["w", "x"]);
-                assert_eq!(names(Some("ab")), ["y"]);
-                assert_eq!(names(None), ["cluster-scoped", "w", "x", "y"]);
-                assert_eq!(txn.list("/pods", Some("a")).len(), 2);
-                for n in ["web-0", "web-1", "web-x", "webb-0", "wea"] {
-                    txn.put(key("/pods", "a", n), serde_json::json!({"metadata": {"name": n}}));
-                }
-                txn.put(key("/pods", "ab", "web-2"), serde_json::json!({"metadata": {"name": "web-2"}}));
-                let named: Vec<&str> = txn
-                    .scan_named("/pods", "a", "web-")
-                    .map(|v| v["metadata"]["name"].as_str().unwrap())
-                    .collect();
-                assert_eq!(named, ["web-0", "web-1", "web-x"]);
-                Ok(())
-            })
-            .unwrap();
-    }
-
-    #[test]
-    fn a_dry_run_answers_what_would_be_stored_and_keeps_nothing() {
-        let store = Store::default();
-        let key = |n: &str| ("/configmaps".to_owned(), "a".to_owned(), n.to_owned());
-        store
-            .transact(|txn| {
-                txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 1}));
-                Ok(())
-            })
-            .unwrap();
-        let (rv, mut events) = store.watch_from(0).map(|(_, rx)| (store.read(|t| t.rv()), rx)).unwrap();
-        let answers = store
-            .dry_run(|txn| {
-                let new = txn.put(key("new"), serde_json::json!({"metadata": {"name": "new"}}));
-                let changed =
-                    txn.put(key("kept"), serde_json::json!({"metadata": {"name": "kept"}, "data": 2}));
-                txn.remove(&key("kept"));
-                Ok((new, changed))
-            })
-            .unwrap();
-        assert_eq!(answers.0["metadata"].get("resourceVersion"), None, "a new object has none yet");
-        assert_eq!(answers.1["metadata"]["resourceVersion"], rv.to_string(), "a changed one keeps its own");
-        store.read(|txn| {
-            assert_eq!(txn.rv(), rv);
-            assert_eq!(txn.get(&key("new")), None);
-            assert_eq!(txn.get(&key("kept")).unwrap()["data"], 1);
-        });
-        assert!(events.try_recv().is_err(), "nobody saw an event");
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -3,7 +3,8 @@
 //! leader, and not again within the cooldown; a NOSPACE alarm (a small quota
 //! filled with history) is recovered by compaction, defragmentation and
 //! disarming, after which writes succeed again. A paused cluster is observed
-//! but never maintained, and every call that would change it is refused.
+//! but never maintained, and every call that would change it is refused. A
+//! quiet cluster's probes leave its status as it was (no write per probe).
 //! Needs root.
 
 use std::time::Duration;
@@ -97,6 +98,9 @@ async fn a_nospace_alarm_is_recovered_and_writes_succeed_again() {
             .is_empty()
     );
 
+    // The alarm as observed (from the member's status, not an alarm list through Raft).
+    let observed = c.services.lifecycle.get_cluster_status(&c.r).await.unwrap().status;
+    assert_eq!(observed.members[0].alarms, ["NOSPACE"], "{:?}", observed.members);
     let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
     let maintenance = status.maintenance.expect("recorded");
     assert!(maintenance.last_space_recovery.is_some(), "{maintenance:?}");
@@ -105,6 +109,24 @@ async fn a_nospace_alarm_is_recovered_and_writes_succeed_again() {
     assert!(alarms.alarms().is_empty(), "disarmed");
     etcd.put("after", "ok", None).await.expect("writes succeed again");
     assert_eq!(etcd.get("history", None).await.unwrap().kvs().len(), 1, "the live data is kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_of_a_quiet_cluster_leave_its_status_as_it_was() {
+    use etcd_operator_api::EtcdCluster;
+    let c = RealCluster::start(1, Duration::from_secs(10)).await;
+    let clusters: kube::Api<EtcdCluster> = kube::Api::namespaced(c.client.clone(), "default");
+    let version = || async { clusters.get("demo").await.unwrap().metadata.resource_version };
+    // Running, as the first probe records it.
+    let first = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+    assert_eq!(first.ready_members, 1, "{first:?}");
+    let recorded = version().await;
+    for _ in 0..3 {
+        let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+        // Nothing a probe asks appends to Raft (an alarm list did): the index stands still.
+        assert_eq!(status.members[0].raft_index, first.members[0].raft_index);
+    }
+    assert_eq!(version().await, recorded, "a probe that found nothing new wrote nothing");
 }
 
 /// With `spec.paused`, a fragmented cluster is probed but not defragmented, and every call that

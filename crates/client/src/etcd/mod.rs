@@ -283,18 +283,6 @@ impl EtcdClient {
         .map(drop)
     }
 
-    /// Active alarms of the whole cluster, asked through the member serving `endpoint` alone (on
-    /// the leader's own connection the call needs no forwarding).
-    pub async fn alarms_from(&self, endpoint: &str) -> Result<Vec<Alarm>, ClientError> {
-        let member = self.member_client(endpoint).await?;
-        let resp = self
-            .call_to(endpoint, member, "alarm_list", None, Idempotent::Yes, |mut c| async move {
-                c.alarm(AlarmAction::Get, AlarmType::None, None).await
-            })
-            .await?;
-        Ok(resp.alarms().iter().map(Alarm::from).collect())
-    }
-
     /// Closes the connections to members other than `endpoints` (members that left, kept by a
     /// pooled client).
     pub async fn retain_members(&self, endpoints: &[String]) {

@@ -115,6 +115,19 @@ impl Alarm {
     }
 }
 
+impl Alarm {
+    /// An alarm as a member's status lists it among its errors (`memberID:<id> alarm:NOSPACE `,
+    /// the text form of etcd's alarm record); `None` for any other error (`etcdserver: no leader`).
+    /// Read from the status instead of asked for: etcd serves an alarm list through Raft, so
+    /// every list appended an entry, and a quiet cluster's Raft index moved at every probe.
+    pub fn from_status_error(error: &str) -> Option<Self> {
+        let mut fields = error.split_whitespace();
+        let member_id = fields.next()?.strip_prefix("memberID:")?.parse().ok()?;
+        let kind = AlarmType::from_str_name(fields.next()?.strip_prefix("alarm:")?)?;
+        (kind != AlarmType::None).then_some(Self { member_id, kind })
+    }
+}
+
 impl From<&AlarmMember> for Alarm {
     fn from(a: &AlarmMember) -> Self {
         Self { member_id: a.member_id(), kind: a.alarm() }
@@ -134,4 +147,20 @@ pub struct SnapshotInfo {
     pub member_id: u64,
     /// Version of that member.
     pub etcd_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarms_are_read_from_the_errors_a_status_lists() {
+        let nospace = Alarm::from_status_error("memberID:10276657743932975437 alarm:NOSPACE ").unwrap();
+        assert_eq!((nospace.member_id, nospace.name()), (10276657743932975437, "NOSPACE"));
+        let corrupt = Alarm::from_status_error("memberID:1 alarm:CORRUPT").unwrap();
+        assert_eq!(corrupt.kind, AlarmType::Corrupt);
+        for other in ["etcdserver: no leader", "memberID:x alarm:NOSPACE", "memberID:1 alarm:NONE", ""] {
+            assert_eq!(Alarm::from_status_error(other), None, "{other}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! Per-cluster metrics: exported by the health controller's leader (clusters, from the status
-//! the probes record) and the backup controller's leader (schedules), from their watch
-//! caches. One exporter per object, as the cluster-service runs as stateless replicas; the
+//! the probes record) and the backup controller's leader (schedules), read from their watch
+//! caches at each scrape (a copy of every object was a second cache at a thousand clusters). One exporter per object, as the cluster-service runs as stateless replicas; the
 //! series of an object go with it (deleted, or no longer led: a new leader exports them).
 
 pub mod samples;
@@ -11,7 +11,10 @@ use std::{
 };
 
 use etcd_operator_api::{EtcdBackup, EtcdBackupSchedule, EtcdCluster};
-use kube::{ResourceExt, runtime::watcher::Event};
+use kube::{
+    ResourceExt,
+    runtime::{reflector::Store, watcher::Event},
+};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric},
@@ -22,72 +25,44 @@ use samples::{Kind, Metric, Sample};
 
 type Key = (String, String);
 
-/// A cluster as last watched, and the leader changes seen of it.
-#[derive(Debug)]
-struct Watched {
-    cluster: Arc<EtcdCluster>,
-    leader: Option<String>,
-    leader_changes: u64,
-}
-
+/// The leader last seen of a cluster, and the changes seen of it.
 #[derive(Debug, Default)]
-struct State {
-    clusters: BTreeMap<Key, Watched>,
-    schedules: BTreeMap<Key, Arc<EtcdBackupSchedule>>,
-    backups: BTreeMap<Key, Arc<EtcdBackup>>,
-    /// Keys seen since a watch restarted its list (Init): what is not seen again is gone.
-    relisting_clusters: Option<Vec<Key>>,
-    relisting_schedules: Option<Vec<Key>>,
-    relisting_backups: Option<Vec<Key>>,
+struct Leader {
+    name: Option<String>,
+    changes: u64,
 }
 
-/// The objects whose metrics this process exports, fed by its watches while it leads.
-#[derive(Clone, Debug, Default)]
+/// What is exported: the controllers' own watch caches (no copy of their objects), and the
+/// leader changes counted from the clusters' watch events.
+#[derive(Default)]
+struct State {
+    clusters: Option<Store<EtcdCluster>>,
+    schedules: Option<Store<EtcdBackupSchedule>>,
+    backups: Option<Store<EtcdBackup>>,
+    leaders: BTreeMap<Key, Leader>,
+    /// Clusters seen since the watch restarted its list (Init): what is not seen again is gone.
+    relisting: Option<Vec<Key>>,
+}
+
+/// The objects whose metrics this process exports, while it leads.
+#[derive(Clone, Default)]
 pub struct Exported(Arc<Mutex<State>>);
+
+impl std::fmt::Debug for Exported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exported").field("leaders", &self.state().leaders.len()).finish()
+    }
+}
 
 fn key<K: ResourceExt>(o: &K) -> Key {
     (o.namespace().unwrap_or_default(), o.name_any())
 }
 
-/// What a watch event means for a map of watched objects.
-enum Change<'a, K> {
-    Put(&'a K),
-    Remove(&'a K),
-    Relist,
-    Listed,
-}
-
-fn change<K>(event: &Event<K>) -> Change<'_, K> {
-    match event {
-        Event::Apply(o) | Event::InitApply(o) => Change::Put(o),
-        Event::Delete(o) => Change::Remove(o),
-        Event::Init => Change::Relist,
-        Event::InitDone => Change::Listed,
-    }
-}
-
-/// Keeps `map` as the watch sees it: objects applied and deleted, and on a relist only what the
-/// new list holds.
-fn keep<K: ResourceExt + Clone>(
-    map: &mut BTreeMap<Key, Arc<K>>,
-    relisting: &mut Option<Vec<Key>>,
-    event: &Event<K>,
-) {
-    match change(event) {
-        Change::Put(o) => {
-            if let Some(seen) = relisting.as_mut() {
-                seen.push(key(o));
-            }
-            map.insert(key(o), Arc::new(o.clone()));
-        }
-        Change::Remove(o) => drop(map.remove(&key(o))),
-        Change::Relist => *relisting = Some(Vec::new()),
-        Change::Listed => {
-            if let Some(seen) = relisting.take() {
-                map.retain(|k, _| seen.contains(k));
-            }
-        }
-    }
+/// `objects` in namespace and name order (a scrape is stable).
+fn sorted<K: kube::Resource<DynamicType = ()> + Clone>(store: Option<&Store<K>>) -> Vec<Arc<K>> {
+    let mut all = store.map(Store::state).unwrap_or_default();
+    all.sort_by_key(|o| key(o.as_ref()));
+    all
 }
 
 impl Exported {
@@ -95,55 +70,46 @@ impl Exported {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes a watch event of the EtcdClusters (the health controller's).
+    /// Exports the clusters of the health controller's watch cache.
+    pub fn export_clusters(&self, clusters: Store<EtcdCluster>) {
+        self.state().clusters = Some(clusters);
+    }
+
+    /// Exports the schedules and backups of the backup controller's watch caches.
+    pub fn export_backups(&self, schedules: Store<EtcdBackupSchedule>, backups: Store<EtcdBackup>) {
+        let mut s = self.state();
+        s.schedules = Some(schedules);
+        s.backups = Some(backups);
+    }
+
+    /// Notes a watch event of the EtcdClusters (the health controller's): leader changes.
     pub fn saw_cluster(&self, event: &Result<Event<EtcdCluster>, kube::runtime::watcher::Error>) {
         let Ok(event) = event else { return };
         let mut s = self.state();
-        match change(event) {
-            Change::Put(c) => {
+        match event {
+            Event::Apply(c) | Event::InitApply(c) => {
                 let k = key(c);
-                if let Some(seen) = s.relisting_clusters.as_mut() {
+                if let Some(seen) = s.relisting.as_mut() {
                     seen.push(k.clone());
                 }
-                let leader = samples::leader(c);
-                let w = s.clusters.entry(k).or_insert_with(|| Watched {
-                    cluster: Arc::new(c.clone()),
-                    leader: leader.clone(),
-                    leader_changes: 0,
-                });
+                let now = samples::leader(c);
+                let known = s.leaders.entry(k).or_insert_with(|| Leader { name: now.clone(), changes: 0 });
                 // A leader that moved to another member; losing one is has_leader's to tell.
-                if leader.is_some() && w.leader.is_some() && leader != w.leader {
-                    w.leader_changes += 1;
+                if now.is_some() && known.name.is_some() && now != known.name {
+                    known.changes += 1;
                 }
-                if leader.is_some() {
-                    w.leader = leader;
+                if now.is_some() {
+                    known.name = now;
                 }
-                w.cluster = Arc::new(c.clone());
             }
-            Change::Remove(c) => drop(s.clusters.remove(&key(c))),
-            Change::Relist => s.relisting_clusters = Some(Vec::new()),
-            Change::Listed => {
-                if let Some(seen) = s.relisting_clusters.take() {
-                    s.clusters.retain(|k, _| seen.contains(k));
+            Event::Delete(c) => drop(s.leaders.remove(&key(c))),
+            Event::Init => s.relisting = Some(Vec::new()),
+            Event::InitDone => {
+                if let Some(seen) = s.relisting.take() {
+                    s.leaders.retain(|k, _| seen.contains(k));
                 }
             }
         }
-    }
-
-    /// Notes a watch event of the EtcdBackupSchedules (the backup controller's).
-    pub fn saw_schedule(&self, event: &Result<Event<EtcdBackupSchedule>, kube::runtime::watcher::Error>) {
-        let Ok(event) = event else { return };
-        let mut guard = self.state();
-        let s = &mut *guard;
-        keep(&mut s.schedules, &mut s.relisting_schedules, event);
-    }
-
-    /// Notes a watch event of the EtcdBackups (the backup controller's).
-    pub fn saw_backup(&self, event: &Result<Event<EtcdBackup>, kube::runtime::watcher::Error>) {
-        let Ok(event) = event else { return };
-        let mut guard = self.state();
-        let s = &mut *guard;
-        keep(&mut s.backups, &mut s.relisting_backups, event);
     }
 
     /// Forgets everything: leadership is lost, and the next leader exports.
@@ -155,11 +121,15 @@ impl Exported {
     /// exported.
     pub fn samples(&self) -> (Vec<Sample>, bool, bool) {
         let s = self.state();
-        let clusters = s.clusters.values().flat_map(|w| samples::cluster(&w.cluster, w.leader_changes));
-        let schedules = s.schedules.values().flat_map(|o| samples::schedule(o));
-        let backups = samples::last_backups(s.backups.values().map(|b| b.as_ref()));
-        let any_backups = !s.schedules.is_empty() || !s.backups.is_empty();
-        (clusters.chain(schedules).chain(backups).collect(), !s.clusters.is_empty(), any_backups)
+        let clusters = sorted(s.clusters.as_ref());
+        let schedules = sorted(s.schedules.as_ref());
+        let backups = sorted(s.backups.as_ref());
+        let changes = |c: &EtcdCluster| s.leaders.get(&key(c)).map_or(0, |l| l.changes);
+        let mut all: Vec<Sample> = clusters.iter().flat_map(|c| samples::cluster(c, changes(c))).collect();
+        all.extend(schedules.iter().flat_map(|o| samples::schedule(o)));
+        all.extend(samples::last_backups(backups.iter().map(|b| b.as_ref())));
+        let any_backups = !schedules.is_empty() || !backups.is_empty();
+        (all, !clusters.is_empty(), any_backups)
     }
 }
 

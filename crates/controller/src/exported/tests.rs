@@ -1,6 +1,6 @@
 //! The exporter fed by watch events, and what a scrape shows.
 
-use kube::runtime::watcher::Event;
+use kube::runtime::{reflector, watcher::Event};
 use prometheus_client::registry::Registry;
 
 use super::*;
@@ -26,15 +26,27 @@ fn scrape(e: &Exported) -> String {
     out
 }
 
+/// An exporter of a watch cache, and what feeds both as the health controller's watch does.
+fn exporter() -> (Exported, impl FnMut(Event<EtcdCluster>)) {
+    let (reader, mut writer) = reflector::store();
+    let e = Exported::default();
+    e.export_clusters(reader);
+    let fed = e.clone();
+    (e, move |event: Event<EtcdCluster>| {
+        writer.apply_watcher_event(&event);
+        fed.saw_cluster(&Ok(event));
+    })
+}
+
 #[test]
 fn leader_changes_are_counted_and_a_deleted_or_unlisted_cluster_goes() {
-    let e = Exported::default();
-    e.saw_cluster(&Ok(Event::Apply(cluster("demo", "demo-0"))));
-    e.saw_cluster(&Ok(Event::Apply(cluster("demo", "demo-1"))));
+    let (e, mut feed) = exporter();
+    feed(Event::Apply(cluster("demo", "demo-0")));
+    feed(Event::Apply(cluster("demo", "demo-1")));
     // No leader for a moment is not a change; the same leader back is none either.
-    e.saw_cluster(&Ok(Event::Apply(cluster("demo", ""))));
-    e.saw_cluster(&Ok(Event::Apply(cluster("demo", "demo-1"))));
-    e.saw_cluster(&Ok(Event::Apply(cluster("other", "demo-0"))));
+    feed(Event::Apply(cluster("demo", "")));
+    feed(Event::Apply(cluster("demo", "demo-1")));
+    feed(Event::Apply(cluster("other", "demo-0")));
     let text = scrape(&e);
     assert!(text.contains("# TYPE etcd_operator_cluster_leader_changes counter"), "{text}");
     assert!(
@@ -50,14 +62,21 @@ fn leader_changes_are_counted_and_a_deleted_or_unlisted_cluster_goes() {
         "{text}"
     );
 
-    e.saw_cluster(&Ok(Event::Delete(cluster("other", ""))));
+    feed(Event::Delete(cluster("other", "")));
     assert!(!scrape(&e).contains(r#"cluster="other""#));
     // A relist that no longer holds demo (deleted while the watch was down) drops it.
-    e.saw_cluster(&Ok(Event::Init));
-    e.saw_cluster(&Ok(Event::InitApply(cluster("third", "demo-0"))));
-    e.saw_cluster(&Ok(Event::InitDone));
+    feed(Event::Init);
+    feed(Event::InitApply(cluster("third", "demo-0")));
+    feed(Event::InitDone);
     let text = scrape(&e);
     assert!(!text.contains(r#"cluster="demo""#) && text.contains(r#"cluster="third""#), "{text}");
+    assert_eq!(e.state().leaders.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(), ["third"]);
+    feed(Event::Apply(cluster("demo", "demo-2")));
+    assert!(
+        scrape(&e)
+            .contains(r#"etcd_operator_cluster_leader_changes_total{namespace="default",cluster="demo"} 0"#),
+        "a cluster back after a relist starts counting again"
+    );
     e.clear();
     assert_eq!(scrape(&e), "# EOF\n");
 }

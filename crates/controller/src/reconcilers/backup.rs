@@ -88,11 +88,7 @@ fn error_policy<K>(_object: Arc<K>, error: &ControllerError, ctx: Arc<Context>) 
 
 /// A Controller on `K` triggered by spec (generation) changes only, never by status writes;
 /// `listed` is told of its first full list.
-fn on_spec_changes<K>(
-    ctx: &Context,
-    listed: InitialLists,
-    export: impl Fn(&Result<watcher::Event<K>, watcher::Error>) + Send + 'static,
-) -> Controller<K>
+fn on_spec_changes<K>(ctx: &Context, listed: InitialLists) -> Controller<K>
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
@@ -106,10 +102,7 @@ where
     let trigger = watcher(scoped::<K>(ctx), watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| {
-            listed.saw(event);
-            export(event);
-        })
+        .inspect(move |event| listed.saw(event))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(trigger, reader)
@@ -121,13 +114,11 @@ where
 pub async fn run(ctx: Arc<Context>) {
     // Ready once both caches hold their first full list.
     let [backups_listed, schedules_listed] = InitialLists::expect(&ctx.synced);
-    // The backups' and schedules' metrics, one exporter each: this controller's leader.
-    let exported = ctx.exported.clone();
-    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed, move |e| exported.saw_backup(e));
-    let exported = ctx.exported.clone();
-    let schedules =
-        on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed, move |e| exported.saw_schedule(e))
-            .owns(scoped::<EtcdBackup>(&ctx), watcher::Config::default());
+    let backups = on_spec_changes::<EtcdBackup>(&ctx, backups_listed);
+    let schedules = on_spec_changes::<EtcdBackupSchedule>(&ctx, schedules_listed)
+        .owns(scoped::<EtcdBackup>(&ctx), watcher::Config::default());
+    // The backups' and schedules' metrics, from the Controllers' caches: this controller's leader.
+    ctx.exported.export_backups(schedules.store(), backups.store());
     tokio::join!(
         backups.run(reconcile_backup, error_policy, ctx.clone()).for_each(|r| async move {
             if let Err(e) = r {

@@ -104,6 +104,9 @@ where
     let [listed] = InitialLists::expect(&ctx.synced);
     let (reader, writer) = reflector::store();
     let exported = (exports == Exports::Clusters).then(|| ctx.exported.clone());
+    if let Some(e) = &exported {
+        e.export_clusters(reader.clone());
+    }
     let trigger = watcher(scoped::<EtcdCluster>(&ctx), watcher::Config::default())
         .default_backoff()
         // Managed fields are most of a cached object and nothing here reads them (at 1 000
@@ -112,7 +115,7 @@ where
         .reflect(writer)
         .inspect(move |event| {
             listed.saw(event);
-            // Every event, status writes included: the exported values are the status's.
+            // Every event, status writes included: leaders are counted from the statuses.
             if let Some(e) = &exported {
                 e.saw_cluster(event);
             }

@@ -112,22 +112,29 @@ pub async fn observe_etcd(
     let asked: Vec<String> =
         endpoints.iter().cloned().chain(members.iter().map(|m| m.client_endpoint(names))).collect();
     client.retain_members(&asked).await;
-    // Alarms go through Raft: without a leader the call could only time out. Asked of the leader
-    // when it answered (no forwarding), else of a member that knows one.
-    let knows_leader = |m: &&MemberView| m.status.as_ref().is_ok_and(|s| s.leader != 0);
-    let leader = members.iter().find(|m| m.leads()).or_else(|| members.iter().find(knows_leader));
-    let alarms = match leader {
-        Some(l) => client
-            .alarms_from(&l.client_endpoint(names))
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(Alarm::from)
-            .collect(),
-        None => Vec::new(),
-    };
+    let alarms = alarms_reported(&members);
     let cluster_version = cluster_version(&members, names, options).await;
     EtcdState::Reached(EtcdView { cluster_id: membership.cluster_id, members, alarms, cluster_version })
+}
+
+/// The alarms the members' statuses list: the leader's (it applied the latest), else every
+/// answering member's, once each. Not an alarm list call: etcd serves that through Raft, so
+/// each one appended an entry and a quiet cluster's status changed at every probe.
+fn alarms_reported(members: &[MemberView]) -> Vec<Alarm> {
+    let answered = members.iter().filter_map(|m| m.status.as_ref().ok());
+    let reporting: Vec<&EndpointStatus> = match answered.clone().find(|s| s.is_leader()) {
+        Some(leader) => vec![leader],
+        None => answered.collect(),
+    };
+    let mut alarms: Vec<Alarm> = Vec::new();
+    for error in reporting.iter().flat_map(|s| &s.errors) {
+        if let Some(alarm) = client::Alarm::from_status_error(error).as_ref().map(Alarm::from)
+            && !alarms.contains(&alarm)
+        {
+            alarms.push(alarm);
+        }
+    }
+    alarms
 }
 
 /// etcd's cluster version from the leader, which decides it (`None` without a leader or an answer).

@@ -72,7 +72,11 @@ impl ScalingService {
             rolling,
             moving_transport: cluster.transport_move().is_some(),
         });
-        tracing::info!(?decision, members, "converging");
+        // Acting is worth a line; "nothing to do" and "not yet" come at every look (debug).
+        match &decision {
+            Converge::Nothing(_) | Converge::Later(_) => tracing::debug!(?decision, members, "converging"),
+            _ => tracing::info!(?decision, members, "converging"),
+        }
         let size = cluster.spec.size;
         let (outcome, operation) = match &decision {
             Converge::Up => (self.scale_up(r, size).await?, OperationType::ScaleUp),

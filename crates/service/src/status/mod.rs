@@ -4,8 +4,6 @@
 
 pub mod decide;
 
-use std::time::Duration;
-
 use etcd_operator_api::{
     EtcdCluster,
     cluster::{ClusterPhase, EtcdClusterStatus, RestorePhase},
@@ -22,9 +20,6 @@ use crate::{
     status::decide::{ScalingRecord, StatusInputs, compute_status},
     validation::validate_spec,
 };
-
-/// How soon to look again while a cluster is converging.
-const CONVERGING_REQUEUE: Duration = Duration::from_secs(5);
 
 impl Core {
     /// Computes the status from an observation and applies it (see [`Self::write_observed`]).
@@ -51,7 +46,7 @@ impl Core {
     ) -> Result<ClusterOutcome, ServiceError> {
         let latest = match self.read_again(before).await? {
             ReadAgain::Recorded(out) => {
-                return Ok(ClusterOutcome { requeue_after: Some(CONVERGING_REQUEUE), ..*out });
+                return Ok(ClusterOutcome { requeue_after: Some(decide::requeue::CONVERGING), ..*out });
             }
             ReadAgain::Unchanged(latest) => *latest,
         };
@@ -203,7 +198,8 @@ pub(crate) fn outcome(cluster: &EtcdCluster, status: EtcdClusterStatus) -> Clust
     ClusterOutcome {
         generation: cluster.metadata.generation.unwrap_or_default(),
         desired_size: cluster.spec.size,
-        requeue_after: (!converged).then_some(CONVERGING_REQUEUE),
+        requeue_after: (!converged)
+            .then(|| decide::requeue::converging(&status, etcd_operator_common::time::now())),
         status,
     }
 }

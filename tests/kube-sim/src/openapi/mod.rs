@@ -47,7 +47,7 @@ pub fn schema_name(rt: &ResourceType) -> String {
 
 /// A custom resource's schema as published: its CRD's, with the envelope's fields described.
 pub fn custom_schema(rt: &ResourceType, refs: &str) -> Value {
-    let mut schema = rt.schema.clone().unwrap_or_else(|| json!({"type": "object"}));
+    let mut schema = rt.schema.as_deref().cloned().unwrap_or_else(|| json!({"type": "object"}));
     let Some(map) = schema.as_object_mut() else { return schema };
     let properties = map.entry("properties").or_insert_with(|| json!({}));
     if let Some(properties) = properties.as_object_mut() {

@@ -4,6 +4,7 @@ mod conditions;
 pub mod members;
 mod own_operation;
 pub(crate) mod quorum_conditions;
+pub mod requeue;
 #[cfg(test)]
 mod tests;
 
