@@ -94,7 +94,8 @@ impl Client {
     }
 }
 
-/// Writes until `stop`, each through the members in turn, in the client's schemes, until one takes it.
+/// Writes until `stop`, each through the members in turn, in the client's schemes, until one
+/// takes it (or 3 s pass: lost).
 fn workload(
     c: Arc<RealCluster>,
     client: Arc<Client>,
@@ -105,14 +106,22 @@ fn workload(
         let mut i = 0usize;
         while !stop.load(Ordering::SeqCst) {
             let key = format!("switch/{i:05}");
-            let mut done = false;
-            'members: for attempt in 0..3 {
-                let member = format!("demo-{}", (i + attempt) % 3);
-                for scheme in client.schemes() {
-                    if put(&c, &member, scheme, &key).await.is_ok() {
-                        done = true;
-                        break 'members;
+            // Rounds over the members for up to 3 s, as a client retries through a leader
+            // change (a restart moves leadership first; writes fail until the new leader
+            // takes them): a member refusing the scheme refuses for a whole phase, far longer.
+            let (mut done, deadline) = (false, Instant::now() + Duration::from_secs(3));
+            while !done && Instant::now() < deadline {
+                'members: for attempt in 0..3 {
+                    let member = format!("demo-{}", (i + attempt) % 3);
+                    for scheme in client.schemes() {
+                        if put(&c, &member, scheme, &key).await.is_ok() {
+                            done = true;
+                            break 'members;
+                        }
                     }
+                }
+                if !done {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
             let counter = if done { &counts.ok } else { &counts.lost };
