@@ -7,7 +7,7 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use kube::runtime::controller::Action;
 
-use super::{action, cluster_ref, observed};
+use super::{at_least_every, cluster_ref, observed};
 use crate::{ControllerError, runtime::Context};
 
 /// Spreads probes of many clusters over time: ±10%, derived from the name so it is stable.
@@ -31,7 +31,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
                 async move { c.health().check_health(req).await }
             })
             .await?;
-        Ok(action(resp.requeue.as_ref(), next))
+        Ok(at_least_every(resp.requeue.as_ref(), next))
     })
     .await
 }

@@ -39,6 +39,16 @@ pub fn action(requeue: Option<&pb::Requeue>, otherwise: Duration) -> Action {
     }
 }
 
+/// [`action`] for a controller that looks at every cluster at least every `every` (health,
+/// recovery): a later look the answer asks for (a cluster converging for long is looked at
+/// less often) does not stretch the probe interval.
+pub fn at_least_every(requeue: Option<&pb::Requeue>, every: Duration) -> Action {
+    match requeue {
+        Some(r) if r.requeue => Action::requeue(Duration::from_millis(r.after_ms.max(100) as u64).min(every)),
+        _ => Action::requeue(every),
+    }
+}
+
 /// Backoff after a failed reconcile, by failure category.
 pub fn retry_after(error: &ControllerError) -> Duration {
     match error.category() {
@@ -235,5 +245,16 @@ mod tests {
         assert!(!synced.get(), "a relist of one stream does not count for the other");
         b.saw(&done);
         assert!(synced.get());
+    }
+
+    #[test]
+    fn a_probe_comes_at_least_every_interval_whatever_the_answer_asks() {
+        let every = Duration::from_secs(30);
+        let later = |ms| pb::Requeue { requeue: true, after_ms: ms };
+        assert_eq!(at_least_every(None, every), Action::requeue(every));
+        assert_eq!(at_least_every(Some(&later(5_000)), every), Action::requeue(Duration::from_secs(5)));
+        assert_eq!(at_least_every(Some(&later(60_000)), every), Action::requeue(every));
+        let none = pb::Requeue { requeue: false, after_ms: 1 };
+        assert_eq!(at_least_every(Some(&none), every), Action::requeue(every));
     }
 }

@@ -11,7 +11,7 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use kube::runtime::controller::Action;
 
-use super::{action, cluster_ref, health::jittered, observed};
+use super::{at_least_every, cluster_ref, health::jittered, observed};
 use crate::{ControllerError, runtime::Context};
 
 /// Checks one cluster.
@@ -34,7 +34,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
         // whether quorum holds, which replacing a member needs.
         if !quorum.quorum_holds {
             tracing::info!(decision = quorum.decision, "quorum recovery");
-            return Ok(action(quorum.requeue.as_ref(), next));
+            return Ok(at_least_every(quorum.requeue.as_ref(), next));
         }
         let req = pb::ReplaceMemberRequest { cluster: Some(r), member: String::new() };
         let resp = ctx
@@ -44,7 +44,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
                 async move { c.recovery().replace_member(req).await }
             })
             .await?;
-        Ok(action(resp.requeue.as_ref(), next))
+        Ok(at_least_every(resp.requeue.as_ref(), next))
     })
     .await
 }
