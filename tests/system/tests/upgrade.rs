@@ -147,7 +147,8 @@ async fn upgrade(c: RealCluster) {
     assert_eq!(seen.restarted.len(), 3, "each member restarted once: {:?}", seen.restarted);
     assert_eq!(seen.restarted.last(), Some(&led_by), "the leader restarts last: {:?}", seen.restarted);
     assert!(written > 5, "the workload wrote {written} keys");
-    assert_eq!(c.count("up").await, written, "every acknowledged write kept");
+    // By key: the writer's last put may have timed out during a leader move yet been applied.
+    c.assert_acknowledged_kept("up", written, "after the upgrade").await;
     assert!(done.operation.is_none(), "the record is cleared: {:?}", done.operation);
     // From 3.5.7 (members at 3.5.1), 3.6 needs 3.5.32 first.
     let next = admission_refuses(&c, "3.6.0").await;
