@@ -117,8 +117,19 @@ async fn probes_of_a_quiet_cluster_leave_its_status_as_it_was() {
     let c = RealCluster::start(1, Duration::from_secs(10)).await;
     let clusters: kube::Api<EtcdCluster> = kube::Api::namespaced(c.client.clone(), "default");
     let version = || async { clusters.get("demo").await.unwrap().metadata.resource_version };
-    // Running, as the first probe records it.
-    let first = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+    // Settled first: just after it starts, etcd itself appends entries through Raft (the member's
+    // attributes, the cluster version), so the index moves for a moment whoever asks.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut first = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+    loop {
+        let next = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+        if next.members[0].raft_index == first.members[0].raft_index && next.cluster_version.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never settled: {next:?}");
+        first = next;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_eq!(first.ready_members, 1, "{first:?}");
     let recorded = version().await;
     for _ in 0..3 {
