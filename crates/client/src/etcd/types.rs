@@ -113,9 +113,7 @@ impl Alarm {
             AlarmType::None => "NONE",
         }
     }
-}
 
-impl Alarm {
     /// An alarm as a member's status lists it among its errors (`memberID:<id> alarm:NOSPACE `,
     /// the text form of etcd's alarm record); `None` for any other error (`etcdserver: no leader`).
     /// Read from the status instead of asked for: etcd serves an alarm list through Raft, so

@@ -1,7 +1,8 @@
 //! Per-cluster metrics: exported by the health controller's leader (clusters, from the status
 //! the probes record) and the backup controller's leader (schedules), read from their watch
-//! caches at each scrape (a copy of every object was a second cache at a thousand clusters). One exporter per object, as the cluster-service runs as stateless replicas; the
-//! series of an object go with it (deleted, or no longer led: a new leader exports them).
+//! caches at each scrape (a copy of every object was a second cache at a thousand clusters).
+//! One exporter per object, as the cluster-service runs as stateless replicas; the series of an
+//! object go with it (deleted, or no longer led: a new leader exports them).
 
 pub mod samples;
 
@@ -26,7 +27,7 @@ use samples::{Kind, Metric, Sample};
 type Key = (String, String);
 
 /// The leader last seen of a cluster, and the changes seen of it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Leader {
     name: Option<String>,
     changes: u64,
@@ -58,7 +59,7 @@ fn key<K: ResourceExt>(o: &K) -> Key {
     (o.namespace().unwrap_or_default(), o.name_any())
 }
 
-/// `objects` in namespace and name order (a scrape is stable).
+/// What `store` holds, in namespace and name order (a scrape is stable).
 fn sorted<K: kube::Resource<DynamicType = ()> + Clone>(store: Option<&Store<K>>) -> Vec<Arc<K>> {
     let mut all = store.map(Store::state).unwrap_or_default();
     all.sort_by_key(|o| key(o.as_ref()));

@@ -33,20 +33,19 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// The action a cluster-service answer asks for.
 pub fn action(requeue: Option<&pb::Requeue>, otherwise: Duration) -> Action {
-    match requeue {
-        Some(r) if r.requeue => Action::requeue(Duration::from_millis(r.after_ms.max(100) as u64)),
-        _ => Action::requeue(otherwise),
-    }
+    Action::requeue(asked(requeue).unwrap_or(otherwise))
+}
+
+/// The look-again an answer asks for, if any (at least 100 ms).
+fn asked(requeue: Option<&pb::Requeue>) -> Option<Duration> {
+    requeue.filter(|r| r.requeue).map(|r| Duration::from_millis(r.after_ms.max(100) as u64))
 }
 
 /// [`action`] for a controller that looks at every cluster at least every `every` (health,
 /// recovery): a later look the answer asks for (a cluster converging for long is looked at
 /// less often) does not stretch the probe interval.
 pub fn at_least_every(requeue: Option<&pb::Requeue>, every: Duration) -> Action {
-    match requeue {
-        Some(r) if r.requeue => Action::requeue(Duration::from_millis(r.after_ms.max(100) as u64).min(every)),
-        _ => Action::requeue(every),
-    }
+    Action::requeue(asked(requeue).map_or(every, |after| after.min(every)))
 }
 
 /// Backoff after a failed reconcile, by failure category.

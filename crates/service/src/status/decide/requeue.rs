@@ -11,9 +11,6 @@ pub const CONVERGING: Duration = Duration::from_secs(5);
 /// The longest period between looks at a cluster that is still converging.
 pub const CONVERGING_AT_MOST: Duration = Duration::from_secs(60);
 
-/// How long a cluster converges before it is looked at less often.
-const QUICK_FOR: Duration = Duration::from_secs(30);
-
 /// When a cluster that has not converged is looked at again: every 5 s for its first 30 s, then
 /// a sixth of the time it has been converging, at most once a minute. Its StatefulSet's events
 /// (pods becoming ready) bring it back sooner; the period is only what nothing announces. A
@@ -30,10 +27,8 @@ pub fn converging(status: &EtcdClusterStatus, now: DateTime<Utc>) -> Duration {
     let Some(since) = since.and_then(|s| DateTime::parse_from_rfc3339(s).ok()) else {
         return CONVERGING;
     };
+    // A sixth of up to 30 s is under the 5 s floor: the first 30 s need no case of their own.
     let elapsed = (now - since.with_timezone(&Utc)).to_std().unwrap_or_default();
-    if elapsed <= QUICK_FOR {
-        return CONVERGING;
-    }
     (elapsed / 6).clamp(CONVERGING, CONVERGING_AT_MOST)
 }
 
