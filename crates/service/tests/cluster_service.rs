@@ -43,17 +43,16 @@ async fn create_applies_every_owned_object_then_records_status() {
         step("PATCH", CM, Reply::Echo),
         step("PATCH", STS, Reply::Echo),
         step("PATCH", PDB, Reply::Echo),
-        step("GET", CLUSTER, Reply::Ok(recorded.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(recorded)),
     ]);
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
 
     assert!(outcome.requeue_after.is_some(), "a new cluster is not converged yet");
-    // Skip the two lock requests at the start.
-    let record: Vec<_> = record.lock().unwrap().iter().skip(2).cloned().collect();
+    // Skip the lock request at the start.
+    let record: Vec<_> = record.lock().unwrap().iter().skip(1).cloned().collect();
     let transport = &record[1];
     assert!(transport.query.contains("fieldManager=etcd-operator%2Ftransport"), "{}", transport.query);
     assert_eq!(transport.body["status"], json!({"transport": {}}), "only its own field");
@@ -77,7 +76,7 @@ async fn create_applies_every_owned_object_then_records_status() {
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], "demo");
     assert_eq!(record[8].body["spec"]["minAvailable"], 2);
-    let status = &record[10].body["status"];
+    let status = &record[9].body["status"];
     assert_eq!(status["phase"], "Creating");
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(status["operation"]["type"], "Create");
@@ -85,25 +84,29 @@ async fn create_applies_every_owned_object_then_records_status() {
 
 #[tokio::test]
 async fn an_invalid_spec_is_reported_in_status_and_nothing_is_applied() {
-    let cluster = cluster_object(json!({"size": 3, "version": "3.5.1"}), None);
+    let mut cluster = cluster_object(json!({"size": 3, "version": "3.5.1"}), None);
+    cluster["metadata"]["resourceVersion"] = json!("7");
     let mut read_again = cluster.clone();
     read_again["metadata"]["resourceVersion"] = json!("8");
     let mut steps = lock_acquire();
     steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
-        // Read again: the status lands only onto the cluster as it is now.
+        // Onto the cluster as read; something else changed it meanwhile (not its status), so it
+        // is read again and the status lands onto it as it is now.
+        step("PATCH", format!("{CLUSTER}/status"), Reply::Conflict),
         step("GET", CLUSTER, Reply::Ok(read_again)),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
     ]);
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).create_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid);
     assert!(outcome.requeue_after.is_none());
+    assert_eq!(record.lock().unwrap()[3].body["metadata"]["resourceVersion"], "7");
     let write = &record.lock().unwrap()[5].body;
-    assert_eq!(write["metadata"]["resourceVersion"], "8", "only onto the cluster as read: {write}");
+    assert_eq!(write["metadata"]["resourceVersion"], "8", "only onto the cluster as read again: {write}");
     let status = &write["status"];
     let progressing =
         status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
@@ -135,7 +138,7 @@ async fn delete_of_a_cluster_not_being_deleted_is_refused_unless_forced_and_touc
     let live = cluster_object(json!({"size": 2, "version": "3.5.17"}), None);
     let mut steps = lock_acquire();
     steps.push(step("GET", CLUSTER, Reply::Ok(live)));
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, record, api) = scripted_api(steps);
     let err = service(client, ServiceConfig::default()).delete_cluster(&demo(), false).await.unwrap_err();
     api.await.unwrap();
@@ -163,7 +166,7 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("GET", PVCS, Reply::Ok(pvcs.clone())),
         step("GET", STS, Reply::NotFound),
     ]);
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, _, api) = scripted_api(steps);
     // Forced: the EtcdCluster is not being deleted.
     let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo(), true).await.unwrap();
@@ -191,23 +194,26 @@ async fn delete_removes_owned_objects_and_follows_the_pvc_policy() {
         step("DELETE", format!("{PVCS}/data-demo-1"), Reply::NotFound),
         step("GET", STS, Reply::NotFound),
     ]);
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).delete_cluster(&demo(), false).await.unwrap();
     api.await.unwrap();
     assert!(!outcome.done, "claims being deleted must be seen gone before the delete is done");
     assert!(outcome.retained_pvcs.is_empty());
-    assert!(record.lock().unwrap()[9].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
+    assert!(record.lock().unwrap()[8].query.contains("labelSelector=app.kubernetes.io%2Finstance%3Ddemo"));
 }
 
 #[tokio::test]
 async fn a_cluster_locked_by_another_replica_is_aborted_and_untouched() {
-    let (client, record, api) = scripted_api(vec![step("GET", LOCK, Reply::Ok(lease("replica-b", 5, 30)))]);
+    let (client, record, api) = scripted_api(vec![
+        step("POST", LEASES, Reply::AlreadyExists),
+        step("GET", LOCK, Reply::Ok(lease("replica-b", 5, 30))),
+    ]);
     let err = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap_err();
     api.await.unwrap();
     let ServiceError::Aborted(message) = err else { panic!("{err:?}") };
     assert!(message.contains("replica-b"), "{message}");
-    assert_eq!(record.lock().unwrap().len(), 1, "nothing but the lock was read");
+    assert_eq!(record.lock().unwrap().len(), 2, "nothing but the lock was asked for");
 }
 
 #[tokio::test]
@@ -216,14 +222,14 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     // Its renewTime is a minute old by the holder's clock, but expiry is judged on ours: first
     // refused, then taken once this replica has seen it unchanged for the whole 1 s duration.
     let (client, record, api) = scripted_api(vec![
+        step("POST", LEASES, Reply::AlreadyExists),
         step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 1))),
+        step("POST", LEASES, Reply::AlreadyExists),
         step("GET", LOCK, Reply::Ok(lease("replica-b", 60, 1))),
         step("PUT", LOCK, Reply::Echo),
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::NotFound),
-        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
-        step("GET", LOCK, Reply::Ok(lease(HOLDER, 0, 30))),
         step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
     ]);
     let service = service(client, ServiceConfig::default());
@@ -234,10 +240,11 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Paused);
     let record = record.lock().unwrap();
-    let takeover = &record[2].body;
+    let takeover = &record[4].body;
     assert_eq!(takeover["spec"]["holderIdentity"], HOLDER);
     assert_eq!(takeover["metadata"]["resourceVersion"], "7", "the takeover is conditional on what was read");
-    assert!(record[8].body["preconditions"]["resourceVersion"] == "7");
+    // The release deletes the Lease as the takeover wrote it (the scripted API's echo is at "1").
+    assert_eq!(record[8].body["preconditions"]["resourceVersion"], "1");
 }
 
 #[tokio::test]
@@ -264,11 +271,8 @@ async fn status_tells_the_truth_from_real_etcd() {
     sts["metadata"]["generation"] = json!(1);
     sts["status"] = json!({"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1});
     let mut steps = observing(&cluster, sts);
-    steps.extend([
-        // Read again after observing etcd: the status is computed from (and written onto) the newest.
-        step("GET", CLUSTER, Reply::Ok(cluster.clone())),
-        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)),
-    ]);
+    // Written onto the cluster as read before observing (nothing came between).
+    steps.push(step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)));
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
@@ -283,7 +287,7 @@ async fn status_tells_the_truth_from_real_etcd() {
     assert!(s.members.iter().all(|m| m.healthy && m.db_size_bytes.unwrap_or(0) > 0 && !m.id.is_empty()));
     assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
     assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
-    assert_eq!(record.lock().unwrap()[5].body["status"]["phase"], "Running");
+    assert_eq!(record.lock().unwrap()[4].body["status"]["phase"], "Running");
 }
 
 /// A spec the running StatefulSet cannot take (admission's CEL stops it; a CRD installed without
@@ -300,15 +304,12 @@ async fn status_reports_what_the_statefulset_cannot_change_as_the_lifecycle_does
     let mut config = ServiceConfig::default();
     config.etcd.connect_timeout = std::time::Duration::from_millis(200);
     let mut steps = observing(&grown, serde_json::to_value(sts).unwrap());
-    steps.extend([
-        step("GET", CLUSTER, Reply::Ok(grown.clone())),
-        step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(grown)),
-    ]);
+    steps.push(step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(grown)));
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Invalid, "{:#?}", outcome.status);
-    let status = &record.lock().unwrap()[5].body["status"];
+    let status = &record.lock().unwrap()[4].body["status"];
     let progressing =
         status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Progressing").unwrap();
     assert_eq!(progressing["reason"], "InvalidSpec");
@@ -319,7 +320,8 @@ async fn status_reports_what_the_statefulset_cannot_change_as_the_lifecycle_does
 /// from a newer observation) writes nothing: its older picture never sets the cluster back.
 #[tokio::test]
 async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_observation() {
-    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    let mut cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    cluster["metadata"]["resourceVersion"] = json!("5");
     let typed: etcd_operator_api::EtcdCluster = serde_json::from_value(cluster.clone()).unwrap();
     let cluster_names = ClusterNames::new("prod", "demo", "cluster.local");
     let ctx = TemplateContext::new(&typed, "cluster.local");
@@ -331,16 +333,20 @@ async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_obs
     let mut config = ServiceConfig::default();
     config.etcd.connect_timeout = std::time::Duration::from_millis(200);
     let mut steps = observing(&cluster, serde_json::to_value(sts).unwrap());
-    // Recorded by another writer while the members were asked.
+    // Recorded by another writer while the members were asked: the write onto the first read
+    // is refused, and the cluster read again.
+    steps.push(step("PATCH", format!("{CLUSTER}/status"), Reply::Conflict));
     steps.push(step("GET", CLUSTER, Reply::Ok(running)));
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, config).get_cluster_status(&demo()).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Running, "{:#?}", outcome.status);
     assert_eq!(outcome.status.ready_members, 3);
-    assert_eq!(outcome.requeue_after, None, "what is recorded is converged");
-    let writes = record.lock().unwrap().iter().filter(|r| r.method != "GET").count();
-    assert_eq!(writes, 0, "nothing written over the newer status");
+    assert!(outcome.requeue_after.is_some(), "looked at again soon");
+    let record = record.lock().unwrap();
+    let writes: Vec<_> = record.iter().filter(|r| r.method != "GET").collect();
+    assert_eq!(writes.len(), 1, "nothing written over the newer status after the refusal");
+    assert_eq!(writes[0].body["metadata"]["resourceVersion"], "5", "only onto the cluster as read");
 }
 
 /// The lifecycle too: a status recorded while it observed (scaling's "Running" as a restart
@@ -348,22 +354,29 @@ async fn a_status_recorded_while_observing_is_never_overwritten_by_the_older_obs
 #[tokio::test]
 async fn the_lifecycle_never_writes_an_older_observation_over_a_newer_status() {
     let paused = json!({"size": 3, "version": "3.5.17", "paused": true});
-    let cluster = cluster_object(paused.clone(), None);
+    let mut cluster = cluster_object(paused.clone(), None);
+    cluster["metadata"]["resourceVersion"] = json!("5");
     let recorded =
         cluster_object(paused, Some(json!({"phase": "Running", "readyMembers": 3, "currentSize": 3})));
     let mut steps = lock_acquire();
     steps.extend([
         step("GET", CLUSTER, Reply::Ok(cluster)),
         step("GET", STS, Reply::NotFound),
+        // The write lands only onto the cluster as read; the API server refuses it, since
+        // another writer recorded a status meanwhile.
+        step("PATCH", format!("{CLUSTER}/status"), Reply::Conflict),
         step("GET", CLUSTER, Reply::Ok(recorded)),
     ]);
-    steps.extend(lock_release(HOLDER));
+    steps.extend(lock_release());
     let (client, record, api) = scripted_api(steps);
     let outcome = service(client, ServiceConfig::default()).update_cluster(&demo(), None).await.unwrap();
     api.await.unwrap();
     assert_eq!(outcome.status.phase, ClusterPhase::Running, "{:#?}", outcome.status);
     assert!(outcome.requeue_after.is_some(), "looked at again");
-    assert!(record.lock().unwrap().iter().all(|r| r.method != "PATCH"), "nothing written over it");
+    let record = record.lock().unwrap();
+    let writes: Vec<_> = record.iter().filter(|r| r.method == "PATCH").collect();
+    assert_eq!(writes.len(), 1, "nothing written over it after the refusal");
+    assert_eq!(writes[0].body["metadata"]["resourceVersion"], "5", "only onto the cluster as read");
 }
 
 /// GetClusterStatus's default answers what is recorded: one read of the cluster (without a

@@ -169,7 +169,8 @@ async fn health_and_reflection_are_served() {
 
 #[tokio::test]
 async fn calls_without_a_token_or_the_right_are_refused_naming_the_caller_and_the_permission() {
-    let steps = vec![token_accepted("tooling"), access_allowed(false)];
+    // Refused on every cluster of the namespace, then on the one named.
+    let steps = vec![token_accepted("tooling"), access_allowed(false), access_allowed(false)];
     let (kube, record, api) = scripted_api(steps);
     let mut client = ClusterServiceClient::new(channel(start(kube).await).await);
     let status = client
@@ -189,8 +190,11 @@ async fn calls_without_a_token_or_the_right_are_refused_naming_the_caller_and_th
     );
     assert!(!status.message().contains("scripted-token"));
     api.await.unwrap();
-    let review = &record.lock().unwrap()[1].body;
-    assert_eq!(review["spec"]["resourceAttributes"]["verb"], "delete", "force asks for delete: {review}");
+    let record = record.lock().unwrap();
+    let every = &record[1].body["spec"]["resourceAttributes"];
+    assert_eq!(every["verb"], "delete", "force asks for delete: {every}");
+    assert!(every.get("name").is_none(), "first on every cluster: {every}");
+    assert_eq!(record[2].body["spec"]["resourceAttributes"]["name"], "demo");
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@
 //!   StatefulSets existing, against `kubectl apply` of the objects the
 //!   operator writes per cluster (StatefulSet, two Services, ConfigMap, PDB,
 //!   built by the operator's own templates) into a fresh kube-sim, same run;
-//! - at the end, every cluster has each of its objects and a status.
+//! - at the end, every cluster has each of its objects and a status;
+//! - over the time to all StatefulSets: CPU seconds of each process and of the bench's own
+//!   process (kube-sim runs in it), and the API server's requests per cluster by kind.
 //!
 //! kube-sim keeps 20 000 watch events by default; 1 000 clusters make more, and
 //! the watches' 410 relists would be measured too, so the bench keeps more.
@@ -22,7 +24,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e_tests::Stack;
+use e2e_tests::{
+    Stack,
+    usage::{cpu_seconds, rss_mib},
+};
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_resource::{names::ClusterNames, templates};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -114,17 +119,6 @@ fn namespace_yaml(name: &str) -> String {
     format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n")
 }
 
-/// RSS in MiB of `pid`, from /proc.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
 fn rss_row(stack: &Stack, label: &str) -> String {
     let cells: Vec<String> = stack
         .processes
@@ -132,6 +126,37 @@ fn rss_row(stack: &Stack, label: &str) -> String {
         .map(|p| p.pid().map_or_else(|| "-".into(), |pid| format!("{:.1}", rss_mib(pid))))
         .collect();
     format!("| {label} | {} |", cells.join(" | "))
+}
+
+/// CPU seconds each operator process has used, then the bench's own (kube-sim's).
+fn cpu(stack: &Stack) -> Vec<f64> {
+    let mut pids: Vec<u32> = stack.processes.iter().filter_map(|p| p.pid()).collect();
+    pids.push(std::process::id());
+    pids.into_iter().map(cpu_seconds).collect()
+}
+
+/// The CPU each process used and the requests per cluster the API server served by kind, between
+/// two snapshots.
+fn usage_tables(
+    stack: &Stack,
+    n: usize,
+    cpu0: &[f64],
+    requests0: &std::collections::BTreeMap<String, u64>,
+    requests: &std::collections::BTreeMap<String, u64>,
+) {
+    let mut names: Vec<&str> = stack.processes.iter().map(|p| p.name.as_str()).collect();
+    names.push("kube-sim (bench)");
+    let used: Vec<String> = cpu(stack).iter().zip(cpu0).map(|(c, c0)| format!("{:.1}", c - c0)).collect();
+    println!("\n| CPU seconds to all StatefulSets | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    println!("| {n} clusters | {} |", used.join(" | "));
+    println!("\n| requests per cluster to all StatefulSets | count |\n|---|---|");
+    for (what, count) in requests {
+        let per = (count - requests0.get(what).copied().unwrap_or(0)) as f64 / n as f64;
+        if per >= 0.05 {
+            println!("| {what} | {per:.2} |");
+        }
+    }
 }
 
 /// The baseline: the same objects applied with kubectl into a fresh kube-sim.
@@ -198,6 +223,7 @@ async fn main() {
     let yaml: String = (0..n).map(cluster_yaml).collect::<Vec<_>>().join("---\n");
     let home = tempfile::tempdir().expect("home");
     let mut watched = watch_statefulsets(&stack.client);
+    let (cpu0, requests0) = (cpu(&stack), system_tests::requests::by_kind(&stack.client).await);
     let started = Instant::now();
     kubectl_apply(&stack.sim.kubeconfig, home.path(), &yaml);
     let mut quarter = 1;
@@ -212,6 +238,8 @@ async fn main() {
         }
         watched.changed().await.expect("watching StatefulSets");
     };
+    let requests = system_tests::requests::by_kind(&stack.client).await;
+    usage_tables(&stack, n, &cpu0, &requests0, &requests);
     // Settled: every cluster has a status (the lifecycle's and the health probe's writes).
     let clusters = Api::<EtcdCluster>::namespaced(stack.client.clone(), NAMESPACE);
     loop {

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{Stack, eventually};
+use e2e_tests::{Stack, eventually, usage::cpu_seconds};
 use etcd_operator_api::EtcdCluster;
 use kube::{Api, api::ListParams};
 
@@ -24,16 +24,6 @@ const INTERVAL: &str = "5s";
 
 fn clusters() -> usize {
     std::env::var("HEALTH_CLUSTERS").ok().and_then(|n| n.parse().ok()).unwrap_or(15)
-}
-
-/// CPU seconds (user + system) `pid` has used, from /proc/<pid>/stat.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (in parentheses, may hold spaces): state is field 3,
-    // utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = stat.rsplit_once(") ").map(|(_, f)| f.split(' ').collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(14) + ticks(15)) / rustix::param::clock_ticks_per_second() as f64
 }
 
 /// Probes the health controller has finished (every result), from its metrics.

@@ -10,6 +10,7 @@ pub mod model;
 pub mod otlp;
 pub mod process;
 pub mod rbac;
+pub mod usage;
 pub mod workload;
 
 use std::{

@@ -31,6 +31,10 @@ pub enum Reply {
     WithStatus(Value),
     /// 404 Not Found.
     NotFound,
+    /// 409 AlreadyExists (a create of an object that exists).
+    AlreadyExists,
+    /// 409 Conflict (a write conditional on a resourceVersion that is no longer current).
+    Conflict,
 }
 
 /// An expected request: method and path, and the reply.
@@ -93,6 +97,14 @@ async fn serve(
             Reply::NotFound => (
                 StatusCode::NOT_FOUND,
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
+            ),
+            Reply::AlreadyExists => (
+                StatusCode::CONFLICT,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409}),
+            ),
+            Reply::Conflict => (
+                StatusCode::CONFLICT,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409}),
             ),
         };
         send.send_response(
@@ -161,20 +173,17 @@ pub fn lease(holder: &str, age_seconds: i64, duration_seconds: i32) -> Value {
     })
 }
 
-/// Steps of taking a free lock: the Lease is read (absent), then created.
+/// Path of the Lease collection the locks are created in.
+pub const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/prod/leases";
+
+/// Steps of taking a free lock: the Lease is created (released locks are deleted).
 pub fn lock_acquire() -> Vec<Step> {
-    vec![
-        step("GET", LOCK, Reply::NotFound),
-        step("POST", "/apis/coordination.k8s.io/v1/namespaces/prod/leases", Reply::Echo),
-    ]
+    vec![step("POST", LEASES, Reply::Echo)]
 }
 
-/// Steps of releasing a lock held by `holder`: read, then conditional delete.
-pub fn lock_release(holder: &str) -> Vec<Step> {
-    vec![
-        step("GET", LOCK, Reply::Ok(lease(holder, 0, 30))),
-        step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))),
-    ]
+/// Steps of releasing a lock this holder took: a delete conditional on the Lease it wrote.
+pub fn lock_release() -> Vec<Step> {
+    vec![step("DELETE", LOCK, Reply::Ok(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})))]
 }
 
 /// Path of the TokenReview API.

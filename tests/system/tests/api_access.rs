@@ -56,6 +56,18 @@ metadata: {name: tooling-views, namespace: team-a}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: etcd-viewer}
 subjects: [{kind: ServiceAccount, name: tooling, namespace: default}]
 ---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: demo-viewer, namespace: team-a}
+rules:
+  - {apiGroups: [etcd.operator.dev], resources: [etcdclusters], verbs: [get], resourceNames: [demo]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: one-cluster-views, namespace: team-a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: demo-viewer}
+subjects: [{kind: ServiceAccount, name: one-cluster, namespace: default}]
+---
 apiVersion: etcd.operator.dev/v1alpha1
 kind: EtcdCluster
 metadata: {name: demo, namespace: team-a}
@@ -125,6 +137,22 @@ async fn rbac_decides_each_call_in_its_namespace_and_refusals_name_caller_and_pe
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(status.message().contains("system:serviceaccount:default:nobody"), "{}", status.message());
+
+    // A grant on one cluster by name: that cluster, and no other in its namespace (the service
+    // asks about every cluster first, and about the one only when that is refused).
+    let one = token_of(&sim, "one-cluster", &[identity::AUDIENCE]).await;
+    let named = |name: &str| GetClusterStatusRequest {
+        cluster: Some(ClusterRef { namespace: "team-a".into(), name: name.into() }),
+        fresh: false,
+    };
+    grpc.get_cluster_status(with_token(named("demo"), &one)).await.expect("granted by name");
+    let status = grpc.get_cluster_status(with_token(named("other"), &one)).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(
+        status.message().contains("may not get etcdclusters.etcd.operator.dev \"other\""),
+        "{}",
+        status.message()
+    );
 
     // Listing every namespace needs a cluster-wide grant; one namespace, that namespace's.
     let all = grpc

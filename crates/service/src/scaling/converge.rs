@@ -14,6 +14,7 @@ use crate::{
     operation::is_scaling,
     scaling::ScalingService,
     scaling::decide::{Converge, ConvergeInputs, converge},
+    status::decide::requeue,
 };
 
 /// How soon a cluster that cannot be scaled yet is looked at again.
@@ -43,10 +44,12 @@ impl ScalingService {
             .statefulsets
             .get(&names.statefulset())
             .await?;
+        let mut no_member_runs = false;
         let (members, rolling) = match sts.as_ref() {
             Some(sts) => {
                 let observation = self.core.observe_with(&cluster, Some(sts)).await;
                 let rolling = observation.statefulset.as_ref().is_some_and(|s| s.rolling());
+                no_member_runs = requeue::no_member_runs(observation.pods.as_deref());
                 match observation.etcd {
                     EtcdState::Reached(view) => {
                         // A member whose pod runs a template of the other scheme than its peer URL.
@@ -89,7 +92,9 @@ impl ScalingService {
                 return Ok(Converged { outcome, operation: None, reason: reason.clone() });
             }
             Converge::Later(reason) => {
-                let outcome = ClusterOutcome::recorded(&cluster, Some(NOT_YET));
+                // Nothing moves until a member pod runs; its StatefulSet's events say when.
+                let later = if no_member_runs { requeue::CONVERGING_AT_MOST } else { NOT_YET };
+                let outcome = ClusterOutcome::recorded(&cluster, Some(later));
                 return Ok(Converged { outcome, operation: None, reason: reason.clone() });
             }
         };

@@ -2,8 +2,9 @@
 //! health and the restore agent's fetch carries a Kubernetes bearer token,
 //! which the API server reviews (TokenReview, for this API's audiences);
 //! each RPC then asks for the permission [`rpc::Rpc`] names on the object
-//! the call is about (SubjectAccessReview). Answers are reused for a few
-//! seconds. Refusals name the caller and the permission, never the token.
+//! the call is about (SubjectAccessReview): first on every object of its
+//! kind in the namespace, then, if refused, on the one object. Answers are
+//! reused for a few seconds. Refusals name the caller and the permission, never the token.
 
 mod cache;
 mod layer;
@@ -84,18 +85,35 @@ impl Auth {
                 caller.username
             )));
         }
+        // Every object first: a grant without resourceNames covers each name, so one answer per
+        // caller and verb serves every cluster (a thousand clusters made a review per call).
+        // Only where that is refused is the one object asked about.
+        if !permission.name.is_empty() {
+            let every = Permission { name: String::new(), ..permission.clone() };
+            if self.decide(caller, every).await?.allowed {
+                return Ok(());
+            }
+        }
+        let decision = self.decide(caller, permission.clone()).await?;
+        if decision.allowed {
+            return Ok(());
+        }
+        tracing::info!(caller = %caller.username, %permission, "call refused: {}", decision.reason);
+        Err(Status::permission_denied(format!(
+            "{} may not {permission}: {}",
+            caller.username, decision.reason
+        )))
+    }
+
+    /// The API server's answer about `caller` and `permission`, reused for a few seconds.
+    async fn decide(&self, caller: &Caller, permission: Permission) -> Result<Decision, Status> {
         let key = (caller.clone(), permission);
         let review = || async {
             self.inner.reviews.authorize(&key.0, &key.1).await.map_err(|e| {
                 Status::unavailable(format!("cannot review the caller's access with the Kubernetes API: {e}"))
             })
         };
-        let decision = self.inner.decisions.get_or_fetch(&key, review).await?;
-        if decision.allowed {
-            return Ok(());
-        }
-        tracing::info!(caller = %key.0.username, permission = %key.1, "call refused: {}", decision.reason);
-        Err(Status::permission_denied(format!("{} may not {}: {}", key.0.username, key.1, decision.reason)))
+        self.inner.decisions.get_or_fetch(&key, review).await
     }
 
     /// The caller the authentication layer found for `request`, allowed `permission`.

@@ -5,6 +5,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use etcd_operator_api::{EtcdClusterStatus, cluster::CONDITION_PROGRESSING};
 
+use crate::observe::PodState;
+
 /// The look-again period while a cluster starts converging (members start, join, elect).
 pub const CONVERGING: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,14 @@ pub fn converging(status: &EtcdClusterStatus, now: DateTime<Utc>) -> Duration {
     // A sixth of up to 30 s is under the 5 s floor: the first 30 s need no case of their own.
     let elapsed = (now - since.with_timezone(&Utc)).to_std().unwrap_or_default();
     (elapsed / 6).clamp(CONVERGING, CONVERGING_AT_MOST)
+}
+
+/// Whether no member pod runs although some exist (none scheduled, or their node is down): the
+/// cluster cannot move until one does, so it is looked at only every [`CONVERGING_AT_MOST`]; a
+/// pod becoming ready changes its StatefulSet, whose event brings it back at once. Pods not yet
+/// listed, or not yet created, say nothing.
+pub fn no_member_runs(pods: Option<&[PodState]>) -> bool {
+    pods.is_some_and(|pods| !pods.is_empty() && pods.iter().all(|p| !p.running))
 }
 
 #[cfg(test)]
@@ -71,5 +81,14 @@ mod tests {
         assert_eq!(converging(&operating, now), Duration::from_secs(30));
         let garbled = progressing_since("yesterday", true);
         assert_eq!(converging(&garbled, now), CONVERGING);
+    }
+
+    #[test]
+    fn only_listed_pods_none_of_which_runs_mean_waiting_for_pods() {
+        let pod = |running| PodState { running, ..PodState::default() };
+        assert!(no_member_runs(Some(&[pod(false), pod(false)])));
+        assert!(!no_member_runs(Some(&[pod(false), pod(true)])), "one runs: members may be forming");
+        assert!(!no_member_runs(Some(&[])), "none created yet: the StatefulSet is about to");
+        assert!(!no_member_runs(None), "not listed: unknown");
     }
 }
