@@ -260,9 +260,10 @@ const RARE_PATHS: &[(&str, &str, &str, &str)] = &[
     ("cluster-service", "apps", "statefulsets/scale", "patch"),
     // A members' NetworkPolicy turned off in a spec.
     ("cluster-service", "networking.k8s.io", "networkpolicies", "delete"),
-    // A per-cluster lock renewed by a long call or taken over from a crashed replica (update),
-    // and one left by a crashed holder removed (delete).
+    // A per-cluster lock renewed by a long call or taken over from a crashed replica (update);
+    // read only when taking it conflicts (another replica holds it, or a crashed one left it).
     ("cluster-service", "coordination.k8s.io", "leases", "update"),
+    ("cluster-service", "coordination.k8s.io", "leases", "get"),
     // kube-runtime's Recorder patches an Event that repeats instead of creating another.
     ("cluster-service", "events.k8s.io", "events", "patch"),
 ];

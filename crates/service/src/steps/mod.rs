@@ -44,8 +44,8 @@ impl Core {
         mut step: F,
     ) -> Result<ClusterOutcome, ServiceError>
     where
-        F: FnMut(bool) -> Fut,
-        Fut: Future<Output = Result<Option<ClusterOutcome>, ServiceError>>,
+        F: FnMut(bool) -> Fut + Send,
+        Fut: Future<Output = Result<Option<ClusterOutcome>, ServiceError>> + Send,
     {
         // Stay well inside the lock's lifetime: a lock that expired mid-call could let another replica in.
         let budget = (self.lock_duration() / 2).min(Duration::from_secs(20));
