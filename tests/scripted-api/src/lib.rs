@@ -98,14 +98,14 @@ async fn serve(
                 StatusCode::NOT_FOUND,
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
             ),
-            Reply::AlreadyExists => (
-                StatusCode::CONFLICT,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "AlreadyExists", "code": 409}),
-            ),
-            Reply::Conflict => (
-                StatusCode::CONFLICT,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict", "code": 409}),
-            ),
+            conflict @ (Reply::AlreadyExists | Reply::Conflict) => {
+                let reason =
+                    if matches!(conflict, Reply::AlreadyExists) { "AlreadyExists" } else { "Conflict" };
+                (
+                    StatusCode::CONFLICT,
+                    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": 409}),
+                )
+            }
         };
         send.send_response(
             Response::builder().status(status).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap(),

@@ -44,23 +44,22 @@ impl ScalingService {
             .statefulsets
             .get(&names.statefulset())
             .await?;
-        let mut no_member_runs = false;
-        let (members, rolling) = match sts.as_ref() {
+        let (members, rolling, pods) = match sts.as_ref() {
             Some(sts) => {
                 let observation = self.core.observe_with(&cluster, Some(sts)).await;
                 let rolling = observation.statefulset.as_ref().is_some_and(|s| s.rolling());
-                no_member_runs = requeue::no_member_runs(observation.pods.as_deref());
+                let pods = observation.pods;
                 match observation.etcd {
                     EtcdState::Reached(view) => {
                         // A member whose pod runs a template of the other scheme than its peer URL.
                         let names = self.core.names_of(&cluster);
                         let stale = view.members.iter().any(|m| !crate::membership::speaks(m, &names));
-                        (Some(view.members.len() as i32), rolling || stale)
+                        (Some(view.members.len() as i32), rolling || stale, pods)
                     }
-                    EtcdState::Unreachable(_) | EtcdState::NotExpected => (None, rolling),
+                    EtcdState::Unreachable(_) | EtcdState::NotExpected => (None, rolling, pods),
                 }
             }
-            None => (None, false),
+            None => (None, false, None),
         };
         let status = cluster.status.as_ref();
         let decision = converge(&ConvergeInputs {
@@ -93,7 +92,7 @@ impl ScalingService {
             }
             Converge::Later(reason) => {
                 // Nothing moves until a member pod runs; its StatefulSet's events say when.
-                let later = if no_member_runs { requeue::CONVERGING_AT_MOST } else { NOT_YET };
+                let later = requeue::unless_no_member_runs(NOT_YET, pods.as_deref());
                 let outcome = ClusterOutcome::recorded(&cluster, Some(later));
                 return Ok(Converged { outcome, operation: None, reason: reason.clone() });
             }

@@ -111,9 +111,9 @@ impl Core {
             writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
         }
         let mut out = outcome(cluster, whole);
-        if out.requeue_after.is_some() && decide::requeue::no_member_runs(observation.pods.as_deref()) {
-            out.requeue_after = Some(decide::requeue::CONVERGING_AT_MOST);
-        }
+        let pods = observation.pods.as_deref();
+        out.requeue_after =
+            out.requeue_after.map(|after| decide::requeue::unless_no_member_runs(after, pods));
         Ok(out)
     }
 

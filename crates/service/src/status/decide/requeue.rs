@@ -42,6 +42,11 @@ pub fn no_member_runs(pods: Option<&[PodState]>) -> bool {
     pods.is_some_and(|pods| !pods.is_empty() && pods.iter().all(|p| !p.running))
 }
 
+/// The look-again `otherwise` asks for, unless no member pod runs (then [`CONVERGING_AT_MOST`]).
+pub fn unless_no_member_runs(otherwise: Duration, pods: Option<&[PodState]>) -> Duration {
+    if no_member_runs(pods) { CONVERGING_AT_MOST } else { otherwise }
+}
+
 #[cfg(test)]
 mod tests {
     use etcd_operator_api::{Condition, cluster::OperationStatus};
@@ -90,5 +95,8 @@ mod tests {
         assert!(!no_member_runs(Some(&[pod(false), pod(true)])), "one runs: members may be forming");
         assert!(!no_member_runs(Some(&[])), "none created yet: the StatefulSet is about to");
         assert!(!no_member_runs(None), "not listed: unknown");
+        let waiting = [pod(false)];
+        assert_eq!(unless_no_member_runs(CONVERGING, Some(&waiting)), CONVERGING_AT_MOST);
+        assert_eq!(unless_no_member_runs(CONVERGING, None), CONVERGING);
     }
 }
