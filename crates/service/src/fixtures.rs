@@ -32,7 +32,6 @@ pub(crate) fn sts(replicas: i32, ready: i32) -> StatefulSetState {
         replicas,
         ready,
         updated: replicas,
-        current_revision: "r1".into(),
         update_revision: "r1".into(),
         up_to_date: true,
         version: None,

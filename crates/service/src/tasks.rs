@@ -165,8 +165,8 @@ mod tests {
 
     /// [`wait`] bounded by a deadline of `limit`, as a call scoped by the gRPC layer would be.
     async fn wait_at_most(task: watch::Receiver<TaskState<u32>>, limit: Duration) -> TaskState<u32> {
-        // The margin is at least 500 ms: leave it on top.
-        let deadline = std::time::Instant::now() + limit + Duration::from_millis(500);
+        // The margin is a third, at least 700 ms: leave room for it on top.
+        let deadline = std::time::Instant::now() + limit * 3 / 2 + Duration::from_millis(700);
         call_budget::within(Some(deadline), wait(task)).await
     }
 

@@ -93,8 +93,6 @@ pub struct StatefulSetState {
     pub ready: i32,
     /// Pods already on the newest template.
     pub updated: i32,
-    /// Revision most pods run.
-    pub current_revision: String,
     /// Revision being rolled out.
     pub update_revision: String,
     /// Whether the StatefulSet controller has seen the latest spec.
@@ -111,18 +109,19 @@ impl StatefulSetState {
             replicas: sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
             ready: status.ready_replicas.unwrap_or(0),
             updated: status.updated_replicas.unwrap_or(0),
-            current_revision: status.current_revision.unwrap_or_default(),
             update_revision: status.update_revision.unwrap_or_default(),
             up_to_date: status.observed_generation >= sts.metadata.generation,
             version: etcd_operator_resource::templates::etcd_version_of_statefulset(sts).map(str::to_owned),
         }
     }
 
-    /// Whether pods are still being replaced by a rolling update.
+    /// Whether pods are still being replaced by a rolling update: the controller has not seen
+    /// the latest spec, or some pod runs an older template. Not `status.currentRevision`: with
+    /// the OnDelete strategy Kubernetes never moves it to the update revision
+    /// (kubernetes/kubernetes#73492), and where it does, it waits for every pod to be Ready —
+    /// a readiness lag, not a roll.
     pub fn rolling(&self) -> bool {
-        !self.up_to_date
-            || (self.replicas > 0
-                && (self.current_revision != self.update_revision || self.updated < self.replicas))
+        !self.up_to_date || (self.replicas > 0 && self.updated < self.replicas)
     }
 }
 
@@ -259,5 +258,33 @@ impl Alarm {
     /// Its name as etcd writes it.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A StatefulSet as Kubernetes reports it: `updated` of 3 pods on the update revision, the
+    /// current revision as the controller left it.
+    fn reported(updated: i32, current: &str, observed: i64) -> StatefulSetState {
+        let sts: StatefulSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "demo", "generation": 2},
+            "spec": {"replicas": 3, "selector": {}, "serviceName": "demo", "template": {},
+                     "updateStrategy": {"type": "OnDelete"}},
+            "status": {"replicas": 3, "readyReplicas": 2, "updatedReplicas": updated,
+                       "currentRevision": current, "updateRevision": "demo-r2",
+                       "observedGeneration": observed},
+        }))
+        .unwrap();
+        StatefulSetState::of(&sts)
+    }
+
+    #[test]
+    fn rolling_follows_the_pods_templates_not_the_current_revision() {
+        // OnDelete never moves currentRevision; a pod not Ready yet is no roll either.
+        assert!(!reported(3, "demo-r1", 2).rolling(), "every pod on the newest template");
+        assert!(reported(2, "demo-r2", 2).rolling(), "a pod on an older template");
+        assert!(reported(3, "demo-r2", 1).rolling(), "the controller has not seen the spec");
     }
 }
