@@ -146,18 +146,18 @@ pub const PVCS: &str = "/api/v1/namespaces/prod/persistentvolumeclaims";
 /// Path of the test cluster's lock Lease.
 pub const LOCK: &str = "/apis/coordination.k8s.io/v1/namespaces/prod/leases/demo-etcd-operator-lock";
 
-/// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, its
-/// ConfigMap (none) and the kubelet's view of the members (no pods).
+/// What GetClusterStatus reads before and while it asks etcd: the cluster, its StatefulSet, the
+/// kubelet's view of the members (no pods), then its ConfigMap (none) for the spec check.
 pub fn observing(cluster: &Value, sts: Value) -> Vec<Step> {
     vec![
         step("GET", CLUSTER, Reply::Ok(cluster.clone())),
         step("GET", STS, Reply::Ok(sts)),
-        step("GET", CM, Reply::NotFound),
         step(
             "GET",
             "/api/v1/namespaces/prod/pods",
             Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": []})),
         ),
+        step("GET", CM, Reply::NotFound),
     ]
 }
 

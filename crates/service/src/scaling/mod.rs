@@ -97,7 +97,7 @@ impl ScalingService {
         direction: Direction,
         first: bool,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, claims, replicas, pods } = self.core.gather(r).await?;
+        let Gathered { cluster, observation, claims, replicas, pods, .. } = self.core.gather(r).await?;
         let names = self.core.names_of(&cluster);
         let (operation, view) = membership_view(r, &cluster, &observation, is_membership_change)?;
         if first && operation.is_none() {

@@ -9,6 +9,7 @@ use etcd_operator_api::{
     cluster::{ClusterPhase, EtcdClusterStatus, RestorePhase},
 };
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
+use k8s_openapi::api::apps::v1::StatefulSet;
 
 use crate::{
     ClusterOutcome, ServiceError,
@@ -141,21 +142,32 @@ impl Core {
         auth: Option<crate::security::decide::auth::AuthReport>,
     ) -> Result<(ClusterOutcome, Observation), ServiceError> {
         let r = &cluster_ref(&before);
-        let m = self.managers(&r.namespace);
-        let names = self.names(r);
-        let sts = m.statefulsets.get(&names.statefulset()).await?;
-        let existing_cm = m.config_maps.get(&names.config_map()).await?;
+        let sts = self.managers(&r.namespace).statefulsets.get(&self.names(r).statefulset()).await?;
         let mut observation = self.observe_with(&before, sts.as_ref()).await;
         observation.auth = auth;
+        let out = self.record_observation(&before, sts.as_ref(), &observation).await?;
+        Ok((out, observation))
+    }
+
+    /// Records the status `observation` shows of `before` and its StatefulSet `sts` as read: what
+    /// a step that finds nothing to do answers, from what it already gathered.
+    pub(crate) async fn record_observation(
+        &self,
+        before: &EtcdCluster,
+        sts: Option<&StatefulSet>,
+        observation: &Observation,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let r = &cluster_ref(before);
+        let existing_cm = self.managers(&r.namespace).config_maps.get(&self.names(r).config_map()).await?;
         // What the lifecycle desires, so both report the same spec check (its rules, and what
         // the running StatefulSet cannot change) and the same rollout progress; otherwise a
         // refused change would read as Invalid after a reconcile and as Running after a probe.
-        let (spec_check, rollout) = match (&sts, validate_spec(&before.spec)) {
+        let (spec_check, rollout) = match (sts, validate_spec(&before.spec)) {
             (Some(sts), Ok(())) => match desire(&DesireInputs {
-                ctx: &self.template(&before),
-                cluster: &before,
+                ctx: &self.template(before),
+                cluster: before,
                 existing: (Some(sts), existing_cm.as_ref()),
-                observation: &observation,
+                observation,
                 fixed: None,
             })? {
                 Refusable::Usable(desired) => (Ok(()), desired.rollout),
@@ -165,9 +177,8 @@ impl Core {
         };
         // Observing takes seconds while members are down: the write lands only onto what was
         // read, and a newer status recorded meanwhile stands.
-        let write = StatusWrite::new(&before, &spec_check, &rollout);
-        let out = self.write_observed(&before, &observation, write).await?;
-        Ok((out, observation))
+        let write = StatusWrite::new(before, &spec_check, &rollout);
+        self.write_observed(before, observation, write).await
     }
 }
 

@@ -11,6 +11,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_client::etcd::EtcdClient;
 use etcd_operator_common::ClusterRef;
+use k8s_openapi::api::apps::v1::StatefulSet;
 
 mod effect;
 pub(crate) use effect::{At, Effect, Named};
@@ -30,6 +31,8 @@ pub(crate) struct Gathered {
     pub cluster: EtcdCluster,
     pub observation: Observation,
     pub claims: Vec<String>,
+    /// The StatefulSet as read (its status is recorded from it when no step is due).
+    pub statefulset: StatefulSet,
     /// StatefulSet `spec.replicas`.
     pub replicas: i32,
     /// Pods the StatefulSet has.
@@ -85,7 +88,7 @@ impl Core {
         let claims = self.live_claims(r).await?;
         let replicas = sts.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
         let pods = sts.status.as_ref().map_or(0, |s| s.replicas);
-        Ok(Gathered { cluster, observation, claims, replicas, pods })
+        Ok(Gathered { cluster, observation, claims, statefulset: sts, replicas, pods })
     }
 
     /// Writes status as scaling, with its operation and stop record.

@@ -70,7 +70,7 @@ impl ScalingService {
         r: &ClusterRef,
         restart: Option<(i32, &std::sync::Mutex<Option<RestartSource>>)>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, claims, replicas, pods } = self.core.gather(r).await?;
+        let Gathered { cluster, observation, claims, replicas, pods, .. } = self.core.gather(r).await?;
         let status = cluster.status.clone().unwrap_or_default();
         let operation = status.operation.clone().filter(crate::operation::is_scaling);
         let names = self.core.names_of(&cluster);

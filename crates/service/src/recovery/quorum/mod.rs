@@ -83,7 +83,7 @@ impl RecoveryService {
         g: Gathered,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, replicas, .. } = g;
+        let Gathered { cluster, observation, replicas, statefulset, .. } = g;
         let status = cluster.status.clone().unwrap_or_default();
         let now = etcd_operator_common::time::now();
         let policy = cluster.spec.recovery.clone().unwrap_or_default();
@@ -100,24 +100,23 @@ impl RecoveryService {
             corroboration,
             now,
         });
-        let r = crate::core::cluster_ref(&cluster);
         let (down, since, survivor, evidence) = match assessment {
             QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
                 tracing::debug!(why, "no quorum recovery");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.core.current_status(&r).await?;
+                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
                 return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
             }
             QuorumAssessment::Unconfirmed(why) => {
                 tracing::warn!(why, "quorum loss not corroborated");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.core.current_status(&r).await?;
+                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
                 return Ok(Some(ClusterOutcome { requeue_after: Some(Duration::from_secs(10)), ..out }));
             }
             QuorumAssessment::WithinGrace { reason, after } => {
                 tracing::info!(reason, "quorum lost, within the grace period");
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = reason;
-                let out = self.core.current_status(&r).await?;
+                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
                 return Ok(Some(ClusterOutcome {
                     requeue_after: Some(after.max(Duration::from_secs(1))),
                     ..out
@@ -192,7 +191,7 @@ impl RecoveryService {
         op: OperationStatus,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, claims, replicas, pods } = g;
+        let Gathered { cluster, observation, claims, replicas, pods, .. } = g;
         let status = cluster.status.clone().unwrap_or_default();
         let ours = status.restore.as_ref().filter(|s| s.trigger == RestoreTrigger::QuorumLoss);
         let healthy_voters = match &observation.etcd {

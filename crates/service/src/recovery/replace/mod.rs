@@ -110,7 +110,8 @@ impl RecoveryService {
         let m = self.core.managers_as(&r.namespace, component::SCALING);
         Ok(match own {
             Own::Nothing(reason) => {
-                let out = self.core.current_status(r).await?;
+                let (sts, observation) = (Some(&gathered.statefulset), &gathered.observation);
+                let out = self.core.record_observation(cluster, sts, observation).await?;
                 tracing::debug!(reason, "nothing to replace");
                 Some(ClusterOutcome { requeue_after: None, ..out })
             }
