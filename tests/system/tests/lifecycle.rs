@@ -13,10 +13,10 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, ListParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
 };
 use serde_json::json;
-use system_tests::Sim;
+use system_tests::{Sim, requests::served};
 
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
@@ -90,6 +90,7 @@ async fn creates_repairs_and_cleans_up_a_cluster() {
     })
     .await;
     eventually("caches synced", || async { ctx.synced.get() }).await;
+    applies_only_what_changed(&client).await;
 
     // Drift: an owned object deleted by hand comes back.
     Api::<Service>::namespaced(client.clone(), "default")
@@ -111,4 +112,32 @@ async fn creates_repairs_and_cleans_up_a_cluster() {
             && count::<PersistentVolumeClaim>(&client).await == 0
     })
     .await;
+}
+
+/// A reconcile that would change nothing applies neither the StatefulSet nor its ConfigMap; a hand
+/// edit of the StatefulSet is applied over at the next.
+async fn applies_only_what_changed(client: &Client) {
+    let applies = |resource: &'static str| served(client, "APPLY", resource, "");
+    let (sts, cm, pdb) =
+        (applies("statefulsets").await, applies("configmaps").await, applies("poddisruptionbudgets").await);
+    // An owned object's change brings the cluster back: a label of someone else's on a Service.
+    let touched = json!({"metadata": {"labels": {"touched-by": "test"}}});
+    Api::<Service>::namespaced(client.clone(), "default")
+        .patch("demo-client", &PatchParams::default(), &Patch::Merge(&touched))
+        .await
+        .unwrap();
+    // The PodDisruptionBudget is applied after the StatefulSet: that reconcile is past them.
+    eventually("a reconcile", || async { applies("poddisruptionbudgets").await > pdb }).await;
+    assert_eq!(applies("statefulsets").await, sts, "the StatefulSet is as the last apply left it");
+    assert_eq!(applies("configmaps").await, cm, "so is the ConfigMap");
+
+    let sets = Api::<StatefulSet>::namespaced(client.clone(), "default");
+    let edited = json!({"metadata": {"labels": {"app.kubernetes.io/component": "edited"}}});
+    sets.patch("demo", &PatchParams::default(), &Patch::Merge(&edited)).await.unwrap();
+    eventually("the hand edit applied over", || async {
+        let labels = sets.get("demo").await.unwrap().metadata.labels.unwrap_or_default();
+        labels.get("app.kubernetes.io/component").map(String::as_str) == Some("etcd")
+    })
+    .await;
+    assert!(applies("statefulsets").await > sts);
 }

@@ -2,6 +2,7 @@
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
+use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
 
 use crate::{
     ClusterOutcome, ServiceError,
@@ -81,7 +82,8 @@ impl LifecycleService {
             }
             Refusable::Usable(desired) => desired,
         };
-        self.apply_objects(r, &desired, &mut observation).await?;
+        let existing = (existing_sts.as_ref(), existing_cm.as_ref());
+        self.apply_objects(r, &desired, existing, &mut observation).await?;
         let check = Ok(());
         let write = StatusWrite::new(&cluster, &check, &desired.rollout).restore(restore.as_ref());
         let out = self.core.write_observed(&cluster, &observation, write).await?;
@@ -91,11 +93,13 @@ impl LifecycleService {
     }
 
     /// Applies the Services, the PDB and, when the rollout may proceed, the ConfigMap and
-    /// StatefulSet, noting in `observation` what was just asked for.
+    /// StatefulSet (unless they are as this process left them: `existing` as read), noting in
+    /// `observation` what was just asked for.
     async fn apply_objects(
         &self,
         r: &ClusterRef,
         desired: &Desired,
+        (existing_sts, existing_cm): (Option<&StatefulSet>, Option<&ConfigMap>),
         observation: &mut Observation,
     ) -> Result<(), ServiceError> {
         let m = self.core.managers(&r.namespace);
@@ -104,18 +108,29 @@ impl LifecycleService {
         }
         if desired.rollout == RolloutDecision::Proceed {
             // The ConfigMap is read when a member starts, so it changes together with the template.
-            m.config_maps.apply(&desired.config_map).await?;
+            let cm = &desired.config_map;
+            self.apply_unless_unchanged(cm, existing_cm, || m.config_maps.apply(cm)).await?;
             // Members mount it (the restore agent verifies the API with it).
             if let Some(ca) = &desired.api_ca {
                 m.config_maps.apply(ca).await?;
             }
-            let applied = m.statefulsets.update(&desired.statefulset).await?;
-            observation.statefulset = Some(StatefulSetState::of(&applied));
-            if desired.plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {
-                // Pods were only just asked for; etcd cannot have answered yet.
-                observation.etcd = EtcdState::Unreachable("members have just been created".into());
+            let sts = &desired.statefulset;
+            // Skipped: the StatefulSet as observed is the one that stands.
+            let applied = self.apply_unless_unchanged(sts, existing_sts, || m.statefulsets.update(sts));
+            if let Some(applied) = applied.await? {
+                observation.statefulset = Some(StatefulSetState::of(&applied));
+                if desired.plan.replicas > 0 && matches!(observation.etcd, EtcdState::NotExpected) {
+                    // Pods were only just asked for; etcd cannot have answered yet.
+                    observation.etcd = EtcdState::Unreachable("members have just been created".into());
+                }
             }
         }
+        self.apply_policies(r, desired).await
+    }
+
+    /// Applies (or deletes) the PodDisruptionBudget and the members' NetworkPolicy.
+    async fn apply_policies(&self, r: &ClusterRef, desired: &Desired) -> Result<(), ServiceError> {
+        let m = self.core.managers(&r.namespace);
         match &desired.pdb {
             Some(pdb) => drop(m.pdbs.apply(pdb).await?),
             None => drop(m.pdbs.delete(&self.core.names(r).pdb()).await?),

@@ -3,6 +3,7 @@
 pub(crate) mod apply;
 pub mod decide;
 mod delete;
+mod unchanged;
 mod update;
 
 pub use delete::DeleteOutcome;
@@ -31,6 +32,8 @@ pub struct LifecycleService {
     pub(crate) security: SecurityService,
     /// Clusters as watched, for recorded-status reads (none: each read asks the API server).
     recorded: Option<ClusterCache>,
+    /// What this process applied last, so that applies which would change nothing are skipped.
+    applied: unchanged::AppliedMemo,
 }
 
 impl LifecycleService {
@@ -39,6 +42,7 @@ impl LifecycleService {
             restore: RestoreService::new(core.clone()),
             security: SecurityService::new(core.clone()),
             recorded: None,
+            applied: unchanged::memo(),
             core,
         }
     }

@@ -1,0 +1,122 @@
+//! Applies that would change nothing are skipped. Exact, not a timer: an object is applied again
+//! unless it is, apart from its status and bookkeeping, what this process's last apply of the same
+//! desired object returned. Then nobody changed it since, and the same apply would be a no-op on
+//! the server — where, at 1 000 clusters, server-side apply is the most expensive request the
+//! lifecycle makes. Only objects the reconcile reads anyway (the StatefulSet, the ConfigMap) are
+//! judged; a restart of the process, or another replica, applies once more.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use kube::Resource;
+use serde::Serialize;
+
+use crate::{ServiceError, lifecycle::LifecycleService, tasks::BoundedCache};
+
+/// An object's kind, namespace and name.
+pub(crate) type Key = (String, String, String);
+
+/// What this process applied last, by fingerprint: the desired object, and the object the apply
+/// returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Applied {
+    desired: u64,
+    result: u64,
+}
+
+/// The objects remembered: two per cluster, so a bound of thousands of clusters.
+pub(crate) type AppliedMemo = BoundedCache<Key, Applied>;
+
+/// A memo large enough for the clusters one replica serves.
+pub(crate) fn memo() -> AppliedMemo {
+    BoundedCache::new(8192)
+}
+
+/// A fingerprint of everything in `object` a writer may change: not its status (the StatefulSet
+/// controller's), its resourceVersion (moved by status writes) or its managed fields (their
+/// timestamps move with them).
+pub(crate) fn fingerprint<K: Serialize>(object: &K) -> u64 {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Whether applying a desired object of fingerprint `desired` onto an object read as `existing`
+/// would change nothing, given what was applied `last`. Pure.
+pub(crate) fn unchanged(last: Option<Applied>, desired: u64, existing: Option<u64>) -> bool {
+    matches!((last, existing), (Some(l), Some(e)) if l.desired == desired && l.result == e)
+}
+
+impl LifecycleService {
+    /// Applies `desired` with `apply` unless [`unchanged`] says that changes nothing; the object as
+    /// the apply returned it, `None` when skipped.
+    pub(crate) async fn apply_unless_unchanged<K, Fut>(
+        &self,
+        desired: &K,
+        existing: Option<&K>,
+        apply: impl FnOnce() -> Fut,
+    ) -> Result<Option<K>, ServiceError>
+    where
+        K: Resource<DynamicType = ()> + Serialize,
+        Fut: Future<Output = Result<K, etcd_operator_resource::ResourceError>>,
+    {
+        let meta = desired.meta();
+        let key = (
+            K::kind(&()).into_owned(),
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let want = fingerprint(desired);
+        if unchanged(self.applied.get(&key), want, existing.map(fingerprint)) {
+            return Ok(None);
+        }
+        let result = apply().await?;
+        self.applied.insert(key, Applied { desired: want, result: fingerprint(&result) });
+        Ok(Some(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    use super::*;
+
+    fn config_map(data: &str, version: &str) -> ConfigMap {
+        let time = format!("2026-12-02T18:00:0{version}Z");
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "demo-config", "namespace": "prod", "resourceVersion": version,
+                         "labels": {"app": "etcd"},
+                         "managedFields": [{"manager": "etcd-operator/lifecycle", "time": time}]},
+            "data": {"initial": data},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_bookkeeping_is_left_out_of_a_fingerprint() {
+        let applied = fingerprint(&config_map("a", "1"));
+        assert_eq!(fingerprint(&config_map("a", "7")), applied, "resourceVersion and managed fields");
+        assert_ne!(fingerprint(&config_map("b", "1")), applied, "data");
+        let mut relabelled = config_map("a", "1");
+        relabelled.metadata.labels = None;
+        assert_ne!(fingerprint(&relabelled), applied, "labels");
+    }
+
+    #[test]
+    fn an_apply_is_skipped_only_onto_what_the_same_apply_left() {
+        let last = Some(Applied { desired: 1, result: 10 });
+        assert!(unchanged(last, 1, Some(10)));
+        assert!(!unchanged(last, 2, Some(10)), "a new desired object");
+        assert!(!unchanged(last, 1, Some(11)), "changed by another writer since");
+        assert!(!unchanged(last, 1, None), "deleted since");
+        assert!(!unchanged(None, 1, Some(10)), "nothing applied by this process yet");
+    }
+}
