@@ -77,6 +77,9 @@ pub(crate) struct Core {
     pub(crate) verifications: Tasks<(ObjectVersion, String)>,
     /// Finished verifications, by location and object version: the sha256 read.
     pub(crate) verified: BoundedCache<(String, ObjectVersion), String>,
+    /// When this process last wrote each cluster's status (by namespace and name): members'
+    /// counters alone are recorded at most every `status::decide::counters::REFRESH`.
+    pub(crate) status_written: BoundedCache<(String, String), std::time::Instant>,
     /// The operator's own snapshots being saved here, by key.
     pub(crate) saved_snapshots: Tasks<SnapshotRecord>,
 }
@@ -104,6 +107,7 @@ impl Core {
             in_flight: in_flight::InFlight::default(),
             verifications: Tasks::default(),
             verified: BoundedCache::new(VERIFIED_ENTRIES),
+            status_written: BoundedCache::new(8192),
             saved_snapshots: Tasks::default(),
             etcd_pool: EtcdPool::new(config.etcd_idle, metrics.clone()),
             client,

@@ -138,6 +138,16 @@ async fn probes_of_a_quiet_cluster_leave_its_status_as_it_was() {
         assert_eq!(status.members[0].raft_index, first.members[0].raft_index);
     }
     assert_eq!(version().await, recorded, "a probe that found nothing new wrote nothing");
+
+    // Writes move the members' counters: a probe answers them live, but counters alone are
+    // recorded at most every few minutes, not at every probe.
+    let mut etcd = c.etcd().await;
+    for i in 0..5 {
+        etcd.put(format!("counters/{i}"), "x", None).await.unwrap();
+    }
+    let status = Box::pin(c.services.health.check_health(&c.r)).await.unwrap().status;
+    assert!(status.members[0].revision > first.members[0].revision, "answered live: {status:?}");
+    assert_eq!(version().await, recorded, "counters alone were not recorded");
 }
 
 /// With `spec.paused`, a fragmented cluster is probed but not defragmented, and every call that

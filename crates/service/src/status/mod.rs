@@ -103,13 +103,22 @@ impl Core {
                 whole.operation = scaling_op;
             }
         }
-        if cluster.status.as_ref() != Some(&whole) {
+        // Conditions are keyed by type: the API server may keep them in another order than written.
+        let previous = cluster.status.clone().map(decide::counters::conditions_by_type);
+        let key = (r.namespace.clone(), r.name.clone());
+        let now = std::time::Instant::now();
+        let counters_only =
+            previous.as_ref().is_some_and(|p| decide::counters::only_counters_moved(p, &whole));
+        if previous.as_ref() != Some(&whole)
+            && (!counters_only || decide::counters::due(self.status_written.get(&key), now))
+        {
             let writer = match scaling {
                 ScalingRecord::Unchanged => &self.clusters,
                 ScalingRecord::Now { .. } => &self.scaling_writer,
             };
             let read_at = cluster.metadata.resource_version.as_deref().filter(|_| only_onto_read);
             writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
+            self.status_written.insert(key, now);
         }
         let mut out = outcome(cluster, whole);
         let pods = observation.pods.as_deref();

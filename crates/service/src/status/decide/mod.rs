@@ -1,6 +1,7 @@
 //! Status from observations: phase, conditions, members. Pure.
 
 mod conditions;
+pub mod counters;
 pub mod members;
 mod own_operation;
 pub(crate) mod quorum_conditions;
