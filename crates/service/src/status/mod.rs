@@ -103,15 +103,10 @@ impl Core {
                 whole.operation = scaling_op;
             }
         }
-        // Conditions are keyed by type: the API server may keep them in another order than written.
-        let previous = cluster.status.clone().map(decide::counters::conditions_by_type);
         let key = (r.namespace.clone(), r.name.clone());
         let now = std::time::Instant::now();
-        let counters_only =
-            previous.as_ref().is_some_and(|p| decide::counters::only_counters_moved(p, &whole));
-        if previous.as_ref() != Some(&whole)
-            && (!counters_only || decide::counters::due(self.status_written.get(&key), now))
-        {
+        let last_written = self.status_written.get(&key);
+        if decide::counters::worth_writing(cluster.status.as_ref(), &whole, last_written, now) {
             let writer = match scaling {
                 ScalingRecord::Unchanged => &self.clusters,
                 ScalingRecord::Now { .. } => &self.scaling_writer,

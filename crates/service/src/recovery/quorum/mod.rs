@@ -100,39 +100,48 @@ impl RecoveryService {
             corroboration,
             now,
         });
-        let (down, since, survivor, evidence) = match assessment {
+        // Nothing to start: the gathered observation is recorded, with when to look again.
+        let (why, requeue_after) = match assessment {
             QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
                 tracing::debug!(why, "no quorum recovery");
-                *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
-                return Ok(Some(ClusterOutcome { requeue_after: None, ..out }));
+                (why, None)
             }
             QuorumAssessment::Unconfirmed(why) => {
                 tracing::warn!(why, "quorum loss not corroborated");
-                *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
-                return Ok(Some(ClusterOutcome { requeue_after: Some(Duration::from_secs(10)), ..out }));
+                (why, Some(Duration::from_secs(10)))
             }
             QuorumAssessment::WithinGrace { reason, after } => {
                 tracing::info!(reason, "quorum lost, within the grace period");
-                *decision.lock().unwrap_or_else(|e| e.into_inner()) = reason;
-                let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
-                return Ok(Some(ClusterOutcome {
-                    requeue_after: Some(after.max(Duration::from_secs(1))),
-                    ..out
-                }));
+                (reason, Some(after.max(Duration::from_secs(1))))
             }
-            QuorumAssessment::Lost { down, since, survivor, evidence } => (down, since, survivor, evidence),
+            QuorumAssessment::Lost { down, since, survivor, evidence } => {
+                let lost = LostQuorum { down, since, evidence, survivor, policy };
+                let begun = self.begin_recovery(&cluster, &observation, &current, replicas, &lost);
+                *decision.lock().unwrap_or_else(|e| e.into_inner()) = begun.await?;
+                return Ok(None);
+            }
         };
+        *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
+        let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
+        Ok(Some(ClusterOutcome { requeue_after, ..out }))
+    }
+
+    /// Records the recovery `lost` calls for as scaling's operation and announces it; what it said.
+    async fn begin_recovery(
+        &self,
+        cluster: &etcd_operator_api::EtcdCluster,
+        observation: &crate::observe::Observation,
+        current: &[etcd_operator_api::cluster::MemberStatus],
+        replicas: i32,
+        lost: &LostQuorum,
+    ) -> Result<String, ServiceError> {
         fail::fail_point!("quorum::before::Record");
-        let lost = LostQuorum { down, since, evidence, survivor, policy };
-        let (op, msg) = self.plan_recovery(&cluster, &current, replicas, &lost).await?;
-        self.core.record_scaling(&cluster, &observation, Some(&op), None).await?;
-        self.recovery_event_as(&cluster, EventType::Warning, "RecoverQuorum", "QuorumLossRecovery", &msg)
+        let (op, msg) = self.plan_recovery(cluster, current, replicas, lost).await?;
+        self.core.record_scaling(cluster, observation, Some(&op), None).await?;
+        self.recovery_event_as(cluster, EventType::Warning, "RecoverQuorum", "QuorumLossRecovery", &msg)
             .await;
-        *decision.lock().unwrap_or_else(|e| e.into_inner()) = msg;
         fail::fail_point!("quorum::after::Record");
-        Ok(None)
+        Ok(msg)
     }
 
     /// Resolves the source (the survivor's saved data, else the accepted backup), prepares every

@@ -14,7 +14,7 @@ use etcd_operator_api::cluster::EtcdClusterStatus;
 pub const REFRESH: Duration = Duration::from_secs(300);
 
 /// Whether `next` differs from `previous` in members' counters only.
-pub fn only_counters_moved(previous: &EtcdClusterStatus, next: &EtcdClusterStatus) -> bool {
+fn only_counters_moved(previous: &EtcdClusterStatus, next: &EtcdClusterStatus) -> bool {
     previous != next && without_counters(previous) == without_counters(next)
 }
 
@@ -32,7 +32,7 @@ fn without_counters(status: &EtcdClusterStatus) -> EtcdClusterStatus {
 
 /// `status` with its conditions in the order status is computed in (by type, as
 /// `merge_conditions` leaves them), whatever order the API server kept.
-pub fn conditions_by_type(mut status: EtcdClusterStatus) -> EtcdClusterStatus {
+fn conditions_by_type(mut status: EtcdClusterStatus) -> EtcdClusterStatus {
     status.conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
     status
 }
@@ -41,6 +41,21 @@ pub fn conditions_by_type(mut status: EtcdClusterStatus) -> EtcdClusterStatus {
 /// the cluster's status at `last_written`.
 pub fn due(last_written: Option<Instant>, now: Instant) -> bool {
     last_written.is_none_or(|at| now.saturating_duration_since(at) >= REFRESH)
+}
+
+/// Whether `next` is worth writing over the `recorded` status: it differs (conditions compared by
+/// type), and not only in counters that are not [`due`].
+pub fn worth_writing(
+    recorded: Option<&EtcdClusterStatus>,
+    next: &EtcdClusterStatus,
+    last_written: Option<Instant>,
+    now: Instant,
+) -> bool {
+    match recorded.cloned().map(conditions_by_type) {
+        Some(recorded) if recorded == *next => false,
+        Some(recorded) if only_counters_moved(&recorded, next) => due(last_written, now),
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -89,5 +104,12 @@ mod tests {
         assert!(due(None, now), "never written by this process");
         assert!(!due(Some(now - Duration::from_secs(30)), now));
         assert!(due(Some(now - REFRESH), now));
+        let (quiet, moved) = (status(5, true), status(6, true));
+        let recently = Some(now - Duration::from_secs(30));
+        assert!(!worth_writing(Some(&quiet), &quiet, None, now), "nothing changed");
+        assert!(!worth_writing(Some(&quiet), &moved, recently, now), "counters alone, recently written");
+        assert!(worth_writing(Some(&quiet), &moved, None, now), "counters alone, never written here");
+        assert!(worth_writing(Some(&quiet), &status(5, false), recently, now), "health changed");
+        assert!(worth_writing(None, &quiet, recently, now), "nothing recorded");
     }
 }
