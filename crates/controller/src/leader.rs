@@ -15,6 +15,7 @@ use k8s_openapi::{api::coordination::v1::Lease, apimachinery::pkg::apis::meta::v
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::{sync::watch, task::JoinHandle};
+use tracing::Instrument;
 
 /// Who elects, on which Lease, with which timing.
 #[derive(Clone, Debug)]
@@ -155,7 +156,8 @@ where
     metrics.set_leader(false);
     // Closing the channel makes the manager release the Lease.
     drop(elected);
-    match manager_task.await {
+    let release = tracing::info_span!("lease.release", lease = %election.lease_name);
+    match manager_task.instrument(release).await {
         Ok(Ok(_)) => tracing::info!(lease = %election.lease_name, "released the lease"),
         Ok(Err(e)) => tracing::warn!(lease = %election.lease_name, "could not release the lease: {e}"),
         Err(e) => tracing::warn!("lease manager task failed: {e}"),

@@ -61,7 +61,7 @@ where
     F: Fn(Arc<Context>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let _guard = match etcd_operator_telemetry::logging::init(
+    let guard = match etcd_operator_telemetry::logging::init(
         &format!("{name}-controller"),
         &config.telemetry,
         "info,kube=warn,tower=warn,h2=warn,kube_lease_manager=warn",
@@ -72,13 +72,15 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    match serve(name, config, controller).await {
+    let code = match serve(name, config, controller).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{name}-controller failed: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    guard.shutdown().await;
+    code
 }
 
 async fn serve<F, Fut>(name: &'static str, config: ControllerConfig, controller: F) -> Result<(), String>

@@ -26,15 +26,35 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
 }
 
-/// Flushes and shuts the tracer provider down when dropped.
+/// Flushes and shuts the tracer provider down: [`TelemetryGuard::shutdown`] before the runtime
+/// ends, or (outside a current-thread runtime) when dropped.
 #[must_use = "traces are lost when the guard is dropped early"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
 }
 
+impl TelemetryGuard {
+    /// Exports the spans still queued and stops the exporter. The processor's wait for the last
+    /// export blocks a thread while the export's I/O runs on this runtime: on a blocking thread
+    /// the runtime goes on, even a current-thread one (where a wait on its only thread would time
+    /// out after 5 s and lose the spans).
+    pub async fn shutdown(mut self) {
+        if let Some(p) = self.provider.take() {
+            let _ = tokio::task::spawn_blocking(move || p.shutdown()).await;
+        }
+    }
+}
+
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(p) = self.provider.take() {
+        let Some(p) = self.provider.take() else { return };
+        let current_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        if current_thread {
+            // Waiting here would stall the runtime the export needs: the wait goes to a thread
+            // (spans still queued are lost if the process ends first; hence `shutdown`).
+            std::thread::spawn(move || p.shutdown());
+        } else {
             let _ = p.shutdown();
         }
     }

@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
 
 async fn serve_process() -> std::process::ExitCode {
     let config = Config::parse();
-    let _guard = match etcd_operator_telemetry::logging::init(
+    let guard = match etcd_operator_telemetry::logging::init(
         "cluster-service",
         &config.telemetry,
         "info,kube=warn,tower=warn,h2=warn",
@@ -41,13 +41,15 @@ async fn serve_process() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match run(config).await {
+    let code = match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("cluster-service failed: {e}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    guard.shutdown().await;
+    code
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -83,14 +83,14 @@ pub struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let _guard = match etcd_operator_telemetry::logging::init("restore-agent", &args.telemetry, "info") {
+    let guard = match etcd_operator_telemetry::logging::init("restore-agent", &args.telemetry, "info") {
         Ok(g) => g,
         Err(e) => {
             eprintln!("restore-agent: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match run(&args).await {
+    let code = match run(&args).await {
         Ok(outcome) => {
             tracing::info!(member = args.member, "{outcome}");
             ExitCode::SUCCESS
@@ -104,7 +104,9 @@ async fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
-    }
+    };
+    guard.shutdown().await;
+    code
 }
 
 async fn run(args: &Args) -> Result<String, String> {

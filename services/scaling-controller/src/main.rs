@@ -15,7 +15,9 @@ struct Args {
     controller: ControllerConfig,
 }
 
-#[tokio::main]
+// One thread: a controller waits on I/O; each worker thread a multi-thread runtime adds (one per
+// core) costs resident memory for nothing (BENCHMARKS.md, idle RSS).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
     runtime::run("scaling", Args::parse().controller, scaling::run).await
 }

@@ -11,7 +11,8 @@
 //!   built by the operator's own templates) into a fresh kube-sim, same run;
 //! - at the end, every cluster has each of its objects and a status;
 //! - over the time to all StatefulSets: CPU seconds of each process and of the bench's own
-//!   process (kube-sim runs in it), and the API server's requests per cluster by kind.
+//!   process (kube-sim runs in it), the API server's requests per cluster by kind, and the
+//!   cluster-service's calls per cluster by method.
 //!
 //! kube-sim keeps 20 000 watch events by default; 1 000 clusters make more, and
 //! the watches' 410 relists would be measured too, so the bench keeps more.
@@ -135,28 +136,45 @@ fn cpu(stack: &Stack) -> Vec<f64> {
     pids.into_iter().map(cpu_seconds).collect()
 }
 
-/// The CPU each process used and the requests per cluster the API server served by kind, between
-/// two snapshots.
-fn usage_tables(
-    stack: &Stack,
-    n: usize,
-    cpu0: &[f64],
-    requests0: &std::collections::BTreeMap<String, u64>,
-    requests: &std::collections::BTreeMap<String, u64>,
-) {
+/// The cluster-service's calls so far by method (its `grpc_requests` counters, server side).
+async fn calls_by_method(stack: &Stack) -> Counts {
+    let text = stack.processes[0].metrics().await;
+    let mut calls = Counts::new();
+    for line in text.lines().filter(|l| l.starts_with("etcd_operator_grpc_requests_total{")) {
+        let label = |key: &str| line.split(&format!("{key}=\"")).nth(1).and_then(|r| r.split('"').next());
+        if label("side") != Some("server") {
+            continue;
+        }
+        let (Some(method), Some(count)) = (label("method"), line.rsplit(' ').next()) else { continue };
+        *calls.entry(method.to_owned()).or_default() += count.parse::<f64>().unwrap_or(0.0) as u64;
+    }
+    calls
+}
+
+type Counts = std::collections::BTreeMap<String, u64>;
+
+/// Prints `after - before` per cluster, by key, where at least 0.05.
+fn per_cluster_table(title: &str, n: usize, before: &Counts, after: &Counts) {
+    println!("\n| {title} | count |\n|---|---|");
+    for (what, count) in after {
+        let per = (count - before.get(what).copied().unwrap_or(0)) as f64 / n as f64;
+        if per >= 0.05 {
+            println!("| {what} | {per:.2} |");
+        }
+    }
+}
+
+/// The CPU each process used, the requests per cluster the API server served by kind and the
+/// cluster-service's calls per cluster by method, between two snapshots.
+fn usage_tables(stack: &Stack, n: usize, cpu0: &[f64], before: &(Counts, Counts), after: &(Counts, Counts)) {
     let mut names: Vec<&str> = stack.processes.iter().map(|p| p.name.as_str()).collect();
     names.push("kube-sim (bench)");
     let used: Vec<String> = cpu(stack).iter().zip(cpu0).map(|(c, c0)| format!("{:.1}", c - c0)).collect();
     println!("\n| CPU seconds to all StatefulSets | {} |", names.join(" | "));
     println!("|---|{}", "---|".repeat(names.len()));
     println!("| {n} clusters | {} |", used.join(" | "));
-    println!("\n| requests per cluster to all StatefulSets | count |\n|---|---|");
-    for (what, count) in requests {
-        let per = (count - requests0.get(what).copied().unwrap_or(0)) as f64 / n as f64;
-        if per >= 0.05 {
-            println!("| {what} | {per:.2} |");
-        }
-    }
+    per_cluster_table("requests per cluster to all StatefulSets", n, &before.0, &after.0);
+    per_cluster_table("cluster-service calls per cluster to all StatefulSets", n, &before.1, &after.1);
 }
 
 /// The baseline: the same objects applied with kubectl into a fresh kube-sim.
@@ -223,7 +241,8 @@ async fn main() {
     let yaml: String = (0..n).map(cluster_yaml).collect::<Vec<_>>().join("---\n");
     let home = tempfile::tempdir().expect("home");
     let mut watched = watch_statefulsets(&stack.client);
-    let (cpu0, requests0) = (cpu(&stack), system_tests::requests::by_kind(&stack.client).await);
+    let cpu0 = cpu(&stack);
+    let before = (system_tests::requests::by_kind(&stack.client).await, calls_by_method(&stack).await);
     let started = Instant::now();
     kubectl_apply(&stack.sim.kubeconfig, home.path(), &yaml);
     let mut quarter = 1;
@@ -238,8 +257,8 @@ async fn main() {
         }
         watched.changed().await.expect("watching StatefulSets");
     };
-    let requests = system_tests::requests::by_kind(&stack.client).await;
-    usage_tables(&stack, n, &cpu0, &requests0, &requests);
+    let after = (system_tests::requests::by_kind(&stack.client).await, calls_by_method(&stack).await);
+    usage_tables(&stack, n, &cpu0, &before, &after);
     // Settled: every cluster has a status (the lifecycle's and the health probe's writes).
     let clusters = Api::<EtcdCluster>::namespaced(stack.client.clone(), NAMESPACE);
     loop {

@@ -24,7 +24,8 @@ async fn one_trace_spans_a_controller_the_cluster_service_and_etcd() {
     let otlp = format!("--otlp-endpoint={}", collector.endpoint);
     let mut stack = Stack::start("one_trace_spans_a_controller_the_cluster_service_and_etcd").await;
     let endpoint = stack.start_cluster_service("cluster-service-0", std::slice::from_ref(&otlp)).await;
-    stack.start_controller("lifecycle", "lifecycle-a", &endpoint, std::slice::from_ref(&otlp)).await;
+    let lifecycle =
+        stack.start_controller("lifecycle", "lifecycle-a", &endpoint, std::slice::from_ref(&otlp)).await;
     stack.start_controller("health", "health-a", &endpoint, std::slice::from_ref(&otlp)).await;
     stack.kubectl_apply(CLUSTER);
 
@@ -55,4 +56,12 @@ async fn one_trace_spans_a_controller_the_cluster_service_and_etcd() {
     assert!(root.attributes.contains(&"cluster.name=traced".to_owned()), "{:?}", root.attributes);
     assert!(root.attributes.contains(&"cluster.namespace=default".to_owned()), "{:?}", root.attributes);
     eprintln!("trace {} from {}: {spans} spans", root.trace_id, root.service);
+
+    // Spans still queued at exit reach the collector before the process ends (one runtime thread:
+    // a wait on it would stall the export, time out and lose them): the Lease's release is last.
+    let status = stack.processes[lifecycle].terminate().await.expect("the controller exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let spans = collector.spans();
+    let released = spans.iter().any(|s| s.service == "lifecycle-controller" && s.name == "lease.release");
+    assert!(released, "no lease.release span from the lifecycle-controller after it exited");
 }
