@@ -32,6 +32,11 @@ pub struct ControllerConfig {
     /// Objects reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// How long a cluster's triggers are gathered into one reconcile: a reconcile's own writes
+    /// and its StatefulSet's status moves come in bursts, each event a call otherwise. Every
+    /// trigger waits this long; a cluster changing faster than this is reconciled when it pauses.
+    #[arg(long, env = "DEBOUNCE", default_value = "500ms", value_parser = parse_duration)]
+    pub debounce: Duration,
     /// Namespace of this controller's leader-election Lease.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
@@ -70,11 +75,47 @@ impl ControllerConfig {
         if self.concurrency == 0 {
             return Err("--concurrency must be at least 1".into());
         }
+        // Each trigger restarts the wait: a long one could hold back a cluster that keeps changing.
+        if self.debounce > MAX_DEBOUNCE {
+            return Err(format!("--debounce must be at most {}s", MAX_DEBOUNCE.as_secs()));
+        }
         Ok(())
     }
 }
 
+/// The longest `--debounce` taken.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(5);
+
 fn default_identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "controller".into());
     format!("{}-{}", host.trim(), std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: ControllerConfig,
+    }
+
+    fn parsed(args: &[&str]) -> Result<ControllerConfig, String> {
+        let config = Flags::try_parse_from(std::iter::once("controller").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?
+            .config;
+        config.validate().map(|()| config)
+    }
+
+    #[test]
+    fn debounce_defaults_to_half_a_second_and_is_bounded() {
+        assert_eq!(parsed(&[]).unwrap().debounce, Duration::from_millis(500));
+        assert_eq!(parsed(&["--debounce=0s"]).unwrap().debounce, Duration::ZERO);
+        let refused = parsed(&["--debounce=6s"]).unwrap_err();
+        assert!(refused.contains("--debounce must be at most 5s"), "{refused}");
+        assert!(parsed(&["--debounce=soon"]).unwrap_err().contains("not a duration"));
+    }
 }

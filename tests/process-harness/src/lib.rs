@@ -163,6 +163,8 @@ pub const CONTROLLER_FLAGS: &[&str] = &[
     "--lease-duration",
     "--lease-renew-grace",
     "--watch-namespace",
+    "--concurrency",
+    "--debounce",
     "--otlp-endpoint",
     "--log-format",
     "--admin-listen",

@@ -23,7 +23,10 @@ use kube::{
     Api,
     api::{DeleteParams, Patch, PatchParams},
 };
-use system_tests::real::{RealCluster, spec};
+use system_tests::{
+    real::{RealCluster, spec},
+    requests::served,
+};
 
 const LIMIT: Duration = Duration::from_secs(150);
 
@@ -143,8 +146,15 @@ async fn a_lost_majority_is_restored_in_place_from_the_survivors_saved_data_when
     let claims = c.claim_uids().await;
     lose_quorum(&c).await;
 
-    // Within the grace period nothing is touched; the answer says when to look again.
+    // Within the grace period nothing is touched, not even the cluster's lock (a look with
+    // nothing to start takes none); the answer says when to look again.
+    let locks = served(&c.client, "POST", "leases", "").await;
     let early = Box::pin(c.services.recovery.recover_quorum(&c.r)).await.unwrap();
+    assert_eq!(
+        served(&c.client, "POST", "leases", "").await,
+        locks,
+        "a look that starts nothing locks nothing"
+    );
     assert!(
         early.cluster.requeue_after.is_some()
             && early.cluster.status.operation.is_none()

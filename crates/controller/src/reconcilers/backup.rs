@@ -106,7 +106,9 @@ where
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(trigger, reader)
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .with_config(
+            controller::Config::default().concurrency(ctx.config.concurrency).debounce(ctx.config.debounce),
+        )
         .graceful_shutdown_on(ctx.stopping())
 }
 

@@ -132,7 +132,9 @@ where
         .applied_objects()
         .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
     let mut controller = Controller::for_stream(trigger, reader.clone())
-        .with_config(controller::Config::default().concurrency(ctx.config.concurrency))
+        .with_config(
+            controller::Config::default().concurrency(ctx.config.concurrency).debounce(ctx.config.debounce),
+        )
         .graceful_shutdown_on(ctx.stopping());
     let owned = || watcher::Config::default().labels("app.kubernetes.io/managed-by=etcd-operator");
     if owns != Owns::Nothing {

@@ -11,7 +11,7 @@ use std::{sync::Mutex, time::Duration};
 
 use etcd_operator_api::{
     EtcdCluster,
-    cluster::{OperationStatus, RestorePhase, RestoreTrigger},
+    cluster::{MemberStatus, OperationStatus, RestorePhase, RestoreTrigger},
 };
 use etcd_operator_common::{ClusterRef, time::now_rfc3339};
 use etcd_operator_resource::templates::BootstrapConfig;
@@ -47,13 +47,65 @@ pub struct QuorumOutcome {
     pub quorum_holds: bool,
 }
 
+/// What the gathered state says of quorum, with the members as observed. Pure.
+fn assess_gathered(g: &Gathered) -> (QuorumAssessment, Vec<MemberStatus>) {
+    let Gathered { cluster, observation, replicas, .. } = g;
+    let status = cluster.status.clone().unwrap_or_default();
+    let policy = cluster.spec.recovery.clone().unwrap_or_default();
+    let current = members(observation, &status, &now_rfc3339());
+    let corroboration = corroborate_observation(observation, &current);
+    let assessment = assess(&QuorumInputs {
+        enabled: policy.restore_on_quorum_loss,
+        grace: quorum_loss_grace(&policy).unwrap_or(Duration::from_secs(600)),
+        members: &current,
+        serving: matches!(&observation.etcd, EtcdState::Reached(view) if serving(view)),
+        operation: status.operation.as_ref(),
+        stopped: status.stopped.is_some() || *replicas == 0,
+        formed: cluster.formed(),
+        corroboration,
+        now: etcd_operator_common::time::now(),
+    });
+    (assessment, current)
+}
+
+/// The lost quorum to recover, or why nothing is started and when to look again.
+fn to_start(
+    assessment: QuorumAssessment,
+    cluster: &EtcdCluster,
+) -> Result<LostQuorum, (String, Option<Duration>)> {
+    match assessment {
+        QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
+            tracing::debug!(why, "no quorum recovery");
+            Err((why, None))
+        }
+        QuorumAssessment::Unconfirmed(why) => {
+            tracing::warn!(why, "quorum loss not corroborated");
+            Err((why, Some(Duration::from_secs(10))))
+        }
+        QuorumAssessment::WithinGrace { reason, after } => {
+            tracing::info!(reason, "quorum lost, within the grace period");
+            Err((reason, Some(after.max(Duration::from_secs(1)))))
+        }
+        QuorumAssessment::Lost { down, since, survivor, evidence } => {
+            let policy = cluster.spec.recovery.clone().unwrap_or_default();
+            Ok(LostQuorum { down, since, evidence, survivor, policy })
+        }
+    }
+}
+
 impl RecoveryService {
     /// Recovers a cluster whose quorum has been lost for longer than its grace period, when
     /// `spec.recovery.restoreOnQuorumLoss` allows it: from the newest verified backup.
     #[tracing::instrument(name = "RecoverQuorum", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RecoverQuorum"))]
     pub async fn recover_quorum(&self, r: &ClusterRef) -> Result<QuorumOutcome, ServiceError> {
         let decision = Mutex::new(String::new());
-        let cluster = self.core.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?;
+        // Nearly every look finds nothing to start: it is answered without the lock (a Lease
+        // taken and deleted, two of a new cluster's ~80 requests per look). A look that finds a
+        // recovery due or recorded takes the lock and decides again from what it reads then.
+        let cluster = match self.unlocked_look(r, &decision).await? {
+            Some(nothing) => nothing,
+            None => self.core.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?,
+        };
         let decision = decision.into_inner().unwrap_or_else(|e| e.into_inner());
         let available = etcd_operator_api::condition::find(
             &cluster.status.conditions,
@@ -62,6 +114,28 @@ impl RecoveryService {
         .is_some_and(|c| c.status == etcd_operator_api::condition::ConditionStatus::True);
         let quorum_holds = available && cluster.requeue_after.is_none();
         Ok(QuorumOutcome { cluster, decision, quorum_holds })
+    }
+
+    /// The look without the lock: `None` when a recovery is recorded or due (the locked steps
+    /// act), else the gathered observation recorded (onto the object read, as every status write
+    /// outside the lock) and why nothing is done.
+    async fn unlocked_look(
+        &self,
+        r: &ClusterRef,
+        decision: &Mutex<String>,
+    ) -> Result<Option<ClusterOutcome>, ServiceError> {
+        let gathered = self.core.gather(r).await?;
+        let status = gathered.cluster.status.as_ref();
+        if status
+            .and_then(|s| s.operation.as_ref())
+            .is_some_and(|op| op.type_ == OperationType::RecoverQuorum)
+        {
+            return Ok(None);
+        }
+        match to_start(assess_gathered(&gathered).0, &gathered.cluster) {
+            Ok(_) => Ok(None),
+            Err(nothing) => self.nothing_to_start(gathered, nothing, decision).await.map(Some),
+        }
     }
 
     async fn quorum_step(
@@ -83,47 +157,27 @@ impl RecoveryService {
         g: Gathered,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let Gathered { cluster, observation, replicas, statefulset, .. } = g;
-        let status = cluster.status.clone().unwrap_or_default();
-        let now = etcd_operator_common::time::now();
-        let policy = cluster.spec.recovery.clone().unwrap_or_default();
-        let current = members(&observation, &status, &now_rfc3339());
-        let corroboration = corroborate_observation(&observation, &current);
-        let assessment = assess(&QuorumInputs {
-            enabled: policy.restore_on_quorum_loss,
-            grace: quorum_loss_grace(&policy).unwrap_or(Duration::from_secs(600)),
-            members: &current,
-            serving: matches!(&observation.etcd, EtcdState::Reached(view) if serving(view)),
-            operation: status.operation.as_ref(),
-            stopped: status.stopped.is_some() || replicas == 0,
-            formed: cluster.formed(),
-            corroboration,
-            now,
-        });
-        // Nothing to start: the gathered observation is recorded, with when to look again.
-        let (why, requeue_after) = match assessment {
-            QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
-                tracing::debug!(why, "no quorum recovery");
-                (why, None)
-            }
-            QuorumAssessment::Unconfirmed(why) => {
-                tracing::warn!(why, "quorum loss not corroborated");
-                (why, Some(Duration::from_secs(10)))
-            }
-            QuorumAssessment::WithinGrace { reason, after } => {
-                tracing::info!(reason, "quorum lost, within the grace period");
-                (reason, Some(after.max(Duration::from_secs(1))))
-            }
-            QuorumAssessment::Lost { down, since, survivor, evidence } => {
-                let lost = LostQuorum { down, since, evidence, survivor, policy };
-                let begun = self.begin_recovery(&cluster, &observation, &current, replicas, &lost);
+        let (assessment, current) = assess_gathered(&g);
+        match to_start(assessment, &g.cluster) {
+            Ok(lost) => {
+                let begun = self.begin_recovery(&g.cluster, &g.observation, &current, g.replicas, &lost);
                 *decision.lock().unwrap_or_else(|e| e.into_inner()) = begun.await?;
-                return Ok(None);
+                Ok(None)
             }
-        };
+            Err(nothing) => self.nothing_to_start(g, nothing, decision).await.map(Some),
+        }
+    }
+
+    /// Nothing to start: the gathered observation is recorded, with when to look again.
+    async fn nothing_to_start(
+        &self,
+        g: Gathered,
+        (why, requeue_after): (String, Option<Duration>),
+        decision: &Mutex<String>,
+    ) -> Result<ClusterOutcome, ServiceError> {
         *decision.lock().unwrap_or_else(|e| e.into_inner()) = why;
-        let out = self.core.record_observation(&cluster, Some(&statefulset), &observation).await?;
-        Ok(Some(ClusterOutcome { requeue_after, ..out }))
+        let out = self.core.record_observation(&g.cluster, Some(&g.statefulset), &g.observation).await?;
+        Ok(ClusterOutcome { requeue_after, ..out })
     }
 
     /// Records the recovery `lost` calls for as scaling's operation and announces it; what it said.
