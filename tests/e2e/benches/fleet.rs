@@ -11,8 +11,8 @@
 //!   built by the operator's own templates) into a fresh kube-sim, same run;
 //! - at the end, every cluster has each of its objects and a status;
 //! - over the time to all StatefulSets: CPU seconds of each process and of the bench's own
-//!   process (kube-sim runs in it), the API server's requests per cluster by kind, and the
-//!   cluster-service's calls per cluster by method.
+//!   process (kube-sim runs in it), the API server's requests per cluster by kind, the
+//!   cluster-service's calls per cluster by method and the controllers' reconciles by result.
 //!
 //! kube-sim keeps 20 000 watch events by default; 1 000 clusters make more, and
 //! the watches' 410 relists would be measured too, so the bench keeps more.
@@ -136,19 +136,32 @@ fn cpu(stack: &Stack) -> Vec<f64> {
     pids.into_iter().map(cpu_seconds).collect()
 }
 
-/// The cluster-service's calls so far by method (its `grpc_requests` counters, server side).
-async fn calls_by_method(stack: &Stack) -> Counts {
-    let text = stack.processes[0].metrics().await;
-    let mut calls = Counts::new();
-    for line in text.lines().filter(|l| l.starts_with("etcd_operator_grpc_requests_total{")) {
-        let label = |key: &str| line.split(&format!("{key}=\"")).nth(1).and_then(|r| r.split('"').next());
-        if label("side") != Some("server") {
-            continue;
+/// The cluster-service's calls so far by method (its `grpc_requests` counters, server side), and
+/// the controllers' reconciles by controller and result (their `reconciles` counters).
+async fn calls_and_reconciles(stack: &Stack) -> Counts {
+    let mut counts = Counts::new();
+    for (i, process) in stack.processes.iter().enumerate() {
+        let text = process.metrics().await;
+        for line in text.lines() {
+            let label = |key: &str| line.split(&format!("{key}=\"")).nth(1).and_then(|r| r.split('"').next());
+            let key = if i == 0 && line.starts_with("etcd_operator_grpc_requests_total{") {
+                match (label("side"), label("method")) {
+                    (Some("server"), Some(method)) => format!("call {method}"),
+                    _ => continue,
+                }
+            } else if line.starts_with("etcd_operator_reconciles_total{") {
+                match (label("controller"), label("result")) {
+                    (Some(controller), Some(result)) => format!("reconcile {controller} {result}"),
+                    _ => continue,
+                }
+            } else {
+                continue;
+            };
+            let count = line.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok()).unwrap_or(0.0);
+            *counts.entry(key).or_default() += count as u64;
         }
-        let (Some(method), Some(count)) = (label("method"), line.rsplit(' ').next()) else { continue };
-        *calls.entry(method.to_owned()).or_default() += count.parse::<f64>().unwrap_or(0.0) as u64;
     }
-    calls
+    counts
 }
 
 type Counts = std::collections::BTreeMap<String, u64>;
@@ -174,7 +187,7 @@ fn usage_tables(stack: &Stack, n: usize, cpu0: &[f64], before: &(Counts, Counts)
     println!("|---|{}", "---|".repeat(names.len()));
     println!("| {n} clusters | {} |", used.join(" | "));
     per_cluster_table("requests per cluster to all StatefulSets", n, &before.0, &after.0);
-    per_cluster_table("cluster-service calls per cluster to all StatefulSets", n, &before.1, &after.1);
+    per_cluster_table("calls and reconciles per cluster to all StatefulSets", n, &before.1, &after.1);
 }
 
 /// The baseline: the same objects applied with kubectl into a fresh kube-sim.
@@ -242,7 +255,7 @@ async fn main() {
     let home = tempfile::tempdir().expect("home");
     let mut watched = watch_statefulsets(&stack.client);
     let cpu0 = cpu(&stack);
-    let before = (system_tests::requests::by_kind(&stack.client).await, calls_by_method(&stack).await);
+    let before = (system_tests::requests::by_kind(&stack.client).await, calls_and_reconciles(&stack).await);
     let started = Instant::now();
     kubectl_apply(&stack.sim.kubeconfig, home.path(), &yaml);
     let mut quarter = 1;
@@ -257,7 +270,7 @@ async fn main() {
         }
         watched.changed().await.expect("watching StatefulSets");
     };
-    let after = (system_tests::requests::by_kind(&stack.client).await, calls_by_method(&stack).await);
+    let after = (system_tests::requests::by_kind(&stack.client).await, calls_and_reconciles(&stack).await);
     usage_tables(&stack, n, &cpu0, &before, &after);
     // Settled: every cluster has a status (the lifecycle's and the health probe's writes).
     let clusters = Api::<EtcdCluster>::namespaced(stack.client.clone(), NAMESPACE);

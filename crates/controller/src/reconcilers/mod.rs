@@ -20,7 +20,7 @@ use k8s_openapi::api::{
 use kube::{
     Api, ResourceExt,
     runtime::{
-        Controller, Predicate, WatchStreamExt,
+        Controller, WatchStreamExt,
         controller::{self, Action},
         predicates, reflector, watcher,
     },
@@ -81,15 +81,30 @@ where
 }
 
 /// Which of a cluster's objects bring it back when they change, besides the EtcdCluster's own
-/// spec (generation) and finalizers.
+/// spec (generation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owns {
     /// None.
     Nothing,
     /// Its StatefulSet: a new template to roll out, a pod that became ready.
     StatefulSets,
-    /// Every object it owns: the lifecycle repairs them.
+    /// Every object it owns, and the EtcdCluster's finalizers: the lifecycle repairs them, and
+    /// keeps its finalizer.
     All,
+}
+
+/// What of an EtcdCluster brings it back to a controller: its spec (generation, which a
+/// deletion moves too), and its finalizers for the lifecycle that keeps one. Not the finalizers
+/// for the others: the lifecycle adding its own to every new cluster was a second look by each of
+/// them at every cluster (three calls in fifteen at 1 000 new clusters).
+pub fn trigger(cluster: &EtcdCluster, finalizers: bool) -> Option<u64> {
+    let generation = predicates::generation(cluster)?;
+    if !finalizers {
+        return Some(generation);
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(generation, predicates::finalizers(cluster)), &mut hasher);
+    Some(std::hash::Hasher::finish(&hasher))
 }
 
 /// Whether a controller's leader exports the clusters it watches (the health controller's, so
@@ -102,9 +117,9 @@ pub enum Exports {
     Clusters,
 }
 
-/// Runs a Controller on EtcdClusters, triggered on spec (generation) and
-/// finalizer changes only, so status writes do not retrigger it, and on changes
-/// of the objects it `owns`.
+/// Runs a Controller on EtcdClusters, triggered on spec (generation) changes (and finalizer
+/// changes, for the lifecycle) only, so status writes do not retrigger it, and on changes of the
+/// objects it `owns`.
 pub async fn run_on_clusters<R, Fut>(ctx: Arc<Context>, reconcile: R, owns: Owns, exports: Exports)
 where
     R: FnMut(Arc<EtcdCluster>, Arc<Context>) -> Fut + Send + 'static,
@@ -130,7 +145,7 @@ where
             }
         })
         .applied_objects()
-        .predicate_filter(predicates::generation.combine(predicates::finalizers), Default::default());
+        .predicate_filter(move |c: &EtcdCluster| trigger(c, owns == Owns::All), Default::default());
     let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(
             controller::Config::default().concurrency(ctx.config.concurrency).debounce(ctx.config.debounce),
@@ -231,6 +246,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finalizers_bring_a_cluster_back_to_the_lifecycle_only() {
+        let cluster = |generation: i64, finalizers: &[&str], phase: &str| -> EtcdCluster {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "etcd.operator.dev/v1alpha1", "kind": "EtcdCluster",
+                "metadata": {"name": "demo", "namespace": "prod", "generation": generation,
+                             "finalizers": finalizers},
+                "spec": {"size": 3, "version": "3.5.17"},
+                "status": {"phase": phase},
+            }))
+            .unwrap()
+        };
+        let new = cluster(1, &[], "Creating");
+        let kept = cluster(1, &["etcd.operator.dev/cleanup"], "Creating");
+        let recorded = cluster(1, &[], "Running");
+        let changed = cluster(2, &[], "Creating");
+        for lifecycle in [true, false] {
+            assert_eq!(trigger(&new, lifecycle), trigger(&recorded, lifecycle), "a status write");
+            assert_ne!(trigger(&new, lifecycle), trigger(&changed, lifecycle), "a spec change");
+        }
+        assert_ne!(trigger(&new, true), trigger(&kept, true), "the lifecycle sees its finalizer");
+        assert_eq!(trigger(&new, false), trigger(&kept, false), "the others do not");
+    }
 
     #[test]
     fn synced_once_every_stream_has_listed() {
