@@ -47,7 +47,7 @@ pub struct QuorumOutcome {
     pub quorum_holds: bool,
 }
 
-/// What the gathered state says of quorum, with the members as observed. Pure.
+/// What the gathered state says of quorum at this moment, with the members as observed.
 fn assess_gathered(g: &Gathered) -> (QuorumAssessment, Vec<MemberStatus>) {
     let Gathered { cluster, observation, replicas, .. } = g;
     let status = cluster.status.clone().unwrap_or_default();
