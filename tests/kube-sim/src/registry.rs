@@ -41,6 +41,8 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     /// openAPIV3Schema of a custom resource version (shared: every request finds its type).
     pub schema: Option<std::sync::Arc<Value>>,
+    /// Its CEL rules, compiled once when the CRD is stored (as kube-apiserver does), not per write.
+    pub cel: Option<std::sync::Arc<kube_cel::CompiledSchema>>,
     /// Name of the CRD that defines it.
     pub crd: Option<String>,
     /// `additionalPrinterColumns` of a custom resource version.
@@ -61,6 +63,7 @@ impl ResourceType {
             short_names: vec![],
             categories: vec![],
             schema: None,
+            cel: None,
             crd: None,
             printer_columns: Vec::new(),
         }
@@ -225,6 +228,9 @@ pub fn crd_types(crd: &Value) -> Result<Vec<ResourceType>, String> {
             short_names: strings(&names["shortNames"]),
             categories: strings(&names["categories"]),
             schema: version["schema"].get("openAPIV3Schema").cloned().map(std::sync::Arc::new),
+            cel: version["schema"]
+                .get("openAPIV3Schema")
+                .map(|s| std::sync::Arc::new(kube_cel::compile_schema(s))),
             crd: Some(name.clone()),
             printer_columns: version["additionalPrinterColumns"].as_array().cloned().unwrap_or_default(),
         });

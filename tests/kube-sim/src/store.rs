@@ -55,6 +55,9 @@ pub struct Event {
     pub prev: Option<Arc<Value>>,
 }
 
+/// The events a watch missed, and the receiver of those to come.
+pub type Watch = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
+
 /// Identity of a stored object.
 pub type Key = (String, String, String);
 
@@ -65,7 +68,8 @@ struct Inner {
     /// Owner UID → the objects whose ownerReferences name it: the garbage collector's
     /// dependency graph, so a deletion finds its dependents without walking every object.
     dependents: HashMap<String, BTreeSet<Key>>,
-    history: VecDeque<Event>,
+    /// Shared with the watchers they are sent to: one copy of each event, however many watch.
+    history: VecDeque<Arc<Event>>,
     /// Watches may resume from this resourceVersion or later.
     oldest: u64,
 }
@@ -115,7 +119,7 @@ impl Inner {
 /// The store.
 pub struct Store {
     inner: Mutex<Inner>,
-    tx: broadcast::Sender<Event>,
+    tx: broadcast::Sender<Arc<Event>>,
     /// Events kept (kube-apiserver's watch cache size, `--watch-cache-sizes`).
     history: std::sync::atomic::AtomicUsize,
 }
@@ -214,7 +218,8 @@ impl Txn<'_> {
     /// caller must then look at everything, as after a relist).
     pub fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = &Event>> {
         let history = &self.inner.history;
-        (since >= self.inner.oldest).then(|| history.range(history.partition_point(|e| e.rv <= since)..))
+        (since >= self.inner.oldest)
+            .then(|| history.range(history.partition_point(|e| e.rv <= since)..).map(|e| &**e))
     }
 
     /// Writes an object with a new resourceVersion; returns it as stored. In a dry run nothing is
@@ -284,7 +289,7 @@ impl Store {
         let mut inner = self.inner.lock().unwrap();
         let mut txn = Txn { inner: &mut inner, events: Vec::new(), undo: None };
         let result = f(&mut txn);
-        let events = std::mem::take(&mut txn.events);
+        let events: Vec<Arc<Event>> = std::mem::take(&mut txn.events).into_iter().map(Arc::new).collect();
         for e in &events {
             inner.history.push_back(e.clone());
         }
@@ -321,7 +326,7 @@ impl Store {
     /// Starts a watch after resourceVersion `since`: the missed events, then a live receiver.
     ///
     /// Fails with 410 Gone when `since` is older than the kept history.
-    pub fn watch_from(&self, since: u64) -> Result<(Vec<Event>, broadcast::Receiver<Event>), ApiError> {
+    pub fn watch_from(&self, since: u64) -> Result<Watch, ApiError> {
         let inner = self.inner.lock().unwrap();
         if since < inner.oldest {
             return Err(ApiError::gone(format!("too old resource version: {since} ({})", inner.oldest + 1)));

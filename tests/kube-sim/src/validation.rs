@@ -224,8 +224,12 @@ pub fn validate(
     };
     fields.judge(rt, object, introduced(unknown, old, before))?;
     let mut errors = out.errors;
+    let rules = || match &rt.cel {
+        Some(compiled) => kube_cel::validate_compiled(compiled, &defaulted, old),
+        None => kube_cel::validate(schema, &defaulted, old),
+    };
     if errors.is_empty()
-        && let Err(cel) = kube_cel::validate(schema, &defaulted, old)
+        && let Err(cel) = rules()
     {
         errors.extend(cel.iter().map(|e| {
             let field = if e.field_path.is_empty() { "<root>".to_owned() } else { e.field_path.clone() };

@@ -115,3 +115,29 @@ async fn a_scale_through_the_subresource_owns_the_replicas() {
     let (ok, out) = run(&["apply", "--server-side", "--field-manager=op", "-f", "-"], Some(sts));
     assert!(!ok && out.contains(".spec.replicas"), "{out}");
 }
+
+/// An apply body is YAML, of which JSON (what clients send) is a subset: both are read, and a
+/// body that is neither is refused as kube-apiserver refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_body_may_be_yaml_or_json() {
+    let s = support::start().await;
+    let apply = |name: &str, body: String| {
+        http::Request::patch(format!(
+            "/api/v1/namespaces/default/configmaps/{name}?fieldManager=writer&force=true"
+        ))
+        .header("content-type", "application/apply-patch+yaml")
+        .body(body.into_bytes())
+        .unwrap()
+    };
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-yaml\ndata:\n  a: b # a comment\n";
+    let cm: ConfigMap = s.client.request(apply("from-yaml", yaml.into())).await.unwrap();
+    assert_eq!(cm.data.unwrap()["a"], "b");
+    let json = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-json"}, "data": {"a": "c"}});
+    let cm: ConfigMap = s.client.request(apply("from-json", json.to_string())).await.unwrap();
+    assert_eq!(cm.data.unwrap()["a"], "c");
+    let err = s.client.request::<ConfigMap>(apply("neither", "{a: [".into())).await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 400 && e.message.contains("not valid YAML")),
+        "{err}"
+    );
+}

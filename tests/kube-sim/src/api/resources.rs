@@ -287,7 +287,10 @@ fn patch_object(
     let key = objects::key(&t.rt, &t.namespace, name);
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let body: Value = if media == APPLY {
-        serde_yaml_ng::from_slice(body)
+        // YAML, which JSON is a subset of: clients send JSON (kube, client-go), which the JSON
+        // parser reads several times faster.
+        serde_json::from_slice(body)
+            .or_else(|_| serde_yaml_ng::from_slice(body))
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else {
         parse_json(body)?

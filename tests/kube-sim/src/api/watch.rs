@@ -61,6 +61,29 @@ fn as_seen<'e>(e: &'e Event, matches: &dyn Fn(&Value) -> bool) -> Option<(&'stat
     }
 }
 
+/// What a watcher of `view` (its resource `ours`, its selectors `matches`) is sent of a change,
+/// judged as the target's API serves the object: borrowed from the event (shared by every
+/// watcher) unless the target serves another version of it.
+fn seen_by<'e>(
+    view: &crate::registry::ResourceType,
+    ours: &dyn Fn(&Event) -> bool,
+    matches: &dyn Fn(&Value) -> bool,
+    e: &'e Event,
+) -> Option<(&'static str, Cow<'e, Value>)> {
+    if !ours(e) {
+        return None;
+    }
+    match served(view, &e.object) {
+        Cow::Borrowed(_) => as_seen(e, matches),
+        Cow::Owned(object) => {
+            let prev = e.prev.as_deref().map(|p| Arc::new(served(view, p).into_owned()));
+            let (resource, namespace) = (e.resource.clone(), e.namespace.clone());
+            let converted = Event { rv: e.rv, resource, namespace, kind: e.kind, object, prev };
+            as_seen(&converted, matches).map(|(kind, object)| (kind, Cow::Owned(object.into_owned())))
+        }
+    }
+}
+
 /// Starts a watch.
 pub fn stream(
     state: &ApiState,
@@ -102,22 +125,6 @@ pub fn stream(
         move |e: &Event| e.resource == resource && namespace.as_ref().is_none_or(|ns| *ns == e.namespace);
     let matches = move |o: &Value| labels.matches(o) && fields.matches(o);
     let view = t.rt.clone();
-    // What this watcher is sent of a change, judged as the target's API serves the object.
-    let seen = move |e: &Event| -> Option<(&'static str, Value)> {
-        if !ours(e) {
-            return None;
-        }
-        let owned = |(kind, object): (&'static str, Cow<'_, Value>)| (kind, object.into_owned());
-        match served(&view, &e.object) {
-            Cow::Borrowed(_) => as_seen(e, &matches).map(owned),
-            Cow::Owned(object) => {
-                let prev = e.prev.as_deref().map(|p| Arc::new(served(&view, p).into_owned()));
-                let (resource, namespace) = (e.resource.clone(), e.namespace.clone());
-                let converted = Event { rv: e.rv, resource, namespace, kind: e.kind, object, prev };
-                as_seen(&converted, &matches).map(owned)
-            }
-        }
-    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(256);
     // As a Table, each event carries a one-row table; only the first has the columns.
     let rt = t.rt.clone();
@@ -143,7 +150,7 @@ pub fn stream(
         }
         for e in &missed {
             last = e.rv;
-            if let Some((kind, object)) = seen(e)
+            if let Some((kind, object)) = seen_by(&view, &ours, &matches, e)
                 && tx.send(Ok(render(kind, &object))).await.is_err()
             {
                 return;
@@ -161,7 +168,7 @@ pub fn stream(
                 event = live.recv() => match event {
                     Ok(e) if e.rv > last => {
                         last = e.rv;
-                        if let Some((kind, object)) = seen(&e)
+                        if let Some((kind, object)) = seen_by(&view, &ours, &matches, &e)
                             && tx.send(Ok(render(kind, &object))).await.is_err()
                         {
                             return;
