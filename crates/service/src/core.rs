@@ -72,6 +72,8 @@ pub(crate) struct Core {
     /// Spec writes on behalf of API callers.
     pub(crate) api_writer: EtcdClusterManager,
     pub(crate) lock: ClusterLock,
+    /// EtcdCluster reads for looks: the watch cache, and what this process last read or wrote.
+    pub(crate) reads: crate::reads::Reads,
     in_flight: in_flight::InFlight,
     /// Verifications of stored copies running here, by location.
     pub(crate) verifications: Tasks<(ObjectVersion, String)>,
@@ -104,6 +106,7 @@ impl Core {
             scaling_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::SCALING)),
             api_writer: EtcdClusterManager::new(client.clone(), &field_manager(component::API)),
             lock: ClusterLock::new(client.clone(), config.holder_identity.clone(), config.lock_duration),
+            reads: crate::reads::Reads::new(),
             in_flight: in_flight::InFlight::default(),
             verifications: Tasks::default(),
             verified: BoundedCache::new(VERIFIED_ENTRIES),
@@ -199,14 +202,32 @@ impl Core {
 
     /// Reads a cluster; `None` when it does not exist.
     pub(crate) async fn find(&self, r: &ClusterRef) -> Result<Option<EtcdCluster>, ServiceError> {
-        Ok(self.clusters.get(&r.namespace, &r.name).await?)
+        let began = std::time::Instant::now();
+        let found = self.clusters.get(&r.namespace, &r.name).await?;
+        if let Some(cluster) = &found {
+            self.reads.saw(began, cluster);
+        }
+        Ok(found)
+    }
+
+    /// Reads a cluster for a look that acts on nothing without the lock: from the watch cache
+    /// when it may answer (see `reads`), else from the API server.
+    pub(crate) async fn look(
+        &self,
+        r: &ClusterRef,
+        seen: crate::reads::Seen,
+    ) -> Result<EtcdCluster, ServiceError> {
+        match self.reads.for_look(r, seen) {
+            Some(cluster) => {
+                tracing::debug!(version = cluster.metadata.resource_version, "look from the watch cache");
+                Ok(cluster)
+            }
+            None => self.get(r).await,
+        }
     }
 
     pub(crate) async fn get(&self, r: &ClusterRef) -> Result<EtcdCluster, ServiceError> {
-        self.clusters
-            .get(&r.namespace, &r.name)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound { kind: "EtcdCluster", name: r.to_string() })
+        self.find(r).await?.ok_or_else(|| ServiceError::NotFound { kind: "EtcdCluster", name: r.to_string() })
     }
 
     /// Runs `change` while holding the cluster's lock; ABORTED when another replica holds it.

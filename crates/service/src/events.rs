@@ -65,7 +65,9 @@ impl crate::core::Core {
         let fm = etcd_operator_client::kubernetes::field_manager(component);
         let clusters: etcd_operator_resource::managers::Manager<etcd_operator_api::EtcdCluster> =
             etcd_operator_resource::managers::Manager::new(self.kube(), &r.namespace, &fm);
-        clusters.apply_status(&r.name, &field).await?;
+        let began = std::time::Instant::now();
+        let written = clusters.apply_status(&r.name, &field).await?;
+        self.reads.saw(began, &written);
         Ok(())
     }
 }

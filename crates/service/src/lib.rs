@@ -39,6 +39,7 @@ pub mod observe;
 pub mod operation;
 pub mod plan;
 pub mod quorum_evidence;
+pub mod reads;
 pub mod recovery;
 pub mod refusal;
 pub mod restore;

@@ -50,9 +50,11 @@ impl Services {
         }
     }
 
-    /// GetClusterStatus's recorded reads answer from `cache` (a watch the caller runs).
+    /// GetClusterStatus's recorded reads, and the looks of CheckHealth, Converge and
+    /// RecoverQuorum, answer from `cache` (a watch the caller runs) when it may (see `reads`).
     #[must_use]
     pub fn with_cluster_cache(self, cache: etcd_operator_resource::managers::ClusterCache) -> Self {
-        Self { lifecycle: self.lifecycle.with_cache(cache), ..self }
+        self.lifecycle.core.reads.use_cache(cache);
+        self
     }
 }

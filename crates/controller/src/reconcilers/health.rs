@@ -7,7 +7,7 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use kube::runtime::controller::Action;
 
-use super::{at_least_every, cluster_ref, observed};
+use super::{at_least_every, cluster_ref, observed, seen_generation};
 use crate::{ControllerError, runtime::Context};
 
 /// Spreads probes of many clusters over time: ±10%, derived from the name so it is stable.
@@ -23,7 +23,7 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
     observed(&ctx, &cluster, async {
         let r = cluster_ref(&cluster)?;
         let next = jittered(ctx.config.probe_interval, &format!("{}/{}", r.namespace, r.name));
-        let req = pb::CheckHealthRequest { cluster: Some(r) };
+        let req = pb::CheckHealthRequest { cluster: Some(r), seen_generation: seen_generation(&cluster) };
         let resp = ctx
             .rpc
             .call("HealthService", "CheckHealth", |c| {

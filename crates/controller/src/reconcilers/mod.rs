@@ -66,6 +66,11 @@ pub fn cluster_ref(cluster: &EtcdCluster) -> Result<pb::ClusterRef, ControllerEr
     Ok(pb::ClusterRef { namespace, name: cluster.name_any() })
 }
 
+/// The generation a reconcile acts on, which the cluster-service's answer must reflect.
+pub fn seen_generation(cluster: &EtcdCluster) -> i64 {
+    cluster.metadata.generation.unwrap_or_default()
+}
+
 fn error_policy(_cluster: Arc<EtcdCluster>, error: &ControllerError, ctx: Arc<Context>) -> Action {
     tracing::warn!(controller = ctx.name, category = error.category(), "reconcile failed: {error}");
     Action::requeue(retry_after(error))

@@ -11,7 +11,7 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use kube::runtime::controller::Action;
 
-use super::{at_least_every, cluster_ref, health::jittered, observed};
+use super::{at_least_every, cluster_ref, health::jittered, observed, seen_generation};
 use crate::{ControllerError, runtime::Context};
 
 /// Checks one cluster.
@@ -22,7 +22,8 @@ pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<A
     observed(&ctx, &cluster, async {
         let r = cluster_ref(&cluster)?;
         let next = jittered(ctx.config.probe_interval, &format!("{}/{}", r.namespace, r.name));
-        let req = pb::RecoverQuorumRequest { cluster: Some(r.clone()) };
+        let req =
+            pb::RecoverQuorumRequest { cluster: Some(r.clone()), seen_generation: seen_generation(&cluster) };
         let quorum = ctx
             .rpc
             .call("RecoveryService", "RecoverQuorum", |c| {

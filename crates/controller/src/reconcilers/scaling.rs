@@ -11,13 +11,16 @@ use etcd_operator_api::EtcdCluster;
 use etcd_operator_proto::v1alpha1 as pb;
 use kube::runtime::controller::Action;
 
-use super::{RESYNC, action, cluster_ref, observed};
+use super::{RESYNC, action, cluster_ref, observed, seen_generation};
 use crate::{ControllerError, runtime::Context};
 
 /// Reconciles one cluster.
 pub async fn reconcile(cluster: Arc<EtcdCluster>, ctx: Arc<Context>) -> Result<Action, ControllerError> {
     observed(&ctx, &cluster, async {
-        let req = pb::ConvergeRequest { cluster: Some(cluster_ref(&cluster)?) };
+        let req = pb::ConvergeRequest {
+            cluster: Some(cluster_ref(&cluster)?),
+            seen_generation: seen_generation(&cluster),
+        };
         let resp = ctx.rpc.call("ScalingService", "Converge", |c| {
             let req = c.request(req.clone());
             async move { c.scaling().converge(req).await }

@@ -21,6 +21,7 @@ use crate::{
     config::component,
     health::decide::{Maintenance, may_defragment, next_maintenance},
     observe::EtcdState,
+    reads::Seen,
 };
 
 /// Sizes of a member's database around a defragmentation.
@@ -49,9 +50,20 @@ impl HealthService {
 impl HealthService {
     /// Probes every member on its own connection, records the result, and does the
     /// maintenance the answers call for.
-    #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
     pub async fn check_health(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        let cluster = self.core.get(r).await?;
+        self.check_health_seen(r, Seen::default()).await
+    }
+
+    /// [`Self::check_health`] for a caller that saw generation `seen`: the probe may start from
+    /// the watch cache (never older than that); its status lands only onto the version read, and
+    /// maintenance reads again under the lock.
+    #[tracing::instrument(name = "CheckHealth", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "CheckHealth"))]
+    pub async fn check_health_seen(
+        &self,
+        r: &ClusterRef,
+        seen: Seen,
+    ) -> Result<ClusterOutcome, ServiceError> {
+        let cluster = self.core.look(r, seen).await?;
         let mut auth = None;
         if !cluster.spec.paused && cluster.metadata.deletion_timestamp.is_none() {
             // Renewal failures show in CertificatesReady; the probe goes on regardless.

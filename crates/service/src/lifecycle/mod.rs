@@ -17,7 +17,6 @@ use crate::security::SecurityService;
 
 use etcd_operator_api::{EtcdCluster, EtcdClusterSpec};
 use etcd_operator_common::ClusterRef;
-use etcd_operator_resource::managers::ClusterCache;
 
 use crate::{ClusterOutcome, ServiceError, validation::validate_spec};
 
@@ -30,8 +29,6 @@ pub struct LifecycleService {
     pub(crate) restore: RestoreService,
     /// Certificates, issued before the members that mount them.
     pub(crate) security: SecurityService,
-    /// Clusters as watched, for recorded-status reads (none: each read asks the API server).
-    recorded: Option<ClusterCache>,
     /// What this process applied last, so that applies which would change nothing are skipped.
     applied: unchanged::AppliedMemo,
 }
@@ -41,15 +38,9 @@ impl LifecycleService {
         Self {
             restore: RestoreService::new(core.clone()),
             security: SecurityService::new(core.clone()),
-            recorded: None,
             applied: unchanged::memo(),
             core,
         }
-    }
-
-    /// Recorded-status reads answer from `cache` when it holds the cluster.
-    pub(crate) fn with_cache(self, cache: ClusterCache) -> Self {
-        Self { recorded: Some(cache), ..self }
     }
 }
 
@@ -75,7 +66,9 @@ impl LifecycleService {
                         }
                         Some(_) => {}
                         None => {
-                            self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec, None).await?;
+                            let began = std::time::Instant::now();
+                            let created = self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec, None);
+                            self.core.reads.saw(began, &created.await?);
                         }
                     }
                 }
@@ -104,7 +97,10 @@ impl LifecycleService {
                     let spec = update.applied_to(&existing.spec);
                     validate_spec(&spec)?;
                     self.check_immutable(&existing, &spec).await?;
-                    self.core.api_writer.apply_spec(&r.namespace, &r.name, &spec, read_at.as_deref()).await?;
+                    let began = std::time::Instant::now();
+                    let writer = &self.core.api_writer;
+                    let written = writer.apply_spec(&r.namespace, &r.name, &spec, read_at.as_deref()).await?;
+                    self.core.reads.saw(began, &written);
                 }
                 self.reconcile(r).await
             })
@@ -115,8 +111,7 @@ impl LifecycleService {
     /// the watch cache when it has the cluster, else one read. Nothing is observed or written.
     #[tracing::instrument(name = "GetClusterStatus", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "GetClusterStatus", fresh = false))]
     pub async fn recorded_cluster_status(&self, r: &ClusterRef) -> Result<ClusterOutcome, ServiceError> {
-        let cached = self.recorded.as_ref().and_then(|c| c.get(&r.namespace, &r.name));
-        let cluster = match cached {
+        let cluster = match self.core.reads.cached(r) {
             Some(cluster) => cluster,
             None => Arc::new(self.core.get(r).await?),
         };

@@ -12,6 +12,7 @@ use crate::{
     config::component,
     observe::EtcdState,
     operation::is_scaling,
+    reads::Seen,
     scaling::ScalingService,
     scaling::decide::{Converge, ConvergeInputs, converge},
     status::decide::requeue,
@@ -34,9 +35,15 @@ pub struct Converged {
 impl ScalingService {
     /// Moves the cluster's membership towards `spec.size`: continues a recorded scaling
     /// operation, or starts the one that the live membership calls for.
-    #[tracing::instrument(name = "Converge", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "Converge"))]
     pub async fn converge(&self, r: &ClusterRef) -> Result<Converged, ServiceError> {
-        let cluster = self.core.get(r).await?;
+        self.converge_seen(r, Seen::default()).await
+    }
+
+    /// [`Self::converge`] for a caller that saw generation `seen`: the look may start from the
+    /// watch cache (never older than that); a step it starts reads again under the lock.
+    #[tracing::instrument(name = "Converge", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "Converge"))]
+    pub async fn converge_seen(&self, r: &ClusterRef, seen: Seen) -> Result<Converged, ServiceError> {
+        let cluster = self.core.look(r, seen).await?;
         let names = self.core.names(r);
         let sts = self
             .core

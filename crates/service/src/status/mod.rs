@@ -112,7 +112,9 @@ impl Core {
                 ScalingRecord::Now { .. } => &self.scaling_writer,
             };
             let read_at = cluster.metadata.resource_version.as_deref().filter(|_| only_onto_read);
-            writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
+            let began = std::time::Instant::now();
+            let written = writer.apply_status(&r.namespace, &r.name, &status, read_at).await?;
+            self.reads.saw(began, &written);
             self.status_written.insert(key, now);
         }
         let mut out = outcome(cluster, whole);

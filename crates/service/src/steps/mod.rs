@@ -72,7 +72,15 @@ impl Core {
 
     /// Reads what every step decides from: the cluster, its StatefulSet, etcd, the claims.
     pub(crate) async fn gather(&self, r: &ClusterRef) -> Result<Gathered, ServiceError> {
-        let cluster = self.get(r).await?;
+        self.gather_from(r, self.get(r).await?).await
+    }
+
+    /// [`Self::gather`] around a cluster the caller read.
+    pub(crate) async fn gather_from(
+        &self,
+        r: &ClusterRef,
+        cluster: EtcdCluster,
+    ) -> Result<Gathered, ServiceError> {
         if cluster.metadata.deletion_timestamp.is_some() {
             return Err(ServiceError::FailedPrecondition(format!("EtcdCluster {r} is being deleted")));
         }

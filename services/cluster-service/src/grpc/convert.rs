@@ -9,7 +9,7 @@ use etcd_operator_api::{
 };
 use etcd_operator_common::{ClusterRef, Violations};
 use etcd_operator_proto::v1alpha1 as pb;
-use etcd_operator_service::SpecPatch;
+use etcd_operator_service::{SpecPatch, reads::Seen};
 use serde::de::DeserializeOwned;
 
 /// Checks and converts a cluster reference (field `cluster`).
@@ -21,6 +21,17 @@ pub fn cluster_ref(r: Option<&pb::ClusterRef>) -> Result<ClusterRef, Violations>
             v.push("cluster", "is required");
             Err(v)
         }
+    }
+}
+
+/// A look's cluster and the generation its caller saw (`seen_generation`, never negative).
+pub fn look(r: Option<&pb::ClusterRef>, seen_generation: i64) -> Result<(ClusterRef, Seen), Violations> {
+    let mut v = Violations::default();
+    let r = cluster_ref(r).map_err(|e| v.0.extend(e.0)).ok();
+    v.check(seen_generation >= 0, "seen_generation", "must be 0 (none) or a metadata.generation");
+    match r {
+        Some(r) if v.0.is_empty() => Ok((r, Seen(seen_generation))),
+        _ => Err(v),
     }
 }
 

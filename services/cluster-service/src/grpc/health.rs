@@ -28,9 +28,11 @@ impl HealthRpc for HealthApi {
         &self,
         request: Request<pb::CheckHealthRequest>,
     ) -> Result<Response<pb::CheckHealthResponse>, Status> {
-        let r = convert::cluster_ref(request.get_ref().cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let req = request.get_ref();
+        let (r, seen) =
+            convert::look(req.cluster.as_ref(), req.seen_generation).map_err(|v| to_status(v.into()))?;
         self.auth.allow(&request, Rpc::CheckHealth.on(&r.namespace, &r.name)).await?;
-        let out = self.service.check_health(&r).await.map_err(to_status)?;
+        let out = self.service.check_health_seen(&r, seen).await.map_err(to_status)?;
         Ok(Response::new(pb::CheckHealthResponse {
             status: Some(status_of(&r, &out)),
             requeue: Some(convert::requeue(out.requeue_after)),

@@ -43,9 +43,10 @@ impl RecoveryRpc for RecoveryApi {
         request: Request<pb::RecoverQuorumRequest>,
     ) -> Result<Response<pb::RecoverQuorumResponse>, Status> {
         let req = request.get_ref();
-        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let (r, seen) =
+            convert::look(req.cluster.as_ref(), req.seen_generation).map_err(|v| to_status(v.into()))?;
         self.auth.allow(&request, Rpc::MemberMaintenance.on(&r.namespace, &r.name)).await?;
-        let out = self.service.recover_quorum(&r).await.map_err(to_status)?;
+        let out = self.service.recover_quorum_seen(&r, seen).await.map_err(to_status)?;
         Ok(Response::new(pb::RecoverQuorumResponse {
             status: Some(status_of(&r, &out.cluster)),
             requeue: Some(convert::requeue(out.cluster.requeue_after)),

@@ -32,9 +32,10 @@ impl ScalingRpc for ScalingApi {
         request: Request<pb::ConvergeRequest>,
     ) -> Result<Response<pb::ConvergeResponse>, Status> {
         let req = request.get_ref();
-        let r = convert::cluster_ref(req.cluster.as_ref()).map_err(|v| to_status(v.into()))?;
+        let (r, seen) =
+            convert::look(req.cluster.as_ref(), req.seen_generation).map_err(|v| to_status(v.into()))?;
         self.auth.allow(&request, Rpc::Scale.on(&r.namespace, &r.name)).await?;
-        let done = self.service.converge(&r).await.map_err(to_status)?;
+        let done = self.service.converge_seen(&r, seen).await.map_err(to_status)?;
         let (status, requeue) = answer(&r, &done.outcome);
         Ok(Response::new(pb::ConvergeResponse {
             status: Some(status),

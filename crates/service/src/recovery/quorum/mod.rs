@@ -23,6 +23,7 @@ use crate::{
     observe::{EtcdState, Observation},
     operation::OperationType,
     quorum_evidence::corroborate_observation,
+    reads::Seen,
     recovery::RecoveryService,
     recovery::quorum::decide::QuorumAssessment,
     recovery::quorum::decide::QuorumInputs,
@@ -96,13 +97,23 @@ fn to_start(
 impl RecoveryService {
     /// Recovers a cluster whose quorum has been lost for longer than its grace period, when
     /// `spec.recovery.restoreOnQuorumLoss` allows it: from the newest verified backup.
-    #[tracing::instrument(name = "RecoverQuorum", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RecoverQuorum"))]
     pub async fn recover_quorum(&self, r: &ClusterRef) -> Result<QuorumOutcome, ServiceError> {
+        self.recover_quorum_seen(r, Seen::default()).await
+    }
+
+    /// [`Self::recover_quorum`] for a caller that saw generation `seen` (its look may start from
+    /// the watch cache, never older than that).
+    #[tracing::instrument(name = "RecoverQuorum", skip_all, fields(cluster.namespace = %r.namespace, cluster.name = %r.name, operation = "RecoverQuorum"))]
+    pub async fn recover_quorum_seen(
+        &self,
+        r: &ClusterRef,
+        seen: Seen,
+    ) -> Result<QuorumOutcome, ServiceError> {
         let decision = Mutex::new(String::new());
         // Nearly every look finds nothing to start: it is answered without the lock (a Lease
         // taken and deleted, two of a new cluster's ~80 requests per look). A look that finds a
         // recovery due or recorded takes the lock and decides again from what it reads then.
-        let cluster = match self.unlocked_look(r, &decision).await? {
+        let cluster = match self.unlocked_look(r, seen, &decision).await? {
             Some(nothing) => nothing,
             None => self.core.run_steps(r, |_| Box::pin(self.quorum_step(r, &decision))).await?,
         };
@@ -122,9 +133,10 @@ impl RecoveryService {
     async fn unlocked_look(
         &self,
         r: &ClusterRef,
+        seen: Seen,
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
-        let gathered = self.core.gather(r).await?;
+        let gathered = self.core.gather_from(r, self.core.look(r, seen).await?).await?;
         let status = gathered.cluster.status.as_ref();
         if status
             .and_then(|s| s.operation.as_ref())
