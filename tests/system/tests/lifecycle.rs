@@ -114,22 +114,33 @@ async fn creates_repairs_and_cleans_up_a_cluster() {
     .await;
 }
 
-/// A reconcile that would change nothing applies neither the StatefulSet nor its ConfigMap; a hand
-/// edit of the StatefulSet is applied over at the next.
+/// A reconcile that would change nothing applies neither the StatefulSet, its ConfigMap nor the
+/// PodDisruptionBudget; what someone else changed (a Service, the StatefulSet) is applied over.
 async fn applies_only_what_changed(client: &Client) {
     let applies = |resource: &'static str| served(client, "APPLY", resource, "");
-    let (sts, cm, pdb) =
-        (applies("statefulsets").await, applies("configmaps").await, applies("poddisruptionbudgets").await);
+    let (sts, cm, pdb, services) = (
+        applies("statefulsets").await,
+        applies("configmaps").await,
+        applies("poddisruptionbudgets").await,
+        applies("services").await,
+    );
+    let pdb_reads = served(client, "GET", "poddisruptionbudgets", "").await;
     // An owned object's change brings the cluster back: a label of someone else's on a Service.
     let touched = json!({"metadata": {"labels": {"touched-by": "test"}}});
     Api::<Service>::namespaced(client.clone(), "default")
         .patch("demo-client", &PatchParams::default(), &Patch::Merge(&touched))
         .await
         .unwrap();
-    // The PodDisruptionBudget is applied after the StatefulSet: that reconcile is past them.
-    eventually("a reconcile", || async { applies("poddisruptionbudgets").await > pdb }).await;
+    // The PodDisruptionBudget is read (it was applied here before) after everything else: that
+    // reconcile is past them.
+    eventually("a reconcile", || async {
+        served(client, "GET", "poddisruptionbudgets", "").await > pdb_reads
+    })
+    .await;
     assert_eq!(applies("statefulsets").await, sts, "the StatefulSet is as the last apply left it");
     assert_eq!(applies("configmaps").await, cm, "so is the ConfigMap");
+    assert_eq!(applies("poddisruptionbudgets").await, pdb, "and the PodDisruptionBudget, read first");
+    assert!(applies("services").await > services, "the Service someone else changed is applied again");
 
     let sets = Api::<StatefulSet>::namespaced(client.clone(), "default");
     let edited = json!({"metadata": {"labels": {"app.kubernetes.io/component": "edited"}}});

@@ -2,8 +2,9 @@
 //! unless it is, apart from its status and bookkeeping, what this process's last apply of the same
 //! desired object returned. Then nobody changed it since, and the same apply would be a no-op on
 //! the server — where, at 1 000 clusters, server-side apply is the most expensive request the
-//! lifecycle makes. Only objects the reconcile reads anyway (the StatefulSet, the ConfigMap) are
-//! judged; a restart of the process, or another replica, applies once more.
+//! lifecycle makes. Objects the reconcile reads anyway (the StatefulSet, the ConfigMap) are judged
+//! from that read; the others (Services, PDB, the API's CA) are read first once this process has
+//! applied them. A restart of the process, or another replica, applies once more.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -48,6 +49,16 @@ pub(crate) fn fingerprint<K: Serialize>(object: &K) -> u64 {
     hasher.finish()
 }
 
+/// The memo's key of an object.
+fn key_of<K: Resource<DynamicType = ()>>(object: &K) -> Key {
+    let meta = object.meta();
+    (
+        K::kind(&()).into_owned(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
 /// Whether applying a desired object of fingerprint `desired` onto an object read as `existing`
 /// would change nothing, given what was applied `last`. Pure.
 pub(crate) fn unchanged(last: Option<Applied>, desired: u64, existing: Option<u64>) -> bool {
@@ -55,6 +66,27 @@ pub(crate) fn unchanged(last: Option<Applied>, desired: u64, existing: Option<u6
 }
 
 impl LifecycleService {
+    /// [`Self::apply_unless_unchanged`] of an object the reconcile does not read otherwise: read
+    /// first (`read`, a future run only then) when this process applied it before, since a read
+    /// is far cheaper than an apply for the API server and most looks find nothing to change.
+    pub(crate) async fn apply_read_first<K, R, Fut>(
+        &self,
+        desired: &K,
+        read: R,
+        apply: impl FnOnce() -> Fut,
+    ) -> Result<Option<K>, ServiceError>
+    where
+        K: Resource<DynamicType = ()> + Serialize,
+        R: Future<Output = Result<Option<K>, etcd_operator_resource::ResourceError>>,
+        Fut: Future<Output = Result<K, etcd_operator_resource::ResourceError>>,
+    {
+        let existing = match self.applied.get(&key_of(desired)) {
+            Some(_) => read.await?,
+            None => None,
+        };
+        self.apply_unless_unchanged(desired, existing.as_ref(), apply).await
+    }
+
     /// Applies `desired` with `apply` unless [`unchanged`] says that changes nothing; the object as
     /// the apply returned it, `None` when skipped.
     pub(crate) async fn apply_unless_unchanged<K, Fut>(
@@ -67,12 +99,7 @@ impl LifecycleService {
         K: Resource<DynamicType = ()> + Serialize,
         Fut: Future<Output = Result<K, etcd_operator_resource::ResourceError>>,
     {
-        let meta = desired.meta();
-        let key = (
-            K::kind(&()).into_owned(),
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
+        let key = key_of(desired);
         let want = fingerprint(desired);
         if unchanged(self.applied.get(&key), want, existing.map(fingerprint)) {
             return Ok(None);
