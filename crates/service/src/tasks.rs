@@ -146,14 +146,8 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     }
 
     pub fn insert(&self, key: K, value: V) {
-        self.update(key, |_| value);
-    }
-
-    /// Replaces an entry by what `f` makes of it, under one lock (no update between is lost).
-    pub fn update(&self, key: K, f: impl FnOnce(Option<&V>) -> V) {
         let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let (map, order) = &mut *guard;
-        let value = f(map.get(&key));
         if map.insert(key.clone(), value).is_none() {
             order.push_back(key);
         }
