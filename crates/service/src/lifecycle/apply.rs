@@ -104,8 +104,7 @@ impl LifecycleService {
     ) -> Result<(), ServiceError> {
         let m = self.core.managers(&r.namespace);
         for service in &desired.services {
-            let read = m.services.get(name_of(service));
-            self.apply_read_first(service, read, || m.services.apply(service)).await?;
+            self.apply_read_first(&m.services, service).await?;
         }
         if desired.rollout == RolloutDecision::Proceed {
             // The ConfigMap is read when a member starts, so it changes together with the template.
@@ -113,8 +112,7 @@ impl LifecycleService {
             self.apply_unless_unchanged(cm, existing_cm, || m.config_maps.apply(cm)).await?;
             // Members mount it (the restore agent verifies the API with it).
             if let Some(ca) = &desired.api_ca {
-                let read = m.config_maps.get(name_of(ca));
-                self.apply_read_first(ca, read, || m.config_maps.apply(ca)).await?;
+                self.apply_read_first(&m.config_maps, ca).await?;
             }
             let sts = &desired.statefulset;
             // Skipped: the StatefulSet as observed is the one that stands.
@@ -134,10 +132,7 @@ impl LifecycleService {
     async fn apply_policies(&self, r: &ClusterRef, desired: &Desired) -> Result<(), ServiceError> {
         let m = self.core.managers(&r.namespace);
         match &desired.pdb {
-            Some(pdb) => {
-                let read = m.pdbs.get(name_of(pdb));
-                self.apply_read_first(pdb, read, || m.pdbs.apply(pdb)).await?;
-            }
+            Some(pdb) => drop(self.apply_read_first(&m.pdbs, pdb).await?),
             None => drop(m.pdbs.delete(&self.core.names(r).pdb()).await?),
         }
         match &desired.network_policy {
@@ -179,9 +174,4 @@ impl LifecycleService {
             ))),
         }
     }
-}
-
-/// The name of a desired object.
-fn name_of<K: kube::Resource>(object: &K) -> &str {
-    object.meta().name.as_deref().unwrap_or_default()
 }

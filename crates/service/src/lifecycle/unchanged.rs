@@ -67,24 +67,25 @@ pub(crate) fn unchanged(last: Option<Applied>, desired: u64, existing: Option<u6
 
 impl LifecycleService {
     /// [`Self::apply_unless_unchanged`] of an object the reconcile does not read otherwise: read
-    /// first (`read`, a future run only then) when this process applied it before, since a read
-    /// is far cheaper than an apply for the API server and most looks find nothing to change.
-    pub(crate) async fn apply_read_first<K, R, Fut>(
+    /// first through `manager` when this process applied it before, since a read is far cheaper
+    /// than an apply for the API server and most looks find nothing to change.
+    pub(crate) async fn apply_read_first<K>(
         &self,
+        manager: &etcd_operator_resource::managers::Manager<K>,
         desired: &K,
-        read: R,
-        apply: impl FnOnce() -> Fut,
     ) -> Result<Option<K>, ServiceError>
     where
-        K: Resource<DynamicType = ()> + Serialize,
-        R: Future<Output = Result<Option<K>, etcd_operator_resource::ResourceError>>,
-        Fut: Future<Output = Result<K, etcd_operator_resource::ResourceError>>,
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + Serialize
+            + serde::de::DeserializeOwned,
     {
         let existing = match self.applied.get(&key_of(desired)) {
-            Some(_) => read.await?,
+            Some(_) => manager.get(&desired.meta().name.clone().unwrap_or_default()).await?,
             None => None,
         };
-        self.apply_unless_unchanged(desired, existing.as_ref(), apply).await
+        self.apply_unless_unchanged(desired, existing.as_ref(), || manager.apply(desired)).await
     }
 
     /// Applies `desired` with `apply` unless [`unchanged`] says that changes nothing; the object as
