@@ -107,8 +107,7 @@ where
         );
     }
     let rpc = RpcClient::new(&config.cluster_service_endpoint, rpc_options, rpc_metrics)?;
-    let kube =
-        Client::try_default().await.map_err(|e| format!("no usable kubeconfig or in-cluster config: {e}"))?;
+    let kube = etcd_operator_client::kubernetes::connect().await.map_err(|e| e.to_string())?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Readiness::default();

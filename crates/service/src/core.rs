@@ -281,7 +281,7 @@ impl Core {
         let pods = self.member_pods(&names.namespace);
         let selector = names.selector_string();
         // Pods only matter where members are expected (evidence for a quorum that looks lost).
-        let listed = async { if replicas > 0 { Some(pods.list(&selector).await) } else { None } };
+        let listed = async { if replicas > 0 { Some(pods.list_members(&selector).await) } else { None } };
         let certificates = self
             .certificates(cluster)
             .await

@@ -6,6 +6,7 @@
 mod cluster_cache;
 mod cluster_lock;
 mod etcd_cluster;
+mod member_pods;
 mod statefulset;
 
 pub use cluster_cache::ClusterCache;

@@ -29,6 +29,7 @@ use crate::{
     recovery::quorum::decide::QuorumInputs,
     recovery::quorum::decide::RecoveryAction,
     recovery::quorum::decide::RecoveryProgress,
+    recovery::quorum::decide::ToStart,
     recovery::quorum::decide::assess,
     recovery::quorum::decide::next_recovery_action,
     recovery::quorum::decide::step,
@@ -69,25 +70,33 @@ fn assess_gathered(g: &Gathered) -> (QuorumAssessment, Vec<MemberStatus>) {
     (assessment, current)
 }
 
-/// The lost quorum to recover, or why nothing is started and when to look again.
+/// The quorum recovery recorded as the cluster's operation, if one is.
+fn recorded_recovery(cluster: &EtcdCluster) -> Option<&OperationStatus> {
+    let op = cluster.status.as_ref()?.operation.as_ref()?;
+    (op.type_ == OperationType::RecoverQuorum).then_some(op)
+}
+
+/// The lost quorum to recover, or why nothing is started and when to look again (`decide`'s
+/// answer, logged).
 fn to_start(
     assessment: QuorumAssessment,
     cluster: &EtcdCluster,
 ) -> Result<LostQuorum, (String, Option<Duration>)> {
-    match assessment {
-        QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
+    let unconfirmed = matches!(assessment, QuorumAssessment::Unconfirmed(_));
+    match decide::to_start(assessment) {
+        ToStart::Nothing { why, look_again: None } => {
             tracing::debug!(why, "no quorum recovery");
             Err((why, None))
         }
-        QuorumAssessment::Unconfirmed(why) => {
-            tracing::warn!(why, "quorum loss not corroborated");
-            Err((why, Some(Duration::from_secs(10))))
+        ToStart::Nothing { why, look_again } => {
+            if unconfirmed {
+                tracing::warn!(why, "quorum loss not corroborated");
+            } else {
+                tracing::info!(reason = why, "quorum lost, within the grace period");
+            }
+            Err((why, look_again))
         }
-        QuorumAssessment::WithinGrace { reason, after } => {
-            tracing::info!(reason, "quorum lost, within the grace period");
-            Err((reason, Some(after.max(Duration::from_secs(1)))))
-        }
-        QuorumAssessment::Lost { down, since, survivor, evidence } => {
+        ToStart::Recover { down, since, survivor, evidence } => {
             let policy = cluster.spec.recovery.clone().unwrap_or_default();
             Ok(LostQuorum { down, since, evidence, survivor, policy })
         }
@@ -137,11 +146,7 @@ impl RecoveryService {
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let gathered = self.core.gather_from(r, self.core.look(r, seen).await?).await?;
-        let status = gathered.cluster.status.as_ref();
-        if status
-            .and_then(|s| s.operation.as_ref())
-            .is_some_and(|op| op.type_ == OperationType::RecoverQuorum)
-        {
+        if recorded_recovery(&gathered.cluster).is_some() {
             return Ok(None);
         }
         match to_start(assess_gathered(&gathered).0, &gathered.cluster) {
@@ -156,8 +161,7 @@ impl RecoveryService {
         decision: &Mutex<String>,
     ) -> Result<Option<ClusterOutcome>, ServiceError> {
         let gathered = self.core.gather(r).await?;
-        let status = gathered.cluster.status.clone().unwrap_or_default();
-        match status.operation.filter(|op| op.type_ == OperationType::RecoverQuorum) {
+        match recorded_recovery(&gathered.cluster).cloned() {
             Some(op) => self.recovery_step(r, gathered, op, decision).await,
             None => self.assess_step(gathered, decision).await,
         }

@@ -82,6 +82,45 @@ pub enum QuorumAssessment {
     },
 }
 
+/// What a look starts from an assessment.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToStart {
+    /// Quorum lost past its grace period, corroborated: recover.
+    Recover {
+        /// Voting members that do not answer.
+        down: Vec<String>,
+        /// Since when a majority has been down (RFC 3339).
+        since: String,
+        /// The most advanced voting member that still answers and its revision, if any.
+        survivor: Option<(String, i64)>,
+        /// What corroborates the loss.
+        evidence: String,
+    },
+    /// Nothing is started: why, and when to look again (`None`: at the caller's own pace).
+    Nothing { why: String, look_again: Option<Duration> },
+}
+
+/// A loss the other evidence contradicts is looked at again soon: the contradiction (a pod the
+/// kubelet reports Ready, say) may be the stale side.
+const UNCONFIRMED_LOOK_AGAIN: Duration = Duration::from_secs(10);
+
+/// What a look starts: a loss within its grace period is looked at again when the grace ends (at
+/// least a second from now), an unconfirmed one after `UNCONFIRMED_LOOK_AGAIN`.
+pub fn to_start(assessment: QuorumAssessment) -> ToStart {
+    match assessment {
+        QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
+            ToStart::Nothing { why, look_again: None }
+        }
+        QuorumAssessment::Unconfirmed(why) => ToStart::Nothing { why, look_again: Some(UNCONFIRMED_LOOK_AGAIN) },
+        QuorumAssessment::WithinGrace { reason, after } => {
+            ToStart::Nothing { why: reason, look_again: Some(after.max(Duration::from_secs(1))) }
+        }
+        QuorumAssessment::Lost { down, since, survivor, evidence } => {
+            ToStart::Recover { down, since, survivor, evidence }
+        }
+    }
+}
+
 /// Decides whether quorum is lost for long enough to restore.
 pub fn assess(i: &QuorumInputs<'_>) -> QuorumAssessment {
     if let Some(op) = i.operation {

@@ -8,8 +8,8 @@ use etcd_operator_api::cluster::{MemberStatus, OperationStatus};
 
 use crate::operation::OperationType;
 use crate::recovery::quorum::decide::{
-    QuorumAssessment, QuorumInputs, RecoveryAction, RecoveryProgress, SourceChoice, SourceInputs, assess,
-    choose_source, next_recovery_action, step,
+    QuorumAssessment, QuorumInputs, RecoveryAction, RecoveryProgress, SourceChoice, SourceInputs, ToStart,
+    assess, choose_source, next_recovery_action, step, to_start,
 };
 
 /// A member that answers (at `revision`, with no leader: not healthy either) or, with `down_since`, does not.
@@ -253,5 +253,37 @@ fn a_record_without_a_member_count_or_with_an_unknown_step_is_refused() {
     let unknown = op("Dancing");
     assert!(
         matches!(next_recovery_action(&progress(&unknown, &[])), RecoveryAction::Refuse(r) if r.contains("Dancing"))
+    );
+}
+
+/// What a look starts, and when it looks again: at the caller's pace when nothing is wrong or the
+/// user recovers by hand, soon when the loss is contradicted, when the grace ends (never sooner
+/// than a second) when within it.
+#[test]
+fn a_look_starts_a_recovery_only_for_a_corroborated_loss_and_says_when_to_look_again() {
+    let nothing = |a| match to_start(a) {
+        ToStart::Nothing { look_again, .. } => look_again,
+        other => panic!("started {other:?}"),
+    };
+    assert_eq!(nothing(QuorumAssessment::Nothing("healthy".into())), None);
+    assert_eq!(nothing(QuorumAssessment::Manual("not opted in".into())), None);
+    assert_eq!(nothing(QuorumAssessment::Unconfirmed("a pod is Ready".into())), Some(Duration::from_secs(10)));
+    let within = |after| QuorumAssessment::WithinGrace { reason: "lost".into(), after };
+    assert_eq!(nothing(within(Duration::from_secs(90))), Some(Duration::from_secs(90)));
+    assert_eq!(nothing(within(Duration::ZERO)), Some(Duration::from_secs(1)));
+    let lost = QuorumAssessment::Lost {
+        down: vec!["demo-1".into(), "demo-2".into()],
+        since: "2026-11-26T09:00:00Z".into(),
+        survivor: Some(("demo-0".into(), 42)),
+        evidence: "pods not Ready".into(),
+    };
+    assert_eq!(
+        to_start(lost),
+        ToStart::Recover {
+            down: vec!["demo-1".into(), "demo-2".into()],
+            since: "2026-11-26T09:00:00Z".into(),
+            survivor: Some(("demo-0".into(), 42)),
+            evidence: "pods not Ready".into(),
+        }
     );
 }
