@@ -93,7 +93,10 @@ fn quantile(sorted: &[Duration], q: f64) -> Duration {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     // The bare path speaks plaintext to etcd.
-    assert!(!system_tests::secure::enabled(), "the bench measures a plaintext cluster: unset SYSTEM_TESTS_TLS");
+    assert!(
+        !system_tests::secure::enabled(),
+        "the bench measures a plaintext cluster: unset SYSTEM_TESTS_TLS"
+    );
     let c = RealCluster::start(3, Duration::from_secs(10)).await;
     let token = identity::token(&c.client, "bench", &[Rpc::CheckHealth]).await;
     let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().expect("header");

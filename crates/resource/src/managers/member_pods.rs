@@ -207,7 +207,8 @@ mod tests {
         assert_eq!(slim.metadata.labels, whole.metadata.labels);
         assert_eq!(slim.metadata.deletion_timestamp, whole.metadata.deletion_timestamp);
         assert_eq!(slim.metadata.managed_fields, None);
-        let version = |p: &Pod| crate::templates::etcd_version_of(p.spec.as_ref().unwrap()).map(str::to_owned);
+        let version =
+            |p: &Pod| crate::templates::etcd_version_of(p.spec.as_ref().unwrap()).map(str::to_owned);
         assert_eq!(version(&slim).as_deref(), Some("3.5.17"));
         assert_eq!(version(&slim), version(&whole));
         let status = slim.status.unwrap();

@@ -111,7 +111,9 @@ pub fn to_start(assessment: QuorumAssessment) -> ToStart {
         QuorumAssessment::Nothing(why) | QuorumAssessment::Manual(why) => {
             ToStart::Nothing { why, look_again: None }
         }
-        QuorumAssessment::Unconfirmed(why) => ToStart::Nothing { why, look_again: Some(UNCONFIRMED_LOOK_AGAIN) },
+        QuorumAssessment::Unconfirmed(why) => {
+            ToStart::Nothing { why, look_again: Some(UNCONFIRMED_LOOK_AGAIN) }
+        }
         QuorumAssessment::WithinGrace { reason, after } => {
             ToStart::Nothing { why: reason, look_again: Some(after.max(Duration::from_secs(1))) }
         }

@@ -267,7 +267,10 @@ fn a_look_starts_a_recovery_only_for_a_corroborated_loss_and_says_when_to_look_a
     };
     assert_eq!(nothing(QuorumAssessment::Nothing("healthy".into())), None);
     assert_eq!(nothing(QuorumAssessment::Manual("not opted in".into())), None);
-    assert_eq!(nothing(QuorumAssessment::Unconfirmed("a pod is Ready".into())), Some(Duration::from_secs(10)));
+    assert_eq!(
+        nothing(QuorumAssessment::Unconfirmed("a pod is Ready".into())),
+        Some(Duration::from_secs(10))
+    );
     let within = |after| QuorumAssessment::WithinGrace { reason: "lost".into(), after };
     assert_eq!(nothing(within(Duration::from_secs(90))), Some(Duration::from_secs(90)));
     assert_eq!(nothing(within(Duration::ZERO)), Some(Duration::from_secs(1)));
