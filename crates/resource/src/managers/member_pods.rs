@@ -13,9 +13,8 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time},
 };
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tracing::Instrument;
 
 use super::Manager;
 use crate::ResourceError;
@@ -26,10 +25,7 @@ impl Manager<Pod> {
     /// the containers' names, restart counts and whether each runs.
     pub async fn list_members(&self, selector: &str) -> Result<Vec<Pod>, ResourceError> {
         let api: Api<MemberPod> = Api::namespaced(self.api.clone().into_client(), &self.namespace);
-        let params = ListParams::default().labels(selector);
-        let span = tracing::info_span!("kube.list", otel.kind = "client", k8s.kind = "Pod", k8s.selector = %selector);
-        let listed = api.list(&params).instrument(span).await.map_err(|e| self.err("list", "", e))?;
-        Ok(listed.items.into_iter().map(|p| p.0).collect())
+        Ok(self.list_as(&api, selector).await?.into_iter().map(|p| p.0).collect())
     }
 }
 
@@ -70,9 +66,7 @@ impl Serialize for MemberPod {
 #[serde(rename_all = "camelCase")]
 struct Wire {
     metadata: Meta,
-    #[serde(default)]
     spec: Option<Spec>,
-    #[serde(default)]
     status: Option<Status>,
 }
 

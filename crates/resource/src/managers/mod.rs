@@ -139,9 +139,18 @@ where
 
     /// Lists objects matching a label selector.
     pub async fn list(&self, selector: &str) -> Result<Vec<K>, ResourceError> {
+        self.list_as(&self.api, selector).await
+    }
+
+    /// Lists the objects matching `selector` through `api`, which may decode them as another
+    /// type of the same kind (fewer fields).
+    pub(crate) async fn list_as<T>(&self, api: &Api<T>, selector: &str) -> Result<Vec<T>, ResourceError>
+    where
+        T: Clone + Debug + DeserializeOwned,
+    {
         let params = ListParams::default().labels(selector);
         let span = tracing::info_span!("kube.list", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.selector = %selector);
-        Ok(self.api.list(&params).instrument(span).await.map_err(|e| self.err("list", "", e))?.items)
+        Ok(api.list(&params).instrument(span).await.map_err(|e| self.err("list", "", e))?.items)
     }
 
     /// Deletes the object in the background, with its grace period (a forced delete of a pod

@@ -82,7 +82,7 @@ impl LifecycleService {
             + serde::de::DeserializeOwned,
     {
         let existing = match self.applied.get(&key_of(desired)) {
-            Some(_) => manager.get(&desired.meta().name.clone().unwrap_or_default()).await?,
+            Some(_) => manager.get(desired.meta().name.as_deref().unwrap_or_default()).await?,
             None => None,
         };
         self.apply_unless_unchanged(desired, existing.as_ref(), || manager.apply(desired)).await
