@@ -278,35 +278,54 @@ impl Core {
         let statefulset = sts.map(StatefulSetState::of);
         let replicas = statefulset.as_ref().map_or(0, |s| s.replicas);
         let names = self.names_of(cluster);
-        let pods = self.member_pods(&names.namespace);
-        let selector = names.selector_string();
-        // Pods only matter where members are expected (evidence for a quorum that looks lost).
-        let listed = async { if replicas > 0 { Some(pods.list_members(&selector).await) } else { None } };
         let certificates = self
             .certificates(cluster)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "certificate Secrets could not be read"))
             .ok()
             .flatten();
-        let etcd = async {
-            match self.etcd_options(cluster).await {
-                Ok(options) => {
-                    let moving = cluster.transport_move().is_some();
-                    // Boxed: the observation nests deep enough to overflow the compiler's layout limit.
-                    Box::pin(observe_etcd(&names, replicas, &options, &self.etcd_pool, moving)).await
-                }
-                Err(e) if replicas > 0 => crate::observe::EtcdState::Unreachable(e.to_string()),
-                Err(_) => crate::observe::EtcdState::NotExpected,
-            }
+        let (etcd, pods) = if replicas > 0 && statefulset.as_ref().is_some_and(|s| s.ready == 0) {
+            // No member passes readiness (starting, Pending, or in trouble): the pods first, and
+            // etcd only when one of them may answer. A Ready member means the common case: both at once.
+            let pods = self.member_pod_states(&names).await;
+            let etcd = match pods.as_deref().and_then(crate::observe::none_can_answer) {
+                Some(why) => crate::observe::EtcdState::Unreachable(why),
+                None => self.etcd_state(cluster, &names, replicas).await,
+            };
+            (etcd, pods)
+        } else {
+            // Pods only matter where members are expected (evidence for a quorum that looks lost).
+            let listed = async { if replicas > 0 { self.member_pod_states(&names).await } else { None } };
+            tokio::join!(self.etcd_state(cluster, &names, replicas), listed)
         };
-        let (etcd, pods) = tokio::join!(etcd, listed);
-        // Corroborating evidence only: unknown (None) corroborates nothing.
-        let pods = pods
-            .and_then(|listed| {
-                listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()
-            })
-            .map(|p| p.iter().map(PodState::of).collect());
         Observation { statefulset, etcd, pods, certificates, auth: None }
+    }
+
+    /// What etcd says about the cluster's members (every member asked at once).
+    async fn etcd_state(
+        &self,
+        cluster: &EtcdCluster,
+        names: &ClusterNames,
+        replicas: i32,
+    ) -> crate::observe::EtcdState {
+        match self.etcd_options(cluster).await {
+            Ok(options) => {
+                let moving = cluster.transport_move().is_some();
+                // Boxed: the observation nests deep enough to overflow the compiler's layout limit.
+                Box::pin(observe_etcd(names, replicas, &options, &self.etcd_pool, moving)).await
+            }
+            Err(e) if replicas > 0 => crate::observe::EtcdState::Unreachable(e.to_string()),
+            Err(_) => crate::observe::EtcdState::NotExpected,
+        }
+    }
+
+    /// The member pods as their kubelet reports them; `None` when they could not be listed
+    /// (unknown corroborates nothing).
+    async fn member_pod_states(&self, names: &ClusterNames) -> Option<Vec<PodState>> {
+        let listed = self.member_pods(&names.namespace).list_members(&names.selector_string()).await;
+        let pods =
+            listed.inspect_err(|e| tracing::warn!(error = %e, "member pods could not be listed")).ok()?;
+        Some(pods.iter().map(PodState::of).collect())
     }
 }
 

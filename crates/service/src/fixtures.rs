@@ -138,6 +138,7 @@ pub(crate) fn pod(i: i32, revision: &str, ready: bool) -> crate::observe::PodSta
         revision: revision.into(),
         uid: format!("uid-{i}-{revision}"),
         terminating: false,
+        bound: true,
         version: None,
     }
 }

@@ -247,12 +247,12 @@ async fn a_crashed_holders_expired_lock_is_taken_over() {
     assert_eq!(record[8].body["preconditions"]["resourceVersion"], "1");
 }
 
-#[tokio::test]
-async fn status_tells_the_truth_from_real_etcd() {
+/// Three real members named demo-0..2, and a service configuration that reaches them by their
+/// DNS names (cluster DNS is not available here: each name points at its loopback port).
+async fn real_members() -> (Etcd, ServiceConfig) {
     let names: Vec<String> = (0..3).map(|i| format!("demo-{i}")).collect();
     let etcd = Etcd::start_named(&names).await;
     etcd.wait_healthy().await;
-    // Cluster DNS is not available here: point each member's DNS name at its loopback port.
     let mut config = ServiceConfig::default();
     let mut rewrite = EndpointRewrite::default();
     for m in etcd.members() {
@@ -260,17 +260,27 @@ async fn status_tells_the_truth_from_real_etcd() {
         rewrite.insert(m.client_url.trim_start_matches("http://"), m.client_addr());
     }
     config.etcd.rewrite = rewrite;
+    (etcd, config)
+}
 
-    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
-    // The StatefulSet the lifecycle would have applied for this spec, settled.
+/// The StatefulSet the lifecycle would have applied for `cluster` (3 members), with `ready` of
+/// them passing readiness.
+fn settled_statefulset(cluster: &serde_json::Value, ready: i32) -> serde_json::Value {
     let typed: etcd_operator_api::EtcdCluster = serde_json::from_value(cluster.clone()).unwrap();
     let cluster_names = ClusterNames::new("prod", "demo", "cluster.local");
     let ctx = TemplateContext::new(&typed, "cluster.local");
     let bootstrap = BootstrapConfig::new_cluster(&cluster_names, 3);
     let mut sts = serde_json::to_value(statefulset(&ctx, 3, &bootstrap).unwrap()).unwrap();
     sts["metadata"]["generation"] = json!(1);
-    sts["status"] = json!({"replicas": 3, "readyReplicas": 3, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1});
-    let mut steps = observing(&cluster, sts);
+    sts["status"] = json!({"replicas": 3, "readyReplicas": ready, "updatedReplicas": 3, "currentRevision": "r1", "updateRevision": "r1", "observedGeneration": 1});
+    sts
+}
+
+#[tokio::test]
+async fn status_tells_the_truth_from_real_etcd() {
+    let (_etcd, config) = real_members().await;
+    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    let mut steps = observing(&cluster, settled_statefulset(&cluster, 3));
     // Written onto the cluster as read before observing (nothing came between).
     steps.push(step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster)));
     let (client, record, api) = scripted_api(steps);
@@ -288,6 +298,47 @@ async fn status_tells_the_truth_from_real_etcd() {
     assert!(s.cluster_id.as_deref().is_some_and(|id| id != "0"));
     assert!(s.current_version.as_deref().is_some_and(|v| v.starts_with("3.")));
     assert_eq!(record.lock().unwrap()[4].body["status"]["phase"], "Running");
+}
+
+/// With no member Ready, the pods are looked at first: while none is on a node nothing can
+/// answer, so etcd is not asked (no client is built for it: at 1 000 Pending clusters, one per
+/// look). Once one is on a node, etcd is asked — here real members, which answer.
+#[tokio::test]
+async fn etcd_is_asked_once_a_member_pod_is_on_a_node() {
+    let (_etcd, config) = real_members().await;
+    let cluster = cluster_object(json!({"size": 3, "version": "3.4.23"}), None);
+    for node in [None, Some("node-a")] {
+        let pods: Vec<_> = (0..3)
+            .map(|i| {
+                json!({"metadata": {"name": format!("demo-{i}"), "namespace": "prod"},
+                            "spec": {"containers": [], "nodeName": node}})
+            })
+            .collect();
+        let mut steps = observing(&cluster, settled_statefulset(&cluster, 0));
+        steps[2] = step(
+            "GET",
+            "/api/v1/namespaces/prod/pods",
+            Reply::Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods})),
+        );
+        steps.push(step("PATCH", format!("{CLUSTER}/status"), Reply::WithStatus(cluster.clone())));
+        let (client, record, api) = scripted_api(steps);
+        let outcome = service(client, config.clone()).get_cluster_status(&demo()).await.unwrap();
+        api.await.unwrap();
+        let status = &record.lock().unwrap()[4].body["status"];
+        let available =
+            status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Available").unwrap();
+        match node {
+            None => {
+                assert!(outcome.status.members.iter().all(|m| !m.healthy), "{:#?}", outcome.status);
+                let message = available["message"].as_str().unwrap();
+                assert!(message.contains("none of the 3 member pods is on a node yet"), "{message}");
+            }
+            Some(_) => {
+                assert_eq!(outcome.status.members.len(), 3, "{:#?}", outcome.status);
+                assert!(outcome.status.members.iter().all(|m| m.healthy), "{:#?}", outcome.status);
+            }
+        }
+    }
 }
 
 /// A spec the running StatefulSet cannot take (admission's CEL stops it; a CRD installed without

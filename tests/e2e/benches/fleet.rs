@@ -27,7 +27,7 @@ use std::{
 
 use e2e_tests::{
     Stack,
-    usage::{cpu_seconds, rss_mib},
+    usage::{cpu_seconds, peak_rss_mib, rss_mib},
 };
 use etcd_operator_api::EtcdCluster;
 use etcd_operator_resource::{names::ClusterNames, templates};
@@ -121,10 +121,14 @@ fn namespace_yaml(name: &str) -> String {
 }
 
 fn rss_row(stack: &Stack, label: &str) -> String {
+    memory_row(stack, label, rss_mib)
+}
+
+fn memory_row(stack: &Stack, label: &str, mib: fn(u32) -> f64) -> String {
     let cells: Vec<String> = stack
         .processes
         .iter()
-        .map(|p| p.pid().map_or_else(|| "-".into(), |pid| format!("{:.1}", rss_mib(pid))))
+        .map(|p| p.pid().map_or_else(|| "-".into(), |pid| format!("{:.1}", mib(pid))))
         .collect();
     format!("| {label} | {} |", cells.join(" | "))
 }
@@ -283,6 +287,7 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(15)).await;
     println!("{}", rss_row(&stack, &format!("{n} clusters, settled")));
+    println!("{}", memory_row(&stack, "peak (VmHWM)", peak_rss_mib));
     check_every_cluster(&stack.client, n).await;
     println!(
         "\n| {n} clusters → StatefulSets | kubectl, same objects | operator | ratio |\n|---|---|---|---|\n| | {:.1} s | {:.1} s | {:.2} |",

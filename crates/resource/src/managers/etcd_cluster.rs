@@ -8,6 +8,7 @@ use kube::{
 use serde_json::json;
 use tracing::Instrument;
 
+use super::without_managed_fields;
 use crate::ResourceError;
 
 /// Reads EtcdClusters and writes their spec (tooling path) and status.
@@ -45,6 +46,7 @@ impl EtcdClusterManager {
             .get_opt(name)
             .instrument(span)
             .await
+            .map(|read| read.map(without_managed_fields))
             .map_err(|e| Self::err("get", namespace, name, e))
     }
 
@@ -52,7 +54,9 @@ impl EtcdClusterManager {
     pub async fn list(&self, namespace: &str) -> Result<Vec<EtcdCluster>, ResourceError> {
         let api: Api<EtcdCluster> =
             if namespace.is_empty() { Api::all(self.client.clone()) } else { self.api(namespace) };
-        Ok(api.list(&ListParams::default()).await.map_err(|e| Self::err("list", namespace, "", e))?.items)
+        let listed =
+            api.list(&ListParams::default()).await.map_err(|e| Self::err("list", namespace, "", e))?;
+        Ok(listed.items.into_iter().map(without_managed_fields).collect())
     }
 
     /// Applies the spec of a cluster (creating it if needed); admission rules apply. With
@@ -79,6 +83,7 @@ impl EtcdClusterManager {
         self.api(namespace)
             .patch(name, &params, &Patch::Apply(&object))
             .await
+            .map(without_managed_fields)
             .map_err(|e| Self::err("apply", namespace, name, e))
     }
 
@@ -106,6 +111,7 @@ impl EtcdClusterManager {
             .patch_status(name, &params, &Patch::Apply(&object))
             .instrument(span)
             .await
+            .map(without_managed_fields)
             .map_err(|e| Self::err("apply status", namespace, name, e))
     }
 }

@@ -21,8 +21,8 @@ use crate::ResourceError;
 
 impl Manager<Pod> {
     /// The pods matching `selector`, each with only: name, namespace, uid, labels, deletion
-    /// timestamp; the init containers' names and arguments; the conditions' types and statuses;
-    /// the containers' names, restart counts and whether each runs.
+    /// timestamp; its node; the init containers' names and arguments; the conditions' types and
+    /// statuses; the containers' names, restart counts and whether each runs.
     pub async fn list_members(&self, selector: &str) -> Result<Vec<Pod>, ResourceError> {
         let api: Api<MemberPod> = Api::namespaced(self.api.clone().into_client(), &self.namespace);
         Ok(self.list_as(&api, selector).await?.into_iter().map(|p| p.0).collect())
@@ -85,6 +85,7 @@ struct Meta {
 #[serde(rename_all = "camelCase")]
 struct Spec {
     init_containers: Option<Vec<Named>>,
+    node_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +140,7 @@ impl<'de> Deserialize<'de> for MemberPod {
                     .map(|c| Container { name: c.name, args: c.args, ..Container::default() })
                     .collect()
             }),
+            node_name: s.node_name,
             ..PodSpec::default()
         });
         let status = status.map(|s| PodStatus {
@@ -182,6 +184,7 @@ mod tests {
                 "annotations": {"a": "b"}
             },
             "spec": {
+                "nodeName": "node-a",
                 "initContainers": [{"name": "prepare-data", "image": "agent", "args": ["--etcd-version=3.5.17"]}],
                 "containers": [{"name": "etcd", "image": "etcd", "env": [{"name": "X", "value": "y"}]}]
             },
@@ -201,6 +204,7 @@ mod tests {
         assert_eq!(slim.metadata.labels, whole.metadata.labels);
         assert_eq!(slim.metadata.deletion_timestamp, whole.metadata.deletion_timestamp);
         assert_eq!(slim.metadata.managed_fields, None);
+        assert_eq!(slim.spec.as_ref().unwrap().node_name.as_deref(), Some("node-a"));
         let version =
             |p: &Pod| crate::templates::etcd_version_of(p.spec.as_ref().unwrap()).map(str::to_owned);
         assert_eq!(version(&slim).as_deref(), Some("3.5.17"));
@@ -221,5 +225,6 @@ mod tests {
         let MemberPod(pod) = serde_json::from_value(json).unwrap();
         assert_eq!(pod.metadata.name.as_deref(), Some("demo-0"));
         assert!(pod.status.is_none());
+        assert_eq!(pod.spec.unwrap().node_name, None);
     }
 }

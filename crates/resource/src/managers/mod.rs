@@ -48,6 +48,14 @@ pub type PdbManager = Manager<PodDisruptionBudget>;
 /// Manages NetworkPolicies.
 pub type NetworkPolicyManager = Manager<NetworkPolicy>;
 
+/// `object` without its managed fields. Nothing here reads them, and a server-side applied object's
+/// are about as large as the object: dropped as soon as it is decoded, they are not held across
+/// the rest of a call (at 1 000 clusters, ~64 calls are in flight at once).
+pub fn without_managed_fields<K: Resource>(mut object: K) -> K {
+    object.meta_mut().managed_fields = None;
+    object
+}
+
 /// Idempotent operations on one kind of namespaced object.
 #[derive(Clone)]
 pub struct Manager<K> {
@@ -97,6 +105,7 @@ where
             .patch(&name, &params, &Patch::Apply(object))
             .instrument(span)
             .await
+            .map(without_managed_fields)
             .map_err(|e| self.err("apply", &name, e))
     }
 
@@ -108,7 +117,7 @@ where
             kube::api::PostParams { field_manager: Some(self.field_manager.clone()), ..Default::default() };
         let span = tracing::info_span!("kube.create", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
         match self.api.create(&params, object).instrument(span).await {
-            Ok(created) => Ok(Some(created)),
+            Ok(created) => Ok(Some(without_managed_fields(created))),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
             Err(e) => Err(self.err("create", &name, e)),
         }
@@ -127,6 +136,7 @@ where
             .patch_status(name, &params, &Patch::Apply(&object))
             .instrument(span)
             .await
+            .map(without_managed_fields)
             .map_err(|e| self.err("apply status", name, e))
     }
 
@@ -134,12 +144,13 @@ where
     pub async fn get(&self, name: &str) -> Result<Option<K>, ResourceError> {
         let span =
             tracing::info_span!("kube.get", otel.kind = "client", k8s.kind = %K::kind(&()), k8s.name = %name);
-        self.api.get_opt(name).instrument(span).await.map_err(|e| self.err("get", name, e))
+        let read = self.api.get_opt(name).instrument(span).await.map_err(|e| self.err("get", name, e))?;
+        Ok(read.map(without_managed_fields))
     }
 
     /// Lists objects matching a label selector.
     pub async fn list(&self, selector: &str) -> Result<Vec<K>, ResourceError> {
-        self.list_as(&self.api, selector).await
+        Ok(self.list_as(&self.api, selector).await?.into_iter().map(without_managed_fields).collect())
     }
 
     /// Lists the objects matching `selector` through `api`, which may decode them as another

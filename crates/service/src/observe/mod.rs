@@ -51,6 +51,8 @@ pub struct PodState {
     pub uid: String,
     /// It is being deleted.
     pub terminating: bool,
+    /// The scheduler bound it to a node: until then no kubelet runs it, and it has no address.
+    pub bound: bool,
     /// The etcd version its spec was made for (the spec's when it was applied).
     pub version: Option<String>,
 }
@@ -75,6 +77,7 @@ impl PodState {
                 .unwrap_or_default(),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             terminating: pod.metadata.deletion_timestamp.is_some(),
+            bound: pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty()),
             version: pod
                 .spec
                 .as_ref()
@@ -82,6 +85,21 @@ impl PodState {
                 .map(str::to_owned),
         }
     }
+}
+
+/// Why no member can answer, when the listed member pods already show it: none of them is on a
+/// node. A pod the scheduler has not bound runs nowhere and has no address, and a member without
+/// a pod has no DNS name, so asking etcd would only meet failed dials; this is the same
+/// `Unreachable`, without building a client for it (at 1 000 Pending clusters, one per look).
+/// `None` when a pod is on a node: then etcd is asked.
+pub fn none_can_answer(pods: &[PodState]) -> Option<String> {
+    if pods.iter().any(|p| p.bound) {
+        return None;
+    }
+    Some(match pods.len() {
+        0 => "no member pod exists yet".to_owned(),
+        n => format!("none of the {n} member pods is on a node yet"),
+    })
 }
 
 /// The parts of a StatefulSet's state that matter.
@@ -286,5 +304,14 @@ mod tests {
         assert!(!reported(3, "demo-r1", 2).rolling(), "every pod on the newest template");
         assert!(reported(2, "demo-r2", 2).rolling(), "a pod on an older template");
         assert!(reported(3, "demo-r2", 1).rolling(), "the controller has not seen the spec");
+    }
+
+    #[test]
+    fn etcd_is_asked_once_a_member_pod_is_on_a_node() {
+        let pod = |bound| PodState { bound, ..PodState::default() };
+        assert!(none_can_answer(&[]).unwrap().contains("no member pod exists"));
+        let why = none_can_answer(&[pod(false), pod(false)]).unwrap();
+        assert!(why.contains("none of the 2 member pods is on a node"), "{why}");
+        assert_eq!(none_can_answer(&[pod(false), pod(true)]), None, "one may answer");
     }
 }
