@@ -245,8 +245,9 @@ async fn a_new_ca_in_provided_secrets_restarts_the_members_to_trust_it() {
         assert!(Instant::now() < deadline, "the member never restarted to trust the new CA");
         let _ = Box::pin(c.services.lifecycle.update_cluster(&mine, None)).await;
         let _ = c.services.scaling.converge(&mine).await;
-        let pod = pods_api.get("mine-0").await.unwrap();
-        if pod.metadata.uid != before && pods::is_ready(&pod) {
+        // Between the old pod's deletion and the StatefulSet controller's new one there is none.
+        let pod = pods_api.get_opt("mine-0").await.unwrap();
+        if pod.is_some_and(|p| p.metadata.uid != before && pods::is_ready(&p)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
