@@ -114,6 +114,7 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
     let (counts, stop) = (Arc::new(Counts::default()), Arc::new(AtomicBool::new(false)));
     let writer = workload(c.clone(), counts.clone(), stop.clone());
     let watcher = pods::watch(&c.client, "demo", 3, stop.clone());
+    let rotating = Instant::now();
     let started = c.services.security.rotate_ca(&c.r).await.expect("RotateCertificateAuthority");
     assert_eq!(started.rotation.as_ref().map(|r| r.phase), Some(CaRotationPhase::TrustingNewCA));
     assert_eq!(started.trusted.len(), 2, "both CAs trusted: {started:?}");
@@ -136,6 +137,7 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let rotation = rotating.elapsed();
     stop.store(true, Ordering::SeqCst);
     let seen = watcher.await.unwrap();
     writer.await.unwrap();
@@ -162,7 +164,9 @@ async fn the_ca_rotates_in_three_phases_under_load_and_the_old_ca_is_refused_aft
     );
     assert_eq!(refused, 0, "a certificate was refused during the rotation");
     assert_eq!(lost, 0, "a write found no member to take it within {WRITE_BOUND:?}");
-    assert!(ok > 50, "the workload ran: {ok} writes");
+    // Not a count fixed in advance: a faster rotation takes fewer writes. One every two seconds on
+    // average says the workload went on throughout (a write waits for at most WRITE_BOUND).
+    assert!(ok as f64 >= rotation.as_secs_f64() / 2.0, "the workload ran: {ok} writes in {rotation:?}");
     assert_eq!(c.count("rotation").await, ok, "every acknowledged write kept");
 
     // Only the new CA remains: in the CA Secret, in every ca.crt, and as the members' issuer.
