@@ -27,8 +27,9 @@ pub(crate) struct Applied {
     result: u64,
 }
 
-/// The objects remembered: six per cluster (StatefulSet, ConfigMap, three Services, PDB), so the
-/// bound covers ~1 300 clusters; beyond it the oldest are applied once more.
+/// The objects remembered: six per cluster (StatefulSet, ConfigMap, three Services, PDB; seven
+/// with the API's CA ConfigMap), so the bound covers ~1 200–1 300 clusters; beyond it the oldest
+/// are applied once more.
 pub(crate) type AppliedMemo = BoundedCache<Key, Applied>;
 
 /// A memo large enough for the clusters one replica serves.
